@@ -1,0 +1,228 @@
+# ztunnel in C++ on io_uring: the one Makefile.
+#
+#   make            build build/ztunnel, the test binary and the test tools
+#   make test       everything: unit tests, fuzz-corpus replays, script tests, netns e2e (as root)
+#   make e2e        only the network-namespace scenarios (T=name runs one)
+#   make bench      benchmarks against peers; writes docs/bench/
+#   make demo       the main job on the built-in two-node netns topology
+#   make asan       unit tests under ASan + UBSan (build-asan/)
+#   make tidy       layering and banned-pattern checks
+#   make format     clang-format the sources
+#   make install    install build/ztunnel to $(DESTDIR)$(PREFIX)/bin
+#   make clean
+#
+# Quiet unless V=1. Sources are found by globbing: a module's `foo.cc` is library code,
+# `foo_test.cc` a doctest unit test, `foo_fuzz.cc` a libFuzzer target (its corpus lives in
+# tests/corpus/foo/), `tests/tools/NAME.cc` a test/bench tool built as build/tools/NAME.
+
+BUILD     ?= build
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+CXX       ?= g++
+FUZZ_CXX  ?= clang++
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+# --- dependencies -----------------------------------------------------------------------------
+# Targets that compile need the Debian packages; install them (idempotently) when missing.
+NO_DEPS_GOALS := clean format tidy help
+ifeq ($(filter $(NO_DEPS_GOALS),$(MAKECMDGOALS)),)
+DEPS_OK := $(shell pkg-config --exists liburing libnghttp2 nlohmann_json 2>/dev/null && \
+             test -f /usr/include/doctest/doctest.h && test -d /usr/include/android/openssl && \
+             echo yes)
+ifneq ($(DEPS_OK),yes)
+$(info make: installing missing build packages (scripts/install-deps.sh))
+DEPS_RC := $(shell scripts/install-deps.sh >&2; echo $$?)
+ifneq ($(DEPS_RC),0)
+$(error scripts/install-deps.sh failed; run it as root)
+endif
+endif
+endif
+
+PKGS := liburing libnghttp2 nlohmann_json
+
+# BoringSSL: Debian's android-libboringssl-dev by default (shared, with an rpath to its private
+# library folder); a FIPS build dropped into vendor/boringssl-fips/ with BSSL_PATH=... (static).
+MULTIARCH := $(shell $(CXX) -print-multiarch 2>/dev/null)
+BSSL_PATH ?=
+ifeq ($(BSSL_PATH),)
+BSSL_INC  := /usr/include/android
+BSSL_LIBDIR := /usr/lib/$(MULTIARCH)/android
+BSSL_LIBS := -L$(BSSL_LIBDIR) -Wl,-rpath,$(BSSL_LIBDIR) -lssl -lcrypto
+BSSL_DEFS :=
+else
+BSSL_INC  := $(BSSL_PATH)/include
+BSSL_LIBS := $(BSSL_PATH)/lib/libssl.a $(BSSL_PATH)/lib/libcrypto.a -lpthread
+BSSL_DEFS := -DZT_BSSL_VENDORED=1
+endif
+
+GIT_REV   := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+VERSION   := 0.1.0
+
+WARNINGS  := -Wall -Wextra -Wshadow -Wnon-virtual-dtor -Wimplicit-fallthrough -Werror
+OPT       ?= -O2 -g
+CPPFLAGS  := -I. -Iinclude -isystem $(BSSL_INC) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
+             $(BSSL_DEFS) -DZT_VERSION='"$(VERSION)"' -DZT_GIT_REVISION='"$(GIT_REV)"' \
+             -DZT_LIBURING_VERSION='"$(shell pkg-config --modversion liburing 2>/dev/null)"' \
+             -D_GNU_SOURCE
+CXXFLAGS  := -std=c++20 $(OPT) $(WARNINGS) -fno-exceptions -pthread $(SANITIZE) $(EXTRA_CXXFLAGS)
+LDFLAGS   := -pthread $(SANITIZE) $(EXTRA_LDFLAGS)
+LDLIBS    := $(BSSL_LIBS) $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lz
+
+# --- sources ------------------------------------------------------------------------------------
+MODULES   := uring certs hbone src
+find_lib   = $(shell find $(1) -name '*.cc' ! -name '*_test.cc' ! -name '*_fuzz.cc' 2>/dev/null | sort)
+find_tests = $(shell find $(1) -name '*_test.cc' 2>/dev/null | sort)
+find_fuzz  = $(shell find $(1) -name '*_fuzz.cc' 2>/dev/null | sort)
+
+URING_SRCS := $(call find_lib,uring)
+CERTS_SRCS := $(call find_lib,certs)
+HBONE_SRCS := $(call find_lib,hbone)
+SRC_SRCS   := $(filter-out src/main.cc,$(call find_lib,src))
+SUPPORT_SRCS := $(call find_lib,tests/support)
+TEST_SRCS  := tests/main.cc $(call find_tests,include uring certs hbone src tests)
+TOOL_SRCS  := $(wildcard tests/tools/*.cc)
+FUZZ_SRCS  := $(call find_fuzz,uring certs hbone src tests)
+
+obj = $(patsubst %.cc,$(BUILD)/obj/%.o,$(1))
+
+LIB_URING := $(BUILD)/lib/libzt_uring.a
+LIB_CERTS := $(BUILD)/lib/libzt_certs.a
+LIB_HBONE := $(BUILD)/lib/libzt_hbone.a
+LIB_SRC   := $(BUILD)/lib/libzt_src.a
+LIB_SUPPORT := $(BUILD)/lib/libzt_support.a
+# Link order: higher layers first.
+ZT_LIBS   := $(LIB_SRC) $(LIB_HBONE) $(LIB_CERTS) $(LIB_URING)
+
+BIN        := $(BUILD)/ztunnel
+TEST_BIN   := $(BUILD)/zt_tests
+TOOLS      := $(patsubst tests/tools/%.cc,$(BUILD)/tools/%,$(TOOL_SRCS))
+FUZZ_NAMES := $(notdir $(patsubst %_fuzz.cc,%,$(FUZZ_SRCS)))
+REPLAYS    := $(patsubst %,$(BUILD)/replay/%,$(FUZZ_NAMES))
+FUZZERS    := $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ_NAMES))
+
+.PHONY: all test e2e bench demo asan tidy format install clean check-linkage fuzz fuzzers help
+.DEFAULT_GOAL := all
+
+all: $(BIN) $(TEST_BIN) $(TOOLS) $(REPLAYS) check-linkage
+
+help:
+	@sed -n '3,14p' Makefile | sed 's/^# \{0,1\}//'
+
+# --- compile --------------------------------------------------------------------------------------
+$(BUILD)/obj/%.o: %.cc
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CXX     $<")
+	$(Q)$(CXX) $(CPPFLAGS) $(CXXFLAGS) -MMD -MP -c $< -o $@
+
+# Unit tests may use doctest's REQUIRE, which needs exceptions; the code under test never does.
+$(BUILD)/obj/%_test.o: CXXFLAGS += -fexceptions
+$(BUILD)/obj/tests/main.o: CXXFLAGS += -fexceptions
+
+define make_lib
+$(1): $(call obj,$(2))
+	@mkdir -p $$(dir $$@)
+	@$$(if $$(Q),echo "  AR      $$@")
+	$$(Q)rm -f $$@ && ar rcs $$@ $$^ $$(if $(2),,$$(BUILD)/lib/empty.o)
+endef
+
+# An archive with no members is still a valid (empty) archive; keep one object in it so every
+# module can be linked before it has code.
+$(BUILD)/lib/empty.o:
+	@mkdir -p $(dir $@)
+	$(Q)echo 'namespace zt { int zt_empty_archive_member = 0; }' | $(CXX) -x c++ -c - -o $@
+
+$(eval $(call make_lib,$(LIB_URING),$(URING_SRCS)))
+$(eval $(call make_lib,$(LIB_CERTS),$(CERTS_SRCS)))
+$(eval $(call make_lib,$(LIB_HBONE),$(HBONE_SRCS)))
+$(eval $(call make_lib,$(LIB_SRC),$(SRC_SRCS)))
+$(eval $(call make_lib,$(LIB_SUPPORT),$(SUPPORT_SRCS)))
+
+$(LIB_URING) $(LIB_CERTS) $(LIB_HBONE) $(LIB_SRC) $(LIB_SUPPORT): | $(BUILD)/lib/empty.o
+
+# --- link -----------------------------------------------------------------------------------------
+$(BIN): $(call obj,src/main.cc) $(ZT_LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $(call obj,src/main.cc) $(ZT_LIBS) $(LDLIBS)
+
+$(TEST_BIN): $(call obj,$(TEST_SRCS)) $(LIB_SUPPORT) $(ZT_LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $(call obj,$(TEST_SRCS)) $(LIB_SUPPORT) $(ZT_LIBS) $(LDLIBS)
+
+$(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIB_SUPPORT) $(ZT_LIBS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $< $(LIB_SUPPORT) $(ZT_LIBS) $(LDLIBS)
+
+# Fuzz targets, replay build: the target linked with a plain main that runs every file of its
+# corpus once, so `make test` replays corpora without a fuzzer (Envoy practice).
+.SECONDEXPANSION:
+fuzz_obj = $(call obj,$(filter %/$(1)_fuzz.cc,$(FUZZ_SRCS)))
+
+$(BUILD)/replay/%: $$(call fuzz_obj,$$*) $(call obj,tests/fuzz_replay_main.cc) $(LIB_SUPPORT) $(ZT_LIBS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $(call fuzz_obj,$*) $(call obj,tests/fuzz_replay_main.cc) \
+	    $(LIB_SUPPORT) $(ZT_LIBS) $(LDLIBS)
+
+# Real fuzzers (clang + libFuzzer + ASan): `make fuzz`, then build/fuzz/NAME tests/corpus/NAME.
+fuzz:
+	$(Q)$(MAKE) --no-print-directory BUILD=build-fuzz CXX=$(FUZZ_CXX) \
+	    SANITIZE='-fsanitize=fuzzer-no-link,address,undefined' fuzzers
+
+fuzzers: $(FUZZERS)
+
+$(BUILD)/fuzz/%: $$(call fuzz_obj,$$*) $(LIB_SUPPORT) $(ZT_LIBS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CXX) $(LDFLAGS) -fsanitize=fuzzer -o $@ $(call fuzz_obj,$*) \
+	    $(LIB_SUPPORT) $(ZT_LIBS) $(LDLIBS)
+
+# No OpenSSL in the process: libssl.so.3 and BoringSSL's symbols clash.
+check-linkage: $(BIN)
+	$(Q)if ldd $(BIN) | grep -q 'libssl.so.3\|libcrypto.so.3'; then \
+	    echo "check-linkage: $(BIN) links OpenSSL's libssl.so.3; BoringSSL only" >&2; exit 1; fi
+
+# --- run ------------------------------------------------------------------------------------------
+test: all
+	$(Q)scripts/install-deps.sh
+	$(Q)BUILD=$(BUILD) scripts/run-tests.sh
+
+e2e: all
+	$(Q)scripts/install-deps.sh
+	$(Q)BUILD=$(BUILD) scripts/e2e/run.sh $(T)
+
+bench: all
+	$(Q)scripts/install-deps.sh
+	$(Q)BUILD=$(BUILD) scripts/bench/run.sh $(T)
+
+demo: all
+	$(Q)scripts/install-deps.sh
+	$(Q)BUILD=$(BUILD) scripts/demo.sh
+
+asan:
+	$(Q)$(MAKE) --no-print-directory BUILD=build-asan OPT='-O1 -g -fno-omit-frame-pointer' \
+	    SANITIZE='-fsanitize=address,undefined -fno-sanitize-recover=undefined' \
+	    build-asan/zt_tests
+	$(Q)ASAN_OPTIONS=detect_leaks=1 build-asan/zt_tests
+
+tidy:
+	$(Q)scripts/tidy.sh
+
+CLANG_FORMAT ?= $(shell command -v clang-format-16 || command -v clang-format)
+format:
+	$(Q)find include uring certs hbone src tests -name '*.h' -o -name '*.cc' | \
+	    xargs $(CLANG_FORMAT) -i
+
+install: $(BIN)
+	$(Q)install -d $(DESTDIR)$(PREFIX)/bin
+	$(Q)install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/ztunnel
+
+clean:
+	$(Q)rm -rf build build-asan build-fuzz
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
