@@ -1,0 +1,43 @@
+#pragma once
+
+// Socket options of proxy sockets, as ztunnel sets them (ztunnel-behaviour §1.1–1.3):
+// TCP_NODELAY everywhere, keepalive 180 s / 180 s / 9 on sockets accepted on 15001/15006 and on
+// sockets we create, original-destination recovery for captured connections, and
+// IP_TRANSPARENT + IP_FREEBIND for connecting to a pod from the client's original address.
+
+#include <sys/socket.h>
+
+#include <cstdint>
+
+#include "zt/result.h"
+
+namespace zt::proxy {
+
+// Keepalive holds the TCP keepalive settings; the defaults are ztunnel's.
+struct Keepalive {
+    int time_s = 180;
+    int interval_s = 180;
+    int probes = 9;
+};
+
+// set_nodelay turns Nagle's algorithm off on `fd`.
+Result<void> set_nodelay(int fd);
+
+// set_keepalive enables TCP keepalive on `fd` with `settings`.
+Result<void> set_keepalive(int fd, const Keepalive& settings);
+
+// set_transparent makes `fd` (of address `family`) able to bind a non-local address:
+// IP_TRANSPARENT + IP_FREEBIND, or their IPv6 forms. Needs CAP_NET_ADMIN; the caller falls back
+// to an unspoofed connect (with a warning) when this fails.
+Result<void> set_transparent(int fd, int family);
+
+// canonicalize rewrites an IPv4-mapped IPv6 address (::ffff:a.b.c.d) in `addr` to plain IPv4,
+// as ztunnel does for every address it reports or matches.
+void canonicalize(sockaddr_storage& addr);
+
+// original_destination returns where a captured connection was going: SO_ORIGINAL_DST (IPv4) or
+// IP6T_SO_ORIGINAL_DST (IPv6) set by a nat REDIRECT, else the socket's local address (the TPROXY
+// case). The result is canonicalized.
+Result<sockaddr_storage> original_destination(int fd);
+
+}  // namespace zt::proxy

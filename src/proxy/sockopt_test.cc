@@ -1,0 +1,85 @@
+// Tests for sockopt.cc on loopback: options stick, IPv4-mapped addresses are canonicalized, and a
+// connection that was not redirected reports its local address as the original destination.
+
+#include "src/proxy/sockopt.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <string>
+
+#include "zt/unique_fd.h"
+
+namespace {
+
+int get_int(int fd, int level, int name) {
+    int value = -1;
+    socklen_t len = sizeof value;
+    REQUIRE(::getsockopt(fd, level, name, &value, &len) == 0);
+    return value;
+}
+
+}  // namespace
+
+TEST_CASE("sockopt: nodelay and ztunnel's keepalive settings") {
+    zt::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    REQUIRE(fd);
+    REQUIRE(zt::proxy::set_nodelay(fd.get()));
+    CHECK(get_int(fd.get(), IPPROTO_TCP, TCP_NODELAY) == 1);
+    REQUIRE(zt::proxy::set_keepalive(fd.get(), {}));
+    CHECK(get_int(fd.get(), SOL_SOCKET, SO_KEEPALIVE) == 1);
+    CHECK(get_int(fd.get(), IPPROTO_TCP, TCP_KEEPIDLE) == 180);
+    CHECK(get_int(fd.get(), IPPROTO_TCP, TCP_KEEPINTVL) == 180);
+    CHECK(get_int(fd.get(), IPPROTO_TCP, TCP_KEEPCNT) == 9);
+}
+
+TEST_CASE("sockopt: IPv4-mapped IPv6 becomes IPv4") {
+    sockaddr_storage addr{};
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(8080);
+    REQUIRE(::inet_pton(AF_INET6, "::ffff:198.18.1.2", &v6->sin6_addr) == 1);
+    zt::proxy::canonicalize(addr);
+    REQUIRE(addr.ss_family == AF_INET);
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
+    char text[INET_ADDRSTRLEN];
+    ::inet_ntop(AF_INET, &v4->sin_addr, text, sizeof text);
+    CHECK(std::string(text) == "198.18.1.2");
+    CHECK(ntohs(v4->sin_port) == 8080);
+
+    sockaddr_storage plain{};
+    auto* p6 = reinterpret_cast<sockaddr_in6*>(&plain);
+    p6->sin6_family = AF_INET6;
+    REQUIRE(::inet_pton(AF_INET6, "2001:db8::1", &p6->sin6_addr) == 1);
+    zt::proxy::canonicalize(plain);
+    CHECK(plain.ss_family == AF_INET6);
+}
+
+TEST_CASE("sockopt: an unredirected connection's original destination is its local address") {
+    zt::UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    REQUIRE(listener);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener.get(), 1) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+
+    zt::UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    REQUIRE(::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    zt::UniqueFd accepted(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    REQUIRE(accepted);
+
+    auto original = zt::proxy::original_destination(accepted.get());
+    REQUIRE(original);
+    REQUIRE(original->ss_family == AF_INET);
+    auto* got = reinterpret_cast<sockaddr_in*>(&*original);
+    CHECK(got->sin_port == addr.sin_port);
+    CHECK(got->sin_addr.s_addr == htonl(INADDR_LOOPBACK));
+}
