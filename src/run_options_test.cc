@@ -1,0 +1,141 @@
+// Tests for run_options.cc: defaults, flags beating variables, ztunnel's worker and drain
+// derivations, and every usage error.
+
+#include "src/run_options.h"
+
+#include <doctest/doctest.h>
+
+#include <vector>
+
+namespace {
+
+struct Parsed {
+    zt::Result<zt::RunOptions> options;
+    std::string error;
+};
+
+Parsed parse(std::vector<const char*> args, zt::Environment env = {}, int cores = 2,
+             bool ipv6 = true) {
+    zt::RunOptionsError error;
+    auto options = zt::parse_run_options(int(args.size()), args.data(), env, "host1", cores, ipv6,
+                                         error);
+    return {std::move(options), error.message};
+}
+
+}  // namespace
+
+TEST_CASE("run options: defaults") {
+    auto p = parse({"--config", "/etc/zt/config.json", "--ca-dir", "/var/lib/zt/ca"});
+    REQUIRE(p.options);
+    const auto& o = *p.options;
+    CHECK(o.config_path == "/etc/zt/config.json");
+    CHECK(o.node_name == "host1");
+    CHECK(o.trust_domain == "cluster.local");
+    CHECK(o.cert_ttl_ns == 24 * 3600 * int64_t(1'000'000'000));
+    CHECK(o.admin_addr == "127.0.0.1:15000");
+    CHECK(o.metrics_addr == "[::]:15020");
+    CHECK(o.readiness_addr == "[::]:15021");
+    CHECK(o.workers == 2);
+    CHECK(o.packet_mark == 1337);
+    CHECK(o.drain_timeout_ns == 5'000'000'000);
+    CHECK_FALSE(o.log_json);
+    CHECK(o.log_level == "info");
+
+    auto v4 = parse({"--config", "c", "--cert-dir", "d"}, {}, 2, false);
+    REQUIRE(v4.options);
+    CHECK(v4.options->metrics_addr == "0.0.0.0:15020");
+}
+
+TEST_CASE("run options: a flag beats its variable; variables beat defaults") {
+    zt::Environment env = {{"LOCAL_XDS_PATH", "/from/env.json"}, {"NODE_NAME", "node-env"},
+                           {"PACKET_MARK", "0x111"}, {"RUST_LOG", "warn,access=info"},
+                           {"LOG_FORMAT", "json"}, {"ZTUNNEL_WORKER_THREADS", "3"}};
+    auto from_env = parse({"--cert-dir", "/certs"}, env);
+    REQUIRE(from_env.options);
+    CHECK(from_env.options->config_path == "/from/env.json");
+    CHECK(from_env.options->node_name == "node-env");
+    CHECK(from_env.options->packet_mark == 0x111);
+    CHECK(from_env.options->log_level == "warn,access=info");
+    CHECK(from_env.options->log_json);
+    CHECK(from_env.options->workers == 3);
+
+    auto flags = parse({"--cert-dir", "/certs", "--config=/from/flag.json", "--node", "node-flag",
+                        "--workers", "1", "--log-format", "plain"},
+                       env);
+    REQUIRE(flags.options);
+    CHECK(flags.options->config_path == "/from/flag.json");
+    CHECK(flags.options->node_name == "node-flag");
+    CHECK(flags.options->workers == 1);
+    CHECK_FALSE(flags.options->log_json);
+
+    // ZTUNNEL_CONFIG wins over LOCAL_XDS_PATH when both are set.
+    auto both = parse({"--cert-dir", "/c"},
+                      {{"LOCAL_XDS_PATH", "/b.json"}, {"ZTUNNEL_CONFIG", "/a.json"}});
+    REQUIRE(both.options);
+    CHECK(both.options->config_path == "/a.json");
+}
+
+TEST_CASE("run options: ztunnel's worker count forms") {
+    CHECK(zt::default_workers(1) == 2);
+    CHECK(zt::default_workers(8) == 2);
+    CHECK(zt::default_workers(9) == 3);
+    CHECK(zt::default_workers(64) == 16);
+    auto percent = parse({"--config", "c", "--ca-dir", "d", "--workers", "50%"}, {}, 8);
+    REQUIRE(percent.options);
+    CHECK(percent.options->workers == 4);
+    auto all = parse({"--config", "c", "--ca-dir", "d", "--workers", "0"}, {}, 6);
+    REQUIRE(all.options);
+    CHECK(all.options->workers == 6);
+}
+
+TEST_CASE("run options: drain deadline derivation") {
+    auto drain = [](zt::Environment env) {
+        zt::RunOptionsError error;
+        auto got = zt::default_drain_timeout_ns(env, error);
+        REQUIRE(got);
+        return *got / 1'000'000'000;
+    };
+    CHECK(drain({}) == 5);
+    CHECK(drain({{"TERMINATION_GRACE_PERIOD_SECONDS", "30"}}) == 25);
+    CHECK(drain({{"TERMINATION_GRACE_PERIOD_SECONDS", "10"}}) == 9);
+    CHECK(drain({{"TERMINATION_GRACE_PERIOD_SECONDS", "1"}}) == 1);
+    CHECK(drain({{"TERMINATION_GRACE_PERIOD_SECONDS", "0"}}) == 1);
+    CHECK(drain({{"TERMINATION_GRACE_PERIOD_SECONDS", "30"},
+                 {"CONNECTION_TERMINATION_DEADLINE", "7s"}}) == 7);
+    auto flag = parse({"--config", "c", "--ca-dir", "d", "--drain-timeout", "2s"},
+                      {{"TERMINATION_GRACE_PERIOD_SECONDS", "30"}});
+    REQUIRE(flag.options);
+    CHECK(flag.options->drain_timeout_ns == 2'000'000'000);
+}
+
+TEST_CASE("run options: usage errors name the flag") {
+    struct Case {
+        std::vector<const char*> args;
+        const char* expected;
+    };
+    std::vector<Case> cases = {
+            {{"--ca-dir", "d"}, "--config is required"},
+            {{"--config", "c"}, "exactly one of --ca-dir and --cert-dir"},
+            {{"--config", "c", "--ca-dir", "d", "--cert-dir", "e"}, "exactly one of"},
+            {{"--config", "c", "--ca-dir", "d", "--bogus"}, "unknown flag: --bogus"},
+            {{"--config"}, "--config: missing value"},
+            {{"--config", "c", "--ca-dir", "d", "--workers", "many"}, "--workers: invalid value"},
+            {{"--config", "c", "--ca-dir", "d", "--cert-ttl", "5"}, "--cert-ttl: invalid value"},
+            {{"--config", "c", "--ca-dir", "d", "--log-format", "xml"}, "--log-format"},
+            {{"--config", "c", "--ca-dir", "d", "--packet-mark", "-1"}, "--packet-mark"},
+    };
+    for (const Case& c : cases) {
+        auto p = parse(c.args);
+        CAPTURE(c.expected);
+        REQUIRE_FALSE(p.options);
+        CHECK(p.options.error().code == zt::Errc::invalid_argument);
+        CHECK(p.error.find(c.expected) != std::string::npos);
+    }
+    auto bad_env = parse({"--config", "c", "--ca-dir", "d"}, {{"SECRET_TTL", "forever"}});
+    REQUIRE_FALSE(bad_env.options);
+    CHECK(bad_env.error.find("SECRET_TTL") != std::string::npos);
+
+    auto help = parse({"--help"});
+    REQUIRE(help.options);
+    CHECK(help.options->help);
+}
