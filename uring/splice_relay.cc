@@ -78,6 +78,9 @@ struct Relay {
     bool out_of_pipes = false;  // A pipe failed because no kernel pipe could be had.
 };
 
+// Every relay slot is allocated at start-up; an idle connection costs one slot and no pipe.
+static_assert(sizeof(Relay) <= 512, "a relay slot must stay small: idle memory is a target");
+
 void bind(Completion& completion, Completion::Callback callback, Relay& relay) {
     completion.callback = callback;
     completion.context = &relay;

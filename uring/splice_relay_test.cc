@@ -479,6 +479,39 @@ TEST_CASE("splice_relay: a refused connect to the target closes the client and i
     CHECK(relay.reports()[0].sys_errno == ECONNREFUSED);
 }
 
+TEST_CASE("splice_relay: a connect that never finishes is cut by the connect timeout") {
+    // A listener that never accepts, with its accept queue already full: the kernel drops
+    // further SYNs, so the relay's connect hangs until our timeout ends it.
+    UniqueFd backend(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_storage address;
+    socklen_t length = zt::test::loopback_address(AF_INET, 0, address);
+    REQUIRE(::bind(backend.get(), reinterpret_cast<sockaddr*>(&address), length) == 0);
+    REQUIRE(::listen(backend.get(), 0) == 0);
+    ::getsockname(backend.get(), reinterpret_cast<sockaddr*>(&address), &length);
+    const uint16_t backend_port = ntohs(reinterpret_cast<sockaddr_in*>(&address)->sin_port);
+    std::vector<UniqueFd> fillers;
+    for (int i = 0; i < 3; ++i) {
+        UniqueFd filler(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        (void)!::connect(filler.get(), reinterpret_cast<sockaddr*>(&address), length);
+        fillers.push_back(std::move(filler));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    RelayOptions options;
+    options.connect_timeout_ns = 200 * kMs;
+    RelayHarness relay(options, backend_port);
+    if (!relay.ok()) {
+        return;
+    }
+    const int64_t start = zt::monotonic_ns();
+    UniqueFd client = zt::test::connect_loopback(AF_INET, relay.port());
+    set_timeout(client.get(), 5);
+    ReceiveResult got = receive_all(client.get());
+    CHECK(got.bytes == 0);
+    REQUIRE(relay.wait_reports(1));
+    CHECK(relay.reports()[0].end == RelayEnd::connect_timeout);
+    CHECK(zt::monotonic_ns() - start >= 150 * kMs);
+}
+
 TEST_CASE("splice_relay: 1,000 concurrent connections each echo through; no fd is left open") {
     raise_fd_limit(8192);
     const auto fds_before = zt::test::open_fds();
