@@ -12,7 +12,6 @@
 
 #include <cstdio>
 #include <cstring>
-#include <new>
 
 #include "zt/log.h"
 
@@ -149,8 +148,7 @@ std::string_view opcode_name(uint8_t opcode) {
 }
 
 Result<std::unique_ptr<Ring>> Ring::create(const RingOptions& options) {
-    std::unique_ptr<Ring> ring(new (std::nothrow) Ring());
-    ZT_CHECK(ring != nullptr);
+    auto ring = std::make_unique<Ring>(PrivateTag{});
     uint32_t flags_used = 0;
     int rc = setup_ring(ring->ring_, options, flags_used);
     if (rc < 0) {

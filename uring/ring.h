@@ -80,7 +80,13 @@ std::string_view setup_hint(Errc code);
 std::string_view opcode_name(uint8_t opcode);
 
 class Ring {
+    struct PrivateTag {};
+
 public:
+    // Ring is constructed only by `create` (the tag keeps it private while letting
+    // std::make_unique call it).
+    explicit Ring(PrivateTag) {}
+
     // create sets up a ring, trying the fastest setup flags first and falling back to plainer
     // ones when the kernel refuses them, then probes the opcodes the project needs. It fails with
     // `Errc::uring_sysctl`, `uring_seccomp`, `uring_too_old` (ENOSYS), `uring_opcode` (a required
@@ -160,8 +166,6 @@ public:
     uint64_t sqe_full_total() const { return sqe_full_total_; }
 
 private:
-    Ring() = default;
-
     io_uring_sqe* get_sqe();
     io_uring_sqe* prepare(Completion& completion);
     void dispatch(const io_uring_cqe& cqe);

@@ -203,6 +203,7 @@ RelayEngine::RelayEngine(Ring& ring, const RelayOptions& options, RelayDoneFn on
                              options.pipes_free_max})
     , relays_(std::make_unique<Relay[]>(options.relays_max))
     , free_head_(options.relays_max > 0 ? 0 : kNoSlot) {
+    ZT_ASSERT(options_.splices_per_turn > 0);
     for (uint32_t i = 0; i < options_.relays_max; ++i) {
         Relay& relay = relays_[i];
         relay.engine = this;
@@ -333,17 +334,56 @@ bool RelayEngine::ensure_kernel_pipe(Relay& relay, int direction_index) {
     return true;
 }
 
+// splice_in runs one `Step::splice_in`. Returns true when the result is already in the pipe
+// (direct mode) so `drive` may continue, false when it must wait (ring mode, or no pipe).
+bool RelayEngine::splice_in(Relay& relay, int index) {
+    Direction& direction = relay.directions[index];
+    if (!ensure_kernel_pipe(relay, index)) {
+        return false;
+    }
+    const KernelPipe& kernel_pipe = direction.kernel_pipe;
+    const int source_fd = relay.sides[index].fd;
+    direction.pipe.begin_splice_in(kernel_pipe.capacity);
+    if (options_.splice_mode == SpliceMode::ring) {
+        ring_.splice(direction.op, source_fd, kernel_pipe.write_fd, kernel_pipe.capacity,
+                     kSpliceFlags);
+        return false;
+    }
+    ssize_t n = ::splice(source_fd, nullptr, kernel_pipe.write_fd, nullptr, kernel_pipe.capacity,
+                         kSpliceFlags);
+    direction.pipe.on_splice_in(n >= 0 ? int32_t(n) : -errno);
+    return true;
+}
+
+// splice_out runs one `Step::splice_out`, answering like `splice_in`.
+bool RelayEngine::splice_out(Relay& relay, int index) {
+    Direction& direction = relay.directions[index];
+    const int target_fd = relay.sides[1 - index].fd;
+    const uint32_t length = direction.pipe.buffered();
+    direction.pipe.begin_splice_out();
+    if (options_.splice_mode == SpliceMode::ring) {
+        ring_.splice(direction.op, direction.kernel_pipe.read_fd, target_fd, length,
+                     kSpliceFlags);
+        return false;
+    }
+    ssize_t n = ::splice(direction.kernel_pipe.read_fd, nullptr, target_fd, nullptr, length,
+                         kSpliceFlags);
+    if (n > 0) {
+        relay.last_activity_ns = monotonic_ns();
+    }
+    direction.pipe.on_splice_out(n >= 0 ? int32_t(n) : -errno);
+    return true;
+}
+
 // drive performs the steps one direction asks for until it must wait for the kernel. In direct
 // mode a splice is a plain nonblocking syscall whose result goes straight back into the pipe;
 // after `splices_per_turn` of them the direction yields with a nop so other relays get a turn.
 void RelayEngine::drive(Relay& relay, int index) {
     Direction& direction = relay.directions[index];
     Pipe& pipe = direction.pipe;
-    Side& source = relay.sides[index];
     Side& target = relay.sides[1 - index];
-    const bool direct = options_.splice_mode == SpliceMode::direct;
     for (uint32_t turn = 0; !direction.op.in_kernel; ++turn) {
-        if (direct && turn == options_.splices_per_turn) {
+        if (turn == options_.splices_per_turn) {
             ring_.nop(direction.op);
             return;
         }
@@ -357,41 +397,19 @@ void RelayEngine::drive(Relay& relay, int index) {
                     direction.kernel_pipe = KernelPipe();
                 }
                 return;
-            case Step::splice_in: {
-                if (!ensure_kernel_pipe(relay, index)) {
+            case Step::splice_in:
+                if (!splice_in(relay, index)) {
                     return;
                 }
-                const KernelPipe& kernel_pipe = direction.kernel_pipe;
-                pipe.begin_splice_in(kernel_pipe.capacity);
-                if (!direct) {
-                    ring_.splice(direction.op, source.fd, kernel_pipe.write_fd,
-                                 kernel_pipe.capacity, kSpliceFlags);
-                    return;
-                }
-                ssize_t n = ::splice(source.fd, nullptr, kernel_pipe.write_fd, nullptr,
-                                     kernel_pipe.capacity, kSpliceFlags);
-                pipe.on_splice_in(n >= 0 ? int32_t(n) : -errno);
                 break;
-            }
-            case Step::splice_out: {
-                const KernelPipe& kernel_pipe = direction.kernel_pipe;
-                pipe.begin_splice_out();
-                if (!direct) {
-                    ring_.splice(direction.op, kernel_pipe.read_fd, target.fd, pipe.buffered(),
-                                 kSpliceFlags);
+            case Step::splice_out:
+                if (!splice_out(relay, index)) {
                     return;
                 }
-                ssize_t n = ::splice(kernel_pipe.read_fd, nullptr, target.fd, nullptr,
-                                     pipe.buffered(), kSpliceFlags);
-                if (n > 0) {
-                    relay.last_activity_ns = monotonic_ns();
-                }
-                pipe.on_splice_out(n >= 0 ? int32_t(n) : -errno);
                 break;
-            }
             case Step::shutdown_target:
                 // The source is at EOF: stop watching it, tell the target.
-                ring_.cancel(source.read_poll);
+                ring_.cancel(relay.sides[index].read_poll);
                 pipe.begin_shutdown();
                 ring_.shutdown(direction.op, target.fd, SHUT_WR);
                 return;

@@ -135,6 +135,8 @@ private:
     void start_relaying(Relay& relay);
     void advance(Relay& relay);
     void drive(Relay& relay, int direction);
+    bool splice_in(Relay& relay, int direction);
+    bool splice_out(Relay& relay, int direction);
     bool ensure_kernel_pipe(Relay& relay, int direction);
     void begin_close(Relay& relay, RelayEnd end, int sys_errno);
     void release(Relay& relay);

@@ -111,7 +111,8 @@ struct Worker {
     Ring* ring = nullptr;
     RelayEngine* engine = nullptr;
     Completion accept;
-    Completion wake;
+    Completion wake;       // The msg_ring target.
+    Completion wake_poll;  // The eventfd poll, armed always: the fallback path.
     uint64_t accept_errors_total = 0;
     zt::uring::RelayCounters counters{};
     std::thread thread;
@@ -144,8 +145,12 @@ void on_accept(Completion& self, int32_t res, uint32_t flags) {
 
 void on_wake(Completion& self, int32_t, uint32_t) {
     Worker& worker = *static_cast<Worker*>(self.context);
+    if (worker.stopping) {
+        return;
+    }
     worker.stopping = true;
     worker.ring->cancel(worker.accept);
+    worker.ring->cancel(worker.wake_poll);
     worker.engine->drain();
 }
 
@@ -162,12 +167,11 @@ void run_worker(Worker& worker) {
     worker.accept.context = &worker;
     worker.wake.callback = &on_wake;
     worker.wake.context = &worker;
+    worker.wake_poll.callback = &on_wake;
+    worker.wake_poll.context = &worker;
     worker.ring->accept_multishot(worker.accept, worker.listener.get());
-    if (worker.ring->features().msg_ring) {
-        worker.uses_msg_ring = true;
-    } else {
-        worker.ring->poll(worker.wake, worker.wake_fd.get(), POLLIN);
-    }
+    worker.ring->poll(worker.wake_poll, worker.wake_fd.get(), POLLIN);
+    worker.uses_msg_ring = worker.ring->features().msg_ring;
     worker.ring_fd = worker.ring->fd();
     while (!worker.stopping || engine.active() > 0 || worker.ring->in_flight() > 0) {
         worker.ring->run();
