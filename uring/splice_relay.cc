@@ -489,6 +489,15 @@ void RelayEngine::begin_close(Relay& relay, RelayEnd end, int sys_errno) {
 }
 
 void RelayEngine::release(Relay& relay) {
+    // The kernel must hold nothing of this slot any more: it is about to be reused.
+    for (const Side& side : relay.sides) {
+        ZT_ASSERT(!side.read_poll.in_kernel && !side.write_poll.in_kernel);
+        ZT_ASSERT(!side.close_op.in_kernel && side.closed);
+    }
+    for (const Direction& direction : relay.directions) {
+        ZT_ASSERT(!direction.op.in_kernel);
+    }
+    ZT_ASSERT(!relay.timer.completion.in_kernel && !relay.connect_op.in_kernel);
     for (Direction& direction : relay.directions) {
         if (direction.kernel_pipe.valid()) {
             pipes_.give(direction.kernel_pipe, direction.pipe.buffered() == 0);

@@ -120,8 +120,9 @@ public:
     // has already ended.
     void abort(RelayId id);
 
-    // drain ends every active relay with `RelayEnd::drained`. Reports follow as their
-    // completions arrive; run the ring until `active() == 0`.
+    // drain ends every active relay with `RelayEnd::drained` (both sides reset). Reports follow
+    // as their completions arrive; run the ring until `active() == 0`. A graceful drain is the
+    // caller's: stop starting relays, run until `active() == 0` or a deadline, then `drain`.
     void drain();
 
     uint32_t active() const { return counters_.active; }

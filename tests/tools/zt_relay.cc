@@ -113,6 +113,7 @@ struct Worker {
     Completion accept;
     Completion wake;       // The msg_ring target.
     Completion wake_poll;  // The eventfd poll, armed always: the fallback path.
+    zt::uring::Timer accept_retry;  // Re-arms accept after an error such as EMFILE.
     uint64_t accept_errors_total = 0;
     zt::uring::RelayCounters counters{};
     std::thread thread;
@@ -134,12 +135,27 @@ void on_accept(Completion& self, int32_t res, uint32_t flags) {
             (void)worker.engine->connect_and_relay(std::move(client), std::move(target),
                                                    &worker.target->address.any,
                                                    worker.target->length, nullptr);
+        } else {
+            ++worker.accept_errors_total;  // No fd for the target: the client is closed.
         }
     } else if (res != -ECANCELED) {
         ++worker.accept_errors_total;  // EMFILE and friends: shed, keep accepting.
     }
     if ((flags & IORING_CQE_F_MORE) == 0 && !worker.stopping) {
-        worker.ring->accept_multishot(self, worker.listener.get());
+        if (res < 0) {
+            // An error ends a multishot accept; re-arming at once would spin while the error
+            // (say, no fds left) lasts. Try again shortly.
+            worker.ring->arm_timer(worker.accept_retry, 10'000'000);
+        } else {
+            worker.ring->accept_multishot(self, worker.listener.get());
+        }
+    }
+}
+
+void on_accept_retry(Completion& self, int32_t, uint32_t) {
+    Worker& worker = *static_cast<Worker*>(self.context);
+    if (!worker.stopping) {
+        worker.ring->accept_multishot(worker.accept, worker.listener.get());
     }
 }
 
@@ -151,6 +167,7 @@ void on_wake(Completion& self, int32_t, uint32_t) {
     worker.stopping = true;
     worker.ring->cancel(worker.accept);
     worker.ring->cancel(worker.wake_poll);
+    worker.ring->cancel_timer(worker.accept_retry);
     worker.engine->drain();
 }
 
@@ -167,6 +184,8 @@ void run_worker(Worker& worker) {
     worker.accept.context = &worker;
     worker.wake.callback = &on_wake;
     worker.wake.context = &worker;
+    worker.accept_retry.completion.callback = &on_accept_retry;
+    worker.accept_retry.completion.context = &worker;
     worker.wake_poll.callback = &on_wake;
     worker.wake_poll.context = &worker;
     worker.ring->accept_multishot(worker.accept, worker.listener.get());
