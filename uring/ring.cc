@@ -243,6 +243,42 @@ void Ring::recv(Completion& completion, int fd, std::span<uint8_t> buffer, int f
     io_uring_sqe_set_data(sqe, &completion);
 }
 
+void Ring::recv_select(Completion& completion, int fd, uint16_t buffer_group) {
+    io_uring_sqe* sqe = prepare(completion);
+    io_uring_prep_recv(sqe, fd, nullptr, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = buffer_group;
+    io_uring_sqe_set_data(sqe, &completion);
+}
+
+void Ring::recv_multishot(Completion& completion, int fd, uint16_t buffer_group) {
+    io_uring_sqe* sqe = prepare(completion);
+    io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = buffer_group;
+    io_uring_sqe_set_data(sqe, &completion);
+}
+
+Result<void> Ring::register_buffer_ring(void* ring_memory, uint32_t entries, uint16_t group) {
+    io_uring_buf_reg registration{};
+    registration.ring_addr = reinterpret_cast<uint64_t>(ring_memory);
+    registration.ring_entries = entries;
+    registration.bgid = group;
+    int rc = io_uring_register_buf_ring(&ring_, &registration, 0);
+    if (rc < 0) {
+        return fail_errno(-rc);
+    }
+    return ok();
+}
+
+Result<void> Ring::unregister_buffer_ring(uint16_t group) {
+    int rc = io_uring_unregister_buf_ring(&ring_, group);
+    if (rc < 0) {
+        return fail_errno(-rc);
+    }
+    return ok();
+}
+
 void Ring::send(Completion& completion, int fd, std::span<const uint8_t> buffer, int flags) {
     io_uring_sqe* sqe = prepare(completion);
     io_uring_prep_send(sqe, fd, buffer.data(), buffer.size(), flags);
