@@ -356,12 +356,15 @@ int main(int argc, char** argv) {
         const auto& c = worker->counters;
         std::fprintf(stderr,
                      "zt_relay: worker started=%llu completed=%llu reset=%llu idle=%llu "
-                     "connect_failed=%llu limit_hit=%llu accept_errors=%llu\n",
+                     "connect_failed=%llu limit_hit=%llu accept_errors=%llu splices=%llu "
+                     "wakeups=%llu\n",
                      (unsigned long long)c.started_total, (unsigned long long)c.completed_total,
                      (unsigned long long)c.reset_total, (unsigned long long)c.idle_timeout_total,
                      (unsigned long long)c.connect_failed_total,
                      (unsigned long long)c.limit_hit_total,
-                     (unsigned long long)worker->accept_errors_total);
+                     (unsigned long long)worker->accept_errors_total,
+                     (unsigned long long)c.splices_total,
+                     (unsigned long long)c.readiness_events_total);
     }
     if (failed) {
         std::fprintf(stderr, "zt_relay: io_uring is unavailable (see the error above)\n");
