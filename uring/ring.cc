@@ -75,6 +75,9 @@ int setup_ring(io_uring& ring, const RingOptions& options, uint32_t& flags_used)
     };
     int rc = -EINVAL;
     for (uint32_t flags : attempts) {
+        if (options.legacy_kernel && flags != 0) {
+            continue;
+        }
         io_uring_params params{};
         params.flags = flags | IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
         params.cq_entries = cq_entries;
@@ -190,6 +193,11 @@ Result<std::unique_ptr<Ring>> Ring::create(const RingOptions& options) {
     features.msg_ring = io_uring_opcode_supported(probe, IORING_OP_MSG_RING);
     features.multishot_accept = io_uring_opcode_supported(probe, IORING_OP_SOCKET);
     features.multishot_poll = io_uring_opcode_supported(probe, IORING_OP_MKDIRAT);
+    if (options.legacy_kernel) {
+        features.msg_ring = false;
+        features.multishot_accept = false;
+        features.multishot_poll = false;
+    }
     return ring;
 }
 

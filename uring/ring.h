@@ -53,6 +53,9 @@ struct Timer {
 struct RingOptions {
     uint32_t sq_entries = 256;
     uint32_t cq_entries = 0;  // 0 means 4 * sq_entries.
+    // legacy_kernel makes the ring behave as on the oldest kernel it supports: plain setup
+    // flags, one-shot accept and poll, no msg_ring. For tests of the fallback paths.
+    bool legacy_kernel = false;
 };
 
 // RingFeatures is what the start-up probe found. Required opcodes are not listed: without one
