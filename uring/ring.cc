@@ -418,8 +418,10 @@ uint32_t Ring::run(int64_t timeout_ns) {
 }
 
 void Ring::dispatch(const io_uring_cqe& cqe) {
-    if (cqe.user_data == 0) {
-        return;  // A fire-and-forget cancel or message that failed; its target reports itself.
+    if (cqe.user_data == 0 || cqe.user_data == LIBURING_UDATA_TIMEOUT) {
+        // A fire-and-forget cancel or message that failed (its target reports itself), or
+        // liburing's own wait timeout on kernels without IORING_FEAT_EXT_ARG.
+        return;
     }
     if ((cqe.user_data & kMessageTag) != 0) {
         auto* target = reinterpret_cast<Completion*>(cqe.user_data & ~kMessageTag);
