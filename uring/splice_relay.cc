@@ -113,8 +113,7 @@ struct RelayOps {
         Pipe& pipe = relay.directions[side].pipe;  // Direction `side` reads side `side`.
         ++relay.engine->counters_.readiness_events_total;
         if (res != -ECANCELED) {
-            // Errors too: the next splice reports them.
-            pipe.on_readable(res < 0 || (res & (POLLRDHUP | POLLHUP | POLLERR)) != 0);
+            pipe.on_readable();  // Errors and hang-ups too: the next splice reports them.
         }
         if ((flags & IORING_CQE_F_MORE) == 0 && relay.state == RelayState::relaying &&
             pipe.wants_readable() && res != -ECANCELED) {
@@ -387,11 +386,13 @@ void RelayEngine::drive(Relay& relay, int index) {
     Pipe& pipe = direction.pipe;
     Side& target = relay.sides[1 - index];
     for (uint32_t turn = 0; !direction.op.in_kernel; ++turn) {
-        if (turn == options_.splices_per_turn) {
-            ring_.nop(direction.op);
+        const Step step = pipe.next();
+        if (turn >= options_.splices_per_turn &&
+            (step == Step::splice_in || step == Step::splice_out)) {
+            ring_.nop(direction.op);  // Yield: the nop's completion brings us back.
             return;
         }
-        switch (pipe.next()) {
+        switch (step) {
             case Step::wait:
                 if (pipe.wants_writable() && !target.write_poll.in_kernel) {
                     ring_.poll(target.write_poll, target.fd, POLLOUT);
