@@ -26,6 +26,8 @@
 #   zt_ns_path NS                       /run/netns/NS (for setns(2) by ztunnel)
 #   zt_node_ip N / zt_node_ip6 N        198.18.0.N / 2001:db8::N
 #   zt_pod_ip N X / zt_pod_ip6 N X      198.18.N.X / 2001:db8:N::X
+#   zt_node_gw N / zt_node_gw6 N        198.18.N.1 / 2001:db8:N::1, node N's address on its pod
+#                                       legs (the pods' default gateway)
 #   zt_in NS CMD...                     run CMD inside namespace NS
 #   zt_bg NS LOG CMD...                 start CMD in NS in the background, output to LOG; prints
 #                                       its pid and remembers it for zt_cleanup
@@ -67,6 +69,8 @@ zt_node_ip() { echo "198.18.0.$1"; }
 zt_node_ip6() { echo "2001:db8::$1"; }
 zt_pod_ip() { echo "198.18.$1.$2"; }
 zt_pod_ip6() { echo "2001:db8:$1::$2"; }
+zt_node_gw() { echo "198.18.$1.1"; }
+zt_node_gw6() { echo "2001:db8:$1::1"; }
 
 zt_in() {
     local ns=$1
@@ -146,8 +150,8 @@ zt_pod_create() {
     pns=$(zt_ns_pod "$n" "$pod")
     _zt_ns_new "$pns" || return 1
     ip -n "$node" link add "zp$x" type veth peer name eth0 netns "$pns" || return 1
-    ip -n "$node" addr add "198.18.$n.1/32" dev "zp$x" || return 1
-    ip -n "$node" -6 addr add "2001:db8:$n::1/128" dev "zp$x" nodad || return 1
+    ip -n "$node" addr add "$(zt_node_gw "$n")/32" dev "zp$x" || return 1
+    ip -n "$node" -6 addr add "$(zt_node_gw6 "$n")/128" dev "zp$x" nodad || return 1
     ip -n "$node" link set "zp$x" up || return 1
     zt_in "$node" sysctl -qw "net.ipv4.conf.zp$x.rp_filter=0" >/dev/null || return 1
     ip -n "$node" route add "$(zt_pod_ip "$n" "$x")/32" dev "zp$x" || return 1
@@ -157,10 +161,10 @@ zt_pod_create() {
     ip -n "$pns" -6 addr add "$(zt_pod_ip6 "$n" "$x")/128" dev eth0 nodad || return 1
     ip -n "$pns" link set eth0 up || return 1
     zt_in "$pns" sysctl -qw net.ipv4.conf.eth0.rp_filter=0 >/dev/null || return 1
-    ip -n "$pns" route add "198.18.$n.1/32" dev eth0 scope link || return 1
-    ip -n "$pns" route add default via "198.18.$n.1" dev eth0 || return 1
-    ip -n "$pns" -6 route add "2001:db8:$n::1/128" dev eth0 || return 1
-    ip -n "$pns" -6 route add default via "2001:db8:$n::1" dev eth0 || return 1
+    ip -n "$pns" route add "$(zt_node_gw "$n")/32" dev eth0 scope link || return 1
+    ip -n "$pns" route add default via "$(zt_node_gw "$n")" dev eth0 || return 1
+    ip -n "$pns" -6 route add "$(zt_node_gw6 "$n")/128" dev eth0 || return 1
+    ip -n "$pns" -6 route add default via "$(zt_node_gw6 "$n")" dev eth0 || return 1
 }
 
 # zt_bg NS LOG CMD...: CMD runs in NS in the background; its pid is printed and remembered so
