@@ -31,7 +31,7 @@ for n in 1 2; do
     for pod in client server; do
         ns=$(zt_ns_pod "$n" "$pod")
         [ "$(zt_in "$ns" sysctl -n net.ipv4.conf.all.rp_filter)" = 0 ] || fail "$ns: rp_filter on"
-        zt_bg "$ns" "$logs/$ns.log" /usr/bin/python3 "$probe" listen "$ns" 9000 >/dev/null
+        zt_bg "$ns" "$logs/$ns.log" /usr/bin/python3 "$probe" listen "$ns" 9000
         zt_wait_listen "$ns" 9000
     done
 done
