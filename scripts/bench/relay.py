@@ -40,10 +40,13 @@ ZT_RELAY = os.environ.get("ZT_RELAY", os.path.join(BUILD, "tools", "zt_relay"))
 RELAY_ARGS = shlex.split(os.environ.get("RELAY_ARGS", "--workers 1 --max-conns 40000"))
 TOOLS = os.path.join(BUILD, "tools")
 # A relay holds two sockets per connection, so the fd limit caps the idle test; this sandbox's
-# hard RLIMIT_NOFILE is 20000 and it lacks CAP_SYS_RESOURCE to raise it.
+# hard RLIMIT_NOFILE is 20000 and it lacks CAP_SYS_RESOURCE to raise it. HAProxy also reserves
+# two fds per pipe (maxpipes) and refuses to start if 2 * maxconn + 2 * maxpipes exceeds the
+# limit, so leave room for HAPROXY_MAXPIPES pipes (plenty: at most 8 connections are busy).
 NOFILE = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+HAPROXY_MAXPIPES = 500
 IDLE_CONNS_WANTED = IDLE_CONNS
-IDLE_CONNS = max(1, min(IDLE_CONNS, (NOFILE - 200) // 2))
+IDLE_CONNS = max(1, min(IDLE_CONNS, (NOFILE - 2 * HAPROXY_MAXPIPES - 200) // 2))
 HAPROXY_MAXCONN = IDLE_CONNS + 50
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -66,6 +69,7 @@ LABELS = {
 HAPROXY_CFG = """global
     nbthread 1
     maxconn {maxconn}
+    maxpipes {maxpipes}
 defaults
     mode tcp
     timeout connect 5s
@@ -336,7 +340,8 @@ def start_zt_relay(tag, listen_port, target_port):
 def start_haproxy(tag):
     cfg = os.path.join(RAW_DIR, "haproxy.cfg")
     with open(cfg, "w") as f:
-        f.write(HAPROXY_CFG.format(maxconn=HAPROXY_MAXCONN, iperf=PATHS["haproxy"][0], iperf_target=IPERF_PORT,
+        f.write(HAPROXY_CFG.format(maxconn=HAPROXY_MAXCONN, maxpipes=HAPROXY_MAXPIPES,
+                                   iperf=PATHS["haproxy"][0], iperf_target=IPERF_PORT,
                                    echo=PATHS["haproxy"][1], echo_target=ECHO_PORT))
     return Server(f"haproxy-{tag}", ["haproxy", "-db", "-f", cfg], list(PATHS["haproxy"]))
 
@@ -433,13 +438,16 @@ def write_report(paths, results, missing, m):
         L.append(f"- **Not measured**: {', '.join(missing)}.")
     L.append("")
 
-    def table(title, key, field, unit, digits=1, higher_better=True, cores_key=None):
+    def table(title, key, field, unit, digits=1, cores_key=None, per_conn=False):
         L.append(f"## {title}")
         L.append("")
         head = f"| path | {unit} | ×HAProxy | ×direct |"
         sep = "|---|---|---|---|"
         if cores_key:
             head += " relay cores |"
+            sep += "---|"
+        if per_conn:
+            head += " relay CPU per connection |"
             sep += "---|"
         L.append(head)
         L.append(sep)
@@ -455,20 +463,21 @@ def write_report(paths, results, missing, m):
             if cores_key:
                 c = stats(results[path][key].get(cores_key, []))
                 row += f" {fmt_stat(c, 2)} |"
+            if per_conn:
+                c = med(results, path, key, cores_key)
+                row += f" {c / v * 1e6:.0f} µs |" if c and v else " – |"
             L.append(row)
         L.append("")
 
     table("Throughput, iperf3, 1 stream", "iperf_1", "gbps", "Gbit/s", cores_key="cores")
     table("Throughput, iperf3, 8 streams (`-P 8`, one iperf3 thread)", "iperf_8", "gbps",
           "Gbit/s", cores_key="cores")
-    table("Latency, 1 KiB ping-pong on one connection, p50", "pingpong", "p50", "p50 µs",
-          higher_better=False)
-    table("Latency, 1 KiB ping-pong on one connection, p99", "pingpong", "p99", "p99 µs",
-          higher_better=False)
+    table("Latency, 1 KiB ping-pong on one connection, p50", "pingpong", "p50", "p50 µs")
+    table("Latency, 1 KiB ping-pong on one connection, p99", "pingpong", "p99", "p99 µs")
     table("New connections (connect, 1 byte each way, close), 1 client thread", "connrate_1",
-          "rate", "connections/s", digits=0, cores_key="cores")
+          "rate", "connections/s", digits=0, cores_key="cores", per_conn=True)
     table("New connections, 4 client threads", "connrate_4", "rate", "connections/s", digits=0,
-          cores_key="cores")
+          cores_key="cores", per_conn=True)
 
     L.append("## Memory per open idle relayed connection")
     L.append("")
@@ -529,7 +538,7 @@ def write_report(paths, results, missing, m):
              "override)")
     L.append("ip netns add zt-bench<PID>-lo && ip -n zt-bench<PID>-lo link set lo up")
     L.append("ip netns exec zt-bench<PID>-lo sysctl -w net.ipv4.ip_local_port_range='1024 65000'")
-    L.append(f"ulimit -n {NOFILE}   # the hard limit; idle test capped at (limit - 200) / 2")
+    L.append(f"ulimit -n {NOFILE}   # the hard limit; it caps the idle test (see above)")
     L.append("# peers and relays (all on 127.0.0.1 in that netns)")
     L.append(f"iperf3 -s -p {IPERF_PORT}")
     L.append(f"{TOOLS}/echo_server 127.0.0.1:{ECHO_PORT}")
@@ -547,7 +556,8 @@ def write_report(paths, results, missing, m):
     L.append("HAProxy configuration:")
     L.append("")
     L.append("```")
-    L.append(HAPROXY_CFG.format(maxconn=HAPROXY_MAXCONN, iperf=PATHS["haproxy"][0], iperf_target=IPERF_PORT,
+    L.append(HAPROXY_CFG.format(maxconn=HAPROXY_MAXCONN, maxpipes=HAPROXY_MAXPIPES,
+                                   iperf=PATHS["haproxy"][0], iperf_target=IPERF_PORT,
                                 echo=PATHS["haproxy"][1], echo_target=ECHO_PORT).rstrip())
     L.append("```")
     L.append("")
