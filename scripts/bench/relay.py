@@ -13,7 +13,8 @@
 #
 # Environment: RUNS (3), DURATION (5, seconds per iperf3/connrate run), PINGPONG_COUNT (50000),
 # IDLE_CONNS (10000), SOCAT_IDLE_CONNS (200: socat forks a process per connection), RELAY_ARGS
-# (extra zt_relay options, default "--workers 1 --max-conns 40000"), ZT_RELAY (relay binary),
+# (extra zt_relay options after the script's own `--max-conns IDLE_CONNS+100`, default
+# "--workers 1", like HAProxy's nbthread 1), ZT_RELAY (relay binary),
 # BUILD (build), OUT_DIR (docs/bench).
 import datetime
 import json
@@ -37,7 +38,7 @@ PINGPONG_COUNT = int(os.environ.get("PINGPONG_COUNT", "50000"))
 IDLE_CONNS = int(os.environ.get("IDLE_CONNS", "10000"))
 SOCAT_IDLE_CONNS = int(os.environ.get("SOCAT_IDLE_CONNS", "200"))
 ZT_RELAY = os.environ.get("ZT_RELAY", os.path.join(BUILD, "tools", "zt_relay"))
-RELAY_ARGS = shlex.split(os.environ.get("RELAY_ARGS", "--workers 1 --max-conns 40000"))
+RELAY_ARGS = shlex.split(os.environ.get("RELAY_ARGS", "--workers 1"))
 TOOLS = os.path.join(BUILD, "tools")
 # A relay holds two sockets per connection, so the fd limit caps the idle test; this sandbox's
 # hard RLIMIT_NOFILE is 20000 and it lacks CAP_SYS_RESOURCE to raise it. HAProxy also reserves
@@ -48,6 +49,8 @@ HAPROXY_MAXPIPES = 500
 IDLE_CONNS_WANTED = IDLE_CONNS
 IDLE_CONNS = max(1, min(IDLE_CONNS, (NOFILE - 2 * HAPROXY_MAXPIPES - 200) // 2))
 HAPROXY_MAXCONN = IDLE_CONNS + 50
+# zt_relay allocates its connection slots up front: size them like HAProxy's maxconn.
+RELAY_ARGS = ["--max-conns", str(IDLE_CONNS + 100)] + RELAY_ARGS
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 IPERF_PORT = 5201
@@ -481,21 +484,27 @@ def write_report(paths, results, missing, m):
 
     L.append("## Memory per open idle relayed connection")
     L.append("")
-    L.append("| path | connections | relay memory before → after | bytes per connection |")
-    L.append("|---|---|---|---|")
+    L.append("| path | connections | relay memory before → after | growth per connection | "
+             "total / connections |")
+    L.append("|---|---|---|---|---|")
     for path in paths:
         idle = results.get(path, {}).get("idle")
         if not idle:
             continue
         how = "PSS, parent + forks" if path == "socat" else "RSS"
         L.append(f"| {LABELS[path]} | {idle['conns']} | {idle['before_kib']} → "
-                 f"{idle['after_kib']} KiB ({how}) | **{idle['bytes_per_conn']:.0f}** |")
+                 f"{idle['after_kib']} KiB ({how}) | **{idle['bytes_per_conn']:.0f} B** | "
+                 f"{idle['after_kib'] * 1024 / idle['conns']:.0f} B |")
     L.append("")
     if IDLE_CONNS < IDLE_CONNS_WANTED:
         L.append(f"**{IDLE_CONNS} connections, not {IDLE_CONNS_WANTED}**: the fd limit here is "
                  f"{NOFILE} (hard RLIMIT_NOFILE, not raisable without CAP_SYS_RESOURCE) and a "
                  "relay holds two sockets per connection.")
         L.append("")
+    L.append("Growth per connection is the target's measure (memory a relay adds per open idle "
+             "connection); total / connections also charges the process's fixed memory, "
+             "including anything allocated up front for the connection limit, to the connections.")
+    L.append("")
     L.append("A fresh relay process is started for this test; each connection is proven with a "
              "1-byte echo, then held idle while the relay's memory is read. Kernel socket and pipe "
              "memory is not in RSS. socat forks one process per connection, so it is measured "
