@@ -415,6 +415,11 @@ def socat_version():
     return m.group(1) if m else "unknown"
 
 
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
 def write_report(paths, results, missing, m):
     os.makedirs(OUT_DIR, exist_ok=True)
     L = []
@@ -437,6 +442,11 @@ def write_report(paths, results, missing, m):
              "`mode tcp`, `splice-request`+`splice-response` on the throughput proxy, "
              "`splice-auto` on the echo proxy; socat: default 8 KiB buffer, one fork per "
              "connection.")
+    load = results.get("_load")
+    if load:
+        L.append(f"- Load average (1/5/15 min) before: {load['before']}, after: {load['after']} "
+                 f"({load['seconds']} s of measurements). Anything well above 0 means other work "
+                 "shared the cores and the figures are noisy.")
     if missing:
         L.append(f"- **Not measured**: {', '.join(missing)}.")
     L.append("")
@@ -588,14 +598,15 @@ def write_plot(paths, results):
             return "NaN NaN NaN"
         return f"{statistics.median(vals):.3f} {min(vals):.3f} {max(vals):.3f}"
     with open(dat, "w") as f:
-        f.write("# path iperf1(med min max) iperf8 p50 p99 conn1 conn4 idle_bytes\n")
+        f.write("# path iperf1(med min max) iperf8 p50 p99 conn1 conn4 idle_growth idle_total\n")
         for path in paths:
             idle = results.get(path, {}).get("idle")
             f.write(" ".join([
                 f'"{path}"', triple(path, "iperf_1", "gbps"), triple(path, "iperf_8", "gbps"),
                 triple(path, "pingpong", "p50"), triple(path, "pingpong", "p99"),
                 triple(path, "connrate_1", "rate"), triple(path, "connrate_4", "rate"),
-                f"{idle['bytes_per_conn']:.0f}" if idle else "NaN"]) + "\n")
+                f"{max(idle['bytes_per_conn'], 1):.0f}" if idle else "NaN",
+                f"{idle['after_kib'] * 1024 / idle['conns']:.0f}" if idle else "NaN"]) + "\n")
     png = os.path.join(OUT_DIR, "relay.png")
     script = f"""
 set terminal pngcairo size 1400,900 font ",10" noenhanced
@@ -604,21 +615,25 @@ set datafile missing "NaN"
 set style data histograms
 set style histogram errorbars gap 1 lw 1
 set style fill solid 0.7 border -1
-set key top right
+set key below horizontal
 set grid ytics
 set yrange [0:*]
 set multiplot layout 2,2 title "Relay benchmark (median, whiskers min–max; {os.cpu_count()} cores, kernel {platform.release()})"
 set title "iperf3 throughput (Gbit/s)"
 plot "{dat}" using 2:3:4:xtic(1) title "1 stream", "" using 5:6:7 title "8 streams"
-set title "1 KiB ping-pong latency (µs, lower is better)"
+set title "1 KiB ping-pong latency (µs, lower is better, log scale)"
+set logscale y
+set yrange [1:*]
 plot "{dat}" using 8:9:10:xtic(1) title "p50", "" using 11:12:13 title "p99"
+unset logscale y
+set yrange [0:*]
 set title "new connections per second"
 plot "{dat}" using 14:15:16:xtic(1) title "1 thread", "" using 17:18:19 title "4 threads"
 set title "memory per idle relayed connection (bytes, log scale)"
 set style histogram clustered gap 1
 set logscale y
-set yrange [100:*]
-plot "{dat}" using 20:xtic(1) title "RSS growth / connection"
+set yrange [1:*]
+plot "{dat}" using 20:xtic(1) title "growth per connection", "" using 21 title "total / connections"
 unset multiplot
 """
     gp = os.path.join(RAW_DIR, "relay.gp")
@@ -659,6 +674,7 @@ def main():
         servers += [s1, s2]
         path_pids["socat"] = [s1.pid, s2.pid]
         results = {}
+        load_before = loadavg()
         t0 = time.time()
         bench_iperf(paths, path_pids, results)
         bench_pingpong(paths, path_pids, results)
@@ -674,6 +690,8 @@ def main():
         bench_idle_memory("haproxy", lambda: start_haproxy("idle"), results)
         bench_idle_memory("socat", lambda: start_socat("idle", PATHS["socat"][1], ECHO_PORT),
                           results)
+        results["_load"] = {"before": load_before, "after": loadavg(),
+                            "seconds": round(time.time() - t0)}
         log(f"measurements took {time.time() - t0:.0f} s")
     finally:
         for srv in servers:
