@@ -23,7 +23,6 @@ import platform
 import re
 import resource
 import shlex
-import socket
 import statistics
 import subprocess
 import sys
@@ -445,8 +444,9 @@ def write_report(paths, results, missing, m):
     load = results.get("_load")
     if load:
         L.append(f"- Load average (1/5/15 min) before: {load['before']}, after: {load['after']} "
-                 f"({load['seconds']} s of measurements). Anything well above 0 means other work "
-                 "shared the cores and the figures are noisy.")
+                 f"({load['seconds']} s of measurements). The benchmark itself keeps about 2–3 tasks "
+                 "runnable; a load well above that means other work shared the cores and the "
+                 "figures are noisy.")
     if missing:
         L.append(f"- **Not measured**: {', '.join(missing)}.")
     L.append("")
