@@ -111,6 +111,7 @@ struct RelayOps {
         Relay& relay = *static_cast<Relay*>(self.context);
         int side = side_of(relay, self, &Side::read_poll);
         Pipe& pipe = relay.directions[side].pipe;  // Direction `side` reads side `side`.
+        ++relay.engine->counters_.readiness_events_total;
         if (res != -ECANCELED) {
             // Errors too: the next splice reports them.
             pipe.on_readable(res < 0 || (res & (POLLRDHUP | POLLHUP | POLLERR)) != 0);
@@ -125,6 +126,7 @@ struct RelayOps {
     static void on_write_poll(Completion& self, int32_t res, uint32_t) {
         Relay& relay = *static_cast<Relay*>(self.context);
         int side = side_of(relay, self, &Side::write_poll);
+        ++relay.engine->counters_.readiness_events_total;
         if (res != -ECANCELED) {
             relay.directions[1 - side].pipe.on_writable();  // Direction 1-side writes `side`.
         }
@@ -344,6 +346,7 @@ bool RelayEngine::splice_in(Relay& relay, int index) {
     const KernelPipe& kernel_pipe = direction.kernel_pipe;
     const int source_fd = relay.sides[index].fd;
     direction.pipe.begin_splice_in(kernel_pipe.capacity);
+    ++counters_.splices_total;
     if (options_.splice_mode == SpliceMode::ring) {
         ring_.splice(direction.op, source_fd, kernel_pipe.write_fd, kernel_pipe.capacity,
                      kSpliceFlags);
@@ -361,6 +364,7 @@ bool RelayEngine::splice_out(Relay& relay, int index) {
     const int target_fd = relay.sides[1 - index].fd;
     const uint32_t length = direction.pipe.buffered();
     direction.pipe.begin_splice_out();
+    ++counters_.splices_total;
     if (options_.splice_mode == SpliceMode::ring) {
         ring_.splice(direction.op, direction.kernel_pipe.read_fd, target_fd, length,
                      kSpliceFlags);
@@ -489,6 +493,15 @@ void RelayEngine::begin_close(Relay& relay, RelayEnd end, int sys_errno) {
 }
 
 void RelayEngine::release(Relay& relay) {
+    // The kernel must hold nothing of this slot any more: it is about to be reused.
+    for (const Side& side : relay.sides) {
+        ZT_ASSERT(!side.read_poll.in_kernel && !side.write_poll.in_kernel);
+        ZT_ASSERT(!side.close_op.in_kernel && side.closed);
+    }
+    for (const Direction& direction : relay.directions) {
+        ZT_ASSERT(!direction.op.in_kernel);
+    }
+    ZT_ASSERT(!relay.timer.completion.in_kernel && !relay.connect_op.in_kernel);
     for (Direction& direction : relay.directions) {
         if (direction.kernel_pipe.valid()) {
             pipes_.give(direction.kernel_pipe, direction.pipe.buffered() == 0);

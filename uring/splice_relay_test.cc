@@ -46,8 +46,10 @@ constexpr int64_t kMs = zt::kNanosPerMilli;
 // thread; the test reads reports after `stop`.
 class RelayHarness {
 public:
-    RelayHarness(const RelayOptions& options, uint16_t target_port, int family = AF_INET)
-        : options_(options), target_port_(target_port), family_(family) {
+    RelayHarness(const RelayOptions& options, uint16_t target_port, int family = AF_INET,
+                 bool legacy_kernel = false)
+        : options_(options), target_port_(target_port), family_(family),
+          legacy_kernel_(legacy_kernel) {
         listener_ = zt::test::listen_loopback(family, port_);
         thread_ = std::thread([this] { run(); });
         while (state_.load() == 0) {
@@ -124,7 +126,9 @@ private:
     }
 
     void run() {
-        auto ring = Ring::create();
+        zt::uring::RingOptions ring_options;
+        ring_options.legacy_kernel = legacy_kernel_;
+        auto ring = Ring::create(ring_options);
         if (!ring) {
             MESSAGE("skipping: io_uring unavailable: " << zt::to_string(ring.error().code));
             state_ = 2;
@@ -157,6 +161,7 @@ private:
     RelayOptions options_;
     uint16_t target_port_;
     int family_;
+    bool legacy_kernel_;
     uint16_t port_ = 0;
     UniqueFd listener_;
     std::thread thread_;
@@ -229,12 +234,12 @@ void reset_close(UniqueFd& fd) {
 
 // transfer_both_ways sends `total` bytes each way through a relay in `mode` and checks both
 // digests, byte counts and the report.
-void transfer_both_ways(SpliceMode mode, uint64_t total, int family) {
+void transfer_both_ways(SpliceMode mode, uint64_t total, int family, bool legacy = false) {
     uint16_t backend_port = 0;
     UniqueFd backend = zt::test::listen_loopback(family, backend_port);
     RelayOptions options;
     options.splice_mode = mode;
-    RelayHarness relay(options, backend_port, family);
+    RelayHarness relay(options, backend_port, family, legacy);
     if (!relay.ok()) {
         return;
     }
@@ -308,6 +313,12 @@ TEST_CASE("splice_relay: 64 MiB each way arrive byte-exact (SHA-256), direct spl
 
 TEST_CASE("splice_relay: 16 MiB each way arrive byte-exact over IPv6 with io_uring splices") {
     transfer_both_ways(SpliceMode::ring, 16ull << 20, AF_INET6);
+}
+
+TEST_CASE("splice_relay: on an old kernel's features (one-shot accept and poll) it still works") {
+    // The fallback path: accept and every readiness poll are re-armed after each CQE, since
+    // none carries IORING_CQE_F_MORE.
+    transfer_both_ways(SpliceMode::direct, 8ull << 20, AF_INET, true);
 }
 
 TEST_CASE("splice_relay: the client shuts down writing and still reads the full answer") {

@@ -113,6 +113,7 @@ struct Worker {
     Completion accept;
     Completion wake;       // The msg_ring target.
     Completion wake_poll;  // The eventfd poll, armed always: the fallback path.
+    zt::uring::Timer accept_retry;  // Re-arms accept after an error such as EMFILE.
     uint64_t accept_errors_total = 0;
     zt::uring::RelayCounters counters{};
     std::thread thread;
@@ -134,12 +135,27 @@ void on_accept(Completion& self, int32_t res, uint32_t flags) {
             (void)worker.engine->connect_and_relay(std::move(client), std::move(target),
                                                    &worker.target->address.any,
                                                    worker.target->length, nullptr);
+        } else {
+            ++worker.accept_errors_total;  // No fd for the target: the client is closed.
         }
     } else if (res != -ECANCELED) {
         ++worker.accept_errors_total;  // EMFILE and friends: shed, keep accepting.
     }
     if ((flags & IORING_CQE_F_MORE) == 0 && !worker.stopping) {
-        worker.ring->accept_multishot(self, worker.listener.get());
+        if (res < 0) {
+            // An error ends a multishot accept; re-arming at once would spin while the error
+            // (say, no fds left) lasts. Try again shortly.
+            worker.ring->arm_timer(worker.accept_retry, 10'000'000);
+        } else {
+            worker.ring->accept_multishot(self, worker.listener.get());
+        }
+    }
+}
+
+void on_accept_retry(Completion& self, int32_t, uint32_t) {
+    Worker& worker = *static_cast<Worker*>(self.context);
+    if (!worker.stopping) {
+        worker.ring->accept_multishot(worker.accept, worker.listener.get());
     }
 }
 
@@ -151,6 +167,7 @@ void on_wake(Completion& self, int32_t, uint32_t) {
     worker.stopping = true;
     worker.ring->cancel(worker.accept);
     worker.ring->cancel(worker.wake_poll);
+    worker.ring->cancel_timer(worker.accept_retry);
     worker.engine->drain();
 }
 
@@ -167,6 +184,8 @@ void run_worker(Worker& worker) {
     worker.accept.context = &worker;
     worker.wake.callback = &on_wake;
     worker.wake.context = &worker;
+    worker.accept_retry.completion.callback = &on_accept_retry;
+    worker.accept_retry.completion.context = &worker;
     worker.wake_poll.callback = &on_wake;
     worker.wake_poll.context = &worker;
     worker.ring->accept_multishot(worker.accept, worker.listener.get());
@@ -224,27 +243,32 @@ bool parse_u32(std::string_view text, uint32_t& out) {
     return ec == std::errc() && end == text.data() + text.size();
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-    Endpoint listen_at, target;
-    bool have_listen = false, have_target = false;
-    uint32_t workers_count = 1;
+// Config is the command line.
+struct Config {
+    Endpoint listen_at;
+    Endpoint target;
+    uint32_t workers = 1;
     RelayOptions options;
+};
+
+// parse_args fills `config` from the command line; false (after a message) on any error.
+bool parse_args(int argc, char** argv, Config& config) {
+    bool have_listen = false, have_target = false;
+    RelayOptions& options = config.options;
     options.relays_max = 16384;
-    for (int i = 1; i < argc; ++i) {
+    for (int i = 1; i < argc; i += 2) {
         std::string_view flag = argv[i];
         if (i + 1 >= argc) {
-            return usage();
+            return false;
         }
-        std::string_view value = argv[++i];
+        std::string_view value = argv[i + 1];
         bool ok = true;
         if (flag == "--listen") {
-            ok = have_listen = parse_endpoint(value, listen_at);
+            ok = have_listen = parse_endpoint(value, config.listen_at);
         } else if (flag == "--target") {
-            ok = have_target = parse_endpoint(value, target);
+            ok = have_target = parse_endpoint(value, config.target);
         } else if (flag == "--workers") {
-            ok = parse_u32(value, workers_count) && workers_count > 0 && workers_count <= 256;
+            ok = parse_u32(value, config.workers) && config.workers > 0 && config.workers <= 256;
         } else if (flag == "--max-conns") {
             ok = parse_u32(value, options.relays_max) && options.relays_max > 0;
         } else if (flag == "--pipe-size") {
@@ -264,59 +288,16 @@ int main(int argc, char** argv) {
             ok = false;
         }
         if (!ok) {
-            std::fprintf(stderr, "zt_relay: bad value for %s: %s\n", argv[i - 1], argv[i]);
-            return usage();
+            std::fprintf(stderr, "zt_relay: bad value for %s: %s\n", argv[i], argv[i + 1]);
+            return false;
         }
     }
-    if (!have_listen || !have_target) {
-        return usage();
-    }
+    return have_listen && have_target;
+}
 
-    raise_fd_limit();
-
-    // Signals are taken synchronously by the main thread; workers never see them.
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-    ::signal(SIGPIPE, SIG_IGN);
-
-    std::vector<std::unique_ptr<Worker>> workers;
-    for (uint32_t i = 0; i < workers_count; ++i) {
-        auto worker = std::make_unique<Worker>();
-        worker->target = &target;
-        worker->options = options;
-        worker->listener = make_listener(listen_at);
-        if (!worker->listener) {
-            std::fprintf(stderr, "zt_relay: cannot listen on %s: %s\n",
-                         format_endpoint(listen_at).c_str(), std::strerror(errno));
-            return 1;
-        }
-        if (i == 0) {
-            // Port 0: every further worker binds the port the first one got.
-            socklen_t length = sizeof(listen_at.address);
-            ::getsockname(worker->listener.get(), &listen_at.address.any, &length);
-        }
-        worker->wake_fd = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-        workers.push_back(std::move(worker));
-    }
-    bool failed = false;
-    for (auto& worker : workers) {
-        worker->thread = std::thread(run_worker, std::ref(*worker));
-        while (worker->ring_fd.load() == -1) {
-            std::this_thread::yield();
-        }
-        failed = failed || worker->ring_fd.load() < 0;
-    }
-    if (!failed) {
-        std::printf("zt_relay: listening on %s\n", format_endpoint(listen_at).c_str());
-        std::fflush(stdout);
-        int signal_number = 0;
-        sigwait(&signals, &signal_number);
-    }
-
-    // Wake every worker: msg_ring from a small ring of our own, else the eventfd.
+// wake_workers tells every running worker to stop: msg_ring from a small ring of our own, else
+// the eventfd each worker also polls.
+void wake_workers(std::vector<std::unique_ptr<Worker>>& workers) {
     auto waker = Ring::create(zt::uring::RingOptions{8, 0});
     for (auto& worker : workers) {
         if (worker->ring_fd.load() < 0) {
@@ -332,17 +313,75 @@ int main(int argc, char** argv) {
     if (waker) {
         (*waker)->submit();
     }
+}
+
+void print_counters(const Worker& worker) {
+    const auto& c = worker.counters;
+    std::fprintf(stderr,
+                 "zt_relay: worker started=%llu completed=%llu reset=%llu idle=%llu "
+                 "connect_failed=%llu limit_hit=%llu accept_errors=%llu splices=%llu "
+                 "wakeups=%llu\n",
+                 (unsigned long long)c.started_total, (unsigned long long)c.completed_total,
+                 (unsigned long long)c.reset_total, (unsigned long long)c.idle_timeout_total,
+                 (unsigned long long)c.connect_failed_total, (unsigned long long)c.limit_hit_total,
+                 (unsigned long long)worker.accept_errors_total,
+                 (unsigned long long)c.splices_total, (unsigned long long)c.readiness_events_total);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Config config;
+    if (!parse_args(argc, argv, config)) {
+        return usage();
+    }
+    raise_fd_limit();
+
+    // Signals are taken synchronously by the main thread; workers never see them.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);
+
+    std::vector<std::unique_ptr<Worker>> workers;
+    for (uint32_t i = 0; i < config.workers; ++i) {
+        auto worker = std::make_unique<Worker>();
+        worker->target = &config.target;
+        worker->options = config.options;
+        worker->listener = make_listener(config.listen_at);
+        if (!worker->listener) {
+            std::fprintf(stderr, "zt_relay: cannot listen on %s: %s\n",
+                         format_endpoint(config.listen_at).c_str(), std::strerror(errno));
+            return 1;
+        }
+        if (i == 0) {
+            // Port 0: every further worker binds the port the first one got.
+            socklen_t length = sizeof(config.listen_at.address);
+            ::getsockname(worker->listener.get(), &config.listen_at.address.any, &length);
+        }
+        worker->wake_fd = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+        workers.push_back(std::move(worker));
+    }
+    bool failed = false;
+    for (auto& worker : workers) {
+        worker->thread = std::thread(run_worker, std::ref(*worker));
+        while (worker->ring_fd.load() == -1) {
+            std::this_thread::yield();
+        }
+        failed = failed || worker->ring_fd.load() < 0;
+    }
+    if (!failed) {
+        std::printf("zt_relay: listening on %s\n", format_endpoint(config.listen_at).c_str());
+        std::fflush(stdout);
+        int signal_number = 0;
+        sigwait(&signals, &signal_number);
+    }
+    wake_workers(workers);
     for (auto& worker : workers) {
         worker->thread.join();
-        const auto& c = worker->counters;
-        std::fprintf(stderr,
-                     "zt_relay: worker started=%llu completed=%llu reset=%llu idle=%llu "
-                     "connect_failed=%llu limit_hit=%llu accept_errors=%llu\n",
-                     (unsigned long long)c.started_total, (unsigned long long)c.completed_total,
-                     (unsigned long long)c.reset_total, (unsigned long long)c.idle_timeout_total,
-                     (unsigned long long)c.connect_failed_total,
-                     (unsigned long long)c.limit_hit_total,
-                     (unsigned long long)worker->accept_errors_total);
+        print_counters(*worker);
     }
     if (failed) {
         std::fprintf(stderr, "zt_relay: io_uring is unavailable (see the error above)\n");
