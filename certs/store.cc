@@ -434,7 +434,14 @@ std::vector<CertificateDump> CertStore::dump() const {
 
 StoreStats CertStore::stats() const {
     std::lock_guard lock(mu_);
-    return stats_;
+    StoreStats out = stats_;
+    for (const auto& [id, entry] : entries_) {
+        if (entry->current && (out.earliest_expiry_unix == 0 ||
+                               entry->current->not_after_unix() < out.earliest_expiry_unix)) {
+            out.earliest_expiry_unix = entry->current->not_after_unix();
+        }
+    }
+    return out;
 }
 
 }  // namespace zt::certs

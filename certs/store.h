@@ -96,6 +96,9 @@ struct StoreStats {
     uint64_t files_refused_total = 0;    // certificate or root files refused
     uint64_t expired_total = 0;          // published certificates that expired unreplaced
     std::map<Errc, uint64_t> refusals_by_reason;  // issue failures and refusals, by reason
+    // earliest_expiry_unix is the soonest notAfter among published certificates (0 when none),
+    // for a `cert_expiry_timestamp_seconds` gauge that alerts before expiry.
+    int64_t earliest_expiry_unix = 0;
 };
 
 class CertStore {

@@ -116,6 +116,7 @@ TEST_CASE("certs: issuer mode issues ahead of need and publishes a verified cert
     REQUIRE(verified);
     CHECK(*verified == who);
     CHECK(f.store->stats().issued_total == 1);
+    CHECK(f.store->stats().earliest_expiry_unix == ck->not_after_unix());
 }
 
 TEST_CASE("certs: a certificate is renewed at half-life and the old one stays usable") {

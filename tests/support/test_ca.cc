@@ -188,9 +188,11 @@ std::vector<BadCase> bad_cases(const TestCa& ca) {
             {"over 2048 bytes", prefix + "/ns/default/sa/" + std::string(2048, 'a')},
             {"missing sa value", prefix + "/ns/x/sa"},
     };
-    for (const auto& [what, id] : malformed) {
-        add("A7 " + what, with([&](certs::CertSpec& s) { s.uri_sans = {id}; }), PeerRole::client,
-            Errc::cert_bad_san);
+    for (const auto& entry : malformed) {
+        // A named pair, not a structured binding: clang < 16 cannot capture those.
+        const std::string& bad_id = entry.second;
+        add("A7 " + entry.first, with([&](certs::CertSpec& s) { s.uri_sans = {bad_id}; }),
+            PeerRole::client, Errc::cert_bad_san);
     }
 
     // A8: leaves that could act as CAs, or whose key usage is wrong.
