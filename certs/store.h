@@ -18,7 +18,8 @@
 // Time and threading: the store makes no network calls and starts no thread. The owner (src/)
 // calls `tick()` from one control thread whenever `next_due_mono_ns()` passes; `get`, `want`,
 // `forget`, `dump` and `stats` may be called from any thread. The clock is injected so tests drive
-// renewal with a `FakeClock`; timers use its monotonic reading, validity its wall time.
+// renewal with a `FakeClock`; timers use its monotonic reading, validity its wall time. In file
+// mode `tick` reads the (small, capped) files under the lock; in issuer mode it signs outside it.
 
 #include <cstdint>
 #include <map>
@@ -131,8 +132,9 @@ public:
     // mode), stat-ing and reloading files (file mode), and retiring expired certificates.
     void tick();
 
-    // reload marks `id` (file mode: also the root bundle) for a forced re-read on the next `tick`,
-    // even if the files look unchanged. For an inotify watch in src/.
+    // reload makes `id` due on the next `tick`: in file mode a forced re-read of its files and of
+    // the root bundle even if they look unchanged (for an inotify watch in src/); in issuer mode
+    // an immediate renewal (e.g. after the CA was rotated).
     void reload(const Identity& id);
 
     // next_due_mono_ns is the monotonic time at which `tick` next has work, or INT64_MAX.
