@@ -146,7 +146,9 @@ bool add_extensions(X509* cert, const CertSpec& spec, X509* issuer) {
     }
     if (!spec.uri_sans.empty() || !spec.dns_sans.empty()) {
         auto san = make_san(spec.uri_sans, spec.dns_sans);
-        bool critical = spec.common_name.empty() && spec.organization.empty();
+        bool critical = spec.san_critical >= 0
+                                ? spec.san_critical == 1
+                                : spec.common_name.empty() && spec.organization.empty();
         if (!san || !X509_add1_ext_i2d(cert, NID_subject_alt_name, san.get(), critical ? 1 : 0,
                                        X509V3_ADD_DEFAULT)) {
             return false;

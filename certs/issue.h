@@ -39,6 +39,9 @@ struct CertSpec {
     std::string organization;
     std::vector<std::string> uri_sans;
     std::vector<std::string> dns_sans;
+    // san_critical marks the SAN extension critical (1) or not (0); -1 means "critical exactly
+    // when the subject is empty", the only right choice outside tests.
+    int san_critical = -1;
     // is_ca sets basicConstraints cA=TRUE (always critical); `path_len` >= 0 adds pathLenConstraint.
     bool is_ca = false;
     int path_len = -1;

@@ -382,3 +382,27 @@ TEST_CASE("certs: file mode refuses a bad first certificate and retires an expir
     CHECK(store->dump().at(0).state == "Unavailable: cert_expired");
     CHECK(store->stats().expired_total == 1);
 }
+
+TEST_CASE("certs: reload renews at once in issuer mode; forget and want start over") {
+    IssuerFixture f;
+    auto who = id("spiffe://cluster.local/ns/default/sa/app");
+    f.store->want(who);
+    f.store->tick();
+    auto first = f.store->get(who);
+    REQUIRE(first);
+    f.store->reload(who);
+    CHECK(f.due_in_ns() <= 0);
+    f.store->tick();
+    auto second = f.store->get(who);
+    REQUIRE(second);
+    CHECK(second != first);
+
+    f.store->forget(who);
+    CHECK(f.store->get(who) == nullptr);
+    CHECK(f.store->dump().empty());
+    CHECK(f.store->want(who) == nullptr);
+    CHECK(f.store->state(who).first == CertState::initializing);
+    f.store->tick();
+    CHECK(f.store->get(who) != nullptr);
+    CHECK(f.issuer->calls == 3);
+}

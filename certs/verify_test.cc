@@ -228,3 +228,14 @@ TEST_CASE("certs: the one-call peer checks combine verification and the identity
                                         "cluster.local")
                   .value() == server_id);
 }
+
+TEST_CASE("certs: DNS SANs and a subject beside the one URI SAN are accepted") {
+    TestCa ca = TestCa::root();
+    auto spec = ca.leaf_spec("spiffe://cluster.local/ns/a/sa/b");
+    spec.dns_sans = {"b.a.svc.cluster.local"};
+    spec.common_name = "b";  // with a subject, a non-critical SAN is fine
+    TestCert leaf = ca.issue(spec);
+    auto id = verify(*ca.bundle(), leaf, PeerRole::server, ca.now_unix());
+    REQUIRE(id);
+    CHECK(id->service_account() == "b");
+}

@@ -171,6 +171,9 @@ std::vector<BadCase> bad_cases(const TestCa& ca) {
         PeerRole::client, Errc::cert_many_uri_sans);
     add("A5 https URI", with([](certs::CertSpec& s) { s.uri_sans = {"https://app.example/x"}; }),
         PeerRole::client, Errc::cert_bad_san);
+    add("A5 empty subject with a non-critical SAN",
+        with([](certs::CertSpec& s) { s.san_critical = 0; }), PeerRole::client,
+        Errc::cert_bad_san);
     add("A5 no SAN at all", with([](certs::CertSpec& s) {
             s.uri_sans.clear();
             s.common_name = "app";
