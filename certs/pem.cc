@@ -1,7 +1,7 @@
-// pem.cc converts between PEM text, DER buffers and BoringSSL objects, and reads the few X.509
-// fields other code needs, and reads PEM files with a size cap. It must not read the clock or
-// make network calls, and every failure path clears
-// BoringSSL's error queue so a later `SSL_get_error` in hbone/ does not see our leftovers.
+// pem.cc converts between PEM text, DER buffers and BoringSSL objects, reads the few X.509 fields
+// other code needs, and reads PEM files with a size cap. It must not read the clock or make
+// network calls, and every failure path clears BoringSSL's error queue so a later
+// `SSL_get_error` in hbone/ does not see our leftovers.
 
 #include "certs/pem.h"
 
