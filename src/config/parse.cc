@@ -74,11 +74,13 @@ public:
     }
 
     const std::string& error() const { return error_; }
+    bool too_deep() const { return too_deep_; }
 
 private:
     bool open(json value) {
         if (stack_.size() >= kMaxDepth) {
             error_ = "nesting deeper than " + std::to_string(kMaxDepth) + " levels";
+            too_deep_ = true;
             return false;
         }
         json* placed = put(std::move(value));
@@ -104,6 +106,7 @@ private:
     std::vector<json*> stack_;
     json* slot_ = nullptr;
     std::string error_;
+    bool too_deep_ = false;
 };
 
 // --- JSON paths ----------------------------------------------------------------------------------
@@ -1167,6 +1170,7 @@ ParseResult parse(std::string_view text) {
                                   json::input_format_t::json, /*strict=*/true,
                                   /*ignore_comments=*/false);
     if (!parsed) {
+        result.too_deep = builder.too_deep();
         result.errors.push_back("(file): " + (builder.error().empty() ? std::string("not JSON")
                                                                        : builder.error()));
         return result;
