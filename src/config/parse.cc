@@ -13,6 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "certs/identity.h"
+
 namespace zt::config {
 
 namespace {
@@ -486,6 +488,14 @@ void Reader::read_workload(const json& value, const Path& path, state::Workload&
     }
     if (out.service_account.empty()) {
         out.service_account = "default";  // ztunnel's xDS default (ecosystem §4.2).
+    }
+    // The identity is what certificates are issued for and peers are checked against, so it
+    // must be a valid SPIFFE ID; "cluster.local" stands in for the run's default trust domain.
+    if (!out.namespace_.empty() &&
+        !certs::Identity::from_parts(out.trust_domain.empty() ? "cluster.local" : out.trust_domain,
+                                     out.namespace_, out.service_account)) {
+        error(path, "trustDomain, namespace and serviceAccount do not form a valid SPIFFE ID: " +
+                            quote_text(out.identity("cluster.local")));
     }
     if (out.cluster_id.empty()) {
         out.cluster_id = "Kubernetes";
@@ -1112,45 +1122,7 @@ void Reader::read_config(const json& root, Config& config) {
 }  // namespace
 
 bool is_spiffe_id(std::string_view text) {
-    // TODO(config): call zt::certs::Identity::parse once the certs branch lands, so there is one
-    // SPIFFE parser. Until then: spiffe://TRUST_DOMAIN/PATH, lowercase trust domain of
-    // [a-z0-9.-_], non-empty path segments of [A-Za-z0-9.-_], no `.`/`..` segments.
-    constexpr std::string_view kScheme = "spiffe://";
-    if (!text.starts_with(kScheme) || text.size() > 2048) {
-        return false;
-    }
-    std::string_view rest = text.substr(kScheme.size());
-    size_t slash = rest.find('/');
-    std::string_view trust_domain = rest.substr(0, slash);
-    if (trust_domain.empty()) {
-        return false;
-    }
-    for (char c : trust_domain) {
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
-              c == '_')) {
-            return false;
-        }
-    }
-    if (slash == std::string_view::npos) {
-        return true;  // A trust domain alone is a valid SPIFFE ID.
-    }
-    std::string_view path = rest.substr(slash);
-    while (!path.empty()) {
-        path.remove_prefix(1);  // The '/'.
-        size_t next = path.find('/');
-        std::string_view segment = path.substr(0, next);
-        if (segment.empty() || segment == "." || segment == "..") {
-            return false;
-        }
-        for (char c : segment) {
-            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '-' || c == '_')) {
-                return false;
-            }
-        }
-        path = next == std::string_view::npos ? std::string_view() : path.substr(next);
-    }
-    return true;
+    return certs::Identity::parse(text).has_value();
 }
 
 ParseResult parse(std::string_view text) {

@@ -40,7 +40,8 @@ struct ParseResult {
 // absolute path.
 ParseResult parse(std::string_view text);
 
-// is_spiffe_id is the one place the config checks SPIFFE syntax (`subjectAltNames`).
+// is_spiffe_id is the one place the config checks SPIFFE syntax (`subjectAltNames`); it defers
+// to `certs::Identity::parse`, so config and the TLS peer checks agree on what an ID is.
 bool is_spiffe_id(std::string_view text);
 
 }  // namespace zt::config

@@ -102,6 +102,13 @@ TEST_CASE("config: each validation error names its JSON path") {
              "services[0].subjectAltNames[0]: not a SPIFFE ID: \"cluster.local/ns/ns/sa/s\""},
             {"SPIFFE ID with empty segment", replace("ns/ns/sa/s", "ns//sa/s"),
              "services[0].subjectAltNames[0]: not a SPIFFE ID: \"spiffe://cluster.local/ns//sa/s\""},
+            {"SPIFFE ID outside Istio's ns/sa shape", replace("ns/ns/sa/s", "workload/s"),
+             "services[0].subjectAltNames[0]: not a SPIFFE ID: \"spiffe://cluster.local/workload/s\""},
+            {"identity fields that make no SPIFFE ID",
+             replace("\"namespace\": \"ns\", \"workloadIps\"",
+                     "\"namespace\": \"ns\", \"serviceAccount\": \"a/b\", \"workloadIps\""),
+             "workloads[0]: trustDomain, namespace and serviceAccount do not form a valid SPIFFE "
+             "ID: \"spiffe://cluster.local/ns/ns/sa/a/b\""},
             {"unknown load balancer mode",
              replace("\"vips\": [", "\"loadBalancer\": {\"mode\": \"Random\"}, \"vips\": ["),
              "services[0].loadBalancer.mode: unknown value \"Random\" (expected one of: Standard, "
