@@ -1128,11 +1128,13 @@ bool is_spiffe_id(std::string_view text) {
 ParseResult parse(std::string_view text) {
     ParseResult result;
     if (text.starts_with("\xEF\xBB\xBF")) {
+        result.not_json = true;
         result.errors.push_back("(file): a byte order mark is not allowed");
         return result;
     }
     // nlohmann stops at a NUL as if the input ended there, which would accept `{}\0garbage`.
     if (size_t nul = text.find('\0'); nul != std::string_view::npos) {
+        result.not_json = true;
         result.errors.push_back("(file): NUL byte at offset " + std::to_string(nul));
         return result;
     }
@@ -1142,6 +1144,7 @@ ParseResult parse(std::string_view text) {
                                   json::input_format_t::json, /*strict=*/true,
                                   /*ignore_comments=*/false);
     if (!parsed) {
+        result.not_json = true;
         result.too_deep = builder.too_deep();
         result.errors.push_back("(file): " + (builder.error().empty() ? std::string("not JSON")
                                                                        : builder.error()));

@@ -30,6 +30,7 @@ inline constexpr size_t kMaxErrors = 1000;
 struct ParseResult {
     state::Config config;
     std::vector<std::string> errors;
+    bool not_json = false;  // The text is not (acceptable) JSON; `config` is empty.
     bool too_deep = false;  // The nesting cap was hit (counted by the watcher).
 };
 

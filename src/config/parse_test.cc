@@ -191,6 +191,18 @@ TEST_CASE("config: every error of a file is reported, not just the first") {
     CHECK(result.errors[2] == "pods[0].netns: not an absolute path: \"var/run/netns/zt-a\"");
 }
 
+TEST_CASE("config: cross-object errors are reported together with per-object ones") {
+    std::string text = std::string(kBase).replace(
+            kBase.find("  ],\n  \"services\""), 0,
+            ",{\"uid\": \"c//Pod/ns/a\", \"namespace\": \"ns\", \"workloadIps\": [\"x\"], "
+            "\"services\": {}}\n");
+    auto result = load_text(text);
+    CHECK(result.snapshot == nullptr);
+    REQUIRE(result.errors.size() == 2);
+    CHECK(result.errors[0] == "workloads[1].workloadIps[0]: not an IP address: \"x\"");
+    CHECK(result.errors[1] == "workloads[1].uid: duplicate uid \"c//Pod/ns/a\" (first at workloads[0])");
+}
+
 TEST_CASE("config: the same IP on two networks, or on host-network workloads, is accepted") {
     std::string other_network = std::string(kBase).replace(
             kBase.find("  ],\n  \"services\""), 0,

@@ -77,6 +77,9 @@ void Snapshot::index(BuildResult& result) {
     workloads_by_ip_.reserve(config_.workloads.size());
     for (size_t i = 0; i < config_.workloads.size(); ++i) {
         const Workload& workload = config_.workloads[i];
+        if (workload.uid.empty()) {
+            continue;  // Only in a file that already failed to parse; never a second error.
+        }
         auto [it, fresh] = uid_position.emplace(workload.uid, i);
         if (!fresh) {
             errors.push_back(at("workloads", i) + ".uid: duplicate uid " + quote_text(workload.uid) +
@@ -144,7 +147,7 @@ void Snapshot::index(BuildResult& result) {
     };
     for (size_t i = 0; i < config_.workloads.size(); ++i) {
         const Workload& workload = config_.workloads[i];
-        if (workloads_by_uid_[workload.uid] != &workload) {
+        if (workload_by_uid(workload.uid) != &workload) {
             continue;  // A duplicate uid; already an error.
         }
         for (const WorkloadService& ws : workload.services) {
@@ -211,7 +214,7 @@ void Snapshot::index(BuildResult& result) {
     for (size_t i = 0; i < config_.pods.size(); ++i) {
         const Pod& pod = config_.pods[i];
         auto [it, fresh] = pods_by_uid_.emplace(pod.uid, &pod);
-        if (!fresh) {
+        if (!fresh && !pod.uid.empty()) {
             errors.push_back(at("pods", i) + ".uid: duplicate pod uid " + quote_text(pod.uid));
         }
     }
