@@ -185,9 +185,10 @@ TEST_CASE("config: every error of a file is reported, not just the first") {
     text.replace(text.find("/var/run"), 1, "");
     auto result = load_text(text);
     REQUIRE(result.errors.size() == 3);
-    CHECK(result.errors[0] == "workloads[0].protocol: unknown value \"UDP\" (expected one of: "
+    // File order: workloadIps comes before protocol in kBase.
+    CHECK(result.errors[0] == "workloads[0].workloadIps[0]: not an IP address: \"10.0.0.300\"");
+    CHECK(result.errors[1] == "workloads[0].protocol: unknown value \"UDP\" (expected one of: "
                               "TCP, HBONE)");
-    CHECK(result.errors[1] == "workloads[0].workloadIps[0]: not an IP address: \"10.0.0.300\"");
     CHECK(result.errors[2] == "pods[0].netns: not an absolute path: \"var/run/netns/zt-a\"");
 }
 
