@@ -242,7 +242,7 @@ public:
                     return duplicate(name);
                 }
             }
-            if (dom_.nodes[object.idx].count >= 16) {
+            if (dom_.nodes[object.idx].count >= 32) {
                 object.keys = std::make_unique<std::unordered_set<std::string>>();
                 for (uint32_t child = object.idx + 1; child < nodes.size();
                      child = nodes[child].end) {

@@ -339,3 +339,19 @@ TEST_CASE("config: ztunnel's examples/localhost.yaml as JSON loads with the expe
     CHECK(policies[0]->rules[0][0][0].not_destination_ports == std::vector<uint16_t>{9999});
     CHECK_FALSE(policies[0]->dry_run);
 }
+
+TEST_CASE("config: duplicate keys are caught in large maps too (hash-set path)") {
+    std::string ports;
+    for (int p = 1; p <= 40; ++p) {
+        ports += "\"" + std::to_string(p) + "\": " + std::to_string(p) + ", ";
+    }
+    std::string ok = replace("\"ports\": {\"80\": 8080}", "\"ports\": {" + ports + "\"80\": 8080}");
+    auto good = load_text(ok);
+    CHECK(good.errors.empty());
+    REQUIRE(good.snapshot);
+    CHECK(good.snapshot->services()[0].ports.size() == 41);
+    std::string dup = replace("\"ports\": {\"80\": 8080}", "\"ports\": {" + ports + "\"7\": 8080}");
+    auto bad = load_text(dup);
+    REQUIRE(bad.errors.size() == 1);
+    CHECK(bad.errors[0] == "(file): duplicate key \"7\" in one object");
+}
