@@ -68,8 +68,14 @@ BuildResult Snapshot::build(Config config) {
 }
 
 void Snapshot::index(BuildResult& result) {
-    auto& errors = result.errors;
-    auto& warnings = result.warnings;
+    index_workloads(result.errors);
+    index_services(result.errors);
+    index_endpoints(result.warnings);
+    index_policies(result.errors, result.warnings);
+    index_pods(result.errors);
+}
+
+void Snapshot::index_workloads(std::vector<std::string>& errors) {
     std::unordered_map<std::string_view, size_t> uid_position;
     std::unordered_map<NetworkAddress, size_t, NetworkAddressHash> ip_position;
     uid_position.reserve(config_.workloads.size());
@@ -106,7 +112,9 @@ void Snapshot::index(BuildResult& result) {
             workloads_by_ip_.emplace(std::move(key), &workload);
         }
     }
+}
 
+void Snapshot::index_services(std::vector<std::string>& errors) {
     std::unordered_map<std::string, size_t> service_position;
     endpoints_.resize(config_.services.size());
     for (size_t i = 0; i < config_.services.size(); ++i) {
@@ -127,7 +135,9 @@ void Snapshot::index(BuildResult& result) {
             cidr_vips_.push_back({cidr.network, cidr.cidr, &service});
         }
     }
+}
 
+void Snapshot::index_endpoints(std::vector<std::string>& warnings) {
     // Endpoints, keyed by workload uid within a service (a later entry for the same uid wins,
     // as ztunnel's endpoint map does), health-filtered when stored.
     std::vector<std::unordered_map<std::string_view, size_t>> endpoint_slot(
@@ -175,7 +185,10 @@ void Snapshot::index(BuildResult& result) {
                          Endpoint{workload, explicit_endpoint.ports, explicit_endpoint.status});
         }
     }
+}
 
+void Snapshot::index_policies(std::vector<std::string>& errors,
+                              std::vector<std::string>& warnings) {
     for (size_t i = 0; i < config_.policies.size(); ++i) {
         const Policy& policy = config_.policies[i];
         auto [it, fresh] = policies_by_key_.emplace(policy.key(), &policy);
@@ -210,7 +223,9 @@ void Snapshot::index(BuildResult& result) {
                                quote_text(policy.key()) + " is listed by no workload; it selects nothing");
         }
     }
+}
 
+void Snapshot::index_pods(std::vector<std::string>& errors) {
     for (size_t i = 0; i < config_.pods.size(); ++i) {
         const Pod& pod = config_.pods[i];
         auto [it, fresh] = pods_by_uid_.emplace(pod.uid, &pod);

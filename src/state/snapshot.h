@@ -129,6 +129,11 @@ private:
     explicit Snapshot(Config config) : config_(std::move(config)) {}
 
     void index(BuildResult& result);
+    void index_workloads(std::vector<std::string>& errors);
+    void index_services(std::vector<std::string>& errors);
+    void index_endpoints(std::vector<std::string>& warnings);
+    void index_policies(std::vector<std::string>& errors, std::vector<std::string>& warnings);
+    void index_pods(std::vector<std::string>& errors);
 
     Config config_;
     std::unordered_map<std::string_view, const Workload*> workloads_by_uid_;
