@@ -9,6 +9,7 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -320,4 +321,67 @@ TEST_CASE("config: 100 rewrites in a second end in the right final state") {
     CHECK(watcher.stats().failure_total == 0);
     CHECK(watcher.stats().success_total >= 2);
     CHECK(watcher.stats().success_total <= 101);
+}
+
+TEST_CASE("config: a removed and re-created directory is watched again; last good kept between") {
+    Fixture f;
+    std::string sub = f.dir.file("etc");
+    REQUIRE(::mkdir(sub.c_str(), 0755) == 0);
+    std::string path = sub + "/config.json";
+    write_atomic(path, config_named("v1"));
+    WatcherOptions options;
+    options.path = path;
+    auto created = Watcher::create(options, f.store, f.clock);
+    REQUIRE(created);
+    auto& watcher = **created;
+    auto pump = [&] {
+        watcher.process();
+        f.clock.advance_ns(150 * zt::kNanosPerMilli);
+        watcher.tick();
+    };
+    std::filesystem::remove_all(sub);
+    pump();
+    CHECK(loaded_name(f.store) == "v1");
+    REQUIRE(::mkdir(sub.c_str(), 0755) == 0);
+    write_atomic(path, config_named("v2"));
+    pump();  // The watch is re-added here; the file was written before, so the poll must see it.
+    f.clock.advance_ns(6 * zt::kNanosPerSecond);
+    watcher.tick();
+    CHECK(loaded_name(f.store) == "v2");
+    // And from now on events flow again.
+    write_atomic(path, config_named("v3"));
+    pump();
+    CHECK(loaded_name(f.store) == "v3");
+}
+
+TEST_CASE("config: readers keep the snapshot they loaded while the store swaps underneath") {
+    QuietLogs quiet;
+    zt::state::SnapshotStore store;
+    auto first = zt::config::load_text(config_named("first")).snapshot;
+    REQUIRE(first);
+    store.store(first);
+    std::weak_ptr<const zt::state::Snapshot> weak = first;
+    auto held = store.load();
+    first.reset();
+    std::atomic<bool> stop{false};
+    std::atomic<int> bad{0};
+    std::thread reader([&] {
+        while (!stop.load()) {
+            auto snap = store.load();
+            if (!snap || snap->workloads().size() != 1) {
+                bad.fetch_add(1);
+            }
+        }
+    });
+    for (int i = 0; i < 200; ++i) {
+        store.store(zt::config::load_text(config_named("gen-" + std::to_string(i))).snapshot);
+    }
+    stop = true;
+    reader.join();
+    CHECK(bad.load() == 0);
+    CHECK(held->workloads()[0].name == "first");  // Still alive: the worker holds it.
+    CHECK_FALSE(weak.expired());
+    held.reset();
+    CHECK(weak.expired());  // Freed once the last holder lets go.
+    CHECK(loaded_name(store) == "gen-199");
 }
