@@ -432,6 +432,8 @@ public:
 
     void read_config(Value root, Config& config);
 
+    size_t dropped() const { return dropped_; }
+
 private:
     void error(const Path& path, std::string_view message) {
         if (errors_.size() < kMaxErrors) {
@@ -554,9 +556,7 @@ private:
 
     std::vector<std::string>& errors_;
     std::vector<std::string>& unsupported_;
-
-public:
-    size_t dropped_ = 0;
+    size_t dropped_ = 0;  // Errors past kMaxErrors, counted but not kept.
 };
 
 void Reader::string_list(Value value, const Path& path, std::vector<std::string>& out) {
@@ -1379,8 +1379,8 @@ ParseResult parse(std::string_view text) {
     Value root(&dom, 0);
     Reader reader(result.errors, result.config.unsupported);
     reader.read_config(root, result.config);
-    if (reader.dropped_ > 0) {
-        result.errors.push_back("(file): " + std::to_string(reader.dropped_) +
+    if (reader.dropped() > 0) {
+        result.errors.push_back("(file): " + std::to_string(reader.dropped()) +
                                 " more errors not shown");
     }
     return result;

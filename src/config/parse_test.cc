@@ -355,3 +355,15 @@ TEST_CASE("config: duplicate keys are caught in large maps too (hash-set path)")
     REQUIRE(bad.errors.size() == 1);
     CHECK(bad.errors[0] == "(file): duplicate key \"7\" in one object");
 }
+
+TEST_CASE("config: a file with thousands of errors reports a bounded list and the rest counted") {
+    std::string ips;
+    for (int i = 0; i < 1500; ++i) {
+        ips += std::string(i ? ", " : "") + "\"bad-" + std::to_string(i) + "\"";
+    }
+    auto result = load_text(replace("[\"198.18.0.1\"]", "[" + ips + "]"));
+    CHECK(result.snapshot == nullptr);
+    REQUIRE(result.errors.size() == zt::config::kMaxErrors + 1);
+    CHECK(result.errors[999] == "workloads[0].workloadIps[999]: not an IP address: \"bad-999\"");
+    CHECK(result.errors.back() == "(file): 500 more errors not shown");
+}
