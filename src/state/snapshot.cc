@@ -6,6 +6,7 @@
 #include "src/state/snapshot.h"
 
 #include <algorithm>
+#include <unordered_set>
 #include <utility>
 
 #include "zt/assert.h"
@@ -202,7 +203,7 @@ void Snapshot::index_policies(std::vector<std::string>& errors,
             namespace_policies_[policy.namespace_].push_back(&policy);
         }
     }
-    std::unordered_map<std::string_view, bool> selected;
+    std::unordered_set<const Policy*> selected;
     for (size_t i = 0; i < config_.workloads.size(); ++i) {
         const auto& keys = config_.workloads[i].authorization_policies;
         for (size_t k = 0; k < keys.size(); ++k) {
@@ -213,12 +214,12 @@ void Snapshot::index_policies(std::vector<std::string>& errors,
                                    " is not defined; skipped");
                 continue;
             }
-            selected[policy->key()] = true;
+            selected.insert(policy);
         }
     }
     for (size_t i = 0; i < config_.policies.size(); ++i) {
         const Policy& policy = config_.policies[i];
-        if (policy.scope == PolicyScope::workload_selector && !selected.contains(policy.key())) {
+        if (policy.scope == PolicyScope::workload_selector && !selected.contains(&policy)) {
             warnings.push_back(at("policies", i) + ": WorkloadSelector policy " +
                                quote_text(policy.key()) + " is listed by no workload; it selects nothing");
         }
