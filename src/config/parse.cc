@@ -1,9 +1,9 @@
-// parse.cc turns config JSON into `state::Config`. The JSON is read with nlohmann's SAX parser
-// into a DOM that our own handler builds, so the depth cap and duplicate-key rejection act during
-// the parse (nlohmann's copy and dump recurse, and its DOM silently keeps the last duplicate).
-// Then one reader per object kind walks the DOM with `find`/`is_*` only (no throwing accessor),
-// collecting every error with its JSON path. This file must not build indexes or judge
-// cross-object consistency: that is `state::Snapshot::build`.
+// parse.cc turns config JSON into `state::Config`. nlohmann's SAX parser (iterative, validates
+// UTF-8) feeds our own handler, which builds a compact flat DOM and enforces the depth cap and
+// duplicate-key rejection during the parse (nlohmann's own DOM recurses on copy and dump, and
+// silently keeps the last duplicate). One reader per object kind then walks that DOM, collecting
+// every error with its JSON path. This file must not build indexes or judge cross-object
+// consistency: that is `state::Snapshot::build`.
 
 #include "src/config/parse.h"
 
@@ -335,6 +335,29 @@ private:
 
 // --- JSON paths ----------------------------------------------------------------------------------
 
+// quote_text quotes `text` for an error line: at most 200 bytes, control bytes escaped, so an
+// error stays one printable line whatever the file holds.
+std::string quote_text(std::string_view text) {
+    std::string out = "\"";
+    for (unsigned char c : text.substr(0, 200)) {
+        if (c < 0x20 || c == 0x7f) {
+            out += "\\x";
+            out.push_back("0123456789abcdef"[c >> 4]);
+            out.push_back("0123456789abcdef"[c & 15]);
+        } else if (c == '"' || c == '\\') {
+            out.push_back('\\');
+            out.push_back(char(c));
+        } else {
+            out.push_back(char(c));
+        }
+    }
+    if (text.size() > 200) {
+        out += "...";
+    }
+    out.push_back('"');
+    return out;
+}
+
 // Path is one step of a JSON path, chained to its parent on the stack; it is rendered only when
 // an error needs it, so the happy path builds no strings.
 struct Path {
@@ -371,36 +394,12 @@ struct Path {
                 out += "[" + std::to_string(index) + "]";
                 break;
             case Kind::map_key:
-                out += "[\"";
-                out.append(key);
-                out += "\"]";
+                out += "[" + quote_text(key) + "]";
                 break;
         }
         return out;
     }
 };
-
-std::string quote_text(std::string_view text) {
-    std::string out = "\"";
-    // Keep error lines one line and printable whatever the file holds.
-    for (unsigned char c : text.substr(0, 200)) {
-        if (c < 0x20 || c == 0x7f) {
-            out += "\\x";
-            out.push_back("0123456789abcdef"[c >> 4]);
-            out.push_back("0123456789abcdef"[c & 15]);
-        } else if (c == '"' || c == '\\') {
-            out.push_back('\\');
-            out.push_back(char(c));
-        } else {
-            out.push_back(char(c));
-        }
-    }
-    if (text.size() > 200) {
-        out += "...";
-    }
-    out.push_back('"');
-    return out;
-}
 
 std::string describe(Value value) {
     if (value.is_string()) {
