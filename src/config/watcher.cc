@@ -66,11 +66,16 @@ void Watcher::add_watch() {
         return;
     }
     watch_ = inotify_add_watch(inotify_.get(), dir_.c_str(), kEvents | IN_ONLYDIR);
-    if (watch_ < 0) {
-        // ENOENT (directory not there yet), ENOSPC (watch limit): the stat poll covers us and
-        // the next tick tries again.
+    if (watch_ >= 0) {
+        watch_warned_ = false;
+        return;
+    }
+    // ENOENT (directory not there yet), ENOSPC (watch limit): the stat poll covers us and the
+    // next poll tries again. Say so once per outage, not once per try.
+    if (!watch_warned_) {
         log::warn("config", "cannot watch the config directory; polling",
                   {log::Field::str("dir", dir_), log::Field::str("error", std::strerror(errno))});
+        watch_warned_ = true;
     }
 }
 
@@ -140,7 +145,7 @@ int64_t Watcher::next_deadline_ns() const {
 
 void Watcher::tick() {
     int64_t now = clock_.monotonic_ns();
-    if (watch_ < 0) {
+    if (watch_ < 0 && now >= next_poll_ns_) {
         add_watch();
     }
     if (pending_ && (now >= last_event_ns_ + options_.debounce_ns ||

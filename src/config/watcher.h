@@ -114,6 +114,7 @@ private:
     std::string name_;
     UniqueFd inotify_;
     int watch_ = -1;
+    bool watch_warned_ = false;
     bool pending_ = false;
     bool force_ = false;
     int64_t first_event_ns_ = 0;
