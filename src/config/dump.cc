@@ -71,8 +71,8 @@ json workload(const Workload& w, bool file_schema) {
     put(out, "serviceAccount", w.service_account);
     put(out, "trustDomain", w.trust_domain);
     out["workloadIps"] = ips(w.workload_ips);
-    out["protocol"] = std::string(to_string(w.protocol));
-    out["networkMode"] = w.network_mode == NetworkMode::host_network ? "HostNetwork" : "Standard";
+    out["protocol"] = to_string(w.protocol);
+    out["networkMode"] = to_string(w.network_mode);
     put(out, "network", w.network);
     put(out, "node", w.node);
     out["clusterId"] = w.cluster_id;
@@ -81,7 +81,7 @@ json workload(const Workload& w, bool file_schema) {
     put(out, "canonicalName", w.canonical_name);
     put(out, "canonicalRevision", w.canonical_revision);
     put(out, "hostname", w.hostname);
-    out["status"] = std::string(to_string(w.status));
+    out["status"] = to_string(w.status);
     out["capacity"] = w.capacity;
     if (w.native_tunnel) {
         out["nativeTunnel"] = true;
@@ -98,10 +98,7 @@ json workload(const Workload& w, bool file_schema) {
         out["networkGateway"] = gateway(*w.network_gateway);
     }
     if (w.application_tunnel) {
-        json tunnel = {{"protocol", w.application_tunnel->protocol ==
-                                                    ApplicationTunnel::Protocol::proxy
-                                            ? "PROXY"
-                                            : "NONE"}};
+        json tunnel = {{"protocol", to_string(w.application_tunnel->protocol)}};
         if (w.application_tunnel->port) {
             tunnel["port"] = *w.application_tunnel->port;
         }
@@ -131,17 +128,13 @@ json endpoint(const std::string& uid, const PortMap& ports, HealthStatus status)
 }
 
 json load_balancer(const LoadBalancer& lb) {
-    static constexpr const char* kPreferences[] = {"Region", "Zone",    "Subzone",
-                                                   "Node",   "Cluster", "Network"};
-    static constexpr const char* kModes[] = {"Standard", "Strict", "Failover", "Passthrough"};
     json preferences = json::array();
     for (RoutingPreference p : lb.routing_preferences) {
-        preferences.push_back(kPreferences[size_t(p)]);
+        preferences.push_back(to_string(p));
     }
     return {{"routingPreferences", preferences},
-            {"mode", kModes[size_t(lb.mode)]},
-            {"healthPolicy", lb.health_policy == HealthPolicy::allow_all ? "AllowAll"
-                                                                         : "OnlyHealthy"}};
+            {"mode", to_string(lb.mode)},
+            {"healthPolicy", to_string(lb.health_policy)}};
 }
 
 // service renders one service; with a snapshot its endpoints are the computed ones (the dump
@@ -191,11 +184,10 @@ json service(const Service& s, const Snapshot* snapshot) {
         out["loadBalancer"] = load_balancer(*s.load_balancer);
     }
     if (s.ip_families != IpFamilies::any) {
-        static constexpr const char* kFamilies[] = {"", "Dual", "IPv4", "IPv6"};
-        out["ipFamilies"] = kFamilies[size_t(s.ip_families)];
+        out["ipFamilies"] = to_string(s.ip_families);
     }
     out["canonical"] = s.canonical;
-    out["visibility"] = s.visibility == Visibility::namespace_ ? "Namespace" : "Public";
+    out["visibility"] = to_string(s.visibility);
     return out;
 }
 
@@ -223,7 +215,8 @@ json rbac_match(const RbacMatch& m) {
         if (!list.empty()) {
             json arr = json::array();
             for (const auto& sa : list) {
-                arr.push_back({{"namespace", sa.namespace_}, {"serviceAccount", sa.service_account}});
+                arr.push_back(
+                        {{"namespace", sa.namespace_}, {"serviceAccount", sa.service_account}});
             }
             out[key] = arr;
         }

@@ -2,11 +2,11 @@
 // filled in, empty optional fields skipped), `configStatus`, embedded sections, a round trip of
 // `staticConfig` through the parser, and safety with invalid UTF-8 in error texts.
 
-#include <doctest/doctest.h>
+#include "src/config/dump.h"
 
+#include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
-#include "src/config/dump.h"
 #include "src/config/load.h"
 
 namespace {
@@ -15,8 +15,8 @@ using json = nlohmann::json;
 
 json dump_of(const zt::config::LoadResult& loaded, const zt::config::ReloadStats& stats,
              std::span<const zt::config::DumpSection> sections = {}) {
-    std::string text = zt::config::dump_json(loaded.snapshot.get(), stats, "/etc/zt/config.json",
-                                             sections);
+    std::string text =
+            zt::config::dump_json(loaded.snapshot.get(), stats, "/etc/zt/config.json", sections);
     json parsed = json::parse(text, nullptr, false);
     REQUIRE_FALSE(parsed.is_discarded());
     return parsed;
@@ -53,7 +53,8 @@ TEST_CASE("config: the dump renders the snapshot as ztunnel does, sorted, endpoi
 
     REQUIRE(d["policies"].size() == 2);
     CHECK(d["policies"][0]["name"] == "allow-curl");  // default/allow-curl < default/deny-plaintext
-    CHECK(d["policies"][1]["rules"][0][0][0]["notPrincipals"][0] == json({{"Presence", json::array()}}));
+    CHECK(d["policies"][1]["rules"][0][0][0]["notPrincipals"][0] ==
+          json({{"Presence", json::array()}}));
 
     const auto& status = d["configStatus"];
     CHECK(status["ready"] == true);

@@ -108,8 +108,8 @@ LoadResult load_file(const std::string& path) {
         } else if (text.error().code == Errc::invalid_argument) {
             result.errors.push_back(path + ": not a regular file");
         } else {
-            result.errors.push_back(path + ": cannot read: " +
-                                    std::strerror(text.error().sys_errno));
+            result.errors.push_back(path +
+                                    ": cannot read: " + std::strerror(text.error().sys_errno));
         }
         return result;
     }

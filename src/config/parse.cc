@@ -32,8 +32,16 @@ using state::PortMap;
 // the control thread (docs/bench/config.md).
 class Dom {
 public:
-    enum class Type : uint8_t { null, boolean, number_unsigned, number_integer, number_float,
-                                string, object, array };
+    enum class Type : uint8_t {
+        null,
+        boolean,
+        number_unsigned,
+        number_integer,
+        number_float,
+        string,
+        object,
+        array
+    };
 
     struct Node {
         Type type = Type::null;
@@ -44,6 +52,7 @@ public:
         uint32_t count = 0;    // Children of a container.
         uint32_t str_off = 0;  // String value in the arena; for arrays, the child table offset.
         uint32_t str_len = 0;
+
         union {
             uint64_t u;
             int64_t i;
@@ -81,39 +90,57 @@ public:
 class Value {
 public:
     Value() = default;
+
     Value(const Dom* dom, uint32_t idx) : dom_(dom), idx_(idx) {}
 
     bool is_null() const { return type() == Dom::Type::null; }
+
     bool is_boolean() const { return type() == Dom::Type::boolean; }
+
     bool is_number_unsigned() const { return type() == Dom::Type::number_unsigned; }
+
     bool is_number_integer() const {
         return type() == Dom::Type::number_unsigned || type() == Dom::Type::number_integer;
     }
+
     bool is_string() const { return type() == Dom::Type::string; }
+
     bool is_object() const { return type() == Dom::Type::object; }
+
     bool is_array() const { return type() == Dom::Type::array; }
 
     const char* type_name() const {
         switch (type()) {
-            case Dom::Type::null: return "null";
-            case Dom::Type::boolean: return "boolean";
+            case Dom::Type::null:
+                return "null";
+            case Dom::Type::boolean:
+                return "boolean";
             case Dom::Type::number_unsigned:
             case Dom::Type::number_integer:
-            case Dom::Type::number_float: return "number";
-            case Dom::Type::string: return "string";
-            case Dom::Type::object: return "object";
-            case Dom::Type::array: return "array";
+            case Dom::Type::number_float:
+                return "number";
+            case Dom::Type::string:
+                return "string";
+            case Dom::Type::object:
+                return "object";
+            case Dom::Type::array:
+                return "array";
         }
         return "null";
     }
 
     std::string_view str() const { return dom_->text(node().str_off, node().str_len); }
+
     uint64_t u64() const { return node().number.u; }
+
     int64_t i64() const { return node().number.i; }
+
     bool boolean() const { return node().boolean; }
+
     std::string_view key() const { return dom_->text(node().key_off, node().key_len); }
 
     size_t size() const { return node().count; }
+
     bool empty() const { return node().count == 0; }
 
     // operator[] is the i-th element of an array (i < size()).
@@ -146,18 +173,23 @@ public:
     struct Iterator {
         const Dom* dom;
         uint32_t idx;
+
         Member operator*() const { return Member{dom, idx}; }
+
         Iterator& operator++() {
             idx = dom->nodes[idx].end;
             return *this;
         }
+
         bool operator!=(const Iterator& other) const { return idx != other.idx; }
     };
 
     struct Range {
         Iterator first;
         Iterator last;
+
         Iterator begin() const { return first; }
+
         Iterator end() const { return last; }
     };
 
@@ -166,6 +198,7 @@ public:
 
 private:
     const Dom::Node& node() const { return dom_->nodes[idx_]; }
+
     Dom::Type type() const { return dom_ == nullptr ? Dom::Type::null : node().type; }
 
     const Dom* dom_ = nullptr;
@@ -188,30 +221,35 @@ public:
     explicit DomBuilder(Dom& dom) : dom_(dom) {}
 
     bool null() override { return put(Dom::Node{}); }
+
     bool boolean(bool value) override {
         Dom::Node node;
         node.type = Dom::Type::boolean;
         node.boolean = value;
         return put(node);
     }
+
     bool number_integer(number_integer_t value) override {
         Dom::Node node;
         node.type = value >= 0 ? Dom::Type::number_unsigned : Dom::Type::number_integer;
         node.number.i = value;
         return put(node);
     }
+
     bool number_unsigned(number_unsigned_t value) override {
         Dom::Node node;
         node.type = Dom::Type::number_unsigned;
         node.number.u = value;
         return put(node);
     }
+
     bool number_float(number_float_t value, const string_t&) override {
         Dom::Node node;
         node.type = Dom::Type::number_float;
         node.number.d = value;
         return put(node);
     }
+
     bool string(string_t& value) override {
         Dom::Node node;
         node.type = Dom::Type::string;
@@ -220,12 +258,14 @@ public:
         dom_.arena.append(value);
         return put(node);
     }
+
     bool binary(binary_t&) override {
         error_ = "binary values are not JSON";
         return false;
     }
 
     bool start_object(std::size_t) override { return open(Dom::Type::object); }
+
     bool start_array(std::size_t) override { return open(Dom::Type::array); }
 
     bool key(string_t& name) override {
@@ -258,6 +298,7 @@ public:
     }
 
     bool end_object() override { return close(); }
+
     bool end_array() override { return close(); }
 
     bool parse_error(std::size_t, const std::string&,
@@ -265,13 +306,13 @@ public:
         // what() reads "[json.exception.parse_error.101] parse error at line 1, column 5: ...".
         std::string_view what = ex.what();
         size_t close_bracket = what.find("] ");
-        error_ = std::string(close_bracket == std::string_view::npos
-                                     ? what
-                                     : what.substr(close_bracket + 2));
+        error_ = std::string(
+                close_bracket == std::string_view::npos ? what : what.substr(close_bracket + 2));
         return false;
     }
 
     const std::string& error() const { return error_; }
+
     bool too_deep() const { return too_deep_; }
 
 private:
@@ -369,7 +410,9 @@ struct Path {
     size_t index = 0;
 
     Path field(std::string_view name) const { return {this, Kind::field, name, 0}; }
+
     Path at(size_t i) const { return {this, Kind::index, {}, i}; }
+
     Path map_key(std::string_view name) const { return {this, Kind::map_key, name, 0}; }
 
     std::string render() const {
@@ -383,7 +426,8 @@ struct Path {
         }
         std::string out = parent->raw();
         switch (kind) {
-            case Kind::root: break;
+            case Kind::root:
+                break;
             case Kind::field:
                 if (!out.empty()) {
                     out.push_back('.');
@@ -413,12 +457,6 @@ std::string describe(Value value) {
     }
     return std::string(value.type_name());
 }
-
-template <class E>
-struct EnumName {
-    std::string_view name;
-    E value;
-};
 
 // --- the reader --------------------------------------------------------------------------------
 
@@ -506,22 +544,22 @@ private:
         return true;
     }
 
+    // enumeration reads one of `values`, spelled as `state::to_string` spells them (the one
+    // table of enum names, shared with the dump).
     template <class E>
-    bool enumeration(Value value, const Path& path, std::initializer_list<EnumName<E>> names,
-                     E& out) {
+    bool enumeration(Value value, const Path& path, std::initializer_list<E> values, E& out) {
         if (value.is_string()) {
-            std::string_view text = value.str();
-            for (const auto& entry : names) {
-                if (text == entry.name) {
-                    out = entry.value;
+            for (E candidate : values) {
+                if (value.str() == state::to_string(candidate)) {
+                    out = candidate;
                     return true;
                 }
             }
         }
         std::string expected;
-        for (const auto& entry : names) {
+        for (E candidate : values) {
             expected += expected.empty() ? "" : ", ";
-            expected.append(entry.name);
+            expected.append(state::to_string(candidate));
         }
         error(path, "unknown value " + describe(value) + " (expected one of: " + expected + ")");
         return false;
@@ -530,8 +568,7 @@ private:
     void string_list(Value value, const Path& path, std::vector<std::string>& out);
     void ip_list(Value value, const Path& path, std::vector<state::IpAddr>& out);
     void port_map(Value value, const Path& path, PortMap& out);
-    void network_address(Value value, const Path& path,
-                         std::optional<state::NetworkAddress>& out);
+    void network_address(Value value, const Path& path, std::optional<state::NetworkAddress>& out);
     bool namespaced_hostname(std::string_view text, state::NamespacedHostname& out);
     void gateway(Value value, const Path& path, std::optional<state::GatewayAddress>& out);
     void cidr(Value value, const Path& path, std::optional<state::Cidr>& out);
@@ -547,8 +584,7 @@ private:
     void read_policy(Value value, const Path& path, state::Policy& out);
     void read_match(Value value, const Path& path, state::RbacMatch& out);
     void string_matches(Value value, const Path& path, std::vector<state::StringMatch>& out);
-    void sa_matches(Value value, const Path& path,
-                    std::vector<state::ServiceAccountMatch>& out);
+    void sa_matches(Value value, const Path& path, std::vector<state::ServiceAccountMatch>& out);
     void cidr_list(Value value, const Path& path, std::vector<state::Cidr>& out);
     void port_list(Value value, const Path& path, std::vector<uint16_t>& out);
     void read_pod(Value value, const Path& path, state::Pod& out);
@@ -596,7 +632,8 @@ void Reader::port_map(Value value, const Path& path, PortMap& out) {
         Path entry = path.map_key(item.key());
         auto service_port = state::parse_decimal(item.key(), 65535);
         if (!service_port || *service_port == 0) {
-            error(entry, quote_text(item.key()) + " is not a port (keys are ports written as strings)");
+            error(entry,
+                  quote_text(item.key()) + " is not a port (keys are ports written as strings)");
             continue;
         }
         uint16_t target = 0;
@@ -635,8 +672,7 @@ bool Reader::namespaced_hostname(std::string_view text, state::NamespacedHostnam
     return true;
 }
 
-void Reader::gateway(Value value, const Path& path,
-                     std::optional<state::GatewayAddress>& out) {
+void Reader::gateway(Value value, const Path& path, std::optional<state::GatewayAddress>& out) {
     if (!object(value, path)) {
         return;
     }
@@ -688,8 +724,8 @@ void Reader::cidr(Value value, const Path& path, std::optional<state::Cidr>& out
     } else if (!ip) {
         error(path, "not a CIDR (bad address): " + quote_text(text));
     } else {
-        error(path, "not a CIDR (prefix length must be 0 to " +
-                            std::string(ip->v6 ? "128" : "32") + "): " + quote_text(text));
+        error(path, "not a CIDR (prefix length must be 0 to " + std::string(ip->v6 ? "128" : "32") +
+                            "): " + quote_text(text));
     }
 }
 
@@ -743,14 +779,12 @@ void Reader::read_workload_field(std::string_view key, Value value, const Path& 
     } else if (key == "workloadIps") {
         ip_list(value, path, out.workload_ips);
     } else if (key == "protocol") {
-        enumeration<state::Protocol>(
-                value, path, {{"TCP", state::Protocol::tcp}, {"HBONE", state::Protocol::hbone}},
-                out.protocol);
+        enumeration<state::Protocol>(value, path, {state::Protocol::tcp, state::Protocol::hbone},
+                                     out.protocol);
     } else if (key == "networkMode") {
-        enumeration<state::NetworkMode>(value, path,
-                                        {{"Standard", state::NetworkMode::standard},
-                                         {"HostNetwork", state::NetworkMode::host_network}},
-                                        out.network_mode);
+        enumeration<state::NetworkMode>(
+                value, path, {state::NetworkMode::standard, state::NetworkMode::host_network},
+                out.network_mode);
     } else if (key == "network") {
         string(value, path, out.network);
     } else if (key == "node") {
@@ -770,10 +804,9 @@ void Reader::read_workload_field(std::string_view key, Value value, const Path& 
             note_unsupported("workloads[].hostname");
         }
     } else if (key == "status") {
-        enumeration<state::HealthStatus>(value, path,
-                                         {{"Healthy", state::HealthStatus::healthy},
-                                          {"Unhealthy", state::HealthStatus::unhealthy}},
-                                         out.status);
+        enumeration<state::HealthStatus>(
+                value, path, {state::HealthStatus::healthy, state::HealthStatus::unhealthy},
+                out.status);
     } else if (key == "capacity") {
         uint64_t capacity = 1;
         if (unsigned_int(value, path, UINT32_MAX, capacity)) {
@@ -819,8 +852,8 @@ void Reader::read_workload_field(std::string_view key, Value value, const Path& 
             if (item.key() == "protocol") {
                 enumeration<state::ApplicationTunnel::Protocol>(
                         item.value(), field,
-                        {{"NONE", state::ApplicationTunnel::Protocol::none},
-                         {"PROXY", state::ApplicationTunnel::Protocol::proxy}},
+                        {state::ApplicationTunnel::Protocol::none,
+                         state::ApplicationTunnel::Protocol::proxy},
                         tunnel.protocol);
             } else if (item.key() == "port") {
                 uint16_t number = 0;
@@ -974,17 +1007,15 @@ void Reader::read_service_field(std::string_view key, Value value, const Path& p
         read_load_balancer(value, path, balancer);
         out.load_balancer = std::move(balancer);
     } else if (key == "ipFamilies") {
-        enumeration<state::IpFamilies>(value, path,
-                                       {{"Dual", state::IpFamilies::dual},
-                                        {"IPv4", state::IpFamilies::ipv4},
-                                        {"IPv6", state::IpFamilies::ipv6}},
-                                       out.ip_families);
+        enumeration<state::IpFamilies>(
+                value, path,
+                {state::IpFamilies::dual, state::IpFamilies::ipv4, state::IpFamilies::ipv6},
+                out.ip_families);
     } else if (key == "canonical") {
         boolean(value, path, out.canonical);
     } else if (key == "visibility") {
         enumeration<state::Visibility>(value, path,
-                                       {{"Public", state::Visibility::public_},
-                                        {"Namespace", state::Visibility::namespace_}},
+                                       {state::Visibility::public_, state::Visibility::namespace_},
                                        out.visibility);
     } else {
         unknown_key(path);
@@ -1005,12 +1036,9 @@ void Reader::read_load_balancer(Value value, const Path& path, state::LoadBalanc
                 state::RoutingPreference preference{};
                 if (enumeration<state::RoutingPreference>(
                             item.value()[i], field.at(i),
-                            {{"Region", state::RoutingPreference::region},
-                             {"Zone", state::RoutingPreference::zone},
-                             {"Subzone", state::RoutingPreference::subzone},
-                             {"Node", state::RoutingPreference::node},
-                             {"Cluster", state::RoutingPreference::cluster},
-                             {"Network", state::RoutingPreference::network}},
+                            {state::RoutingPreference::region, state::RoutingPreference::zone,
+                             state::RoutingPreference::subzone, state::RoutingPreference::node,
+                             state::RoutingPreference::cluster, state::RoutingPreference::network},
                             preference)) {
                     out.routing_preferences.push_back(preference);
                 }
@@ -1021,20 +1049,18 @@ void Reader::read_load_balancer(Value value, const Path& path, state::LoadBalanc
         } else if (item.key() == "mode") {
             enumeration<state::LoadBalancerMode>(
                     item.value(), field,
-                    {{"Standard", state::LoadBalancerMode::standard},
-                     {"Strict", state::LoadBalancerMode::strict},
-                     {"Failover", state::LoadBalancerMode::failover},
-                     {"Passthrough", state::LoadBalancerMode::passthrough}},
+                    {state::LoadBalancerMode::standard, state::LoadBalancerMode::strict,
+                     state::LoadBalancerMode::failover, state::LoadBalancerMode::passthrough},
                     out.mode);
             if (out.mode == state::LoadBalancerMode::strict ||
                 out.mode == state::LoadBalancerMode::failover) {
                 note_unsupported("services[].loadBalancer.mode (Strict, Failover)");
             }
         } else if (item.key() == "healthPolicy") {
-            enumeration<state::HealthPolicy>(item.value(), field,
-                                             {{"OnlyHealthy", state::HealthPolicy::only_healthy},
-                                              {"AllowAll", state::HealthPolicy::allow_all}},
-                                             out.health_policy);
+            enumeration<state::HealthPolicy>(
+                    item.value(), field,
+                    {state::HealthPolicy::only_healthy, state::HealthPolicy::allow_all},
+                    out.health_policy);
         } else {
             unknown_key(field);
         }
@@ -1059,10 +1085,10 @@ void Reader::read_endpoints(Value value, const Path& path, state::Service& out) 
             } else if (field_item.key() == "port") {
                 port_map(field_item.value(), field, endpoint.ports);
             } else if (field_item.key() == "status") {
-                enumeration<state::HealthStatus>(field_item.value(), field,
-                                                 {{"Healthy", state::HealthStatus::healthy},
-                                                  {"Unhealthy", state::HealthStatus::unhealthy}},
-                                                 endpoint.status);
+                enumeration<state::HealthStatus>(
+                        field_item.value(), field,
+                        {state::HealthStatus::healthy, state::HealthStatus::unhealthy},
+                        endpoint.status);
             } else {
                 unknown_key(field);
             }
@@ -1097,15 +1123,12 @@ void Reader::read_policy(Value value, const Path& path, state::Policy& out) {
         } else if (item.key() == "scope") {
             enumeration<state::PolicyScope>(
                     v, field,
-                    {{"Global", state::PolicyScope::global},
-                     {"Namespace", state::PolicyScope::namespace_},
-                     {"WorkloadSelector", state::PolicyScope::workload_selector}},
+                    {state::PolicyScope::global, state::PolicyScope::namespace_,
+                     state::PolicyScope::workload_selector},
                     out.scope);
         } else if (item.key() == "action") {
             enumeration<state::PolicyAction>(
-                    v, field,
-                    {{"Allow", state::PolicyAction::allow}, {"Deny", state::PolicyAction::deny}},
-                    out.action);
+                    v, field, {state::PolicyAction::allow, state::PolicyAction::deny}, out.action);
         } else if (item.key() == "dryRun") {
             boolean(v, field, out.dry_run);
         } else if (item.key() == "rules") {
@@ -1175,8 +1198,7 @@ void Reader::read_match(Value value, const Path& path, state::RbacMatch& out) {
     }
 }
 
-void Reader::string_matches(Value value, const Path& path,
-                            std::vector<state::StringMatch>& out) {
+void Reader::string_matches(Value value, const Path& path, std::vector<state::StringMatch>& out) {
     if (!array(value, path)) {
         return;
     }
@@ -1185,8 +1207,10 @@ void Reader::string_matches(Value value, const Path& path,
         Path entry = path.at(i);
         Value v = value[i];
         if (!v.is_object() || v.size() != 1) {
-            error(entry, "expected one of {\"Exact\": s}, {\"Prefix\": s}, {\"Suffix\": s}, "
-                         "{\"Presence\": []}, got " + describe(v));
+            error(entry,
+                  "expected one of {\"Exact\": s}, {\"Prefix\": s}, {\"Suffix\": s}, "
+                  "{\"Presence\": []}, got " +
+                          describe(v));
             continue;
         }
         auto it = *v.items().begin();
@@ -1370,8 +1394,8 @@ ParseResult parse(std::string_view text) {
     if (!parsed) {
         result.not_json = true;
         result.too_deep = builder.too_deep();
-        result.errors.push_back("(file): " + (builder.error().empty() ? std::string("not JSON")
-                                                                       : builder.error()));
+        result.errors.push_back(
+                "(file): " + (builder.error().empty() ? std::string("not JSON") : builder.error()));
         return result;
     }
     dom.index_arrays();

@@ -22,8 +22,8 @@ namespace {
 
 // kEvents are the directory events that may mean "the file changed". IN_MODIFY is left out on
 // purpose: it fires on every write() of an in-place rewrite; IN_CLOSE_WRITE ends one.
-constexpr uint32_t kEvents = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
-                             IN_DELETE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF;
+constexpr uint32_t kEvents = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE |
+                             IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF;
 
 // kK8sDataLink is the symlink a ConfigMap volume swaps atomically on update.
 constexpr std::string_view kK8sDataLink = "..data";
@@ -55,9 +55,8 @@ Result<std::unique_ptr<Watcher>> Watcher::create(WatcherOptions options,
     int64_t now = clock.monotonic_ns();
     watcher->next_not_ready_log_ns_ = now;
     watcher->reload(/*force=*/true);
-    watcher->next_poll_ns_ =
-            now + (watcher->ready() ? watcher->options_.poll_interval_ns
-                                    : watcher->options_.retry_interval_ns);
+    watcher->next_poll_ns_ = now + (watcher->ready() ? watcher->options_.poll_interval_ns
+                                                     : watcher->options_.retry_interval_ns);
     return watcher;
 }
 
@@ -201,8 +200,8 @@ bool Watcher::reload(bool force) {
         std::string message;
         if (text.error().code == Errc::config_too_large) {
             ++stats_.too_large_total;
-            message = "file is larger than the " + std::to_string(kMaxFileBytes >> 20) +
-                      " MiB limit";
+            message =
+                    "file is larger than the " + std::to_string(kMaxFileBytes >> 20) + " MiB limit";
         } else if (text.error().code == Errc::invalid_argument) {
             message = "not a regular file";
         } else {

@@ -3,11 +3,11 @@
 // re-create), debounce, the stat-poll fallback, queue overflow, invalid files keeping the last
 // good snapshot, and 100 rewrites in a second. Time is a FakeClock except in the burst test.
 
+#include "src/config/watcher.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <doctest/doctest.h>
 
 #include <atomic>
 #include <cstdio>
@@ -17,8 +17,9 @@
 #include <string>
 #include <thread>
 
+#include <doctest/doctest.h>
+
 #include "src/config/parse.h"
-#include "src/config/watcher.h"
 #include "zt/log.h"
 
 namespace {
@@ -29,21 +30,26 @@ using zt::config::WatcherOptions;
 // QuietLogs turns logging off for one test and restores the filter after.
 struct QuietLogs {
     zt::log::Filter saved = *zt::log::current_filter();
+
     QuietLogs() { zt::log::set_filter(zt::log::Filter(zt::log::Level::off)); }
+
     ~QuietLogs() { zt::log::set_filter(saved); }
 };
 
 struct TempDir {
     std::string path;
+
     TempDir() {
         char tmpl[] = "/tmp/zt-config-test-XXXXXX";
         REQUIRE(mkdtemp(tmpl) != nullptr);
         path = tmpl;
     }
+
     ~TempDir() {
         std::error_code ec;
         std::filesystem::remove_all(path, ec);
     }
+
     std::string file(std::string_view name) const { return path + "/" + std::string(name); }
 };
 
@@ -142,7 +148,9 @@ TEST_CASE("config: watcher reloads on rename over, in-place rewrite, and delete 
 
 TEST_CASE("config: watcher follows a Kubernetes ..data symlink swap") {
     Fixture f;
-    auto d = [&](const char* name) { return f.dir.file(name); };
+    auto d = [&](const char* name) {
+        return f.dir.file(name);
+    };
     REQUIRE(::mkdir(d("..2026_01").c_str(), 0755) == 0);
     write_in_place(d("..2026_01/config.json"), config_named("cm-v1"));
     REQUIRE(::symlink("..2026_01", d("..data").c_str()) == 0);

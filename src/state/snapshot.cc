@@ -89,8 +89,9 @@ void Snapshot::index_workloads(std::vector<std::string>& errors) {
         }
         auto [it, fresh] = uid_position.emplace(workload.uid, i);
         if (!fresh) {
-            errors.push_back(at("workloads", i) + ".uid: duplicate uid " + quote_text(workload.uid) +
-                             " (first at " + at("workloads", it->second) + ")");
+            errors.push_back(at("workloads", i) + ".uid: duplicate uid " +
+                             quote_text(workload.uid) + " (first at " +
+                             at("workloads", it->second) + ")");
             continue;
         }
         workloads_by_uid_.emplace(workload.uid, &workload);
@@ -221,7 +222,8 @@ void Snapshot::index_policies(std::vector<std::string>& errors,
         const Policy& policy = config_.policies[i];
         if (policy.scope == PolicyScope::workload_selector && !selected.contains(&policy)) {
             warnings.push_back(at("policies", i) + ": WorkloadSelector policy " +
-                               quote_text(policy.key()) + " is listed by no workload; it selects nothing");
+                               quote_text(policy.key()) +
+                               " is listed by no workload; it selects nothing");
         }
     }
 }

@@ -29,10 +29,14 @@ std::string Workload::identity(std::string_view default_trust_domain) const {
 
 bool StringMatch::matches(std::string_view text) const {
     switch (kind) {
-        case Kind::exact: return text == value;
-        case Kind::prefix: return text.starts_with(value);
-        case Kind::suffix: return text.ends_with(value);
-        case Kind::presence: return !text.empty();
+        case Kind::exact:
+            return text == value;
+        case Kind::prefix:
+            return text.starts_with(value);
+        case Kind::suffix:
+            return text.ends_with(value);
+        case Kind::presence:
+            return !text.empty();
     }
     return false;
 }
@@ -41,15 +45,80 @@ std::string_view to_string(Protocol value) {
     return value == Protocol::hbone ? "HBONE" : "TCP";
 }
 
+std::string_view to_string(NetworkMode value) {
+    return value == NetworkMode::host_network ? "HostNetwork" : "Standard";
+}
+
+std::string_view to_string(ApplicationTunnel::Protocol value) {
+    return value == ApplicationTunnel::Protocol::proxy ? "PROXY" : "NONE";
+}
+
+std::string_view to_string(LoadBalancerMode value) {
+    switch (value) {
+        case LoadBalancerMode::standard:
+            return "Standard";
+        case LoadBalancerMode::strict:
+            return "Strict";
+        case LoadBalancerMode::failover:
+            return "Failover";
+        case LoadBalancerMode::passthrough:
+            return "Passthrough";
+    }
+    return "Standard";
+}
+
+std::string_view to_string(HealthPolicy value) {
+    return value == HealthPolicy::allow_all ? "AllowAll" : "OnlyHealthy";
+}
+
+std::string_view to_string(RoutingPreference value) {
+    switch (value) {
+        case RoutingPreference::region:
+            return "Region";
+        case RoutingPreference::zone:
+            return "Zone";
+        case RoutingPreference::subzone:
+            return "Subzone";
+        case RoutingPreference::node:
+            return "Node";
+        case RoutingPreference::cluster:
+            return "Cluster";
+        case RoutingPreference::network:
+            return "Network";
+    }
+    return "Region";
+}
+
+std::string_view to_string(IpFamilies value) {
+    switch (value) {
+        case IpFamilies::any:
+            return "";
+        case IpFamilies::dual:
+            return "Dual";
+        case IpFamilies::ipv4:
+            return "IPv4";
+        case IpFamilies::ipv6:
+            return "IPv6";
+    }
+    return "";
+}
+
+std::string_view to_string(Visibility value) {
+    return value == Visibility::namespace_ ? "Namespace" : "Public";
+}
+
 std::string_view to_string(HealthStatus value) {
     return value == HealthStatus::healthy ? "Healthy" : "Unhealthy";
 }
 
 std::string_view to_string(PolicyScope value) {
     switch (value) {
-        case PolicyScope::global: return "Global";
-        case PolicyScope::namespace_: return "Namespace";
-        case PolicyScope::workload_selector: return "WorkloadSelector";
+        case PolicyScope::global:
+            return "Global";
+        case PolicyScope::namespace_:
+            return "Namespace";
+        case PolicyScope::workload_selector:
+            return "WorkloadSelector";
     }
     return "Namespace";
 }

@@ -229,8 +229,18 @@ struct Config {
     std::vector<std::string> unsupported;
 };
 
+// to_string spells each enum value exactly as the config file does (`HBONE`, `HostNetwork`,
+// `OnlyHealthy`, ...); the parser and the dump both use these, so there is one table.
+// `IpFamilies::any` (the key absent) has no spelling and returns "".
 std::string_view to_string(Protocol value);
+std::string_view to_string(NetworkMode value);
 std::string_view to_string(HealthStatus value);
+std::string_view to_string(ApplicationTunnel::Protocol value);
+std::string_view to_string(LoadBalancerMode value);
+std::string_view to_string(HealthPolicy value);
+std::string_view to_string(RoutingPreference value);
+std::string_view to_string(IpFamilies value);
+std::string_view to_string(Visibility value);
 std::string_view to_string(PolicyScope value);
 std::string_view to_string(PolicyAction value);
 

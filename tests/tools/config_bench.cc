@@ -23,8 +23,8 @@
 namespace {
 
 std::string ip_of(int base, int i) {
-    return std::to_string(198) + "." + std::to_string(base) + "." + std::to_string(i / 250) +
-           "." + std::to_string(1 + i % 250);
+    return std::to_string(198) + "." + std::to_string(base) + "." + std::to_string(i / 250) + "." +
+           std::to_string(1 + i % 250);
 }
 
 std::string generate(int workloads, int services, int policies) {
@@ -43,10 +43,13 @@ std::string generate(int workloads, int services, int policies) {
                "\"], \"protocol\": \"HBONE\", \"node\": \"node-" + std::to_string(i % 20) +
                "\", \"network\": \"\", \"workloadName\": \"app-" + std::to_string(i % 1000) +
                "\", \"workloadType\": \"deployment\", \"canonicalName\": \"app-" +
-               std::to_string(i % 1000) + "\", \"canonicalRevision\": \"v1\", \"clusterId\": "
-               "\"Kubernetes\", \"status\": \"Healthy\", \"capacity\": 1, \"authorizationPolicies\": "
-               "[\"" + ns + "/policy-" + std::to_string(i % policies) + "\"], \"services\": {\"" +
-               svc_ns + "/" + svc + "." + svc_ns + ".svc.cluster.local\": {\"80\": 8080, \"443\": 8443}}}";
+               std::to_string(i % 1000) +
+               "\", \"canonicalRevision\": \"v1\", \"clusterId\": "
+               "\"Kubernetes\", \"status\": \"Healthy\", \"capacity\": 1, "
+               "\"authorizationPolicies\": "
+               "[\"" +
+               ns + "/policy-" + std::to_string(i % policies) + "\"], \"services\": {\"" + svc_ns +
+               "/" + svc + "." + svc_ns + ".svc.cluster.local\": {\"80\": 8080, \"443\": 8443}}}";
     }
     out += "\n], \"services\": [\n";
     for (int i = 0; i < services; ++i) {
@@ -56,7 +59,8 @@ std::string generate(int workloads, int services, int policies) {
                "\", \"hostname\": \"svc-" + std::to_string(i) + "." + ns +
                ".svc.cluster.local\", \"vips\": [\"/" + ip_of(19, i) +
                "\"], \"ports\": {\"80\": 8080, \"443\": 0}, \"subjectAltNames\": "
-               "[\"spiffe://cluster.local/ns/" + ns + "/sa/sa-" + std::to_string(i % 200) + "\"]}";
+               "[\"spiffe://cluster.local/ns/" +
+               ns + "/sa/sa-" + std::to_string(i % 200) + "\"]}";
     }
     out += "\n], \"policies\": [\n";
     for (int i = 0; i < policies; ++i) {
@@ -66,9 +70,13 @@ std::string generate(int workloads, int services, int policies) {
                "\", \"scope\": \"" + (i % 10 == 0 ? "Namespace" : "WorkloadSelector") +
                "\", \"action\": \"" + (i % 7 == 0 ? "Deny" : "Allow") +
                "\", \"dryRun\": false, \"rules\": [[[{\"principals\": [{\"Exact\": "
-               "\"cluster.local/ns/" + ns + "/sa/sa-" + std::to_string(i % 200) +
-               "\"}, {\"Prefix\": \"cluster.local/ns/" + ns + "/\"}], \"namespaces\": "
-               "[{\"Exact\": \"" + ns + "\"}]}], [{\"sourceIps\": [\"198.18.0.0/15\", "
+               "\"cluster.local/ns/" +
+               ns + "/sa/sa-" + std::to_string(i % 200) + "\"}, {\"Prefix\": \"cluster.local/ns/" +
+               ns +
+               "/\"}], \"namespaces\": "
+               "[{\"Exact\": \"" +
+               ns +
+               "\"}]}], [{\"sourceIps\": [\"198.18.0.0/15\", "
                "\"2001:db8::/32\"], \"destinationPorts\": [8080, 8443], \"notPrincipals\": "
                "[{\"Suffix\": \"/sa/blocked\"}]}]]]}";
     }
@@ -177,17 +185,18 @@ int main(int argc, char** argv) {
     }
     std::vector<double> sorted = ms;
     std::sort(sorted.begin(), sorted.end());
-    std::printf("config_bench: %zu workloads, %zu services, %zu policies, %zu pods; file %.1f MiB\n",
-                counts[0], counts[1], counts[2], counts[3], double(bytes) / (1 << 20));
+    std::printf(
+            "config_bench: %zu workloads, %zu services, %zu policies, %zu pods; file %.1f MiB\n",
+            counts[0], counts[1], counts[2], counts[3], double(bytes) / (1 << 20));
     std::printf("runs (ms):");
     for (double v : ms) {
         std::printf(" %.1f", v);
     }
     std::printf("\nmedian load (read+parse+validate+index): %.1f ms\n", sorted[sorted.size() / 2]);
-    std::printf("peak RSS: %.1f MiB (process, incl. binary and libs); before loading %.1f MiB; "
-                "peak before loading %.1f MiB\n",
-                double(peak_rss_kib()) / 1024, double(rss_before) / 1024,
-                double(peak_before) / 1024);
+    std::printf(
+            "peak RSS: %.1f MiB (process, incl. binary and libs); before loading %.1f MiB; "
+            "peak before loading %.1f MiB\n",
+            double(peak_rss_kib()) / 1024, double(rss_before) / 1024, double(peak_before) / 1024);
     std::printf("snapshot retained after load: ~%.1f MiB\n", double(retained_kib) / 1024);
     return 0;
 }
