@@ -376,28 +376,7 @@ private:
 
 // --- JSON paths ----------------------------------------------------------------------------------
 
-// quote_text quotes `text` for an error line: at most 200 bytes, control bytes escaped, so an
-// error stays one printable line whatever the file holds.
-std::string quote_text(std::string_view text) {
-    std::string out = "\"";
-    for (unsigned char c : text.substr(0, 200)) {
-        if (c < 0x20 || c == 0x7f) {
-            out += "\\x";
-            out.push_back("0123456789abcdef"[c >> 4]);
-            out.push_back("0123456789abcdef"[c & 15]);
-        } else if (c == '"' || c == '\\') {
-            out.push_back('\\');
-            out.push_back(char(c));
-        } else {
-            out.push_back(char(c));
-        }
-    }
-    if (text.size() > 200) {
-        out += "...";
-    }
-    out.push_back('"');
-    return out;
-}
+using state::quote_text;
 
 // Path is one step of a JSON path, chained to its parent on the stack; it is rendered only when
 // an error needs it, so the happy path builds no strings.

@@ -378,3 +378,19 @@ TEST_CASE("config: a file with thousands of errors reports a bounded list and th
     CHECK(result.errors[999] == "workloads[0].workloadIps[999]: not an IP address: \"bad-999\"");
     CHECK(result.errors.back() == "(file): 500 more errors not shown");
 }
+
+TEST_CASE("config: error lines stay one line whatever the file holds") {
+    std::string text = std::string(kBase).replace(
+            kBase.find("  ],\n  \"services\""), 0,
+            ",{\"uid\": \"x\\nERROR forged\", \"namespace\": \"ns\", \"workloadIps\": [], "
+            "\"services\": {}}, {\"uid\": \"x\\nERROR forged\", \"namespace\": \"ns\", "
+            "\"workloadIps\": [\"bad\\u0007\"], \"services\": {}}\n");
+    auto result = load_text(text);
+    REQUIRE(result.errors.size() == 2);
+    CHECK(result.errors[0] == "workloads[2].workloadIps[0]: not an IP address: \"bad\\x07\"");
+    CHECK(result.errors[1] ==
+          "workloads[2].uid: duplicate uid \"x\\x0aERROR forged\" (first at workloads[1])");
+    for (const auto& e : result.errors) {
+        CHECK(e.find('\n') == std::string::npos);
+    }
+}

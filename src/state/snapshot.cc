@@ -15,13 +15,6 @@ namespace zt::state {
 
 namespace {
 
-std::string quote_text(std::string_view text) {
-    std::string out = "\"";
-    out.append(text);
-    out.push_back('"');
-    return out;
-}
-
 std::string at(std::string_view list, size_t index) {
     return std::string(list) + "[" + std::to_string(index) + "]";
 }

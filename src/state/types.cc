@@ -7,6 +7,27 @@
 
 namespace zt::state {
 
+std::string quote_text(std::string_view text) {
+    std::string out = "\"";
+    for (unsigned char c : text.substr(0, 200)) {
+        if (c < 0x20 || c == 0x7f) {
+            out += "\\x";
+            out.push_back("0123456789abcdef"[c >> 4]);
+            out.push_back("0123456789abcdef"[c & 15]);
+        } else if (c == '"' || c == '\\') {
+            out.push_back('\\');
+            out.push_back(char(c));
+        } else {
+            out.push_back(char(c));
+        }
+    }
+    if (text.size() > 200) {
+        out += "...";
+    }
+    out.push_back('"');
+    return out;
+}
+
 std::optional<uint16_t> find_port(const PortMap& map, uint16_t service_port) {
     auto it = std::lower_bound(map.begin(), map.end(), service_port,
                                [](const auto& entry, uint16_t port) { return entry.first < port; });
