@@ -212,7 +212,16 @@ bool Watcher::reload(bool force) {
     }
     std::string sha = sha256_hex(*text);
     if (!force && ready() && sha == stats_.applied_sha256) {
-        return true;  // Same bytes as what is applied: nothing to do.
+        // Same bytes as what is applied: nothing to rebuild. If a bad version came in between,
+        // the file is good again; say so, or the status would look failed until the next edit.
+        if (!last_failure_signature_.empty()) {
+            last_failure_signature_.clear();
+            stats_.last_success_unix_ns = clock_.unix_ns();
+            ++stats_.success_total;
+            log::info("config", "config file is back to the applied version",
+                      {log::Field::str("path", options_.path), log::Field::str("sha256", sha)});
+        }
+        return true;
     }
     if (!force && sha == last_failure_signature_) {
         return false;  // The same bad version again: already logged and counted.

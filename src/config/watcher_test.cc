@@ -191,10 +191,18 @@ TEST_CASE("config: an invalid file keeps the last good snapshot and is counted o
     f.pump();
     CHECK(f.watcher->stats().failure_total == 1);
 
+    // Back to the applied bytes: no rebuild, but the status is healthy again.
+    f.clock.advance_seconds(1);
+    write_atomic(f.path, config_named("good"));
+    f.pump();
+    CHECK(f.store.load() == good);
+    CHECK(f.watcher->stats().success_total == 2);
+    CHECK(f.watcher->stats().last_success_unix_ns > f.watcher->stats().last_failure_unix_ns);
+
     write_atomic(f.path, config_named("fixed"));
     f.pump();
     CHECK(loaded_name(f.store) == "fixed");
-    CHECK(f.watcher->stats().success_total == 2);
+    CHECK(f.watcher->stats().success_total == 3);
     CHECK(f.watcher->stats().last_errors.size() == 1);  // Kept for configStatus.
 }
 
