@@ -94,9 +94,13 @@ struct H2Session::Stream {
     bool end_sent = false;
     bool deferred = false;
     bool reset_by_app = false;
+    bool request_polled = false;  // The caller has taken the `request` event.
 };
 
 namespace {
+
+// kFeedSliceBytes is how much input one `mem_recv` call sees (see `feed`).
+constexpr size_t kFeedSliceBytes = 16 * 1024;
 
 H2Session* self(void* user_data) {
     return static_cast<H2Session*>(user_data);
@@ -229,7 +233,7 @@ struct H2Session::Callbacks {
                     // CVE-2019-9518: empty DATA costs us a frame parse and the peer nothing.
                     s->counters_.empty_data_frames++;
                     if (!s->charge_glitch()) {
-                        return 0;
+                        return NGHTTP2_ERR_CALLBACK_FAILURE;  // Stop parsing: bounded cost.
                     }
                 }
                 Stream* stream = s->find(id);
@@ -247,16 +251,12 @@ struct H2Session::Callbacks {
                 }
                 return 0;
             }
-            case NGHTTP2_PRIORITY:
-                s->counters_.priority_frames++;
-                s->charge_glitch();
-                return 0;
             case NGHTTP2_SETTINGS:
                 if ((frame->hd.flags & NGHTTP2_FLAG_ACK) == 0) {
                     s->counters_.settings_frames++;
                     // The first SETTINGS is the preface; each later one costs a token.
-                    if (s->settings_received_++ > 0) {
-                        s->charge_glitch();
+                    if (s->settings_received_++ > 0 && !s->charge_glitch()) {
+                        return NGHTTP2_ERR_CALLBACK_FAILURE;
                     }
                 }
                 return 0;
@@ -278,6 +278,19 @@ struct H2Session::Callbacks {
             default:
                 return 0;
         }
+    }
+
+    static int on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, void* user_data) {
+        // With NO_RFC7540_PRIORITIES sent, nghttp2 skips PRIORITY frames without a callback;
+        // a flood of them is still a peer wasting our cycles, so count and charge them here.
+        H2Session* s = self(user_data);
+        if (hd->type == NGHTTP2_PRIORITY) {
+            s->counters_.priority_frames++;
+            if (!s->charge_glitch()) {
+                return NGHTTP2_ERR_CALLBACK_FAILURE;
+            }
+        }
+        return 0;
     }
 
     static int on_invalid_frame_recv(nghttp2_session*, const nghttp2_frame* frame, int lib_error,
@@ -317,6 +330,11 @@ struct H2Session::Callbacks {
                 s->open_local_streams_--;
             }
             if (it->second->announced) {
+                if (!it->second->local && !it->second->request_polled) {
+                    // Opened and closed before the caller saw the request (Rapid Reset): the
+                    // caller never hears of it, so it never starts upstream work for it.
+                    s->unseen_closed_.insert(stream_id);
+                }
                 s->push(event_of(H2EventKind::closed, stream_id, error_code));
             }
             s->streams_.erase(it);
@@ -337,14 +355,21 @@ struct H2Session::Callbacks {
                 s->counters_.refused_streams++;
             }
             // MadeYouReset (CVE-2025-8671): a peer that makes us reset streams pays for it.
+            // (Inside mem_send: an empty budget queues GOAWAY; nothing to stop here.)
             s->charge_glitch();
         } else if (frame->hd.type == NGHTTP2_GOAWAY) {
             s->counters_.goaways_sent++;
             s->counters_.last_goaway_sent_code = frame->goaway.error_code;
-            if (frame->goaway.error_code == NGHTTP2_ENHANCE_YOUR_CALM && !s->calm_goaway_ours_) {
-                // Only nghttp2's received-RST limiter sends this on its own.
-                s->counters_.reset_rate_limited++;
-                s->fail(Errc::h2_glitches, 0);
+            if (!s->goaway_ours_ && frame->goaway.error_code != NGHTTP2_NO_ERROR) {
+                // nghttp2 ended the connection on its own: a connection error by the peer. Its
+                // received-RST limiter (CVE-2023-44487) reports INTERNAL_ERROR; tell it apart by
+                // the count of resets received.
+                bool rate_limited = frame->goaway.error_code == NGHTTP2_INTERNAL_ERROR &&
+                                    s->counters_.resets_received >= s->limits_.reset_burst;
+                if (rate_limited) {
+                    s->counters_.reset_rate_limited++;
+                }
+                s->fail(rate_limited ? Errc::h2_glitches : Errc::h2_protocol, 0);
             }
         }
         return 0;
@@ -431,6 +456,7 @@ Result<void> H2Session::init() {
     nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, Callbacks::on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(callbacks, Callbacks::on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, Callbacks::on_frame_recv);
+    nghttp2_session_callbacks_set_on_begin_frame_callback(callbacks, Callbacks::on_begin_frame);
     nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(callbacks,
                                                                  Callbacks::on_invalid_frame_recv);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks,
@@ -538,7 +564,6 @@ bool H2Session::charge_glitch() {
     }
     if (state_ != H2State::closing && state_ != H2State::closed) {
         counters_.glitch_goaways++;
-        calm_goaway_ours_ = true;
         fail(Errc::h2_glitches, NGHTTP2_ENHANCE_YOUR_CALM);
     }
     return false;
@@ -551,6 +576,7 @@ void H2Session::fail(Errc code, uint32_t goaway_code) {
     state_ = H2State::closing;
     error_ = Error{code, 0};
     if (goaway_code != 0 || code == Errc::timed_out) {
+        goaway_ours_ = true;
         nghttp2_session_terminate_session(session_, goaway_code);
     }
 }
@@ -560,6 +586,7 @@ void H2Session::finish_drain() {
         return;
     }
     drain_final_sent_ = true;
+    goaway_ours_ = true;
     nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
                           nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
                           nullptr, 0);
@@ -567,13 +594,36 @@ void H2Session::finish_drain() {
 
 Result<void> H2Session::feed(ByteSpan bytes) {
     if (state_ == H2State::closing || state_ == H2State::closed) {
-        return zt::fail(error_.code == Errc::sys ? Errc::h2_protocol : error_.code);
+        return zt::fail(error_.code);
     }
-    ssize_t rv = nghttp2_session_mem_recv(session_, bytes.data(), bytes.size());
+    // Feed in slices and serialise output between them: a GOAWAY nghttp2 queues on its own
+    // (connection error, received-RST limiter) only becomes visible when it is sent, and nghttp2
+    // keeps parsing the rest of one `mem_recv` call after queueing it. Slicing bounds the work a
+    // peer gets after that point to one slice.
+    ssize_t rv = 0;
+    size_t at = 0;
+    while (at < bytes.size()) {
+        size_t n = std::min(bytes.size() - at, kFeedSliceBytes);
+        rv = nghttp2_session_mem_recv(session_, bytes.data() + at, n);
+        if (rv < 0) {
+            break;
+        }
+        at += n;
+        if (at < bytes.size()) {
+            fill_output();
+            if (state_ == H2State::closing || state_ == H2State::closed) {
+                break;
+            }
+        }
+    }
     for (const auto& [id, n] : auto_consume_) {
         nghttp2_session_consume(session_, id, n);
     }
     auto_consume_.clear();
+    if (rv == NGHTTP2_ERR_CALLBACK_FAILURE && state_ == H2State::closing) {
+        // One of our protections stopped the parse; its GOAWAY is queued for `pending_output`.
+        return zt::fail(error_.code);
+    }
     if (rv < 0) {
         // A fatal library error: nghttp2 sends nothing more; close the transport.
         Errc code = Errc::h2_protocol;
@@ -590,38 +640,29 @@ Result<void> H2Session::feed(ByteSpan bytes) {
         state_ = H2State::closed;
         return zt::fail(error_.code);
     }
-    if (state_ == H2State::closing) {
-        return zt::fail(error_.code);
-    }
     // CVE-2019-9512/9514/9515: a peer that makes us queue frames while not reading its socket.
     // Debian's 1.52 has no max_outbound_queue_size option, so check after every feed.
-    if (nghttp2_session_get_outbound_queue_size(session_) > limits_.outbound_queue_max) {
+    if (state_ != H2State::closing &&
+        nghttp2_session_get_outbound_queue_size(session_) > limits_.outbound_queue_max) {
         counters_.outbound_queue_overflow++;
         fail(Errc::no_capacity, NGHTTP2_ENHANCE_YOUR_CALM);
-        calm_goaway_ours_ = true;
-        return zt::fail(Errc::no_capacity);
     }
-    if (nghttp2_session_want_read(session_) == 0 && state_ != H2State::closed) {
-        // nghttp2 ended the connection itself (a connection error: GOAWAY queued), or both sides
-        // finished after a GOAWAY.
-        bool graceful = counters_.goaways_received > 0 && streams_.empty() &&
-                        counters_.last_goaway_received_code == NGHTTP2_NO_ERROR;
-        if (!graceful) {
-            state_ = H2State::closing;
-            error_ = Error{Errc::h2_protocol, 0};
-            return zt::fail(Errc::h2_protocol);
-        }
+    // Serialise what the input provoked now: a GOAWAY nghttp2 queued for a connection error is
+    // seen (`on_frame_send`) here rather than whenever the caller next asks for output.
+    fill_output();
+    if (state_ == H2State::closing || state_ == H2State::closed) {
+        return zt::fail(error_.code);
     }
     return ok();
 }
 
-ByteSpan H2Session::pending_output() {
+void H2Session::fill_output() {
     if (out_offset_ == out_.size()) {
         out_.clear();
         out_offset_ = 0;
     }
     if (state_ == H2State::closed) {
-        return ByteSpan(out_).subspan(out_offset_);
+        return;
     }
     while (out_.size() - out_offset_ < limits_.output_chunk_bytes) {
         const uint8_t* data = nullptr;
@@ -631,13 +672,17 @@ ByteSpan H2Session::pending_output() {
                 error_ = Error{n == NGHTTP2_ERR_NOMEM ? Errc::no_capacity : Errc::h2_protocol, 0};
             }
             state_ = H2State::closed;
-            break;
+            return;
         }
         if (n == 0) {
-            break;
+            return;
         }
         out_.insert(out_.end(), data, data + n);
     }
+}
+
+ByteSpan H2Session::pending_output() {
+    fill_output();
     return ByteSpan(out_).subspan(out_offset_);
 }
 
@@ -647,12 +692,25 @@ void H2Session::consume_output(size_t n) {
 }
 
 bool H2Session::poll_event(H2Event& out) {
-    if (events_.empty()) {
-        return false;
+    while (!events_.empty()) {
+        out = std::move(events_.front());
+        events_.pop_front();
+        if (!unseen_closed_.empty() && unseen_closed_.count(out.stream_id) != 0 &&
+            out.kind != H2EventKind::goaway) {
+            if (out.kind == H2EventKind::closed) {
+                unseen_closed_.erase(out.stream_id);
+                counters_.streams_dropped_unseen++;
+            }
+            continue;
+        }
+        if (out.kind == H2EventKind::request) {
+            if (Stream* stream = find(out.stream_id)) {
+                stream->request_polled = true;
+            }
+        }
+        return true;
     }
-    out = std::move(events_.front());
-    events_.pop_front();
-    return true;
+    return false;
 }
 
 Result<void> H2Session::tick(uint64_t now_ns) {
@@ -801,6 +859,7 @@ void H2Session::drain() {
         return;
     }
     state_ = H2State::draining;
+    goaway_ours_ = true;
     if (role_ == Role::client) {
         nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, nullptr, 0);
         return;

@@ -93,7 +93,8 @@ struct H2Counters {
     uint64_t settings_frames = 0;
     uint64_t invalid_frames = 0;
     uint64_t header_list_too_large = 0;
-    uint64_t bad_requests = 0;  // Answered 400 by the session itself (method or authority).
+    uint64_t bad_requests = 0;
+    uint64_t streams_dropped_unseen = 0;  // Opened and closed before the caller saw the request.  // Answered 400 by the session itself (method or authority).
     uint64_t reset_rate_limited = 0;
     uint64_t continuation_limit = 0;
     uint64_t flooded = 0;
@@ -179,10 +180,12 @@ public:
     H2Session(const H2Session&) = delete;
     H2Session& operator=(const H2Session&) = delete;
 
-    // feed hands received bytes to nghttp2. Events are queued; `data` events borrow `bytes`.
-    // Returns an error when the connection must end: `Errc::h2_protocol` (bad framing, flood,
-    // CONTINUATION limit), `Errc::h2_glitches` (budget spent), `Errc::no_capacity` (outbound
-    // queue over its cap). Even then, `pending_output` still yields the final GOAWAY to flush.
+    // feed hands received bytes to nghttp2 and serialises the frames they provoked. Events are
+    // queued; `data` events borrow `bytes`. Returns an error when the connection must end:
+    // `Errc::h2_protocol` (bad framing, a connection error nghttp2 answered with GOAWAY, flood,
+    // CONTINUATION limit), `Errc::h2_glitches` (glitch budget or received-reset rate spent),
+    // `Errc::no_capacity` (outbound queue over its cap). Even then, `pending_output` still yields
+    // the final GOAWAY to flush, until `state()` is `closed`.
     Result<void> feed(ByteSpan bytes);
 
     // pending_output serialises queued frames into the session's output buffer and returns what
@@ -255,6 +258,8 @@ private:
     void fail(Errc code, uint32_t goaway_code);
     // on_request validates a complete request header block and queues `request` or answers 400.
     void on_request(Stream& stream);
+    // fill_output runs `mem_send` into `out_` until it holds `output_chunk_bytes` or nothing is due.
+    void fill_output();
     // finish_drain sends the final GOAWAY once the drain PING came back.
     void finish_drain();
     size_t header_list_limit() const;
@@ -283,10 +288,13 @@ private:
     uint64_t glitch_refill_ns_ = 0;
     uint64_t settings_received_ = 0;
     uint32_t open_local_streams_ = 0;
-    // calm_goaway_ours_ tells our ENHANCE_YOUR_CALM apart from nghttp2's reset-rate limiter's.
-    bool calm_goaway_ours_ = false;
+    // goaway_ours_ tells a GOAWAY we asked for apart from one nghttp2 sent on its own.
+    bool goaway_ours_ = false;
     // auto_consume_ holds window to return after `mem_recv` for bytes nobody will hand on.
     std::vector<std::pair<int32_t, size_t>> auto_consume_;
+    // unseen_closed_ holds streams closed before the caller polled their `request` event; their
+    // queued events are dropped by `poll_event`.
+    std::unordered_set<int32_t> unseen_closed_;
 };
 
 }  // namespace zt::hbone
