@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/h2_bulk.h"
 #include "tests/support/h2_frames.h"
 #include "tests/support/h2_pump.h"
 
@@ -255,108 +256,17 @@ TEST_CASE("hbone: h2 CONNECT with :path, :scheme or :protocol, or without :autho
     CHECK(zt::test::goaway_code(raw.frames) == -1);
 }
 
-namespace {
-
-// Bulk runs `streams` tunnels, each carrying `bytes` each way with per-stream SHA-256.
-struct Bulk {
-    std::vector<uint8_t> pattern;
-    size_t bytes;
-    struct StreamState {
-        size_t index = 0;
-        SHA256_CTX received;
-        bool end = false;
-        bool closed = false;
-    };
-    std::map<int32_t, StreamState> client_streams, server_streams;
-    std::map<int32_t, size_t> client_index;
-    std::vector<std::array<uint8_t, 32>> expected;
-    size_t server_requests = 0;
-
-    Bulk(size_t stream_count, size_t stream_bytes) : bytes(stream_bytes) {
-        std::mt19937 rng(7);
-        pattern.resize(stream_bytes + stream_count * 997);
-        for (auto& b : pattern) {
-            b = static_cast<uint8_t>(rng());
-        }
-        for (size_t i = 0; i < stream_count; i++) {
-            std::array<uint8_t, 32> digest;
-            SHA256(payload(i).data(), payload(i).size(), digest.data());
-            expected.push_back(digest);
-        }
-    }
-    zt::ByteSpan payload(size_t index) const {
-        return zt::ByteSpan(pattern).subspan(index * 997, bytes);
-    }
-    void on_data(std::map<int32_t, StreamState>& side, H2Session& s, const H2Event& e) {
-        StreamState& st = side[e.stream_id];
-        switch (e.kind) {
-            case H2EventKind::data:
-                SHA256_Update(&st.received, e.data.data(), e.data.size());
-                s.consume(e.stream_id, e.data.size());
-                break;
-            case H2EventKind::end_stream: st.end = true; break;
-            case H2EventKind::closed: st.closed = true; break;
-            default: break;
-        }
-    }
-    void on_client(H2Session& s, H2Event& e) {
-        if (e.kind == H2EventKind::response) {
-            REQUIRE(e.status == 200);
-            REQUIRE(s.write_data(e.stream_id, payload(client_index[e.stream_id]), true));
-        }
-        on_data(client_streams, s, e);
-    }
-    void on_server(H2Session& s, H2Event& e) {
-        if (e.kind == H2EventKind::request) {
-            // The server learns the stream's index from the authority port.
-            size_t index = e.authority.port - 1000u;
-            auto& st = server_streams[e.stream_id];
-            st.index = index;
-            SHA256_Init(&st.received);
-            server_requests++;
-            REQUIRE(s.respond(e.stream_id, kStatusOk));
-            REQUIRE(s.write_data(e.stream_id, payload(index), true));
-        }
-        on_data(server_streams, s, e);
-    }
-    void start(H2Session& client, size_t stream_count) {
-        for (size_t i = 0; i < stream_count; i++) {
-            auto id = client.submit_connect(connect_to("198.18.0.7:" + std::to_string(1000 + i)));
-            REQUIRE(id);
-            client_index[*id] = i;
-            auto& st = client_streams[*id];
-            st.index = i;
-            SHA256_Init(&st.received);
-        }
-    }
-    void check() {
-        CHECK(server_requests == expected.size());
-        for (auto* side : {&client_streams, &server_streams}) {
-            REQUIRE(side->size() == expected.size());
-            for (auto& [id, st] : *side) {
-                CAPTURE(id);
-                std::array<uint8_t, 32> digest;
-                SHA256_Final(digest.data(), &st.received);
-                CHECK(digest == expected[st.index]);
-                CHECK(st.end);
-                CHECK(st.closed);
-            }
-        }
-    }
-};
-
-}  // namespace
-
 TEST_CASE("hbone: h2 100 concurrent streams carry 1 MiB each way intact") {
     Pair pair;
     pair.policy.mode = ChunkMode::random;
     pair.policy.max_random = 64 * 1024;
-    Bulk bulk(100, 1 << 20);
+    zt::test::BulkTunnels bulk(100, 1 << 20);
     bulk.start(*pair.client, 100);
     pair.run(bulk);
     REQUIRE(pair.client_error);
     REQUIRE(pair.server_error);
-    bulk.check();
+    CHECK(bulk.server_requests == 100);
+    CHECK(bulk.verify());
     CHECK(pair.client->counters().glitches == 0);
     CHECK(pair.server->counters().glitches == 0);
     CHECK(pair.client->state() == H2State::open);
@@ -365,12 +275,12 @@ TEST_CASE("hbone: h2 100 concurrent streams carry 1 MiB each way intact") {
 TEST_CASE("hbone: h2 a few streams survive byte-at-a-time delivery") {
     Pair pair;
     pair.policy.mode = ChunkMode::one_byte;
-    Bulk bulk(3, 40 * 1024);
+    zt::test::BulkTunnels bulk(3, 40 * 1024);
     bulk.start(*pair.client, 3);
     pair.run(bulk);
     REQUIRE(pair.client_error);
     REQUIRE(pair.server_error);
-    bulk.check();
+    CHECK(bulk.verify());
 }
 
 TEST_CASE("hbone: h2 DATA frames are framed to fill one 16 KiB TLS record") {
