@@ -68,11 +68,12 @@ Result<void> Connection::feed(ByteSpan ciphertext) {
     if (failed_) {
         return zt::fail(error_);
     }
-    Result<void> fed = tls_->feed_ciphertext(ciphertext);
-    if (!fed) {
-        return fail(fed.error());
-    }
+    bool lent = false;
     if (!tls_->is_done()) {
+        Result<void> fed = tls_->feed_ciphertext(ciphertext);
+        if (!fed) {
+            return fail(fed.error());
+        }
         auto step = tls_->handshake();
         if (!step) {
             return fail(step.error());
@@ -80,6 +81,11 @@ Result<void> Connection::feed(ByteSpan ciphertext) {
         if (*step != TlsWant::done) {
             return ok();
         }
+    } else {
+        // Steady state: BoringSSL reads the records straight from the caller's buffer; only a
+        // trailing partial record is copied (by `settle`).
+        tls_->lend(ciphertext);
+        lent = true;
     }
     // Size the plaintext buffer once for everything this call can decrypt (the buffered
     // ciphertext plus one record BoringSSL may already hold), so it never moves while data
@@ -104,6 +110,12 @@ Result<void> Connection::feed(ByteSpan ciphertext) {
             break;
         }
         at += *n;
+    }
+    if (lent) {
+        Result<void> settled = tls_->settle();
+        if (!settled && result) {
+            result = fail(settled.error());
+        }
     }
     if (at > 0) {
         Result<void> h2 = h2_->feed(ByteSpan(plain_).subspan(0, at));

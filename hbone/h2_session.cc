@@ -403,10 +403,9 @@ struct H2Session::Callbacks {
         // The one copy of the payload: from the caller's buffer straight into the output that
         // TLS encrypts from. We never pad, so the frame is header + payload.
         ZT_ASSERT(frame->data.padlen == 0);
-        s->out_.insert(s->out_.end(), framehd, framehd + 9);
+        s->out_.append(framehd, 9);
         if (length > 0) {
-            const uint8_t* from = stream->out.data() + stream->out_offset;
-            s->out_.insert(s->out_.end(), from, from + length);
+            s->out_.append(stream->out.data() + stream->out_offset, length);
             stream->out_offset += length;
         }
         if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) {
@@ -418,6 +417,11 @@ struct H2Session::Callbacks {
             stream->out = {};
             stream->out_offset = 0;
             s->push(event_of(H2EventKind::send_done, stream->id));
+        }
+        // nghttp2 keeps framing no-copy DATA inside one mem_send call until a non-DATA frame is
+        // due; pause it once the output chunk is full so the buffer stays bounded.
+        if (s->out_.size() - s->out_offset_ >= s->limits_.output_chunk_bytes) {
+            return NGHTTP2_ERR_PAUSE;
         }
         return 0;
     }
@@ -514,7 +518,6 @@ Result<void> H2Session::init() {
         0) {
         return zt::fail(Errc::no_capacity);
     }
-    out_.reserve(limits_.output_chunk_bytes + limits_.data_frame_payload_bytes + 9);
     return ok();
 }
 
@@ -677,13 +680,13 @@ void H2Session::fill_output() {
         if (n == 0) {
             return;
         }
-        out_.insert(out_.end(), data, data + n);
+        out_.append(data, static_cast<size_t>(n));
     }
 }
 
 ByteSpan H2Session::pending_output() {
     fill_output();
-    return ByteSpan(out_).subspan(out_offset_);
+    return out_.span().subspan(out_offset_);
 }
 
 void H2Session::consume_output(size_t n) {

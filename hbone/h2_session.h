@@ -15,6 +15,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "hbone/byte_buffer.h"
 #include "hbone/connect.h"
 #include "zt/bytes.h"
 #include "zt/result.h"
@@ -274,7 +275,7 @@ private:
     std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
     // app_resets_ holds streams we reset on purpose, so their RST_STREAM is not a codec glitch.
     std::unordered_set<int32_t> app_resets_;
-    std::vector<uint8_t> out_;
+    ByteBuffer out_;
     size_t out_offset_ = 0;
     uint64_t now_ns_ = 0;
     uint64_t created_ns_ = 0;

@@ -74,17 +74,28 @@ struct TlsSession::Bio {
     static int bio_read(BIO* bio, char* out, int len) {
         auto* s = static_cast<TlsSession*>(BIO_get_data(bio));
         BIO_clear_retry_flags(bio);
-        size_t available = s->in_.size() - s->in_offset_;
-        if (available == 0) {
+        size_t want = static_cast<size_t>(len);
+        size_t n = 0;
+        size_t buffered = s->in_.size() - s->in_offset_;
+        if (buffered > 0) {
+            n = std::min(buffered, want);
+            std::memcpy(out, s->in_.data() + s->in_offset_, n);
+            s->in_offset_ += n;
+            if (s->in_offset_ == s->in_.size()) {
+                s->in_.clear();
+                s->in_offset_ = 0;
+            }
+        }
+        size_t lent = s->lent_.size() - s->lent_offset_;
+        if (n < want && lent > 0) {
+            size_t m = std::min(lent, want - n);
+            std::memcpy(out + n, s->lent_.data() + s->lent_offset_, m);
+            s->lent_offset_ += m;
+            n += m;
+        }
+        if (n == 0) {
             BIO_set_retry_read(bio);
             return -1;
-        }
-        size_t n = std::min(available, static_cast<size_t>(len));
-        std::memcpy(out, s->in_.data() + s->in_offset_, n);
-        s->in_offset_ += n;
-        if (s->in_offset_ == s->in_.size()) {
-            s->in_.clear();
-            s->in_offset_ = 0;
         }
         return static_cast<int>(n);
     }
@@ -92,7 +103,7 @@ struct TlsSession::Bio {
     static int bio_write(BIO* bio, const char* in, int len) {
         auto* s = static_cast<TlsSession*>(BIO_get_data(bio));
         BIO_clear_retry_flags(bio);
-        s->out_.insert(s->out_.end(), in, in + len);
+        s->out_.append(in, static_cast<size_t>(len));
         return len;
     }
 
@@ -235,15 +246,25 @@ Error TlsSession::failure(Errc fallback, int ssl_result) {
 }
 
 Result<void> TlsSession::feed_ciphertext(ByteSpan bytes) {
+    ZT_ASSERT(lent_.empty());
     if (in_.size() - in_offset_ + bytes.size() > limits_.input_buffer_bytes_max) {
         return fail(Errc::no_capacity);
     }
-    if (in_offset_ > 0 && in_offset_ == in_.size()) {
-        in_.clear();
-        in_offset_ = 0;
-    }
-    in_.insert(in_.end(), bytes.begin(), bytes.end());
+    in_.append(bytes.data(), bytes.size());
     return ok();
+}
+
+void TlsSession::lend(ByteSpan bytes) {
+    ZT_ASSERT(lent_.empty());
+    lent_ = bytes;
+    lent_offset_ = 0;
+}
+
+Result<void> TlsSession::settle() {
+    ByteSpan rest = lent_.subspan(lent_offset_);
+    lent_ = {};
+    lent_offset_ = 0;
+    return feed_ciphertext(rest);
 }
 
 void TlsSession::consume_output(size_t n) {

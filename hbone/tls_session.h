@@ -16,6 +16,7 @@
 
 #include "certs/certified_key.h"
 #include "certs/identity.h"
+#include "hbone/byte_buffer.h"
 #include "hbone/h2_session.h"
 #include "zt/bytes.h"
 #include "zt/result.h"
@@ -87,13 +88,22 @@ public:
 
     // pending_output returns ciphertext not yet handed to the transport (valid until the next
     // call that produces output or `consume_output`).
-    ByteSpan pending_output() const { return ByteSpan(out_).subspan(out_offset_); }
+    ByteSpan pending_output() const { return out_.span().subspan(out_offset_); }
 
     // consume_output marks the first `n` bytes of `pending_output` as sent.
     void consume_output(size_t n);
 
-    // buffered_input is how much fed ciphertext BoringSSL has not taken yet.
-    size_t buffered_input() const { return in_.size() - in_offset_; }
+    // buffered_input is how much fed (or lent) ciphertext BoringSSL has not taken yet.
+    size_t buffered_input() const { return in_.size() - in_offset_ + lent_.size() - lent_offset_; }
+
+    // lend makes `bytes` readable by BoringSSL without copying them, after anything already
+    // buffered, until `settle`. `bytes` must stay valid and unchanged until then. Only one span
+    // may be lent at a time.
+    void lend(ByteSpan bytes);
+
+    // settle ends a `lend`: bytes BoringSSL did not take are copied into the internal buffer.
+    // Fails with `Errc::no_capacity` when that would exceed the input cap.
+    Result<void> settle();
 
     // handshake advances the handshake as far as the fed input allows. Failures: a certs/ code
     // (`Errc::cert_unknown_ca`, `Errc::identity_mismatch`, `Errc::trust_domain_mismatch`, ...)
@@ -162,9 +172,11 @@ private:
     bool timed_out_ = false;
     Errc verify_error_ = Errc::sys;  // `Errc::sys` = none.
     std::string_view error_reason_;
-    std::vector<uint8_t> in_;
+    ByteBuffer in_;
     size_t in_offset_ = 0;
-    std::vector<uint8_t> out_;
+    ByteSpan lent_;
+    size_t lent_offset_ = 0;
+    ByteBuffer out_;
     size_t out_offset_ = 0;
 };
 
