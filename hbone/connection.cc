@@ -14,7 +14,7 @@ namespace {
 constexpr size_t kRecordPlaintextBytes = 16384;
 
 // kOutputHighWaterBytes bounds how much ciphertext `pending_output` builds before returning.
-constexpr size_t kOutputHighWaterBytes = 256 * 1024;
+constexpr size_t kOutputHighWaterBytes = 64 * 1024;
 
 }  // namespace
 
