@@ -46,6 +46,7 @@ Result<std::unique_ptr<Connection>> Connection::create(std::shared_ptr<const Tls
         return zt::fail(h2.error());
     }
     c->h2_ = std::move(*h2);
+    c->now_ns_ = now_ns;
     if (role == Role::client) {
         // The client speaks first; produce its ClientHello now.
         auto step = c->tls_->handshake();
@@ -81,6 +82,7 @@ Result<void> Connection::feed(ByteSpan ciphertext) {
         if (*step != TlsWant::done) {
             return ok();
         }
+        h2_->restart_clocks(now_ns_);
     } else {
         // Steady state: BoringSSL reads the records straight from the caller's buffer; only a
         // trailing partial record is copied (by `settle`).
@@ -180,6 +182,7 @@ Result<void> Connection::tick(uint64_t now_ns) {
     if (failed_) {
         return zt::fail(error_);
     }
+    now_ns_ = std::max(now_ns_, now_ns);
     Result<void> tls = tls_->tick(now_ns);
     if (!tls) {
         return fail(tls.error());

@@ -74,6 +74,7 @@ private:
     std::unique_ptr<TlsSession> tls_;
     std::unique_ptr<H2Session> h2_;
     std::vector<uint8_t> plain_;
+    uint64_t now_ns_ = 0;  // The latest time passed in (create, tick).
     bool failed_ = false;
     Error error_{};
 };

@@ -227,6 +227,19 @@ TEST_CASE("hbone: stack an HTTP/2 connection error sends its GOAWAY through TLS"
     CHECK(pair.server->state() == ConnectionState::closed);
 }
 
+TEST_CASE("hbone: stack first-request deadline counts from the end of the handshake") {
+    StackPair pair;
+    Ignore ignore;
+    REQUIRE(pair.server->tick(8'000'000'000));  // A slow handshake: 8 s after the accept.
+    pair.run(ignore);
+    REQUIRE(pair.server->state() == ConnectionState::open);
+    REQUIRE(pair.server->tick(17'000'000'000));  // 9 s after the handshake: still waiting.
+    auto late = pair.server->tick(18'000'000'000);
+    REQUIRE_FALSE(late);
+    CHECK(late.error().code == Errc::timed_out);
+    CHECK(pair.server->h2().counters().first_request_timeouts == 1);
+}
+
 TEST_CASE("hbone: stack handshake deadline and PING keepalive through tick") {
     auto server = make(Role::server);
     REQUIRE(server->tick(9'000'000'000));

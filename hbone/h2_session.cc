@@ -753,6 +753,13 @@ Result<void> H2Session::tick(uint64_t now_ns) {
     return ok();
 }
 
+void H2Session::restart_clocks(uint64_t now_ns) {
+    now_ns_ = std::max(now_ns_, now_ns);
+    created_ns_ = now_ns_;
+    last_ping_ns_ = now_ns_;
+    glitch_refill_ns_ = now_ns_;
+}
+
 Result<int32_t> H2Session::submit_connect(const ConnectRequest& request) {
     if (role_ != Role::client || !parse_authority(request.authority)) {
         return zt::fail(Errc::invalid_argument);

@@ -204,6 +204,10 @@ public:
     // the glitch budget. Fails with `Errc::timed_out` when a deadline passed (a GOAWAY is queued).
     Result<void> tick(uint64_t now_ns);
 
+    // restart_clocks restarts the PING and first-request clocks at `now_ns`: the stack calls it
+    // when TLS completes, so the first-request deadline counts from the handshake, not the accept.
+    void restart_clocks(uint64_t now_ns);
+
     // submit_connect (client) opens a stream carrying `request`. Returns the stream id, or
     // `Errc::h2_refused` when the session no longer opens streams (GOAWAY, closing) and
     // `Errc::invalid_argument` when called on a server or with an unparsable authority.
