@@ -15,31 +15,33 @@
 
 namespace zt::hbone {
 
+// ByteBuffer owns its bytes; `data()`/`span()` are valid until the next call that grows it.
 class ByteBuffer {
 public:
     // append copies `n` bytes from `bytes` to the end.
     void append(const void* bytes, size_t n) {
+        if (n == 0) {
+            return;  // Also keeps memcpy away from a null `data_`.
+        }
         reserve_more(n);
         std::memcpy(data_.get() + size_, bytes, n);
         size_ += n;
     }
 
-    // append_uninitialized grows the buffer by `n` bytes whose contents the caller then writes,
-    // and returns where they start.
-    uint8_t* append_uninitialized(size_t n) {
-        reserve_more(n);
-        uint8_t* at = data_.get() + size_;
-        size_ += n;
-        return at;
-    }
-
-    // shrink_to drops bytes past `n` (n <= size).
-    void shrink_to(size_t n) {
+    // drop_front removes the first `n` bytes (n <= size), moving the rest to the front, so a
+    // buffer drained a little at a time does not grow without bound.
+    void drop_front(size_t n) {
         ZT_ASSERT(n <= size_);
-        size_ = n;
+        if (n < size_) {
+            std::memmove(data_.get(), data_.get() + n, size_ - n);
+        }
+        size_ -= n;
     }
 
+    // clear empties the buffer and keeps its storage.
     void clear() { size_ = 0; }
+
+    // size, empty, data and span describe the bytes held (borrowed views).
     size_t size() const { return size_; }
     bool empty() const { return size_ == 0; }
     uint8_t* data() { return data_.get(); }

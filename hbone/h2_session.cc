@@ -663,6 +663,10 @@ void H2Session::fill_output() {
     if (out_offset_ == out_.size()) {
         out_.clear();
         out_offset_ = 0;
+    } else if (out_offset_ >= limits_.output_chunk_bytes) {
+        // Drained a little at a time: move the rest down rather than grow.
+        out_.drop_front(out_offset_);
+        out_offset_ = 0;
     }
     if (state_ == H2State::closed) {
         return;

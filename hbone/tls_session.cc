@@ -20,6 +20,10 @@ constexpr uint8_t kAlpnWire[] = {2, 'h', '2'};
 // kMaxCertListBytes bounds a peer's Certificate message (A13: a 1 MB chain is refused early).
 constexpr size_t kMaxCertListBytes = 32 * 1024;
 
+// kCompactBytes is how much consumed output may sit at the front of the buffer before the rest is
+// moved down.
+constexpr size_t kCompactBytes = 64 * 1024;
+
 // has_h2 says whether the wire-form ALPN list `list` offers "h2".
 bool has_h2(const uint8_t* list, size_t len) {
     size_t at = 0;
@@ -272,6 +276,10 @@ void TlsSession::consume_output(size_t n) {
     out_offset_ += n;
     if (out_offset_ == out_.size()) {
         out_.clear();
+        out_offset_ = 0;
+    } else if (out_offset_ >= kCompactBytes) {
+        // A transport that always takes part of the output must not make the buffer grow.
+        out_.drop_front(out_offset_);
         out_offset_ = 0;
     }
 }

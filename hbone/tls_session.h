@@ -35,6 +35,8 @@ public:
     static Result<std::shared_ptr<const TlsContext>> create(
             Role role, std::shared_ptr<const certs::CertifiedKey> key);
 
+    // role is the side this context plays; get is the `SSL_CTX` (borrowed); key is the identity
+    // it presents and the roots it trusts (borrowed, live as long as the context).
     Role role() const { return role_; }
     SSL_CTX* get() const { return ctx_.get(); }
     const certs::CertifiedKey& key() const { return *key_; }
