@@ -594,6 +594,63 @@ TEST_CASE("hbone: h2 B9 invalid HPACK index is a COMPRESSION_ERROR") {
     CHECK(zt::test::goaway_code(raw.frames) == kCompressionError);
 }
 
+TEST_CASE("hbone: h2 B8 HPACK bomb: one 4 KB dynamic entry referenced 10k times is a reset") {
+    RawServer raw;
+    std::vector<uint8_t> bytes = preface();
+    std::vector<uint8_t> block = zt::test::hpack_literals({{":method", "CONNECT"},
+                                                           {":authority", "10.0.0.1:80"}});
+    // Literal with incremental indexing, new name "x-bomb", 4000-byte value: dynamic entry 62.
+    std::string bomb(4000, 'b');
+    block.push_back(0x40);
+    block.push_back(6);
+    block.insert(block.end(), {'x', '-', 'b', 'o', 'm', 'b'});
+    block.push_back(0x7f);  // Length 4000 = 127 + 3873 (HPACK integer, 7-bit prefix).
+    block.push_back(static_cast<uint8_t>((3873 & 0x7f) | 0x80));
+    block.push_back(static_cast<uint8_t>(3873 >> 7));
+    block.insert(block.end(), bomb.begin(), bomb.end());
+    for (int i = 0; i < 10'000; i++) {
+        block.push_back(0x80 | 62);  // Indexed field: the 4 KB entry again (1 byte each).
+    }
+    append_block(bytes, 1, block);
+    zt::test::append_connect(bytes, 3, "10.0.0.1:80");
+    raw.feed(bytes);
+    REQUIRE(raw.fed);
+    CHECK(raw.server->counters().header_list_too_large == 1);
+    CHECK(zt::test::count_frames(raw.frames, zt::test::kFrameRstStream) == 1);
+    REQUIRE(raw.count_events(H2EventKind::request) == 1);
+    CHECK(raw.events[0].stream_id == 3);  // The connection survives.
+}
+
+TEST_CASE("hbone: h2 B9 a dynamic table size update above our SETTINGS is a COMPRESSION_ERROR") {
+    RawServer raw;
+    std::vector<uint8_t> bytes = preface();
+    // Table size update to 65536 (5-bit prefix: 31 + 65505) before the fields.
+    std::vector<uint8_t> block = {0x3f, 0xe1, 0xff, 0x03};
+    auto fields = zt::test::hpack_literals({{":method", "CONNECT"}, {":authority", "10.0.0.1:80"}});
+    block.insert(block.end(), fields.begin(), fields.end());
+    zt::test::append_frame(bytes, zt::test::kFrameHeaders, zt::test::kFlagEndHeaders, 1, block);
+    raw.feed(bytes);
+    REQUIRE_FALSE(raw.fed);
+    CHECK(zt::test::goaway_code(raw.frames) == kCompressionError);
+    CHECK(raw.count_events(H2EventKind::request) == 0);
+}
+
+TEST_CASE("hbone: h2 B13 PING flood without reading is FLOODED") {
+    // `feed` serialises ACKs into the session's bounded output buffer (64 KiB, ~3800 ACKs) while
+    // it parses; once that is full and the caller still does not take it, nghttp2's 1000 queued
+    // ACKs (max_outbound_ack) end the session before our queue cap would.
+    RawServer raw;
+    std::vector<uint8_t> bytes = preface();
+    for (int i = 0; i < 10'000; i++) {
+        zt::test::append_ping(bytes, false);
+    }
+    zt::Result<void> fed = raw.server->feed(bytes);
+    REQUIRE_FALSE(fed);
+    CHECK(raw.server->counters().flooded == 1);
+    CHECK(raw.server->state() == H2State::closed);
+    CHECK(raw.server->pending_output().size() <= 64 * 1024 + 16384);
+}
+
 TEST_CASE("hbone: h2 B10 CONTINUATION flood ends the session") {
     REQUIRE(h2_has_max_continuations());  // Debian deb12u2 backport; see reliability.md §2.
     RawServer raw;
