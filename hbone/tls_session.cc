@@ -206,22 +206,18 @@ enum ssl_verify_result_t TlsSession::verify_peer(SSL* ssl, uint8_t* out_alert) {
     auto* s = static_cast<TlsSession*>(SSL_get_app_data(ssl));
     const certs::CertifiedKey& ck = s->context_->key();
     bool we_are_client = s->context_->role() == Role::client;
+    // All of the judging is certs/'s: chain, SVID profile, then "one of the expected identities"
+    // (client) or "our trust domain" (server).
     Result<certs::Identity> peer =
-        certs::verify_svid(ck.roots(), SSL_get0_peer_certificates(ssl),
-                           we_are_client ? certs::PeerRole::server : certs::PeerRole::client,
-                           s->now_unix_);
+        we_are_client
+            ? certs::verify_server_peer(ck.roots(), SSL_get0_peer_certificates(ssl), s->now_unix_,
+                                        s->expected_peers_)
+            : certs::verify_client_peer(ck.roots(), SSL_get0_peer_certificates(ssl), s->now_unix_,
+                                        ck.identity().trust_domain());
     if (!peer) {
         s->verify_error_ = peer.error().code;
         *out_alert = peer.error().code == Errc::cert_unknown_ca ? SSL_AD_UNKNOWN_CA
                                                                 : SSL_AD_BAD_CERTIFICATE;
-        return ssl_verify_invalid;
-    }
-    Result<void> fits = we_are_client
-                            ? certs::check_identity_in(*peer, s->expected_peers_)
-                            : certs::check_trust_domain(*peer, ck.identity().trust_domain());
-    if (!fits) {
-        s->verify_error_ = fits.error().code;
-        *out_alert = SSL_AD_BAD_CERTIFICATE;
         return ssl_verify_invalid;
     }
     s->peer_ = std::make_unique<certs::Identity>(std::move(*peer));
