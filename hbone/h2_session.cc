@@ -596,6 +596,7 @@ void H2Session::finish_drain() {
 }
 
 Result<void> H2Session::feed(ByteSpan bytes) {
+    ZT_ASSERT(queued_data_events_ == 0);  // Their spans point into the previous input.
     if (state_ == H2State::closing || state_ == H2State::closed) {
         return zt::fail(error_.code);
     }
@@ -702,6 +703,7 @@ bool H2Session::poll_event(H2Event& out) {
     while (!events_.empty()) {
         out = std::move(events_.front());
         events_.pop_front();
+        queued_data_events_ -= out.kind == H2EventKind::data ? 1 : 0;
         if (!unseen_closed_.empty() && unseen_closed_.count(out.stream_id) != 0 &&
             out.kind != H2EventKind::goaway) {
             if (out.kind == H2EventKind::closed) {

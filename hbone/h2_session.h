@@ -255,7 +255,10 @@ private:
     H2Session(Role role, const H2Limits& limits, uint64_t now_ns);
     Result<void> init();
     Stream* find(int32_t stream_id);
-    void push(H2Event event) { events_.push_back(std::move(event)); }
+    void push(H2Event event) {
+        queued_data_events_ += event.kind == H2EventKind::data ? 1 : 0;
+        events_.push_back(std::move(event));
+    }
     // charge_glitch spends one token; false when the budget is spent and the session now closes.
     bool charge_glitch();
     // fail moves to `closing` with `code`, queueing GOAWAY `goaway_code` when it is not 0 or the
@@ -276,6 +279,9 @@ private:
     Error error_{};
     H2Counters counters_;
     std::deque<H2Event> events_;
+    // queued_data_events_ counts `data` events not yet polled: they borrow the last `feed` input,
+    // so feeding again before they are drained is a caller bug (asserted).
+    size_t queued_data_events_ = 0;
     std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
     // app_resets_ holds streams we reset on purpose, so their RST_STREAM is not a codec glitch.
     std::unordered_set<int32_t> app_resets_;
