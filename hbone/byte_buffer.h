@@ -49,6 +49,7 @@ public:
     ByteSpan span() const { return {data_.get(), size_}; }
 
 private:
+    // reserve_more makes room for `n` more bytes, doubling the capacity as needed.
     void reserve_more(size_t n) {
         if (capacity_ - size_ >= n) {
             return;

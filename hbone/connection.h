@@ -68,7 +68,9 @@ public:
 
 private:
     Connection() = default;
+    // fail records the first failure and returns it.
     Result<void> fail(Error error);
+    // encrypt_frames seals whole HTTP/2 frames, cutting records only between frames.
     Result<void> encrypt_frames(ByteSpan frames);
 
     std::unique_ptr<TlsSession> tls_;

@@ -295,8 +295,9 @@ struct H2Session::Callbacks {
 
     static int on_invalid_frame_recv(nghttp2_session*, const nghttp2_frame* frame, int lib_error,
                                      void* user_data) {
-        // Counted by kind here; the RST_STREAM or GOAWAY nghttp2 answers with is what costs
-        // glitch tokens (`on_frame_send`), so one bad frame is charged once.
+        // Counted by kind here. A stream error makes nghttp2 send RST_STREAM, which is what costs a
+        // glitch token (`on_frame_send`), so one bad frame is charged once; a connection error
+        // ends the connection anyway.
         H2Session* s = self(user_data);
         s->counters_.invalid_frames++;
         if (frame->hd.type == NGHTTP2_WINDOW_UPDATE && frame->window_update.window_size_increment == 0) {

@@ -253,8 +253,11 @@ private:
     struct Callbacks;
 
     H2Session(Role role, const H2Limits& limits, uint64_t now_ns);
+    // init creates the nghttp2 session with our options, callbacks and SETTINGS.
     Result<void> init();
+    // find returns the stream `stream_id` (borrowed) or null when it is not open.
     Stream* find(int32_t stream_id);
+    // push queues `event` for `poll_event`.
     void push(H2Event event) {
         queued_data_events_ += event.kind == H2EventKind::data ? 1 : 0;
         events_.push_back(std::move(event));
@@ -270,6 +273,7 @@ private:
     void fill_output();
     // finish_drain sends the final GOAWAY once the drain PING came back.
     void finish_drain();
+    // header_list_limit is the enforced header list size (RFC 9113 §6.5.2 accounting).
     size_t header_list_limit() const;
 
     Role role_;

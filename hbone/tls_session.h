@@ -84,7 +84,7 @@ public:
     TlsSession(const TlsSession&) = delete;
     TlsSession& operator=(const TlsSession&) = delete;
 
-    // feed appends ciphertext received from the peer; nothing is processed until `handshake` or
+    // feed_ciphertext appends ciphertext received from the peer; nothing is processed until `handshake` or
     // `decrypt`. Fails with `Errc::no_capacity` when the input buffer would exceed its cap.
     Result<void> feed_ciphertext(ByteSpan bytes);
 
@@ -160,7 +160,11 @@ private:
     friend class TlsContext;  // Installs `verify_peer` as the custom verify callback.
 
     TlsSession() = default;
+    // verify_peer is the custom-verify callback: certs/ judges the peer chain; a refusal is kept
+    // in `verify_error_` and becomes the handshake's `Errc`.
     static enum ssl_verify_result_t verify_peer(SSL* ssl, uint8_t* out_alert);
+    // failure turns BoringSSL's error for `ssl_result` into an `Error` (`fallback` when nothing
+    // more specific applies), records the reason string and clears the error queue.
     Error failure(Errc fallback, int ssl_result);
 
     std::shared_ptr<const TlsContext> context_;
