@@ -95,6 +95,7 @@ struct H2Session::Stream {
     bool deferred = false;
     bool reset_by_app = false;
     bool request_polled = false;  // The caller has taken the `request` event.
+    bool reset_after_response = false;  // Send RST_STREAM(NO_ERROR) once the error response is out.
 };
 
 namespace {
@@ -212,6 +213,9 @@ struct H2Session::Callbacks {
                 if (stream == nullptr) {
                     return 0;
                 }
+                if (end_stream) {
+                    stream->end_stream_received = true;
+                }
                 if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
                     s->on_request(*stream);
                 } else if (frame->headers.cat == NGHTTP2_HCAT_RESPONSE) {
@@ -223,7 +227,6 @@ struct H2Session::Callbacks {
                     s->push(std::move(event));
                 }
                 if (end_stream && !stream->rejected) {
-                    stream->end_stream_received = true;
                     s->push(event_of(H2EventKind::end_stream, id));
                 }
                 return 0;
@@ -344,9 +347,17 @@ struct H2Session::Callbacks {
         return 0;
     }
 
-    static int on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+    static int on_frame_send(nghttp2_session* session, const nghttp2_frame* frame,
+                             void* user_data) {
         H2Session* s = self(user_data);
-        if (frame->hd.type == NGHTTP2_RST_STREAM) {
+        if (frame->hd.type == NGHTTP2_HEADERS) {
+            Stream* stream = s->find(frame->hd.stream_id);
+            if (stream != nullptr && stream->reset_after_response && !stream->end_stream_received) {
+                stream->reset_after_response = false;
+                s->app_resets_.insert(stream->id);
+                nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream->id, NGHTTP2_NO_ERROR);
+            }
+        } else if (frame->hd.type == NGHTTP2_RST_STREAM) {
             if (s->app_resets_.erase(frame->hd.stream_id) != 0) {
                 s->counters_.resets_sent_by_app++;
                 return 0;
@@ -546,7 +557,9 @@ void H2Session::on_request(Stream& stream) {
         if (nghttp2_submit_response(session_, stream.id, nv, 1, nullptr) != 0) {
             app_resets_.insert(stream.id);
             nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream.id, NGHTTP2_PROTOCOL_ERROR);
+            return;
         }
+        end_after_error_response(stream);
         return;
     }
     stream.announced = true;
@@ -827,7 +840,19 @@ Result<void> H2Session::respond(int32_t stream_id, uint16_t status, std::string_
     if (rv != 0) {
         return zt::fail(Errc::invalid_argument);
     }
+    if (status != kStatusOk) {
+        end_after_error_response(*stream);
+    }
     return ok();
+}
+
+void H2Session::end_after_error_response(Stream& stream) {
+    // RFC 9113 §8.1: after a complete response the server may ask the client to stop sending
+    // the request with RST_STREAM(NO_ERROR). Without it a refused tunnel whose client never
+    // sends END_STREAM would hold one of the stream slots for as long as the connection lives.
+    // nghttp2 sends a queued RST_STREAM before the stream's HEADERS and then drops them, so the
+    // reset is submitted from `on_frame_send` once the response is out.
+    stream.reset_after_response = !stream.end_stream_received;
 }
 
 Result<void> H2Session::write_data(int32_t stream_id, ByteSpan bytes, bool end_stream) {

@@ -214,7 +214,9 @@ public:
     Result<int32_t> submit_connect(const ConnectRequest& request);
 
     // respond (server) answers stream `stream_id`: 200 opens the tunnel, any other HBONE status
-    // ends the stream with END_STREAM on the HEADERS. `baggage` is sent when not empty.
+    // ends the stream with END_STREAM on the HEADERS, followed by RST_STREAM(NO_ERROR) when the
+    // client has not finished its side (RFC 9113 §8.1), so the stream slot is freed at once.
+    // `baggage` is sent when not empty.
     Result<void> respond(int32_t stream_id, uint16_t status, std::string_view baggage = {});
 
     // write_data queues `bytes` on an open tunnel and, with `end_stream`, the FIN after them. The
@@ -271,6 +273,9 @@ private:
     void on_request(Stream& stream);
     // fill_output runs `mem_send` into `out_` until it holds `output_chunk_bytes` or nothing is due.
     void fill_output();
+    // end_after_error_response frees the slot of a stream answered non-200 whose request side is
+    // still open (RST_STREAM NO_ERROR after the response).
+    void end_after_error_response(Stream& stream);
     // finish_drain sends the final GOAWAY once the drain PING came back.
     void finish_drain();
     // header_list_limit is the enforced header list size (RFC 9113 §6.5.2 accounting).

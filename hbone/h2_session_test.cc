@@ -226,12 +226,43 @@ TEST_CASE("hbone: h2 server answers 400 itself to a bad method or authority") {
             CHECK((frame.flags & zt::test::kFlagEndStream) != 0);  // 400 ends the stream.
         }
     }
+    // All four left their request side open: RST_STREAM(NO_ERROR) after the 400 frees their
+    // slots (RFC 9113 §8.1).
+    CHECK(zt::test::count_frames(raw.frames, zt::test::kFrameRstStream, kNoError) == 4);
+    CHECK(raw.server->counters().resets_sent_by_app == 4);
+    CHECK(raw.server->counters().glitches == 0);
+    // A request that ended its side gets the 400 alone.
+    std::vector<uint8_t> ended;
+    zt::test::append_connect(ended, 9, "127.1:80", true);
+    raw.frames.clear();
+    raw.feed(ended);
+    CHECK(zt::test::count_frames(raw.frames, zt::test::kFrameHeaders) == 1);
+    CHECK(zt::test::count_frames(raw.frames, zt::test::kFrameRstStream) == 0);
     // The connection survives: a good CONNECT afterwards is announced.
     std::vector<uint8_t> good;
-    zt::test::append_connect(good, 9, "198.18.0.9:80");
+    zt::test::append_connect(good, 11, "198.18.0.9:80");
     raw.feed(good);
     REQUIRE(raw.fed);
     CHECK(raw.count_events(H2EventKind::request) == 1);
+}
+
+TEST_CASE("hbone: h2 an error status ends the stream and frees its slot") {
+    Pair pair;
+    Recorder handler;
+    auto id = pair.client->submit_connect(connect_to("198.18.0.7:80"));
+    REQUIRE(id);
+    pair.run(handler);
+    REQUIRE(Recorder::count(handler.server, H2EventKind::request) == 1);
+    REQUIRE(pair.server->respond(*id, kStatusServiceUnavailable));
+    pair.run(handler);
+    const H2Event* response = Recorder::first(handler.client, H2EventKind::response);
+    REQUIRE(response != nullptr);
+    CHECK(response->status == 503);
+    CHECK(Recorder::count(handler.client, H2EventKind::closed) == 1);
+    CHECK(Recorder::count(handler.server, H2EventKind::closed) == 1);
+    CHECK(pair.client->streams_available() == 100);
+    CHECK(pair.server->respond(*id, kStatusOk).error().code == Errc::invalid_argument);
+    CHECK(pair.server->respond(999, kStatusOk).error().code == Errc::invalid_argument);
 }
 
 TEST_CASE("hbone: h2 CONNECT with :path, :scheme or :protocol, or without :authority, is a stream error") {
