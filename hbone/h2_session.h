@@ -47,7 +47,8 @@ struct H2Limits {
     uint32_t data_frame_payload_bytes = 16384 - 9;
     uint64_t ping_interval_ns = 10'000'000'000;
     uint64_t ping_timeout_ns = 20'000'000'000;
-    // first_request_timeout_ns bounds, on a server, the time from creation to the first HEADERS;
+    // first_request_timeout_ns bounds, on a server, the time from creation (or `restart_clocks`,
+    // which the TLS+H2 stack calls when the handshake completes) to the first HEADERS;
     // 0 disables it.
     uint64_t first_request_timeout_ns = 10'000'000'000;
     // The glitch budget is a token bucket: `glitch_burst` tokens, `glitch_refill_per_s` back per
