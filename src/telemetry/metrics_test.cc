@@ -227,6 +227,19 @@ TEST_CASE("metrics: a connection closes exactly once and failures carry their fl
     CHECK(out.find("istio_tcp_connections_failed_total{") != std::string::npos);
     CHECK(out.find("response_flags=\"DENY\",connection_security_policy=\"mutual_tls\"} 1") !=
           std::string::npos);
+    // The DENY label set was never opened, so it has no opened or byte series, as in ztunnel.
+    CHECK(out.find("response_flags=\"DENY\",connection_security_policy=\"mutual_tls\"} 0") ==
+          std::string::npos);
+}
+
+TEST_CASE("metrics: an open connection has opened and byte series but no closed series yet") {
+    TrafficMetrics traffic(1, 100);
+    ConnectionMetrics conn(traffic, 0, outbound_labels());
+    std::string out;
+    traffic.render(out, Format::prometheus_text);
+    CHECK(out.find("istio_tcp_connections_opened_total{") != std::string::npos);
+    CHECK(out.find("istio_tcp_sent_bytes_total{") != std::string::npos);
+    CHECK(out.find("istio_tcp_connections_closed_total{") == std::string::npos);
 }
 
 TEST_CASE("metrics: the traffic series limit discards new label sets and counts them") {

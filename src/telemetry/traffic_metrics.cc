@@ -231,9 +231,11 @@ void TrafficMetrics::render(std::string& out, Format format) const {
                              MetricType::counter);
         std::string sample = std::string(kFamilies[f].name) + "_total";
         for (const auto& [values, sum] : merged) {
-            // ztunnel only creates a series when it counts into it; the failed family has a
-            // series only for label sets that actually failed.
-            if (f == 4 && sum.values[4] == 0) {
+            // ztunnel creates a series in a family only when it counts into it: opened and
+            // both byte counters when a connection opens with these labels, closed when one
+            // closes with them, failed when one fails with them.
+            uint64_t presence = f == 1 ? sum.values[1] : f == 4 ? sum.values[4] : sum.values[0];
+            if (presence == 0) {
                 continue;
             }
             size_t count = sum.with_locality ? kLabelCount : kLabelCount - kLocalityCount;
