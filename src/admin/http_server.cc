@@ -222,6 +222,7 @@ void HttpServer::accept_ready() {
         }
         connections_.push_back(std::make_unique<Connection>(
             std::move(fd), options_.limits, now_ms() + options_.request_timeout_ms));
+        connection_count_.store(connections_.size(), std::memory_order_relaxed);
     }
 }
 
@@ -303,6 +304,7 @@ void HttpServer::on_writable(Connection& connection) {
 void HttpServer::close(size_t index) {
     connections_[index] = std::move(connections_.back());
     connections_.pop_back();
+    connection_count_.store(connections_.size(), std::memory_order_relaxed);
 }
 
 void HttpServer::expire(int64_t now) {

@@ -13,6 +13,7 @@
 
 #include <poll.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -94,7 +95,8 @@ public:
     // stop_accepting closes the listening socket (drain); open connections finish.
     void stop_accepting();
 
-    size_t connection_count() const { return connections_.size(); }
+    // connection_count is the number of open connections; safe to read from any thread.
+    size_t connection_count() const { return connection_count_.load(std::memory_order_relaxed); }
 
     const HttpServerStats& stats() const { return stats_; }
 
@@ -118,6 +120,7 @@ private:
     telemetry::ShardedFamily* refused_;
     size_t shard_;
     std::vector<std::unique_ptr<Connection>> connections_;
+    std::atomic<size_t> connection_count_{0};
     HttpServerStats stats_;
 };
 
