@@ -100,7 +100,8 @@ public:
     void render(std::string& out, Format format) const override;
 
 private:
-    struct Series {
+    // Series is cache-line aligned so two workers' cells never share a line.
+    struct alignas(64) Series {
         std::vector<std::string> label_values;
         Cell cell;
     };

@@ -81,8 +81,9 @@ struct TrafficLabels {
 };
 
 // TrafficSeries holds the five counters of one label set in one shard. Only the shard's owner
-// thread writes them.
-struct TrafficSeries {
+// thread writes them. Cache-line aligned so two workers' series never share a line, whichever
+// thread allocated them.
+struct alignas(64) TrafficSeries {
     std::vector<std::string> label_values;  // rendered values, `unknown` already substituted
     bool with_locality = false;
     Cell opened;
