@@ -7,7 +7,6 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <doctest/doctest.h>
 
@@ -18,6 +17,7 @@
 #include "src/admin/handlers.h"
 #include "src/admin/http_server.h"
 #include "src/telemetry/standard_metrics.h"
+#include "tests/support/gunzip.h"
 #include "zt/unique_fd.h"
 
 using namespace zt::admin;
@@ -125,20 +125,6 @@ std::string post(std::string_view path) {
     return "POST " + std::string(path) + " HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n";
 }
 
-std::string gunzip(const std::string& data) {
-    z_stream stream{};
-    REQUIRE(inflateInit2(&stream, 15 + 16) == Z_OK);
-    std::string out(data.size() * 30 + 4096, '\0');
-    stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-    stream.avail_in = uInt(data.size());
-    stream.next_out = reinterpret_cast<Bytef*>(out.data());
-    stream.avail_out = uInt(out.size());
-    int rc = inflate(&stream, Z_FINISH);
-    out.resize(stream.total_out);
-    inflateEnd(&stream);
-    REQUIRE(rc == Z_STREAM_END);
-    return out;
-}
 
 }  // namespace
 
@@ -221,7 +207,9 @@ TEST_CASE("admin: metrics negotiate OpenMetrics and gzip, other paths 404") {
     Reply zipped = http_exchange(port, get("/metrics", "Accept-Encoding: gzip, deflate\r\n"));
     CHECK(zipped.status == 200);
     CHECK(zipped.header("content-encoding") == "gzip");
-    std::string plain = gunzip(zipped.body);
+    auto unzipped = zt::test::gunzip(zipped.body);
+    REQUIRE(unzipped.has_value());
+    std::string plain = *unzipped;
     CHECK(plain.find("istio_build{component=\"ztunnel\",tag=\"1.24.0\"} 1") != std::string::npos);
 
     CHECK(http_exchange(port, get("/")).status == 404);
