@@ -16,6 +16,7 @@
 
 #include "src/admin/handlers.h"
 #include "src/admin/http_server.h"
+#include "src/admin/operator_servers.h"
 #include "src/telemetry/standard_metrics.h"
 #include "tests/support/gunzip.h"
 #include "zt/unique_fd.h"
@@ -333,4 +334,49 @@ TEST_CASE("admin: a malformed listen address is refused") {
     CHECK_FALSE(HttpServer::listen("127.0.0.1", {}, handler).has_value());
     CHECK_FALSE(HttpServer::listen("[::1:0", {}, handler).has_value());
     CHECK_FALSE(HttpServer::listen("127.0.0.1:99999", {}, handler).has_value());
+}
+
+TEST_CASE("admin: the operator servers refuse a non-loopback admin address") {
+    CHECK(is_loopback_address("127.0.0.1:15000"));
+    CHECK(is_loopback_address("127.5.6.7:0"));
+    CHECK(is_loopback_address("[::1]:15000"));
+    CHECK_FALSE(is_loopback_address("0.0.0.0:15000"));
+    CHECK_FALSE(is_loopback_address("[::]:15000"));
+    CHECK_FALSE(is_loopback_address("198.18.0.1:15000"));
+    CHECK_FALSE(is_loopback_address("garbage"));
+
+    zt::telemetry::StandardMetrics metrics({1, "", {}});
+    Readiness readiness;
+    LogLevels levels(zt::log::Filter(zt::log::Level::info));
+    OperatorOptions options;
+    options.admin_addr = "0.0.0.0:0";
+    options.admin_addr_v6.clear();
+    options.metrics_addr = "127.0.0.1:0";
+    options.readiness_addr = "127.0.0.1:0";
+    auto refused = OperatorServers::start(options, metrics, readiness, levels, {});
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error().code == zt::Errc::invalid_argument);
+
+    options.admin_addr = "127.0.0.1:0";
+    options.admin_addr_v6 = "[::1]:0";
+    auto servers = OperatorServers::start(options, metrics, readiness, levels, {});
+    REQUIRE(servers.has_value());
+    CHECK((*servers)->admin_port() != 0);
+    CHECK((*servers)->metrics_port() != (*servers)->readiness_port());
+    // The control thread's loop, on its own thread; assertions stay on this one.
+    std::atomic<bool> stop{false};
+    std::thread loop([&] {
+        while (!stop.load()) {
+            (void)(*servers)->poll_once(10);
+        }
+    });
+    Reply ready = http_exchange((*servers)->readiness_port(), get("/healthz/ready"));
+    Reply index = http_exchange((*servers)->admin_port(), get("/"));
+    Reply scrape = http_exchange((*servers)->metrics_port(), get("/metrics"));
+    stop.store(true);
+    loop.join();
+    CHECK(ready.status == 200);
+    CHECK(index.status == 200);
+    CHECK(scrape.status == 200);
+    CHECK(scrape.body.find("# TYPE istio_build gauge") != std::string::npos);
 }

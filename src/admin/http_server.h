@@ -55,6 +55,10 @@ struct HttpServerStats {
     uint64_t io_errors = 0;
 };
 
+// is_loopback_address says whether `address` (`host:port` as `HttpServer::listen` takes it)
+// names a loopback host: 127.0.0.0/8 or ::1. False for anything unparsable.
+bool is_loopback_address(std::string_view address);
+
 class HttpServer {
 public:
     // listen binds `address` (`127.0.0.1:15000`, `[::]:15020`, `[::1]:0`, `0.0.0.0:0`) and

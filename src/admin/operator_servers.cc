@@ -14,6 +14,15 @@ namespace zt::admin {
 Result<std::unique_ptr<OperatorServers>> OperatorServers::start(
     const OperatorOptions& options, telemetry::StandardMetrics& metrics, Readiness& readiness,
     LogLevels& levels, AdminHooks hooks) {
+    // The admin server can dump secrets' metadata and shut the node proxy down; it answers on
+    // loopback only, as ztunnel's does (reached through `kubectl port-forward`).
+    for (const std::string* address : {&options.admin_addr, &options.admin_addr_v6}) {
+        if (!address->empty() && !is_loopback_address(*address)) {
+            log::error("admin", "admin address must be loopback",
+                       {log::Field::display("addr", *address)});
+            return fail(Errc::invalid_argument);
+        }
+    }
     std::unique_ptr<OperatorServers> servers(
         new OperatorServers(std::move(hooks), levels, metrics.registry(), readiness));
     size_t shard = metrics.control_shard();

@@ -31,7 +31,8 @@ struct OperatorOptions {
 class OperatorServers {
 public:
     // start binds every configured server. `metrics`, `readiness` and `levels` must outlive the
-    // result. Fails with the first bind error (address in use, permission).
+    // result. Fails with `Errc::invalid_argument` when an admin address is not loopback, else
+    // with the first bind error (address in use, permission).
     static Result<std::unique_ptr<OperatorServers>> start(const OperatorOptions& options,
                                                           telemetry::StandardMetrics& metrics,
                                                           Readiness& readiness,

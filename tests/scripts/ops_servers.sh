@@ -75,6 +75,10 @@ gunzip -c "$work/gz" | grep -q '^istio_build{' || fail "gzip body"
 # Admin.
 c "127.0.0.1:$admin/config_dump" | /usr/bin/python3 -m json.tool >/dev/null || fail "config_dump json"
 c "127.0.0.1:$admin/" | grep -q config_dump || fail "admin index"
+# ztunnel's admin also answers on [::1] when loopback has IPv6.
+if ip -6 addr show dev lo 2>/dev/null | grep -q '::1/128'; then
+    c -g "http://[::1]:$admin/" | grep -q config_dump || fail "admin on [::1]"
+fi
 [ "$(c -o /dev/null -w '%{http_code}' "127.0.0.1:$admin/nope")" = 404 ] || fail "admin 404"
 [ "$(c -o /dev/null -w '%{http_code}' "127.0.0.1:$admin/quitquitquit")" = 405 ] || fail "quitquitquit GET"
 [ "$(c -o /dev/null -w '%{http_code}' "127.0.0.1:$admin/logging")" = 405 ] || fail "logging GET"
