@@ -22,10 +22,10 @@ trap cleanup EXIT
 c() { curl --noproxy '*' -s --max-time 5 "$@"; }
 fail() { echo "FAIL: $*" >&2; [ -f "$work/out.log" ] && tail -n 20 "$work/out.log" >&2; exit 1; }
 
-start() {  # start DRAIN_MS
+start() {  # start DRAIN_MS [INFLIGHT_MS]: the transfer in flight ends INFLIGHT_MS into the drain
     rm -f "$work/ports" "$work/ready"
     ISTIO_META_ISTIO_VERSION=1.24.0-zt RUST_LOG=info "$tool" --port-file "$work/ports" \
-        --ready-file "$work/ready" --drain-ms "$1" >"$work/out.log" 2>&1 &
+        --ready-file "$work/ready" --drain-ms "$1" --inflight-ms "${2:--1}" >"$work/out.log" 2>&1 &
     pid=$!
     timeout 10 bash -c "until [ -s '$work/ports' ]; do sleep 0.05; done" || fail "no port file"
     read -r admin metrics readiness <"$work/ports"
@@ -100,6 +100,7 @@ took_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
 [ "$rc" = 0 ] || fail "exit status $rc after SIGTERM"
 [ "$took_ms" -ge 1400 ] && [ "$took_ms" -le 2500 ] || fail "drain took ${took_ms}ms, want 1500ms..2500ms"
 echo "SIGTERM drain: exit 0 after ${took_ms}ms (deadline 1500ms)"
+grep -q 'drain deadline reached' "$work/out.log" || fail "deadline path not logged"
 
 # Access-log tokens on stdout (plain format, as Kiali greps them).
 grep -P '^\S+Z\tinfo\taccess\tconnection complete\tsrc\.addr=198\.18\.1\.2:40000 src\.workload="curl-1" src\.namespace="default" src\.identity="spiffe://cluster\.local/ns/default/sa/curl" dst\.addr=198\.18\.2\.3:15008 dst\.hbone_addr=198\.18\.2\.3:8080 dst\.service="echo\.default\.svc\.cluster\.local" dst\.workload="echo-1" dst\.namespace="default" dst\.identity="spiffe://cluster\.local/ns/default/sa/echo" direction="outbound" bytes_sent=1000 bytes_recv=2000 duration="3ms"$' \
@@ -109,16 +110,22 @@ grep -q $'\terror\taccess\tconnection complete\t.* error="connection closed due 
 grep -q $'\tdebug\taccess\t' "$work/out.log" && fail "debug access lines at info"
 grep -q 'shutdown complete' "$work/out.log" || fail "no shutdown line (log queue not flushed at exit)"
 
-# POST /quitquitquit drains the same way.
-start 300
+# POST /quitquitquit drains the same way; the process leaves as soon as the transfer in flight
+# ends (300 ms), long before the 5 s deadline.
+start 5000 300
 touch "$work/ready"
+start_ns=$(date +%s%N)
 out=$(c -X POST "127.0.0.1:$admin/quitquitquit")
 [ "$out" = "shutdown now" ] || fail "quitquitquit: $out"
 rc=0
-timeout 5 tail --pid="$pid" -f /dev/null || fail "no exit after quitquitquit"
+timeout 5 tail -s 0.05 --pid="$pid" -f /dev/null || fail "no exit after quitquitquit"
 wait "$pid" || rc=$?
 pid=
+took_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
 [ "$rc" = 0 ] || fail "exit status $rc after quitquitquit"
+[ "$took_ms" -ge 250 ] && [ "$took_ms" -le 1500 ] || fail "quitquitquit drain took ${took_ms}ms"
+grep -q 'drain complete' "$work/out.log" || fail "drained path not logged"
+echo "quitquitquit drain: exit 0 after ${took_ms}ms (transfer ended at 300ms, deadline 5000ms)"
 
 # A second SIGINT exits at once, even with a long drain.
 start 60000
@@ -126,7 +133,7 @@ kill -INT "$pid"
 sleep 0.2
 kill -INT "$pid"
 rc=0
-timeout 3 tail --pid="$pid" -f /dev/null || fail "second SIGINT did not exit at once"
+timeout 3 tail -s 0.05 --pid="$pid" -f /dev/null || fail "second SIGINT did not exit at once"
 wait "$pid" || rc=$?
 pid=
 [ "$rc" = 0 ] || fail "exit status $rc after second SIGINT"

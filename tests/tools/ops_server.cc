@@ -4,9 +4,11 @@
 // servers on loopback, readiness, and the drain on SIGTERM, SIGINT or POST /quitquitquit. Script
 // tests drive it with curl and promtool. It is also the reference control loop for the lead.
 //
-// Usage: ops_server --port-file FILE --ready-file FILE [--drain-ms N]
+// Usage: ops_server --port-file FILE --ready-file FILE [--drain-ms N] [--inflight-ms N]
 // The port file gets `admin metrics readiness` ports once listening. Readiness stays pending
-// (`state manager`) until the ready file exists. Exits 0 after the drain.
+// (`state manager`) until the ready file exists. A simulated transfer in flight at shutdown ends
+// `--inflight-ms` after the drain starts (default: never); the process exits 0 when it ends or
+// at the drain deadline, whichever comes first.
 
 #include <poll.h>
 #include <unistd.h>
@@ -21,6 +23,7 @@
 #include "src/admin/logging.h"
 #include "src/admin/operator_servers.h"
 #include "src/admin/readiness.h"
+#include "src/lifecycle/control_loop.h"
 #include "src/lifecycle/drain_timeout.h"
 #include "src/lifecycle/process.h"
 #include "src/telemetry/access_log.h"
@@ -109,6 +112,7 @@ int main(int argc, char** argv) {
     const char* port_file = nullptr;
     const char* ready_file = nullptr;
     int64_t drain_ns = -1;
+    int64_t inflight_ns = -1;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (std::strcmp(argv[i], "--port-file") == 0) {
             port_file = argv[i + 1];
@@ -116,6 +120,8 @@ int main(int argc, char** argv) {
             ready_file = argv[i + 1];
         } else if (std::strcmp(argv[i], "--drain-ms") == 0) {
             drain_ns = std::atoll(argv[i + 1]) * kNanosPerMilli;
+        } else if (std::strcmp(argv[i], "--inflight-ms") == 0) {
+            inflight_ns = std::atoll(argv[i + 1]) * kNanosPerMilli;
         }
     }
     if (port_file == nullptr || ready_file == nullptr) {
@@ -162,10 +168,29 @@ int main(int argc, char** argv) {
     readiness.block("state manager");
     admin::LogLevels levels(*filter);
 
-    bool quit_requested = false;
+    // The data plane as the loop sees it: one transfer in flight when the drain starts.
+    int64_t drain_started_ns = -1;
+    lifecycle::ControlHooks control_hooks;
+    control_hooks.start_drain = [&drain_started_ns] { drain_started_ns = monotonic_ns(); };
+    control_hooks.drained = [&drain_started_ns, inflight_ns] {
+        return inflight_ns >= 0 && monotonic_ns() - drain_started_ns >= inflight_ns;
+    };
+    control_hooks.force_close = [] {
+        log::warn("ops_server", "closing the transfer still in flight");
+    };
+    bool ready_released = false;
+    control_hooks.tick = [&] {
+        if (!ready_released && ::access(ready_file, F_OK) == 0) {
+            readiness.release("state manager");
+            ready_released = true;
+        }
+    };
+    lifecycle::ControlLoop loop({drain_ns, 20}, *signals, readiness, std::move(control_hooks));
+    loop.set_log_queue(&queue);
+
     admin::AdminHooks hooks;
     hooks.config_dump = config_dump;
-    hooks.shutdown = [&quit_requested] { quit_requested = true; };
+    hooks.shutdown = [&loop] { loop.request_shutdown(); };
     admin::OperatorOptions options;
     options.admin_addr = "127.0.0.1:0";
     options.admin_addr_v6 = "[::1]:0";
@@ -176,6 +201,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "ops_server: cannot listen\n");
         return 1;
     }
+    loop.set_servers(servers->get());
 
     std::vector<std::thread> workers;
     for (size_t w = 0; w < 2; ++w) {
@@ -200,53 +226,7 @@ int main(int argc, char** argv) {
     }
     log::info("ops_server", "listening");
 
-    bool ready_released = false;
-    int64_t drain_deadline = -1;
-    for (;;) {
-        std::vector<pollfd> fds;
-        fds.push_back({signals->fd(), POLLIN, 0});
-        (*servers)->collect_pollfds(fds);
-        int64_t now_ms = monotonic_ns() / kNanosPerMilli;
-        int wait = (*servers)->next_timeout_ms(now_ms);
-        if (wait < 0 || wait > 20) {
-            wait = 20;  // also the log flush and ready-file interval
-        }
-        int ready = ::poll(fds.data(), nfds_t(fds.size()), wait);
-        if (ready > 0) {
-            for (size_t i = 1; i < fds.size(); ++i) {
-                (*servers)->on_poll(fds[i]);
-            }
-            if (fds[0].revents != 0) {
-                auto request = signals->on_readable();
-                if (request == lifecycle::ShutdownRequest::immediate) {
-                    log::warn("ops_server", "second interrupt, exiting now");
-                    break;
-                }
-                if (request == lifecycle::ShutdownRequest::graceful) {
-                    quit_requested = true;
-                }
-            }
-        }
-        (*servers)->expire(monotonic_ns() / kNanosPerMilli);
-        if (!ready_released && ::access(ready_file, F_OK) == 0) {
-            readiness.release("state manager");
-            ready_released = true;
-        }
-        if (quit_requested && drain_deadline < 0) {
-            // Readiness fails at once; the data plane would stop accepting and GOAWAY here.
-            readiness.start_draining();
-            lifecycle::notify_systemd("STOPPING=1");
-            drain_deadline = monotonic_ns() + drain_ns;
-            log::info("ops_server", "draining",
-                      {log::Field::num("drain_ms", uint64_t(drain_ns / kNanosPerMilli))});
-        }
-        queue.flush();
-        if (drain_deadline >= 0 && monotonic_ns() >= drain_deadline) {
-            break;
-        }
-    }
-    log::info("ops_server", "shutdown complete");
-    queue.flush();
+    int rc = loop.run();
     telemetry::LogQueue::uninstall();
-    return 0;
+    return rc;
 }
