@@ -27,6 +27,7 @@
 #include "src/lifecycle/drain_timeout.h"
 #include "src/lifecycle/process.h"
 #include "src/telemetry/access_log.h"
+#include "src/telemetry/connection_result.h"
 #include "src/telemetry/log_queue.h"
 #include "src/telemetry/standard_metrics.h"
 #include "zt/clock.h"
@@ -49,40 +50,30 @@ void run_worker(telemetry::StandardMetrics& metrics, size_t shard) {
     labels.destination_workload_namespace = "default";
     labels.destination_principal = "spiffe://cluster.local/ns/default/sa/echo";
     labels.connection_security_policy = telemetry::SecurityPolicy::mutual_tls;
+    // What only the proxy knows; namespaces, identities, service and direction come from the
+    // labels, as in ztunnel.
     telemetry::ConnectionLog log;
-    log.direction = telemetry::Direction::outbound;
     log.src_addr = "198.18.1.2:40000";
     log.src_workload = "curl-1";
-    log.src_namespace = "default";
-    log.src_identity = "spiffe://cluster.local/ns/default/sa/curl";
     log.dst_addr = "198.18.2.3:15008";
     log.dst_hbone_addr = "198.18.2.3:8080";
-    log.dst_service = "echo.default.svc.cluster.local";
     log.dst_workload = "echo-1";
-    log.dst_namespace = "default";
-    log.dst_identity = "spiffe://cluster.local/ns/default/sa/echo";
-    log.mutual_tls = true;
-    // Worker 0: two good connections of 1000 request / 2000 response bytes.
+    // Worker 0: two good connections of 1000 request / 2000 response bytes, 3 ms each.
     // Worker 1: one good connection, one denied by policy.
+    FakeClock clock;
     int good = shard == 0 ? 2 : 1;
     for (int i = 0; i < good; ++i) {
-        telemetry::ConnectionMetrics conn(metrics.traffic, shard, labels);
-        telemetry::log_connection_opened(log);
+        telemetry::ConnectionResult conn(metrics.traffic, shard, labels, log, clock);
         conn.add_request_bytes(1000);
         conn.add_response_bytes(2000);
-        log.request_bytes = 1000;
-        log.response_bytes = 2000;
-        conn.close();
-        telemetry::log_connection_complete(log, 3 * kNanosPerMilli);
+        clock.advance_ns(3 * kNanosPerMilli);
+        conn.record();
     }
     if (shard == 1) {
-        telemetry::ConnectionMetrics conn(metrics.traffic, shard, labels);
-        conn.close(telemetry::ResponseFlag::deny);
-        log.request_bytes = 0;
-        log.response_bytes = 0;
-        telemetry::log_connection_complete(
-            log, 0,
-            "connection closed due to policy rejection: allow policies exist, but none allowed");
+        telemetry::ConnectionResult conn(metrics.traffic, shard, labels, log, clock);
+        conn.record(telemetry::ResponseFlag::deny,
+                    "connection closed due to policy rejection: allow policies exist, but none "
+                    "allowed");
     }
 }
 
