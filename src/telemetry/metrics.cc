@@ -55,8 +55,7 @@ ShardedFamily::ShardedFamily(FamilyInfo info, MetricType type, size_t shard_coun
 Cell* ShardedFamily::cell(size_t shard, std::span<const std::string_view> label_values) {
     ZT_ASSERT(shard < shards_.shard_count());
     ZT_ASSERT(label_values.size() == info_.label_names.size());
-    return &shards_.get(shard, std::vector<std::string>(label_values.begin(), label_values.end()))
-                ->cell;
+    return &shards_.get(shard, label_values)->cell;
 }
 
 uint64_t ShardedFamily::value(std::initializer_list<std::string_view> label_values) const {

@@ -64,10 +64,9 @@ public:
     // get returns the series `values` of `shard`, creating it, or the shard's discard series
     // (counting an overflow) when the shard is full. Owner thread of `shard` only; the pointer
     // lives as long as this object.
-    Series* get(size_t shard, std::vector<std::string> values) {
+    Series* get(size_t shard, std::span<const std::string_view> values) {
         Shard& s = shards_[shard];
-        std::vector<std::string_view> views(values.begin(), values.end());
-        std::string key = encode_key(views);
+        std::string key = encode_key(values);
         auto found = s.series.find(key);
         if (found != s.series.end()) {
             return found->second.get();
@@ -76,8 +75,9 @@ public:
             s.overflow.increment();
             return &s.discard;
         }
+        // Only a new series copies its label values; a hit costs the key alone.
         auto series = std::make_unique<Series>();
-        series->label_values = std::move(values);
+        series->label_values.assign(values.begin(), values.end());
         Series* result = series.get();
         std::lock_guard lock(s.mutex);
         s.series.emplace(std::move(key), std::move(series));

@@ -4,6 +4,7 @@
 
 #include "src/telemetry/traffic_metrics.h"
 
+#include <array>
 #include <map>
 #include <utility>
 
@@ -48,14 +49,23 @@ constexpr size_t kLabelCount = sizeof kLabelNames / sizeof kLabelNames[0];
 constexpr size_t kLocalityCount = 4;
 constexpr size_t kResponseFlagsIndex = 21;
 
-std::string or_unknown(const std::string& value) {
-    return value.empty() ? std::string("unknown") : value;
+// LabelViews holds one label set as views into a `TrafficLabels` and string constants, so a
+// lookup that finds its series allocates nothing but the key.
+struct LabelViews {
+    std::array<std::string_view, kLabelCount> values;
+    size_t size = 0;
+
+    std::span<const std::string_view> span() const { return {values.data(), size}; }
+};
+
+std::string_view or_unknown(const std::string& value) {
+    return value.empty() ? std::string_view("unknown") : std::string_view(value);
 }
 
-std::vector<std::string> label_values(const TrafficLabels& l) {
-    std::vector<std::string> v;
-    v.reserve(kLabelCount);
-    v.emplace_back(to_string(l.reporter));
+LabelViews label_views(const TrafficLabels& l) {
+    LabelViews v;
+    auto push = [&v](std::string_view value) { v.values[v.size++] = value; };
+    push(to_string(l.reporter));
     for (const std::string* s :
          {&l.source_workload, &l.source_canonical_service, &l.source_canonical_revision,
           &l.source_workload_namespace, &l.source_principal, &l.source_app, &l.source_version,
@@ -64,15 +74,15 @@ std::vector<std::string> label_values(const TrafficLabels& l) {
           &l.destination_canonical_revision, &l.destination_workload_namespace,
           &l.destination_principal, &l.destination_app, &l.destination_version,
           &l.destination_cluster}) {
-        v.push_back(or_unknown(*s));
+        push(or_unknown(*s));
     }
-    v.emplace_back("tcp");
-    v.emplace_back(to_string(l.response_flags));
-    v.emplace_back(to_string(l.connection_security_policy));
+    push("tcp");
+    push(to_string(l.response_flags));
+    push(to_string(l.connection_security_policy));
     if (l.with_locality) {
         for (const std::string* s :
              {&l.source_region, &l.source_zone, &l.destination_region, &l.destination_zone}) {
-            v.push_back(or_unknown(*s));
+            push(or_unknown(*s));
         }
     }
     return v;
@@ -117,7 +127,8 @@ TrafficMetrics::TrafficMetrics(size_t shard_count, size_t max_series)
 
 TrafficSeries* TrafficMetrics::series(size_t shard, const TrafficLabels& labels) {
     ZT_ASSERT(shard < shards_.shard_count());
-    return shards_.get(shard, label_values(labels));
+    LabelViews views = label_views(labels);
+    return shards_.get(shard, views.span());
 }
 
 TrafficSeries* TrafficMetrics::series_with_flag(size_t shard, const TrafficSeries& base,
@@ -126,9 +137,12 @@ TrafficSeries* TrafficMetrics::series_with_flag(size_t shard, const TrafficSerie
         // The discard series has no labels; keep discarding.
         return shards_.discard(shard);
     }
-    std::vector<std::string> values = base.label_values;
-    values[kResponseFlagsIndex] = std::string(to_string(flag));
-    return shards_.get(shard, std::move(values));
+    LabelViews views;
+    for (const std::string& value : base.label_values) {
+        views.values[views.size++] = value;
+    }
+    views.values[kResponseFlagsIndex] = to_string(flag);
+    return shards_.get(shard, views.span());
 }
 
 TrafficMetrics::Totals TrafficMetrics::totals(std::string_view name,
