@@ -74,6 +74,8 @@ gunzip -c "$work/gz" | grep -q '^istio_build{' || fail "gzip body"
 
 # Admin.
 c "127.0.0.1:$admin/config_dump" | /usr/bin/python3 -m json.tool >/dev/null || fail "config_dump json"
+c "127.0.0.1:$admin/config_dump" | /usr/bin/python3 tests/scripts/lib/check_config_dump.py - --require-ours ||
+    fail "config_dump shape"
 c "127.0.0.1:$admin/" | grep -q config_dump || fail "admin index"
 # ztunnel's admin also answers on [::1] when loopback has IPv6.
 if ip -6 addr show dev lo 2>/dev/null | grep -q '::1/128'; then
