@@ -25,6 +25,12 @@ enum class Errc : uint16_t {
     // uring/.
     uring_unavailable,  // io_uring is refused (sysctl, seccomp) or too old.
     uring_opcode,       // The kernel lacks an opcode we need.
+    uring_sysctl,       // io_uring is disabled by the `kernel.io_uring_disabled` sysctl.
+    uring_seccomp,      // A seccomp profile (e.g. RuntimeDefault) blocks the io_uring syscalls.
+    uring_too_old,      // The kernel has no io_uring (ENOSYS) or lacks a required feature.
+    relay_reset,        // A relayed peer reset its connection; propagated as a reset.
+    relay_idle,         // A relay saw no bytes move for its idle timeout.
+    relay_aborted,      // A relay was aborted by its owner (policy change, drain).
 
     // certs/.
     cert_parse,              // PEM/DER did not parse.
@@ -75,6 +81,12 @@ constexpr std::string_view to_string(Errc code) {
         case Errc::unsupported: return "unsupported";
         case Errc::uring_unavailable: return "uring_unavailable";
         case Errc::uring_opcode: return "uring_opcode";
+        case Errc::uring_sysctl: return "uring_sysctl";
+        case Errc::uring_seccomp: return "uring_seccomp";
+        case Errc::uring_too_old: return "uring_too_old";
+        case Errc::relay_reset: return "relay_reset";
+        case Errc::relay_idle: return "relay_idle";
+        case Errc::relay_aborted: return "relay_aborted";
         case Errc::cert_parse: return "cert_parse";
         case Errc::cert_unknown_ca: return "cert_unknown_ca";
         case Errc::cert_expired: return "cert_expired";

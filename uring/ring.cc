@@ -1,0 +1,397 @@
+// ring.cc sets up one io_uring per thread, probes what the kernel offers, queues SQEs for
+// caller-owned completions and dispatches CQEs in batches. It knows nothing of connections or
+// protocols, never allocates per operation and never touches a completion after handing it to
+// its callback.
+
+#include "uring/ring.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <new>
+
+#include "zt/log.h"
+
+namespace zt::uring {
+
+namespace {
+
+// Messages posted by `msg_ring` carry this tag in the low bit of `user_data`: their target
+// completion was never submitted on the receiving ring, so `in_kernel` must not be touched.
+constexpr uint64_t kMessageTag = 1;
+
+// The opcodes without which the project cannot run at all.
+constexpr uint8_t kRequiredOpcodes[] = {
+        IORING_OP_NOP,     IORING_OP_ACCEPT,       IORING_OP_CONNECT, IORING_OP_RECV,
+        IORING_OP_SEND,    IORING_OP_SPLICE,       IORING_OP_POLL_ADD, IORING_OP_SHUTDOWN,
+        IORING_OP_CLOSE,   IORING_OP_TIMEOUT,      IORING_OP_TIMEOUT_REMOVE,
+        IORING_OP_ASYNC_CANCEL,
+};
+
+int read_io_uring_disabled() {
+    int fd = ::open("/proc/sys/kernel/io_uring_disabled", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return -1;
+    }
+    char text[16] = {};
+    ssize_t n = ::read(fd, text, sizeof(text) - 1);
+    ::close(fd);
+    if (n <= 0) {
+        return -1;
+    }
+    return text[0] >= '0' && text[0] <= '9' ? text[0] - '0' : -1;
+}
+
+bool seccomp_filtered() {
+    FILE* status = std::fopen("/proc/self/status", "re");
+    if (status == nullptr) {
+        return false;
+    }
+    char line[256];
+    bool filtered = false;
+    while (std::fgets(line, sizeof(line), status) != nullptr) {
+        if (std::strncmp(line, "Seccomp:", 8) == 0) {
+            filtered = std::strchr(line + 8, '2') != nullptr;
+            break;
+        }
+    }
+    std::fclose(status);
+    return filtered;
+}
+
+// setup_ring tries the setup flags from fastest to plainest. SINGLE_ISSUER + DEFER_TASKRUN
+// (6.1) run completion work only when this thread enters the kernel, which is what a
+// one-ring-per-thread loop wants; COOP_TASKRUN (5.19) avoids IPIs; older kernels get neither.
+int setup_ring(io_uring& ring, const RingOptions& options, uint32_t& flags_used) {
+    const uint32_t cq_entries = options.cq_entries != 0 ? options.cq_entries
+                                                        : 4 * options.sq_entries;
+    const uint32_t attempts[] = {
+            IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+            IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+            0,
+    };
+    int rc = -EINVAL;
+    for (uint32_t flags : attempts) {
+        io_uring_params params{};
+        params.flags = flags | IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
+        params.cq_entries = cq_entries;
+        rc = io_uring_queue_init_params(options.sq_entries, &ring, &params);
+        if (rc == 0) {
+            flags_used = params.flags;
+            return 0;
+        }
+        if (rc != -EINVAL) {
+            return rc;  // Refused outright: no plainer flags will help.
+        }
+    }
+    return rc;
+}
+
+}  // namespace
+
+Errc classify_setup_errno(int err, int io_uring_disabled, bool seccomp_filtered_now) {
+    if (err == EPERM) {
+        if (io_uring_disabled >= 1) {
+            return Errc::uring_sysctl;
+        }
+        return seccomp_filtered_now ? Errc::uring_seccomp : Errc::uring_unavailable;
+    }
+    if (err == ENOSYS) {
+        // Some seccomp profiles answer ENOSYS for syscalls they do not know.
+        return seccomp_filtered_now ? Errc::uring_seccomp : Errc::uring_too_old;
+    }
+    return Errc::uring_unavailable;
+}
+
+std::string_view setup_hint(Errc code) {
+    switch (code) {
+        case Errc::uring_sysctl:
+            return "io_uring is disabled by sysctl kernel.io_uring_disabled (set it to 0, or to 1 "
+                   "and add this user to kernel.io_uring_group)";
+        case Errc::uring_seccomp:
+            return "a seccomp profile blocks io_uring (container runtimes' RuntimeDefault does); "
+                   "run with a profile that allows io_uring_setup/io_uring_enter/"
+                   "io_uring_register";
+        case Errc::uring_too_old:
+            return "this kernel has no io_uring or lacks a feature it needs (Linux >= 5.19 is "
+                   "required, 6.1 or newer recommended)";
+        case Errc::uring_opcode:
+            return "this kernel lacks an io_uring opcode ztunnel needs (Linux >= 5.19 required)";
+        case Errc::uring_unavailable:
+            return "io_uring_setup failed";
+        default:
+            return "";
+    }
+}
+
+std::string_view opcode_name(uint8_t opcode) {
+    switch (opcode) {
+        case IORING_OP_NOP: return "nop";
+        case IORING_OP_ACCEPT: return "accept";
+        case IORING_OP_CONNECT: return "connect";
+        case IORING_OP_RECV: return "recv";
+        case IORING_OP_SEND: return "send";
+        case IORING_OP_SPLICE: return "splice";
+        case IORING_OP_POLL_ADD: return "poll_add";
+        case IORING_OP_SHUTDOWN: return "shutdown";
+        case IORING_OP_CLOSE: return "close";
+        case IORING_OP_TIMEOUT: return "timeout";
+        case IORING_OP_TIMEOUT_REMOVE: return "timeout_remove";
+        case IORING_OP_ASYNC_CANCEL: return "async_cancel";
+        case IORING_OP_MSG_RING: return "msg_ring";
+        case IORING_OP_SOCKET: return "socket";
+        default: return "other";
+    }
+}
+
+Result<std::unique_ptr<Ring>> Ring::create(const RingOptions& options) {
+    std::unique_ptr<Ring> ring(new (std::nothrow) Ring());
+    ZT_CHECK(ring != nullptr);
+    uint32_t flags_used = 0;
+    int rc = setup_ring(ring->ring_, options, flags_used);
+    if (rc < 0) {
+        Errc code = classify_setup_errno(-rc, read_io_uring_disabled(), seccomp_filtered());
+        log::error("uring", "cannot create an io_uring",
+                   {log::Field::str("cause", to_string(code)),
+                    log::Field::str("error", std::strerror(-rc)),
+                    log::Field::str("hint", setup_hint(code))});
+        return fail(code, -rc);
+    }
+    ring->initialized_ = true;
+    ring->features_.setup_flags = flags_used;
+
+    // The probe answer has a flexible array of 256 ops; give it room on the stack.
+    alignas(io_uring_probe) uint8_t probe_storage[sizeof(io_uring_probe) +
+                                                  256 * sizeof(io_uring_probe_op)] = {};
+    auto* probe = reinterpret_cast<io_uring_probe*>(probe_storage);
+    rc = io_uring_register_probe(&ring->ring_, probe, 256);
+    if (rc < 0) {
+        log::error("uring", "io_uring opcode probe failed (kernel older than 5.6)",
+                   {log::Field::str("error", std::strerror(-rc)),
+                    log::Field::str("hint", setup_hint(Errc::uring_too_old))});
+        return fail(Errc::uring_too_old, -rc);
+    }
+    for (uint8_t opcode : kRequiredOpcodes) {
+        if (!io_uring_opcode_supported(probe, opcode)) {
+            log::error("uring", "the kernel lacks a required io_uring opcode",
+                       {log::Field::str("opcode", opcode_name(opcode)),
+                        log::Field::str("hint", setup_hint(Errc::uring_opcode))});
+            return fail(Errc::uring_opcode, opcode);
+        }
+    }
+    // Features without an opcode of their own arrived with ones that have: multishot accept in
+    // 5.19 with IORING_OP_SOCKET, multishot poll in 5.13 (IORING_OP_MKDIRAT came in 5.15, a
+    // conservative stand-in).
+    RingFeatures& features = ring->features_;
+    features.fast_poll = (ring->ring_.features & IORING_FEAT_FAST_POLL) != 0;
+    features.ext_arg = (ring->ring_.features & IORING_FEAT_EXT_ARG) != 0;
+    features.msg_ring = io_uring_opcode_supported(probe, IORING_OP_MSG_RING);
+    features.multishot_accept = io_uring_opcode_supported(probe, IORING_OP_SOCKET);
+    features.multishot_poll = io_uring_opcode_supported(probe, IORING_OP_MKDIRAT);
+    return ring;
+}
+
+Ring::~Ring() {
+    ZT_ASSERT(in_flight_ == 0);
+    if (initialized_) {
+        io_uring_queue_exit(&ring_);
+    }
+}
+
+io_uring_sqe* Ring::get_sqe() {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    if (sqe == nullptr) [[unlikely]] {
+        // SQ full: hand what is queued to the kernel and take the slot that frees up.
+        ++sqe_full_total_;
+        io_uring_submit(&ring_);
+        sqe = io_uring_get_sqe(&ring_);
+    }
+    ZT_CHECK(sqe != nullptr);
+    return sqe;
+}
+
+io_uring_sqe* Ring::prepare(Completion& completion) {
+    ZT_ASSERT(!completion.in_kernel);
+    ZT_ASSERT(completion.callback != nullptr);
+    io_uring_sqe* sqe = get_sqe();
+    completion.in_kernel = true;
+    ++in_flight_;
+    return sqe;
+}
+
+void Ring::accept_multishot(Completion& completion, int fd) {
+    io_uring_sqe* sqe = prepare(completion);
+    if (features_.multishot_accept) {
+        io_uring_prep_multishot_accept(sqe, fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    } else {
+        io_uring_prep_accept(sqe, fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    }
+    io_uring_sqe_set_data(sqe, &completion);
+}
+
+void Ring::connect(Completion& completion, int fd, const sockaddr* address, socklen_t length) {
+    io_uring_sqe* sqe = prepare(completion);
+    io_uring_prep_connect(sqe, fd, address, length);
+    io_uring_sqe_set_data(sqe, &completion);
+}
+
+void Ring::recv(Completion& completion, int fd, std::span<uint8_t> buffer, int flags) {
+    io_uring_sqe* sqe = prepare(completion);
+    io_uring_prep_recv(sqe, fd, buffer.data(), buffer.size(), flags);
+    io_uring_sqe_set_data(sqe, &completion);
+}
+
+void Ring::send(Completion& completion, int fd, std::span<const uint8_t> buffer, int flags) {
+    io_uring_sqe* sqe = prepare(completion);
+    io_uring_prep_send(sqe, fd, buffer.data(), buffer.size(), flags);
+    io_uring_sqe_set_data(sqe, &completion);
+}
+
+void Ring::splice(Completion& completion, int fd_in, int fd_out, uint32_t length,
+                  uint32_t flags) {
+    io_uring_sqe* sqe = prepare(completion);
+    io_uring_prep_splice(sqe, fd_in, -1, fd_out, -1, length, flags);
+    io_uring_sqe_set_data(sqe, &completion);
+}
+
+void Ring::poll_multishot(Completion& completion, int fd, uint32_t events) {
+    io_uring_sqe* sqe = prepare(completion);
+    if (features_.multishot_poll) {
+        io_uring_prep_poll_multishot(sqe, fd, events);
+    } else {
+        io_uring_prep_poll_add(sqe, fd, events);
+    }
+    io_uring_sqe_set_data(sqe, &completion);
+}
+
+void Ring::poll(Completion& completion, int fd, uint32_t events) {
+    io_uring_sqe* sqe = prepare(completion);
+    io_uring_prep_poll_add(sqe, fd, events);
+    io_uring_sqe_set_data(sqe, &completion);
+}
+
+void Ring::shutdown(Completion& completion, int fd, int how) {
+    io_uring_sqe* sqe = prepare(completion);
+    io_uring_prep_shutdown(sqe, fd, how);
+    io_uring_sqe_set_data(sqe, &completion);
+}
+
+void Ring::close(Completion& completion, int fd) {
+    io_uring_sqe* sqe = prepare(completion);
+    io_uring_prep_close(sqe, fd);
+    io_uring_sqe_set_data(sqe, &completion);
+}
+
+void Ring::nop(Completion& completion) {
+    io_uring_sqe* sqe = prepare(completion);
+    io_uring_prep_nop(sqe);
+    io_uring_sqe_set_data(sqe, &completion);
+}
+
+void Ring::arm_timer(Timer& timer, int64_t delay_ns) {
+    ZT_ASSERT(delay_ns >= 0);
+    timer.spec.tv_sec = delay_ns / 1'000'000'000;
+    timer.spec.tv_nsec = delay_ns % 1'000'000'000;
+    io_uring_sqe* sqe = prepare(timer.completion);
+    io_uring_prep_timeout(sqe, &timer.spec, 0, 0);
+    io_uring_sqe_set_data(sqe, &timer.completion);
+}
+
+void Ring::cancel(Completion& target) {
+    if (!target.in_kernel) {
+        return;
+    }
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_cancel(sqe, &target, 0);
+    io_uring_sqe_set_data64(sqe, 0);
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+}
+
+void Ring::cancel_timer(Timer& timer) {
+    if (!timer.completion.in_kernel) {
+        return;
+    }
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_timeout_remove(sqe, reinterpret_cast<uint64_t>(&timer.completion), 0);
+    io_uring_sqe_set_data64(sqe, 0);
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+}
+
+void Ring::msg_ring(int target_ring_fd, Completion& target, int32_t value) {
+    ZT_ASSERT(features_.msg_ring);
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_msg_ring(sqe, target_ring_fd, uint32_t(value),
+                           reinterpret_cast<uint64_t>(&target) | kMessageTag, 0);
+    io_uring_sqe_set_data64(sqe, 0);
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+}
+
+void Ring::submit() {
+    io_uring_submit(&ring_);
+}
+
+uint32_t Ring::run(int64_t timeout_ns) {
+    if (timeout_ns < 0) {
+        io_uring_submit_and_wait(&ring_, 1);
+    } else if (timeout_ns == 0) {
+        // Also enter the kernel when nothing is queued: with DEFER_TASKRUN completions are only
+        // posted while this thread is inside io_uring_enter.
+        io_uring_submit(&ring_);
+        io_uring_get_events(&ring_);
+    } else {
+        __kernel_timespec ts{};
+        ts.tv_sec = timeout_ns / 1'000'000'000;
+        ts.tv_nsec = timeout_ns % 1'000'000'000;
+        io_uring_cqe* unused = nullptr;
+        io_uring_submit_and_wait_timeout(&ring_, &unused, 1, &ts, nullptr);
+    }
+    // Copy a batch out, release the CQ slots with one advance, then dispatch: callbacks may
+    // submit more work, and the kernel can post into the freed slots meanwhile.
+    constexpr unsigned kBatch = 64;
+    uint32_t dispatched = 0;
+    for (;;) {
+        io_uring_cqe* cqes[kBatch];
+        unsigned n = io_uring_peek_batch_cqe(&ring_, cqes, kBatch);
+        if (n == 0) {
+            break;
+        }
+        io_uring_cqe copies[kBatch];
+        for (unsigned i = 0; i < n; ++i) {
+            copies[i] = *cqes[i];
+        }
+        io_uring_cq_advance(&ring_, n);
+        for (unsigned i = 0; i < n; ++i) {
+            dispatch(copies[i]);
+        }
+        dispatched += n;
+        if (n < kBatch) {
+            break;
+        }
+    }
+    return dispatched;
+}
+
+void Ring::dispatch(const io_uring_cqe& cqe) {
+    if (cqe.user_data == 0) {
+        return;  // A fire-and-forget cancel or message that failed; its target reports itself.
+    }
+    if ((cqe.user_data & kMessageTag) != 0) {
+        auto* target = reinterpret_cast<Completion*>(cqe.user_data & ~kMessageTag);
+        target->callback(*target, cqe.res, cqe.flags);
+        return;
+    }
+    auto* completion = reinterpret_cast<Completion*>(cqe.user_data);
+    ZT_ASSERT(completion->in_kernel);
+    if ((cqe.flags & IORING_CQE_F_MORE) == 0) {
+        completion->in_kernel = false;
+        ZT_ASSERT(in_flight_ > 0);
+        --in_flight_;
+    }
+    completion->callback(*completion, cqe.res, cqe.flags);
+}
+
+}  // namespace zt::uring
