@@ -1,0 +1,1183 @@
+// parse.cc turns config JSON into `state::Config`. The JSON is read with nlohmann's SAX parser
+// into a DOM that our own handler builds, so the depth cap and duplicate-key rejection act during
+// the parse (nlohmann's copy and dump recurse, and its DOM silently keeps the last duplicate).
+// Then one reader per object kind walks the DOM with `find`/`is_*` only (no throwing accessor),
+// collecting every error with its JSON path. This file must not build indexes or judge
+// cross-object consistency: that is `state::Snapshot::build`.
+
+#include "src/config/parse.h"
+
+#include <algorithm>
+#include <initializer_list>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+namespace zt::config {
+
+namespace {
+
+using json = nlohmann::json;
+using state::Config;
+using state::PortMap;
+
+// --- JSON text to DOM --------------------------------------------------------------------------
+
+// DomBuilder is a SAX handler that builds a `json` DOM like nlohmann's own, but refuses (stops
+// the parse at once) nesting deeper than kMaxDepth and duplicate keys within one object.
+class DomBuilder final : public nlohmann::json_sax<json> {
+public:
+    explicit DomBuilder(json& root) : root_(root) {}
+
+    bool null() override { return put(json(nullptr)) != nullptr; }
+    bool boolean(bool value) override { return put(json(value)) != nullptr; }
+    bool number_integer(number_integer_t value) override { return put(json(value)) != nullptr; }
+    bool number_unsigned(number_unsigned_t value) override { return put(json(value)) != nullptr; }
+    bool number_float(number_float_t value, const string_t&) override {
+        return put(json(value)) != nullptr;
+    }
+    bool string(string_t& value) override { return put(json(std::move(value))) != nullptr; }
+    bool binary(binary_t&) override {
+        error_ = "binary values are not JSON";
+        return false;
+    }
+
+    bool start_object(std::size_t) override { return open(json::object()); }
+    bool start_array(std::size_t) override { return open(json::array()); }
+
+    bool key(string_t& name) override {
+        json& object = *stack_.back();
+        if (object.find(name) != object.end()) {
+            error_ = "duplicate key \"" + name + "\" in one object";
+            return false;
+        }
+        slot_ = &object[name];
+        return true;
+    }
+
+    bool end_object() override {
+        stack_.pop_back();
+        return true;
+    }
+
+    bool end_array() override {
+        stack_.pop_back();
+        return true;
+    }
+
+    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& ex) override {
+        // what() reads "[json.exception.parse_error.101] parse error at line 1, column 5: ...".
+        std::string_view what = ex.what();
+        size_t close = what.find("] ");
+        error_ = std::string(close == std::string_view::npos ? what : what.substr(close + 2));
+        return false;
+    }
+
+    const std::string& error() const { return error_; }
+
+private:
+    bool open(json value) {
+        if (stack_.size() >= kMaxDepth) {
+            error_ = "nesting deeper than " + std::to_string(kMaxDepth) + " levels";
+            return false;
+        }
+        json* placed = put(std::move(value));
+        stack_.push_back(placed);
+        return true;
+    }
+
+    json* put(json value) {
+        if (stack_.empty()) {
+            root_ = std::move(value);
+            return &root_;
+        }
+        json& parent = *stack_.back();
+        if (parent.is_array()) {
+            parent.push_back(std::move(value));
+            return &parent.back();
+        }
+        *slot_ = std::move(value);
+        return slot_;
+    }
+
+    json& root_;
+    std::vector<json*> stack_;
+    json* slot_ = nullptr;
+    std::string error_;
+};
+
+// --- JSON paths ----------------------------------------------------------------------------------
+
+// Path is one step of a JSON path, chained to its parent on the stack; it is rendered only when
+// an error needs it, so the happy path builds no strings.
+struct Path {
+    enum class Kind : uint8_t { root, field, index, map_key };
+
+    const Path* parent = nullptr;
+    Kind kind = Kind::root;
+    std::string_view key;
+    size_t index = 0;
+
+    Path field(std::string_view name) const { return {this, Kind::field, name, 0}; }
+    Path at(size_t i) const { return {this, Kind::index, {}, i}; }
+    Path map_key(std::string_view name) const { return {this, Kind::map_key, name, 0}; }
+
+    std::string render() const {
+        if (kind == Kind::root) {
+            return {};
+        }
+        std::string out = parent->render();
+        switch (kind) {
+            case Kind::root: break;
+            case Kind::field:
+                if (!out.empty()) {
+                    out.push_back('.');
+                }
+                out.append(key);
+                break;
+            case Kind::index:
+                out += "[" + std::to_string(index) + "]";
+                break;
+            case Kind::map_key:
+                out += "[\"";
+                out.append(key);
+                out += "\"]";
+                break;
+        }
+        return out.empty() ? std::string("(top level)") : out;
+    }
+};
+
+std::string quote_text(std::string_view text) {
+    std::string out = "\"";
+    // Keep error lines one line and printable whatever the file holds.
+    for (unsigned char c : text.substr(0, 200)) {
+        if (c < 0x20 || c == 0x7f) {
+            out += "\\x";
+            out.push_back("0123456789abcdef"[c >> 4]);
+            out.push_back("0123456789abcdef"[c & 15]);
+        } else if (c == '"' || c == '\\') {
+            out.push_back('\\');
+            out.push_back(char(c));
+        } else {
+            out.push_back(char(c));
+        }
+    }
+    if (text.size() > 200) {
+        out += "...";
+    }
+    out.push_back('"');
+    return out;
+}
+
+std::string describe(const json& value) {
+    if (value.is_string()) {
+        return quote_text(value.get_ref<const std::string&>());
+    }
+    if (value.is_number_unsigned()) {
+        return std::to_string(value.get<uint64_t>());
+    }
+    if (value.is_number_integer()) {
+        return std::to_string(value.get<int64_t>());
+    }
+    return std::string(value.type_name());
+}
+
+template <class E>
+struct EnumName {
+    std::string_view name;
+    E value;
+};
+
+// --- the reader --------------------------------------------------------------------------------
+
+// Reader walks the DOM of one file. Each `read_*` takes the value and its path, fills its output
+// as far as it can, and records errors; it never stops at the first one.
+class Reader {
+public:
+    explicit Reader(std::vector<std::string>& errors, std::vector<std::string>& unsupported)
+        : errors_(errors), unsupported_(unsupported) {}
+
+    void read_config(const json& root, Config& config);
+
+private:
+    void error(const Path& path, std::string_view message) {
+        if (errors_.size() < kMaxErrors) {
+            errors_.push_back(path.render() + ": " + std::string(message));
+        } else {
+            ++dropped_;
+        }
+    }
+
+    void unknown_key(const Path& path) { error(path, "unknown key"); }
+
+    void missing(const Path& path, std::string_view key) {
+        error(path, "missing required key \"" + std::string(key) + "\"");
+    }
+
+    void note_unsupported(std::string_view key) {
+        if (std::find(unsupported_.begin(), unsupported_.end(), key) == unsupported_.end()) {
+            unsupported_.emplace_back(key);
+        }
+    }
+
+    bool object(const json& value, const Path& path) {
+        if (!value.is_object()) {
+            error(path, "expected an object, got " + describe(value));
+            return false;
+        }
+        return true;
+    }
+
+    bool array(const json& value, const Path& path) {
+        if (!value.is_array()) {
+            error(path, "expected an array, got " + describe(value));
+            return false;
+        }
+        return true;
+    }
+
+    bool string(const json& value, const Path& path, std::string& out) {
+        if (!value.is_string()) {
+            error(path, "expected a string, got " + describe(value));
+            return false;
+        }
+        out = value.get_ref<const std::string&>();
+        return true;
+    }
+
+    bool boolean(const json& value, const Path& path, bool& out) {
+        if (!value.is_boolean()) {
+            error(path, "expected true or false, got " + describe(value));
+            return false;
+        }
+        out = value.get<bool>();
+        return true;
+    }
+
+    bool unsigned_int(const json& value, const Path& path, uint64_t max, uint64_t& out) {
+        if (!value.is_number_unsigned() || value.get<uint64_t>() > max) {
+            error(path, describe(value) + " is not an integer from 0 to " + std::to_string(max));
+            return false;
+        }
+        out = value.get<uint64_t>();
+        return true;
+    }
+
+    bool port(const json& value, const Path& path, uint16_t& out) {
+        if (!value.is_number_unsigned() || value.get<uint64_t>() > 65535) {
+            error(path, describe(value) + " is not a port");
+            return false;
+        }
+        out = uint16_t(value.get<uint64_t>());
+        return true;
+    }
+
+    template <class E>
+    bool enumeration(const json& value, const Path& path, std::initializer_list<EnumName<E>> names,
+                     E& out) {
+        if (value.is_string()) {
+            const auto& text = value.get_ref<const std::string&>();
+            for (const auto& entry : names) {
+                if (text == entry.name) {
+                    out = entry.value;
+                    return true;
+                }
+            }
+        }
+        std::string expected;
+        for (const auto& entry : names) {
+            expected += expected.empty() ? "" : ", ";
+            expected.append(entry.name);
+        }
+        error(path, "unknown value " + describe(value) + " (expected one of: " + expected + ")");
+        return false;
+    }
+
+    void string_list(const json& value, const Path& path, std::vector<std::string>& out);
+    void ip_list(const json& value, const Path& path, std::vector<state::IpAddr>& out);
+    void port_map(const json& value, const Path& path, PortMap& out);
+    void network_address(const json& value, const Path& path,
+                         std::optional<state::NetworkAddress>& out);
+    bool namespaced_hostname(std::string_view text, state::NamespacedHostname& out);
+    void gateway(const json& value, const Path& path, std::optional<state::GatewayAddress>& out);
+    void cidr(const json& value, const Path& path, std::optional<state::Cidr>& out);
+
+    void read_workload(const json& value, const Path& path, state::Workload& out);
+    void read_workload_field(const std::string& key, const json& value, const Path& path,
+                             state::Workload& out);
+    void read_service(const json& value, const Path& path, state::Service& out);
+    void read_service_field(const std::string& key, const json& value, const Path& path,
+                            state::Service& out);
+    void read_load_balancer(const json& value, const Path& path, state::LoadBalancer& out);
+    void read_endpoints(const json& value, const Path& path, state::Service& out);
+    void read_policy(const json& value, const Path& path, state::Policy& out);
+    void read_match(const json& value, const Path& path, state::RbacMatch& out);
+    void string_matches(const json& value, const Path& path, std::vector<state::StringMatch>& out);
+    void sa_matches(const json& value, const Path& path,
+                    std::vector<state::ServiceAccountMatch>& out);
+    void cidr_list(const json& value, const Path& path, std::vector<state::Cidr>& out);
+    void port_list(const json& value, const Path& path, std::vector<uint16_t>& out);
+    void read_pod(const json& value, const Path& path, state::Pod& out);
+
+    std::vector<std::string>& errors_;
+    std::vector<std::string>& unsupported_;
+
+public:
+    size_t dropped_ = 0;
+};
+
+void Reader::string_list(const json& value, const Path& path, std::vector<std::string>& out) {
+    if (!array(value, path)) {
+        return;
+    }
+    out.resize(value.size());
+    for (size_t i = 0; i < value.size(); ++i) {
+        string(value[i], path.at(i), out[i]);
+    }
+}
+
+void Reader::ip_list(const json& value, const Path& path, std::vector<state::IpAddr>& out) {
+    if (!array(value, path)) {
+        return;
+    }
+    out.reserve(value.size());
+    for (size_t i = 0; i < value.size(); ++i) {
+        std::string text;
+        if (!string(value[i], path.at(i), text)) {
+            continue;
+        }
+        auto ip = state::IpAddr::parse(text);
+        if (!ip) {
+            error(path.at(i), "not an IP address: " + quote_text(text));
+            continue;
+        }
+        out.push_back(*ip);
+    }
+}
+
+void Reader::port_map(const json& value, const Path& path, PortMap& out) {
+    if (!object(value, path)) {
+        return;
+    }
+    out.reserve(value.size());
+    for (const auto& item : value.items()) {
+        Path entry = path.map_key(item.key());
+        auto service_port = state::parse_decimal(item.key(), 65535);
+        if (!service_port || *service_port == 0) {
+            error(entry, quote_text(item.key()) + " is not a port (keys are ports written as strings)");
+            continue;
+        }
+        uint16_t target = 0;
+        if (port(item.value(), entry, target)) {
+            out.emplace_back(uint16_t(*service_port), target);
+        }
+    }
+    std::sort(out.begin(), out.end());
+    for (size_t i = 1; i < out.size(); ++i) {
+        if (out[i].first == out[i - 1].first) {
+            error(path, "port " + std::to_string(out[i].first) + " appears twice");
+        }
+    }
+}
+
+void Reader::network_address(const json& value, const Path& path,
+                             std::optional<state::NetworkAddress>& out) {
+    std::string text;
+    if (!string(value, path, text)) {
+        return;
+    }
+    out = state::NetworkAddress::parse(text);
+    if (!out) {
+        error(path, "not a network/ip address: " + quote_text(text));
+    }
+}
+
+bool Reader::namespaced_hostname(std::string_view text, state::NamespacedHostname& out) {
+    size_t slash = text.find('/');
+    if (slash == std::string_view::npos || slash == 0 || slash + 1 == text.size() ||
+        text.find('/', slash + 1) != std::string_view::npos) {
+        return false;
+    }
+    out.namespace_ = std::string(text.substr(0, slash));
+    out.hostname = std::string(text.substr(slash + 1));
+    return true;
+}
+
+void Reader::gateway(const json& value, const Path& path,
+                     std::optional<state::GatewayAddress>& out) {
+    if (!object(value, path)) {
+        return;
+    }
+    state::GatewayAddress gateway;
+    bool has_destination = false;
+    for (const auto& item : value.items()) {
+        Path field = path.field(item.key());
+        if (item.key() == "destination") {
+            std::string text;
+            if (!string(item.value(), field, text)) {
+                continue;
+            }
+            has_destination = true;
+            // Untagged in ztunnel: `network/ip` first, then `namespace/hostname`.
+            gateway.address = state::NetworkAddress::parse(text);
+            if (!gateway.address) {
+                state::NamespacedHostname host;
+                if (namespaced_hostname(text, host)) {
+                    gateway.host = std::move(host);
+                } else {
+                    error(field, "neither network/ip nor namespace/hostname: " + quote_text(text));
+                }
+            }
+        } else if (item.key() == "hboneMtlsPort") {
+            port(item.value(), field, gateway.hbone_mtls_port);
+        } else {
+            unknown_key(field);
+        }
+    }
+    if (!has_destination) {
+        missing(path, "destination");
+    }
+    out = std::move(gateway);
+}
+
+void Reader::cidr(const json& value, const Path& path, std::optional<state::Cidr>& out) {
+    std::string text;
+    if (!string(value, path, text)) {
+        return;
+    }
+    out = state::Cidr::parse(text);
+    if (out) {
+        return;
+    }
+    size_t slash = text.find('/');
+    auto ip = state::IpAddr::parse(std::string_view(text).substr(0, slash));
+    if (slash == std::string::npos) {
+        error(path, "not a CIDR (an address/prefix length is required): " + quote_text(text));
+    } else if (!ip) {
+        error(path, "not a CIDR (bad address): " + quote_text(text));
+    } else {
+        error(path, "not a CIDR (prefix length must be 0 to " +
+                            std::string(ip->v6 ? "128" : "32") + "): " + quote_text(text));
+    }
+}
+
+// --- workloads ---------------------------------------------------------------------------------
+
+void Reader::read_workload(const json& value, const Path& path, state::Workload& out) {
+    if (!object(value, path)) {
+        return;
+    }
+    for (const char* required : {"uid", "namespace", "workloadIps", "services"}) {
+        if (value.find(required) == value.end()) {
+            missing(path, required);
+        }
+    }
+    for (const auto& item : value.items()) {
+        read_workload_field(item.key(), item.value(), path.field(item.key()), out);
+    }
+    if (out.service_account.empty()) {
+        out.service_account = "default";  // ztunnel's xDS default (ecosystem §4.2).
+    }
+    if (out.cluster_id.empty()) {
+        out.cluster_id = "Kubernetes";
+    }
+}
+
+void Reader::read_workload_field(const std::string& key, const json& value, const Path& path,
+                                 state::Workload& out) {
+    using state::Workload;
+    if (key == "uid") {
+        if (string(value, path, out.uid) && out.uid.empty()) {
+            error(path, "must not be empty");
+        }
+    } else if (key == "name") {
+        string(value, path, out.name);
+    } else if (key == "namespace") {
+        if (string(value, path, out.namespace_) && out.namespace_.empty()) {
+            error(path, "must not be empty");
+        }
+    } else if (key == "serviceAccount") {
+        string(value, path, out.service_account);
+    } else if (key == "trustDomain") {
+        string(value, path, out.trust_domain);
+    } else if (key == "workloadIps") {
+        ip_list(value, path, out.workload_ips);
+    } else if (key == "protocol") {
+        enumeration<state::Protocol>(
+                value, path, {{"TCP", state::Protocol::tcp}, {"HBONE", state::Protocol::hbone}},
+                out.protocol);
+    } else if (key == "networkMode") {
+        enumeration<state::NetworkMode>(value, path,
+                                        {{"Standard", state::NetworkMode::standard},
+                                         {"HostNetwork", state::NetworkMode::host_network}},
+                                        out.network_mode);
+    } else if (key == "network") {
+        string(value, path, out.network);
+    } else if (key == "node") {
+        string(value, path, out.node);
+    } else if (key == "clusterId") {
+        string(value, path, out.cluster_id);
+    } else if (key == "workloadName") {
+        string(value, path, out.workload_name);
+    } else if (key == "workloadType") {
+        string(value, path, out.workload_type);
+    } else if (key == "canonicalName") {
+        string(value, path, out.canonical_name);
+    } else if (key == "canonicalRevision") {
+        string(value, path, out.canonical_revision);
+    } else if (key == "hostname") {
+        if (string(value, path, out.hostname) && !out.hostname.empty()) {
+            note_unsupported("workloads[].hostname");
+        }
+    } else if (key == "status") {
+        enumeration<state::HealthStatus>(value, path,
+                                         {{"Healthy", state::HealthStatus::healthy},
+                                          {"Unhealthy", state::HealthStatus::unhealthy}},
+                                         out.status);
+    } else if (key == "capacity") {
+        uint64_t capacity = 1;
+        if (unsigned_int(value, path, UINT32_MAX, capacity)) {
+            out.capacity = uint32_t(capacity);
+        }
+    } else if (key == "nativeTunnel") {
+        boolean(value, path, out.native_tunnel);
+    } else if (key == "locality") {
+        if (!object(value, path)) {
+            return;
+        }
+        state::Locality locality;
+        for (const auto& item : value.items()) {
+            Path field = path.field(item.key());
+            if (item.key() == "region") {
+                string(item.value(), field, locality.region);
+            } else if (item.key() == "zone") {
+                string(item.value(), field, locality.zone);
+            } else if (item.key() == "subzone") {
+                string(item.value(), field, locality.subzone);
+            } else {
+                unknown_key(field);
+            }
+        }
+        out.locality = std::move(locality);
+    } else if (key == "waypoint") {
+        gateway(value, path, out.waypoint);
+        note_unsupported("workloads[].waypoint");
+    } else if (key == "networkGateway") {
+        gateway(value, path, out.network_gateway);
+        note_unsupported("workloads[].networkGateway");
+    } else if (key == "applicationTunnel") {
+        note_unsupported("workloads[].applicationTunnel");
+        if (!object(value, path)) {
+            return;
+        }
+        state::ApplicationTunnel tunnel;
+        if (value.find("protocol") == value.end()) {
+            missing(path, "protocol");
+        }
+        for (const auto& item : value.items()) {
+            Path field = path.field(item.key());
+            if (item.key() == "protocol") {
+                enumeration<state::ApplicationTunnel::Protocol>(
+                        item.value(), field,
+                        {{"NONE", state::ApplicationTunnel::Protocol::none},
+                         {"PROXY", state::ApplicationTunnel::Protocol::proxy}},
+                        tunnel.protocol);
+            } else if (item.key() == "port") {
+                uint16_t number = 0;
+                if (port(item.value(), field, number)) {
+                    tunnel.port = number;
+                }
+            } else {
+                unknown_key(field);
+            }
+        }
+        out.application_tunnel = tunnel;
+    } else if (key == "authorizationPolicies") {
+        string_list(value, path, out.authorization_policies);
+    } else if (key == "services") {
+        if (!object(value, path)) {
+            return;
+        }
+        out.services.reserve(value.size());
+        for (const auto& item : value.items()) {
+            Path entry = path.map_key(item.key());
+            state::WorkloadService ws;
+            if (!namespaced_hostname(item.key(), ws.service)) {
+                error(entry, "key is not namespace/hostname");
+                continue;
+            }
+            port_map(item.value(), entry, ws.ports);
+            out.services.push_back(std::move(ws));
+        }
+    } else {
+        unknown_key(path);
+    }
+}
+
+// --- services ----------------------------------------------------------------------------------
+
+void Reader::read_service(const json& value, const Path& path, state::Service& out) {
+    if (!object(value, path)) {
+        return;
+    }
+    for (const char* required : {"name", "namespace", "hostname", "vips", "ports"}) {
+        if (value.find(required) == value.end()) {
+            missing(path, required);
+        }
+    }
+    for (const auto& item : value.items()) {
+        read_service_field(item.key(), item.value(), path.field(item.key()), out);
+    }
+}
+
+void Reader::read_service_field(const std::string& key, const json& value, const Path& path,
+                                state::Service& out) {
+    if (key == "name") {
+        string(value, path, out.name);
+    } else if (key == "namespace") {
+        if (string(value, path, out.namespace_) && out.namespace_.empty()) {
+            error(path, "must not be empty");
+        }
+    } else if (key == "hostname") {
+        if (string(value, path, out.hostname) && out.hostname.empty()) {
+            error(path, "must not be empty");
+        }
+    } else if (key == "vips") {
+        if (!array(value, path)) {
+            return;
+        }
+        for (size_t i = 0; i < value.size(); ++i) {
+            std::optional<state::NetworkAddress> vip;
+            network_address(value[i], path.at(i), vip);
+            if (vip) {
+                out.vips.push_back(std::move(*vip));
+            }
+        }
+    } else if (key == "cidrVips") {
+        if (!array(value, path)) {
+            return;
+        }
+        for (size_t i = 0; i < value.size(); ++i) {
+            Path entry = path.at(i);
+            if (!object(value[i], entry)) {
+                continue;
+            }
+            state::NetworkCidr vip;
+            std::optional<state::Cidr> parsed;
+            bool has_cidr = false;
+            for (const auto& item : value[i].items()) {
+                Path field = entry.field(item.key());
+                if (item.key() == "network") {
+                    string(item.value(), field, vip.network);
+                } else if (item.key() == "cidr") {
+                    has_cidr = true;
+                    cidr(item.value(), field, parsed);
+                } else {
+                    unknown_key(field);
+                }
+            }
+            if (!has_cidr) {
+                missing(entry, "cidr");
+            } else if (parsed) {
+                vip.cidr = *parsed;
+                out.cidr_vips.push_back(std::move(vip));
+            }
+        }
+    } else if (key == "ports") {
+        port_map(value, path, out.ports);
+    } else if (key == "subjectAltNames") {
+        string_list(value, path, out.subject_alt_names);
+        for (size_t i = 0; i < out.subject_alt_names.size(); ++i) {
+            if (value[i].is_string() && !is_spiffe_id(out.subject_alt_names[i])) {
+                error(path.at(i), "not a SPIFFE ID: " + quote_text(out.subject_alt_names[i]));
+            }
+        }
+    } else if (key == "endpoints") {
+        read_endpoints(value, path, out);
+    } else if (key == "waypoint") {
+        gateway(value, path, out.waypoint);
+        note_unsupported("services[].waypoint");
+    } else if (key == "weightedWaypoints") {
+        note_unsupported("services[].weightedWaypoints");
+        if (!array(value, path)) {
+            return;
+        }
+        for (size_t i = 0; i < value.size(); ++i) {
+            Path entry = path.at(i);
+            if (!object(value[i], entry)) {
+                continue;
+            }
+            state::WeightedWaypoint weighted;
+            std::optional<state::GatewayAddress> destination;
+            for (const auto& item : value[i].items()) {
+                Path field = entry.field(item.key());
+                if (item.key() == "destination") {
+                    gateway(item.value(), field, destination);
+                } else if (item.key() == "weight") {
+                    uint64_t weight = 0;
+                    if (unsigned_int(item.value(), field, UINT32_MAX, weight)) {
+                        weighted.weight = uint32_t(weight);
+                    }
+                } else {
+                    unknown_key(field);
+                }
+            }
+            if (!destination) {
+                missing(entry, "destination");
+                continue;
+            }
+            weighted.destination = std::move(*destination);
+            out.weighted_waypoints.push_back(std::move(weighted));
+        }
+    } else if (key == "loadBalancer") {
+        state::LoadBalancer balancer;
+        read_load_balancer(value, path, balancer);
+        out.load_balancer = std::move(balancer);
+    } else if (key == "ipFamilies") {
+        enumeration<state::IpFamilies>(value, path,
+                                       {{"Dual", state::IpFamilies::dual},
+                                        {"IPv4", state::IpFamilies::ipv4},
+                                        {"IPv6", state::IpFamilies::ipv6}},
+                                       out.ip_families);
+    } else if (key == "canonical") {
+        boolean(value, path, out.canonical);
+    } else if (key == "visibility") {
+        enumeration<state::Visibility>(value, path,
+                                       {{"Public", state::Visibility::public_},
+                                        {"Namespace", state::Visibility::namespace_}},
+                                       out.visibility);
+    } else {
+        unknown_key(path);
+    }
+}
+
+void Reader::read_load_balancer(const json& value, const Path& path, state::LoadBalancer& out) {
+    if (!object(value, path)) {
+        return;
+    }
+    for (const auto& item : value.items()) {
+        Path field = path.field(item.key());
+        if (item.key() == "routingPreferences") {
+            if (!array(item.value(), field)) {
+                continue;
+            }
+            for (size_t i = 0; i < item.value().size(); ++i) {
+                state::RoutingPreference preference{};
+                if (enumeration<state::RoutingPreference>(
+                            item.value()[i], field.at(i),
+                            {{"Region", state::RoutingPreference::region},
+                             {"Zone", state::RoutingPreference::zone},
+                             {"Subzone", state::RoutingPreference::subzone},
+                             {"Node", state::RoutingPreference::node},
+                             {"Cluster", state::RoutingPreference::cluster},
+                             {"Network", state::RoutingPreference::network}},
+                            preference)) {
+                    out.routing_preferences.push_back(preference);
+                }
+            }
+            if (!out.routing_preferences.empty()) {
+                note_unsupported("services[].loadBalancer.routingPreferences");
+            }
+        } else if (item.key() == "mode") {
+            enumeration<state::LoadBalancerMode>(
+                    item.value(), field,
+                    {{"Standard", state::LoadBalancerMode::standard},
+                     {"Strict", state::LoadBalancerMode::strict},
+                     {"Failover", state::LoadBalancerMode::failover},
+                     {"Passthrough", state::LoadBalancerMode::passthrough}},
+                    out.mode);
+            if (out.mode == state::LoadBalancerMode::strict ||
+                out.mode == state::LoadBalancerMode::failover) {
+                note_unsupported("services[].loadBalancer.mode (Strict, Failover)");
+            }
+        } else if (item.key() == "healthPolicy") {
+            enumeration<state::HealthPolicy>(item.value(), field,
+                                             {{"OnlyHealthy", state::HealthPolicy::only_healthy},
+                                              {"AllowAll", state::HealthPolicy::allow_all}},
+                                             out.health_policy);
+        } else {
+            unknown_key(field);
+        }
+    }
+}
+
+void Reader::read_endpoints(const json& value, const Path& path, state::Service& out) {
+    if (!object(value, path)) {
+        return;
+    }
+    for (const auto& item : value.items()) {
+        Path entry = path.map_key(item.key());
+        if (!object(item.value(), entry)) {
+            continue;
+        }
+        state::ExplicitEndpoint endpoint;
+        bool has_uid = false;
+        for (const auto& field_item : item.value().items()) {
+            Path field = entry.field(field_item.key());
+            if (field_item.key() == "workloadUid") {
+                has_uid = string(field_item.value(), field, endpoint.workload_uid);
+            } else if (field_item.key() == "port") {
+                port_map(field_item.value(), field, endpoint.ports);
+            } else if (field_item.key() == "status") {
+                enumeration<state::HealthStatus>(field_item.value(), field,
+                                                 {{"Healthy", state::HealthStatus::healthy},
+                                                  {"Unhealthy", state::HealthStatus::unhealthy}},
+                                                 endpoint.status);
+            } else {
+                unknown_key(field);
+            }
+        }
+        if (!has_uid) {
+            missing(entry, "workloadUid");
+            continue;
+        }
+        out.endpoints.push_back(std::move(endpoint));
+    }
+}
+
+// --- policies ----------------------------------------------------------------------------------
+
+void Reader::read_policy(const json& value, const Path& path, state::Policy& out) {
+    if (!object(value, path)) {
+        return;
+    }
+    // `dryRun` is optional: ztunnel's own examples/localhost.yaml leaves it out.
+    for (const char* required : {"name", "namespace", "scope", "action", "rules"}) {
+        if (value.find(required) == value.end()) {
+            missing(path, required);
+        }
+    }
+    for (const auto& item : value.items()) {
+        Path field = path.field(item.key());
+        const json& v = item.value();
+        if (item.key() == "name") {
+            string(v, field, out.name);
+        } else if (item.key() == "namespace") {
+            string(v, field, out.namespace_);
+        } else if (item.key() == "scope") {
+            enumeration<state::PolicyScope>(
+                    v, field,
+                    {{"Global", state::PolicyScope::global},
+                     {"Namespace", state::PolicyScope::namespace_},
+                     {"WorkloadSelector", state::PolicyScope::workload_selector}},
+                    out.scope);
+        } else if (item.key() == "action") {
+            enumeration<state::PolicyAction>(
+                    v, field,
+                    {{"Allow", state::PolicyAction::allow}, {"Deny", state::PolicyAction::deny}},
+                    out.action);
+        } else if (item.key() == "dryRun") {
+            boolean(v, field, out.dry_run);
+        } else if (item.key() == "rules") {
+            if (!array(v, field)) {
+                continue;
+            }
+            out.rules.resize(v.size());
+            for (size_t r = 0; r < v.size(); ++r) {
+                Path rule_path = field.at(r);
+                if (!array(v[r], rule_path)) {
+                    continue;
+                }
+                out.rules[r].resize(v[r].size());
+                for (size_t c = 0; c < v[r].size(); ++c) {
+                    Path clause_path = rule_path.at(c);
+                    if (!array(v[r][c], clause_path)) {
+                        continue;
+                    }
+                    out.rules[r][c].resize(v[r][c].size());
+                    for (size_t m = 0; m < v[r][c].size(); ++m) {
+                        read_match(v[r][c][m], clause_path.at(m), out.rules[r][c][m]);
+                    }
+                }
+            }
+        } else {
+            unknown_key(field);
+        }
+    }
+}
+
+void Reader::read_match(const json& value, const Path& path, state::RbacMatch& out) {
+    if (!object(value, path)) {
+        return;
+    }
+    // Unlike ztunnel, an unknown key in a match is an error: a typo must not widen a policy.
+    for (const auto& item : value.items()) {
+        const std::string& key = item.key();
+        Path field = path.field(key);
+        const json& v = item.value();
+        if (key == "namespaces") {
+            string_matches(v, field, out.namespaces);
+        } else if (key == "notNamespaces") {
+            string_matches(v, field, out.not_namespaces);
+        } else if (key == "serviceAccounts") {
+            sa_matches(v, field, out.service_accounts);
+        } else if (key == "notServiceAccounts") {
+            sa_matches(v, field, out.not_service_accounts);
+        } else if (key == "principals") {
+            string_matches(v, field, out.principals);
+        } else if (key == "notPrincipals") {
+            string_matches(v, field, out.not_principals);
+        } else if (key == "sourceIps") {
+            cidr_list(v, field, out.source_ips);
+        } else if (key == "notSourceIps") {
+            cidr_list(v, field, out.not_source_ips);
+        } else if (key == "destinationIps") {
+            cidr_list(v, field, out.destination_ips);
+        } else if (key == "notDestinationIps") {
+            cidr_list(v, field, out.not_destination_ips);
+        } else if (key == "destinationPorts") {
+            port_list(v, field, out.destination_ports);
+        } else if (key == "notDestinationPorts") {
+            port_list(v, field, out.not_destination_ports);
+        } else {
+            unknown_key(field);
+        }
+    }
+}
+
+void Reader::string_matches(const json& value, const Path& path,
+                            std::vector<state::StringMatch>& out) {
+    if (!array(value, path)) {
+        return;
+    }
+    using Kind = state::StringMatch::Kind;
+    for (size_t i = 0; i < value.size(); ++i) {
+        Path entry = path.at(i);
+        const json& v = value[i];
+        if (!v.is_object() || v.size() != 1) {
+            error(entry, "expected one of {\"Exact\": s}, {\"Prefix\": s}, {\"Suffix\": s}, "
+                         "{\"Presence\": []}, got " + describe(v));
+            continue;
+        }
+        auto it = v.begin();
+        Path field = entry.field(it.key());
+        state::StringMatch match;
+        if (it.key() == "Presence") {
+            if (!(it.value().is_null() || (it.value().is_array() && it.value().empty()))) {
+                error(field, "expected [], got " + describe(it.value()));
+                continue;
+            }
+            match.kind = Kind::presence;
+            out.push_back(std::move(match));
+            continue;
+        }
+        if (it.key() == "Exact") {
+            match.kind = Kind::exact;
+        } else if (it.key() == "Prefix") {
+            match.kind = Kind::prefix;
+        } else if (it.key() == "Suffix") {
+            match.kind = Kind::suffix;
+        } else {
+            error(field, "unknown string match (expected Exact, Prefix, Suffix or Presence)");
+            continue;
+        }
+        if (string(it.value(), field, match.value)) {
+            out.push_back(std::move(match));
+        }
+    }
+}
+
+void Reader::sa_matches(const json& value, const Path& path,
+                        std::vector<state::ServiceAccountMatch>& out) {
+    if (!array(value, path)) {
+        return;
+    }
+    for (size_t i = 0; i < value.size(); ++i) {
+        Path entry = path.at(i);
+        if (!object(value[i], entry)) {
+            continue;
+        }
+        state::ServiceAccountMatch match;
+        bool has_ns = false;
+        bool has_sa = false;
+        for (const auto& item : value[i].items()) {
+            Path field = entry.field(item.key());
+            if (item.key() == "namespace") {
+                has_ns = string(item.value(), field, match.namespace_);
+            } else if (item.key() == "serviceAccount") {
+                has_sa = string(item.value(), field, match.service_account);
+            } else {
+                unknown_key(field);
+            }
+        }
+        if (value[i].find("namespace") == value[i].end()) {
+            missing(entry, "namespace");
+        }
+        if (value[i].find("serviceAccount") == value[i].end()) {
+            missing(entry, "serviceAccount");
+        }
+        if (has_ns && has_sa) {
+            out.push_back(std::move(match));
+        }
+    }
+}
+
+void Reader::cidr_list(const json& value, const Path& path, std::vector<state::Cidr>& out) {
+    if (!array(value, path)) {
+        return;
+    }
+    for (size_t i = 0; i < value.size(); ++i) {
+        std::optional<state::Cidr> parsed;
+        cidr(value[i], path.at(i), parsed);
+        if (parsed) {
+            out.push_back(*parsed);
+        }
+    }
+}
+
+void Reader::port_list(const json& value, const Path& path, std::vector<uint16_t>& out) {
+    if (!array(value, path)) {
+        return;
+    }
+    for (size_t i = 0; i < value.size(); ++i) {
+        uint16_t number = 0;
+        if (port(value[i], path.at(i), number)) {
+            out.push_back(number);
+        }
+    }
+}
+
+// --- pods and the top level --------------------------------------------------------------------
+
+void Reader::read_pod(const json& value, const Path& path, state::Pod& out) {
+    if (!object(value, path)) {
+        return;
+    }
+    for (const char* required : {"uid", "netns"}) {
+        if (value.find(required) == value.end()) {
+            missing(path, required);
+        }
+    }
+    for (const auto& item : value.items()) {
+        Path field = path.field(item.key());
+        if (item.key() == "uid") {
+            if (string(item.value(), field, out.uid) && out.uid.empty()) {
+                error(field, "must not be empty");
+            }
+        } else if (item.key() == "netns") {
+            if (!string(item.value(), field, out.netns)) {
+                continue;
+            }
+            if (out.netns.empty() || out.netns.front() != '/' ||
+                out.netns.find('\0') != std::string::npos) {
+                error(field, "not an absolute path: " + quote_text(out.netns));
+            }
+        } else {
+            unknown_key(field);
+        }
+    }
+}
+
+void Reader::read_config(const json& root, Config& config) {
+    Path top;
+    if (!object(root, top)) {
+        return;
+    }
+    for (const auto& item : root.items()) {
+        Path field = top.field(item.key());
+        const json& list = item.value();
+        if (item.key() == "workloads") {
+            if (array(list, field)) {
+                config.workloads.resize(list.size());
+                for (size_t i = 0; i < list.size(); ++i) {
+                    read_workload(list[i], field.at(i), config.workloads[i]);
+                }
+            }
+        } else if (item.key() == "services") {
+            if (array(list, field)) {
+                config.services.resize(list.size());
+                for (size_t i = 0; i < list.size(); ++i) {
+                    read_service(list[i], field.at(i), config.services[i]);
+                }
+            }
+        } else if (item.key() == "policies") {
+            if (array(list, field)) {
+                config.policies.resize(list.size());
+                for (size_t i = 0; i < list.size(); ++i) {
+                    read_policy(list[i], field.at(i), config.policies[i]);
+                }
+            }
+        } else if (item.key() == "pods") {
+            if (array(list, field)) {
+                config.pods.resize(list.size());
+                for (size_t i = 0; i < list.size(); ++i) {
+                    read_pod(list[i], field.at(i), config.pods[i]);
+                }
+            }
+        } else {
+            unknown_key(field);
+        }
+    }
+}
+
+}  // namespace
+
+bool is_spiffe_id(std::string_view text) {
+    // TODO(config): call zt::certs::Identity::parse once the certs branch lands, so there is one
+    // SPIFFE parser. Until then: spiffe://TRUST_DOMAIN/PATH, lowercase trust domain of
+    // [a-z0-9.-_], non-empty path segments of [A-Za-z0-9.-_], no `.`/`..` segments.
+    constexpr std::string_view kScheme = "spiffe://";
+    if (!text.starts_with(kScheme) || text.size() > 2048) {
+        return false;
+    }
+    std::string_view rest = text.substr(kScheme.size());
+    size_t slash = rest.find('/');
+    std::string_view trust_domain = rest.substr(0, slash);
+    if (trust_domain.empty()) {
+        return false;
+    }
+    for (char c : trust_domain) {
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+              c == '_')) {
+            return false;
+        }
+    }
+    if (slash == std::string_view::npos) {
+        return true;  // A trust domain alone is a valid SPIFFE ID.
+    }
+    std::string_view path = rest.substr(slash);
+    while (!path.empty()) {
+        path.remove_prefix(1);  // The '/'.
+        size_t next = path.find('/');
+        std::string_view segment = path.substr(0, next);
+        if (segment.empty() || segment == "." || segment == "..") {
+            return false;
+        }
+        for (char c : segment) {
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '-' || c == '_')) {
+                return false;
+            }
+        }
+        path = next == std::string_view::npos ? std::string_view() : path.substr(next);
+    }
+    return true;
+}
+
+ParseResult parse(std::string_view text) {
+    ParseResult result;
+    if (text.starts_with("\xEF\xBB\xBF")) {
+        result.errors.push_back("(file): a byte order mark is not allowed");
+        return result;
+    }
+    json root;
+    DomBuilder builder(root);
+    bool parsed = json::sax_parse(text.begin(), text.end(), &builder,
+                                  json::input_format_t::json, /*strict=*/true,
+                                  /*ignore_comments=*/false);
+    if (!parsed) {
+        result.errors.push_back("(file): " + (builder.error().empty() ? std::string("not JSON")
+                                                                       : builder.error()));
+        return result;
+    }
+    Reader reader(result.errors, result.config.unsupported);
+    reader.read_config(root, result.config);
+    if (reader.dropped_ > 0) {
+        result.errors.push_back("(file): " + std::to_string(reader.dropped_) +
+                                " more errors not shown");
+    }
+    return result;
+}
+
+}  // namespace zt::config

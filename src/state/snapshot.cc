@@ -1,0 +1,375 @@
+// snapshot.cc builds the immutable `Snapshot` indexes from a parsed `Config` and answers lookups
+// with ztunnel's ranking rules. It runs the cross-object checks (duplicates, one IP in two
+// workloads) and reports every problem with the JSON path of the object concerned. It must never
+// mutate a snapshot after `build` returns: workers read it without locks.
+
+#include "src/state/snapshot.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "zt/assert.h"
+
+namespace zt::state {
+
+namespace {
+
+std::string quote_text(std::string_view text) {
+    std::string out = "\"";
+    out.append(text);
+    out.push_back('"');
+    return out;
+}
+
+std::string at(std::string_view list, size_t index) {
+    return std::string(list) + "[" + std::to_string(index) + "]";
+}
+
+bool visible(const Service& service, std::string_view client_namespace) {
+    return service.visibility != Visibility::namespace_ || service.namespace_ == client_namespace;
+}
+
+// better_service is the ztunnel ranking for services sharing a VIP or hostname: a service in the
+// client's namespace beats one that is not, then a canonical one beats one that is not. Equal
+// ranks keep file order (the caller keeps the first).
+bool better_service(const Service& a, const Service& b, std::string_view client_namespace) {
+    bool a_local = a.namespace_ == client_namespace;
+    bool b_local = b.namespace_ == client_namespace;
+    if (a_local != b_local) {
+        return a_local;
+    }
+    return a.canonical && !b.canonical;
+}
+
+const Service* best_of(const std::vector<const Service*>& candidates,
+                       std::string_view client_namespace) {
+    const Service* best = nullptr;
+    for (const Service* service : candidates) {
+        if (!visible(*service, client_namespace)) {
+            continue;
+        }
+        if (best == nullptr || better_service(*service, *best, client_namespace)) {
+            best = service;
+        }
+    }
+    return best;
+}
+
+}  // namespace
+
+BuildResult Snapshot::build(Config config) {
+    BuildResult result;
+    std::shared_ptr<Snapshot> snapshot(new Snapshot(std::move(config)));
+    snapshot->index(result);
+    if (result.errors.empty()) {
+        result.snapshot = std::move(snapshot);
+    }
+    return result;
+}
+
+void Snapshot::index(BuildResult& result) {
+    auto& errors = result.errors;
+    auto& warnings = result.warnings;
+    std::unordered_map<std::string_view, size_t> uid_position;
+    std::unordered_map<NetworkAddress, size_t, NetworkAddressHash> ip_position;
+    uid_position.reserve(config_.workloads.size());
+    workloads_by_uid_.reserve(config_.workloads.size());
+    workloads_by_ip_.reserve(config_.workloads.size());
+    for (size_t i = 0; i < config_.workloads.size(); ++i) {
+        const Workload& workload = config_.workloads[i];
+        auto [it, fresh] = uid_position.emplace(workload.uid, i);
+        if (!fresh) {
+            errors.push_back(at("workloads", i) + ".uid: duplicate uid " + quote_text(workload.uid) +
+                             " (first at " + at("workloads", it->second) + ")");
+            continue;
+        }
+        workloads_by_uid_.emplace(workload.uid, &workload);
+        if (workload.network_mode == NetworkMode::host_network) {
+            continue;  // ztunnel never finds host-network workloads by IP.
+        }
+        for (size_t k = 0; k < workload.workload_ips.size(); ++k) {
+            NetworkAddress key{workload.network, workload.workload_ips[k]};
+            auto [ip_it, ip_fresh] = ip_position.emplace(key, i);
+            if (!ip_fresh) {
+                if (ip_it->second != i) {
+                    errors.push_back(at("workloads", i) + ".workloadIps[" + std::to_string(k) +
+                                     "]: " + key.ip.to_string() + " on network " +
+                                     quote_text(key.network) + " is also an IP of " +
+                                     at("workloads", ip_it->second) + " (uid " +
+                                     quote_text(config_.workloads[ip_it->second].uid) + ")");
+                }
+                continue;
+            }
+            workloads_by_ip_.emplace(std::move(key), &workload);
+        }
+    }
+
+    std::unordered_map<std::string, size_t> service_position;
+    endpoints_.resize(config_.services.size());
+    for (size_t i = 0; i < config_.services.size(); ++i) {
+        const Service& service = config_.services[i];
+        std::string key = service.key().to_string();
+        auto [it, fresh] = service_position.emplace(key, i);
+        if (!fresh) {
+            errors.push_back(at("services", i) + ": duplicate service " + quote_text(key) +
+                             " (first at " + at("services", it->second) + ")");
+            continue;
+        }
+        services_by_key_.emplace(std::move(key), &service);
+        services_by_host_[service.hostname].push_back(&service);
+        for (const NetworkAddress& vip : service.vips) {
+            services_by_vip_[vip].push_back(&service);
+        }
+        for (const NetworkCidr& cidr : service.cidr_vips) {
+            cidr_vips_.push_back({cidr.network, cidr.cidr, &service});
+        }
+    }
+
+    // Endpoints, keyed by workload uid within a service (a later entry for the same uid wins,
+    // as ztunnel's endpoint map does), health-filtered when stored.
+    std::vector<std::unordered_map<std::string_view, size_t>> endpoint_slot(
+            config_.services.size());
+    auto add_endpoint = [&](const Service& service, Endpoint endpoint) {
+        if (endpoint.status != HealthStatus::healthy &&
+            service.health_policy() != HealthPolicy::allow_all) {
+            return;
+        }
+        size_t s = size_t(&service - config_.services.data());
+        auto [slot, fresh] = endpoint_slot[s].emplace(endpoint.workload->uid, endpoints_[s].size());
+        if (fresh) {
+            endpoints_[s].push_back(std::move(endpoint));
+        } else {
+            endpoints_[s][slot->second] = std::move(endpoint);
+        }
+    };
+    for (size_t i = 0; i < config_.workloads.size(); ++i) {
+        const Workload& workload = config_.workloads[i];
+        if (workloads_by_uid_[workload.uid] != &workload) {
+            continue;  // A duplicate uid; already an error.
+        }
+        for (const WorkloadService& ws : workload.services) {
+            auto it = services_by_key_.find(ws.service.to_string());
+            if (it == services_by_key_.end()) {
+                warnings.push_back(at("workloads", i) + ".services: service " +
+                                   quote_text(ws.service.to_string()) +
+                                   " is not defined; the endpoint is ignored");
+                continue;
+            }
+            add_endpoint(*it->second, Endpoint{&workload, ws.ports, workload.status});
+        }
+    }
+    for (size_t i = 0; i < config_.services.size(); ++i) {
+        const Service& service = config_.services[i];
+        for (const ExplicitEndpoint& explicit_endpoint : service.endpoints) {
+            const Workload* workload = workload_by_uid(explicit_endpoint.workload_uid);
+            if (workload == nullptr) {
+                warnings.push_back(at("services", i) + ".endpoints: workload " +
+                                   quote_text(explicit_endpoint.workload_uid) +
+                                   " is not defined; the endpoint is ignored");
+                continue;
+            }
+            add_endpoint(service,
+                         Endpoint{workload, explicit_endpoint.ports, explicit_endpoint.status});
+        }
+    }
+
+    for (size_t i = 0; i < config_.policies.size(); ++i) {
+        const Policy& policy = config_.policies[i];
+        auto [it, fresh] = policies_by_key_.emplace(policy.key(), &policy);
+        if (!fresh) {
+            errors.push_back(at("policies", i) + ": duplicate policy " + quote_text(policy.key()));
+            continue;
+        }
+        if (policy.scope == PolicyScope::global) {
+            global_policies_.push_back(&policy);
+        } else if (policy.scope == PolicyScope::namespace_) {
+            namespace_policies_[policy.namespace_].push_back(&policy);
+        }
+    }
+    std::unordered_map<std::string_view, bool> selected;
+    for (size_t i = 0; i < config_.workloads.size(); ++i) {
+        const auto& keys = config_.workloads[i].authorization_policies;
+        for (size_t k = 0; k < keys.size(); ++k) {
+            const Policy* policy = policy_by_key(keys[k]);
+            if (policy == nullptr) {
+                warnings.push_back(at("workloads", i) + ".authorizationPolicies[" +
+                                   std::to_string(k) + "]: policy " + quote_text(keys[k]) +
+                                   " is not defined; skipped");
+                continue;
+            }
+            selected[policy->key()] = true;
+        }
+    }
+    for (size_t i = 0; i < config_.policies.size(); ++i) {
+        const Policy& policy = config_.policies[i];
+        if (policy.scope == PolicyScope::workload_selector && !selected.contains(policy.key())) {
+            warnings.push_back(at("policies", i) + ": WorkloadSelector policy " +
+                               quote_text(policy.key()) + " is listed by no workload; it selects nothing");
+        }
+    }
+
+    for (size_t i = 0; i < config_.pods.size(); ++i) {
+        const Pod& pod = config_.pods[i];
+        auto [it, fresh] = pods_by_uid_.emplace(pod.uid, &pod);
+        if (!fresh) {
+            errors.push_back(at("pods", i) + ".uid: duplicate pod uid " + quote_text(pod.uid));
+        }
+    }
+}
+
+const Workload* Snapshot::workload_by_uid(std::string_view uid) const {
+    auto it = workloads_by_uid_.find(uid);
+    return it == workloads_by_uid_.end() ? nullptr : it->second;
+}
+
+const Workload* Snapshot::workload_by_ip(const NetworkAddress& address) const {
+    auto it = workloads_by_ip_.find(address);
+    return it == workloads_by_ip_.end() ? nullptr : it->second;
+}
+
+const Service* Snapshot::service_by_vip(const NetworkAddress& address,
+                                        std::string_view client_namespace) const {
+    auto it = services_by_vip_.find(address);
+    if (it != services_by_vip_.end()) {
+        if (const Service* best = best_of(it->second, client_namespace)) {
+            return best;
+        }
+    }
+    const CidrVip* best = nullptr;
+    for (const CidrVip& entry : cidr_vips_) {
+        if (entry.network != address.network || !entry.cidr.contains(address.ip) ||
+            !visible(*entry.service, client_namespace)) {
+            continue;
+        }
+        if (best == nullptr) {
+            best = &entry;
+            continue;
+        }
+        bool local = entry.service->namespace_ == client_namespace;
+        bool best_local = best->service->namespace_ == client_namespace;
+        if (local != best_local) {
+            if (local) {
+                best = &entry;
+            }
+            continue;
+        }
+        if (entry.cidr.prefix_len != best->cidr.prefix_len) {
+            if (entry.cidr.prefix_len > best->cidr.prefix_len) {
+                best = &entry;
+            }
+            continue;
+        }
+        if (entry.service->canonical && !best->service->canonical) {
+            best = &entry;
+        }
+    }
+    return best == nullptr ? nullptr : best->service;
+}
+
+AddressMatch Snapshot::find_address(const NetworkAddress& address,
+                                    std::string_view client_namespace) const {
+    if (const Workload* workload = workload_by_ip(address)) {
+        return {workload, nullptr};
+    }
+    return {nullptr, service_by_vip(address, client_namespace)};
+}
+
+const Service* Snapshot::service_by_key(std::string_view namespace_,
+                                        std::string_view hostname) const {
+    std::string key;
+    key.reserve(namespace_.size() + 1 + hostname.size());
+    key.append(namespace_);
+    key.push_back('/');
+    key.append(hostname);
+    auto it = services_by_key_.find(key);
+    return it == services_by_key_.end() ? nullptr : it->second;
+}
+
+const Service* Snapshot::best_service_by_host(std::string_view hostname,
+                                              std::string_view client_namespace) const {
+    auto it = services_by_host_.find(hostname);
+    return it == services_by_host_.end() ? nullptr : best_of(it->second, client_namespace);
+}
+
+std::span<const Endpoint> Snapshot::endpoints(const Service& service) const {
+    ZT_ASSERT(&service >= config_.services.data() &&
+              &service < config_.services.data() + config_.services.size());
+    return endpoints_[size_t(&service - config_.services.data())];
+}
+
+std::optional<uint16_t> Snapshot::target_port(const Service& service, const Endpoint& endpoint,
+                                              uint16_t service_port) {
+    if (auto port = find_port(endpoint.ports, service_port)) {
+        return *port;
+    }
+    auto port = find_port(service.ports, service_port);
+    if (port && *port != 0) {
+        return *port;
+    }
+    return std::nullopt;
+}
+
+const Endpoint* Snapshot::choose_endpoint(const Service& service, uint16_t service_port,
+                                          uint64_t random) const {
+    auto candidates = endpoints(service);
+    auto eligible = [&](const Endpoint& endpoint) {
+        return !endpoint.workload->workload_ips.empty() &&
+               target_port(service, endpoint, service_port).has_value();
+    };
+    uint64_t total = 0;
+    for (const Endpoint& endpoint : candidates) {
+        if (eligible(endpoint)) {
+            total += endpoint.workload->capacity;
+        }
+    }
+    if (total == 0) {
+        return nullptr;
+    }
+    uint64_t pick = random % total;
+    for (const Endpoint& endpoint : candidates) {
+        if (!eligible(endpoint)) {
+            continue;
+        }
+        uint64_t weight = endpoint.workload->capacity;
+        if (pick < weight) {
+            return &endpoint;
+        }
+        pick -= weight;
+    }
+    ZT_ASSERT(false);
+    return nullptr;
+}
+
+const Policy* Snapshot::policy_by_key(std::string_view key) const {
+    auto it = policies_by_key_.find(std::string(key));
+    return it == policies_by_key_.end() ? nullptr : it->second;
+}
+
+std::span<const Policy* const> Snapshot::namespace_policies(std::string_view namespace_) const {
+    auto it = namespace_policies_.find(namespace_);
+    if (it == namespace_policies_.end()) {
+        return {};
+    }
+    return it->second;
+}
+
+std::vector<const Policy*> Snapshot::policies_for(const Workload& workload) const {
+    std::vector<const Policy*> out;
+    auto local = namespace_policies(workload.namespace_);
+    out.insert(out.end(), local.begin(), local.end());
+    out.insert(out.end(), global_policies_.begin(), global_policies_.end());
+    for (const std::string& key : workload.authorization_policies) {
+        const Policy* policy = policy_by_key(key);
+        if (policy != nullptr && std::find(out.begin(), out.end(), policy) == out.end()) {
+            out.push_back(policy);
+        }
+    }
+    return out;
+}
+
+const Pod* Snapshot::pod_by_uid(std::string_view uid) const {
+    auto it = pods_by_uid_.find(uid);
+    return it == pods_by_uid_.end() ? nullptr : it->second;
+}
+
+}  // namespace zt::state
