@@ -1,0 +1,85 @@
+#pragma once
+
+// StandardMetrics registers every family ztunnel's dashboards and SPEC.md §7 name, in one place,
+// so that names, labels and HELP texts are defined once: the traffic group, `istio_build`,
+// `process_open_fds`/`process_max_fds`, our config and pod metrics, and the counters for limits
+// and protections (connections refused at a limit, TLS handshake failures, HTTP/2 glitches,
+// certificate refusals, admin-server refusals). Components get references to the families here
+// and count into their own shard.
+
+#include <string>
+#include <string_view>
+
+#include "src/telemetry/metrics.h"
+#include "src/telemetry/traffic_metrics.h"
+
+namespace zt::telemetry {
+
+// StandardMetricsOptions configures the registry at startup.
+struct StandardMetricsOptions {
+    size_t worker_count = 1;               // data-plane threads; shard i belongs to worker i
+    std::string istio_version;             // `ISTIO_META_ISTIO_VERSION`; empty renders `unknown`
+    RegistryLimits limits;                 // series bound per family and shard
+};
+
+// StandardMetrics owns the registry. Shards `0 .. worker_count-1` belong to the workers;
+// `control_shard()` belongs to the control thread (config reloads, admin servers).
+class StandardMetrics {
+    // Declared first: every family reference below is initialised from `registry_`.
+    size_t control_shard_;
+    Registry registry_;
+
+public:
+    explicit StandardMetrics(const StandardMetricsOptions& options);
+
+    StandardMetrics(const StandardMetrics&) = delete;
+    StandardMetrics& operator=(const StandardMetrics&) = delete;
+
+    size_t control_shard() const { return control_shard_; }
+
+    Registry& registry() { return registry_; }
+
+    // render is the body of a scrape in `format`.
+    std::string render(Format format) const { return registry_.render(format); }
+
+    // Istio's traffic counters (the proxy counts through `ConnectionMetrics`).
+    TrafficMetrics& traffic;
+
+    // ztunnel_config_reloads_total{result="success|failure"}, counted on the control shard.
+    ShardedFamily& config_reloads;
+    // ztunnel_config_last_success_timestamp_seconds: Unix time of the last applied config.
+    GaugeFamily& config_last_success;
+    // ztunnel_pods{state="pending|up"}.
+    GaugeFamily& pods;
+
+    // Limits and protections, each counted where it is hit, by `reason` (or `kind`).
+    // ztunnel_connections_refused_total{reason}: e.g. `max_connections`, `drain`.
+    ShardedFamily& connections_refused;
+    // ztunnel_tls_handshake_failures_total{reason}: e.g. `timeout`, `alpn`, `protocol`.
+    ShardedFamily& tls_handshake_failures;
+    // ztunnel_h2_glitches_total{kind}: peer misbehaviour charged to the glitch budget.
+    ShardedFamily& h2_glitches;
+    // ztunnel_certificate_refusals_total{reason}: peer or issued certificates refused.
+    ShardedFamily& certificate_refusals;
+    // ztunnel_http_requests_refused_total{server,reason}: admin/metrics/readiness refusals.
+    ShardedFamily& http_refused;
+
+    // record_config_reload counts one reload result from the control thread and, on success,
+    // sets the last-success timestamp to `unix_seconds`.
+    void record_config_reload(bool success, double unix_seconds);
+
+    // set_pods sets `ztunnel_pods` for both states.
+    void set_pods(uint64_t pending, uint64_t up);
+
+    // set_log_dropped_source makes `ztunnel_log_lines_dropped_total` read `*counter` at scrape
+    // time (the log queue's drop counter). Call once at startup.
+    void set_log_dropped_source(const void* queue, CallbackFamily::Read read);
+};
+
+// count_open_fds counts this process's open descriptors (`/proc/self/fd`), or -1 if unreadable.
+int64_t count_open_fds();
+
+// max_fds returns the soft RLIMIT_NOFILE, or -1 if unreadable.
+int64_t max_fds();
+
+}  // namespace zt::telemetry
