@@ -21,8 +21,9 @@ std::string_view to_string(Step step) {
     return "unknown";
 }
 
-void Pipe::on_readable() {
+void Pipe::on_readable(bool hangup) {
     source_readable_ = true;
+    source_hangup_ = source_hangup_ || hangup;
     ++readable_epoch_;
 }
 
@@ -46,7 +47,9 @@ Step Pipe::on_splice_in(int32_t res) {
         buffered_ += uint32_t(res);
         // A short read drained the socket. If no readiness event arrived meanwhile, the next
         // one will say when there is more; reading again now would only return -EAGAIN.
-        if (uint32_t(res) < splice_in_length_ && splice_in_epoch_ == readable_epoch_) {
+        // After a hang-up no wake-up will come, so keep reading until the EOF itself.
+        if (uint32_t(res) < splice_in_length_ && splice_in_epoch_ == readable_epoch_ &&
+            !source_hangup_) {
             source_readable_ = false;
         }
     } else if (res == 0) {

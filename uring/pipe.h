@@ -34,8 +34,10 @@ enum class PipeOp : uint8_t {
 class Pipe {
 public:
     // on_readable records a readiness event on the source (POLLIN, POLLRDHUP, POLLHUP or
-    // POLLERR: each makes the next splice return data, 0 or the error).
-    void on_readable();
+    // POLLERR: each makes the next splice return data, 0 or the error). `hangup` says the event
+    // reported POLLRDHUP, POLLHUP or POLLERR: the source stays readable from then on (until EOF
+    // or the error is read), because no further wake-up will come to say so.
+    void on_readable(bool hangup = false);
 
     // on_writable records that the target can take bytes again.
     void on_writable();
@@ -95,6 +97,7 @@ private:
     int error_ = 0;
     PipeOp op_ = PipeOp::none;
     bool source_readable_ = false;
+    bool source_hangup_ = false;  // A hang-up or error was reported: reading never blocks again.
     bool target_writable_ = true;  // A fresh connection has an empty send buffer.
     bool source_eof_ = false;
     bool done_ = false;

@@ -81,7 +81,7 @@ int setup_ring(io_uring& ring, const RingOptions& options, uint32_t& flags_used)
         params.cq_entries = cq_entries;
         rc = io_uring_queue_init_params(options.sq_entries, &ring, &params);
         if (rc == 0) {
-            flags_used = params.flags;
+            flags_used = flags | IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
             return 0;
         }
         if (rc != -EINVAL) {

@@ -109,7 +109,8 @@ struct RelayOps {
         int side = side_of(relay, self, &Side::read_poll);
         Pipe& pipe = relay.directions[side].pipe;  // Direction `side` reads side `side`.
         if (res != -ECANCELED) {
-            pipe.on_readable();  // Errors too: the next splice reports them.
+            // Errors too: the next splice reports them.
+            pipe.on_readable(res < 0 || (res & (POLLRDHUP | POLLHUP | POLLERR)) != 0);
         }
         if ((flags & IORING_CQE_F_MORE) == 0 && relay.state == RelayState::relaying &&
             pipe.wants_readable() && res != -ECANCELED) {
