@@ -81,6 +81,7 @@ LoadResult load_text(std::string_view text) {
     result.sha256 = sha256_hex(text);
     ParseResult parsed = parse(text);
     if (!parsed.errors.empty()) {
+        result.too_deep = parsed.too_deep;
         result.errors = std::move(parsed.errors);
         return result;
     }
@@ -96,6 +97,7 @@ LoadResult load_file(const std::string& path) {
     if (!text) {
         LoadResult result;
         if (text.error().code == Errc::config_too_large) {
+            result.too_large = true;
             result.errors.push_back(path + ": file is larger than the " +
                                     std::to_string(kMaxFileBytes >> 20) + " MiB limit");
         } else if (text.error().code == Errc::invalid_argument) {

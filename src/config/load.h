@@ -23,6 +23,8 @@ struct LoadResult {
     std::vector<std::string> warnings;
     std::string sha256;
     size_t bytes = 0;
+    bool too_large = false;  // Rejected by the file size cap.
+    bool too_deep = false;   // Rejected by the nesting cap.
 };
 
 // read_file reads all of `path` (following symlinks) if it is a regular file of at most

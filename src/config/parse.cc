@@ -74,11 +74,13 @@ public:
     }
 
     const std::string& error() const { return error_; }
+    bool too_deep() const { return too_deep_; }
 
 private:
     bool open(json value) {
         if (stack_.size() >= kMaxDepth) {
             error_ = "nesting deeper than " + std::to_string(kMaxDepth) + " levels";
+            too_deep_ = true;
             return false;
         }
         json* placed = put(std::move(value));
@@ -104,6 +106,7 @@ private:
     std::vector<json*> stack_;
     json* slot_ = nullptr;
     std::string error_;
+    bool too_deep_ = false;
 };
 
 // --- JSON paths ----------------------------------------------------------------------------------
@@ -123,10 +126,15 @@ struct Path {
     Path map_key(std::string_view name) const { return {this, Kind::map_key, name, 0}; }
 
     std::string render() const {
+        std::string out = raw();
+        return out.empty() ? std::string("(top level)") : out;
+    }
+
+    std::string raw() const {
         if (kind == Kind::root) {
             return {};
         }
-        std::string out = parent->render();
+        std::string out = parent->raw();
         switch (kind) {
             case Kind::root: break;
             case Kind::field:
@@ -144,7 +152,7 @@ struct Path {
                 out += "\"]";
                 break;
         }
-        return out.empty() ? std::string("(top level)") : out;
+        return out;
     }
 };
 
@@ -1075,40 +1083,30 @@ void Reader::read_config(const json& root, Config& config) {
         return;
     }
     for (const auto& item : root.items()) {
-        Path field = top.field(item.key());
-        const json& list = item.value();
-        if (item.key() == "workloads") {
-            if (array(list, field)) {
-                config.workloads.resize(list.size());
-                for (size_t i = 0; i < list.size(); ++i) {
-                    read_workload(list[i], field.at(i), config.workloads[i]);
-                }
-            }
-        } else if (item.key() == "services") {
-            if (array(list, field)) {
-                config.services.resize(list.size());
-                for (size_t i = 0; i < list.size(); ++i) {
-                    read_service(list[i], field.at(i), config.services[i]);
-                }
-            }
-        } else if (item.key() == "policies") {
-            if (array(list, field)) {
-                config.policies.resize(list.size());
-                for (size_t i = 0; i < list.size(); ++i) {
-                    read_policy(list[i], field.at(i), config.policies[i]);
-                }
-            }
-        } else if (item.key() == "pods") {
-            if (array(list, field)) {
-                config.pods.resize(list.size());
-                for (size_t i = 0; i < list.size(); ++i) {
-                    read_pod(list[i], field.at(i), config.pods[i]);
-                }
-            }
-        } else {
-            unknown_key(field);
+        const std::string& key = item.key();
+        if (key != "workloads" && key != "services" && key != "policies" && key != "pods") {
+            unknown_key(top.field(key));
         }
     }
+    // Read in a fixed order (not the DOM's alphabetical one) so errors follow the file's story.
+    auto read_list = [&](const char* key, auto& out, auto read_one) {
+        auto it = root.find(key);
+        if (it == root.end()) {
+            return;
+        }
+        Path field = top.field(key);
+        if (!array(*it, field)) {
+            return;
+        }
+        out.resize(it->size());
+        for (size_t i = 0; i < it->size(); ++i) {
+            (this->*read_one)((*it)[i], field.at(i), out[i]);
+        }
+    };
+    read_list("workloads", config.workloads, &Reader::read_workload);
+    read_list("services", config.services, &Reader::read_service);
+    read_list("policies", config.policies, &Reader::read_policy);
+    read_list("pods", config.pods, &Reader::read_pod);
 }
 
 }  // namespace
@@ -1161,12 +1159,18 @@ ParseResult parse(std::string_view text) {
         result.errors.push_back("(file): a byte order mark is not allowed");
         return result;
     }
+    // nlohmann stops at a NUL as if the input ended there, which would accept `{}\0garbage`.
+    if (size_t nul = text.find('\0'); nul != std::string_view::npos) {
+        result.errors.push_back("(file): NUL byte at offset " + std::to_string(nul));
+        return result;
+    }
     json root;
     DomBuilder builder(root);
     bool parsed = json::sax_parse(text.begin(), text.end(), &builder,
                                   json::input_format_t::json, /*strict=*/true,
                                   /*ignore_comments=*/false);
     if (!parsed) {
+        result.too_deep = builder.too_deep();
         result.errors.push_back("(file): " + (builder.error().empty() ? std::string("not JSON")
                                                                        : builder.error()));
         return result;

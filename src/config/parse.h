@@ -30,6 +30,7 @@ inline constexpr size_t kMaxErrors = 1000;
 struct ParseResult {
     state::Config config;
     std::vector<std::string> errors;
+    bool too_deep = false;  // The nesting cap was hit (counted by the watcher).
 };
 
 // parse reads `text` as a whole config file. It fails (non-empty `errors`) on a JSON syntax

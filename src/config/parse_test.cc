@@ -1,0 +1,321 @@
+// Unit tests for the config parser and the cross-object checks: one row per validation error,
+// each checked for its exact JSON path and message, plus the JSON-level limits (depth, duplicate
+// keys, BOM, truncation) and ztunnel's examples/localhost.yaml written as JSON.
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "src/config/load.h"
+#include "src/config/parse.h"
+
+namespace {
+
+using zt::config::load_text;
+
+// kBase is a small valid file; rows replace parts of it to break exactly one thing.
+constexpr std::string_view kBase = R"({
+  "workloads": [
+    {"uid": "c//Pod/ns/a", "namespace": "ns", "workloadIps": ["198.18.0.1"], "protocol": "HBONE",
+     "services": {"ns/s.ns.svc": {"80": 8080}}}
+  ],
+  "services": [
+    {"name": "s", "namespace": "ns", "hostname": "s.ns.svc", "vips": ["/198.19.0.1"],
+     "ports": {"80": 8080}, "subjectAltNames": ["spiffe://cluster.local/ns/ns/sa/s"]}
+  ],
+  "policies": [
+    {"name": "p", "namespace": "ns", "scope": "Namespace", "action": "Allow", "dryRun": false,
+     "rules": [[[{"destinationPorts": [8080]}], [{"principals": [{"Exact": "x"}]}]]]}
+  ],
+  "pods": [{"uid": "c//Pod/ns/a", "netns": "/var/run/netns/zt-a"}]
+})";
+
+std::string replace(std::string_view from, std::string_view to) {
+    std::string text(kBase);
+    size_t at = text.find(from);
+    REQUIRE_MESSAGE(at != std::string::npos, "row does not apply: " << from);
+    text.replace(at, from.size(), to);
+    return text;
+}
+
+struct Row {
+    const char* what;
+    std::string text;
+    std::string error;  // The one error expected, exactly.
+};
+
+}  // namespace
+
+TEST_CASE("config: the base document is valid") {
+    auto result = load_text(kBase);
+    INFO(result.errors.size());
+    CHECK(result.errors.empty());
+    REQUIRE(result.snapshot != nullptr);
+    CHECK(result.snapshot->workloads().size() == 1);
+    CHECK(result.warnings.empty());
+}
+
+TEST_CASE("config: each validation error names its JSON path") {
+    const Row rows[] = {
+            {"unknown top-level key", replace("\"pods\"", "\"pod\""), "pod: unknown key"},
+            {"top level not an object", "[]", "(top level): expected an object, got array"},
+            {"list not an array", "{\"pods\": {}}",
+             "pods: expected an array, got object"},
+            {"misspelt workload key", replace("\"protocol\"", "\"protcol\""),
+             "workloads[0].protcol: unknown key"},
+            {"missing required key", replace("\"namespace\": \"ns\", \"workloadIps\"",
+                                             "\"workloadIps\""),
+             "workloads[0]: missing required key \"namespace\""},
+            {"empty uid", replace("\"uid\": \"c//Pod/ns/a\", \"namespace\"",
+                                  "\"uid\": \"\", \"namespace\""),
+             "workloads[0].uid: must not be empty"},
+            {"bad IP", replace("198.18.0.1", "10.0.0.300"),
+             "workloads[0].workloadIps[0]: not an IP address: \"10.0.0.300\""},
+            {"inet_aton-only IP", replace("198.18.0.1", "127.1"),
+             "workloads[0].workloadIps[0]: not an IP address: \"127.1\""},
+            {"wrong type", replace("[\"198.18.0.1\"]", "\"198.18.0.1\""),
+             "workloads[0].workloadIps: expected an array, got \"198.18.0.1\""},
+            {"unknown enum", replace("\"HBONE\"", "\"UDP\""),
+             "workloads[0].protocol: unknown value \"UDP\" (expected one of: TCP, HBONE)"},
+            {"unknown status", replace("\"protocol\": \"HBONE\"", "\"status\": \"Sick\""),
+             "workloads[0].status: unknown value \"Sick\" (expected one of: Healthy, Unhealthy)"},
+            {"negative capacity", replace("\"protocol\": \"HBONE\"", "\"capacity\": -1"),
+             "workloads[0].capacity: -1 is not an integer from 0 to 4294967295"},
+            {"service key not ns/hostname", replace("\"ns/s.ns.svc\": {", "\"s.ns.svc\": {"),
+             "workloads[0].services[\"s.ns.svc\"]: key is not namespace/hostname"},
+            {"port key not a number", replace("{\"80\": 8080}}}", "{\"http\": 8080}}}"),
+             "workloads[0].services[\"ns/s.ns.svc\"][\"http\"]: \"http\" is not a port (keys are "
+             "ports written as strings)"},
+            {"target port out of range", replace("\"ports\": {\"80\": 8080}",
+                                                 "\"ports\": {\"80\": 70000}"),
+             "services[0].ports[\"80\"]: 70000 is not a port"},
+            {"port twice", replace("\"ports\": {\"80\": 8080}", "\"ports\": {\"80\": 1, \"080\": 2}"),
+             "services[0].ports: port 80 appears twice"},
+            {"vip without network", replace("\"/198.19.0.1\"", "\"198.19.0.1\""),
+             "services[0].vips[0]: not a network/ip address: \"198.19.0.1\""},
+            {"cidr prefix too long",
+             replace("\"vips\": [", "\"cidrVips\": [{\"network\": \"\", \"cidr\": \"198.19.0.0/33\"}], \"vips\": ["),
+             "services[0].cidrVips[0].cidr: not a CIDR (prefix length must be 0 to 32): "
+             "\"198.19.0.0/33\""},
+            {"not a SPIFFE ID", replace("spiffe://cluster.local/ns/ns/sa/s", "cluster.local/ns/ns/sa/s"),
+             "services[0].subjectAltNames[0]: not a SPIFFE ID: \"cluster.local/ns/ns/sa/s\""},
+            {"SPIFFE ID with empty segment", replace("ns/ns/sa/s", "ns//sa/s"),
+             "services[0].subjectAltNames[0]: not a SPIFFE ID: \"spiffe://cluster.local/ns//sa/s\""},
+            {"unknown load balancer mode",
+             replace("\"vips\": [", "\"loadBalancer\": {\"mode\": \"Random\"}, \"vips\": ["),
+             "services[0].loadBalancer.mode: unknown value \"Random\" (expected one of: Standard, "
+             "Strict, Failover, Passthrough)"},
+            {"rule port out of range", replace("\"principals\": [{\"Exact\": \"x\"}]",
+                                               "\"destinationPorts\": [70000]"),
+             "policies[0].rules[0][1][0].destinationPorts[0]: 70000 is not a port"},
+            {"bare IP where a CIDR is required", replace("\"destinationPorts\": [8080]",
+                                                         "\"sourceIps\": [\"198.18.0.1\"]"),
+             "policies[0].rules[0][0][0].sourceIps[0]: not a CIDR (an address/prefix length is "
+             "required): \"198.18.0.1\""},
+            {"unknown string match", replace("{\"Exact\": \"x\"}", "{\"Regex\": \"x\"}"),
+             "policies[0].rules[0][1][0].principals[0].Regex: unknown string match (expected "
+             "Exact, Prefix, Suffix or Presence)"},
+            {"typo inside a match", replace("\"destinationPorts\": [8080]",
+                                            "\"destinationPort\": [8080]"),
+             "policies[0].rules[0][0][0].destinationPort: unknown key"},
+            {"unknown scope", replace("\"Namespace\", \"action\"", "\"Cluster\", \"action\""),
+             "policies[0].scope: unknown value \"Cluster\" (expected one of: Global, Namespace, "
+             "WorkloadSelector)"},
+            {"missing action", replace("\"action\": \"Allow\", ", ""),
+             "policies[0]: missing required key \"action\""},
+            {"relative netns", replace("/var/run/netns/zt-a", "var/run/netns/zt-a"),
+             "pods[0].netns: not an absolute path: \"var/run/netns/zt-a\""},
+            {"pod without netns", replace(", \"netns\": \"/var/run/netns/zt-a\"", ""),
+             "pods[0]: missing required key \"netns\""},
+            {"duplicate workload uid",
+             std::string(kBase).replace(kBase.find("  ],\n  \"services\""), 0,
+                              ",{\"uid\": \"c//Pod/ns/a\", \"namespace\": \"ns\", "
+                              "\"workloadIps\": [], \"services\": {}}\n"),
+             "workloads[1].uid: duplicate uid \"c//Pod/ns/a\" (first at workloads[0])"},
+            {"one IP in two workloads of a network",
+             std::string(kBase).replace(kBase.find("  ],\n  \"services\""), 0,
+                                        ",{\"uid\": \"c//Pod/ns/b\", \"namespace\": \"ns\", "
+                                        "\"workloadIps\": [\"198.18.0.1\"], \"services\": {}}\n"),
+             "workloads[1].workloadIps[0]: 198.18.0.1 on network \"\" is also an IP of "
+             "workloads[0] (uid \"c//Pod/ns/a\")"},
+            {"duplicate service", std::string(kBase).replace(
+                                          kBase.find("  ],\n  \"policies\""), 0,
+                                          ",{\"name\": \"s2\", \"namespace\": \"ns\", \"hostname\": "
+                                          "\"s.ns.svc\", \"vips\": [], \"ports\": {}}\n"),
+             "services[1]: duplicate service \"ns/s.ns.svc\" (first at services[0])"},
+            {"duplicate policy", std::string(kBase).replace(
+                                         kBase.find("  ],\n  \"pods\""), 0,
+                                         ",{\"name\": \"p\", \"namespace\": \"ns\", \"scope\": "
+                                         "\"Global\", \"action\": \"Deny\", \"rules\": []}\n"),
+             "policies[1]: duplicate policy \"ns/p\""},
+            {"duplicate pod", replace("\"netns\": \"/var/run/netns/zt-a\"}",
+                                      "\"netns\": \"/var/run/netns/zt-a\"}, {\"uid\": "
+                                      "\"c//Pod/ns/a\", \"netns\": \"/x\"}"),
+             "pods[1].uid: duplicate pod uid \"c//Pod/ns/a\""},
+            {"syntax error", replace("\"pods\"", "pods"),
+             "(file): parse error at line 14, column 3: syntax error while parsing object key - "
+             "invalid literal; last read: '\"x\"}]}]]]}<U+000A>  ],<U+000A>  p'; expected string "
+             "literal"},
+            {"duplicate key", replace("\"pods\": [", "\"workloads\": [], \"pods\": ["),
+             "(file): duplicate key \"workloads\" in one object"},
+            {"byte order mark", "\xEF\xBB\xBF" + std::string(kBase),
+             "(file): a byte order mark is not allowed"},
+    };
+    for (const Row& row : rows) {
+        CAPTURE(row.what);
+        auto result = load_text(row.text);
+        CHECK(result.snapshot == nullptr);
+        REQUIRE(result.errors.size() >= 1);
+        CHECK(result.errors.front() == row.error);
+        CHECK(result.errors.size() == 1);
+    }
+}
+
+TEST_CASE("config: every error of a file is reported, not just the first") {
+    std::string text = replace("198.18.0.1", "10.0.0.300");
+    text.replace(text.find("\"HBONE\""), 7, "\"UDP\"");
+    text.replace(text.find("/var/run"), 1, "");
+    auto result = load_text(text);
+    REQUIRE(result.errors.size() == 3);
+    CHECK(result.errors[0] == "workloads[0].protocol: unknown value \"UDP\" (expected one of: "
+                              "TCP, HBONE)");
+    CHECK(result.errors[1] == "workloads[0].workloadIps[0]: not an IP address: \"10.0.0.300\"");
+    CHECK(result.errors[2] == "pods[0].netns: not an absolute path: \"var/run/netns/zt-a\"");
+}
+
+TEST_CASE("config: the same IP on two networks, or on host-network workloads, is accepted") {
+    std::string other_network = std::string(kBase).replace(
+            kBase.find("  ],\n  \"services\""), 0,
+            ",{\"uid\": \"c//Pod/ns/b\", \"namespace\": \"ns\", \"network\": \"n2\", "
+            "\"workloadIps\": [\"198.18.0.1\"], \"services\": {}}\n");
+    auto result = load_text(other_network);
+    CHECK(result.errors.empty());
+    REQUIRE(result.snapshot);
+    CHECK(result.snapshot->workload_by_ip({"n2", *zt::state::IpAddr::parse("198.18.0.1")})->uid ==
+          "c//Pod/ns/b");
+    CHECK(result.snapshot->workload_by_ip({"", *zt::state::IpAddr::parse("198.18.0.1")})->uid ==
+          "c//Pod/ns/a");
+
+    std::string host_network = std::string(kBase).replace(
+            kBase.find("  ],\n  \"services\""), 0,
+            ",{\"uid\": \"c//Pod/ns/b\", \"namespace\": \"ns\", \"networkMode\": \"HostNetwork\", "
+            "\"workloadIps\": [\"198.18.0.1\"], \"services\": {}}\n");
+    result = load_text(host_network);
+    CHECK(result.errors.empty());
+}
+
+TEST_CASE("config: nesting beyond the cap is rejected during the parse, without recursion") {
+    std::string deep(100000, '[');
+    auto result = zt::config::parse(deep);
+    REQUIRE(result.errors.size() == 1);
+    CHECK(result.errors[0] == "(file): nesting deeper than 64 levels");
+    CHECK(result.too_deep);
+
+    // 64 levels are fine for the JSON reader (the schema then rejects the shape).
+    std::string ok = "{\"workloads\": " + std::string(63, '[') + std::string(63, ']') + "}";
+    result = zt::config::parse(ok);
+    CHECK_FALSE(result.too_deep);
+    CHECK(result.errors.front().starts_with("workloads[0]: expected an object"));
+}
+
+TEST_CASE("config: malformed bytes are rejected: empty, NUL, invalid UTF-8, trailing garbage") {
+    for (std::string text : {std::string(""), std::string("   \n"), std::string("{}\0", 3),
+                             std::string("{\"workloads\": [], \"x\xff\": 1}"),
+                             std::string("{} {}"), std::string("{\"pods\": []} x")}) {
+        CAPTURE(text);
+        auto result = load_text(text);
+        CHECK(result.snapshot == nullptr);
+        REQUIRE(result.errors.size() == 1);
+        CHECK(result.errors[0].starts_with("(file): "));
+    }
+}
+
+TEST_CASE("config: an empty object is a valid, empty config") {
+    // ztunnel's LocalConfig defaults every list; an empty node is a real state (no pods).
+    auto result = load_text("{}");
+    REQUIRE(result.snapshot);
+    CHECK(result.snapshot->workloads().empty());
+    CHECK(result.snapshot->pods().empty());
+}
+
+TEST_CASE("config: every truncation of a valid file is rejected") {
+    std::string text(kBase);
+    size_t rejected = 0;
+    for (size_t len = 0; len < text.size(); len += 7) {
+        auto result = load_text(std::string_view(text).substr(0, len));
+        CHECK(result.snapshot == nullptr);
+        rejected += result.snapshot == nullptr ? 1 : 0;
+    }
+    CHECK(rejected == (text.size() + 6) / 7);
+}
+
+TEST_CASE("config: keys ztunnel knows but we do not implement are accepted and listed once") {
+    std::string text = replace("\"protocol\": \"HBONE\"",
+                               "\"protocol\": \"HBONE\", \"waypoint\": {\"destination\": "
+                               "\"/198.19.9.9\", \"hboneMtlsPort\": 15008}");
+    text.replace(text.find("\"vips\""), 0,
+                 "\"waypoint\": {\"destination\": \"istio-system/wp.svc\"}, ");
+    auto result = load_text(text);
+    REQUIRE(result.snapshot);
+    const auto& unsupported = result.snapshot->config().unsupported;
+    REQUIRE(unsupported.size() == 2);
+    CHECK(unsupported[0] == "workloads[].waypoint");
+    CHECK(unsupported[1] == "services[].waypoint");
+    const auto& waypoint = *result.snapshot->services()[0].waypoint;
+    CHECK_FALSE(waypoint.address.has_value());
+    CHECK(waypoint.host->to_string() == "istio-system/wp.svc");
+}
+
+TEST_CASE("config: defaults follow ztunnel's xDS loader") {
+    auto result = load_text(kBase);
+    REQUIRE(result.snapshot);
+    const auto& w = result.snapshot->workloads()[0];
+    CHECK(w.service_account == "default");
+    CHECK(w.cluster_id == "Kubernetes");
+    CHECK(w.status == zt::state::HealthStatus::healthy);
+    CHECK(w.capacity == 1);
+    CHECK(w.identity("cluster.local") == "spiffe://cluster.local/ns/ns/sa/default");
+    const auto& p = result.snapshot->policies()[0];
+    REQUIRE(p.rules.size() == 1);
+    REQUIRE(p.rules[0].size() == 2);
+    CHECK(p.rules[0][0][0].destination_ports == std::vector<uint16_t>{8080});
+    CHECK(p.rules[0][1][0].principals[0].value == "x");
+}
+
+TEST_CASE("config: ztunnel's examples/localhost.yaml as JSON loads with the expected lookups") {
+    auto result = zt::config::load_file("tests/fixtures/localhost.json");
+    INFO(result.errors.size());
+    REQUIRE(result.snapshot);
+    const auto& snap = *result.snapshot;
+    CHECK(snap.workloads().size() == 2);
+    CHECK(snap.services().size() == 2);
+    CHECK(snap.policies().size() == 1);
+
+    auto ip = [](const char* text) { return *zt::state::IpAddr::parse(text); };
+    const auto* local = snap.workload_by_ip({"", ip("127.0.0.1")});
+    REQUIRE(local);
+    CHECK(local->uid == "cluster1//v1/Pod/default/local");
+    CHECK(local->protocol == zt::state::Protocol::hbone);
+    const auto* tcp = snap.workload_by_ip({"", ip("127.0.0.2")});
+    REQUIRE(tcp);
+    CHECK(tcp->protocol == zt::state::Protocol::tcp);
+    CHECK(snap.workload_by_uid("cluster1//v1/Pod/default/local-tcp") == tcp);
+
+    const auto* example = snap.service_by_vip({"", ip("127.10.0.1")}, "default");
+    REQUIRE(example);
+    CHECK(example->hostname == "example.com");
+    CHECK(snap.service_by_key("default", "example.com") == example);
+    CHECK(snap.endpoints(*example).size() == 2);
+    // example2.com's VIP is on network "remote": invisible from the default network.
+    CHECK(snap.service_by_vip({"", ip("127.10.0.2")}, "default") == nullptr);
+    const auto* remote = snap.service_by_vip({"remote", ip("127.10.0.2")}, "default");
+    REQUIRE(remote);
+    CHECK(remote->name == "remote");
+
+    auto policies = snap.policies_for(*local);
+    REQUIRE(policies.size() == 1);
+    CHECK(policies[0]->name == "deny-9999");
+    CHECK(policies[0]->rules[0][0][0].not_destination_ports == std::vector<uint16_t>{9999});
+    CHECK_FALSE(policies[0]->dry_run);
+}
