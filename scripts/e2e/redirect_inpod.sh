@@ -32,7 +32,7 @@ zt_pod_create 2 remote 2
 remote_ns=$(zt_ns_pod 2 remote)
 remote=$(zt_pod_ip 2 2)
 remote6=$(zt_pod_ip6 2 2)
-zt_bg "$remote_ns" "$logs/remote.log" /usr/bin/python3 "$probe" listen remote 9090 >/dev/null
+zt_bg "$remote_ns" "$logs/remote.log" /usr/bin/python3 "$probe" listen remote 9090
 zt_wait_listen "$remote_ns" 9090
 
 # expect NS WANT_REGEX connect-args...: one probe connection from NS; its answer must match.
@@ -61,7 +61,7 @@ for backend in nft legacy; do
     ZT_IPTABLES=$backend scripts/redirect-inpod.sh "$ns"
     for spec in outbound:15001 inbound:15006 hbone:15008 dns:15053 app:8080; do
         zt_bg "$ns" "$logs/$pod-${spec%%:*}.log" /usr/bin/python3 "$probe" listen \
-            "${spec%%:*}" "${spec#*:}" >/dev/null
+            "${spec%%:*}" "${spec#*:}"
         zt_wait_listen "$ns" "${spec#*:}"
     done
 
@@ -84,7 +84,7 @@ echo "control: pod without rules"
 zt_pod_create 1 bare "$x"
 bare_ns=$(zt_ns_pod 1 bare)
 bare_ip=$(zt_pod_ip 1 "$x")
-zt_bg "$bare_ns" "$logs/bare-app.log" /usr/bin/python3 "$probe" listen app 8080 >/dev/null
+zt_bg "$bare_ns" "$logs/bare-app.log" /usr/bin/python3 "$probe" listen app 8080
 zt_wait_listen "$bare_ns" 8080
 expect "$bare_ns" "connect failed: .*" "$bare_ip" 8080 --mark 0x539 --spoof "$remote"
 expect "$bare_ns" "remote orig=- peer=$bare_ip:[0-9]+" "$remote" 9090

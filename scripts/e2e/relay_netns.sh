@@ -35,11 +35,10 @@ run_case() {
     local name=$1 lhost=$2 thost=$3 sip=$4 port=$5
     echo "case $name: client $client -> relay $lhost:$port in $node1 -> $thost:8080 in $server"
     zt_bg "$server" "$logs/$name-server.log" timeout 60 /usr/bin/python3 scripts/netns/xfer.py \
-        serve "$sip" 8080 "$size" >/dev/null
+        serve "$sip" 8080 "$size"
     zt_wait_listen "$server" 8080
-    local rpid
-    rpid=$(zt_bg "$node1" "$logs/$name-relay.log" "$relay" --listen "$lhost:$port" \
-        --target "$thost:8080")
+    zt_bg "$node1" "$logs/$name-relay.log" "$relay" --listen "$lhost:$port" --target "$thost:8080"
+    local rpid=$ZT_BG_LAST
     if ! zt_wait_line "$logs/$name-relay.log" '^zt_relay: listening on ' 10; then
         cat "$logs/$name-relay.log"
         failures=$((failures + 1))

@@ -29,8 +29,9 @@
 #   zt_node_gw N / zt_node_gw6 N        198.18.N.1 / 2001:db8:N::1, node N's address on its pod
 #                                       legs (the pods' default gateway)
 #   zt_in NS CMD...                     run CMD inside namespace NS
-#   zt_bg NS LOG CMD...                 start CMD in NS in the background, output to LOG; prints
-#                                       its pid and remembers it for zt_cleanup
+#   zt_bg NS LOG CMD...                 start CMD in NS in the background, output to LOG; sets
+#                                       ZT_BG_LAST to its pid and remembers it for zt_cleanup
+#                                       (call it directly, not in $(...), or it is forgotten)
 #   zt_wait_listen NS PORT [SECS]       wait until something listens on TCP PORT in NS
 #   zt_wait_tcp NS IP PORT [SECS]       wait until a TCP connect from NS to IP:PORT succeeds
 #   zt_wait_line FILE REGEX [SECS]      wait until FILE has a line matching REGEX
@@ -40,6 +41,7 @@
 
 ZT_TAG=${ZT_TAG:-topo}
 ZT_BG_PIDS=${ZT_BG_PIDS:-}
+ZT_BG_LAST=
 ZT_WAIT_SECS=${ZT_WAIT_SECS:-10}
 
 zt_require_root() {
@@ -167,15 +169,14 @@ zt_pod_create() {
     ip -n "$pns" -6 route add default via "$(zt_node_gw6 "$n")" dev eth0 || return 1
 }
 
-# zt_bg NS LOG CMD...: CMD runs in NS in the background; its pid is printed and remembered so
-# that zt_cleanup stops it even if it outlives its namespace's deletion.
+# zt_bg NS LOG CMD...: CMD runs in NS in the background; its pid goes to ZT_BG_LAST and is
+# remembered so that zt_cleanup stops it even if it outlives its namespace's deletion.
 zt_bg() {
     local ns=$1 log=$2
     shift 2
     ip netns exec "$ns" "$@" >"$log" 2>&1 </dev/null &
-    local pid=$!
-    ZT_BG_PIDS="$ZT_BG_PIDS $pid"
-    echo "$pid"
+    ZT_BG_LAST=$!
+    ZT_BG_PIDS="$ZT_BG_PIDS $ZT_BG_LAST"
 }
 
 # zt_wait_listen NS PORT [SECS]: polls `ss` (no connection is made, so one-shot servers are not
