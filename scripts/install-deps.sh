@@ -15,8 +15,8 @@ packages=(
     iproute2 iptables procps psmisc util-linux kmod curl openssl
     # independent HBONE peers and HTTP/2 tools
     python3 python3-h2 python3-hyperframe python3-hpack nghttp2-client nghttp2-proxy
-    # metrics checks (promtool)
-    prometheus
+    # metrics checks (promtool); the deployment-file check reads YAML
+    prometheus python3-yaml
     # benchmarks: the peers we compare against, load tools and the plot
     haproxy socat iperf3 gnuplot-nox
 )

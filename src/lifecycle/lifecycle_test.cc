@@ -1,0 +1,111 @@
+// Unit tests for the lifecycle helpers: the drain deadline derived like ztunnel's, signals
+// through a real signalfd (thread-directed, so no other test thread can be hit), the
+// RLIMIT_NOFILE raise and a real systemd-style notify socket.
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "src/lifecycle/drain_timeout.h"
+#include "src/lifecycle/process.h"
+#include "zt/clock.h"
+#include "zt/unique_fd.h"
+
+using namespace zt::lifecycle;
+
+namespace {
+
+int64_t seconds(int64_t s) {
+    return s * zt::kNanosPerSecond;
+}
+
+}  // namespace
+
+TEST_CASE("lifecycle: drain timeout follows ztunnel's grace-period rule") {
+    CHECK(drain_timeout_ns(nullptr, nullptr).value() == seconds(5));
+    CHECK(drain_timeout_ns("", "").value() == seconds(5));
+    CHECK(drain_timeout_ns("30", nullptr).value() == seconds(25));
+    CHECK(drain_timeout_ns("11", nullptr).value() == seconds(6));
+    CHECK(drain_timeout_ns("10", nullptr).value() == seconds(9));
+    CHECK(drain_timeout_ns("2", nullptr).value() == seconds(1));
+    CHECK(drain_timeout_ns("1", nullptr).value() == seconds(1));
+    CHECK(drain_timeout_ns("0", nullptr).value() == seconds(1));
+    // The explicit deadline wins over the grace period.
+    CHECK(drain_timeout_ns("30", "2s").value() == seconds(2));
+    CHECK(drain_timeout_ns(nullptr, "1500ms").value() == 1'500'000'000);
+    CHECK(drain_timeout_ns("30", "5").error().code == zt::Errc::parse);  // unit required
+    CHECK(drain_timeout_ns("-3", nullptr).error().code == zt::Errc::parse);
+    CHECK(drain_timeout_ns("30s", nullptr).error().code == zt::Errc::parse);
+    CHECK(drain_timeout_ns("99999999999999999999", nullptr).error().code == zt::Errc::parse);
+}
+
+TEST_CASE("lifecycle: drain timeout reads the environment") {
+    setenv("TERMINATION_GRACE_PERIOD_SECONDS", "20", 1);
+    unsetenv("CONNECTION_TERMINATION_DEADLINE");
+    CHECK(drain_timeout_from_env().value() == seconds(15));
+    setenv("CONNECTION_TERMINATION_DEADLINE", "3s", 1);
+    CHECK(drain_timeout_from_env().value() == seconds(3));
+    unsetenv("TERMINATION_GRACE_PERIOD_SECONDS");
+    unsetenv("CONNECTION_TERMINATION_DEADLINE");
+}
+
+TEST_CASE("lifecycle: first signal drains, a second SIGINT exits now") {
+    sigset_t old_mask;
+    REQUIRE(pthread_sigmask(SIG_SETMASK, nullptr, &old_mask) == 0);
+    auto signals = ShutdownSignals::open();
+    REQUIRE(signals.has_value());
+    CHECK(signals->on_readable() == ShutdownRequest::none);
+    REQUIRE(pthread_kill(pthread_self(), SIGTERM) == 0);
+    CHECK(signals->on_readable() == ShutdownRequest::graceful);
+    CHECK(signals->draining());
+    REQUIRE(pthread_kill(pthread_self(), SIGTERM) == 0);
+    CHECK(signals->on_readable() == ShutdownRequest::none);  // already draining
+    REQUIRE(pthread_kill(pthread_self(), SIGINT) == 0);
+    CHECK(signals->on_readable() == ShutdownRequest::immediate);
+    // Nothing is left pending, so restoring the mask cannot deliver a signal.
+    REQUIRE(pthread_sigmask(SIG_SETMASK, &old_mask, nullptr) == 0);
+}
+
+TEST_CASE("lifecycle: SIGPIPE is ignored and RLIMIT_NOFILE goes to the hard limit") {
+    ignore_sigpipe();
+    int pair[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, pair) == 0);
+    zt::UniqueFd a(pair[0]), b(pair[1]);
+    b.reset();
+    CHECK(::write(a.get(), "x", 1) == -1);  // EPIPE, and the process is still here
+    auto raised = raise_nofile_limit();
+    REQUIRE(raised.has_value());
+    rlimit limit;
+    REQUIRE(getrlimit(RLIMIT_NOFILE, &limit) == 0);
+    CHECK(limit.rlim_cur == limit.rlim_max);
+    CHECK(*raised == uint64_t(limit.rlim_cur));
+}
+
+TEST_CASE("lifecycle: systemd notification goes to NOTIFY_SOCKET") {
+    unsetenv("NOTIFY_SOCKET");
+    CHECK_FALSE(notify_systemd("READY=1"));
+    std::string path = "/tmp/zt-notify-" + std::to_string(getpid());
+    unlink(path.c_str());
+    zt::UniqueFd listener(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    REQUIRE(listener.valid());
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    REQUIRE(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    setenv("NOTIFY_SOCKET", path.c_str(), 1);
+    CHECK(notify_systemd("READY=1"));
+    char buf[64] = {};
+    CHECK(::recv(listener.get(), buf, sizeof buf, MSG_DONTWAIT) == 7);
+    CHECK(std::string(buf) == "READY=1");
+    unsetenv("NOTIFY_SOCKET");
+    unlink(path.c_str());
+}
