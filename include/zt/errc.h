@@ -37,14 +37,21 @@ enum class Errc : uint16_t {
     cert_unknown_ca,         // The chain does not verify to the trust bundle.
     cert_expired,            // A certificate's notAfter has passed.
     cert_not_yet_valid,      // A certificate's notBefore is in the future.
-    cert_bad_san,            // Not exactly one URI SAN, or it is not a valid SPIFFE ID.
-    cert_is_ca,              // The leaf is a CA or may sign certificates.
-    cert_key_usage,          // digitalSignature missing or keyCertSign/cRLSign present.
+    cert_bad_san,            // The URI SAN is not a valid SPIFFE ID, or the SAN is malformed.
+    cert_is_ca,              // The leaf has basicConstraints cA=TRUE (or a CA is not one).
+    cert_key_usage,          // KU absent, not critical, no digitalSignature, or cRLSign.
+    cert_key_cert_sign,      // The leaf's key usage allows signing certificates.
     cert_eku,                // The extended key usage does not fit the side.
     cert_key_mismatch,       // The private key does not match the certificate.
     identity_mismatch,       // The peer is not one of the expected identities.
     trust_domain_mismatch,   // The peer is not in our trust domain.
     bad_identity,            // A SPIFFE ID string is malformed.
+    cert_no_uri_san,         // The leaf has no URI SAN (e.g. DNS names only).
+    cert_many_uri_sans,      // The leaf has more than one URI SAN (SPIFFE: exactly one).
+    cert_chain_too_long,     // The peer sent more certificates, or a deeper chain, than allowed.
+    cert_chain_invalid,      // The chain fails path validation for another reason.
+    cert_issue,              // Key generation or signing failed.
+    cert_unavailable,        // No usable certificate for the identity (yet, or any more).
 
     // hbone/.
     tls_handshake,  // The TLS handshake failed.
@@ -94,11 +101,18 @@ constexpr std::string_view to_string(Errc code) {
         case Errc::cert_bad_san: return "cert_bad_san";
         case Errc::cert_is_ca: return "cert_is_ca";
         case Errc::cert_key_usage: return "cert_key_usage";
+        case Errc::cert_key_cert_sign: return "cert_key_cert_sign";
         case Errc::cert_eku: return "cert_eku";
         case Errc::cert_key_mismatch: return "cert_key_mismatch";
         case Errc::identity_mismatch: return "identity_mismatch";
         case Errc::trust_domain_mismatch: return "trust_domain_mismatch";
         case Errc::bad_identity: return "bad_identity";
+        case Errc::cert_no_uri_san: return "cert_no_uri_san";
+        case Errc::cert_many_uri_sans: return "cert_many_uri_sans";
+        case Errc::cert_chain_too_long: return "cert_chain_too_long";
+        case Errc::cert_chain_invalid: return "cert_chain_invalid";
+        case Errc::cert_issue: return "cert_issue";
+        case Errc::cert_unavailable: return "cert_unavailable";
         case Errc::tls_handshake: return "tls_handshake";
         case Errc::tls_alpn: return "tls_alpn";
         case Errc::tls_protocol: return "tls_protocol";

@@ -1,0 +1,383 @@
+// Unit tests for certs/store driven by a FakeClock: issue ahead of need, half-life renewal,
+// backoff while a valid certificate stays in use, expiry, file-mode loading, rotation and the
+// refusals that keep the last good certificate (SPEC.md §4, reliability.md §3.4), and the dump.
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "certs/store.h"
+#include "tests/support/test_ca.h"
+
+using zt::Errc;
+using zt::FakeClock;
+using zt::kNanosPerSecond;
+using zt::certs::CertifiedKey;
+using zt::certs::CertState;
+using zt::certs::CertStore;
+using zt::certs::Identity;
+using zt::testing::TestCa;
+
+namespace {
+
+constexpr int64_t kDay = 86400;
+
+Identity id(const char* text) {
+    return Identity::parse(text).value();
+}
+
+// FlakyIssuer fails while `failing` is set, else delegates to a LocalCaIssuer.
+class FlakyIssuer final : public zt::certs::Issuer {
+public:
+    FlakyIssuer(bool* failing, zt::certs::LocalCa ca, int64_t ttl)
+        : failing_(failing), inner_(std::move(ca), ttl) {}
+
+    zt::Result<std::shared_ptr<const CertifiedKey>> issue(const Identity& who,
+                                                          int64_t now_unix) override {
+        ++calls;
+        if (*failing_) {
+            return zt::fail(Errc::cert_issue);
+        }
+        return inner_.issue(who, now_unix);
+    }
+
+    int calls = 0;
+
+private:
+    bool* failing_;
+    zt::certs::LocalCaIssuer inner_;
+};
+
+struct IssuerFixture {
+    FakeClock clock;
+    bool failing = false;
+    FlakyIssuer* issuer = nullptr;  // owned by the store
+    std::unique_ptr<CertStore> store;
+
+    explicit IssuerFixture(int64_t ttl = kDay) {
+        auto ca = zt::certs::LocalCa::create("cluster.local", clock.unix_seconds());
+        REQUIRE(ca);
+        auto owned = std::make_unique<FlakyIssuer>(&failing, std::move(ca).value(), ttl);
+        issuer = owned.get();
+        store = CertStore::with_issuer(std::move(owned), clock);
+    }
+
+    int64_t due_in_ns() const { return store->next_due_mono_ns() - clock.monotonic_ns(); }
+};
+
+// TempDir is a fresh directory under /tmp, removed with everything in it.
+struct TempDir {
+    std::filesystem::path path;
+
+    TempDir() {
+        char templ[] = "/tmp/zt-certs-test-XXXXXX";
+        REQUIRE(mkdtemp(templ) != nullptr);
+        path = templ;
+    }
+
+    ~TempDir() { std::filesystem::remove_all(path); }
+
+    // write replaces `name` atomically (write then rename), as agents and kubelet do.
+    void write(const std::string& name, const std::string& text) const {
+        auto target = path / name;
+        std::filesystem::create_directories(target.parent_path());
+        auto tmp = target;
+        tmp += ".tmp";
+        {
+            std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+            out << text;
+        }
+        std::filesystem::rename(tmp, target);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("certs: issuer mode issues ahead of need and publishes a verified certificate") {
+    IssuerFixture f;
+    auto who = id("spiffe://cluster.local/ns/default/sa/app");
+    CHECK(f.store->want(who) == nullptr);
+    CHECK(f.store->state(who).first == CertState::initializing);
+    CHECK(f.store->get(who) == nullptr);
+    CHECK(f.due_in_ns() <= 0);
+
+    f.store->tick();
+    auto ck = f.store->get(who);
+    REQUIRE(ck);
+    CHECK(f.store->state(who).first == CertState::available);
+    CHECK(ck->identity() == who);
+    CHECK(ck->chain().size() == 1);
+    CHECK(f.store->want(who) == ck);  // a second want is a lookup
+    auto verified = zt::certs::verify_svid(ck->roots(),
+                                           std::span<X509* const>(std::vector<X509*>{ck->leaf()}),
+                                           zt::certs::PeerRole::server, f.clock.unix_seconds());
+    REQUIRE(verified);
+    CHECK(*verified == who);
+    CHECK(f.store->stats().issued_total == 1);
+}
+
+TEST_CASE("certs: a certificate is renewed at half-life and the old one stays usable") {
+    IssuerFixture f;
+    auto who = id("spiffe://cluster.local/ns/default/sa/app");
+    f.store->want(who);
+    f.store->tick();
+    auto first = f.store->get(who);
+    REQUIRE(first);
+    int64_t half_life_s = first->refresh_at_unix() - f.clock.unix_seconds();
+    CHECK(half_life_s == (kDay + zt::certs::kLeafBackdateSeconds) / 2 -
+                                 zt::certs::kLeafBackdateSeconds);
+    CHECK(f.due_in_ns() == half_life_s * kNanosPerSecond);
+
+    f.clock.advance_seconds(half_life_s - 1);
+    f.store->tick();
+    CHECK(f.store->get(who) == first);
+    CHECK(f.issuer->calls == 1);
+
+    f.clock.advance_seconds(1);
+    f.store->tick();
+    auto second = f.store->get(who);
+    REQUIRE(second);
+    CHECK(second != first);
+    CHECK(f.issuer->calls == 2);
+    CHECK(zt::certs::serial_decimal(second->leaf()) != zt::certs::serial_decimal(first->leaf()));
+    CHECK(second->not_after_unix() > first->not_after_unix());
+    // A handshake that loaded `first` still holds a complete, valid object.
+    CHECK(first->chain().size() == 1);
+    CHECK(first->private_key() != nullptr);
+}
+
+TEST_CASE("certs: failures back off x2 with jitter up to 150 s") {
+    IssuerFixture f;
+    f.failing = true;
+    auto who = id("spiffe://cluster.local/ns/default/sa/app");
+    f.store->want(who);
+    int64_t base_ms = 1000;
+    for (int attempt = 1; attempt <= 12; ++attempt) {
+        CAPTURE(attempt);
+        f.store->tick();
+        CHECK(f.issuer->calls == attempt);
+        auto [state, reason] = f.store->state(who);
+        CHECK(state == CertState::unavailable);
+        CHECK(reason == Errc::cert_issue);
+        int64_t delay_ms = f.due_in_ns() / zt::kNanosPerMilli;
+        int64_t expect_ms = std::min<int64_t>(base_ms, 150'000);
+        CHECK(delay_ms >= expect_ms * 80 / 100);
+        CHECK(delay_ms <= std::min<int64_t>(expect_ms * 120 / 100, 150'000));
+        base_ms *= 2;
+        // Nothing happens before the retry is due.
+        f.clock.advance_ns(f.due_in_ns() - 1);
+        f.store->tick();
+        CHECK(f.issuer->calls == attempt);
+        f.clock.advance_ns(1);
+    }
+    f.failing = false;
+    f.store->tick();
+    CHECK(f.store->state(who).first == CertState::available);
+    CHECK(f.store->get(who) != nullptr);
+    CHECK(f.store->stats().issue_failures_total == 12);
+    CHECK(f.store->stats().refusals_by_reason.at(Errc::cert_issue) == 12);
+    // Success resets the backoff: the next wait is the half-life again.
+    CHECK(f.due_in_ns() > 3600 * kNanosPerSecond);
+}
+
+TEST_CASE("certs: a failing renewal keeps the valid certificate until it expires") {
+    IssuerFixture f(/*ttl=*/600);
+    auto who = id("spiffe://cluster.local/ns/default/sa/app");
+    f.store->want(who);
+    f.store->tick();
+    auto good = f.store->get(who);
+    REQUIRE(good);
+    f.failing = true;
+    int guard = 0;
+    while (f.clock.unix_seconds() < good->not_after_unix() && guard++ < 1000) {
+        f.clock.advance_ns(std::max<int64_t>(f.due_in_ns(), 1));
+        f.store->tick();
+        if (f.clock.unix_seconds() < good->not_after_unix()) {
+            CHECK(f.store->get(who) == good);
+            CHECK(f.store->state(who).first == CertState::available);
+            // Retries are never scheduled past the expiry of the certificate in use.
+            CHECK(f.store->next_due_mono_ns() <=
+                  f.clock.monotonic_ns() +
+                          (good->not_after_unix() - f.clock.unix_seconds()) * kNanosPerSecond);
+        }
+    }
+    CHECK(guard < 1000);
+    CHECK(f.issuer->calls > 3);
+    CHECK(f.store->get(who) == nullptr);
+    auto [state, reason] = f.store->state(who);
+    CHECK(state == CertState::unavailable);
+    CHECK((reason == Errc::cert_expired || reason == Errc::cert_issue));
+    CHECK(f.store->stats().expired_total == 1);
+    // The retries continue, and the first success makes it available again.
+    f.failing = false;
+    f.clock.advance_ns(std::max<int64_t>(f.due_in_ns(), 0));
+    f.store->tick();
+    CHECK(f.store->get(who) != nullptr);
+}
+
+TEST_CASE("certs: the dump lists identities in order with ztunnel's fields") {
+    IssuerFixture f;
+    auto b = id("spiffe://cluster.local/ns/b/sa/b");
+    auto a = id("spiffe://cluster.local/ns/a/sa/a");
+    f.store->want(b);
+    f.store->want(a);
+    auto before = f.store->dump();
+    REQUIRE(before.size() == 2);
+    CHECK(before[0].identity == a.to_string());
+    CHECK(before[0].state == "Initializing");
+    CHECK(before[0].cert_chain.empty());
+
+    f.store->tick();
+    f.store->forget(b);
+    auto after = f.store->dump();
+    REQUIRE(after.size() == 1);
+    CHECK(after[0].state == "Available");
+    REQUIRE(after[0].cert_chain.size() == 1);
+    REQUIRE(after[0].root_certs.size() == 1);
+    auto ck = f.store->get(a);
+    REQUIRE(ck);
+    const auto& leaf = after[0].cert_chain[0];
+    CHECK(leaf.serial_number == zt::certs::serial_decimal(ck->leaf()));
+    CHECK(leaf.valid_from == zt::certs::format_rfc3339(ck->not_before_unix()));
+    CHECK(leaf.expiration_time == zt::certs::format_rfc3339(ck->not_after_unix()));
+    CHECK(leaf.pem == zt::certs::base64_encode(ck->chain_pem()));
+    CHECK(leaf.pem.starts_with("LS0tLS1CRUdJTi"));  // base64 of "-----BEGIN"
+    CHECK(leaf.valid_from.size() == 20);
+    CHECK(leaf.valid_from.back() == 'Z');
+
+    f.failing = true;
+    auto c = id("spiffe://cluster.local/ns/c/sa/c");
+    f.store->want(c);
+    f.store->tick();
+    auto failed = f.store->dump();
+    REQUIRE(failed.size() == 2);
+    CHECK(failed[1].state == "Unavailable: cert_issue");
+}
+
+TEST_CASE("certs: file mode loads, rotates, and refuses bad files keeping the last good") {
+    TempDir dir;
+    FakeClock clock(zt::unix_ns());
+    TestCa ca = TestCa::root("cluster.local", clock.unix_seconds());
+    auto who = id("spiffe://cluster.local/ns/default/sa/app");
+    const std::string sub = "default/app/";
+
+    auto store = CertStore::with_files(dir.path.string(), clock);
+    store->want(who);
+    store->tick();
+    CHECK(store->state(who).first == CertState::initializing);  // nothing written yet
+
+    dir.write("root-cert.pem", ca.root_pem());
+    auto first_leaf = ca.issue_leaf(who.to_string());
+    dir.write(sub + "cert-chain.pem", first_leaf.chain_pem);
+    dir.write(sub + "key.pem", first_leaf.key_pem);
+    clock.advance_seconds(1);
+    store->tick();
+    auto first = store->get(who);
+    REQUIRE(first);
+    CHECK(store->state(who).first == CertState::available);
+    CHECK(zt::certs::serial_decimal(first->leaf()) ==
+          zt::certs::serial_decimal(first_leaf.cert.get()));
+
+    // Unchanged files are not reloaded.
+    clock.advance_seconds(1);
+    store->tick();
+    CHECK(store->get(who) == first);
+    CHECK(store->stats().files_loaded_total == 1);
+
+    // A rotation is picked up on the next poll.
+    auto second_leaf = ca.issue_leaf(who.to_string());
+    dir.write(sub + "cert-chain.pem", second_leaf.chain_pem);
+    dir.write(sub + "key.pem", second_leaf.key_pem);
+    clock.advance_seconds(1);
+    store->tick();
+    auto second = store->get(who);
+    REQUIRE(second);
+    CHECK(second != first);
+    CHECK(zt::certs::serial_decimal(second->leaf()) ==
+          zt::certs::serial_decimal(second_leaf.cert.get()));
+
+    auto refuse = [&](const zt::testing::TestCert& cert, const std::string& key_pem, Errc want) {
+        dir.write(sub + "cert-chain.pem", cert.chain_pem);
+        dir.write(sub + "key.pem", key_pem);
+        clock.advance_seconds(1);
+        store->tick();
+        CHECK(store->get(who) == second);  // the last good one stays in use
+        CHECK(store->state(who).first == CertState::available);
+        CHECK(store->state(who).second == want);
+        CHECK(store->stats().refusals_by_reason[want] >= 1);
+    };
+    SUBCASE("filed under another identity") {
+        auto other = ca.issue_leaf("spiffe://cluster.local/ns/default/sa/other");
+        refuse(other, other.key_pem, Errc::identity_mismatch);
+    }
+    SUBCASE("expired") {
+        auto spec = ca.leaf_spec(who.to_string());
+        spec.not_before_unix = clock.unix_seconds() - 2 * kDay;
+        spec.not_after_unix = clock.unix_seconds() - kDay;
+        auto old = ca.issue(spec);
+        refuse(old, old.key_pem, Errc::cert_expired);
+    }
+    SUBCASE("a key that does not match") {
+        auto third = ca.issue_leaf(who.to_string());
+        refuse(third, second_leaf.key_pem, Errc::cert_key_mismatch);
+    }
+    SUBCASE("from a CA we do not trust") {
+        TestCa stranger = TestCa::root("cluster.local", clock.unix_seconds());
+        auto foreign = stranger.issue_leaf(who.to_string());
+        refuse(foreign, foreign.key_pem, Errc::cert_unknown_ca);
+    }
+    SUBCASE("half-written garbage") {
+        auto third = ca.issue_leaf(who.to_string());
+        third.chain_pem = third.chain_pem.substr(0, third.chain_pem.size() / 2);
+        refuse(third, third.key_pem, Errc::cert_parse);
+    }
+    SUBCASE("a root rotation to a bundle of old and new roots") {
+        TestCa next = TestCa::root("cluster.local", clock.unix_seconds());
+        dir.write("root-cert.pem", ca.root_pem() + next.root_pem());
+        auto from_next = next.intermediate().issue_leaf(who.to_string());
+        dir.write(sub + "cert-chain.pem", from_next.chain_pem);
+        dir.write(sub + "key.pem", from_next.key_pem);
+        clock.advance_seconds(1);
+        store->tick();
+        auto rotated = store->get(who);
+        REQUIRE(rotated);
+        CHECK(rotated != second);
+        CHECK(rotated->chain().size() == 2);
+        CHECK(rotated->roots().roots().size() == 2);
+    }
+}
+
+TEST_CASE("certs: file mode refuses a bad first certificate and retires an expired one") {
+    TempDir dir;
+    FakeClock clock(zt::unix_ns());
+    TestCa ca = TestCa::root("cluster.local", clock.unix_seconds());
+    auto who = id("spiffe://cluster.local/ns/prod/sa/api");
+    dir.write("root-cert.pem", ca.root_pem());
+    auto other = ca.issue_leaf("spiffe://cluster.local/ns/prod/sa/not-api");
+    dir.write("prod/api/cert-chain.pem", other.chain_pem);
+    dir.write("prod/api/key.pem", other.key_pem);
+
+    auto store = CertStore::with_files(dir.path.string(), clock);
+    store->want(who);
+    store->tick();
+    CHECK(store->get(who) == nullptr);
+    CHECK(store->state(who).first == CertState::unavailable);
+    CHECK(store->dump().at(0).state == "Unavailable: identity_mismatch");
+
+    auto spec = ca.leaf_spec(who.to_string());
+    spec.not_after_unix = clock.unix_seconds() + 120;
+    auto short_lived = ca.issue(spec);
+    dir.write("prod/api/cert-chain.pem", short_lived.chain_pem);
+    dir.write("prod/api/key.pem", short_lived.key_pem);
+    store->reload(who);  // as an inotify watch would, without waiting for the poll
+    store->tick();
+    REQUIRE(store->get(who) != nullptr);
+
+    clock.advance_seconds(121);
+    store->tick();
+    CHECK(store->get(who) == nullptr);
+    CHECK(store->dump().at(0).state == "Unavailable: cert_expired");
+    CHECK(store->stats().expired_total == 1);
+}

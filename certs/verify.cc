@@ -1,0 +1,246 @@
+// verify.cc implements X.509-SVID verification on BoringSSL's X509_verify_cert plus our own leaf
+// checks. It must fail closed on anything it cannot parse, never allocate per certificate beyond
+// BoringSSL's own objects, and never leave errors on BoringSSL's thread-local queue (hbone/ calls
+// it inside a handshake, where a stale error would confuse `SSL_get_error`).
+
+#include "certs/verify.h"
+
+#include <openssl/err.h>
+#include <openssl/nid.h>
+#include <openssl/stack.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+
+namespace zt::certs {
+namespace {
+
+Unexpected refuse(Errc code) {
+    ERR_clear_error();
+    return fail(code);
+}
+
+// ShallowStack is a STACK_OF(X509) that borrows its elements: freeing it frees only the stack
+// (the default `bssl::UniquePtr` deleter would free the certificates too).
+struct ShallowStackFree {
+    void operator()(STACK_OF(X509)* stack) const { sk_X509_free(stack); }
+};
+using ShallowStack = std::unique_ptr<STACK_OF(X509), ShallowStackFree>;
+
+Errc map_verify_error(int err) {
+    switch (err) {
+        case X509_V_ERR_CERT_HAS_EXPIRED: return Errc::cert_expired;
+        case X509_V_ERR_CERT_NOT_YET_VALID: return Errc::cert_not_yet_valid;
+        case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+        case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+        case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+        case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+        case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+        case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+        case X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY:
+        case X509_V_ERR_CERT_UNTRUSTED:
+        case X509_V_ERR_CERT_REJECTED: return Errc::cert_unknown_ca;
+        case X509_V_ERR_INVALID_PURPOSE: return Errc::cert_eku;
+        case X509_V_ERR_CERT_CHAIN_TOO_LONG: return Errc::cert_chain_too_long;
+        case X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD:
+        case X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD: return Errc::cert_parse;
+        default: return Errc::cert_chain_invalid;
+    }
+}
+
+bool extension_critical(X509* cert, int nid) {
+    int index = X509_get_ext_by_NID(cert, nid, -1);
+    return index >= 0 && X509_EXTENSION_get_critical(X509_get_ext(cert, index)) == 1;
+}
+
+// leaf_identity applies the SAN rules: exactly one URI SAN, a valid SPIFFE ID, and a critical SAN
+// when the subject is empty. Other SAN types (DNS, IP) are allowed and ignored.
+Result<Identity> leaf_identity(X509* leaf) {
+    int critical = -1;
+    int index = -1;
+    bssl::UniquePtr<GENERAL_NAMES> names(static_cast<GENERAL_NAMES*>(
+            X509_get_ext_d2i(leaf, NID_subject_alt_name, &critical, &index)));
+    if (!names) {
+        // critical == -1: no SAN at all; -2: the extension is repeated; otherwise unparsable.
+        return refuse(critical == -1 ? Errc::cert_no_uri_san : Errc::cert_bad_san);
+    }
+    const ASN1_STRING* uri = nullptr;
+    for (size_t i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
+        const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);
+        if (name->type != GEN_URI) {
+            continue;
+        }
+        if (uri != nullptr) {
+            return refuse(Errc::cert_many_uri_sans);
+        }
+        uri = name->d.uniformResourceIdentifier;
+    }
+    if (uri == nullptr) {
+        return refuse(Errc::cert_no_uri_san);
+    }
+    if (X509_NAME_entry_count(X509_get_subject_name(leaf)) == 0 && critical != 1) {
+        return refuse(Errc::cert_bad_san);
+    }
+    std::string_view text(reinterpret_cast<const char*>(ASN1_STRING_get0_data(uri)),
+                          size_t(ASN1_STRING_length(uri)));
+    auto id = Identity::parse(text);
+    if (!id) {
+        return refuse(Errc::cert_bad_san);
+    }
+    return id;
+}
+
+Result<Identity> verify_parsed(const TrustBundle& roots, std::span<X509* const> chain,
+                               PeerRole role, int64_t now_unix) {
+    if (chain.empty()) {
+        return refuse(Errc::cert_parse);
+    }
+    if (chain.size() > kMaxPeerChainCerts) {
+        return refuse(Errc::cert_chain_too_long);
+    }
+    auto id = check_leaf_profile(chain[0], role);
+    if (!id) {
+        return id;
+    }
+    ShallowStack untrusted(sk_X509_new_null());
+    if (!untrusted) {
+        return refuse(Errc::cert_chain_invalid);
+    }
+    for (size_t i = 1; i < chain.size(); ++i) {
+        if (!sk_X509_push(untrusted.get(), chain[i])) {
+            return refuse(Errc::cert_chain_invalid);
+        }
+    }
+    bssl::UniquePtr<X509_STORE_CTX> ctx(X509_STORE_CTX_new());
+    if (!ctx || !X509_STORE_CTX_init(ctx.get(), roots.store(), chain[0], untrusted.get())) {
+        return refuse(Errc::cert_chain_invalid);
+    }
+    X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
+    X509_VERIFY_PARAM_set_time(param, time_t(now_unix));
+    // BoringSSL's depth counts the trust anchor as well as the intermediates.
+    X509_VERIFY_PARAM_set_depth(param, kMaxVerifyDepth + 1);
+    // The purpose makes BoringSSL check the EKU of every certificate of the path, not only ours
+    // of the leaf (an intermediate restricted to serverAuth cannot vouch for a client).
+    int purpose = role == PeerRole::server ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT;
+    if (!X509_STORE_CTX_set_purpose(ctx.get(), purpose)) {
+        return refuse(Errc::cert_chain_invalid);
+    }
+    if (X509_verify_cert(ctx.get()) != 1) {
+        Errc code = map_verify_error(X509_STORE_CTX_get_error(ctx.get()));
+        // BoringSSL stops building at the depth limit and then reports a missing issuer; say
+        // what really happened when the peer sent more intermediates than the limit.
+        if (code == Errc::cert_unknown_ca && chain.size() - 1 > size_t(kMaxVerifyDepth)) {
+            code = Errc::cert_chain_too_long;
+        }
+        return refuse(code);
+    }
+    ERR_clear_error();
+    return id;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const TrustBundle>> TrustBundle::from_pem(std::string_view pem) {
+    auto certs = parse_cert_chain_pem(pem);
+    if (!certs) {
+        return fail(certs.error());
+    }
+    std::shared_ptr<TrustBundle> bundle(new TrustBundle());
+    bundle->store_.reset(X509_STORE_new());
+    if (!bundle->store_) {
+        return refuse(Errc::cert_parse);
+    }
+    for (auto& cert : *certs) {
+        if (X509_check_ca(cert.get()) != 1 ||
+            (X509_get_extension_flags(cert.get()) & EXFLAG_CA) == 0) {
+            return refuse(Errc::cert_is_ca);
+        }
+        // X509_STORE_add_cert fails on a duplicate root; that is harmless, so ignore it.
+        X509_STORE_add_cert(bundle->store_.get(), cert.get());
+        ERR_clear_error();
+    }
+    bundle->roots_ = std::move(certs).value();
+    bundle->pem_ = std::string(pem);
+    return std::shared_ptr<const TrustBundle>(std::move(bundle));
+}
+
+Result<Identity> check_leaf_profile(X509* leaf, PeerRole role) {
+    uint32_t flags = X509_get_extension_flags(leaf);
+    if (flags & EXFLAG_INVALID) {
+        return refuse(Errc::cert_parse);
+    }
+    if (flags & EXFLAG_CA) {
+        return refuse(Errc::cert_is_ca);
+    }
+    uint32_t ku = X509_get_key_usage(leaf);
+    if ((flags & EXFLAG_KUSAGE) == 0 || !extension_critical(leaf, NID_key_usage) ||
+        (ku & KU_DIGITAL_SIGNATURE) == 0 || (ku & KU_CRL_SIGN) != 0) {
+        return refuse(Errc::cert_key_usage);
+    }
+    if (ku & KU_KEY_CERT_SIGN) {
+        return refuse(Errc::cert_key_cert_sign);
+    }
+    uint32_t want = role == PeerRole::server ? XKU_SSL_SERVER : XKU_SSL_CLIENT;
+    if ((flags & EXFLAG_XKUSAGE) == 0 || (X509_get_extended_key_usage(leaf) & want) == 0) {
+        return refuse(Errc::cert_eku);
+    }
+    return leaf_identity(leaf);
+}
+
+Result<Identity> verify_svid(const TrustBundle& roots, std::span<X509* const> chain, PeerRole role,
+                             int64_t now_unix) {
+    return verify_parsed(roots, chain, role, now_unix);
+}
+
+Result<Identity> verify_svid(const TrustBundle& roots, const STACK_OF(CRYPTO_BUFFER)* chain,
+                             PeerRole role, int64_t now_unix) {
+    size_t count = chain == nullptr ? 0 : sk_CRYPTO_BUFFER_num(chain);
+    if (count == 0) {
+        return refuse(Errc::cert_parse);
+    }
+    if (count > kMaxPeerChainCerts) {
+        return refuse(Errc::cert_chain_too_long);
+    }
+    X509Ptr owned[kMaxPeerChainCerts];
+    X509* borrowed[kMaxPeerChainCerts];
+    for (size_t i = 0; i < count; ++i) {
+        owned[i].reset(X509_parse_from_buffer(sk_CRYPTO_BUFFER_value(chain, i)));
+        if (!owned[i]) {
+            return refuse(Errc::cert_parse);
+        }
+        borrowed[i] = owned[i].get();
+    }
+    return verify_parsed(roots, std::span<X509* const>(borrowed, count), role, now_unix);
+}
+
+Result<Identity> verify_svid(const TrustBundle& roots, const STACK_OF(X509)* chain, PeerRole role,
+                             int64_t now_unix) {
+    size_t count = chain == nullptr ? 0 : sk_X509_num(chain);
+    if (count == 0) {
+        return refuse(Errc::cert_parse);
+    }
+    if (count > kMaxPeerChainCerts) {
+        return refuse(Errc::cert_chain_too_long);
+    }
+    X509* borrowed[kMaxPeerChainCerts];
+    for (size_t i = 0; i < count; ++i) {
+        borrowed[i] = sk_X509_value(chain, i);
+    }
+    return verify_parsed(roots, std::span<X509* const>(borrowed, count), role, now_unix);
+}
+
+Result<void> check_identity_in(const Identity& peer, std::span<const Identity> expected) {
+    if (std::find(expected.begin(), expected.end(), peer) == expected.end()) {
+        return fail(Errc::identity_mismatch);
+    }
+    return ok();
+}
+
+Result<void> check_trust_domain(const Identity& peer, std::string_view trust_domain) {
+    if (peer.trust_domain() != trust_domain) {
+        return fail(Errc::trust_domain_mismatch);
+    }
+    return ok();
+}
+
+}  // namespace zt::certs

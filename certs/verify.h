@@ -1,0 +1,117 @@
+#pragma once
+
+// X.509-SVID verification (reliability.md §3.1, §3.3): a peer's chain must build to one of the
+// trust bundle's roots, every certificate must be valid at the given time, and the leaf must be
+// an SVID: not a CA, critical key usage with digitalSignature and neither keyCertSign nor cRLSign,
+// the extended key usage of the peer's side, and exactly one URI SAN that is a valid SPIFFE ID in
+// Istio's shape. Each refusal is its own `Errc` so callers can count and log it.
+//
+// hbone/ calls this from `SSL_CTX_set_custom_verify`:
+//
+//     auto peer = certs::verify_svid(*ck->roots(), SSL_get0_peer_certificates(ssl),
+//                                    certs::PeerRole::server, now_unix);
+//     if (!peer || !certs::check_identity_in(*peer, expected)) { count; return ssl_verify_invalid; }
+
+#include <openssl/base.h>
+#include <openssl/pool.h>
+#include <openssl/x509.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "certs/identity.h"
+#include "certs/pem.h"
+#include "zt/result.h"
+
+namespace zt::certs {
+
+// kMaxPeerChainCerts caps the certificates a peer may send (leaf included); more fail with
+// `Errc::cert_chain_too_long` before any is parsed (reliability A13: a 100-certificate chain).
+inline constexpr size_t kMaxPeerChainCerts = 8;
+
+// kMaxVerifyDepth caps the intermediates allowed between the leaf and a root.
+inline constexpr int kMaxVerifyDepth = 5;
+
+// PeerRole says which side of the handshake the verified certificate belongs to, and so which
+// extended key usage its leaf must carry.
+enum class PeerRole : uint8_t {
+    server,  // The peer is a TLS server (we are the client): serverAuth.
+    client,  // The peer is a TLS client (we are the server): clientAuth.
+};
+
+// TrustBundle is an immutable set of trusted roots (one or more, e.g. the old and the new root
+// during a rotation) with the `X509_STORE` built from them once. Share it as
+// `std::shared_ptr<const TrustBundle>`; concurrent verifications against one bundle are safe.
+class TrustBundle {
+public:
+    // from_pem parses every certificate of `pem` as a root. Fails with `Errc::cert_parse` when
+    // there is none or one is malformed, and with `Errc::cert_is_ca` when one is not a CA
+    // (basicConstraints cA=TRUE): a leaf must never become a trust anchor.
+    static Result<std::shared_ptr<const TrustBundle>> from_pem(std::string_view pem);
+
+    // store returns the verification store (borrowed; lives as long as this bundle).
+    X509_STORE* store() const { return store_.get(); }
+
+    // roots returns the root certificates, in file order (borrowed).
+    const std::vector<X509Ptr>& roots() const { return roots_; }
+
+    // pem returns the PEM text the bundle was parsed from.
+    const std::string& pem() const { return pem_; }
+
+private:
+    TrustBundle() = default;
+
+    bssl::UniquePtr<X509_STORE> store_;
+    std::vector<X509Ptr> roots_;
+    std::string pem_;
+};
+
+// verify_svid verifies the peer chain `chain` (leaf first, then any intermediates, as TLS sends
+// it) against `roots` at `now_unix` for a peer playing `role`, and returns the leaf's identity.
+// Borrows everything; leaves BoringSSL's error queue empty. Failures, in check order:
+//   `cert_chain_too_long`  empty is `cert_parse`; more than `kMaxPeerChainCerts` certificates
+//   `cert_parse`           a certificate or extension does not parse
+//   `cert_is_ca`           the leaf has cA=TRUE
+//   `cert_key_usage`       key usage absent, not critical, without digitalSignature, or cRLSign
+//   `cert_key_cert_sign`   key usage has keyCertSign
+//   `cert_eku`             no extended key usage for `role` (serverAuth / clientAuth)
+//   `cert_no_uri_san`      no URI SAN (e.g. DNS names only)
+//   `cert_many_uri_sans`   more than one URI SAN
+//   `cert_bad_san`         the URI SAN is not `spiffe://td/ns/x/sa/y` (`Identity::parse`), or an
+//                          empty subject with a non-critical SAN
+//   `cert_unknown_ca`      the chain does not build to a root of `roots` (or a signature fails)
+//   `cert_expired`, `cert_not_yet_valid`   some certificate of the built chain, at `now_unix`
+//   `cert_chain_too_long`  deeper than `kMaxVerifyDepth`
+//   `cert_chain_invalid`   any other path-validation failure (an intermediate that is not a CA,
+//                          an unknown critical extension, a path length constraint, ...)
+Result<Identity> verify_svid(const TrustBundle& roots, std::span<X509* const> chain, PeerRole role,
+                             int64_t now_unix);
+
+// verify_svid (CRYPTO_BUFFER form) parses `chain` (`SSL_get0_peer_certificates`) and verifies it
+// as above. A null or empty `chain` fails with `Errc::cert_parse`.
+Result<Identity> verify_svid(const TrustBundle& roots, const STACK_OF(CRYPTO_BUFFER)* chain,
+                             PeerRole role, int64_t now_unix);
+
+// verify_svid (STACK_OF(X509) form) verifies `chain` (`SSL_get_peer_full_cert_chain`) as above.
+Result<Identity> verify_svid(const TrustBundle& roots, const STACK_OF(X509)* chain, PeerRole role,
+                             int64_t now_unix);
+
+// check_leaf_profile applies only the leaf checks of `verify_svid` (no chain, no time) for `role`
+// and returns the leaf's identity. `Errc` values as for `verify_svid`.
+Result<Identity> check_leaf_profile(X509* leaf, PeerRole role);
+
+// check_identity_in is the client-side check: the server `peer` must be one of `expected` (the
+// destination workload's identity and its service's SANs). Fails with
+// `Errc::identity_mismatch`, also when `expected` is empty (fail closed).
+Result<void> check_identity_in(const Identity& peer, std::span<const Identity> expected);
+
+// check_trust_domain is the server-side check: the client `peer` must be in `trust_domain` (the
+// trust domain of our own certificate). Fails with `Errc::trust_domain_mismatch`.
+Result<void> check_trust_domain(const Identity& peer, std::string_view trust_domain);
+
+}  // namespace zt::certs

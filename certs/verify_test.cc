@@ -1,0 +1,200 @@
+// Unit tests for certs/verify: X.509-SVID path validation and leaf profile with certificates made
+// at run time by tests/support/test_ca (reliability.md §6a A4–A10), plus the two identity checks
+// hbone/ applies after verification.
+
+#include <openssl/err.h>
+#include <openssl/stack.h>
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "certs/verify.h"
+#include "tests/support/test_ca.h"
+
+using zt::Errc;
+using zt::certs::Identity;
+using zt::certs::PeerRole;
+using zt::certs::TrustBundle;
+using zt::certs::verify_svid;
+using zt::testing::TestCa;
+using zt::testing::TestCert;
+
+namespace {
+
+zt::Result<Identity> verify(const TrustBundle& bundle, const TestCert& cert, PeerRole role,
+                            int64_t now) {
+    auto chain = cert.chain();
+    return verify_svid(bundle, std::span<X509* const>(chain), role, now);
+}
+
+}  // namespace
+
+TEST_CASE("certs: a good SVID verifies for both sides and yields its identity") {
+    TestCa ca = TestCa::root();
+    TestCert leaf = ca.issue_leaf("spiffe://cluster.local/ns/default/sa/app");
+    auto bundle = ca.bundle();
+    for (PeerRole role : {PeerRole::server, PeerRole::client}) {
+        auto id = verify(*bundle, leaf, role, ca.now_unix());
+        REQUIRE(id);
+        CHECK(id->to_string() == "spiffe://cluster.local/ns/default/sa/app");
+    }
+    CHECK(ERR_peek_error() == 0);
+}
+
+TEST_CASE("certs: a chain through an intermediate verifies in all three input forms") {
+    TestCa root = TestCa::root();
+    TestCa inter = root.intermediate();
+    TestCert leaf = inter.issue_leaf("spiffe://cluster.local/ns/prod/sa/api");
+    REQUIRE(leaf.chain().size() == 2);
+    auto bundle = root.bundle();
+
+    auto by_span = verify(*bundle, leaf, PeerRole::server, root.now_unix());
+    REQUIRE(by_span);
+    CHECK(by_span->service_account() == "api");
+
+    auto buffers = leaf.chain_buffers();
+    auto by_buffer = verify_svid(*bundle, buffers.get(), PeerRole::client, root.now_unix());
+    REQUIRE(by_buffer);
+    CHECK(*by_buffer == *by_span);
+
+    bssl::UniquePtr<STACK_OF(X509)> stack(sk_X509_new_null());
+    for (X509* cert : leaf.chain()) {
+        X509_up_ref(cert);
+        sk_X509_push(stack.get(), cert);
+    }
+    auto by_stack = verify_svid(*bundle, stack.get(), PeerRole::client, root.now_unix());
+    REQUIRE(by_stack);
+    CHECK(*by_stack == *by_span);
+
+    // Without the intermediate the path does not build.
+    X509* leaf_only[] = {leaf.cert.get()};
+    auto missing = verify_svid(*bundle, std::span<X509* const>(leaf_only), PeerRole::client,
+                               root.now_unix());
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().code == Errc::cert_unknown_ca);
+}
+
+TEST_CASE("certs: a bundle of two roots accepts a leaf from either") {
+    TestCa old_root = TestCa::root();
+    TestCa new_root = TestCa::root("cluster.local", old_root.now_unix());
+    auto both = TrustBundle::from_pem(old_root.root_pem() + new_root.root_pem());
+    REQUIRE(both);
+    CHECK((*both)->roots().size() == 2);
+    TestCert from_old = old_root.issue_leaf("spiffe://cluster.local/ns/a/sa/a");
+    TestCert from_new = new_root.intermediate().issue_leaf("spiffe://cluster.local/ns/b/sa/b");
+    CHECK(verify(**both, from_old, PeerRole::client, old_root.now_unix()));
+    CHECK(verify(**both, from_new, PeerRole::client, old_root.now_unix()));
+    // And each root alone accepts only its own.
+    auto only_old = verify(*old_root.bundle(), from_new, PeerRole::client, old_root.now_unix());
+    REQUIRE_FALSE(only_old);
+    CHECK(only_old.error().code == Errc::cert_unknown_ca);
+}
+
+TEST_CASE("certs: every bad certificate of A4-A10 is refused with its own reason") {
+    TestCa ca = TestCa::root();
+    auto bundle = ca.bundle();
+    auto cases = zt::testing::bad_cases(ca);
+    CHECK(cases.size() >= 25);
+    for (const auto& bad : cases) {
+        CAPTURE(bad.name);
+        auto result = verify(*bundle, bad.cert, bad.role, ca.now_unix());
+        REQUIRE_FALSE(result);
+        CHECK(to_string(result.error().code) == to_string(bad.expected));
+        CHECK(ERR_peek_error() == 0);
+    }
+}
+
+TEST_CASE("certs: the EKU check follows the side the peer plays") {
+    TestCa ca = TestCa::root();
+    auto spec = ca.leaf_spec("spiffe://cluster.local/ns/a/sa/b");
+    spec.ext_key_usage = XKU_SSL_SERVER;
+    TestCert server_only = ca.issue(spec);
+    CHECK(verify(*ca.bundle(), server_only, PeerRole::server, ca.now_unix()));
+    auto as_client = verify(*ca.bundle(), server_only, PeerRole::client, ca.now_unix());
+    REQUIRE_FALSE(as_client);
+    CHECK(as_client.error().code == Errc::cert_eku);
+}
+
+TEST_CASE("certs: validity is judged at the time given, not the wall clock") {
+    TestCa ca = TestCa::root();
+    TestCert leaf = ca.issue_leaf("spiffe://cluster.local/ns/a/sa/b");
+    auto bundle = ca.bundle();
+    CHECK(verify(*bundle, leaf, PeerRole::client, ca.now_unix()));
+    auto later = verify(*bundle, leaf, PeerRole::client, ca.now_unix() + 2 * 86400);
+    REQUIRE_FALSE(later);
+    CHECK(later.error().code == Errc::cert_expired);
+    auto earlier = verify(*bundle, leaf, PeerRole::client, ca.now_unix() - 2 * 3600);
+    REQUIRE_FALSE(earlier);
+    CHECK(earlier.error().code == Errc::cert_not_yet_valid);
+}
+
+TEST_CASE("certs: more certificates than the cap are refused before parsing") {
+    TestCa ca = TestCa::root();
+    TestCert leaf = ca.issue_leaf("spiffe://cluster.local/ns/a/sa/b");
+    std::vector<X509*> chain(zt::certs::kMaxPeerChainCerts + 1, leaf.cert.get());
+    auto result = verify_svid(*ca.bundle(), std::span<X509* const>(chain), PeerRole::client,
+                              ca.now_unix());
+    REQUIRE_FALSE(result);
+    CHECK(result.error().code == Errc::cert_chain_too_long);
+
+    auto empty = verify_svid(*ca.bundle(), std::span<X509* const>(), PeerRole::client,
+                             ca.now_unix());
+    REQUIRE_FALSE(empty);
+    CHECK(empty.error().code == Errc::cert_parse);
+    const STACK_OF(CRYPTO_BUFFER)* none = nullptr;
+    CHECK_FALSE(verify_svid(*ca.bundle(), none, PeerRole::client, ca.now_unix()));
+}
+
+TEST_CASE("certs: a chain deeper than the cap fails path validation") {
+    TestCa ca = TestCa::root();
+    TestCa deepest = ca.intermediate("i1");
+    for (int i = 2; i <= zt::certs::kMaxVerifyDepth; ++i) {
+        deepest = deepest.intermediate("i" + std::to_string(i));
+    }
+    // kMaxVerifyDepth intermediates are still fine...
+    TestCert at_cap = deepest.issue_leaf("spiffe://cluster.local/ns/a/sa/b");
+    CHECK(verify(*ca.bundle(), at_cap, PeerRole::client, ca.now_unix()));
+    // ...one more is not.
+    deepest = deepest.intermediate("one too many");
+    TestCert leaf = deepest.issue_leaf("spiffe://cluster.local/ns/a/sa/b");
+    REQUIRE(leaf.chain().size() == size_t(zt::certs::kMaxVerifyDepth) + 2);
+    auto result = verify(*ca.bundle(), leaf, PeerRole::client, ca.now_unix());
+    REQUIRE_FALSE(result);
+    CHECK(result.error().code == Errc::cert_chain_too_long);
+}
+
+TEST_CASE("certs: A6 a foreign trust domain passes verification but not the trust-domain check") {
+    TestCa ca = TestCa::root();
+    TestCert foreign = zt::testing::foreign_trust_domain_leaf(ca);
+    auto id = verify(*ca.bundle(), foreign, PeerRole::client, ca.now_unix());
+    REQUIRE(id);
+    auto check = zt::certs::check_trust_domain(*id, "cluster.local");
+    REQUIRE_FALSE(check);
+    CHECK(check.error().code == Errc::trust_domain_mismatch);
+    CHECK(zt::certs::check_trust_domain(*id, "other.td"));
+}
+
+TEST_CASE("certs: the client-side check wants one of the expected identities") {
+    auto a = Identity::parse("spiffe://td/ns/a/sa/a").value();
+    auto b = Identity::parse("spiffe://td/ns/b/sa/b").value();
+    auto c = Identity::parse("spiffe://td/ns/c/sa/c").value();
+    std::vector<Identity> expected = {a, b};
+    CHECK(zt::certs::check_identity_in(b, expected));
+    auto wrong = zt::certs::check_identity_in(c, expected);
+    REQUIRE_FALSE(wrong);
+    CHECK(wrong.error().code == Errc::identity_mismatch);
+    CHECK_FALSE(zt::certs::check_identity_in(a, std::span<const Identity>()));
+}
+
+TEST_CASE("certs: a trust bundle refuses garbage and non-CA certificates") {
+    CHECK(TrustBundle::from_pem("").error().code == Errc::cert_parse);
+    CHECK(TrustBundle::from_pem("not pem").error().code == Errc::cert_parse);
+    TestCa ca = TestCa::root();
+    TestCert leaf = ca.issue_leaf("spiffe://cluster.local/ns/a/sa/b");
+    CHECK(TrustBundle::from_pem(ca.root_pem() + leaf.cert_pem).error().code == Errc::cert_is_ca);
+    std::string truncated = ca.root_pem().substr(0, ca.root_pem().size() / 2);
+    CHECK(TrustBundle::from_pem(truncated).error().code == Errc::cert_parse);
+    CHECK(ERR_peek_error() == 0);
+}
