@@ -1,0 +1,204 @@
+// connection.cc pumps bytes between TlsSession and H2Session for one HBONE connection. It owns
+// the record packing (whole frames per record, so a full DATA frame is one 16 KiB record) and the
+// plaintext buffer that H2 data events borrow. It must not make syscalls or read clocks.
+
+#include "hbone/connection.h"
+
+#include <algorithm>
+
+namespace zt::hbone {
+
+namespace {
+
+// kRecordPlaintextBytes is TLS's largest record payload.
+constexpr size_t kRecordPlaintextBytes = 16384;
+
+// kOutputHighWaterBytes bounds how much ciphertext `pending_output` builds before returning.
+constexpr size_t kOutputHighWaterBytes = 256 * 1024;
+
+}  // namespace
+
+std::string_view to_string(ConnectionState state) {
+    switch (state) {
+        case ConnectionState::handshaking: return "handshaking";
+        case ConnectionState::open: return "open";
+        case ConnectionState::closing: return "closing";
+        case ConnectionState::closed: return "closed";
+    }
+    return "unknown";
+}
+
+Result<std::unique_ptr<Connection>> Connection::create(std::shared_ptr<const TlsContext> context,
+                                                       std::vector<certs::Identity> expected_peers,
+                                                       const TlsLimits& tls_limits,
+                                                       const H2Limits& h2_limits, uint64_t now_ns,
+                                                       int64_t now_unix) {
+    std::unique_ptr<Connection> c(new Connection());
+    Role role = context->role();
+    auto tls = TlsSession::create(std::move(context), std::move(expected_peers), tls_limits, now_ns,
+                                  now_unix);
+    if (!tls) {
+        return zt::fail(tls.error());
+    }
+    c->tls_ = std::move(*tls);
+    auto h2 = H2Session::create(role, h2_limits, now_ns);
+    if (!h2) {
+        return zt::fail(h2.error());
+    }
+    c->h2_ = std::move(*h2);
+    if (role == Role::client) {
+        // The client speaks first; produce its ClientHello now.
+        auto step = c->tls_->handshake();
+        if (!step) {
+            return zt::fail(step.error());
+        }
+    }
+    return c;
+}
+
+Result<void> Connection::fail(Error error) {
+    if (!failed_) {
+        failed_ = true;
+        error_ = error;
+    }
+    return zt::fail(error);
+}
+
+Result<void> Connection::feed(ByteSpan ciphertext) {
+    if (failed_) {
+        return zt::fail(error_);
+    }
+    Result<void> fed = tls_->feed_ciphertext(ciphertext);
+    if (!fed) {
+        return fail(fed.error());
+    }
+    if (!tls_->is_done()) {
+        auto step = tls_->handshake();
+        if (!step) {
+            return fail(step.error());
+        }
+        if (*step != TlsWant::done) {
+            return ok();
+        }
+    }
+    // Size the plaintext buffer once for everything this call can decrypt (the buffered
+    // ciphertext plus one record BoringSSL may already hold), so it never moves while data
+    // events point into it.
+    size_t cap = tls_->buffered_input() + 2 * kRecordPlaintextBytes;
+    if (plain_.size() < cap) {
+        plain_.resize(cap);
+    }
+    size_t at = 0;
+    Result<void> result = ok();
+    for (;;) {
+        if (plain_.size() - at < kRecordPlaintextBytes) {
+            // Out of room this call: the rest stays buffered in TLS for the next `feed`.
+            break;
+        }
+        auto n = tls_->decrypt(MutableByteSpan(plain_).subspan(at));
+        if (!n) {
+            result = fail(n.error());
+            break;
+        }
+        if (*n == 0) {
+            break;
+        }
+        at += *n;
+    }
+    if (at > 0) {
+        Result<void> h2 = h2_->feed(ByteSpan(plain_).subspan(0, at));
+        if (!h2) {
+            return fail(h2.error());
+        }
+    }
+    return result;
+}
+
+Result<void> Connection::encrypt_frames(ByteSpan frames) {
+    // Pack whole frames into records: a record is cut before a frame that would not fit, so a
+    // 16384-byte DATA frame (16375 payload) is sealed alone in one full record.
+    size_t start = 0;
+    size_t at = 0;
+    while (at + 9 <= frames.size()) {
+        size_t len = 9 + ((size_t{frames[at]} << 16) | (size_t{frames[at + 1]} << 8) | frames[at + 2]);
+        if (at > start && at - start + len > kRecordPlaintextBytes) {
+            Result<void> sealed = tls_->encrypt(frames.subspan(start, at - start));
+            if (!sealed) {
+                return sealed;
+            }
+            start = at;
+        }
+        at += len;
+    }
+    if (start < frames.size()) {
+        return tls_->encrypt(frames.subspan(start));
+    }
+    return ok();
+}
+
+ByteSpan Connection::pending_output() {
+    if (tls_->is_done() && !failed_) {
+        while (tls_->pending_output().size() < kOutputHighWaterBytes) {
+            ByteSpan frames = h2_->pending_output();
+            if (frames.empty()) {
+                break;
+            }
+            Result<void> sealed = encrypt_frames(frames);
+            h2_->consume_output(frames.size());
+            if (!sealed) {
+                (void)fail(sealed.error());
+                break;
+            }
+        }
+    } else if (tls_->is_done() && h2_->state() == H2State::closing) {
+        // A failed connection still flushes HTTP/2's final GOAWAY.
+        ByteSpan frames = h2_->pending_output();
+        if (!frames.empty() && encrypt_frames(frames)) {
+            h2_->consume_output(frames.size());
+        }
+    }
+    return tls_->pending_output();
+}
+
+void Connection::consume_output(size_t n) {
+    tls_->consume_output(n);
+}
+
+Result<void> Connection::tick(uint64_t now_ns) {
+    if (failed_) {
+        return zt::fail(error_);
+    }
+    Result<void> tls = tls_->tick(now_ns);
+    if (!tls) {
+        return fail(tls.error());
+    }
+    if (!tls_->is_done()) {
+        return ok();
+    }
+    Result<void> h2 = h2_->tick(now_ns);
+    if (!h2) {
+        return fail(h2.error());
+    }
+    return ok();
+}
+
+ConnectionState Connection::state() {
+    bool flushed = tls_->pending_output().empty();
+    if (failed_) {
+        return flushed && (!tls_->is_done() || h2_->pending_output().empty())
+                   ? ConnectionState::closed
+                   : ConnectionState::closing;
+    }
+    if (!tls_->is_done()) {
+        return ConnectionState::handshaking;
+    }
+    switch (h2_->state()) {
+        case H2State::open:
+        case H2State::draining: return ConnectionState::open;
+        case H2State::closing: return ConnectionState::closing;
+        case H2State::closed: return flushed ? ConnectionState::closed : ConnectionState::closing;
+    }
+    return ConnectionState::closing;
+}
+
+}  // namespace zt::hbone

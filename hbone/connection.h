@@ -1,0 +1,81 @@
+#pragma once
+
+// Connection stacks the two HBONE engines: ciphertext in, `TlsSession` (handshake, then records),
+// `H2Session` (frames, events), and back out the same way. It is what src/ drives per HBONE TCP
+// connection: `feed` what the socket received, send `pending_output`, drain `h2()` events, call
+// `tick` from a timer. Sans-I/O like its parts: no syscalls, no clocks, no callbacks.
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "hbone/h2_session.h"
+#include "hbone/tls_session.h"
+#include "zt/bytes.h"
+#include "zt/result.h"
+
+namespace zt::hbone {
+
+// ConnectionState is the stack's life cycle.
+enum class ConnectionState : uint8_t {
+    handshaking,  // TLS handshake in progress; HTTP/2 not started.
+    open,         // TLS done and peer verified; HTTP/2 running (it may be draining).
+    closing,      // A fatal error or the end of HTTP/2: flush `pending_output`, then close.
+    closed,       // Nothing more to send; close the socket.
+};
+
+// to_string returns a stable lowercase name for `state`, for logs.
+std::string_view to_string(ConnectionState state);
+
+// Connection is one HBONE connection, client or server (the role of its `TlsContext`).
+class Connection {
+public:
+    // create makes the TLS and HTTP/2 sessions (see `TlsSession::create`, `H2Session::create`).
+    static Result<std::unique_ptr<Connection>> create(std::shared_ptr<const TlsContext> context,
+                                                      std::vector<certs::Identity> expected_peers,
+                                                      const TlsLimits& tls_limits,
+                                                      const H2Limits& h2_limits, uint64_t now_ns,
+                                                      int64_t now_unix);
+
+    // feed processes ciphertext from the peer: handshake progress, then decrypted records into
+    // HTTP/2. `h2()` events borrow an internal plaintext buffer that stays valid until the next
+    // `feed`. Fails with the `TlsSession::handshake` reasons, `Errc::eof` (close_notify),
+    // `Errc::tls_protocol`, or the `H2Session::feed` reasons; after a failure, flush
+    // `pending_output` (it may hold an alert or GOAWAY) and close.
+    Result<void> feed(ByteSpan ciphertext);
+
+    // pending_output moves what HTTP/2 has to send through TLS and returns the ciphertext not yet
+    // consumed. Whole HTTP/2 frames are packed into records so that a full DATA frame is exactly
+    // one 16 KiB record.
+    ByteSpan pending_output();
+
+    // consume_output marks the first `n` bytes of `pending_output` as sent.
+    void consume_output(size_t n);
+
+    // tick passes time to both layers (handshake deadline, PING, glitch refill).
+    Result<void> tick(uint64_t now_ns);
+
+    // state is the connection's life-cycle state.
+    ConnectionState state();
+
+    // h2 and tls expose the engines (borrowed, live as long as this connection).
+    H2Session& h2() { return *h2_; }
+    TlsSession& tls() { return *tls_; }
+
+    // error is why the connection is closing (valid once `state()` is closing or closed).
+    Error error() const { return error_; }
+
+private:
+    Connection() = default;
+    Result<void> fail(Error error);
+    Result<void> encrypt_frames(ByteSpan frames);
+
+    std::unique_ptr<TlsSession> tls_;
+    std::unique_ptr<H2Session> h2_;
+    std::vector<uint8_t> plain_;
+    bool failed_ = false;
+    Error error_{};
+};
+
+}  // namespace zt::hbone

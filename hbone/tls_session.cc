@@ -1,0 +1,354 @@
+// tls_session.cc runs BoringSSL over in-memory buffers for HBONE: TLS 1.3 only, mutual
+// certificates checked through certs/, ALPN h2 required on both sides, no resumption. The BIO
+// below is the only "transport" BoringSSL sees; it must never block, allocate per call beyond the
+// buffers' growth, or touch a socket. Peer certificates are judged only by certs/ (no second
+// verifier here).
+
+#include "hbone/tls_session.h"
+
+#include <openssl/err.h>
+
+#include <cstring>
+
+namespace zt::hbone {
+
+namespace {
+
+// kAlpnWire is the ALPN list in wire form: one length-prefixed "h2".
+constexpr uint8_t kAlpnWire[] = {2, 'h', '2'};
+
+// kMaxCertListBytes bounds a peer's Certificate message (A13: a 1 MB chain is refused early).
+constexpr size_t kMaxCertListBytes = 32 * 1024;
+
+// has_h2 says whether the wire-form ALPN list `list` offers "h2".
+bool has_h2(const uint8_t* list, size_t len) {
+    size_t at = 0;
+    while (at < len) {
+        size_t n = list[at];
+        if (n == 0 || at + 1 + n > len) {
+            return false;
+        }
+        if (n == 2 && list[at + 1] == 'h' && list[at + 2] == '2') {
+            return true;
+        }
+        at += 1 + n;
+    }
+    return false;
+}
+
+// Server: pick "h2" or fail the handshake with no_application_protocol.
+int select_alpn(SSL*, const uint8_t** out, uint8_t* out_len, const uint8_t* in, unsigned in_len,
+                void*) {
+    if (!has_h2(in, in_len)) {
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    *out = kAlpnWire + 1;
+    *out_len = 2;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+// Server: a ClientHello without ALPN never reaches `select_alpn`, so refuse it here.
+enum ssl_select_cert_result_t require_alpn(const SSL_CLIENT_HELLO* hello) {
+    const uint8_t* data = nullptr;
+    size_t len = 0;
+    if (SSL_early_callback_ctx_extension_get(hello, TLSEXT_TYPE_application_layer_protocol_negotiation,
+                                             &data, &len) == 0) {
+        return ssl_select_cert_error;
+    }
+    return ssl_select_cert_success;
+}
+
+}  // namespace
+
+std::string_view to_string(TlsWant want) {
+    switch (want) {
+        case TlsWant::read: return "read";
+        case TlsWant::write: return "write";
+        case TlsWant::done: return "done";
+    }
+    return "unknown";
+}
+
+// Bio is the memory transport: reads come from `in_`, writes append to `out_`.
+struct TlsSession::Bio {
+    static int bio_read(BIO* bio, char* out, int len) {
+        auto* s = static_cast<TlsSession*>(BIO_get_data(bio));
+        BIO_clear_retry_flags(bio);
+        size_t available = s->in_.size() - s->in_offset_;
+        if (available == 0) {
+            BIO_set_retry_read(bio);
+            return -1;
+        }
+        size_t n = std::min(available, static_cast<size_t>(len));
+        std::memcpy(out, s->in_.data() + s->in_offset_, n);
+        s->in_offset_ += n;
+        if (s->in_offset_ == s->in_.size()) {
+            s->in_.clear();
+            s->in_offset_ = 0;
+        }
+        return static_cast<int>(n);
+    }
+
+    static int bio_write(BIO* bio, const char* in, int len) {
+        auto* s = static_cast<TlsSession*>(BIO_get_data(bio));
+        BIO_clear_retry_flags(bio);
+        s->out_.insert(s->out_.end(), in, in + len);
+        return len;
+    }
+
+    static long bio_ctrl(BIO*, int cmd, long, void*) {
+        return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+    }
+
+    static const BIO_METHOD* method() {
+        // Built once; BoringSSL never frees a BIO_METHOD that is in use, and this one lives for
+        // the process.
+        static BIO_METHOD* const kMethod = [] {
+            BIO_METHOD* m = BIO_meth_new(BIO_TYPE_SOURCE_SINK, "zt-hbone-memory");
+            ZT_CHECK(m != nullptr);
+            BIO_meth_set_read(m, bio_read);
+            BIO_meth_set_write(m, bio_write);
+            BIO_meth_set_ctrl(m, bio_ctrl);
+            return m;
+        }();
+        return kMethod;
+    }
+};
+
+Result<std::shared_ptr<const TlsContext>> TlsContext::create(
+        Role role, std::shared_ptr<const certs::CertifiedKey> key) {
+    std::shared_ptr<TlsContext> context(new TlsContext());
+    context->role_ = role;
+    context->key_ = std::move(key);
+    context->ctx_.reset(SSL_CTX_new(TLS_method()));
+    SSL_CTX* ctx = context->ctx_.get();
+    if (ctx == nullptr || !SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
+        !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION)) {
+        ERR_clear_error();
+        return fail(Errc::no_capacity);
+    }
+    // TLS 1.3 suites cannot be configured in this BoringSSL; it orders AES-GCM first when the CPU
+    // has AES instructions (tested), which is what ztunnel's AES-only list achieves.
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_early_data_enabled(ctx, 0);
+    SSL_CTX_set_max_cert_list(ctx, kMaxCertListBytes);
+    const certs::CertifiedKey& ck = *context->key_;
+    if (!SSL_CTX_set_chain_and_key(ctx, ck.chain().data(), ck.chain().size(), ck.private_key(),
+                                   nullptr)) {
+        ERR_clear_error();
+        return fail(Errc::cert_key_mismatch);
+    }
+    SSL_CTX_set_custom_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+                              TlsSession::verify_peer);
+    if (role == Role::client) {
+        if (SSL_CTX_set_alpn_protos(ctx, kAlpnWire, sizeof(kAlpnWire)) != 0) {
+            return fail(Errc::no_capacity);
+        }
+    } else {
+        SSL_CTX_set_alpn_select_cb(ctx, select_alpn, nullptr);
+        SSL_CTX_set_select_certificate_cb(ctx, require_alpn);
+    }
+    return std::shared_ptr<const TlsContext>(std::move(context));
+}
+
+TlsSession::~TlsSession() = default;
+
+Result<std::unique_ptr<TlsSession>> TlsSession::create(std::shared_ptr<const TlsContext> context,
+                                                       std::vector<certs::Identity> expected_peers,
+                                                       const TlsLimits& limits, uint64_t now_ns,
+                                                       int64_t now_unix) {
+    std::unique_ptr<TlsSession> s(new TlsSession());
+    s->context_ = std::move(context);
+    s->expected_peers_ = std::move(expected_peers);
+    s->limits_ = limits;
+    s->started_ns_ = now_ns;
+    s->now_unix_ = now_unix;
+    s->ssl_.reset(SSL_new(s->context_->get()));
+    if (!s->ssl_) {
+        ERR_clear_error();
+        return fail(Errc::no_capacity);
+    }
+    BIO* bio = BIO_new(Bio::method());
+    if (bio == nullptr) {
+        ERR_clear_error();
+        return fail(Errc::no_capacity);
+    }
+    BIO_set_data(bio, s.get());
+    BIO_set_init(bio, 1);
+    SSL_set_bio(s->ssl_.get(), bio, bio);  // One reference, owned by the SSL.
+    SSL_set_app_data(s->ssl_.get(), s.get());
+    if (s->context_->role() == Role::client) {
+        SSL_set_connect_state(s->ssl_.get());
+        // SNI stays off, as in ztunnel: identity is checked from the certificate, not a name.
+    } else {
+        SSL_set_accept_state(s->ssl_.get());
+    }
+    return s;
+}
+
+enum ssl_verify_result_t TlsSession::verify_peer(SSL* ssl, uint8_t* out_alert) {
+    auto* s = static_cast<TlsSession*>(SSL_get_app_data(ssl));
+    const certs::CertifiedKey& ck = s->context_->key();
+    bool we_are_client = s->context_->role() == Role::client;
+    Result<certs::Identity> peer =
+        certs::verify_svid(ck.roots(), SSL_get0_peer_certificates(ssl),
+                           we_are_client ? certs::PeerRole::server : certs::PeerRole::client,
+                           s->now_unix_);
+    if (!peer) {
+        s->verify_error_ = peer.error().code;
+        *out_alert = peer.error().code == Errc::cert_unknown_ca ? SSL_AD_UNKNOWN_CA
+                                                                : SSL_AD_BAD_CERTIFICATE;
+        return ssl_verify_invalid;
+    }
+    Result<void> fits = we_are_client
+                            ? certs::check_identity_in(*peer, s->expected_peers_)
+                            : certs::check_trust_domain(*peer, ck.identity().trust_domain());
+    if (!fits) {
+        s->verify_error_ = fits.error().code;
+        *out_alert = SSL_AD_BAD_CERTIFICATE;
+        return ssl_verify_invalid;
+    }
+    s->peer_ = std::make_unique<certs::Identity>(std::move(*peer));
+    return ssl_verify_ok;
+}
+
+Error TlsSession::failure(Errc fallback, int ssl_result) {
+    int kind = SSL_get_error(ssl_.get(), ssl_result);
+    uint32_t err = ERR_peek_error();
+    const char* reason = err != 0 ? ERR_reason_error_string(err) : nullptr;
+    error_reason_ = reason != nullptr ? reason : "";
+    ERR_clear_error();
+    if (kind == SSL_ERROR_ZERO_RETURN) {
+        return Error{Errc::eof, 0};
+    }
+    if (verify_error_ != Errc::sys) {
+        return Error{verify_error_, 0};
+    }
+    if (ERR_GET_LIB(err) == ERR_LIB_SSL &&
+        (ERR_GET_REASON(err) == SSL_R_NO_APPLICATION_PROTOCOL ||
+         ERR_GET_REASON(err) == SSL_R_TLSV1_ALERT_NO_APPLICATION_PROTOCOL ||
+         ERR_GET_REASON(err) == SSL_R_CONNECTION_REJECTED)) {
+        return Error{Errc::tls_alpn, 0};
+    }
+    return Error{fallback, 0};
+}
+
+Result<void> TlsSession::feed_ciphertext(ByteSpan bytes) {
+    if (in_.size() - in_offset_ + bytes.size() > limits_.input_buffer_bytes_max) {
+        return fail(Errc::no_capacity);
+    }
+    if (in_offset_ > 0 && in_offset_ == in_.size()) {
+        in_.clear();
+        in_offset_ = 0;
+    }
+    in_.insert(in_.end(), bytes.begin(), bytes.end());
+    return ok();
+}
+
+void TlsSession::consume_output(size_t n) {
+    ZT_ASSERT(n <= out_.size() - out_offset_);
+    out_offset_ += n;
+    if (out_offset_ == out_.size()) {
+        out_.clear();
+        out_offset_ = 0;
+    }
+}
+
+Result<TlsWant> TlsSession::handshake() {
+    if (done_) {
+        return TlsWant::done;
+    }
+    if (timed_out_) {
+        return fail(Errc::timed_out);
+    }
+    int rc = SSL_do_handshake(ssl_.get());
+    if (rc == 1) {
+        const uint8_t* alpn = nullptr;
+        unsigned alpn_len = 0;
+        SSL_get0_alpn_selected(ssl_.get(), &alpn, &alpn_len);
+        if (alpn_len != 2 || std::memcmp(alpn, "h2", 2) != 0) {
+            // Only a client gets here without h2 (the server refuses in the ClientHello).
+            SSL_send_fatal_alert(ssl_.get(), SSL_AD_NO_APPLICATION_PROTOCOL);
+            error_reason_ = "NO_APPLICATION_PROTOCOL";
+            ERR_clear_error();
+            return fail(Errc::tls_alpn);
+        }
+        if (peer_ == nullptr) {
+            return fail(Errc::tls_handshake);  // Unreachable with FAIL_IF_NO_PEER_CERT; fail closed.
+        }
+        done_ = true;
+        return TlsWant::done;
+    }
+    int kind = SSL_get_error(ssl_.get(), rc);
+    if (kind == SSL_ERROR_WANT_READ) {
+        return pending_output().empty() ? TlsWant::read : TlsWant::write;
+    }
+    return fail(failure(Errc::tls_handshake, rc));
+}
+
+Result<void> TlsSession::tick(uint64_t now_ns) {
+    if (!done_ && now_ns - started_ns_ >= limits_.handshake_timeout_ns) {
+        timed_out_ = true;
+        return fail(Errc::timed_out);
+    }
+    return ok();
+}
+
+Result<size_t> TlsSession::decrypt(MutableByteSpan out) {
+    ZT_ASSERT(done_);
+    int want = static_cast<int>(std::min<size_t>(out.size(), 1u << 30));
+    int rc = SSL_read(ssl_.get(), out.data(), want);
+    if (rc > 0) {
+        return static_cast<size_t>(rc);
+    }
+    int kind = SSL_get_error(ssl_.get(), rc);
+    if (kind == SSL_ERROR_WANT_READ) {
+        return size_t{0};
+    }
+    return fail(failure(Errc::tls_protocol, rc));
+}
+
+Result<void> TlsSession::encrypt(ByteSpan plaintext) {
+    ZT_ASSERT(done_);
+    size_t at = 0;
+    do {
+        // SSL_write seals up to 16 KiB per record; the BIO never pushes back, so it takes all.
+        int n = static_cast<int>(std::min<size_t>(plaintext.size() - at, 1u << 30));
+        int rc = SSL_write(ssl_.get(), plaintext.data() + at, n);
+        if (rc <= 0) {
+            return fail(failure(Errc::tls_protocol, rc));
+        }
+        at += static_cast<size_t>(rc);
+    } while (at < plaintext.size());
+    return ok();
+}
+
+Result<void> TlsSession::request_key_update(bool peer_too) {
+    if (!done_ ||
+        !SSL_key_update(ssl_.get(), peer_too ? SSL_KEY_UPDATE_REQUESTED : SSL_KEY_UPDATE_NOT_REQUESTED)) {
+        ERR_clear_error();
+        return fail(Errc::tls_protocol);
+    }
+    if (SSL_write(ssl_.get(), nullptr, 0) < 0) {
+        ERR_clear_error();
+        return fail(Errc::tls_protocol);
+    }
+    return ok();
+}
+
+void TlsSession::close_notify() {
+    SSL_shutdown(ssl_.get());
+    ERR_clear_error();
+}
+
+uint16_t TlsSession::cipher_id() const {
+    const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl_.get());
+    return cipher == nullptr ? 0 : SSL_CIPHER_get_protocol_id(cipher);
+}
+
+uint16_t TlsSession::version() const {
+    return static_cast<uint16_t>(SSL_version(ssl_.get()));
+}
+
+}  // namespace zt::hbone
