@@ -75,9 +75,14 @@ public:
     const std::string& cert_pem() const { return cert_pem_; }
     const std::string& key_pem() const { return key_pem_; }
 
+    // cert / key return this CA's certificate and key (borrowed, as long as this TestCa lives).
     X509* cert() const { return cert_.get(); }
     EVP_PKEY* key() const { return key_.get(); }
+
+    // trust_domain is the trust domain the root was made for (intermediates inherit it).
     const std::string& trust_domain() const { return trust_domain_; }
+
+    // now_unix is the reference time every validity window here is built around; verify at it.
     int64_t now_unix() const { return now_unix_; }
 
 private:
