@@ -21,6 +21,10 @@
 #include "src/admin/readiness.h"
 #include "src/config/watcher.h"
 #include "src/lifecycle/process.h"
+#include "certs/issue.h"
+#include "certs/store.h"
+#include "src/config/load.h"
+#include "src/proxy/tls_store.h"
 #include "src/proxy/worker.h"
 #include "src/state/store.h"
 #include "src/telemetry/log_queue.h"
@@ -72,6 +76,9 @@ struct App {
     std::unique_ptr<config::Watcher> watcher;
     uint64_t reloads_success_seen = 0;
     uint64_t reloads_failure_seen = 0;
+    std::unique_ptr<certs::CertStore> cert_store;
+    proxy::TlsStore tls_store;
+    std::vector<certs::Identity> local_identities;
     std::vector<std::unique_ptr<proxy::Worker>> workers;
     std::unique_ptr<admin::LogLevels> log_levels;
     std::unique_ptr<admin::AdminHandler> admin_handler;
@@ -86,6 +93,9 @@ struct App {
     int64_t drain_deadline_ns = 0;
 
     int start();
+    bool start_certificates();
+    void track_identities();
+    void certificate_work();
     int loop(lifecycle::ShutdownSignals& signals);
     void after_config_work();
     void update_readiness();
@@ -133,11 +143,16 @@ int App::start() {
     }
     watcher = std::move(*created);
 
+    if (!start_certificates()) {
+        return 1;
+    }
+
     proxy::WorkerOptions worker_options;
     worker_options.packet_mark = options.packet_mark;
     worker_options.trust_domain = options.trust_domain;
     proxy::WorkerShared shared;
     shared.snapshots = &snapshots;
+    shared.tls = &tls_store;
     shared.traffic = &metrics->traffic;
     for (int i = 0; i < options.workers; ++i) {
         auto worker = std::make_unique<proxy::Worker>(i, worker_options, shared);
@@ -190,6 +205,75 @@ int App::start() {
     return 0;
 }
 
+// start_certificates opens the certificate store: local CA mode signs with the CA of
+// `ztunnel ca init DIR`, file mode reads what an agent writes into --cert-dir (SPEC.md §4).
+bool App::start_certificates() {
+    if (!options.cert_dir.empty()) {
+        cert_store = certs::CertStore::with_files(options.cert_dir, system_clock());
+        return true;
+    }
+    std::string pems[3];
+    const char* names[3] = {"/ca-cert.pem", "/ca-key.pem", "/root-cert.pem"};
+    for (int i = 0; i < 3; ++i) {
+        auto text = config::read_file(options.ca_dir + names[i], 1 << 20);
+        if (!text) {
+            log::error("app", "cannot read the local CA (run `ztunnel ca init DIR` first)",
+                       {log::Field::str("file", options.ca_dir + names[i])});
+            return false;
+        }
+        pems[i] = std::move(*text);
+    }
+    auto ca = certs::LocalCa::load(pems[0], pems[1], pems[2]);
+    if (!ca) {
+        log::error("app", "the local CA does not load",
+                   {log::Field::str("dir", options.ca_dir),
+                    log::Field::display("error", to_string(ca.error().code))});
+        return false;
+    }
+    auto issuer = std::make_unique<certs::LocalCaIssuer>(std::move(*ca),
+                                                         options.cert_ttl_ns / kNanosPerSecond);
+    cert_store = certs::CertStore::with_issuer(std::move(issuer), system_clock());
+    return true;
+}
+
+// track_identities asks the store for a certificate for every identity of a local pod, ahead of
+// need, and forgets identities no local pod has any more (ztunnel's cert prefetch and forget).
+void App::track_identities() {
+    std::vector<certs::Identity> wanted;
+    for (const state::Pod& pod : published->pods()) {
+        const state::Workload* workload = published->workload_by_uid(pod.uid);
+        if (workload == nullptr) {
+            continue;
+        }
+        auto id = certs::Identity::parse(workload->identity(options.trust_domain));
+        if (id && std::find(wanted.begin(), wanted.end(), *id) == wanted.end()) {
+            wanted.push_back(*id);
+        }
+    }
+    for (const certs::Identity& id : local_identities) {
+        if (std::find(wanted.begin(), wanted.end(), id) == wanted.end()) {
+            cert_store->forget(id);
+        }
+    }
+    for (const certs::Identity& id : wanted) {
+        (void)cert_store->want(id);
+    }
+    local_identities = std::move(wanted);
+}
+
+// certificate_work runs the store's due work and republishes the TLS contexts when a
+// certificate appeared, was renewed or rotated.
+void App::certificate_work() {
+    if (monotonic_ns() >= cert_store->next_due_mono_ns()) {
+        cert_store->tick();
+    }
+    auto current = tls_store.load();
+    auto next = proxy::TlsContexts::rebuild(current, *cert_store, local_identities);
+    if (next != current) {
+        tls_store.store(std::move(next));
+    }
+}
+
 // after_config_work publishes a new snapshot to the workers when the watcher swapped one in,
 // and counts reloads.
 void App::after_config_work() {
@@ -206,6 +290,8 @@ void App::after_config_work() {
     std::shared_ptr<const state::Snapshot> current = snapshots.load();
     if (current != published) {
         published = current;
+        track_identities();
+        certificate_work();
         readiness.release("state manager");
         for (auto& worker : workers) {
             worker->wake();
@@ -236,6 +322,12 @@ void App::update_readiness() {
                 continue;
             }
             bool up = reconciled;
+            const state::Workload* workload = published->workload_by_uid(pod.uid);
+            auto id = certs::Identity::parse(workload->identity(options.trust_domain));
+            if (id && cert_store->state(*id).first != certs::CertState::available) {
+                wanted.insert("certificate " + id->to_string());
+                up = false;
+            }
             for (const auto& statuses : per_worker) {
                 auto found = std::find_if(statuses.begin(), statuses.end(),
                                           [&](const proxy::PodStatus& s) { return s.uid == pod.uid; });
@@ -352,6 +444,7 @@ int App::loop(lifecycle::ShutdownSignals& signals) {
             watcher->tick();
         }
         after_config_work();
+        certificate_work();
         update_readiness();
         log_queue->flush();
     }

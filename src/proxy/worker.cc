@@ -32,6 +32,7 @@
 #include "src/proxy/route.h"
 #include "src/proxy/sockaddr.h"
 #include "src/proxy/sockopt.h"
+#include "src/proxy/worker_impl.h"
 #include "uring/ring.h"
 #include "uring/splice_relay.h"
 #include "zt/log.h"
@@ -40,10 +41,12 @@ namespace zt::proxy {
 
 namespace {
 
-enum class ListenerKind : uint8_t { outbound, inbound_plain, inbound_hbone };
-
 constexpr uint16_t kListenerPorts[] = {kOutboundPort, kInboundPlainPort, kInboundHbonePort};
-constexpr int kListenerCount = 3;
+
+// kTickNs paces HBONE keepalive, handshake deadlines and pool eviction.
+constexpr int64_t kTickNs = kNanosPerSecond;
+
+}  // namespace
 
 bool is_ztunnel_port(uint16_t port) {
     for (uint16_t own : kZtunnelPorts) {
@@ -57,104 +60,6 @@ bool is_ztunnel_port(uint16_t port) {
 std::string errno_text(int err) {
     return std::string(std::strerror(err)) + " (os error " + std::to_string(err) + ")";
 }
-
-}  // namespace
-
-struct Pod;
-
-// Listener is one listening socket of one pod with its multishot accept.
-struct Listener {
-    Worker::Impl* owner = nullptr;
-    Pod* pod = nullptr;
-    ListenerKind kind = ListenerKind::outbound;
-    UniqueFd fd;
-    uring::Completion accept;
-    uring::Timer rearm;  // Re-arms the accept after an error such as EMFILE, without spinning.
-};
-
-// ConnKind is which path a connection took.
-enum class ConnKind : uint8_t { outbound_tcp, inbound_plain };
-
-// Conn is one relayed connection's record: who it is for the log and metrics, and, for inbound
-// connections, what RBAC must re-check after every snapshot swap.
-struct Conn {
-    Pod* pod = nullptr;
-    ConnKind kind = ConnKind::outbound_tcp;
-    uring::RelayId relay = 0;
-    int64_t start_ns = 0;
-    RbacConnection rbac;  // Inbound only.
-    telemetry::ConnectionLog log;
-    telemetry::ConnectionMetrics metrics;
-    std::string close_reason;  // Set when we end it on purpose (policy change, pod removed).
-    telemetry::ResponseFlag close_flag = telemetry::ResponseFlag::none;
-};
-
-// Pod is one captured pod on this worker: its namespace, its three listeners, its connections.
-// A removed pod stays in `closing_pods_` until every accept completion arrived and every
-// connection reported done.
-struct Pod {
-    std::string uid;
-    inpod::Netns netns;
-    Listener listeners[kListenerCount];
-    std::unordered_set<Conn*> conns;
-    bool closing = false;
-    bool listening = false;
-    std::string error;
-
-    explicit Pod(inpod::Netns ns) : netns(std::move(ns)) {}
-};
-
-struct Worker::Impl {
-    Impl(int index_, WorkerOptions options_, WorkerShared shared_)
-        : index(index_), options(std::move(options_)), shared(shared_) {}
-
-    // --- control-thread side -----------------------------------------------------------------
-    int index;
-    WorkerOptions options;
-    WorkerShared shared;
-    std::thread thread;
-    UniqueFd wake_fd;
-    std::atomic<bool> drain_requested{false};
-    std::atomic<bool> force_requested{false};
-    std::atomic<bool> stop_requested{false};
-    std::atomic<uint32_t> open_connections{0};
-    std::atomic<const state::Snapshot*> reconciled{nullptr};
-    mutable std::mutex status_mutex;  // Guards `status`; taken once per reconcile, never per I/O.
-    std::vector<PodStatus> status;
-
-    // --- worker-thread side ------------------------------------------------------------------
-    std::unique_ptr<uring::Ring> ring;
-    std::unique_ptr<uring::RelayEngine> relays;
-    std::optional<inpod::Netns> own_netns;
-    uring::Completion wake_poll;
-    uint64_t wake_buffer = 0;
-    std::shared_ptr<const state::Snapshot> snapshot;  // The one pods were reconciled with.
-    std::unordered_map<std::string, std::unique_ptr<Pod>> pods;
-    std::vector<std::unique_ptr<Pod>> closing_pods;
-    bool draining = false;
-    bool forced = false;
-    std::mt19937_64 random{std::random_device{}()};
-
-    void run(std::promise<Result<void>>& started);
-    void on_wake();
-    void reconcile();
-    void open_pod(Pod& pod);
-    Result<UniqueFd> open_listener(Pod& pod, uint16_t port);
-    void close_pod(std::unique_ptr<Pod> pod, std::string_view reason);
-    void close_listeners(Pod& pod);
-    void maybe_release_closing_pods();
-    void recheck_policies();
-    void publish_status();
-
-    void arm_accept(Listener& listener);
-    void on_accept(Listener& listener, int32_t res, uint32_t flags);
-    void on_outbound(Pod& pod, UniqueFd client);
-    void on_inbound_plain(Pod& pod, UniqueFd client);
-    void on_inbound_hbone(Pod& pod, UniqueFd client);
-    void on_relay_done(const uring::RelayReport& report);
-    Result<UniqueFd> make_upstream_socket(Pod& pod, const state::SocketAddr& target);
-    bool finished() const;
-};
 
 namespace {
 
@@ -188,6 +93,10 @@ void on_relay_done_cb(void* context, const uring::RelayReport& report) {
     static_cast<Worker::Impl*>(context)->on_relay_done(report);
 }
 
+void on_tick_cb(uring::Completion& completion, int32_t, uint32_t) {
+    static_cast<Worker::Impl*>(completion.context)->on_tick();
+}
+
 }  // namespace
 
 void Worker::Impl::run(std::promise<Result<void>>& started) {
@@ -208,6 +117,9 @@ void Worker::Impl::run(std::promise<Result<void>>& started) {
     wake_poll.callback = &on_wake_cb;
     wake_poll.context = this;
     ring->poll_multishot(wake_poll, wake_fd.get(), POLLIN);
+    tick_timer.completion.callback = &on_tick_cb;
+    tick_timer.completion.context = this;
+    ring->arm_timer(tick_timer, kTickNs);
     started.set_value(ok());
 
     on_wake();
@@ -217,6 +129,13 @@ void Worker::Impl::run(std::promise<Result<void>>& started) {
     // Every operation has completed; the relay engine and ring may go.
     relays.reset();
     ring.reset();
+}
+
+void Worker::Impl::on_tick() {
+    hbone_tick_all(uint64_t(monotonic_ns()));
+    if (!stop_requested.load()) {
+        ring->arm_timer(tick_timer, kTickNs);
+    }
 }
 
 bool Worker::Impl::finished() const {
@@ -234,13 +153,18 @@ void Worker::Impl::on_wake() {
         for (auto& [uid, pod] : pods) {
             close_listeners(*pod);
         }
+        hbone_drain_all();
     }
     if (force_requested.load() && !forced) {
         forced = true;
         relays->drain();
+        for (auto& [uid, pod] : pods) {
+            hbone_abort_all(*pod, "connection closed due to drain");
+        }
     }
     if (stop_requested.load()) {
         ring->cancel(wake_poll);
+        ring->cancel_timer(tick_timer);
         // Pods without listeners or connections can go at once; the rest follow as their
         // completions arrive.
         std::vector<std::string> uids;
@@ -430,10 +354,14 @@ void Worker::Impl::close_listeners(Pod& pod) {
 void Worker::Impl::close_pod(std::unique_ptr<Pod> pod, std::string_view reason) {
     pod->closing = true;
     close_listeners(*pod);
+    std::string why = "connection closed: " + std::string(reason);
     for (Conn* conn : pod->conns) {
-        conn->close_reason = "connection closed: " + std::string(reason);
-        relays->abort(conn->relay);
+        if (conn->relay != 0) {
+            conn->close_reason = why;
+            relays->abort(conn->relay);
+        }
     }
+    hbone_abort_all(*pod, why);
     closing_pods.push_back(std::move(pod));
     maybe_release_closing_pods();
 }
@@ -441,7 +369,7 @@ void Worker::Impl::close_pod(std::unique_ptr<Pod> pod, std::string_view reason) 
 void Worker::Impl::maybe_release_closing_pods() {
     for (size_t i = 0; i < closing_pods.size();) {
         Pod& pod = *closing_pods[i];
-        bool busy = !pod.conns.empty();
+        bool busy = !pod.conns.empty() || !pod.hbone_conns.empty();
         for (Listener& listener : pod.listeners) {
             if (listener.accept.in_kernel || listener.rearm.completion.in_kernel) {
                 busy = true;
@@ -464,15 +392,22 @@ void Worker::Impl::recheck_policies() {
             continue;
         }
         std::vector<const state::Policy*> policies = snapshot->policies_for(*workload);
+        std::vector<Conn*> denied;
         for (Conn* conn : pod->conns) {
-            if (conn->kind != ConnKind::inbound_plain || !conn->close_reason.empty()) {
+            if (!conn->inbound_tracked || !conn->close_reason.empty()) {
                 continue;
             }
-            RbacDecision decision = evaluate(policies, conn->rbac);
-            if (!decision.allowed) {
-                conn->close_reason = "connection closed due to policy change";
-                conn->close_flag = telemetry::ResponseFlag::deny;
+            if (!evaluate(policies, conn->rbac).allowed) {
+                denied.push_back(conn);
+            }
+        }
+        for (Conn* conn : denied) {
+            conn->close_reason = "connection closed due to policy change";
+            conn->close_flag = telemetry::ResponseFlag::deny;
+            if (conn->relay != 0) {
                 relays->abort(conn->relay);
+            } else if (conn->tunnel != nullptr) {
+                tunnel_abort(*conn->tunnel, conn->close_reason, conn->close_flag);
             }
         }
     }
@@ -570,11 +505,7 @@ void Worker::Impl::on_outbound(Pod& pod, UniqueFd client) {
         return;
     }
     if (plan.kind == PlanKind::hbone) {
-        // TODO(lead): HBONE client through the connection pool (issue 6); until then the
-        // connection is refused rather than silently sent in plaintext.
-        telemetry::log_connection_failed(peer.to_string(), destination.to_string(),
-                                         telemetry::Direction::outbound,
-                                         "HBONE upstream not supported yet");
+        start_outbound_hbone(pod, std::move(client), *source, plan, peer, destination);
         return;
     }
     state::SocketAddr target = plan.kind == PlanKind::tcp ? plan.connect_to : destination;
@@ -649,6 +580,7 @@ void Worker::Impl::on_inbound_plain(Pod& pod, UniqueFd client) {
     auto conn = std::make_unique<Conn>();
     conn->pod = &pod;
     conn->kind = ConnKind::inbound_plain;
+    conn->inbound_tracked = true;
     conn->start_ns = monotonic_ns();
     conn->rbac.src = peer;
     conn->rbac.dst = destination;
@@ -677,27 +609,7 @@ void Worker::Impl::on_inbound_plain(Pod& pod, UniqueFd client) {
                                            errno_text(upstream.error().sys_errno));
         return;
     }
-    // Connect from the client's own address so the application sees it (ztunnel's
-    // freebind_connect); without CAP_NET_ADMIN fall back to an unspoofed connect.
-    if (peer.ip != destination.ip) {
-        int family = destination.ip.v6 ? AF_INET6 : AF_INET;
-        bool spoofed = false;
-        if (peer.ip.v6 == destination.ip.v6 && set_transparent(upstream->get(), family)) {
-            state::SocketAddr from = peer;
-            from.port = 0;
-            sockaddr_storage bind_addr;
-            socklen_t bind_len = to_sockaddr(from, bind_addr);
-            spoofed = ::bind(upstream->get(), reinterpret_cast<sockaddr*>(&bind_addr),
-                             bind_len) == 0;
-        }
-        if (!spoofed) {
-            static std::atomic<bool> warned{false};
-            if (!warned.exchange(true)) {
-                log::warn("proxy", "cannot connect from the original source address; "
-                                   "the application will see ztunnel's address");
-            }
-        }
-    }
+    (void)spoof_source(upstream->get(), peer, destination);
     sockaddr_storage addr;
     socklen_t len = to_sockaddr(destination, addr);
     Conn* raw = conn.get();
@@ -714,10 +626,36 @@ void Worker::Impl::on_inbound_plain(Pod& pod, UniqueFd client) {
     open_connections.fetch_add(1, std::memory_order_relaxed);
 }
 
-void Worker::Impl::on_inbound_hbone(Pod& pod, UniqueFd client) {
-    // TODO(lead): the HBONE server (TLS + HTTP/2 CONNECT) lands with hbone/'s TlsSession.
-    (void)pod;
-    client.reset();
+bool Worker::Impl::spoof_source(int fd, const state::SocketAddr& peer,
+                                const state::SocketAddr& target) {
+    // Connect from the client's own address so the application sees it (ztunnel's
+    // freebind_connect); without CAP_NET_ADMIN fall back to an unspoofed connect, warning once.
+    if (peer.ip == target.ip) {
+        return true;
+    }
+    int family = target.ip.v6 ? AF_INET6 : AF_INET;
+    if (peer.ip.v6 == target.ip.v6 && set_transparent(fd, family)) {
+        state::SocketAddr from = peer;
+        from.port = 0;
+        sockaddr_storage bind_addr;
+        socklen_t bind_len = to_sockaddr(from, bind_addr);
+        if (::bind(fd, reinterpret_cast<sockaddr*>(&bind_addr), bind_len) == 0) {
+            return true;
+        }
+    }
+    static std::atomic<bool> warned{false};
+    if (!warned.exchange(true)) {
+        log::warn("proxy", "cannot connect from the original source address; "
+                           "the application will see ztunnel's address");
+    }
+    return false;
+}
+
+void Worker::Impl::finish_conn(Conn& conn, std::string_view error, telemetry::ResponseFlag flag) {
+    conn.metrics.add_request_bytes(conn.log.request_bytes);
+    conn.metrics.add_response_bytes(conn.log.response_bytes);
+    conn.metrics.close(flag);
+    telemetry::log_connection_complete(conn.log, monotonic_ns() - conn.start_ns, error);
 }
 
 void Worker::Impl::on_relay_done(const uring::RelayReport& report) {
@@ -726,8 +664,6 @@ void Worker::Impl::on_relay_done(const uring::RelayReport& report) {
     pod.conns.erase(conn.get());
     open_connections.fetch_sub(1, std::memory_order_relaxed);
     // Istio's byte convention: received = client→server, sent = server→client.
-    conn->metrics.add_request_bytes(report.bytes_source_to_target);
-    conn->metrics.add_response_bytes(report.bytes_target_to_source);
     conn->log.request_bytes = report.bytes_source_to_target;
     conn->log.response_bytes = report.bytes_target_to_source;
 
@@ -753,8 +689,7 @@ void Worker::Impl::on_relay_done(const uring::RelayReport& report) {
             case uring::RelayEnd::no_resources: error = "out of pipe resources"; break;
         }
     }
-    conn->metrics.close(flag);
-    telemetry::log_connection_complete(conn->log, monotonic_ns() - conn->start_ns, error);
+    finish_conn(*conn, error, flag);
     if (pod.closing) {
         maybe_release_closing_pods();
     }

@@ -21,7 +21,7 @@
 
 namespace zt::proxy {
 
-class TlsContexts;
+class TlsStore;
 
 // The in-pod listener ports (SPEC.md §3).
 inline constexpr uint16_t kOutboundPort = 15001;
@@ -41,6 +41,7 @@ struct WorkerOptions {
 // thread-safe publication points. Every pointer must outlive the workers.
 struct WorkerShared {
     const state::SnapshotStore* snapshots = nullptr;
+    const TlsStore* tls = nullptr;
     telemetry::TrafficMetrics* traffic = nullptr;
 };
 
@@ -51,10 +52,6 @@ struct PodStatus {
     std::string error;  // Why the listeners could not be opened (netns gone, port taken, ...).
     uint32_t connections = 0;
 };
-
-// WorkerCounters are per-worker counts of limits and refusals, read by the control thread for
-// metrics (relaxed atomics: only this worker writes them).
-struct WorkerCounters;
 
 class Worker {
 public:
