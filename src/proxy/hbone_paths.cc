@@ -613,7 +613,10 @@ void Worker::Impl::tunnel_abort(Tunnel& t, std::string_view error,
 
 void Worker::Impl::tunnel_close(Tunnel& t) {
     t.state = TunnelState::closing;
-    if (HboneConn* hc = t.hc) {
+    // Detach from the HBONE connection now: it may be freed before this tunnel's socket
+    // completions arrive, so a closing tunnel never looks at it again.
+    HboneConn* hc = std::exchange(t.hc, nullptr);
+    if (hc != nullptr) {
         if (t.stream_id >= 0) {
             auto found = hc->streams.find(t.stream_id);
             if (found != hc->streams.end() && found->second == &t) {
@@ -648,6 +651,9 @@ void Worker::Impl::tunnel_close(Tunnel& t) {
         }
     }
     tunnel_maybe_free(t);
+    if (hc != nullptr && hc->state == HcState::closing) {
+        hbone_maybe_free(*hc);
+    }
 }
 
 void Worker::Impl::tunnel_maybe_free(Tunnel& t) {
@@ -658,11 +664,7 @@ void Worker::Impl::tunnel_maybe_free(Tunnel& t) {
     }
     dead_tunnels.erase(&t);
     t.sock.reset();
-    HboneConn* hc = t.hc;
     delete &t;
-    if (hc != nullptr && hc->state == HcState::closing) {
-        hbone_maybe_free(*hc);
-    }
 }
 
 // --- HBONE connections ----------------------------------------------------------------------
@@ -778,6 +780,9 @@ void Worker::Impl::hbone_flush(HboneConn& hc) {
     hc.send_offset = 0;
     hc.send_len = n;
     ring->send(hc.send_c, hc.fd.get(), ByteSpan(hc.send_buf.data(), n), MSG_NOSIGNAL);
+    // Framing produced events (`send_done` for lent socket buffers): handle them now, or a tunnel
+    // would wait for the peer's next frame to read its socket again.
+    hbone_drain_events(hc);
 }
 
 void Worker::Impl::hbone_on_send(HboneConn& hc, int32_t res) {
@@ -808,6 +813,8 @@ void Worker::Impl::hbone_fail(HboneConn& hc, std::string_view error) {
     }
     bool was_connecting = hc.state == HcState::connecting;
     hc.state = HcState::closing;
+    // Aborting the tunnels below may empty the connection; it must survive this function.
+    hc.failing = true;
     hc.error = error;
     pool_remove(hc);
     if (hc.role == hbone::Role::server && error != "connection closed by peer") {
@@ -839,11 +846,12 @@ void Worker::Impl::hbone_fail(HboneConn& hc, std::string_view error) {
     }
     // Flush what the engines still have (an alert, a GOAWAY), then close.
     hbone_flush(hc);
+    hc.failing = false;
     hbone_maybe_free(hc);
 }
 
 void Worker::Impl::hbone_maybe_free(HboneConn& hc) {
-    if (hc.state != HcState::closing && hc.state != HcState::closed) {
+    if ((hc.state != HcState::closing && hc.state != HcState::closed) || hc.failing) {
         return;
     }
     if (hc.connect_c.in_kernel || hc.recv_c.in_kernel || hc.send_c.in_kernel ||

@@ -120,6 +120,7 @@ struct HboneConn {
     std::string pool_key;
     bool pooled = false;
     bool goaway = false;
+    bool failing = false;  // Inside `hbone_fail`: not to be freed yet.
     int64_t last_active_ns = 0;
     state::SocketAddr peer;
     state::SocketAddr local;
