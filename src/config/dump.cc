@@ -174,8 +174,9 @@ json workload(const state::Workload& w, WorkloadServices services_form) {
         }
         out["services"] = std::move(services);
     } else if (!w.services.empty()) {
-        // Sorted: ztunnel's order here comes from a HashMap, so any order is faithful, and a
-        // stable one lets people diff two dumps.
+        // Shown as ztunnel's xDS path fills it (its local-file path leaves it empty). Sorted:
+        // ztunnel's order comes from a HashMap, so any order is faithful, and a stable one
+        // lets people diff two dumps.
         std::vector<std::string> keys;
         keys.reserve(w.services.size());
         for (const auto& entry : w.services) {
