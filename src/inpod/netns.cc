@@ -48,12 +48,16 @@ Result<Netns> Netns::current() {
 
 Result<UniqueFd> socket_in(const Netns& netns, int domain, int type, int protocol,
                            uint32_t mark) {
-    // The thread's own namespace is opened per call: worker threads are long-lived, but a
-    // cached handle would tie this helper to thread-local state for little gain at pod start.
     auto own = Netns::current();
     if (!own) {
         return fail(own.error());
     }
+    return socket_in(netns, *own, domain, type, protocol, mark);
+}
+
+Result<UniqueFd> socket_in(const Netns& netns, const Netns& own_ns, int domain, int type,
+                           int protocol, uint32_t mark) {
+    const Netns* own = &own_ns;
     bool same = own->inode() == netns.inode() && own->device() == netns.device();
     if (!same && ::setns(netns.fd(), CLONE_NEWNET) != 0) {
         return fail_errno(errno);

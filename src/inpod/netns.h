@@ -55,4 +55,9 @@ private:
 // let it pass). Failing to switch back is a fatal bug (the thread would serve the wrong pod).
 Result<UniqueFd> socket_in(const Netns& netns, int domain, int type, int protocol, uint32_t mark);
 
+// socket_in with `own`, the calling thread's namespace as opened earlier by `Netns::current` on
+// this same thread: saves reopening it per socket on the per-connection path.
+Result<UniqueFd> socket_in(const Netns& netns, const Netns& own, int domain, int type,
+                           int protocol, uint32_t mark);
+
 }  // namespace zt::inpod

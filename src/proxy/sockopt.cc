@@ -91,10 +91,11 @@ Result<sockaddr_storage> original_destination(int fd) {
     }
     sockaddr_storage original{};
     len = sizeof original;
-    int got = -1;
-    if (local.ss_family == AF_INET) {
-        got = ::getsockopt(fd, SOL_IP, kSoOriginalDst, &original, &len);
-    } else if (local.ss_family == AF_INET6) {
+    // IPv4 first, as ztunnel does: a dual-stack listener's IPv4 connections (v4-mapped local
+    // address) carry their original destination in the IPv4 conntrack entry.
+    int got = ::getsockopt(fd, SOL_IP, kSoOriginalDst, &original, &len);
+    if (got != 0 && local.ss_family == AF_INET6) {
+        len = sizeof original;
         got = ::getsockopt(fd, SOL_IPV6, kSoOriginalDst, &original, &len);
     }
     // Without a nat REDIRECT (ENOENT) the local address is the destination, as with TPROXY.

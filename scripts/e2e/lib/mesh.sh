@@ -1,0 +1,154 @@
+# mesh.sh: the two-node mesh the proxy scenarios run on, built on scripts/netns/lib.sh. Source it
+# from a scenario, then `mesh_up TAG`. It makes:
+#
+#   node1: ztunnel; pods client (198.18.1.2), client2 (198.18.1.3) captured, HBONE;
+#          pod plain (198.18.1.4) uncaptured (not a mesh workload)
+#   node2: ztunnel; pod server (198.18.2.2) captured, HBONE; pod plainsrv (198.18.2.3) uncaptured,
+#          a TCP workload
+#
+# each pod also has 2001:db8:N::x. Every pod runs tests/peers/tcp_peer.py as an echo server on
+# 8080 that logs the client address it sees. Both ztunnels share one local CA. Policies are given
+# to `mesh_config` as a JSON array and written to both nodes' files (atomically, by rename), so a
+# scenario can change them while traffic flows. Everything is removed by `mesh_down` (trap).
+
+here_mesh=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+. "$here_mesh/scripts/netns/lib.sh"
+BUILD=${BUILD:-build}
+ZT_BIN="$here_mesh/$BUILD/ztunnel"
+PEER="/usr/bin/python3 $here_mesh/tests/peers/tcp_peer.py"
+HBONE_PEER="/usr/bin/python3 $here_mesh/tests/peers/hbone_peer.py"
+
+mesh_fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+mesh_down() {
+    for n in 1 2; do
+        if [ -n "${MESH_WORK:-}" ] && [ -f "$MESH_WORK/zt$n.log" ]; then
+            echo "--- ztunnel node$n log (tail)"
+            tail -n 25 "$MESH_WORK/zt$n.log"
+        fi
+    done
+    zt_cleanup
+    [ -n "${MESH_WORK:-}" ] && rm -rf "$MESH_WORK"
+}
+
+# mesh_workloads: the workloads and services both nodes know.
+mesh_workloads() {
+    cat <<JSON
+  "workloads": [
+    {"uid": "c1//v1/Pod/default/client", "name": "client", "namespace": "default",
+     "serviceAccount": "client", "workloadIps": ["198.18.1.2", "2001:db8:1::2"],
+     "protocol": "HBONE", "node": "node1", "services": {}},
+    {"uid": "c1//v1/Pod/default/client2", "name": "client2", "namespace": "default",
+     "serviceAccount": "client2", "workloadIps": ["198.18.1.3", "2001:db8:1::3"],
+     "protocol": "HBONE", "node": "node1", "services": {}},
+    {"uid": "c1//v1/Pod/default/server", "name": "server", "namespace": "default",
+     "serviceAccount": "server", "workloadIps": ["198.18.2.2", "2001:db8:2::2"],
+     "protocol": "HBONE", "node": "node2",
+     "services": {"default/server.default.svc.cluster.local": {"80": 8080}}},
+    {"uid": "c1//v1/Pod/default/plainsrv", "name": "plainsrv", "namespace": "default",
+     "serviceAccount": "plainsrv", "workloadIps": ["198.18.2.3", "2001:db8:2::3"],
+     "protocol": "TCP", "node": "node2", "services": {}}
+  ],
+  "services": [
+    {"name": "server", "namespace": "default", "hostname": "server.default.svc.cluster.local",
+     "vips": ["/198.19.0.10"], "ports": {"80": 8080},
+     "subjectAltNames": ["spiffe://cluster.local/ns/default/sa/server"]}
+  ]
+JSON
+}
+
+# mesh_config POLICIES_JSON: (re)writes both nodes' config files.
+mesh_config() {
+    local policies=${1:-[]}
+    local n pods
+    for n in 1 2; do
+        if [ "$n" = 1 ]; then
+            pods="{\"uid\": \"c1//v1/Pod/default/client\", \"netns\": \"$(zt_ns_path "$(zt_ns_pod 1 client)")\"},
+    {\"uid\": \"c1//v1/Pod/default/client2\", \"netns\": \"$(zt_ns_path "$(zt_ns_pod 1 client2)")\"}"
+        else
+            pods="{\"uid\": \"c1//v1/Pod/default/server\", \"netns\": \"$(zt_ns_path "$(zt_ns_pod 2 server)")\"}"
+        fi
+        {
+            echo "{"
+            mesh_workloads
+            echo ", \"policies\": $policies,"
+            echo "  \"pods\": [$pods]"
+            echo "}"
+        } >"$MESH_WORK/node$n.json.tmp"
+        mv "$MESH_WORK/node$n.json.tmp" "$MESH_WORK/node$n.json"
+    done
+}
+
+# mesh_up TAG: topology, redirect rules, CA, config, applications and both ztunnels.
+mesh_up() {
+    zt_require_root
+    [ -x "$ZT_BIN" ] || mesh_fail "build $ZT_BIN first (make)"
+    zt_init "$1"
+    MESH_WORK=$(mktemp -d)
+    trap mesh_down EXIT
+    zt_node_create 1 && zt_node_create 2 || mesh_fail "topology"
+    zt_pod_create 1 client 2 && zt_pod_create 1 client2 3 && zt_pod_create 1 plain 4 &&
+        zt_pod_create 2 server 2 && zt_pod_create 2 plainsrv 3 || mesh_fail "pods"
+    for pod in "1 client" "1 client2" "2 server"; do
+        # shellcheck disable=SC2086
+        "$here_mesh/scripts/redirect-inpod.sh" "$(zt_ns_pod $pod)" >/dev/null || mesh_fail "redirect"
+    done
+    "$ZT_BIN" ca init "$MESH_WORK/ca" >/dev/null || mesh_fail "ca init"
+    mesh_config "${MESH_POLICIES:-[]}"
+    for pod in "1 client" "1 client2" "1 plain" "2 server" "2 plainsrv"; do
+        # shellcheck disable=SC2086
+        set -- $pod
+        zt_bg "$(zt_ns_pod "$1" "$2")" "$MESH_WORK/app-$2.log" \
+            $PEER server --listen "[::]:8080" --log "$MESH_WORK/peers-$2.log" >/dev/null
+    done
+    for n in 1 2; do
+        zt_bg "$(zt_ns_node $n)" "$MESH_WORK/zt$n.log" "$ZT_BIN" run \
+            --config "$MESH_WORK/node$n.json" --ca-dir "$MESH_WORK/ca" --node "node$n" \
+            --workers 2 --log-level "${MESH_LOG_LEVEL:-info}" >/dev/null
+        eval "MESH_ZT${n}_PID=\$ZT_BG_LAST"
+    done
+    for pod in "1 client" "1 client2" "1 plain" "2 server" "2 plainsrv"; do
+        # shellcheck disable=SC2086
+        set -- $pod
+        zt_wait_listen "$(zt_ns_pod "$1" "$2")" 8080 10 || mesh_fail "app in $2 not listening"
+    done
+    mesh_wait_ready 1 && mesh_wait_ready 2 || mesh_fail "ztunnels not ready"
+}
+
+# mesh_wait_ready N: until node N's ztunnel answers 200 on /healthz/ready (10 s at most).
+mesh_wait_ready() {
+    local i
+    for i in $(seq 100); do
+        if zt_in "$(zt_ns_node "$1")" curl -sf -o /dev/null "http://127.0.0.1:15021/healthz/ready"; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    zt_in "$(zt_ns_node "$1")" curl -s "http://127.0.0.1:15021/healthz/ready"
+    return 1
+}
+
+# mesh_xfer NODE POD DEST BYTES: a byte-exact echo transfer from a pod; prints the JSON result.
+mesh_xfer() {
+    zt_in "$(zt_ns_pod "$1" "$2")" timeout 60 $PEER client --connect "$3" --bytes "$4" --seed "$RANDOM"
+}
+
+# mesh_metrics N: node N's /metrics.
+mesh_metrics() {
+    zt_in "$(zt_ns_node "$1")" curl -s "http://127.0.0.1:15020/metrics"
+}
+
+# mesh_fds N: open fds of node N's ztunnel.
+mesh_fds() {
+    local pid
+    eval "pid=\$MESH_ZT${1}_PID"
+    ls "/proc/$pid/fd" | wc -l
+}
+
+# mesh_wait_log N REGEX [SECS]: until node N's ztunnel log has a matching line.
+mesh_wait_log() {
+    zt_wait_line "$MESH_WORK/zt$1.log" "$2" "${3:-10}"
+}

@@ -1,0 +1,482 @@
+// app.cc is the control thread of `ztunnel run`: start-up in a fixed order (signals, logs,
+// metrics, config, workers, operator servers), one poll() loop that serves the operator ports,
+// drives the config watcher, flushes the log queue and keeps readiness current, and the shutdown
+// sequence (stop accepting, drain up to the deadline, force-close, exit 0). It never touches a
+// data-path connection: workers own those.
+
+#include "src/app.h"
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "src/admin/handlers.h"
+#include "src/admin/http_server.h"
+#include "src/admin/logging.h"
+#include "src/admin/readiness.h"
+#include "src/config/watcher.h"
+#include "src/lifecycle/process.h"
+#include "certs/issue.h"
+#include "certs/store.h"
+#include "src/config/load.h"
+#include "src/proxy/tls_store.h"
+#include "src/proxy/worker.h"
+#include "src/state/store.h"
+#include "src/telemetry/log_queue.h"
+#include "src/telemetry/standard_metrics.h"
+#include "uring/ring.h"
+#include "zt/clock.h"
+#include "zt/log.h"
+
+namespace zt {
+
+namespace {
+
+constexpr int kLoopTickMs = 50;  // Upper bound on log latency and readiness staleness.
+
+// PodReadiness keeps the readiness tracker's `pod ...` entries equal to a computed set.
+class PendingSet {
+public:
+    explicit PendingSet(admin::Readiness& readiness) : readiness_(readiness) {}
+
+    void update(const std::set<std::string>& wanted) {
+        for (const std::string& name : current_) {
+            if (wanted.count(name) == 0) {
+                readiness_.release(name);
+            }
+        }
+        for (const std::string& name : wanted) {
+            if (current_.count(name) == 0) {
+                readiness_.block(name);
+            }
+        }
+        current_ = wanted;
+    }
+
+private:
+    admin::Readiness& readiness_;
+    std::set<std::string> current_;
+};
+
+struct App {
+    explicit App(const RunOptions& run_options) : options(run_options) {}
+
+    const RunOptions& options;
+    std::unique_ptr<telemetry::LogQueue> log_queue;
+    std::unique_ptr<telemetry::StandardMetrics> metrics;
+    admin::Readiness readiness;
+    std::unique_ptr<PendingSet> pending;
+    state::SnapshotStore snapshots;
+    std::shared_ptr<const state::Snapshot> published;
+    std::unique_ptr<config::Watcher> watcher;
+    uint64_t reloads_success_seen = 0;
+    uint64_t reloads_failure_seen = 0;
+    std::unique_ptr<certs::CertStore> cert_store;
+    proxy::TlsStore tls_store;
+    std::vector<certs::Identity> local_identities;
+    std::vector<std::unique_ptr<proxy::Worker>> workers;
+    std::unique_ptr<admin::LogLevels> log_levels;
+    std::unique_ptr<admin::AdminHandler> admin_handler;
+    std::unique_ptr<admin::MetricsHandler> metrics_handler;
+    std::unique_ptr<admin::ReadinessHandler> readiness_handler;
+    std::unique_ptr<admin::HttpServer> admin_server;
+    std::unique_ptr<admin::HttpServer> metrics_server;
+    std::unique_ptr<admin::HttpServer> readiness_server;
+    bool shutdown_requested = false;
+    bool draining = false;
+    bool forced = false;
+    int64_t drain_deadline_ns = 0;
+
+    int start();
+    bool start_certificates();
+    void track_identities();
+    void certificate_work();
+    int loop(lifecycle::ShutdownSignals& signals);
+    void after_config_work();
+    void update_readiness();
+    void begin_shutdown();
+    void stop_workers();
+};
+
+int App::start() {
+    auto filter = log::Filter::parse(options.log_level);
+    if (!filter) {
+        log::error("app", "invalid log level", {log::Field::str("spec", options.log_level)});
+        return 1;
+    }
+    log::set_filter(*filter);
+    telemetry::LogQueueOptions queue_options;
+    queue_options.format = options.log_json ? telemetry::LogFormat::json
+                                            : telemetry::LogFormat::plain;
+    log_queue = std::make_unique<telemetry::LogQueue>(queue_options);
+    telemetry::LogQueue::install(log_queue.get());
+    log_levels = std::make_unique<admin::LogLevels>(*filter);
+
+    auto nofile = lifecycle::raise_nofile_limit();
+    if (!nofile) {
+        log::warn("app", "cannot raise RLIMIT_NOFILE");
+    }
+
+    telemetry::StandardMetricsOptions metric_options;
+    metric_options.worker_count = size_t(options.workers);
+    if (const char* version = ::getenv("ISTIO_META_ISTIO_VERSION")) {
+        metric_options.istio_version = version;
+    }
+    metrics = std::make_unique<telemetry::StandardMetrics>(metric_options);
+    metrics->set_log_dropped_source(log_queue.get(), &telemetry::LogQueue::read_dropped);
+
+    pending = std::make_unique<PendingSet>(readiness);
+    readiness.block("state manager");
+
+    config::WatcherOptions watcher_options;
+    watcher_options.path = options.config_path;
+    auto created = config::Watcher::create(watcher_options, snapshots, system_clock());
+    if (!created) {
+        log::error("app", "cannot watch the config file",
+                   {log::Field::str("path", options.config_path)});
+        return 1;
+    }
+    watcher = std::move(*created);
+
+    if (!start_certificates()) {
+        return 1;
+    }
+
+    proxy::WorkerOptions worker_options;
+    worker_options.packet_mark = options.packet_mark;
+    worker_options.trust_domain = options.trust_domain;
+    proxy::WorkerShared shared;
+    shared.snapshots = &snapshots;
+    shared.tls = &tls_store;
+    shared.traffic = &metrics->traffic;
+    for (int i = 0; i < options.workers; ++i) {
+        auto worker = std::make_unique<proxy::Worker>(i, worker_options, shared);
+        auto started = worker->start();
+        if (!started) {
+            std::string_view hint = uring::setup_hint(started.error().code);
+            log::error("app", "cannot start a data-plane worker",
+                       {log::Field::display("error", to_string(started.error().code)),
+                        log::Field::str("hint", hint)});
+            return 1;
+        }
+        workers.push_back(std::move(worker));
+    }
+
+    admin::AdminHooks hooks;
+    hooks.shutdown = [this] { shutdown_requested = true; };
+    admin_handler = std::make_unique<admin::AdminHandler>(std::move(hooks), *log_levels);
+    metrics_handler = std::make_unique<admin::MetricsHandler>(metrics->registry());
+    readiness_handler = std::make_unique<admin::ReadinessHandler>(readiness);
+    struct ServerSpec {
+        const std::string& address;
+        const char* name;
+        admin::HttpHandler* handler;
+        std::unique_ptr<admin::HttpServer>* slot;
+    };
+    ServerSpec servers[] = {
+            {options.admin_addr, "admin", admin_handler.get(), &admin_server},
+            {options.metrics_addr, "metrics", metrics_handler.get(), &metrics_server},
+            {options.readiness_addr, "readiness", readiness_handler.get(), &readiness_server},
+    };
+    for (const ServerSpec& spec : servers) {
+        admin::HttpServerOptions server_options;
+        server_options.name = spec.name;
+        auto server = admin::HttpServer::listen(spec.address, server_options, *spec.handler,
+                                                &metrics->http_refused, metrics->control_shard());
+        if (!server) {
+            log::error("app", "cannot listen",
+                       {log::Field::str("server", spec.name),
+                        log::Field::str("address", spec.address),
+                        log::Field::display("error", to_string(server.error().code))});
+            return 1;
+        }
+        *spec.slot = std::move(*server);
+    }
+    log::info("app", "ztunnel started",
+              {log::Field::num("workers", uint64_t(options.workers)),
+               log::Field::str("config", options.config_path),
+               log::Field::str("node", options.node_name)});
+    after_config_work();
+    return 0;
+}
+
+// start_certificates opens the certificate store: local CA mode signs with the CA of
+// `ztunnel ca init DIR`, file mode reads what an agent writes into --cert-dir (SPEC.md §4).
+bool App::start_certificates() {
+    if (!options.cert_dir.empty()) {
+        cert_store = certs::CertStore::with_files(options.cert_dir, system_clock());
+        return true;
+    }
+    std::string pems[3];
+    const char* names[3] = {"/ca-cert.pem", "/ca-key.pem", "/root-cert.pem"};
+    for (int i = 0; i < 3; ++i) {
+        auto text = config::read_file(options.ca_dir + names[i], 1 << 20);
+        if (!text) {
+            log::error("app", "cannot read the local CA (run `ztunnel ca init DIR` first)",
+                       {log::Field::str("file", options.ca_dir + names[i])});
+            return false;
+        }
+        pems[i] = std::move(*text);
+    }
+    auto ca = certs::LocalCa::load(pems[0], pems[1], pems[2]);
+    if (!ca) {
+        log::error("app", "the local CA does not load",
+                   {log::Field::str("dir", options.ca_dir),
+                    log::Field::display("error", to_string(ca.error().code))});
+        return false;
+    }
+    auto issuer = std::make_unique<certs::LocalCaIssuer>(std::move(*ca),
+                                                         options.cert_ttl_ns / kNanosPerSecond);
+    cert_store = certs::CertStore::with_issuer(std::move(issuer), system_clock());
+    return true;
+}
+
+// track_identities asks the store for a certificate for every identity of a local pod, ahead of
+// need, and forgets identities no local pod has any more (ztunnel's cert prefetch and forget).
+void App::track_identities() {
+    std::vector<certs::Identity> wanted;
+    for (const state::Pod& pod : published->pods()) {
+        const state::Workload* workload = published->workload_by_uid(pod.uid);
+        if (workload == nullptr) {
+            continue;
+        }
+        auto id = certs::Identity::parse(workload->identity(options.trust_domain));
+        if (id && std::find(wanted.begin(), wanted.end(), *id) == wanted.end()) {
+            wanted.push_back(*id);
+        }
+    }
+    for (const certs::Identity& id : local_identities) {
+        if (std::find(wanted.begin(), wanted.end(), id) == wanted.end()) {
+            cert_store->forget(id);
+        }
+    }
+    for (const certs::Identity& id : wanted) {
+        (void)cert_store->want(id);
+    }
+    local_identities = std::move(wanted);
+}
+
+// certificate_work runs the store's due work and republishes the TLS contexts when a
+// certificate appeared, was renewed or rotated.
+void App::certificate_work() {
+    if (monotonic_ns() >= cert_store->next_due_mono_ns()) {
+        cert_store->tick();
+    }
+    auto current = tls_store.load();
+    auto next = proxy::TlsContexts::rebuild(current, *cert_store, local_identities);
+    if (next != current) {
+        tls_store.store(std::move(next));
+    }
+}
+
+// after_config_work publishes a new snapshot to the workers when the watcher swapped one in,
+// and counts reloads.
+void App::after_config_work() {
+    const config::ReloadStats& stats = watcher->stats();
+    double now_s = double(unix_ns()) / double(kNanosPerSecond);
+    while (reloads_success_seen < stats.success_total) {
+        ++reloads_success_seen;
+        metrics->record_config_reload(true, double(stats.last_success_unix_ns) / 1e9);
+    }
+    while (reloads_failure_seen < stats.failure_total) {
+        ++reloads_failure_seen;
+        metrics->record_config_reload(false, now_s);
+    }
+    std::shared_ptr<const state::Snapshot> current = snapshots.load();
+    if (current != published) {
+        published = current;
+        track_identities();
+        certificate_work();
+        readiness.release("state manager");
+        for (auto& worker : workers) {
+            worker->wake();
+        }
+    }
+}
+
+void App::update_readiness() {
+    std::set<std::string> wanted;
+    uint64_t pods_pending = 0;
+    uint64_t pods_up = 0;
+    if (published != nullptr) {
+        std::vector<std::vector<proxy::PodStatus>> per_worker;
+        bool reconciled = true;
+        for (auto& worker : workers) {
+            per_worker.push_back(worker->pod_status());
+            if (worker->reconciled_snapshot() != published.get()) {
+                reconciled = false;
+            }
+        }
+        if (!reconciled) {
+            wanted.insert("proxy");
+        }
+        for (const state::Pod& pod : published->pods()) {
+            if (published->pod_pending(pod)) {
+                wanted.insert("pod " + pod.uid + " (unknown workload)");
+                ++pods_pending;
+                continue;
+            }
+            bool up = reconciled;
+            const state::Workload* workload = published->workload_by_uid(pod.uid);
+            auto id = certs::Identity::parse(workload->identity(options.trust_domain));
+            if (id && cert_store->state(*id).first != certs::CertState::available) {
+                wanted.insert("certificate " + id->to_string());
+                up = false;
+            }
+            for (const auto& statuses : per_worker) {
+                auto found = std::find_if(statuses.begin(), statuses.end(),
+                                          [&](const proxy::PodStatus& s) { return s.uid == pod.uid; });
+                if (found == statuses.end() || !found->listening) {
+                    up = false;
+                }
+            }
+            if (up) {
+                ++pods_up;
+            } else {
+                wanted.insert("pod " + pod.uid);
+                ++pods_pending;
+            }
+        }
+    }
+    pending->update(wanted);
+    metrics->set_pods(pods_pending, pods_up);
+}
+
+void App::begin_shutdown() {
+    if (draining) {
+        return;
+    }
+    draining = true;
+    readiness.start_draining();
+    lifecycle::notify_systemd("STOPPING=1");
+    log::info("app", "shutting down: draining connections",
+              {log::Field::num("deadline_ms", uint64_t(options.drain_timeout_ns / kNanosPerMilli))});
+    for (auto& worker : workers) {
+        worker->begin_drain();
+    }
+    drain_deadline_ns = monotonic_ns() + options.drain_timeout_ns;
+}
+
+void App::stop_workers() {
+    for (auto& worker : workers) {
+        worker->force_close();
+    }
+    for (auto& worker : workers) {
+        worker->stop();
+    }
+    workers.clear();
+}
+
+int App::loop(lifecycle::ShutdownSignals& signals) {
+    lifecycle::notify_systemd("READY=1");
+    std::vector<pollfd> fds;
+    while (true) {
+        if (shutdown_requested) {
+            begin_shutdown();
+        }
+        if (draining) {
+            uint64_t open = 0;
+            for (auto& worker : workers) {
+                open += worker->connections();
+            }
+            if (open == 0 || monotonic_ns() >= drain_deadline_ns) {
+                if (open != 0) {
+                    log::warn("app", "drain deadline passed; closing remaining connections",
+                              {log::Field::num("connections", open)});
+                }
+                break;
+            }
+        }
+        fds.clear();
+        fds.push_back({signals.fd(), POLLIN, 0});
+        if (watcher->fd() >= 0) {
+            fds.push_back({watcher->fd(), POLLIN, 0});
+        }
+        size_t server_start = fds.size();
+        for (auto* server : {admin_server.get(), metrics_server.get(), readiness_server.get()}) {
+            server->collect_pollfds(fds);
+        }
+        int64_t now_ms = monotonic_ns() / kNanosPerMilli;
+        int timeout = kLoopTickMs;
+        int64_t watcher_due = (watcher->next_deadline_ns() - monotonic_ns()) / kNanosPerMilli;
+        timeout = int(std::clamp<int64_t>(watcher_due, 0, timeout));
+        for (auto* server : {admin_server.get(), metrics_server.get(), readiness_server.get()}) {
+            int due = server->next_timeout_ms(now_ms);
+            if (due >= 0 && due < timeout) {
+                timeout = due;
+            }
+        }
+        int ready = ::poll(fds.data(), fds.size(), timeout);
+        if (ready < 0 && errno != EINTR) {
+            log::error("app", "poll failed");
+            break;
+        }
+        if (fds[0].revents & POLLIN) {
+            lifecycle::ShutdownRequest request = signals.on_readable();
+            if (request == lifecycle::ShutdownRequest::graceful) {
+                shutdown_requested = true;
+            } else if (request == lifecycle::ShutdownRequest::immediate) {
+                log::info("app", "second interrupt: exiting now");
+                break;
+            }
+        }
+        if (watcher->fd() >= 0 && (fds[1].revents & POLLIN)) {
+            watcher->process();
+        }
+        for (size_t i = server_start; i < fds.size(); ++i) {
+            if (fds[i].revents != 0) {
+                for (auto* server :
+                     {admin_server.get(), metrics_server.get(), readiness_server.get()}) {
+                    server->on_poll(fds[i]);
+                }
+            }
+        }
+        now_ms = monotonic_ns() / kNanosPerMilli;
+        for (auto* server : {admin_server.get(), metrics_server.get(), readiness_server.get()}) {
+            server->expire(now_ms);
+        }
+        if (monotonic_ns() >= watcher->next_deadline_ns()) {
+            watcher->tick();
+        }
+        after_config_work();
+        certificate_work();
+        update_readiness();
+        log_queue->flush();
+    }
+    stop_workers();
+    log::info("app", "ztunnel stopped");
+    log_queue->flush();
+    return 0;
+}
+
+}  // namespace
+
+int run_app(const RunOptions& options) {
+    lifecycle::ignore_sigpipe();
+    // Signals are blocked before any thread exists, so only the control thread sees them.
+    auto signals = lifecycle::ShutdownSignals::open();
+    if (!signals) {
+        log::error("app", "cannot set up signal handling");
+        return 1;
+    }
+    App app(options);
+    int failed = app.start();
+    if (failed != 0) {
+        app.stop_workers();
+        if (app.log_queue) {
+            app.log_queue->flush();
+            telemetry::LogQueue::uninstall();
+        }
+        return failed;
+    }
+    int code = app.loop(*signals);
+    telemetry::LogQueue::uninstall();
+    return code;
+}
+
+}  // namespace zt

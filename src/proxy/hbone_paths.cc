@@ -1,0 +1,950 @@
+// hbone_paths.cc is the HBONE half of a worker: outbound tunnels from 15001 over pooled client
+// connections (ztunnel's WorkloadHBONEPool: one dial per key at a time, others wait for it, at most
+// 100 streams per connection, a connection that got GOAWAY takes no new stream, 5 minutes idle
+// release), and the 15008 server (per CONNECT stream: authority checks, RBAC, a connect to the
+// application from the client's address, then 200 and the relay). Engines are hbone/'s sans-I/O
+// `Connection`s; this file moves their bytes with the ring and maps TCP events onto HTTP/2 ones:
+// FIN ↔ END_STREAM, RST ↔ RST_STREAM(CONNECT_ERROR).
+//
+// Every record here owns completions: it is freed only by the `*_maybe_free` functions, and only
+// when none of its completions is in the kernel.
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "hbone/connect.h"
+#include "src/proxy/conn_info.h"
+#include "src/proxy/sockaddr.h"
+#include "src/proxy/sockopt.h"
+#include "src/proxy/worker_impl.h"
+#include "zt/log.h"
+
+namespace zt::proxy {
+
+namespace {
+
+constexpr size_t kHboneRecvBytes = 128 * 1024;
+constexpr size_t kHboneSendChunkBytes = 256 * 1024;
+// kTunnelReadBytes is one socket read handed to HTTP/2: four full DATA frames, four TLS records.
+constexpr size_t kTunnelReadBytes = 4 * (16384 - 9);
+constexpr size_t kPoolStreamsMax = 100;
+constexpr int64_t kPoolIdleNs = 300 * kNanosPerSecond;
+constexpr int64_t kDialTimeoutNs = 10 * kNanosPerSecond;
+
+void hc_connect_cb(uring::Completion& c, int32_t res, uint32_t) {
+    auto* hc = static_cast<HboneConn*>(c.context);
+    hc->owner->hbone_on_connect(*hc, res);
+}
+
+void hc_recv_cb(uring::Completion& c, int32_t res, uint32_t) {
+    auto* hc = static_cast<HboneConn*>(c.context);
+    hc->owner->hbone_on_recv(*hc, res);
+}
+
+void hc_send_cb(uring::Completion& c, int32_t res, uint32_t) {
+    auto* hc = static_cast<HboneConn*>(c.context);
+    hc->owner->hbone_on_send(*hc, res);
+}
+
+void t_connect_cb(uring::Completion& c, int32_t res, uint32_t) {
+    auto* t = static_cast<Tunnel*>(c.context);
+    t->owner->tunnel_on_connect(*t, res);
+}
+
+void t_recv_cb(uring::Completion& c, int32_t res, uint32_t) {
+    auto* t = static_cast<Tunnel*>(c.context);
+    t->owner->tunnel_on_recv(*t, res);
+}
+
+void t_send_cb(uring::Completion& c, int32_t res, uint32_t) {
+    auto* t = static_cast<Tunnel*>(c.context);
+    t->owner->tunnel_on_send(*t, res);
+}
+
+void t_shutdown_cb(uring::Completion& c, int32_t res, uint32_t) {
+    auto* t = static_cast<Tunnel*>(c.context);
+    t->owner->tunnel_on_shutdown(*t, res);
+}
+
+std::unique_ptr<HboneConn> new_hbone_conn(Worker::Impl* owner, Pod& pod, hbone::Role role) {
+    auto hc = std::make_unique<HboneConn>();
+    hc->owner = owner;
+    hc->pod = &pod;
+    hc->role = role;
+    hc->connect_c.callback = &hc_connect_cb;
+    hc->connect_c.context = hc.get();
+    hc->recv_c.callback = &hc_recv_cb;
+    hc->recv_c.context = hc.get();
+    hc->send_c.callback = &hc_send_cb;
+    hc->send_c.context = hc.get();
+    hc->recv_buf.resize(kHboneRecvBytes);
+    hc->last_active_ns = monotonic_ns();
+    return hc;
+}
+
+Tunnel* new_tunnel(Worker::Impl* owner, bool outbound, UniqueFd sock, Conn* record) {
+    auto* t = new Tunnel();
+    t->owner = owner;
+    t->outbound = outbound;
+    t->sock = std::move(sock);
+    t->record = record;
+    t->sock_connect.callback = &t_connect_cb;
+    t->sock_connect.context = t;
+    t->sock_recv.callback = &t_recv_cb;
+    t->sock_recv.context = t;
+    t->sock_send.callback = &t_send_cb;
+    t->sock_send.context = t;
+    t->sock_shutdown.callback = &t_shutdown_cb;
+    t->sock_shutdown.context = t;
+    record->tunnel = t;
+    return t;
+}
+
+std::string baggage_of(const state::Workload& w) {
+    hbone::BaggageFields fields;
+    fields.cluster = w.cluster_id;
+    fields.namespace_name = w.namespace_;
+    fields.workload_type = w.workload_type;
+    fields.workload_name = w.workload_name;
+    fields.service_name = w.canonical_name;
+    fields.service_version = w.canonical_revision;
+    if (w.locality) {
+        fields.region = w.locality->region;
+        fields.zone = w.locality->zone;
+    }
+    return hbone::build_baggage(fields);
+}
+
+std::string pool_key(std::string_view identity, const std::vector<std::string>& expected,
+                     const state::SocketAddr& dst, const state::IpAddr& client_ip) {
+    std::vector<std::string> sorted = expected;
+    std::sort(sorted.begin(), sorted.end());
+    std::string key(identity);
+    key += '|';
+    for (const std::string& id : sorted) {
+        key += id;
+        key += ',';
+    }
+    key += '|';
+    key += dst.to_string();
+    key += '|';
+    key += client_ip.to_string();
+    return key;
+}
+
+}  // namespace
+
+// --- outbound -------------------------------------------------------------------------------
+
+void Worker::Impl::start_outbound_hbone(Pod& pod, UniqueFd client, const state::Workload& source,
+                                        const Plan& plan, const state::SocketAddr& peer,
+                                        const state::SocketAddr& destination) {
+    (void)destination;
+    std::string identity = source.identity(options.trust_domain);
+    ConnParties parties;
+    parties.source = &source;
+    parties.destination = plan.upstream;
+    parties.service = plan.service;
+    parties.mutual_tls = true;
+    if (auto parsed = certs::Identity::parse(identity)) {
+        parties.tls_source_identity = *parsed;
+    }
+    auto* record = new Conn();
+    record->pod = &pod;
+    record->kind = ConnKind::outbound_hbone;
+    record->start_ns = monotonic_ns();
+    record->log = connection_log(telemetry::Direction::outbound, parties, peer, plan.connect_to,
+                                 plan.authority, options.trust_domain);
+    if (shared.traffic != nullptr) {
+        record->metrics = telemetry::ConnectionMetrics(
+                *shared.traffic, size_t(index),
+                traffic_labels(telemetry::Reporter::source, parties, options.trust_domain));
+    }
+    telemetry::log_connection_opened(record->log);
+
+    std::shared_ptr<const TlsContexts> tls = shared.tls ? shared.tls->load() : nullptr;
+    const IdentityTls* entry = tls ? tls->find(identity) : nullptr;
+    if (entry == nullptr) {
+        finish_conn(*record, "no certificate for identity " + identity,
+                    telemetry::ResponseFlag::identity_error);
+        delete record;
+        return;
+    }
+    pod.conns.insert(record);
+    open_connections.fetch_add(1, std::memory_order_relaxed);
+    Tunnel* t = new_tunnel(this, true, std::move(client), record);
+    t->request.authority = plan.authority;
+    t->request.baggage = baggage_of(source);
+    t->request.forwarded =
+            hbone::build_forwarded(peer.to_string(), plan.service ? plan.service->hostname : "");
+    std::array<uint8_t, 16> trace_id;
+    std::array<uint8_t, 8> parent_id;
+    uint64_t r1 = random(), r2 = random(), r3 = random();
+    std::memcpy(trace_id.data(), &r1, 8);
+    std::memcpy(trace_id.data() + 8, &r2, 8);
+    std::memcpy(parent_id.data(), &r3, 8);
+    t->request.traceparent = hbone::build_traceparent(trace_id, parent_id);
+
+    // Reuse a pooled connection with room, or join one that is still being dialled: only one
+    // dial per key at a time.
+    std::string key = pool_key(identity, plan.expected_identities, plan.connect_to, peer.ip);
+    auto& candidates = pod.pool[key];
+    for (HboneConn* hc : candidates) {
+        if (hc->goaway || hc->state == HcState::closing || hc->state == HcState::closed) {
+            continue;
+        }
+        size_t used = hc->streams.size() + hc->waiting.size();
+        if (used >= kPoolStreamsMax) {
+            continue;
+        }
+        if (hc->state == HcState::open) {
+            if (hc->conn->h2().streams_available() == 0) {
+                continue;
+            }
+            start_stream(*hc, *t);
+            hbone_flush(*hc);
+        } else {
+            t->hc = hc;
+            hc->waiting.push_back(t);
+        }
+        return;
+    }
+
+    std::vector<certs::Identity> expected;
+    for (const std::string& text : plan.expected_identities) {
+        if (auto id = certs::Identity::parse(text)) {
+            expected.push_back(*id);
+        }
+    }
+    auto engine = hbone::Connection::create(entry->client, expected, hbone::TlsLimits{},
+                                            hbone::default_limits(hbone::Role::client),
+                                            uint64_t(monotonic_ns()), unix_ns() / kNanosPerSecond);
+    auto sock = make_upstream_socket(pod, plan.connect_to);
+    if (!engine || !sock) {
+        tunnel_abort(*t, sock ? "cannot create HBONE session" : errno_text(sock.error().sys_errno),
+                     telemetry::ResponseFlag::connect);
+        return;
+    }
+    auto owned = new_hbone_conn(this, pod, hbone::Role::client);
+    HboneConn& hc = *owned;
+    hc.conn = std::move(*engine);
+    hc.fd = std::move(*sock);
+    hc.peer = plan.connect_to;
+    hc.pool_key = key;
+    hc.pooled = true;
+    hc.local_identity = identity;
+    hc.state = HcState::connecting;
+    hc.connect_len = to_sockaddr(plan.connect_to, hc.connect_addr);
+    t->hc = &hc;
+    hc.waiting.push_back(t);
+    candidates.push_back(&hc);
+    pod.hbone_conns.insert(owned.release());
+    ring->connect(hc.connect_c, hc.fd.get(), reinterpret_cast<sockaddr*>(&hc.connect_addr),
+                  hc.connect_len);
+}
+
+void Worker::Impl::hbone_on_connect(HboneConn& hc, int32_t res) {
+    if (hc.state != HcState::connecting) {
+        hbone_maybe_free(hc);
+        return;
+    }
+    if (res < 0) {
+        hbone_fail(hc, res == -ECANCELED ? "connection timed out, maybe a NetworkPolicy is "
+                                           "blocking HBONE port 15008"
+                                         : errno_text(-res));
+        return;
+    }
+    hc.local = local_address(hc.fd.get());
+    hc.state = HcState::handshaking;
+    // The client speaks first: the first flight is produced by feeding nothing.
+    auto started = hc.conn->feed({});
+    if (!started) {
+        hbone_fail(hc, std::string("TLS: ") + std::string(to_string(started.error().code)));
+        return;
+    }
+    hbone_arm_recv(hc);
+    hbone_flush(hc);
+}
+
+void Worker::Impl::start_stream(HboneConn& hc, Tunnel& t) {
+    t.hc = &hc;
+    auto stream = hc.conn->h2().submit_connect(t.request);
+    if (!stream) {
+        tunnel_abort(t, "cannot open an HBONE stream", telemetry::ResponseFlag::connect);
+        return;
+    }
+    t.stream_id = *stream;
+    t.state = TunnelState::awaiting_response;
+    hc.streams[t.stream_id] = &t;
+    hc.last_active_ns = monotonic_ns();
+    if (hc.streams.size() >= kPoolStreamsMax) {
+        // Full: it keeps serving its streams but leaves the pool, as ztunnel's pool does.
+        pool_remove(hc);
+    }
+}
+
+void Worker::Impl::hbone_opened(HboneConn& hc) {
+    std::vector<Tunnel*> waiting;
+    waiting.swap(hc.waiting);
+    for (Tunnel* t : waiting) {
+        start_stream(hc, *t);
+    }
+}
+
+void Worker::Impl::on_response(Tunnel& t, uint16_t http_status) {
+    if (http_status == hbone::kStatusOk) {
+        tunnel_open(t);
+        return;
+    }
+    // The server refused: the application's connection is closed (not reset) and the status
+    // is the error, as ztunnel reports `http status: 401`.
+    t.stream_closed = true;
+    tunnel_abort(t, "http status: " + std::to_string(http_status),
+                 telemetry::ResponseFlag::connect);
+}
+
+// --- inbound --------------------------------------------------------------------------------
+
+void Worker::Impl::on_inbound_hbone(Pod& pod, UniqueFd client) {
+    state::SocketAddr peer = peer_address(client.get());
+    state::SocketAddr local = local_address(client.get());
+    const state::Workload* workload = snapshot ? snapshot->workload_by_uid(pod.uid) : nullptr;
+    if (workload == nullptr) {
+        telemetry::log_connection_failed(peer.to_string(), local.to_string(),
+                                         telemetry::Direction::inbound, "unknown workload");
+        return;
+    }
+    std::string identity = workload->identity(options.trust_domain);
+    std::shared_ptr<const TlsContexts> tls = shared.tls ? shared.tls->load() : nullptr;
+    const IdentityTls* entry = tls ? tls->find(identity) : nullptr;
+    if (entry == nullptr) {
+        telemetry::log_connection_failed(peer.to_string(), local.to_string(),
+                                         telemetry::Direction::inbound,
+                                         "no certificate for identity " + identity);
+        return;
+    }
+    auto engine = hbone::Connection::create(entry->server, {}, hbone::TlsLimits{},
+                                            hbone::default_limits(hbone::Role::server),
+                                            uint64_t(monotonic_ns()), unix_ns() / kNanosPerSecond);
+    if (!engine) {
+        return;
+    }
+    (void)set_nodelay(client.get());
+    auto owned = new_hbone_conn(this, pod, hbone::Role::server);
+    HboneConn& hc = *owned;
+    hc.conn = std::move(*engine);
+    hc.fd = std::move(client);
+    hc.peer = peer;
+    hc.local = local;
+    hc.local_identity = identity;
+    hc.state = HcState::handshaking;
+    pod.hbone_conns.insert(owned.release());
+    hbone_arm_recv(hc);
+}
+
+void Worker::Impl::reject_stream(HboneConn& hc, int32_t stream_id, uint16_t http_status,
+                                 Conn* record, std::string_view error,
+                                 telemetry::ResponseFlag flag) {
+    (void)hc.conn->h2().respond(stream_id, http_status);
+    if (record != nullptr) {
+        finish_conn(*record, error, flag);
+        delete record;
+    } else {
+        telemetry::log_connection_failed(hc.peer.to_string(), hc.local.to_string(),
+                                         telemetry::Direction::inbound, error);
+    }
+}
+
+void Worker::Impl::on_request(HboneConn& hc, const hbone::H2Event& event) {
+    Pod& pod = *hc.pod;
+    const state::Workload* workload = snapshot ? snapshot->workload_by_uid(pod.uid) : nullptr;
+    if (workload == nullptr || pod.closing || draining) {
+        reject_stream(hc, event.stream_id, hbone::kStatusServiceUnavailable, nullptr,
+                      "unknown workload", telemetry::ResponseFlag::none);
+        return;
+    }
+    const hbone::Authority& authority = event.authority;
+    std::string authority_text = hbone::format_authority(authority);
+    state::SocketAddr target;
+    target.ip = hc.local.ip;
+    const state::Service* service = nullptr;
+    if (authority.kind == hbone::AuthorityKind::hostname) {
+        // A service hostname: the target is this pod, on the service's target port for it.
+        service = snapshot->best_service_by_host(authority.host, workload->namespace_);
+        std::optional<uint16_t> port;
+        if (service != nullptr) {
+            for (const state::WorkloadService& entry : workload->services) {
+                if (entry.service.hostname == service->hostname &&
+                    entry.service.namespace_ == service->namespace_) {
+                    port = state::find_port(entry.ports, authority.port);
+                }
+            }
+            if (!port || *port == 0) {
+                std::optional<uint16_t> service_target =
+                        state::find_port(service->ports, authority.port);
+                if (service_target && *service_target != 0) {
+                    port = service_target;
+                }
+            }
+        }
+        if (!port || *port == 0) {
+            reject_stream(hc, event.stream_id, hbone::kStatusServiceUnavailable, nullptr,
+                          "unknown service " + authority_text, telemetry::ResponseFlag::none);
+            return;
+        }
+        target.port = *port;
+    } else {
+        state::IpAddr ip;
+        ip.v6 = authority.kind == hbone::AuthorityKind::ipv6;
+        std::memcpy(ip.bytes.data(), authority.ip.data(), ip.v6 ? 16 : 4);
+        target.port = authority.port;
+        if (ip != hc.local.ip) {
+            reject_stream(hc, event.stream_id, hbone::kStatusBadRequest, nullptr,
+                          "ip mismatch: " + ip.to_string() + " != " + hc.local.ip.to_string(),
+                          telemetry::ResponseFlag::none);
+            return;
+        }
+    }
+    if (is_ztunnel_port(target.port)) {
+        reject_stream(hc, event.stream_id, hbone::kStatusServiceUnavailable, nullptr,
+                      "attempted recursive call to ourselves", telemetry::ResponseFlag::none);
+        return;
+    }
+
+    ConnParties parties;
+    parties.source = snapshot->workload_by_ip({workload->network, hc.peer.ip});
+    parties.destination = workload;
+    parties.service = service ? service : guess_inbound_service(*snapshot, *workload, target.port);
+    parties.mutual_tls = true;
+    const certs::Identity& peer_identity = hc.conn->tls().peer_identity();
+    parties.tls_source_identity = peer_identity;
+    auto* record = new Conn();
+    record->pod = &pod;
+    record->kind = ConnKind::inbound_hbone;
+    record->inbound_tracked = true;
+    record->start_ns = monotonic_ns();
+    record->rbac.src = hc.peer;
+    record->rbac.dst = target;
+    record->rbac.src_identity = peer_identity;
+    record->log = connection_log(telemetry::Direction::inbound, parties, hc.peer, target,
+                                 authority_text, options.trust_domain);
+    if (shared.traffic != nullptr) {
+        record->metrics = telemetry::ConnectionMetrics(
+                *shared.traffic, size_t(index),
+                traffic_labels(telemetry::Reporter::destination, parties, options.trust_domain));
+    }
+    telemetry::log_connection_opened(record->log);
+
+    RbacDecision decision = evaluate(snapshot->policies_for(*workload), record->rbac);
+    if (!decision.allowed) {
+        reject_stream(hc, event.stream_id, hbone::kStatusUnauthorized, record,
+                      "connection closed due to policy rejection: " + decision.reason,
+                      telemetry::ResponseFlag::deny);
+        return;
+    }
+    auto upstream = make_upstream_socket(pod, target);
+    if (!upstream) {
+        reject_stream(hc, event.stream_id, hbone::kStatusServiceUnavailable, record,
+                      errno_text(upstream.error().sys_errno), telemetry::ResponseFlag::connect);
+        return;
+    }
+    (void)spoof_source(upstream->get(), hc.peer, target);
+    pod.conns.insert(record);
+    open_connections.fetch_add(1, std::memory_order_relaxed);
+    Tunnel* t = new_tunnel(this, false, std::move(*upstream), record);
+    t->hc = &hc;
+    t->stream_id = event.stream_id;
+    t->state = TunnelState::connecting;
+    hc.streams[t->stream_id] = t;
+    t->upstream_len = to_sockaddr(target, t->upstream_addr);
+    ring->connect(t->sock_connect, t->sock.get(), reinterpret_cast<sockaddr*>(&t->upstream_addr),
+                  t->upstream_len);
+}
+
+void Worker::Impl::tunnel_on_connect(Tunnel& t, int32_t res) {
+    if (t.state == TunnelState::closing) {
+        tunnel_maybe_free(t);
+        return;
+    }
+    HboneConn& hc = *t.hc;
+    if (res < 0) {
+        (void)hc.conn->h2().respond(t.stream_id, hbone::kStatusServiceUnavailable);
+        t.stream_closed = true;
+        tunnel_abort(t, errno_text(-res), telemetry::ResponseFlag::connect);
+        hbone_flush(hc);
+        return;
+    }
+    (void)set_nodelay(t.sock.get());
+    (void)set_keepalive(t.sock.get(), {});
+    // 200 only once the application accepted the connection (ztunnel-behaviour §2.4).
+    (void)hc.conn->h2().respond(t.stream_id, hbone::kStatusOk);
+    tunnel_open(t);
+    hbone_flush(hc);
+}
+
+// --- tunnels --------------------------------------------------------------------------------
+
+void Worker::Impl::tunnel_open(Tunnel& t) {
+    t.state = TunnelState::open;
+    tunnel_arm_recv(t);
+    tunnel_pump_down(t);
+}
+
+void Worker::Impl::tunnel_arm_recv(Tunnel& t) {
+    if (t.state != TunnelState::open || t.up_outstanding || t.sock_eof ||
+        t.sock_recv.in_kernel) {
+        return;
+    }
+    t.up_buf.resize(kTunnelReadBytes);
+    ring->recv(t.sock_recv, t.sock.get(), t.up_buf);
+}
+
+void Worker::Impl::tunnel_on_recv(Tunnel& t, int32_t res) {
+    if (t.state == TunnelState::closing) {
+        tunnel_maybe_free(t);
+        return;
+    }
+    HboneConn& hc = *t.hc;
+    if (res > 0) {
+        t.bytes_up += uint64_t(res);
+        auto queued = hc.conn->h2().write_data(t.stream_id,
+                                               ByteSpan(t.up_buf.data(), size_t(res)), false);
+        if (!queued) {
+            tunnel_abort(t, "HBONE stream refused data", telemetry::ResponseFlag::none);
+        } else {
+            t.up_outstanding = true;
+        }
+    } else if (res == 0) {
+        t.sock_eof = true;
+        (void)hc.conn->h2().write_data(t.stream_id, ByteSpan(), true);
+        tunnel_maybe_done(t);
+    } else {
+        // A reset from the application becomes RST_STREAM(CONNECT_ERROR) (RFC 9113 §8.5).
+        t.abort_socket = true;
+        tunnel_abort(t, "", telemetry::ResponseFlag::none);
+    }
+    hbone_flush(hc);
+}
+
+void Worker::Impl::tunnel_pump_down(Tunnel& t) {
+    if (t.state != TunnelState::open || t.sock_send.in_kernel) {
+        return;
+    }
+    if (t.down_offset == t.down_inflight.size()) {
+        if (!t.down_queued.empty()) {
+            t.down_inflight.swap(t.down_queued);
+            t.down_queued.clear();
+            t.down_offset = 0;
+        } else {
+            if (t.peer_fin && !t.shut_wr && !t.sock_shutdown.in_kernel) {
+                ring->shutdown(t.sock_shutdown, t.sock.get(), SHUT_WR);
+            }
+            return;
+        }
+    }
+    ring->send(t.sock_send, t.sock.get(),
+               ByteSpan(t.down_inflight.data() + t.down_offset,
+                        t.down_inflight.size() - t.down_offset),
+               MSG_NOSIGNAL);
+}
+
+void Worker::Impl::tunnel_on_send(Tunnel& t, int32_t res) {
+    if (t.state == TunnelState::closing) {
+        tunnel_maybe_free(t);
+        return;
+    }
+    HboneConn& hc = *t.hc;
+    if (res < 0) {
+        t.abort_socket = true;
+        tunnel_abort(t, "", telemetry::ResponseFlag::none);
+        hbone_flush(hc);
+        return;
+    }
+    t.down_offset += size_t(res);
+    t.bytes_down += uint64_t(res);
+    // The window goes back only now that the bytes left for the application: back-pressure.
+    hc.conn->h2().consume(t.stream_id, size_t(res));
+    tunnel_pump_down(t);
+    hbone_flush(hc);
+}
+
+void Worker::Impl::tunnel_on_shutdown(Tunnel& t, int32_t res) {
+    (void)res;
+    if (t.state == TunnelState::closing) {
+        tunnel_maybe_free(t);
+        return;
+    }
+    t.shut_wr = true;
+    tunnel_maybe_done(t);
+}
+
+void Worker::Impl::tunnel_maybe_done(Tunnel& t) {
+    if (t.state == TunnelState::closing) {
+        return;
+    }
+    if (t.sock_eof && t.shut_wr && !t.up_outstanding) {
+        tunnel_close(t);
+    }
+}
+
+void Worker::Impl::tunnel_abort(Tunnel& t, std::string_view error,
+                                telemetry::ResponseFlag flag) {
+    if (t.state == TunnelState::closing) {
+        return;
+    }
+    if (t.error.empty()) {
+        t.error = error;
+    }
+    if (t.flag == telemetry::ResponseFlag::none) {
+        t.flag = flag;
+    }
+    if (t.hc != nullptr && t.stream_id >= 0 && !t.stream_closed) {
+        t.hc->conn->h2().reset_stream(t.stream_id, hbone::kConnectError);
+        t.stream_closed = true;
+    }
+    if (t.state == TunnelState::open || t.state == TunnelState::connecting) {
+        t.abort_socket = t.abort_socket || !error.empty() || flag != telemetry::ResponseFlag::none;
+    }
+    tunnel_close(t);
+}
+
+void Worker::Impl::tunnel_close(Tunnel& t) {
+    t.state = TunnelState::closing;
+    // Detach from the HBONE connection now: it may be freed before this tunnel's socket
+    // completions arrive, so a closing tunnel never looks at it again.
+    HboneConn* hc = std::exchange(t.hc, nullptr);
+    if (hc != nullptr) {
+        if (t.stream_id >= 0) {
+            auto found = hc->streams.find(t.stream_id);
+            if (found != hc->streams.end() && found->second == &t) {
+                hc->streams.erase(found);
+            }
+        }
+        hc->waiting.erase(std::remove(hc->waiting.begin(), hc->waiting.end(), &t),
+                          hc->waiting.end());
+        hc->last_active_ns = monotonic_ns();
+    }
+    if (Conn* record = t.record) {
+        // Bytes from the local workload's side: outbound, the socket is the client; inbound,
+        // the stream carries the client's bytes.
+        record->log.request_bytes = t.outbound ? t.bytes_up : t.bytes_down;
+        record->log.response_bytes = t.outbound ? t.bytes_down : t.bytes_up;
+        std::string error = record->close_reason.empty() ? t.error : record->close_reason;
+        telemetry::ResponseFlag flag =
+                record->close_reason.empty() ? t.flag : record->close_flag;
+        finish_conn(*record, error, flag);
+        record->pod->conns.erase(record);
+        open_connections.fetch_sub(1, std::memory_order_relaxed);
+        delete record;
+        t.record = nullptr;
+    }
+    if (t.abort_socket && t.sock) {
+        linger hard{1, 0};
+        ::setsockopt(t.sock.get(), SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+    }
+    for (uring::Completion* c : {&t.sock_connect, &t.sock_recv, &t.sock_send, &t.sock_shutdown}) {
+        if (c->in_kernel) {
+            ring->cancel(*c);
+        }
+    }
+    tunnel_maybe_free(t);
+    if (hc != nullptr && hc->state == HcState::closing) {
+        hbone_maybe_free(*hc);
+    }
+}
+
+void Worker::Impl::tunnel_maybe_free(Tunnel& t) {
+    if (t.sock_connect.in_kernel || t.sock_recv.in_kernel || t.sock_send.in_kernel ||
+        t.sock_shutdown.in_kernel) {
+        dead_tunnels.insert(&t);
+        return;
+    }
+    dead_tunnels.erase(&t);
+    t.sock.reset();
+    delete &t;
+}
+
+// --- HBONE connections ----------------------------------------------------------------------
+
+void Worker::Impl::hbone_arm_recv(HboneConn& hc) {
+    if (hc.recv_c.in_kernel || hc.state == HcState::closing || hc.state == HcState::closed) {
+        return;
+    }
+    ring->recv(hc.recv_c, hc.fd.get(), hc.recv_buf);
+}
+
+void Worker::Impl::hbone_on_recv(HboneConn& hc, int32_t res) {
+    if (hc.state == HcState::closing || hc.state == HcState::closed) {
+        hbone_maybe_free(hc);
+        return;
+    }
+    if (res <= 0) {
+        hbone_fail(hc, res == 0 ? "connection closed by peer" : errno_text(-res));
+        return;
+    }
+    hc.last_active_ns = monotonic_ns();
+    bool was_handshaking = hc.conn->state() == hbone::ConnectionState::handshaking;
+    auto fed = hc.conn->feed(ByteSpan(hc.recv_buf.data(), size_t(res)));
+    if (was_handshaking && hc.conn->state() == hbone::ConnectionState::open) {
+        hc.state = HcState::open;
+        hbone_opened(hc);
+    }
+    hbone_drain_events(hc);
+    if (!fed) {
+        std::string why = hc.conn->tls().error_reason().empty()
+                                  ? std::string(to_string(fed.error().code))
+                                  : std::string(to_string(fed.error().code)) + ": " +
+                                            std::string(hc.conn->tls().error_reason());
+        hbone_fail(hc, why);
+        return;
+    }
+    hbone_arm_recv(hc);
+    hbone_flush(hc);
+}
+
+void Worker::Impl::hbone_drain_events(HboneConn& hc) {
+    hbone::H2Event event;
+    while (hc.conn->h2().poll_event(event)) {
+        if (event.kind == hbone::H2EventKind::request) {
+            on_request(hc, event);
+            continue;
+        }
+        if (event.kind == hbone::H2EventKind::goaway) {
+            hc.goaway = true;
+            pool_remove(hc);
+            continue;
+        }
+        auto found = hc.streams.find(event.stream_id);
+        Tunnel* t = found == hc.streams.end() ? nullptr : found->second;
+        if (t == nullptr) {
+            if (event.kind == hbone::H2EventKind::data) {
+                hc.conn->h2().consume(event.stream_id, event.data.size());
+            }
+            continue;
+        }
+        switch (event.kind) {
+            case hbone::H2EventKind::response: on_response(*t, event.status); break;
+            case hbone::H2EventKind::data:
+                // The event borrows the engine's buffer until the next feed: copy now; the window
+                // is returned when the bytes reach the socket.
+                t->down_queued.insert(t->down_queued.end(), event.data.begin(), event.data.end());
+                tunnel_pump_down(*t);
+                break;
+            case hbone::H2EventKind::end_stream:
+                t->peer_fin = true;
+                tunnel_pump_down(*t);
+                break;
+            case hbone::H2EventKind::reset:
+                t->stream_closed = true;
+                if (hbone::reset_aborts_socket(event.error_code, t->peer_fin)) {
+                    t->abort_socket = true;
+                    tunnel_abort(*t, "", telemetry::ResponseFlag::none);
+                }
+                break;
+            case hbone::H2EventKind::send_done:
+                t->up_outstanding = false;
+                tunnel_arm_recv(*t);
+                tunnel_maybe_done(*t);
+                break;
+            case hbone::H2EventKind::closed:
+                t->stream_closed = true;
+                if (!(t->sock_eof && t->peer_fin)) {
+                    t->abort_socket = true;
+                    tunnel_abort(*t, "", telemetry::ResponseFlag::none);
+                }
+                break;
+            default: break;
+        }
+    }
+}
+
+void Worker::Impl::hbone_flush(HboneConn& hc) {
+    if (hc.send_c.in_kernel || hc.state == HcState::connecting || hc.state == HcState::closed ||
+        !hc.fd) {
+        return;
+    }
+    ByteSpan pending = hc.conn->pending_output();
+    if (pending.empty()) {
+        if (hc.state == HcState::closing) {
+            hbone_maybe_free(hc);
+        }
+        return;
+    }
+    // Copy out of the engines so their buffers may grow while the kernel reads ours.
+    size_t n = std::min(pending.size(), kHboneSendChunkBytes);
+    hc.send_buf.assign(pending.begin(), pending.begin() + long(n));
+    hc.conn->consume_output(n);
+    hc.send_offset = 0;
+    hc.send_len = n;
+    ring->send(hc.send_c, hc.fd.get(), ByteSpan(hc.send_buf.data(), n), MSG_NOSIGNAL);
+    // Framing produced events (`send_done` for lent socket buffers): handle them now, or a tunnel
+    // would wait for the peer's next frame to read its socket again.
+    hbone_drain_events(hc);
+}
+
+void Worker::Impl::hbone_on_send(HboneConn& hc, int32_t res) {
+    if (res < 0) {
+        if (hc.state != HcState::closing) {
+            hbone_fail(hc, errno_text(-res));
+        }
+        hbone_maybe_free(hc);
+        return;
+    }
+    hc.send_offset += size_t(res);
+    if (hc.send_offset < hc.send_len) {
+        ring->send(hc.send_c, hc.fd.get(),
+                   ByteSpan(hc.send_buf.data() + hc.send_offset, hc.send_len - hc.send_offset),
+                   MSG_NOSIGNAL);
+        return;
+    }
+    if (hc.state != HcState::closing && hc.conn->state() == hbone::ConnectionState::closed) {
+        hbone_fail(hc, hc.error.empty() ? "HBONE connection closed" : hc.error);
+        return;
+    }
+    hbone_flush(hc);
+}
+
+void Worker::Impl::hbone_fail(HboneConn& hc, std::string_view error) {
+    if (hc.state == HcState::closing || hc.state == HcState::closed) {
+        return;
+    }
+    bool was_connecting = hc.state == HcState::connecting;
+    hc.state = HcState::closing;
+    // Aborting the tunnels below may empty the connection; it must survive this function.
+    hc.failing = true;
+    hc.error = error;
+    pool_remove(hc);
+    if (hc.role == hbone::Role::server && error != "connection closed by peer") {
+        log::debug("proxy", "inbound HBONE connection failed",
+                   {log::Field::display("src.addr", hc.peer.to_string()),
+                    log::Field::str("error", error)});
+    }
+    std::vector<Tunnel*> tunnels(hc.waiting.begin(), hc.waiting.end());
+    for (auto& [id, t] : hc.streams) {
+        tunnels.push_back(t);
+    }
+    telemetry::ResponseFlag flag = hc.role == hbone::Role::client && was_connecting
+                                           ? telemetry::ResponseFlag::connect
+                                           : telemetry::ResponseFlag::none;
+    std::string why = hc.role == hbone::Role::client ? std::string(error) : std::string();
+    for (Tunnel* t : tunnels) {
+        t->stream_closed = true;
+        t->abort_socket = hc.role == hbone::Role::server || t->state == TunnelState::open;
+        tunnel_abort(*t, why.empty() ? "HBONE connection lost" : why,
+                     t->state == TunnelState::open ? telemetry::ResponseFlag::none
+                     : flag == telemetry::ResponseFlag::none ? telemetry::ResponseFlag::connect
+                                                             : flag);
+    }
+    if (hc.connect_c.in_kernel) {
+        ring->cancel(hc.connect_c);
+    }
+    if (hc.recv_c.in_kernel) {
+        ring->cancel(hc.recv_c);
+    }
+    // Flush what the engines still have (an alert, a GOAWAY), then close.
+    hbone_flush(hc);
+    hc.failing = false;
+    hbone_maybe_free(hc);
+}
+
+void Worker::Impl::hbone_maybe_free(HboneConn& hc) {
+    if ((hc.state != HcState::closing && hc.state != HcState::closed) || hc.failing) {
+        return;
+    }
+    if (hc.connect_c.in_kernel || hc.recv_c.in_kernel || hc.send_c.in_kernel ||
+        !hc.streams.empty() || !hc.waiting.empty()) {
+        return;
+    }
+    hc.state = HcState::closed;
+    hc.fd.reset();
+    Pod* pod = hc.pod;
+    pod->hbone_conns.erase(&hc);
+    delete &hc;
+    if (pod->closing) {
+        maybe_release_closing_pods();
+    }
+}
+
+void Worker::Impl::pool_remove(HboneConn& hc) {
+    if (!hc.pooled) {
+        return;
+    }
+    hc.pooled = false;
+    auto found = hc.pod->pool.find(hc.pool_key);
+    if (found == hc.pod->pool.end()) {
+        return;
+    }
+    auto& list = found->second;
+    list.erase(std::remove(list.begin(), list.end(), &hc), list.end());
+    if (list.empty()) {
+        hc.pod->pool.erase(found);
+    }
+}
+
+void Worker::Impl::hbone_tick_all(uint64_t now_ns) {
+    std::vector<HboneConn*> all;
+    for (auto* pods_list : {&pods}) {
+        for (auto& [uid, pod] : *pods_list) {
+            all.insert(all.end(), pod->hbone_conns.begin(), pod->hbone_conns.end());
+        }
+    }
+    for (auto& pod : closing_pods) {
+        all.insert(all.end(), pod->hbone_conns.begin(), pod->hbone_conns.end());
+    }
+    for (HboneConn* hc : all) {
+        if (hc->state == HcState::closing || hc->state == HcState::closed) {
+            continue;
+        }
+        if (hc->state == HcState::connecting) {
+            if (int64_t(now_ns) - hc->last_active_ns > kDialTimeoutNs) {
+                // Cancelling the connect ends it with -ECANCELED: reported as the timeout.
+                ring->cancel(hc->connect_c);
+            }
+            continue;
+        }
+        auto ticked = hc->conn->tick(now_ns);
+        if (!ticked) {
+            hbone_fail(*hc, ticked.error().code == Errc::timed_out ? "HBONE keepalive or handshake timed out"
+                                                                   : "HBONE protocol error");
+            continue;
+        }
+        if (hc->role == hbone::Role::client && hc->streams.empty() && hc->waiting.empty() &&
+            int64_t(now_ns) - hc->last_active_ns > kPoolIdleNs) {
+            pool_remove(*hc);
+            hc->conn->h2().drain();
+            hbone_flush(*hc);
+            hbone_fail(*hc, "idle");
+            continue;
+        }
+        hbone_flush(*hc);
+    }
+}
+
+void Worker::Impl::hbone_drain_all() {
+    for (auto& [uid, pod] : pods) {
+        for (HboneConn* hc : pod->hbone_conns) {
+            pool_remove(*hc);
+            if (hc->state == HcState::open) {
+                hc->conn->h2().drain();
+                hbone_flush(*hc);
+            }
+        }
+    }
+}
+
+void Worker::Impl::hbone_abort_all(Pod& pod, std::string_view reason) {
+    std::vector<HboneConn*> all(pod.hbone_conns.begin(), pod.hbone_conns.end());
+    for (HboneConn* hc : all) {
+        for (auto& [id, t] : hc->streams) {
+            if (t->record != nullptr && t->record->close_reason.empty()) {
+                t->record->close_reason = reason;
+            }
+        }
+        hbone_fail(*hc, reason);
+    }
+}
+
+}  // namespace zt::proxy

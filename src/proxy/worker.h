@@ -1,0 +1,100 @@
+#pragma once
+
+// `Worker` is one data-plane thread: its own io_uring, its own SO_REUSEPORT listeners on 15001,
+// 15006 and 15008 inside every captured pod's network namespace, and every connection those
+// listeners accept, confined to this thread for life (DESIGN.md "Threads"). The control thread
+// publishes snapshots and calls `wake`; the worker then reconciles its pods (listeners for new
+// pods, immediate drain of removed ones) and re-checks the policy of every tracked inbound
+// connection against the new snapshot (late rejection).
+//
+// Everything the control thread may call is thread-safe and never blocks on the data path.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "src/state/store.h"
+#include "src/telemetry/traffic_metrics.h"
+#include "zt/clock.h"
+#include "zt/result.h"
+
+namespace zt::proxy {
+
+class TlsStore;
+
+// The in-pod listener ports (SPEC.md §3).
+inline constexpr uint16_t kOutboundPort = 15001;
+inline constexpr uint16_t kInboundPlainPort = 15006;
+inline constexpr uint16_t kInboundHbonePort = 15008;
+
+// WorkerOptions are the settings every worker shares.
+struct WorkerOptions {
+    uint32_t packet_mark = 1337;
+    std::string trust_domain = "cluster.local";
+    uint32_t relays_max = 16384;
+    int64_t connect_timeout_ns = 10 * kNanosPerSecond;
+    int listen_backlog = 128;
+};
+
+// WorkerShared is what the workers share with the control thread: only immutable data and
+// thread-safe publication points. Every pointer must outlive the workers.
+struct WorkerShared {
+    const state::SnapshotStore* snapshots = nullptr;
+    const TlsStore* tls = nullptr;
+    telemetry::TrafficMetrics* traffic = nullptr;
+};
+
+// PodStatus is one worker's view of one pod, for readiness and `/config_dump`.
+struct PodStatus {
+    std::string uid;
+    bool listening = false;
+    std::string error;  // Why the listeners could not be opened (netns gone, port taken, ...).
+    uint32_t connections = 0;
+};
+
+class Worker {
+public:
+    // Worker prepares worker number `index` (also its metrics shard); `start` runs it.
+    Worker(int index, WorkerOptions options, WorkerShared shared);
+
+    // ~Worker stops the thread if it still runs (forcefully) and joins it.
+    ~Worker();
+
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+
+    // start creates the thread, which creates its ring; it returns once the ring exists, failing
+    // with the ring's error (io_uring refused, ...) so `ztunnel run` can exit with the cause.
+    Result<void> start();
+
+    // wake tells the worker that a new snapshot was published.
+    void wake();
+
+    // begin_drain stops accepting: every listener closes; open connections continue.
+    void begin_drain();
+
+    // force_close ends every open connection now (the drain deadline passed).
+    void force_close();
+
+    // stop ends the thread once every connection is gone (use after `force_close` to be quick)
+    // and joins it.
+    void stop();
+
+    // connections is the number of open connections (approximate; for drain decisions).
+    uint32_t connections() const;
+
+    // reconciled_snapshot is the snapshot the worker last reconciled its pods with (null before
+    // the first); readiness compares it with the published one.
+    const state::Snapshot* reconciled_snapshot() const;
+
+    // pod_status returns the worker's view of every pod it knows.
+    std::vector<PodStatus> pod_status() const;
+
+    struct Impl;
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace zt::proxy

@@ -1,0 +1,275 @@
+#pragma once
+
+// The records of one worker thread, shared by worker.cc (listeners, plain-TCP paths, control
+// requests) and hbone_paths.cc (HBONE client and server). Private to src/proxy/: nothing outside
+// the worker may include it. Every record that embeds a `uring::Completion` is freed only once
+// none of its completions is in the kernel.
+
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "hbone/connection.h"
+#include "src/inpod/netns.h"
+#include "src/proxy/rbac.h"
+#include "src/proxy/route.h"
+#include "src/proxy/tls_store.h"
+#include "src/proxy/worker.h"
+#include "src/telemetry/access_log.h"
+#include "src/telemetry/traffic_metrics.h"
+#include "uring/ring.h"
+#include "uring/splice_relay.h"
+
+namespace zt::proxy {
+
+enum class ListenerKind : uint8_t { outbound, inbound_plain, inbound_hbone };
+inline constexpr int kListenerCount = 3;
+
+struct Pod;
+struct HboneConn;
+struct Tunnel;
+
+// Listener is one listening socket of one pod with its multishot accept.
+struct Listener {
+    Worker::Impl* owner = nullptr;
+    Pod* pod = nullptr;
+    ListenerKind kind = ListenerKind::outbound;
+    UniqueFd fd;
+    uring::Completion accept;
+    uring::Timer rearm;  // Re-arms the accept after an error such as EMFILE, without spinning.
+};
+
+// ConnKind is which path a connection took.
+enum class ConnKind : uint8_t { outbound_tcp, inbound_plain, outbound_hbone, inbound_hbone };
+
+// Conn is what every proxied connection records for the access log, the metrics and, for
+// inbound ones, the RBAC re-check after every snapshot swap. Plain-TCP connections are owned by
+// the splice relay (this record rides along as its `user`); HBONE ones by their `Tunnel`.
+struct Conn {
+    Pod* pod = nullptr;
+    ConnKind kind = ConnKind::outbound_tcp;
+    uring::RelayId relay = 0;   // Plain TCP only.
+    Tunnel* tunnel = nullptr;   // HBONE only.
+    int64_t start_ns = 0;
+    bool inbound_tracked = false;  // Checked again by RBAC after each snapshot swap.
+    RbacConnection rbac;
+    telemetry::ConnectionLog log;
+    telemetry::ConnectionMetrics metrics;
+    std::string close_reason;  // Set when we end it on purpose (policy change, pod removed).
+    telemetry::ResponseFlag close_flag = telemetry::ResponseFlag::none;
+};
+
+// Pod is one captured pod on this worker: its namespace, its listeners, its connections and its
+// HBONE connections (client pool and accepted). A removed pod waits in `closing_pods` until every
+// completion of its listeners arrived and every connection reported done.
+struct Pod {
+    std::string uid;
+    inpod::Netns netns;
+    Listener listeners[kListenerCount];
+    std::unordered_set<Conn*> conns;
+    std::unordered_set<HboneConn*> hbone_conns;
+    // pool: key → client connections that may take more streams (ztunnel's WorkloadHBONEPool).
+    std::unordered_map<std::string, std::vector<HboneConn*>> pool;
+    bool closing = false;
+    bool listening = false;
+    std::string error;
+
+    explicit Pod(inpod::Netns ns) : netns(std::move(ns)) {}
+};
+
+// HcState is an HBONE connection's life.
+enum class HcState : uint8_t {
+    connecting,   // Client: TCP connect in flight.
+    handshaking,  // TLS handshake running.
+    open,         // HTTP/2 running.
+    closing,      // Flushing final bytes, or waiting for completions before the close.
+    closed,       // Socket closed; freed once no completion is in flight.
+};
+
+// HboneConn is one TCP connection carrying TLS 1.3 + HTTP/2: a pooled client connection from a
+// pod's outbound side, or one accepted on a pod's 15008. One receive and one send at most are in
+// the kernel; what the engines produce is copied into `send_buf` and handed back to them at once,
+// so their buffers may grow while the kernel reads ours.
+struct HboneConn {
+    Worker::Impl* owner = nullptr;
+    Pod* pod = nullptr;
+    hbone::Role role = hbone::Role::client;
+    HcState state = HcState::connecting;
+    UniqueFd fd;
+    std::unique_ptr<hbone::Connection> conn;
+    uring::Completion connect_c;
+    uring::Completion recv_c;
+    uring::Completion send_c;
+    std::vector<uint8_t> recv_buf;
+    std::vector<uint8_t> send_buf;
+    size_t send_offset = 0;
+    size_t send_len = 0;
+    std::unordered_map<int32_t, Tunnel*> streams;
+    std::vector<Tunnel*> waiting;  // Client: tunnels waiting for the handshake.
+    std::string pool_key;
+    bool pooled = false;
+    bool goaway = false;
+    bool failing = false;  // Inside `hbone_fail`: not to be freed yet.
+    int64_t last_active_ns = 0;
+    state::SocketAddr peer;
+    state::SocketAddr local;
+    sockaddr_storage connect_addr{};
+    socklen_t connect_len = 0;
+    std::string local_identity;  // Our SPIFFE URI on this connection.
+    std::string error;
+};
+
+// TunnelState is one HBONE stream's life.
+enum class TunnelState : uint8_t {
+    waiting_conn,      // Client: waiting for the pooled connection's handshake.
+    awaiting_response, // Client: CONNECT sent, no status yet.
+    connecting,        // Server: connecting to the application before answering 200.
+    open,              // Bytes flow both ways.
+    closing,           // Ending: waiting for socket completions before freeing.
+};
+
+// Tunnel is one CONNECT stream bound to one plain TCP socket: the application's client socket
+// (outbound) or the socket to the application (inbound). Socket → stream: read into `up_buf`,
+// hand it to HTTP/2 without copying, read again after `send_done`. Stream → socket: received
+// DATA is appended to `down_queued`, sent from `down_inflight`, and its flow-control window
+// returned only once written to the socket (back-pressure end to end).
+struct Tunnel {
+    Worker::Impl* owner = nullptr;
+    HboneConn* hc = nullptr;
+    Conn* record = nullptr;
+    bool outbound = true;
+    TunnelState state = TunnelState::waiting_conn;
+    int32_t stream_id = -1;
+    UniqueFd sock;
+    uring::Completion sock_connect;
+    uring::Completion sock_recv;
+    uring::Completion sock_send;
+    uring::Completion sock_shutdown;
+    std::vector<uint8_t> up_buf;
+    bool up_outstanding = false;  // `up_buf` is lent to HTTP/2 until `send_done`.
+    bool sock_eof = false;        // The socket's peer sent FIN; END_STREAM sent.
+    std::vector<uint8_t> down_inflight;
+    size_t down_offset = 0;
+    std::vector<uint8_t> down_queued;
+    bool peer_fin = false;     // END_STREAM received.
+    bool shut_wr = false;      // shutdown(SHUT_WR) done on the socket.
+    bool stream_closed = false;
+    bool abort_socket = false;  // Close with RST (SO_LINGER 0).
+    std::string error;
+    telemetry::ResponseFlag flag = telemetry::ResponseFlag::none;
+    uint64_t bytes_up = 0;    // socket → stream
+    uint64_t bytes_down = 0;  // stream → socket
+    hbone::ConnectRequest request;  // Client: sent when the connection opens.
+    sockaddr_storage upstream_addr{};
+    socklen_t upstream_len = 0;
+};
+
+struct Worker::Impl {
+    Impl(int index_, WorkerOptions options_, WorkerShared shared_)
+        : index(index_), options(std::move(options_)), shared(shared_) {}
+
+    // --- control-thread side -----------------------------------------------------------------
+    int index;
+    WorkerOptions options;
+    WorkerShared shared;
+    std::thread thread;
+    UniqueFd wake_fd;
+    std::atomic<bool> drain_requested{false};
+    std::atomic<bool> force_requested{false};
+    std::atomic<bool> stop_requested{false};
+    std::atomic<uint32_t> open_connections{0};
+    std::atomic<const state::Snapshot*> reconciled{nullptr};
+    mutable std::mutex status_mutex;  // Guards `status`; taken once per reconcile, never per I/O.
+    std::vector<PodStatus> status;
+
+    // --- worker-thread side ------------------------------------------------------------------
+    std::unique_ptr<uring::Ring> ring;
+    std::unique_ptr<uring::RelayEngine> relays;
+    std::optional<inpod::Netns> own_netns;
+    uring::Completion wake_poll;
+    uring::Timer tick_timer;
+    std::shared_ptr<const state::Snapshot> snapshot;  // The one pods were reconciled with.
+    std::unordered_map<std::string, std::unique_ptr<Pod>> pods;
+    std::vector<std::unique_ptr<Pod>> closing_pods;
+    std::unordered_set<HboneConn*> dead_hbone;  // Closed, waiting for completions.
+    std::unordered_set<Tunnel*> dead_tunnels;   // Closing, waiting for completions.
+    bool draining = false;
+    bool forced = false;
+    std::mt19937_64 random{std::random_device{}()};
+
+    // worker.cc
+    void run(std::promise<Result<void>>& started);
+    void on_wake();
+    void on_tick();
+    void reconcile();
+    void open_pod(Pod& pod);
+    Result<UniqueFd> open_listener(Pod& pod, uint16_t port);
+    void close_pod(std::unique_ptr<Pod> pod, std::string_view reason);
+    void close_listeners(Pod& pod);
+    void maybe_release_closing_pods();
+    void recheck_policies();
+    void publish_status();
+    void arm_accept(Listener& listener);
+    void on_accept(Listener& listener, int32_t res, uint32_t flags);
+    void on_outbound(Pod& pod, UniqueFd client);
+    void on_inbound_plain(Pod& pod, UniqueFd client);
+    void on_relay_done(const uring::RelayReport& report);
+    Result<UniqueFd> make_upstream_socket(Pod& pod, const state::SocketAddr& target);
+    bool spoof_source(int fd, const state::SocketAddr& peer, const state::SocketAddr& target);
+    void finish_conn(Conn& conn, std::string_view error, telemetry::ResponseFlag flag);
+    bool finished() const;
+
+    // hbone_paths.cc
+    void start_outbound_hbone(Pod& pod, UniqueFd client, const state::Workload& source,
+                              const Plan& plan, const state::SocketAddr& peer,
+                              const state::SocketAddr& destination);
+    void on_inbound_hbone(Pod& pod, UniqueFd client);
+    void hbone_on_connect(HboneConn& hc, int32_t res);
+    void hbone_on_recv(HboneConn& hc, int32_t res);
+    void hbone_on_send(HboneConn& hc, int32_t res);
+    void hbone_arm_recv(HboneConn& hc);
+    void hbone_flush(HboneConn& hc);
+    void hbone_drain_events(HboneConn& hc);
+    void hbone_opened(HboneConn& hc);
+    void hbone_fail(HboneConn& hc, std::string_view error);
+    void hbone_maybe_free(HboneConn& hc);
+    void hbone_tick_all(uint64_t now_ns);
+    void hbone_drain_all();
+    void hbone_abort_all(Pod& pod, std::string_view reason);
+    void pool_remove(HboneConn& hc);
+    void start_stream(HboneConn& hc, Tunnel& tunnel);
+    void on_request(HboneConn& hc, const hbone::H2Event& event);
+    void on_response(Tunnel& tunnel, uint16_t http_status);
+    void tunnel_on_connect(Tunnel& tunnel, int32_t res);
+    void tunnel_on_recv(Tunnel& tunnel, int32_t res);
+    void tunnel_on_send(Tunnel& tunnel, int32_t res);
+    void tunnel_on_shutdown(Tunnel& tunnel, int32_t res);
+    void tunnel_open(Tunnel& tunnel);
+    void tunnel_arm_recv(Tunnel& tunnel);
+    void tunnel_pump_down(Tunnel& tunnel);
+    void tunnel_maybe_done(Tunnel& tunnel);
+    void tunnel_abort(Tunnel& tunnel, std::string_view error, telemetry::ResponseFlag flag);
+    void tunnel_close(Tunnel& tunnel);
+    void tunnel_maybe_free(Tunnel& tunnel);
+    void reject_stream(HboneConn& hc, int32_t stream_id, uint16_t http_status, Conn* record,
+                       std::string_view error, telemetry::ResponseFlag flag);
+};
+
+// errno_text renders an errno as ztunnel's io errors read: `Connection refused (os error 111)`.
+std::string errno_text(int err);
+
+// is_ztunnel_port says whether `port` is one of ztunnel's own listener ports.
+bool is_ztunnel_port(uint16_t port);
+
+}  // namespace zt::proxy
