@@ -142,7 +142,6 @@ std::string pool_key(std::string_view identity, const std::vector<std::string>& 
 void Worker::Impl::start_outbound_hbone(Pod& pod, UniqueFd client, const state::Workload& source,
                                         const Plan& plan, const state::SocketAddr& peer,
                                         const state::SocketAddr& destination) {
-    (void)destination;
     std::string identity = source.identity(options.trust_domain);
     ConnParties parties;
     parties.source = &source;
@@ -156,6 +155,7 @@ void Worker::Impl::start_outbound_hbone(Pod& pod, UniqueFd client, const state::
     record->pod = &pod;
     record->kind = ConnKind::outbound_hbone;
     record->start_ns = monotonic_ns();
+    record->original_dst = destination.to_string();
     record->log = connection_log(telemetry::Direction::outbound, parties, peer, plan.connect_to,
                                  plan.authority, options.trust_domain);
     if (shared.traffic != nullptr) {
@@ -426,6 +426,7 @@ void Worker::Impl::on_request(HboneConn& hc, const hbone::H2Event& event) {
     record->kind = ConnKind::inbound_hbone;
     record->inbound_tracked = true;
     record->start_ns = monotonic_ns();
+    record->original_dst = parties.service ? parties.service->hostname : "";
     record->rbac.src = hc.peer;
     record->rbac.dst = target;
     record->rbac.src_identity = peer_identity;
