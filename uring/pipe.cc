@@ -21,9 +21,8 @@ std::string_view to_string(Step step) {
     return "unknown";
 }
 
-void Pipe::on_readable(bool hangup) {
+void Pipe::on_readable() {
     source_readable_ = true;
-    source_hangup_ = source_hangup_ || hangup;
     ++readable_epoch_;
 }
 
@@ -43,18 +42,14 @@ Step Pipe::on_splice_in(int32_t res) {
     ZT_ASSERT(op_ == PipeOp::splice_in);
     op_ = PipeOp::none;
     if (res > 0) {
+        // A short read does not prove the socket drained: the pipe may have run out of slots
+        // (one per skb fragment) before bytes. Only -EAGAIN says the socket is empty.
         ZT_ASSERT(uint32_t(res) <= splice_in_length_);
         buffered_ += uint32_t(res);
-        // A short read drained the socket. If no readiness event arrived meanwhile, the next
-        // one will say when there is more; reading again now would only return -EAGAIN.
-        // After a hang-up no wake-up will come, so keep reading until the EOF itself.
-        if (uint32_t(res) < splice_in_length_ && splice_in_epoch_ == readable_epoch_ &&
-            !source_hangup_) {
-            source_readable_ = false;
-        }
     } else if (res == 0) {
         source_eof_ = true;
     } else if (res == -EAGAIN) {
+        // Empty, unless a readiness event arrived while the splice was in flight (ring mode).
         if (splice_in_epoch_ == readable_epoch_) {
             source_readable_ = false;
         }

@@ -34,10 +34,9 @@ enum class PipeOp : uint8_t {
 class Pipe {
 public:
     // on_readable records a readiness event on the source (POLLIN, POLLRDHUP, POLLHUP or
-    // POLLERR: each makes the next splice return data, 0 or the error). `hangup` says the event
-    // reported POLLRDHUP, POLLHUP or POLLERR: the source stays readable from then on (until EOF
-    // or the error is read), because no further wake-up will come to say so.
-    void on_readable(bool hangup = false);
+    // POLLERR: each makes the next splice return data, 0 or the error). The source then stays
+    // readable until a splice answers -EAGAIN.
+    void on_readable();
 
     // on_writable records that the target can take bytes again.
     void on_writable();
@@ -47,8 +46,9 @@ public:
     void begin_splice_in(uint32_t length);
 
     // on_splice_in takes the splice's result: bytes moved, 0 for EOF, -EAGAIN for "not readable
-    // after all" (wait for the next event), any other negative errno fails the pipe. A short
-    // read means the socket was drained, unless a readiness event arrived while it was in flight.
+    // after all" (wait for the next event, unless one arrived while the splice was in flight),
+    // any other negative errno fails the pipe. A short read keeps the source readable: the
+    // pipe can run out of slots before the socket runs out of bytes.
     Step on_splice_in(int32_t res);
 
     // begin_splice_out / on_splice_out do the same for kernel pipe -> target; -EAGAIN means the
@@ -91,13 +91,12 @@ public:
 private:
     uint64_t bytes_delivered_ = 0;
     uint32_t buffered_ = 0;         // Bytes in the kernel pipe, not yet delivered.
-    uint32_t splice_in_length_ = 0;  // What the outstanding splice_in asked for.
+    uint32_t splice_in_length_ = 0;  // What the outstanding splice_in asked for (for asserts).
     uint32_t readable_epoch_ = 0;    // Bumped by every readiness event.
     uint32_t splice_in_epoch_ = 0;   // `readable_epoch_` when the splice_in was issued.
     int error_ = 0;
     PipeOp op_ = PipeOp::none;
     bool source_readable_ = false;
-    bool source_hangup_ = false;  // A hang-up or error was reported: reading never blocks again.
     bool target_writable_ = true;  // A fresh connection has an empty send buffer.
     bool source_eof_ = false;
     bool done_ = false;

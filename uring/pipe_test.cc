@@ -35,26 +35,28 @@ TEST_CASE("pipe: a full read keeps reading after the bytes are delivered") {
     CHECK_FALSE(pipe.needs_kernel_pipe());
 }
 
-TEST_CASE("pipe: a short read drains the socket; the pipe then waits for the next event") {
+TEST_CASE("pipe: a short read keeps reading; only EAGAIN means the socket is empty") {
+    // A pipe holds one skb fragment per slot, so it can fill up before the socket is drained:
+    // trusting a short read to mean "empty" would wait for a wake-up that never comes.
     Pipe pipe;
     pipe.on_readable();
     pipe.begin_splice_in(65536);
     CHECK(pipe.on_splice_in(1000) == Step::splice_out);
     pipe.begin_splice_out();
-    CHECK(pipe.on_splice_out(1000) == Step::wait);
+    CHECK(pipe.on_splice_out(1000) == Step::splice_in);
+    pipe.begin_splice_in(65536);
+    CHECK(pipe.on_splice_in(-EAGAIN) == Step::wait);
     CHECK_FALSE(pipe.needs_kernel_pipe());
     pipe.on_readable();
     CHECK(pipe.next() == Step::splice_in);
 }
 
-TEST_CASE("pipe: a readiness event during a short read is not lost") {
+TEST_CASE("pipe: a readiness event during a splice that finds nothing is not lost") {
     Pipe pipe;
     pipe.on_readable();
     pipe.begin_splice_in(65536);
-    pipe.on_readable();  // More data arrived while the splice was in flight.
-    CHECK(pipe.on_splice_in(1000) == Step::splice_out);
-    pipe.begin_splice_out();
-    CHECK(pipe.on_splice_out(1000) == Step::splice_in);
+    pipe.on_readable();  // Data arrived while the splice (ring mode) was in flight.
+    CHECK(pipe.on_splice_in(-EAGAIN) == Step::splice_in);
 }
 
 TEST_CASE("pipe: EAGAIN on read waits; EAGAIN on write waits for writability") {
@@ -156,17 +158,4 @@ TEST_CASE("pipe: an outside failure sticks, but does not undo a clean finish") {
     done.fail(ECANCELED);
     CHECK(done.next() == Step::done);
     CHECK_FALSE(done.is_failed());
-}
-
-TEST_CASE("pipe: after a hang-up a short read does not wait for a wake-up that never comes") {
-    // Data and FIN arrived together and were reported by one poll event: the short read that
-    // takes the data must be followed by the read that sees the EOF.
-    Pipe pipe;
-    pipe.on_readable(true);
-    pipe.begin_splice_in(65536);
-    CHECK(pipe.on_splice_in(100) == Step::splice_out);
-    pipe.begin_splice_out();
-    CHECK(pipe.on_splice_out(100) == Step::splice_in);
-    pipe.begin_splice_in(65536);
-    CHECK(pipe.on_splice_in(0) == Step::shutdown_target);
 }

@@ -12,7 +12,6 @@
 
 #include <cstdio>
 #include <cstring>
-#include <new>
 
 #include "zt/log.h"
 
@@ -76,6 +75,9 @@ int setup_ring(io_uring& ring, const RingOptions& options, uint32_t& flags_used)
     };
     int rc = -EINVAL;
     for (uint32_t flags : attempts) {
+        if (options.legacy_kernel && flags != 0) {
+            continue;
+        }
         io_uring_params params{};
         params.flags = flags | IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
         params.cq_entries = cq_entries;
@@ -149,8 +151,7 @@ std::string_view opcode_name(uint8_t opcode) {
 }
 
 Result<std::unique_ptr<Ring>> Ring::create(const RingOptions& options) {
-    std::unique_ptr<Ring> ring(new (std::nothrow) Ring());
-    ZT_CHECK(ring != nullptr);
+    auto ring = std::make_unique<Ring>(PrivateTag{});
     uint32_t flags_used = 0;
     int rc = setup_ring(ring->ring_, options, flags_used);
     if (rc < 0) {
@@ -192,6 +193,11 @@ Result<std::unique_ptr<Ring>> Ring::create(const RingOptions& options) {
     features.msg_ring = io_uring_opcode_supported(probe, IORING_OP_MSG_RING);
     features.multishot_accept = io_uring_opcode_supported(probe, IORING_OP_SOCKET);
     features.multishot_poll = io_uring_opcode_supported(probe, IORING_OP_MKDIRAT);
+    if (options.legacy_kernel) {
+        features.msg_ring = false;
+        features.multishot_accept = false;
+        features.multishot_poll = false;
+    }
     return ring;
 }
 
@@ -243,6 +249,42 @@ void Ring::recv(Completion& completion, int fd, std::span<uint8_t> buffer, int f
     io_uring_sqe* sqe = prepare(completion);
     io_uring_prep_recv(sqe, fd, buffer.data(), buffer.size(), flags);
     io_uring_sqe_set_data(sqe, &completion);
+}
+
+void Ring::recv_select(Completion& completion, int fd, uint16_t buffer_group) {
+    io_uring_sqe* sqe = prepare(completion);
+    io_uring_prep_recv(sqe, fd, nullptr, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = buffer_group;
+    io_uring_sqe_set_data(sqe, &completion);
+}
+
+void Ring::recv_multishot(Completion& completion, int fd, uint16_t buffer_group) {
+    io_uring_sqe* sqe = prepare(completion);
+    io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = buffer_group;
+    io_uring_sqe_set_data(sqe, &completion);
+}
+
+Result<void> Ring::register_buffer_ring(void* ring_memory, uint32_t entries, uint16_t group) {
+    io_uring_buf_reg registration{};
+    registration.ring_addr = reinterpret_cast<uint64_t>(ring_memory);
+    registration.ring_entries = entries;
+    registration.bgid = group;
+    int rc = io_uring_register_buf_ring(&ring_, &registration, 0);
+    if (rc < 0) {
+        return fail_errno(-rc);
+    }
+    return ok();
+}
+
+Result<void> Ring::unregister_buffer_ring(uint16_t group) {
+    int rc = io_uring_unregister_buf_ring(&ring_, group);
+    if (rc < 0) {
+        return fail_errno(-rc);
+    }
+    return ok();
 }
 
 void Ring::send(Completion& completion, int fd, std::span<const uint8_t> buffer, int flags) {
@@ -376,8 +418,10 @@ uint32_t Ring::run(int64_t timeout_ns) {
 }
 
 void Ring::dispatch(const io_uring_cqe& cqe) {
-    if (cqe.user_data == 0) {
-        return;  // A fire-and-forget cancel or message that failed; its target reports itself.
+    if (cqe.user_data == 0 || cqe.user_data == LIBURING_UDATA_TIMEOUT) {
+        // A fire-and-forget cancel or message that failed (its target reports itself), or
+        // liburing's own wait timeout on kernels without IORING_FEAT_EXT_ARG.
+        return;
     }
     if ((cqe.user_data & kMessageTag) != 0) {
         auto* target = reinterpret_cast<Completion*>(cqe.user_data & ~kMessageTag);

@@ -53,6 +53,9 @@ struct Timer {
 struct RingOptions {
     uint32_t sq_entries = 256;
     uint32_t cq_entries = 0;  // 0 means 4 * sq_entries.
+    // legacy_kernel makes the ring behave as on the oldest kernel it supports: plain setup
+    // flags, one-shot accept and poll, no msg_ring. For tests of the fallback paths.
+    bool legacy_kernel = false;
 };
 
 // RingFeatures is what the start-up probe found. Required opcodes are not listed: without one
@@ -80,7 +83,13 @@ std::string_view setup_hint(Errc code);
 std::string_view opcode_name(uint8_t opcode);
 
 class Ring {
+    struct PrivateTag {};
+
 public:
+    // Ring is constructed only by `create` (the tag keeps it private while letting
+    // std::make_unique call it).
+    explicit Ring(PrivateTag) {}
+
     // create sets up a ring, trying the fastest setup flags first and falling back to plainer
     // ones when the kernel refuses them, then probes the opcodes the project needs. It fails with
     // `Errc::uring_sysctl`, `uring_seccomp`, `uring_too_old` (ENOSYS), `uring_opcode` (a required
@@ -115,6 +124,14 @@ public:
     void accept_multishot(Completion& completion, int fd);
     void connect(Completion& completion, int fd, const sockaddr* address, socklen_t length);
     void recv(Completion& completion, int fd, std::span<uint8_t> buffer, int flags = 0);
+
+    // recv_select receives into a buffer the kernel picks from provided-buffer group
+    // `buffer_group` (see `BufferRing`): the CQE carries IORING_CQE_F_BUFFER and the buffer id
+    // in `cqe_flags >> IORING_CQE_BUFFER_SHIFT`; -ENOBUFS means the group is empty
+    // (back-pressure, not failure). `recv_multishot` keeps receiving until it fails or is
+    // cancelled, one CQE per chunk, each with its own buffer.
+    void recv_select(Completion& completion, int fd, uint16_t buffer_group);
+    void recv_multishot(Completion& completion, int fd, uint16_t buffer_group);
     void send(Completion& completion, int fd, std::span<const uint8_t> buffer, int flags = 0);
 
     // splice moves up to `length` bytes from `fd_in` to `fd_out`, one of which is a pipe.
@@ -148,6 +165,11 @@ public:
     // `features().msg_ring`.
     void msg_ring(int target_ring_fd, Completion& target, int32_t value);
 
+    // register_buffer_ring / unregister_buffer_ring wrap IORING_REGISTER_PBUF_RING for
+    // `BufferRing`; they fail with the kernel's errno (EINVAL before Linux 5.19).
+    Result<void> register_buffer_ring(void* ring_memory, uint32_t entries, uint16_t group);
+    Result<void> unregister_buffer_ring(uint16_t group);
+
     // submit hands queued SQEs to the kernel without waiting.
     void submit();
 
@@ -160,8 +182,6 @@ public:
     uint64_t sqe_full_total() const { return sqe_full_total_; }
 
 private:
-    Ring() = default;
-
     io_uring_sqe* get_sqe();
     io_uring_sqe* prepare(Completion& completion);
     void dispatch(const io_uring_cqe& cqe);

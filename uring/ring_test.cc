@@ -96,6 +96,28 @@ TEST_CASE("ring: creation probes the kernel and reports its features") {
     CHECK(ring->in_flight() == 0);
 }
 
+TEST_CASE("ring: a legacy-kernel ring takes every fallback and still completes operations") {
+    auto ring = Ring::create(zt::uring::RingOptions{16, 0, true});
+    if (!ring) {
+        MESSAGE("skipping: io_uring unavailable");
+        return;
+    }
+    CHECK((*ring)->features().setup_flags == (IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP));
+    CHECK_FALSE((*ring)->features().multishot_accept);
+    CHECK_FALSE((*ring)->features().multishot_poll);
+    CHECK_FALSE((*ring)->features().msg_ring);
+    int pair[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) == 0);
+    UniqueFd left(pair[0]), right(pair[1]);
+    Recorder readable;
+    (*ring)->poll_multishot(readable.completion, right.get(), POLLIN);
+    REQUIRE(::write(left.get(), "x", 1) == 1);
+    REQUIRE(run_until(**ring, [&] { return !readable.results.empty(); }));
+    CHECK((readable.flags[0] & IORING_CQE_F_MORE) == 0);  // One-shot: the owner re-arms.
+    CHECK_FALSE(readable.completion.in_kernel);
+    CHECK((*ring)->in_flight() == 0);
+}
+
 TEST_CASE("ring: setup failures are classified by the cause an operator can fix") {
     using zt::uring::classify_setup_errno;
     CHECK(classify_setup_errno(EPERM, 2, false) == Errc::uring_sysctl);

@@ -78,6 +78,9 @@ struct Relay {
     bool out_of_pipes = false;  // A pipe failed because no kernel pipe could be had.
 };
 
+// Every relay slot is allocated at start-up; an idle connection costs one slot and no pipe.
+static_assert(sizeof(Relay) <= 512, "a relay slot must stay small: idle memory is a target");
+
 void bind(Completion& completion, Completion::Callback callback, Relay& relay) {
     completion.callback = callback;
     completion.context = &relay;
@@ -108,9 +111,9 @@ struct RelayOps {
         Relay& relay = *static_cast<Relay*>(self.context);
         int side = side_of(relay, self, &Side::read_poll);
         Pipe& pipe = relay.directions[side].pipe;  // Direction `side` reads side `side`.
+        ++relay.engine->counters_.readiness_events_total;
         if (res != -ECANCELED) {
-            // Errors too: the next splice reports them.
-            pipe.on_readable(res < 0 || (res & (POLLRDHUP | POLLHUP | POLLERR)) != 0);
+            pipe.on_readable();  // Errors and hang-ups too: the next splice reports them.
         }
         if ((flags & IORING_CQE_F_MORE) == 0 && relay.state == RelayState::relaying &&
             pipe.wants_readable() && res != -ECANCELED) {
@@ -122,6 +125,7 @@ struct RelayOps {
     static void on_write_poll(Completion& self, int32_t res, uint32_t) {
         Relay& relay = *static_cast<Relay*>(self.context);
         int side = side_of(relay, self, &Side::write_poll);
+        ++relay.engine->counters_.readiness_events_total;
         if (res != -ECANCELED) {
             relay.directions[1 - side].pipe.on_writable();  // Direction 1-side writes `side`.
         }
@@ -200,6 +204,7 @@ RelayEngine::RelayEngine(Ring& ring, const RelayOptions& options, RelayDoneFn on
                              options.pipes_free_max})
     , relays_(std::make_unique<Relay[]>(options.relays_max))
     , free_head_(options.relays_max > 0 ? 0 : kNoSlot) {
+    ZT_ASSERT(options_.splices_per_turn > 0);
     for (uint32_t i = 0; i < options_.relays_max; ++i) {
         Relay& relay = relays_[i];
         relay.engine = this;
@@ -330,21 +335,64 @@ bool RelayEngine::ensure_kernel_pipe(Relay& relay, int direction_index) {
     return true;
 }
 
+// splice_in runs one `Step::splice_in`. Returns true when the result is already in the pipe
+// (direct mode) so `drive` may continue, false when it must wait (ring mode, or no pipe).
+bool RelayEngine::splice_in(Relay& relay, int index) {
+    Direction& direction = relay.directions[index];
+    if (!ensure_kernel_pipe(relay, index)) {
+        return false;
+    }
+    const KernelPipe& kernel_pipe = direction.kernel_pipe;
+    const int source_fd = relay.sides[index].fd;
+    direction.pipe.begin_splice_in(kernel_pipe.capacity);
+    ++counters_.splices_total;
+    if (options_.splice_mode == SpliceMode::ring) {
+        ring_.splice(direction.op, source_fd, kernel_pipe.write_fd, kernel_pipe.capacity,
+                     kSpliceFlags);
+        return false;
+    }
+    ssize_t n = ::splice(source_fd, nullptr, kernel_pipe.write_fd, nullptr, kernel_pipe.capacity,
+                         kSpliceFlags);
+    direction.pipe.on_splice_in(n >= 0 ? int32_t(n) : -errno);
+    return true;
+}
+
+// splice_out runs one `Step::splice_out`, answering like `splice_in`.
+bool RelayEngine::splice_out(Relay& relay, int index) {
+    Direction& direction = relay.directions[index];
+    const int target_fd = relay.sides[1 - index].fd;
+    const uint32_t length = direction.pipe.buffered();
+    direction.pipe.begin_splice_out();
+    ++counters_.splices_total;
+    if (options_.splice_mode == SpliceMode::ring) {
+        ring_.splice(direction.op, direction.kernel_pipe.read_fd, target_fd, length,
+                     kSpliceFlags);
+        return false;
+    }
+    ssize_t n = ::splice(direction.kernel_pipe.read_fd, nullptr, target_fd, nullptr, length,
+                         kSpliceFlags);
+    if (n > 0) {
+        relay.last_activity_ns = monotonic_ns();
+    }
+    direction.pipe.on_splice_out(n >= 0 ? int32_t(n) : -errno);
+    return true;
+}
+
 // drive performs the steps one direction asks for until it must wait for the kernel. In direct
 // mode a splice is a plain nonblocking syscall whose result goes straight back into the pipe;
 // after `splices_per_turn` of them the direction yields with a nop so other relays get a turn.
 void RelayEngine::drive(Relay& relay, int index) {
     Direction& direction = relay.directions[index];
     Pipe& pipe = direction.pipe;
-    Side& source = relay.sides[index];
     Side& target = relay.sides[1 - index];
-    const bool direct = options_.splice_mode == SpliceMode::direct;
     for (uint32_t turn = 0; !direction.op.in_kernel; ++turn) {
-        if (direct && turn == options_.splices_per_turn) {
-            ring_.nop(direction.op);
+        const Step step = pipe.next();
+        if (turn >= options_.splices_per_turn &&
+            (step == Step::splice_in || step == Step::splice_out)) {
+            ring_.nop(direction.op);  // Yield: the nop's completion brings us back.
             return;
         }
-        switch (pipe.next()) {
+        switch (step) {
             case Step::wait:
                 if (pipe.wants_writable() && !target.write_poll.in_kernel) {
                     ring_.poll(target.write_poll, target.fd, POLLOUT);
@@ -354,41 +402,19 @@ void RelayEngine::drive(Relay& relay, int index) {
                     direction.kernel_pipe = KernelPipe();
                 }
                 return;
-            case Step::splice_in: {
-                if (!ensure_kernel_pipe(relay, index)) {
+            case Step::splice_in:
+                if (!splice_in(relay, index)) {
                     return;
                 }
-                const KernelPipe& kernel_pipe = direction.kernel_pipe;
-                pipe.begin_splice_in(kernel_pipe.capacity);
-                if (!direct) {
-                    ring_.splice(direction.op, source.fd, kernel_pipe.write_fd,
-                                 kernel_pipe.capacity, kSpliceFlags);
-                    return;
-                }
-                ssize_t n = ::splice(source.fd, nullptr, kernel_pipe.write_fd, nullptr,
-                                     kernel_pipe.capacity, kSpliceFlags);
-                pipe.on_splice_in(n >= 0 ? int32_t(n) : -errno);
                 break;
-            }
-            case Step::splice_out: {
-                const KernelPipe& kernel_pipe = direction.kernel_pipe;
-                pipe.begin_splice_out();
-                if (!direct) {
-                    ring_.splice(direction.op, kernel_pipe.read_fd, target.fd, pipe.buffered(),
-                                 kSpliceFlags);
+            case Step::splice_out:
+                if (!splice_out(relay, index)) {
                     return;
                 }
-                ssize_t n = ::splice(kernel_pipe.read_fd, nullptr, target.fd, nullptr,
-                                     pipe.buffered(), kSpliceFlags);
-                if (n > 0) {
-                    relay.last_activity_ns = monotonic_ns();
-                }
-                pipe.on_splice_out(n >= 0 ? int32_t(n) : -errno);
                 break;
-            }
             case Step::shutdown_target:
                 // The source is at EOF: stop watching it, tell the target.
-                ring_.cancel(source.read_poll);
+                ring_.cancel(relay.sides[index].read_poll);
                 pipe.begin_shutdown();
                 ring_.shutdown(direction.op, target.fd, SHUT_WR);
                 return;
@@ -468,6 +494,15 @@ void RelayEngine::begin_close(Relay& relay, RelayEnd end, int sys_errno) {
 }
 
 void RelayEngine::release(Relay& relay) {
+    // The kernel must hold nothing of this slot any more: it is about to be reused.
+    for (const Side& side : relay.sides) {
+        ZT_ASSERT(!side.read_poll.in_kernel && !side.write_poll.in_kernel);
+        ZT_ASSERT(!side.close_op.in_kernel && side.closed);
+    }
+    for (const Direction& direction : relay.directions) {
+        ZT_ASSERT(!direction.op.in_kernel);
+    }
+    ZT_ASSERT(!relay.timer.completion.in_kernel && !relay.connect_op.in_kernel);
     for (Direction& direction : relay.directions) {
         if (direction.kernel_pipe.valid()) {
             pipes_.give(direction.kernel_pipe, direction.pipe.buffered() == 0);

@@ -46,8 +46,10 @@ constexpr int64_t kMs = zt::kNanosPerMilli;
 // thread; the test reads reports after `stop`.
 class RelayHarness {
 public:
-    RelayHarness(const RelayOptions& options, uint16_t target_port, int family = AF_INET)
-        : options_(options), target_port_(target_port), family_(family) {
+    RelayHarness(const RelayOptions& options, uint16_t target_port, int family = AF_INET,
+                 bool legacy_kernel = false)
+        : options_(options), target_port_(target_port), family_(family),
+          legacy_kernel_(legacy_kernel) {
         listener_ = zt::test::listen_loopback(family, port_);
         thread_ = std::thread([this] { run(); });
         while (state_.load() == 0) {
@@ -124,7 +126,9 @@ private:
     }
 
     void run() {
-        auto ring = Ring::create();
+        zt::uring::RingOptions ring_options;
+        ring_options.legacy_kernel = legacy_kernel_;
+        auto ring = Ring::create(ring_options);
         if (!ring) {
             MESSAGE("skipping: io_uring unavailable: " << zt::to_string(ring.error().code));
             state_ = 2;
@@ -157,6 +161,7 @@ private:
     RelayOptions options_;
     uint16_t target_port_;
     int family_;
+    bool legacy_kernel_;
     uint16_t port_ = 0;
     UniqueFd listener_;
     std::thread thread_;
@@ -229,12 +234,11 @@ void reset_close(UniqueFd& fd) {
 
 // transfer_both_ways sends `total` bytes each way through a relay in `mode` and checks both
 // digests, byte counts and the report.
-void transfer_both_ways(SpliceMode mode, uint64_t total, int family) {
+void transfer_both_ways(const RelayOptions& options, uint64_t total, int family,
+                        bool legacy = false) {
     uint16_t backend_port = 0;
     UniqueFd backend = zt::test::listen_loopback(family, backend_port);
-    RelayOptions options;
-    options.splice_mode = mode;
-    RelayHarness relay(options, backend_port, family);
+    RelayHarness relay(options, backend_port, family, legacy);
     if (!relay.ok()) {
         return;
     }
@@ -303,11 +307,28 @@ void raise_fd_limit(rlim_t wanted) {
 }  // namespace
 
 TEST_CASE("splice_relay: 64 MiB each way arrive byte-exact (SHA-256), direct splices") {
-    transfer_both_ways(SpliceMode::direct, 64ull << 20, AF_INET);
+    transfer_both_ways(RelayOptions{}, 64ull << 20, AF_INET);
 }
 
 TEST_CASE("splice_relay: 16 MiB each way arrive byte-exact over IPv6 with io_uring splices") {
-    transfer_both_ways(SpliceMode::ring, 16ull << 20, AF_INET6);
+    RelayOptions options;
+    options.splice_mode = SpliceMode::ring;
+    transfer_both_ways(options, 16ull << 20, AF_INET6);
+}
+
+TEST_CASE("splice_relay: small pipes and a short turn make the relay yield, bytes stay exact") {
+    // Two splices per turn and 4 KiB pipes: a busy direction yields through a nop every turn,
+    // which must neither lose nor reorder bytes.
+    RelayOptions options;
+    options.splices_per_turn = 2;
+    options.pipe_size_bytes = 4096;
+    transfer_both_ways(options, 8ull << 20, AF_INET);
+}
+
+TEST_CASE("splice_relay: on an old kernel's features (one-shot accept and poll) it still works") {
+    // The fallback path: accept and every readiness poll are re-armed after each CQE, since
+    // none carries IORING_CQE_F_MORE.
+    transfer_both_ways(RelayOptions{}, 8ull << 20, AF_INET, true);
 }
 
 TEST_CASE("splice_relay: the client shuts down writing and still reads the full answer") {
@@ -477,6 +498,39 @@ TEST_CASE("splice_relay: a refused connect to the target closes the client and i
     REQUIRE(relay.wait_reports(1));
     CHECK(relay.reports()[0].end == RelayEnd::connect_failed);
     CHECK(relay.reports()[0].sys_errno == ECONNREFUSED);
+}
+
+TEST_CASE("splice_relay: a connect that never finishes is cut by the connect timeout") {
+    // A listener that never accepts, with its accept queue already full: the kernel drops
+    // further SYNs, so the relay's connect hangs until our timeout ends it.
+    UniqueFd backend(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_storage address;
+    socklen_t length = zt::test::loopback_address(AF_INET, 0, address);
+    REQUIRE(::bind(backend.get(), reinterpret_cast<sockaddr*>(&address), length) == 0);
+    REQUIRE(::listen(backend.get(), 0) == 0);
+    ::getsockname(backend.get(), reinterpret_cast<sockaddr*>(&address), &length);
+    const uint16_t backend_port = ntohs(reinterpret_cast<sockaddr_in*>(&address)->sin_port);
+    std::vector<UniqueFd> fillers;
+    for (int i = 0; i < 3; ++i) {
+        UniqueFd filler(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        (void)!::connect(filler.get(), reinterpret_cast<sockaddr*>(&address), length);
+        fillers.push_back(std::move(filler));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    RelayOptions options;
+    options.connect_timeout_ns = 200 * kMs;
+    RelayHarness relay(options, backend_port);
+    if (!relay.ok()) {
+        return;
+    }
+    const int64_t start = zt::monotonic_ns();
+    UniqueFd client = zt::test::connect_loopback(AF_INET, relay.port());
+    set_timeout(client.get(), 5);
+    ReceiveResult got = receive_all(client.get());
+    CHECK(got.bytes == 0);
+    REQUIRE(relay.wait_reports(1));
+    CHECK(relay.reports()[0].end == RelayEnd::connect_timeout);
+    CHECK(zt::monotonic_ns() - start >= 150 * kMs);
 }
 
 TEST_CASE("splice_relay: 1,000 concurrent connections each echo through; no fd is left open") {
