@@ -13,7 +13,8 @@
 #
 # Environment: RUNS (3), DURATION (5, seconds per iperf3/connrate run), PINGPONG_COUNT (50000),
 # IDLE_CONNS (10000), SOCAT_IDLE_CONNS (200: socat forks a process per connection), RELAY_ARGS
-# (extra zt_relay options, default "--workers 1 --max-conns 40000"), ZT_RELAY (relay binary),
+# (extra zt_relay options after the script's own `--max-conns IDLE_CONNS+100`, default
+# "--workers 1", like HAProxy's nbthread 1), ZT_RELAY (relay binary),
 # BUILD (build), OUT_DIR (docs/bench).
 import datetime
 import json
@@ -22,7 +23,6 @@ import platform
 import re
 import resource
 import shlex
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,7 +37,7 @@ PINGPONG_COUNT = int(os.environ.get("PINGPONG_COUNT", "50000"))
 IDLE_CONNS = int(os.environ.get("IDLE_CONNS", "10000"))
 SOCAT_IDLE_CONNS = int(os.environ.get("SOCAT_IDLE_CONNS", "200"))
 ZT_RELAY = os.environ.get("ZT_RELAY", os.path.join(BUILD, "tools", "zt_relay"))
-RELAY_ARGS = shlex.split(os.environ.get("RELAY_ARGS", "--workers 1 --max-conns 40000"))
+RELAY_ARGS = shlex.split(os.environ.get("RELAY_ARGS", "--workers 1"))
 TOOLS = os.path.join(BUILD, "tools")
 # A relay holds two sockets per connection, so the fd limit caps the idle test; this sandbox's
 # hard RLIMIT_NOFILE is 20000 and it lacks CAP_SYS_RESOURCE to raise it. HAProxy also reserves
@@ -48,6 +48,8 @@ HAPROXY_MAXPIPES = 500
 IDLE_CONNS_WANTED = IDLE_CONNS
 IDLE_CONNS = max(1, min(IDLE_CONNS, (NOFILE - 2 * HAPROXY_MAXPIPES - 200) // 2))
 HAPROXY_MAXCONN = IDLE_CONNS + 50
+# zt_relay allocates its connection slots up front: size them like HAProxy's maxconn.
+RELAY_ARGS = ["--max-conns", str(IDLE_CONNS + 100)] + RELAY_ARGS
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 IPERF_PORT = 5201
@@ -412,6 +414,11 @@ def socat_version():
     return m.group(1) if m else "unknown"
 
 
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
 def write_report(paths, results, missing, m):
     os.makedirs(OUT_DIR, exist_ok=True)
     L = []
@@ -434,6 +441,12 @@ def write_report(paths, results, missing, m):
              "`mode tcp`, `splice-request`+`splice-response` on the throughput proxy, "
              "`splice-auto` on the echo proxy; socat: default 8 KiB buffer, one fork per "
              "connection.")
+    load = results.get("_load")
+    if load:
+        L.append(f"- Load average (1/5/15 min) before: {load['before']}, after: {load['after']} "
+                 f"({load['seconds']} s of measurements). The benchmark itself keeps about 2–3 tasks "
+                 "runnable; a load well above that means other work shared the cores and the "
+                 "figures are noisy.")
     if missing:
         L.append(f"- **Not measured**: {', '.join(missing)}.")
     L.append("")
@@ -481,21 +494,27 @@ def write_report(paths, results, missing, m):
 
     L.append("## Memory per open idle relayed connection")
     L.append("")
-    L.append("| path | connections | relay memory before → after | bytes per connection |")
-    L.append("|---|---|---|---|")
+    L.append("| path | connections | relay memory before → after | growth per connection | "
+             "total / connections |")
+    L.append("|---|---|---|---|---|")
     for path in paths:
         idle = results.get(path, {}).get("idle")
         if not idle:
             continue
         how = "PSS, parent + forks" if path == "socat" else "RSS"
         L.append(f"| {LABELS[path]} | {idle['conns']} | {idle['before_kib']} → "
-                 f"{idle['after_kib']} KiB ({how}) | **{idle['bytes_per_conn']:.0f}** |")
+                 f"{idle['after_kib']} KiB ({how}) | **{idle['bytes_per_conn']:.0f} B** | "
+                 f"{idle['after_kib'] * 1024 / idle['conns']:.0f} B |")
     L.append("")
     if IDLE_CONNS < IDLE_CONNS_WANTED:
         L.append(f"**{IDLE_CONNS} connections, not {IDLE_CONNS_WANTED}**: the fd limit here is "
                  f"{NOFILE} (hard RLIMIT_NOFILE, not raisable without CAP_SYS_RESOURCE) and a "
                  "relay holds two sockets per connection.")
         L.append("")
+    L.append("Growth per connection is the target's measure (memory a relay adds per open idle "
+             "connection); total / connections also charges the process's fixed memory, "
+             "including anything allocated up front for the connection limit, to the connections.")
+    L.append("")
     L.append("A fresh relay process is started for this test; each connection is proven with a "
              "1-byte echo, then held idle while the relay's memory is read. Kernel socket and pipe "
              "memory is not in RSS. socat forks one process per connection, so it is measured "
@@ -579,14 +598,15 @@ def write_plot(paths, results):
             return "NaN NaN NaN"
         return f"{statistics.median(vals):.3f} {min(vals):.3f} {max(vals):.3f}"
     with open(dat, "w") as f:
-        f.write("# path iperf1(med min max) iperf8 p50 p99 conn1 conn4 idle_bytes\n")
+        f.write("# path iperf1(med min max) iperf8 p50 p99 conn1 conn4 idle_growth idle_total\n")
         for path in paths:
             idle = results.get(path, {}).get("idle")
             f.write(" ".join([
                 f'"{path}"', triple(path, "iperf_1", "gbps"), triple(path, "iperf_8", "gbps"),
                 triple(path, "pingpong", "p50"), triple(path, "pingpong", "p99"),
                 triple(path, "connrate_1", "rate"), triple(path, "connrate_4", "rate"),
-                f"{idle['bytes_per_conn']:.0f}" if idle else "NaN"]) + "\n")
+                f"{max(idle['bytes_per_conn'], 1):.0f}" if idle else "NaN",
+                f"{idle['after_kib'] * 1024 / idle['conns']:.0f}" if idle else "NaN"]) + "\n")
     png = os.path.join(OUT_DIR, "relay.png")
     script = f"""
 set terminal pngcairo size 1400,900 font ",10" noenhanced
@@ -595,21 +615,25 @@ set datafile missing "NaN"
 set style data histograms
 set style histogram errorbars gap 1 lw 1
 set style fill solid 0.7 border -1
-set key top right
+set key below horizontal
 set grid ytics
 set yrange [0:*]
 set multiplot layout 2,2 title "Relay benchmark (median, whiskers min–max; {os.cpu_count()} cores, kernel {platform.release()})"
 set title "iperf3 throughput (Gbit/s)"
 plot "{dat}" using 2:3:4:xtic(1) title "1 stream", "" using 5:6:7 title "8 streams"
-set title "1 KiB ping-pong latency (µs, lower is better)"
+set title "1 KiB ping-pong latency (µs, lower is better, log scale)"
+set logscale y
+set yrange [1:*]
 plot "{dat}" using 8:9:10:xtic(1) title "p50", "" using 11:12:13 title "p99"
+unset logscale y
+set yrange [0:*]
 set title "new connections per second"
 plot "{dat}" using 14:15:16:xtic(1) title "1 thread", "" using 17:18:19 title "4 threads"
 set title "memory per idle relayed connection (bytes, log scale)"
 set style histogram clustered gap 1
 set logscale y
-set yrange [100:*]
-plot "{dat}" using 20:xtic(1) title "RSS growth / connection"
+set yrange [1:*]
+plot "{dat}" using 20:xtic(1) title "growth per connection", "" using 21 title "total / connections"
 unset multiplot
 """
     gp = os.path.join(RAW_DIR, "relay.gp")
@@ -650,6 +674,7 @@ def main():
         servers += [s1, s2]
         path_pids["socat"] = [s1.pid, s2.pid]
         results = {}
+        load_before = loadavg()
         t0 = time.time()
         bench_iperf(paths, path_pids, results)
         bench_pingpong(paths, path_pids, results)
@@ -665,6 +690,8 @@ def main():
         bench_idle_memory("haproxy", lambda: start_haproxy("idle"), results)
         bench_idle_memory("socat", lambda: start_socat("idle", PATHS["socat"][1], ECHO_PORT),
                           results)
+        results["_load"] = {"before": load_before, "after": loadavg(),
+                            "seconds": round(time.time() - t0)}
         log(f"measurements took {time.time() - t0:.0f} s")
     finally:
         for srv in servers:

@@ -100,38 +100,6 @@ int listen_tcp(const Endpoint& ep, int backlog) {
     return fd;
 }
 
-bool write_all(int fd, const void* data, size_t len) {
-    const auto* p = static_cast<const char*>(data);
-    while (len > 0) {
-        ssize_t n = ::write(fd, p, len);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return false;
-        }
-        p += n;
-        len -= static_cast<size_t>(n);
-    }
-    return true;
-}
-
-bool read_exact(int fd, void* data, size_t len) {
-    auto* p = static_cast<char*>(data);
-    while (len > 0) {
-        ssize_t n = ::read(fd, p, len);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return false;
-        }
-        p += n;
-        len -= static_cast<size_t>(n);
-    }
-    return true;
-}
-
 uint64_t now_ns() {
     timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

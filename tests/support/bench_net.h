@@ -2,7 +2,8 @@
 
 // bench_net.h: small blocking-socket helpers shared by the benchmark and test tools in
 // tests/tools/ (echo_server, pingpong, connrate, idle_conns). They are tool code, not product
-// code: plain POSIX sockets, errors reported as -errno or false, no io_uring.
+// code: plain POSIX sockets, errors reported as -errno or false, no io_uring. Byte loops
+// (write_all/read_all) come from tests/support/net.h.
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -33,11 +34,6 @@ int connect_tcp(const Endpoint& ep);
 // listen_tcp opens a listening socket on `ep` (SO_REUSEADDR, backlog `backlog`). Returns the fd,
 // owned by the caller, or -errno.
 int listen_tcp(const Endpoint& ep, int backlog);
-
-// write_all / read_exact loop over short transfers and EINTR. They return false on an error or,
-// for read_exact, on end of stream before `len` bytes.
-bool write_all(int fd, const void* data, size_t len);
-bool read_exact(int fd, void* data, size_t len);
 
 // now_ns is CLOCK_MONOTONIC in nanoseconds.
 uint64_t now_ns();

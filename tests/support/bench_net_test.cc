@@ -2,6 +2,7 @@
 // which the published benchmark figures depend on.
 
 #include "tests/support/bench_net.h"
+#include "tests/support/net.h"
 
 #include <doctest/doctest.h>
 
@@ -57,12 +58,13 @@ TEST_CASE("bench: connect_tcp and listen_tcp carry bytes over loopback") {
     REQUIRE(cfd >= 0);
     int sfd = accept(lfd, nullptr, nullptr);
     REQUIRE(sfd >= 0);
-    CHECK(zt::bench::write_all(cfd, "ping", 4));
-    char got[4] = {};
-    CHECK(zt::bench::read_exact(sfd, got, 4));
-    CHECK(std::memcmp(got, "ping", 4) == 0);
+    const uint8_t ping[4] = {'p', 'i', 'n', 'g'};
+    CHECK(zt::test::write_all(cfd, ping));
+    uint8_t got[4] = {};
+    CHECK(zt::test::read_all(sfd, got));
+    CHECK(std::memcmp(got, ping, 4) == 0);
     close(cfd);
-    CHECK_FALSE(zt::bench::read_exact(sfd, got, 1));  // end of stream is a failure
+    CHECK_FALSE(zt::test::read_all(sfd, std::span<uint8_t>(got, 1)));  // end of stream
     close(sfd);
     close(lfd);
     CHECK(zt::bench::connect_tcp(ep) < 0);  // nothing listens any more

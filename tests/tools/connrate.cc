@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "tests/support/bench_net.h"
+#include "tests/support/net.h"
 
 namespace {
 
@@ -34,9 +35,9 @@ void run(const zt::bench::Endpoint& ep, uint64_t deadline_ns, Worker& w) {
             w.last_error = -fd;
             continue;
         }
-        char out = 'x';
-        char in = 0;
-        bool ok = zt::bench::write_all(fd, &out, 1) && zt::bench::read_exact(fd, &in, 1) && in == out;
+        uint8_t out[1] = {'x'};
+        uint8_t in[1] = {0};
+        bool ok = zt::test::write_all(fd, out) && zt::test::read_all(fd, in) && in[0] == out[0];
         ::close(fd);
         if (!ok) {
             ++w.errors;

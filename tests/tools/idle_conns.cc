@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "tests/support/bench_net.h"
+#include "tests/support/net.h"
 
 int main(int argc, char** argv) {
     if (argc < 3 || argc > 4) {
@@ -40,10 +41,9 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "idle_conns: connection %ld: %s\n", i, std::strerror(-fd));
             break;
         }
-        char out = static_cast<char>('a' + i % 26);
-        char in = 0;
-        if (!zt::bench::write_all(fd, &out, 1) || !zt::bench::read_exact(fd, &in, 1) ||
-            in != out) {
+        uint8_t out[1] = {static_cast<uint8_t>('a' + i % 26)};
+        uint8_t in[1] = {0};
+        if (!zt::test::write_all(fd, out) || !zt::test::read_all(fd, in) || in[0] != out[0]) {
             std::fprintf(stderr, "idle_conns: connection %ld: no echo\n", i);
             ::close(fd);
             break;

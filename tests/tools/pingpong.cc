@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tests/support/bench_net.h"
+#include "tests/support/net.h"
 
 int main(int argc, char** argv) {
     if (argc < 4 || argc > 5) {
@@ -36,18 +37,17 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "pingpong: connect %s: %s\n", argv[1], std::strerror(-fd));
         return 1;
     }
-    std::vector<char> out(size);
-    std::vector<char> in(size);
+    std::vector<uint8_t> out(size);
+    std::vector<uint8_t> in(size);
     for (size_t i = 0; i < size; ++i) {
-        out[i] = static_cast<char>('a' + i % 26);
+        out[i] = static_cast<uint8_t>('a' + i % 26);
     }
     std::vector<uint64_t> samples;
     samples.reserve(count);
     for (size_t i = 0; i < warmup + count; ++i) {
-        out[0] = static_cast<char>(i);  // each exchange differs, so a stale echo is caught
+        out[0] = static_cast<uint8_t>(i);  // each exchange differs, so a stale echo is caught
         uint64_t start = zt::bench::now_ns();
-        if (!zt::bench::write_all(fd, out.data(), size) ||
-            !zt::bench::read_exact(fd, in.data(), size)) {
+        if (!zt::test::write_all(fd, out) || !zt::test::read_all(fd, in)) {
             std::fprintf(stderr, "pingpong: connection failed after %zu exchanges\n", i);
             return 1;
         }
