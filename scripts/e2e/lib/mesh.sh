@@ -4,7 +4,8 @@
 #   node1: ztunnel; pods client (198.18.1.2), client2 (198.18.1.3) captured, HBONE;
 #          pod plain (198.18.1.4) uncaptured (not a mesh workload)
 #   node2: ztunnel; pod server (198.18.2.2) captured, HBONE; pod plainsrv (198.18.2.3) uncaptured,
-#          a TCP workload
+#          a TCP workload; pod pyhbone (198.18.2.4) uncaptured, an HBONE workload whose "ztunnel"
+#          is whatever the scenario runs on its 15008 (the independent peer, for interop)
 #
 # each pod also has 2001:db8:N::x. Every pod runs tests/peers/tcp_peer.py as an echo server on
 # 8080 that logs the client address it sees. Both ztunnels share one local CA. Policies are given
@@ -50,7 +51,10 @@ mesh_workloads() {
      "services": {"default/server.default.svc.cluster.local": {"80": 8080}}},
     {"uid": "c1//v1/Pod/default/plainsrv", "name": "plainsrv", "namespace": "default",
      "serviceAccount": "plainsrv", "workloadIps": ["198.18.2.3", "2001:db8:2::3"],
-     "protocol": "TCP", "node": "node2", "services": {}}
+     "protocol": "TCP", "node": "node2", "services": {}},
+    {"uid": "c1//v1/Pod/default/pyhbone", "name": "pyhbone", "namespace": "default",
+     "serviceAccount": "pyhbone", "workloadIps": ["198.18.2.4"], "protocol": "HBONE",
+     "node": "node2", "services": {}}
   ],
   "services": [
     {"name": "server", "namespace": "default", "hostname": "server.default.svc.cluster.local",
@@ -91,7 +95,8 @@ mesh_up() {
     trap mesh_down EXIT
     zt_node_create 1 && zt_node_create 2 || mesh_fail "topology"
     zt_pod_create 1 client 2 && zt_pod_create 1 client2 3 && zt_pod_create 1 plain 4 &&
-        zt_pod_create 2 server 2 && zt_pod_create 2 plainsrv 3 || mesh_fail "pods"
+        zt_pod_create 2 server 2 && zt_pod_create 2 plainsrv 3 && zt_pod_create 2 pyhbone 4 ||
+        mesh_fail "pods"
     for pod in "1 client" "1 client2" "2 server"; do
         # shellcheck disable=SC2086
         "$here_mesh/scripts/redirect-inpod.sh" "$(zt_ns_pod $pod)" >/dev/null || mesh_fail "redirect"
