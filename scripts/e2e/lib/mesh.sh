@@ -35,10 +35,11 @@ mesh_down() {
     [ -n "${MESH_WORK:-}" ] && rm -rf "$MESH_WORK"
 }
 
-# mesh_workloads: the workloads and services both nodes know.
+# mesh_workloads: the workloads and services both nodes know (MESH_EXTRA_WORKLOADS, when set,
+# is prepended to the list: JSON objects each followed by a comma).
 mesh_workloads() {
     cat <<JSON
-  "workloads": [
+  "workloads": [ ${MESH_EXTRA_WORKLOADS:-}
     {"uid": "c1//v1/Pod/default/client", "name": "client", "namespace": "default",
      "serviceAccount": "client", "workloadIps": ["198.18.1.2", "2001:db8:1::2"],
      "protocol": "HBONE", "node": "node1", "services": {}},
@@ -64,12 +65,15 @@ mesh_workloads() {
 JSON
 }
 
-# mesh_config POLICIES_JSON: (re)writes both nodes' config files.
+# mesh_config POLICIES_JSON: (re)writes both nodes' config files. MESH_NODE1_PODS, when set,
+# replaces node 1's `pods` entries (a JSON list body).
 mesh_config() {
     local policies=${1:-[]}
     local n pods
     for n in 1 2; do
-        if [ "$n" = 1 ]; then
+        if [ "$n" = 1 ] && [ -n "${MESH_NODE1_PODS:-}" ]; then
+            pods=$MESH_NODE1_PODS
+        elif [ "$n" = 1 ]; then
             pods="{\"uid\": \"c1//v1/Pod/default/client\", \"netns\": \"$(zt_ns_path "$(zt_ns_pod 1 client)")\"},
     {\"uid\": \"c1//v1/Pod/default/client2\", \"netns\": \"$(zt_ns_path "$(zt_ns_pod 1 client2)")\"}"
         else
