@@ -146,7 +146,9 @@ bool add_extensions(X509* cert, const CertSpec& spec, X509* issuer) {
     }
     if (!spec.uri_sans.empty() || !spec.dns_sans.empty()) {
         auto san = make_san(spec.uri_sans, spec.dns_sans);
-        bool critical = spec.common_name.empty() && spec.organization.empty();
+        bool critical = spec.san_critical >= 0
+                                ? spec.san_critical == 1
+                                : spec.common_name.empty() && spec.organization.empty();
         if (!san || !X509_add1_ext_i2d(cert, NID_subject_alt_name, san.get(), critical ? 1 : 0,
                                        X509V3_ADD_DEFAULT)) {
             return false;
@@ -182,6 +184,31 @@ Result<std::vector<std::string>> csr_uri_sans(X509_REQ* req) {
         }
     }
     return uris;
+}
+
+// named_trust_domain returns the trust domain of a CA certificate's URI SAN `spiffe://<td>`, or
+// "" when it has no such SAN.
+std::string named_trust_domain(X509* cert) {
+    bssl::UniquePtr<GENERAL_NAMES> names(static_cast<GENERAL_NAMES*>(
+            X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
+    ERR_clear_error();
+    if (!names) {
+        return {};
+    }
+    constexpr std::string_view kScheme = "spiffe://";
+    for (size_t i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
+        const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);
+        if (name->type != GEN_URI) {
+            continue;
+        }
+        const ASN1_STRING* uri = name->d.uniformResourceIdentifier;
+        std::string_view text(reinterpret_cast<const char*>(ASN1_STRING_get0_data(uri)),
+                              size_t(ASN1_STRING_length(uri)));
+        if (text.starts_with(kScheme) && is_valid_trust_domain(text.substr(kScheme.size()))) {
+            return std::string(text.substr(kScheme.size()));
+        }
+    }
+    return {};
 }
 
 }  // namespace
@@ -297,6 +324,7 @@ Result<LocalCa> LocalCa::create(std::string_view trust_domain, int64_t now_unix)
     ca.cert_pem_ = *cert_pem;
     ca.key_pem_ = std::move(key_pem).value();
     ca.root_pem_ = std::move(cert_pem).value();
+    ca.trust_domain_ = std::string(trust_domain);
     return ca;
 }
 
@@ -330,6 +358,7 @@ Result<LocalCa> LocalCa::load(std::string_view cert_pem, std::string_view key_pe
             ca.intermediates_pem_ += *pem;
         }
     }
+    ca.trust_domain_ = named_trust_domain(ca_cert);
     ca.cert_ = std::move(certs->front());
     ca.key_ = std::move(key).value();
     ca.cert_pem_ = std::string(cert_pem);
@@ -340,6 +369,9 @@ Result<LocalCa> LocalCa::load(std::string_view cert_pem, std::string_view key_pe
 
 Result<Issued> LocalCa::sign_csr(std::string_view csr_pem, const Identity& id, int64_t now_unix,
                                  int64_t ttl_seconds) const {
+    if (!trust_domain_.empty() && id.trust_domain() != trust_domain_) {
+        return fail(Errc::trust_domain_mismatch);
+    }
     if (csr_pem.size() > kMaxPemBytes) {
         return fail(Errc::cert_parse);
     }

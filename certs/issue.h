@@ -39,6 +39,9 @@ struct CertSpec {
     std::string organization;
     std::vector<std::string> uri_sans;
     std::vector<std::string> dns_sans;
+    // san_critical marks the SAN extension critical (1) or not (0); -1 means "critical exactly
+    // when the subject is empty", the only right choice outside tests.
+    int san_critical = -1;
     // is_ca sets basicConstraints cA=TRUE (always critical); `path_len` >= 0 adds pathLenConstraint.
     bool is_ca = false;
     int path_len = -1;
@@ -101,8 +104,11 @@ public:
 
     // sign_csr verifies `csr_pem`'s signature, checks that its only URI SAN is `id`, and issues a
     // leaf for `id` with the CSR's public key, valid for `ttl_seconds` from `now_unix`. Requested
-    // extensions other than the SAN are ignored: the CA decides the profile. Fails with
-    // `Errc::cert_parse` (bad CSR), `Errc::identity_mismatch` or `Errc::cert_issue`.
+    // extensions other than the SAN are ignored: the CA decides the profile. A CA whose
+    // certificate names its trust domain (URI SAN `spiffe://<td>`, as `create` makes) signs only
+    // identities of that trust domain, since no peer trusting it would accept others. Fails with
+    // `Errc::cert_parse` (bad CSR), `Errc::identity_mismatch`, `Errc::trust_domain_mismatch` or
+    // `Errc::cert_issue`.
     Result<Issued> sign_csr(std::string_view csr_pem, const Identity& id, int64_t now_unix,
                             int64_t ttl_seconds) const;
 
@@ -122,6 +128,10 @@ public:
     // key_pem returns the CA private key, PEM (`ca-key.pem`; secret).
     const std::string& key_pem() const { return key_pem_; }
 
+    // trust_domain returns the trust domain the CA certificate names, or "" if it names none
+    // (then any trust domain is signed).
+    const std::string& trust_domain() const { return trust_domain_; }
+
     // root_pem returns the trust anchors peers need (`root-cert.pem`).
     const std::string& root_pem() const { return root_pem_; }
 
@@ -134,6 +144,7 @@ private:
     std::string key_pem_;
     std::string root_pem_;
     std::string intermediates_pem_;
+    std::string trust_domain_;
 };
 
 }  // namespace zt::certs

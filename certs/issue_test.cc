@@ -188,3 +188,18 @@ TEST_CASE("certs: PEM chains, times, serials and base64 for the dump") {
     CHECK(zt::certs::base64_encode("foobar") == "Zm9vYmFy");
     CHECK(zt::certs::cert_not_before_unix(leaf.cert.get()).value() == kNow - 3600);
 }
+
+TEST_CASE("certs: a local CA signs only its own trust domain") {
+    auto ca = LocalCa::create("example.org", kNow);
+    REQUIRE(ca);
+    CHECK(ca->trust_domain() == "example.org");
+    auto foreign = ca->issue(id("spiffe://other.org/ns/a/sa/b"), kNow, 60);
+    REQUIRE_FALSE(foreign);
+    CHECK(foreign.error().code == Errc::trust_domain_mismatch);
+    // The trust domain survives a reload from the PEM files.
+    auto loaded = LocalCa::load(ca->cert_pem(), ca->key_pem(), ca->root_pem());
+    REQUIRE(loaded);
+    CHECK(loaded->trust_domain() == "example.org");
+    CHECK_FALSE(loaded->issue(id("spiffe://other.org/ns/a/sa/b"), kNow, 60));
+    CHECK(loaded->issue(id("spiffe://example.org/ns/a/sa/b"), kNow, 60));
+}

@@ -1,10 +1,16 @@
-// pem.cc converts between PEM text, DER buffers and BoringSSL objects, and reads the few X.509
-// fields other code needs. It must not touch files or the clock, and every failure path clears
-// BoringSSL's error queue so a later `SSL_get_error` in hbone/ does not see our leftovers.
+// pem.cc converts between PEM text, DER buffers and BoringSSL objects, reads the few X.509 fields
+// other code needs, and reads PEM files with a size cap. It must not read the clock or make
+// network calls, and every failure path clears BoringSSL's error queue so a later
+// `SSL_get_error` in hbone/ does not see our leftovers.
 
 #include "certs/pem.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <openssl/asn1.h>
 #include <openssl/base64.h>
@@ -14,6 +20,8 @@
 #include <openssl/mem.h>
 #include <openssl/pem.h>
 #include <openssl/pool.h>
+
+#include "zt/unique_fd.h"
 
 namespace zt::certs {
 namespace {
@@ -169,6 +177,37 @@ std::string base64_encode(std::string_view data) {
     size_t written = EVP_EncodeBlock(reinterpret_cast<uint8_t*>(out.data()),
                                      reinterpret_cast<const uint8_t*>(data.data()), data.size());
     out.resize(written);  // EVP_EncodedLength counts the trailing NUL.
+    return out;
+}
+
+Result<std::string> read_pem_file(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) {
+        return errno == ENOENT ? fail(Errc::not_found) : fail_errno(errno);
+    }
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0) {
+        return fail_errno(errno);
+    }
+    if (st.st_size < 0 || size_t(st.st_size) > kMaxPemBytes) {
+        return fail(Errc::cert_parse);
+    }
+    std::string out(size_t(st.st_size), '\0');
+    size_t done = 0;
+    while (done < out.size()) {
+        ssize_t n = ::read(fd.get(), out.data() + done, out.size() - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return fail_errno(errno);
+        }
+        if (n == 0) {
+            break;  // Truncated while we read: take what is there; validation decides.
+        }
+        done += size_t(n);
+    }
+    out.resize(done);
     return out;
 }
 

@@ -2,8 +2,8 @@
 
 // PEM and X.509 field helpers shared by the rest of certs/: parsing certificate chains and keys
 // from PEM text, writing them back, and reading the fields the dump and the renewal logic need
-// (validity as Unix seconds, the serial number in decimal). All functions are pure (no files, no
-// clock) and leave BoringSSL's thread-local error queue empty when they return.
+// (validity as Unix seconds, the serial number in decimal), plus one capped file read. Nothing here
+// reads the clock, and every function leaves BoringSSL's thread-local error queue empty.
 
 #include <openssl/base.h>
 #include <openssl/evp.h>
@@ -74,6 +74,11 @@ std::string format_rfc3339(int64_t unix_seconds);
 // base64_encode returns standard, padded base64 of `data` (the dump's `pem` field is base64 of
 // the PEM text).
 std::string base64_encode(std::string_view data);
+
+// read_pem_file reads the file at `path` (following symlinks: Kubernetes secret mounts swap a
+// `..data` symlink). Fails with `Errc::not_found` when it does not exist, `Errc::cert_parse` when
+// it is larger than `kMaxPemBytes` (nothing is read then), or `Errc::sys` with the errno.
+Result<std::string> read_pem_file(const std::string& path);
 
 // keys_match returns true when `key` is the private key of `cert`'s public key.
 bool keys_match(X509* cert, EVP_PKEY* key);

@@ -6,54 +6,18 @@
 
 #include "certs/store.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <climits>
 
 #include "zt/log.h"
-#include "zt/unique_fd.h"
 
 namespace zt::certs {
 namespace {
 
 constexpr std::string_view kLogTarget = "certs";
-
-// FileRead reads at most `kMaxPemBytes` of `path` (following symlinks: Kubernetes secret mounts
-// swap a `..data` symlink).
-Result<std::string> read_small_file(const std::string& path) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) {
-        return errno == ENOENT ? fail(Errc::not_found) : fail_errno(errno);
-    }
-    struct stat st;
-    if (::fstat(fd.get(), &st) != 0) {
-        return fail_errno(errno);
-    }
-    if (st.st_size < 0 || size_t(st.st_size) > kMaxPemBytes) {
-        return fail(Errc::cert_parse);
-    }
-    std::string out(size_t(st.st_size), '\0');
-    size_t done = 0;
-    while (done < out.size()) {
-        ssize_t n = ::read(fd.get(), out.data() + done, out.size() - done);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            return fail_errno(errno);
-        }
-        if (n == 0) {
-            break;  // Truncated while we read: take what is there; validation decides.
-        }
-        done += size_t(n);
-    }
-    out.resize(done);
-    return out;
-}
 
 uint64_t splitmix64(uint64_t& state) {
     uint64_t z = (state += 0x9e3779b97f4a7c15ull);
@@ -245,7 +209,7 @@ void CertStore::tick_roots(int64_t now_mono) {
     }
     roots_forced_ = false;
     *roots_stamp_ = stamp;
-    auto text = read_small_file(path);
+    auto text = read_pem_file(path);
     Result<std::shared_ptr<const TrustBundle>> bundle =
             text ? TrustBundle::from_pem(*text) : Result<std::shared_ptr<const TrustBundle>>(
                                                           fail(text.error()));
@@ -292,11 +256,11 @@ Result<std::shared_ptr<const CertifiedKey>> CertStore::attempt(const Identity& i
     if (!file_roots_) {
         return fail(Errc::not_found);
     }
-    auto chain = read_small_file(chain_path);
+    auto chain = read_pem_file(chain_path);
     if (!chain) {
         return fail(chain.error());
     }
-    auto key = read_small_file(key_path);
+    auto key = read_pem_file(key_path);
     if (!key) {
         return fail(key.error());
     }
@@ -434,7 +398,14 @@ std::vector<CertificateDump> CertStore::dump() const {
 
 StoreStats CertStore::stats() const {
     std::lock_guard lock(mu_);
-    return stats_;
+    StoreStats out = stats_;
+    for (const auto& [id, entry] : entries_) {
+        if (entry->current && (out.earliest_expiry_unix == 0 ||
+                               entry->current->not_after_unix() < out.earliest_expiry_unix)) {
+            out.earliest_expiry_unix = entry->current->not_after_unix();
+        }
+    }
+    return out;
 }
 
 }  // namespace zt::certs

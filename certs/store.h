@@ -18,7 +18,8 @@
 // Time and threading: the store makes no network calls and starts no thread. The owner (src/)
 // calls `tick()` from one control thread whenever `next_due_mono_ns()` passes; `get`, `want`,
 // `forget`, `dump` and `stats` may be called from any thread. The clock is injected so tests drive
-// renewal with a `FakeClock`; timers use its monotonic reading, validity its wall time.
+// renewal with a `FakeClock`; timers use its monotonic reading, validity its wall time. In file
+// mode `tick` reads the (small, capped) files under the lock; in issuer mode it signs outside it.
 
 #include <cstdint>
 #include <map>
@@ -96,6 +97,9 @@ struct StoreStats {
     uint64_t files_refused_total = 0;    // certificate or root files refused
     uint64_t expired_total = 0;          // published certificates that expired unreplaced
     std::map<Errc, uint64_t> refusals_by_reason;  // issue failures and refusals, by reason
+    // earliest_expiry_unix is the soonest notAfter among published certificates (0 when none),
+    // for a `cert_expiry_timestamp_seconds` gauge that alerts before expiry.
+    int64_t earliest_expiry_unix = 0;
 };
 
 class CertStore {
@@ -128,8 +132,9 @@ public:
     // mode), stat-ing and reloading files (file mode), and retiring expired certificates.
     void tick();
 
-    // reload marks `id` (file mode: also the root bundle) for a forced re-read on the next `tick`,
-    // even if the files look unchanged. For an inotify watch in src/.
+    // reload makes `id` due on the next `tick`: in file mode a forced re-read of its files and of
+    // the root bundle even if they look unchanged (for an inotify watch in src/); in issuer mode
+    // an immediate renewal (e.g. after the CA was rotated).
     void reload(const Identity& id);
 
     // next_due_mono_ns is the monotonic time at which `tick` next has work, or INT64_MAX.

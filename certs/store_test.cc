@@ -116,6 +116,7 @@ TEST_CASE("certs: issuer mode issues ahead of need and publishes a verified cert
     REQUIRE(verified);
     CHECK(*verified == who);
     CHECK(f.store->stats().issued_total == 1);
+    CHECK(f.store->stats().earliest_expiry_unix == ck->not_after_unix());
 }
 
 TEST_CASE("certs: a certificate is renewed at half-life and the old one stays usable") {
@@ -380,4 +381,28 @@ TEST_CASE("certs: file mode refuses a bad first certificate and retires an expir
     CHECK(store->get(who) == nullptr);
     CHECK(store->dump().at(0).state == "Unavailable: cert_expired");
     CHECK(store->stats().expired_total == 1);
+}
+
+TEST_CASE("certs: reload renews at once in issuer mode; forget and want start over") {
+    IssuerFixture f;
+    auto who = id("spiffe://cluster.local/ns/default/sa/app");
+    f.store->want(who);
+    f.store->tick();
+    auto first = f.store->get(who);
+    REQUIRE(first);
+    f.store->reload(who);
+    CHECK(f.due_in_ns() <= 0);
+    f.store->tick();
+    auto second = f.store->get(who);
+    REQUIRE(second);
+    CHECK(second != first);
+
+    f.store->forget(who);
+    CHECK(f.store->get(who) == nullptr);
+    CHECK(f.store->dump().empty());
+    CHECK(f.store->want(who) == nullptr);
+    CHECK(f.store->state(who).first == CertState::initializing);
+    f.store->tick();
+    CHECK(f.store->get(who) != nullptr);
+    CHECK(f.issuer->calls == 3);
 }

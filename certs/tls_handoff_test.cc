@@ -43,16 +43,14 @@ int side_index() {
 
 ssl_verify_result_t verify_peer(SSL* ssl, uint8_t* out_alert) {
     auto* side = static_cast<Side*>(SSL_get_ex_data(ssl, side_index()));
-    auto id = zt::certs::verify_svid(side->ck->roots(), SSL_get0_peer_certificates(ssl),
-                                     side->peer_role, side->now_unix);
-    zt::Result<void> check = zt::ok();
-    if (id) {
-        check = side->peer_role == PeerRole::server
-                        ? zt::certs::check_identity_in(*id, side->expected)
-                        : zt::certs::check_trust_domain(*id, side->ck->identity().trust_domain());
-    }
-    if (!id || !check) {
-        side->refusal = !id ? id.error().code : check.error().code;
+    const STACK_OF(CRYPTO_BUFFER)* chain = SSL_get0_peer_certificates(ssl);
+    auto id = side->peer_role == PeerRole::server
+                      ? zt::certs::verify_server_peer(side->ck->roots(), chain, side->now_unix,
+                                                      side->expected)
+                      : zt::certs::verify_client_peer(side->ck->roots(), chain, side->now_unix,
+                                                      side->ck->identity().trust_domain());
+    if (!id) {
+        side->refusal = id.error().code;
         *out_alert = SSL_AD_BAD_CERTIFICATE;
         return ssl_verify_invalid;
     }

@@ -243,4 +243,28 @@ Result<void> check_trust_domain(const Identity& peer, std::string_view trust_dom
     return ok();
 }
 
+Result<Identity> verify_server_peer(const TrustBundle& roots, const STACK_OF(CRYPTO_BUFFER)* chain,
+                                    int64_t now_unix, std::span<const Identity> expected) {
+    auto id = verify_svid(roots, chain, PeerRole::server, now_unix);
+    if (!id) {
+        return id;
+    }
+    if (auto match = check_identity_in(*id, expected); !match) {
+        return fail(match.error());
+    }
+    return id;
+}
+
+Result<Identity> verify_client_peer(const TrustBundle& roots, const STACK_OF(CRYPTO_BUFFER)* chain,
+                                    int64_t now_unix, std::string_view trust_domain) {
+    auto id = verify_svid(roots, chain, PeerRole::client, now_unix);
+    if (!id) {
+        return id;
+    }
+    if (auto match = check_trust_domain(*id, trust_domain); !match) {
+        return fail(match.error());
+    }
+    return id;
+}
+
 }  // namespace zt::certs

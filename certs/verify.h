@@ -8,9 +8,14 @@
 //
 // hbone/ calls this from `SSL_CTX_set_custom_verify`:
 //
-//     auto peer = certs::verify_svid(*ck->roots(), SSL_get0_peer_certificates(ssl),
-//                                    certs::PeerRole::server, now_unix);
-//     if (!peer || !certs::check_identity_in(*peer, expected)) { count; return ssl_verify_invalid; }
+//     // client side (the peer is a server we dialled):
+//     auto peer = certs::verify_server_peer(ck->roots(), SSL_get0_peer_certificates(ssl),
+//                                           now_unix, expected_identities);
+//     // server side (the peer is a client that dialled us):
+//     auto peer = certs::verify_client_peer(ck->roots(), SSL_get0_peer_certificates(ssl),
+//                                           now_unix, ck->identity().trust_domain());
+//     if (!peer) { count(peer.error().code); *out_alert = SSL_AD_BAD_CERTIFICATE;
+//                  return ssl_verify_invalid; }
 
 #include <openssl/base.h>
 #include <openssl/pool.h>
@@ -113,5 +118,15 @@ Result<void> check_identity_in(const Identity& peer, std::span<const Identity> e
 // check_trust_domain is the server-side check: the client `peer` must be in `trust_domain` (the
 // trust domain of our own certificate). Fails with `Errc::trust_domain_mismatch`.
 Result<void> check_trust_domain(const Identity& peer, std::string_view trust_domain);
+
+// verify_server_peer is the whole client-side check: `verify_svid` with `PeerRole::server`, then
+// `check_identity_in(expected)`. Returns the server's identity or the first refusal.
+Result<Identity> verify_server_peer(const TrustBundle& roots, const STACK_OF(CRYPTO_BUFFER)* chain,
+                                    int64_t now_unix, std::span<const Identity> expected);
+
+// verify_client_peer is the whole server-side check: `verify_svid` with `PeerRole::client`, then
+// `check_trust_domain(trust_domain)`. Returns the client's identity (for RBAC) or the refusal.
+Result<Identity> verify_client_peer(const TrustBundle& roots, const STACK_OF(CRYPTO_BUFFER)* chain,
+                                    int64_t now_unix, std::string_view trust_domain);
 
 }  // namespace zt::certs

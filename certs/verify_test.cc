@@ -198,3 +198,44 @@ TEST_CASE("certs: a trust bundle refuses garbage and non-CA certificates") {
     CHECK(TrustBundle::from_pem(truncated).error().code == Errc::cert_parse);
     CHECK(ERR_peek_error() == 0);
 }
+
+TEST_CASE("certs: the one-call peer checks combine verification and the identity rule") {
+    TestCa ca = TestCa::root();
+    auto bundle = ca.bundle();
+    auto server_id = Identity::parse("spiffe://cluster.local/ns/b/sa/server").value();
+    TestCert server = ca.issue_leaf(server_id.to_string());
+    auto server_chain = server.chain_buffers();
+    std::vector<Identity> expected = {server_id};
+    CHECK(zt::certs::verify_server_peer(*bundle, server_chain.get(), ca.now_unix(), expected)
+                  .value() == server_id);
+    std::vector<Identity> others = {Identity::parse("spiffe://cluster.local/ns/b/sa/x").value()};
+    CHECK(zt::certs::verify_server_peer(*bundle, server_chain.get(), ca.now_unix(), others)
+                  .error()
+                  .code == Errc::identity_mismatch);
+    // A verification failure wins over the identity rule.
+    CHECK(zt::certs::verify_server_peer(*bundle, server_chain.get(), ca.now_unix() + 3 * 86400,
+                                        expected)
+                  .error()
+                  .code == Errc::cert_expired);
+
+    TestCert foreign = zt::testing::foreign_trust_domain_leaf(ca);
+    auto foreign_chain = foreign.chain_buffers();
+    CHECK(zt::certs::verify_client_peer(*bundle, foreign_chain.get(), ca.now_unix(),
+                                        "cluster.local")
+                  .error()
+                  .code == Errc::trust_domain_mismatch);
+    CHECK(zt::certs::verify_client_peer(*bundle, server_chain.get(), ca.now_unix(),
+                                        "cluster.local")
+                  .value() == server_id);
+}
+
+TEST_CASE("certs: DNS SANs and a subject beside the one URI SAN are accepted") {
+    TestCa ca = TestCa::root();
+    auto spec = ca.leaf_spec("spiffe://cluster.local/ns/a/sa/b");
+    spec.dns_sans = {"b.a.svc.cluster.local"};
+    spec.common_name = "b";  // with a subject, a non-critical SAN is fine
+    TestCert leaf = ca.issue(spec);
+    auto id = verify(*ca.bundle(), leaf, PeerRole::server, ca.now_unix());
+    REQUIRE(id);
+    CHECK(id->service_account() == "b");
+}

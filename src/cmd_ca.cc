@@ -128,31 +128,17 @@ bool write_file(const std::string& path, const std::string& text, mode_t mode, s
 }
 
 bool read_file(const std::string& path, std::string& out, std::string& err) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) {
-        err = path + ": " + std::strerror(errno);
+    auto text = certs::read_pem_file(path);
+    if (!text) {
+        const Error& e = text.error();
+        err = path + ": " +
+              (e.code == Errc::sys ? std::string(std::strerror(e.sys_errno))
+                                   : e.code == Errc::not_found ? std::string("no such file")
+                                                               : std::string("too large"));
         return false;
     }
-    out.clear();
-    char buf[8192];
-    for (;;) {
-        ssize_t n = ::read(fd.get(), buf, sizeof buf);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            err = path + ": " + std::strerror(errno);
-            return false;
-        }
-        if (n == 0) {
-            return true;
-        }
-        out.append(buf, size_t(n));
-        if (out.size() > certs::kMaxPemBytes) {
-            err = path + ": larger than " + std::to_string(certs::kMaxPemBytes) + " bytes";
-            return false;
-        }
-    }
+    out = std::move(text).value();
+    return true;
 }
 
 // ensure_dir creates `dir` and any missing parents (mode 0755), like `mkdir -p`.

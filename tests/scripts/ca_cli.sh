@@ -74,6 +74,8 @@ rc() { set +e; "$@" >/dev/null 2>&1; echo $?; set -e; }
     fail "missing CA dir not a runtime error"
 [ "$(rc "$BIN" ca issue --ca-dir "$tmp/ca" --identity "$id" --out "$tmp/x" --ttl 100000h)" = 1 ] ||
     fail "a leaf outliving the CA was issued"
+[ "$(rc "$BIN" ca issue --ca-dir "$tmp/ca" --identity spiffe://other.org/ns/a/sa/b --out "$tmp/x")" = 1 ] ||
+    fail "the CA signed an identity of another trust domain"
 [ "$(rc "$BIN" ca init "$tmp/ca2" --bogus)" = 2 ] || fail "unknown flag not a usage error"
 [ "$(rc "$BIN" ca init "$tmp/ca3" --trust-domain Bad.TD)" = 2 ] || fail "bad trust domain accepted"
 [ ! -e "$tmp/x/key.pem" ] || fail "a refused issue wrote a key"

@@ -171,6 +171,9 @@ std::vector<BadCase> bad_cases(const TestCa& ca) {
         PeerRole::client, Errc::cert_many_uri_sans);
     add("A5 https URI", with([](certs::CertSpec& s) { s.uri_sans = {"https://app.example/x"}; }),
         PeerRole::client, Errc::cert_bad_san);
+    add("A5 empty subject with a non-critical SAN",
+        with([](certs::CertSpec& s) { s.san_critical = 0; }), PeerRole::client,
+        Errc::cert_bad_san);
     add("A5 no SAN at all", with([](certs::CertSpec& s) {
             s.uri_sans.clear();
             s.common_name = "app";
@@ -188,9 +191,11 @@ std::vector<BadCase> bad_cases(const TestCa& ca) {
             {"over 2048 bytes", prefix + "/ns/default/sa/" + std::string(2048, 'a')},
             {"missing sa value", prefix + "/ns/x/sa"},
     };
-    for (const auto& [what, id] : malformed) {
-        add("A7 " + what, with([&](certs::CertSpec& s) { s.uri_sans = {id}; }), PeerRole::client,
-            Errc::cert_bad_san);
+    for (const auto& entry : malformed) {
+        // A named pair, not a structured binding: clang < 16 cannot capture those.
+        const std::string& bad_id = entry.second;
+        add("A7 " + entry.first, with([&](certs::CertSpec& s) { s.uri_sans = {bad_id}; }),
+            PeerRole::client, Errc::cert_bad_san);
     }
 
     // A8: leaves that could act as CAs, or whose key usage is wrong.
