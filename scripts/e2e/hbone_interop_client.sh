@@ -19,7 +19,21 @@ issue() { # dir id [ca]
 }
 issue good spiffe://cluster.local/ns/default/sa/pyclient
 issue robot spiffe://cluster.local/ns/default/sa/robot
-issue foreign spiffe://clusterset.local/ns/default/sa/pyclient
+# Our CA refuses to issue outside its trust domain, so the foreign-domain client is signed by
+# hand with openssl: it chains to the mesh root, and only its trust domain is wrong.
+mkdir -p "$certs/foreign"
+cat >"$certs/foreign/ext.cnf" <<'CNF'
+[leaf]
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=serverAuth,clientAuth
+subjectAltName=critical,URI:spiffe://clusterset.local/ns/default/sa/pyclient
+CNF
+openssl ecparam -name prime256v1 -genkey -noout -out "$certs/foreign/key.pem"
+openssl req -new -key "$certs/foreign/key.pem" -subj / -out "$certs/foreign/csr.pem" 2>/dev/null
+openssl x509 -req -in "$certs/foreign/csr.pem" -CA "$MESH_WORK/ca/ca-cert.pem" \
+    -CAkey "$MESH_WORK/ca/ca-key.pem" -CAcreateserial -days 1 -extfile "$certs/foreign/ext.cnf" \
+    -extensions leaf -out "$certs/foreign/cert-chain.pem" 2>/dev/null
 "$ZT_BIN" ca init "$MESH_WORK/otherca" >/dev/null
 issue stranger spiffe://cluster.local/ns/default/sa/pyclient "$MESH_WORK/otherca"
 

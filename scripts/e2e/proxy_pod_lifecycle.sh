@@ -44,9 +44,13 @@ if mesh_xfer 1 client2 198.18.2.2:8080 1024 >/dev/null; then
 fi
 
 # 3. Add it back: listeners within a second, HBONE again.
+ups() { grep -c 'pod listeners up.*client2' "$MESH_WORK/zt1.log" || true; }
+ups_before=$(ups)
 MESH_NODE1_PODS="$(entry client "$ns_client"), $(entry client2 "$ns_client2")"
 mesh_config '[]'
 added=$SECONDS
+timeout 5 bash -c "until [ \$(grep -c 'pod listeners up.*client2' '$MESH_WORK/zt1.log') -gt $ups_before ]; do sleep 0.05; done" ||
+    mesh_fail "no listeners for the re-added pod"
 mesh_wait_ready 1 || mesh_fail "not ready after re-adding"
 [ $((SECONDS - added)) -le 2 ] || mesh_fail "listeners took $((SECONDS - added)) s"
 before=$(grep -c 'src.identity="spiffe://cluster.local/ns/default/sa/client2"' "$MESH_WORK/zt2.log" || true)
