@@ -119,7 +119,7 @@ public:
                 }
                 continue;
             }
-            size_t sep = directive.find_first_of("=:");
+            size_t sep = separator(directive);
             if (sep == std::string_view::npos) {
                 auto level = parse_level(directive);
                 if (!level) {
@@ -201,6 +201,20 @@ private:
         return text;
     }
 
+    // separator finds where a directive's target ends: at the first `=`, else at a lone `:`
+    // (`access:debug`), never inside a `::` path (`ztunnel::proxy=warn`).
+    static size_t separator(std::string_view directive) {
+        size_t eq = directive.find('=');
+        if (eq != std::string_view::npos) {
+            return eq;
+        }
+        size_t colon = directive.rfind(':');
+        if (colon == std::string_view::npos || colon == 0 || directive[colon - 1] == ':') {
+            return std::string_view::npos;
+        }
+        return colon;
+    }
+
     static bool matches(std::string_view directive, std::string_view target) {
         if (target.substr(0, directive.size()) != directive) {
             return false;
@@ -213,6 +227,12 @@ private:
     }
 
     void set_target(std::string_view target, Level level) {
+        // Our targets are ztunnel's with the crate prefix stripped (`proxy`, not
+        // `ztunnel::proxy`), so operators' RUST_LOG lines written for ztunnel still apply.
+        constexpr std::string_view kCrate = "ztunnel::";
+        if (target.substr(0, kCrate.size()) == kCrate && target.size() > kCrate.size()) {
+            target.remove_prefix(kCrate.size());
+        }
         for (auto& entry : targets_) {
             if (entry.first == target) {
                 entry.second = level;

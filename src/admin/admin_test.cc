@@ -7,7 +7,6 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <doctest/doctest.h>
 
@@ -17,7 +16,9 @@
 
 #include "src/admin/handlers.h"
 #include "src/admin/http_server.h"
+#include "src/admin/operator_servers.h"
 #include "src/telemetry/standard_metrics.h"
+#include "tests/support/gunzip.h"
 #include "zt/unique_fd.h"
 
 using namespace zt::admin;
@@ -125,20 +126,6 @@ std::string post(std::string_view path) {
     return "POST " + std::string(path) + " HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n";
 }
 
-std::string gunzip(const std::string& data) {
-    z_stream stream{};
-    REQUIRE(inflateInit2(&stream, 15 + 16) == Z_OK);
-    std::string out(data.size() * 30 + 4096, '\0');
-    stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-    stream.avail_in = uInt(data.size());
-    stream.next_out = reinterpret_cast<Bytef*>(out.data());
-    stream.avail_out = uInt(out.size());
-    int rc = inflate(&stream, Z_FINISH);
-    out.resize(stream.total_out);
-    inflateEnd(&stream);
-    REQUIRE(rc == Z_STREAM_END);
-    return out;
-}
 
 }  // namespace
 
@@ -221,7 +208,9 @@ TEST_CASE("admin: metrics negotiate OpenMetrics and gzip, other paths 404") {
     Reply zipped = http_exchange(port, get("/metrics", "Accept-Encoding: gzip, deflate\r\n"));
     CHECK(zipped.status == 200);
     CHECK(zipped.header("content-encoding") == "gzip");
-    std::string plain = gunzip(zipped.body);
+    auto unzipped = zt::test::gunzip(zipped.body);
+    REQUIRE(unzipped.has_value());
+    std::string plain = *unzipped;
     CHECK(plain.find("istio_build{component=\"ztunnel\",tag=\"1.24.0\"} 1") != std::string::npos);
 
     CHECK(http_exchange(port, get("/")).status == 404);
@@ -289,6 +278,10 @@ TEST_CASE("admin: connection, header-size and time limits refuse and count") {
         Reply big = http_exchange(port, get("/healthz/ready", "X-Big: " + std::string(400, 'a') +
                                                              "\r\n"));
         CHECK(big.status == 431);
+        // The server lingers until it sees our close; wait for the slot to be free again.
+        for (int i = 0; i < 400 && (*server)->connection_count() != 0; ++i) {
+            usleep(5000);
+        }
         // A request that arrives in pieces still works.
         zt::UniqueFd slow = connect_to(port);
         std::string request = get("/healthz/ready");
@@ -341,4 +334,49 @@ TEST_CASE("admin: a malformed listen address is refused") {
     CHECK_FALSE(HttpServer::listen("127.0.0.1", {}, handler).has_value());
     CHECK_FALSE(HttpServer::listen("[::1:0", {}, handler).has_value());
     CHECK_FALSE(HttpServer::listen("127.0.0.1:99999", {}, handler).has_value());
+}
+
+TEST_CASE("admin: the operator servers refuse a non-loopback admin address") {
+    CHECK(is_loopback_address("127.0.0.1:15000"));
+    CHECK(is_loopback_address("127.5.6.7:0"));
+    CHECK(is_loopback_address("[::1]:15000"));
+    CHECK_FALSE(is_loopback_address("0.0.0.0:15000"));
+    CHECK_FALSE(is_loopback_address("[::]:15000"));
+    CHECK_FALSE(is_loopback_address("198.18.0.1:15000"));
+    CHECK_FALSE(is_loopback_address("garbage"));
+
+    zt::telemetry::StandardMetrics metrics({1, "", {}});
+    Readiness readiness;
+    LogLevels levels(zt::log::Filter(zt::log::Level::info));
+    OperatorOptions options;
+    options.admin_addr = "0.0.0.0:0";
+    options.admin_addr_v6.clear();
+    options.metrics_addr = "127.0.0.1:0";
+    options.readiness_addr = "127.0.0.1:0";
+    auto refused = OperatorServers::start(options, metrics, readiness, levels, {});
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error().code == zt::Errc::invalid_argument);
+
+    options.admin_addr = "127.0.0.1:0";
+    options.admin_addr_v6 = "[::1]:0";
+    auto servers = OperatorServers::start(options, metrics, readiness, levels, {});
+    REQUIRE(servers.has_value());
+    CHECK((*servers)->admin_port() != 0);
+    CHECK((*servers)->metrics_port() != (*servers)->readiness_port());
+    // The control thread's loop, on its own thread; assertions stay on this one.
+    std::atomic<bool> stop{false};
+    std::thread loop([&] {
+        while (!stop.load()) {
+            (void)(*servers)->poll_once(10);
+        }
+    });
+    Reply ready = http_exchange((*servers)->readiness_port(), get("/healthz/ready"));
+    Reply index = http_exchange((*servers)->admin_port(), get("/"));
+    Reply scrape = http_exchange((*servers)->metrics_port(), get("/metrics"));
+    stop.store(true);
+    loop.join();
+    CHECK(ready.status == 200);
+    CHECK(index.status == 200);
+    CHECK(scrape.status == 200);
+    CHECK(scrape.body.find("# TYPE istio_build gauge") != std::string::npos);
 }

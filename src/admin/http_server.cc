@@ -99,6 +99,19 @@ Result<UniqueFd> bind_listener(const ParsedAddress& address) {
 
 }  // namespace
 
+bool is_loopback_address(std::string_view address) {
+    auto parsed = parse_address(address);
+    if (!parsed) {
+        return false;
+    }
+    if (parsed->storage.ss_family == AF_INET) {
+        const auto* v4 = reinterpret_cast<const sockaddr_in*>(&parsed->storage);
+        return (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+    }
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&parsed->storage);
+    return IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr);
+}
+
 // Connection is one accepted client. `state` says what it waits for.
 struct HttpServer::Connection {
     enum class State : uint8_t {
@@ -222,6 +235,7 @@ void HttpServer::accept_ready() {
         }
         connections_.push_back(std::make_unique<Connection>(
             std::move(fd), options_.limits, now_ms() + options_.request_timeout_ms));
+        connection_count_.store(connections_.size(), std::memory_order_relaxed);
     }
 }
 
@@ -303,6 +317,7 @@ void HttpServer::on_writable(Connection& connection) {
 void HttpServer::close(size_t index) {
     connections_[index] = std::move(connections_.back());
     connections_.pop_back();
+    connection_count_.store(connections_.size(), std::memory_order_relaxed);
 }
 
 void HttpServer::expire(int64_t now) {

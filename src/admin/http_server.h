@@ -13,6 +13,7 @@
 
 #include <poll.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -54,6 +55,10 @@ struct HttpServerStats {
     uint64_t io_errors = 0;
 };
 
+// is_loopback_address says whether `address` (`host:port` as `HttpServer::listen` takes it)
+// names a loopback host: 127.0.0.0/8 or ::1. False for anything unparsable.
+bool is_loopback_address(std::string_view address);
+
 class HttpServer {
 public:
     // listen binds `address` (`127.0.0.1:15000`, `[::]:15020`, `[::1]:0`, `0.0.0.0:0`) and
@@ -94,7 +99,8 @@ public:
     // stop_accepting closes the listening socket (drain); open connections finish.
     void stop_accepting();
 
-    size_t connection_count() const { return connections_.size(); }
+    // connection_count is the number of open connections; safe to read from any thread.
+    size_t connection_count() const { return connection_count_.load(std::memory_order_relaxed); }
 
     const HttpServerStats& stats() const { return stats_; }
 
@@ -118,6 +124,7 @@ private:
     telemetry::ShardedFamily* refused_;
     size_t shard_;
     std::vector<std::unique_ptr<Connection>> connections_;
+    std::atomic<size_t> connection_count_{0};
     HttpServerStats stats_;
 };
 

@@ -191,3 +191,24 @@ TEST_CASE("logging: POST /logging shows, appends, resets and refuses like ztunne
     CHECK(levels.handle(post("reset")).body == "current log level is info\n");
     zt::log::set_filter(zt::log::Filter(zt::log::Level::info));
 }
+
+TEST_CASE("logging: ztunnel's RUST_LOG and /logging examples with module paths parse") {
+    auto filter = zt::log::Filter::parse("error,ztunnel::proxy=warn");
+    REQUIRE(filter.has_value());
+    CHECK(filter->to_string() == "error,proxy=warn");
+    CHECK(filter->enabled(zt::log::Level::warn, "proxy::outbound"));
+    CHECK_FALSE(filter->enabled(zt::log::Level::warn, "access"));
+    auto colon = zt::log::Filter::parse("proxy::outbound:debug");
+    REQUIRE(colon.has_value());
+    CHECK(colon->enabled(zt::log::Level::debug, "proxy::outbound"));
+    CHECK_FALSE(colon->enabled(zt::log::Level::debug, "proxy"));
+    CHECK_FALSE(zt::log::Filter::parse("ztunnel::proxy").has_value());  // no level
+    CHECK_FALSE(zt::log::Filter::parse("access=loud").has_value());
+
+    zt::log::set_filter(zt::log::Filter(zt::log::Level::info));
+    LogLevels levels(zt::log::Filter(zt::log::Level::info));
+    CHECK(levels.handle(post("level=ztunnel%3A%3Aproxy%3Dtrace")).body ==
+          "current log level is info,proxy=trace\n");
+    CHECK(zt::log::enabled(zt::log::Level::trace, "proxy"));
+    zt::log::set_filter(zt::log::Filter(zt::log::Level::info));
+}

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "src/telemetry/access_log.h"
+#include "src/telemetry/connection_result.h"
 #include "src/telemetry/log_queue.h"
 #include "zt/log.h"
 #include "zt/unique_fd.h"
@@ -250,4 +251,86 @@ TEST_CASE("logqueue: LOG_FORMAT selects json only for json") {
     CHECK(log_format_from_env("plain") == LogFormat::plain);
     CHECK(log_format_from_env("") == LogFormat::plain);
     CHECK(log_format_from_env("jsonx") == LogFormat::plain);
+}
+
+TEST_CASE("access: ConnectionResult logs and counts one connection like ztunnel") {
+    CaptureLogs capture(LogFormat::plain, "info,access=debug");
+    zt::FakeClock clock;
+    TrafficMetrics traffic(1, 100);
+    TrafficLabels labels;
+    labels.reporter = Reporter::source;
+    labels.source_workload = "curl";
+    labels.source_workload_namespace = "default";
+    labels.source_principal = "spiffe://cluster.local/ns/default/sa/curl";
+    labels.destination_service = "echo.default.svc.cluster.local";
+    labels.destination_canonical_service = "echo";
+    labels.destination_workload_namespace = "default";
+    labels.destination_principal = "spiffe://cluster.local/ns/default/sa/echo";
+    labels.connection_security_policy = SecurityPolicy::mutual_tls;
+    ConnectionLog log;
+    log.src_addr = "198.18.1.2:5000";
+    log.src_workload = "curl-7d9";  // the pod name wins over the canonical service
+    log.dst_addr = "198.18.2.3:15008";
+    log.dst_hbone_addr = "198.18.2.3:8080";
+    {
+        ConnectionResult result(traffic, 0, labels, log, clock);
+        result.add_request_bytes(10);
+        result.add_response_bytes(25);
+        result.add_request_bytes(5);
+        clock.advance_ns(7 * zt::kNanosPerMilli + 900'000);
+        result.record();
+        result.record();  // once only
+        CHECK(result.recorded());
+    }
+    auto lines = capture.lines();
+    REQUIRE(lines.size() == 2);
+    const std::string fields =
+        "src.addr=198.18.1.2:5000 src.workload=\"curl-7d9\" src.namespace=\"default\" "
+        "src.identity=\"spiffe://cluster.local/ns/default/sa/curl\" "
+        "dst.addr=198.18.2.3:15008 dst.hbone_addr=198.18.2.3:8080 "
+        "dst.service=\"echo.default.svc.cluster.local\" dst.workload=\"echo\" "
+        "dst.namespace=\"default\" dst.identity=\"spiffe://cluster.local/ns/default/sa/echo\" "
+        "direction=\"outbound\"";
+    CHECK(after_time(lines[0]) == "debug\taccess\tconnection opened\t" + fields);
+    CHECK(after_time(lines[1]) == "info\taccess\tconnection complete\t" + fields +
+                                      " bytes_sent=15 bytes_recv=25 duration=\"7ms\"");
+    auto totals = traffic.totals();
+    CHECK(totals.opened == 1);
+    CHECK(totals.closed == 1);
+    CHECK(totals.failed == 0);
+    CHECK(totals.received_bytes == 15);
+    CHECK(totals.sent_bytes == 25);
+}
+
+TEST_CASE("access: ConnectionResult failures and drops carry ztunnel's flag and text") {
+    CaptureLogs capture(LogFormat::plain, "info");
+    zt::FakeClock clock;
+    TrafficMetrics traffic(1, 100);
+    TrafficLabels labels;
+    labels.reporter = Reporter::destination;
+    ConnectionLog log;
+    log.src_addr = "198.18.1.2:5000";
+    log.dst_addr = "198.18.2.3:15008";
+    {
+        ConnectionResult denied(traffic, 0, labels, log, clock);
+        denied.add_response_bytes(3);
+        denied.record(ResponseFlag::deny, "connection closed due to policy rejection");
+        ConnectionResult dropped(traffic, 0, labels, log, clock);
+        ConnectionResult moved = std::move(dropped);  // still one connection, recorded once
+    }
+    auto lines = capture.lines();
+    REQUIRE(lines.size() == 2);
+    std::string denied = after_time(lines[0]);
+    CHECK(denied.rfind("error\taccess\tconnection complete\t", 0) == 0);
+    // Inbound: bytes_sent is what the local server sent.
+    CHECK(denied.find("direction=\"inbound\" bytes_sent=3 bytes_recv=0 duration=\"0ms\" "
+                      "error=\"connection closed due to policy rejection\"") !=
+          std::string::npos);
+    CHECK(denied.find("identity") == std::string::npos);  // not mTLS
+    CHECK(after_time(lines[1]).find("error=\"connection closed due to connection drain\"") !=
+          std::string::npos);
+    CHECK(traffic.totals().opened == 2);
+    CHECK(traffic.totals().closed == 2);
+    CHECK(traffic.totals("response_flags", "DENY").failed == 1);
+    CHECK(traffic.totals("response_flags", "-").closed == 1);
 }

@@ -69,6 +69,10 @@ LogQueue::~LogQueue() {
 }
 
 bool LogQueue::push(std::string_view line) {
+    return push_owned(std::string(line));
+}
+
+bool LogQueue::push_owned(std::string line) {
     size_t pos = enqueue_.load(std::memory_order_relaxed);
     Slot* slot;
     for (;;) {
@@ -87,20 +91,18 @@ bool LogQueue::push(std::string_view line) {
         }
     }
     if (line.size() > options_.max_line_bytes) {
-        slot->line.assign(line.substr(0, options_.max_line_bytes));
-        slot->line += "...";
-    } else {
-        slot->line.assign(line);
+        line.resize(options_.max_line_bytes);
+        line += "...";
     }
-    slot->line += '\n';
+    line += '\n';
+    slot->line = std::move(line);
     slot->sequence.store(pos + 1, std::memory_order_release);
     return true;
 }
 
 bool LogQueue::push_record(const log::Record& record) {
-    std::string line =
-        options_.format == LogFormat::json ? log::format_json(record) : log::format_plain(record);
-    return push(line);
+    return push_owned(options_.format == LogFormat::json ? log::format_json(record)
+                                                         : log::format_plain(record));
 }
 
 size_t LogQueue::queued() const {
@@ -172,7 +174,9 @@ size_t LogQueue::flush(size_t max_lines) {
         }
         for (int i = 0; i < count; ++i) {
             Slot& slot = slots_[taken[i] & mask_];
-            slot.line.clear();
+            // Free the line here rather than keep its capacity: a burst of long lines must not
+            // pin memory in every slot for the life of the process.
+            std::string().swap(slot.line);
             // Hand the slot back to producers one lap later.
             slot.sequence.store(taken[i] + mask_ + 1, std::memory_order_release);
         }

@@ -48,6 +48,10 @@ public:
     // the queue is full. Thread-safe, lock-free, never blocks.
     bool push(std::string_view line);
 
+    // push_owned is `push` for a line the caller no longer needs; it is moved into the queue, so a
+    // formatted record costs one allocation (freed later by the control thread).
+    bool push_owned(std::string line);
+
     // push_record formats `record` in this queue's format and pushes it.
     bool push_record(const log::Record& record);
 

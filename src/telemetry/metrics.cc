@@ -48,56 +48,24 @@ std::string help_text(const FamilyInfo& info) {
 
 ShardedFamily::ShardedFamily(FamilyInfo info, MetricType type, size_t shard_count,
                              size_t max_series)
-    : info_(std::move(info)),
-      type_(type),
-      max_series_(max_series),
-      shards_(new Shard[shard_count]),
-      shard_count_(shard_count) {
+    : info_(std::move(info)), type_(type), shards_(shard_count, max_series) {
     info_.name = base_name(std::move(info_.name));
 }
 
-ShardedFamily::~ShardedFamily() = default;
-
-Cell* ShardedFamily::cell(size_t shard_index, std::span<const std::string_view> label_values) {
-    ZT_ASSERT(shard_index < shard_count_);
+Cell* ShardedFamily::cell(size_t shard, std::span<const std::string_view> label_values) {
+    ZT_ASSERT(shard < shards_.shard_count());
     ZT_ASSERT(label_values.size() == info_.label_names.size());
-    Shard& shard = shards_[shard_index];
-    std::string key = encode_key(label_values);
-    auto found = shard.series.find(key);
-    if (found != shard.series.end()) {
-        return &found->second->cell;
-    }
-    if (shard.series.size() >= max_series_) {
-        shard.overflow.increment();
-        return &shard.discard;
-    }
-    auto series = std::make_unique<Series>();
-    series->label_values.assign(label_values.begin(), label_values.end());
-    Cell* result = &series->cell;
-    std::lock_guard lock(shard.mutex);
-    shard.series.emplace(std::move(key), std::move(series));
-    return result;
-}
-
-uint64_t ShardedFamily::overflow_count() const {
-    uint64_t total = 0;
-    for (size_t i = 0; i < shard_count_; ++i) {
-        total += shards_[i].overflow.load();
-    }
-    return total;
+    return &shards_.get(shard, label_values)->cell;
 }
 
 uint64_t ShardedFamily::value(std::initializer_list<std::string_view> label_values) const {
-    std::string key =
-        encode_key(std::span<const std::string_view>(label_values.begin(), label_values.size()));
+    std::vector<std::string> wanted(label_values.begin(), label_values.end());
     uint64_t total = 0;
-    for (size_t i = 0; i < shard_count_; ++i) {
-        std::lock_guard lock(shards_[i].mutex);
-        auto found = shards_[i].series.find(key);
-        if (found != shards_[i].series.end()) {
-            total += found->second->cell.load();
+    shards_.for_each([&](const Series& series) {
+        if (series.label_values == wanted) {
+            total += series.cell.load();
         }
-    }
+    });
     return total;
 }
 
@@ -105,12 +73,7 @@ void ShardedFamily::render(std::string& out, Format format) const {
     append_family_header(out, format, info_.name, help_text(info_), type_);
     // Sum the shards per series; std::map keeps the output sorted by label values.
     std::map<std::vector<std::string>, uint64_t> merged;
-    for (size_t i = 0; i < shard_count_; ++i) {
-        std::lock_guard lock(shards_[i].mutex);
-        for (const auto& [key, series] : shards_[i].series) {
-            merged[series->label_values] += series->cell.load();
-        }
-    }
+    shards_.for_each([&](const Series& series) { merged[series.label_values] += series.cell.load(); });
     std::string sample = info_.name;
     if (type_ == MetricType::counter) {
         sample += "_total";

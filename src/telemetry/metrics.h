@@ -50,6 +50,80 @@ private:
 // value can forge another series' key.
 std::string encode_key(std::span<const std::string_view> values);
 
+// SeriesShards is the per-shard store of a family's series (`Series` must have a
+// `std::vector<std::string> label_values` member): a hash map per shard written only by the
+// shard's owner thread, a bound on its size, and a discard series for what does not fit. The
+// owner's lookups of existing series take no lock; inserts take the shard's lock, which is all
+// the scraper's `for_each` contends with.
+template <class Series>
+class SeriesShards {
+public:
+    SeriesShards(size_t shard_count, size_t max_series)
+        : shards_(new Shard[shard_count]), shard_count_(shard_count), max_series_(max_series) {}
+
+    // get returns the series `values` of `shard`, creating it, or the shard's discard series
+    // (counting an overflow) when the shard is full. Owner thread of `shard` only; the pointer
+    // lives as long as this object.
+    Series* get(size_t shard, std::span<const std::string_view> values) {
+        Shard& s = shards_[shard];
+        std::string key = encode_key(values);
+        auto found = s.series.find(key);
+        if (found != s.series.end()) {
+            return found->second.get();
+        }
+        if (s.series.size() >= max_series_) {
+            s.overflow.increment();
+            return &s.discard;
+        }
+        // Only a new series copies its label values; a hit costs the key alone.
+        auto series = std::make_unique<Series>();
+        series->label_values.assign(values.begin(), values.end());
+        Series* result = series.get();
+        std::lock_guard lock(s.mutex);
+        s.series.emplace(std::move(key), std::move(series));
+        return result;
+    }
+
+    // discard returns `shard`'s discard series (never rendered).
+    Series* discard(size_t shard) { return &shards_[shard].discard; }
+
+    // for_each calls `fn(const Series&)` for every series of every shard, under each shard's
+    // lock. Any thread.
+    template <class Fn>
+    void for_each(Fn&& fn) const {
+        for (size_t i = 0; i < shard_count_; ++i) {
+            std::lock_guard lock(shards_[i].mutex);
+            for (const auto& entry : shards_[i].series) {
+                fn(*entry.second);
+            }
+        }
+    }
+
+    // overflow_count sums, over shards, the `get` calls that found their shard full.
+    uint64_t overflow_count() const {
+        uint64_t total = 0;
+        for (size_t i = 0; i < shard_count_; ++i) {
+            total += shards_[i].overflow.load();
+        }
+        return total;
+    }
+
+    size_t shard_count() const { return shard_count_; }
+
+private:
+    // Shard is aligned so that two workers' shard headers never share a cache line.
+    struct alignas(64) Shard {
+        mutable std::mutex mutex;
+        std::unordered_map<std::string, std::unique_ptr<Series>> series;
+        Series discard;
+        Cell overflow;
+    };
+
+    std::unique_ptr<Shard[]> shards_;
+    size_t shard_count_;
+    size_t max_series_;
+};
+
 // Family is one metric family as the registry renders it.
 class Family {
 public:
@@ -76,7 +150,6 @@ struct FamilyInfo {
 class ShardedFamily final : public Family {
 public:
     ShardedFamily(FamilyInfo info, MetricType type, size_t shard_count, size_t max_series);
-    ~ShardedFamily() override;
 
     // cell returns the cell of the series `label_values` (one per label name, in order) in
     // `shard`. The pointer stays valid as long as the family. Only the thread that owns `shard`
@@ -89,7 +162,7 @@ public:
     }
 
     // overflow_count returns how many `cell` calls found their shard full, summed over shards.
-    uint64_t overflow_count() const;
+    uint64_t overflow_count() const { return shards_.overflow_count(); }
 
     // value returns the sum over shards of the series `label_values`, 0 when it does not exist.
     // Meant for tests and for the control thread; it takes each shard's lock.
@@ -100,26 +173,15 @@ public:
     void render(std::string& out, Format format) const override;
 
 private:
-    struct Series {
+    // Series is cache-line aligned so two workers' cells never share a line.
+    struct alignas(64) Series {
         std::vector<std::string> label_values;
         Cell cell;
     };
 
-    // Shard is aligned so that two workers' shard headers never share a cache line.
-    struct alignas(64) Shard {
-        // mutex_ orders inserts by the owner against the scraper's iteration. The owner's lookups
-        // of existing series take no lock: it is the only thread that mutates `series`.
-        mutable std::mutex mutex;
-        std::unordered_map<std::string, std::unique_ptr<Series>> series;
-        Cell discard;
-        Cell overflow;
-    };
-
     FamilyInfo info_;
     MetricType type_;
-    size_t max_series_;
-    std::unique_ptr<Shard[]> shards_;
-    size_t shard_count_;
+    SeriesShards<Series> shards_;
 };
 
 // GaugeFamily is a gauge family set from the control thread (`ztunnel_pods`, timestamps). It

@@ -4,6 +4,7 @@
 
 #include "src/telemetry/traffic_metrics.h"
 
+#include <array>
 #include <map>
 #include <utility>
 
@@ -48,14 +49,23 @@ constexpr size_t kLabelCount = sizeof kLabelNames / sizeof kLabelNames[0];
 constexpr size_t kLocalityCount = 4;
 constexpr size_t kResponseFlagsIndex = 21;
 
-std::string or_unknown(const std::string& value) {
-    return value.empty() ? std::string("unknown") : value;
+// LabelViews holds one label set as views into a `TrafficLabels` and string constants, so a
+// lookup that finds its series allocates nothing but the key.
+struct LabelViews {
+    std::array<std::string_view, kLabelCount> values;
+    size_t size = 0;
+
+    std::span<const std::string_view> span() const { return {values.data(), size}; }
+};
+
+std::string_view or_unknown(const std::string& value) {
+    return value.empty() ? std::string_view("unknown") : std::string_view(value);
 }
 
-std::vector<std::string> label_values(const TrafficLabels& l) {
-    std::vector<std::string> v;
-    v.reserve(kLabelCount);
-    v.emplace_back(to_string(l.reporter));
+LabelViews label_views(const TrafficLabels& l) {
+    LabelViews v;
+    auto push = [&v](std::string_view value) { v.values[v.size++] = value; };
+    push(to_string(l.reporter));
     for (const std::string* s :
          {&l.source_workload, &l.source_canonical_service, &l.source_canonical_revision,
           &l.source_workload_namespace, &l.source_principal, &l.source_app, &l.source_version,
@@ -64,23 +74,18 @@ std::vector<std::string> label_values(const TrafficLabels& l) {
           &l.destination_canonical_revision, &l.destination_workload_namespace,
           &l.destination_principal, &l.destination_app, &l.destination_version,
           &l.destination_cluster}) {
-        v.push_back(or_unknown(*s));
+        push(or_unknown(*s));
     }
-    v.emplace_back("tcp");
-    v.emplace_back(to_string(l.response_flags));
-    v.emplace_back(to_string(l.connection_security_policy));
+    push("tcp");
+    push(to_string(l.response_flags));
+    push(to_string(l.connection_security_policy));
     if (l.with_locality) {
         for (const std::string* s :
              {&l.source_region, &l.source_zone, &l.destination_region, &l.destination_zone}) {
-            v.push_back(or_unknown(*s));
+            push(or_unknown(*s));
         }
     }
     return v;
-}
-
-std::string series_key(const std::vector<std::string>& values) {
-    std::vector<std::string_view> views(values.begin(), values.end());
-    return encode_key(views);
 }
 
 }  // namespace
@@ -116,47 +121,28 @@ std::string_view to_string(SecurityPolicy policy) {
 }
 
 TrafficMetrics::TrafficMetrics(size_t shard_count, size_t max_series)
-    : shards_(new Shard[shard_count]), shard_count_(shard_count), max_series_(max_series) {
+    : shards_(shard_count, max_series) {
     ZT_CHECK(shard_count > 0);
 }
 
-TrafficMetrics::~TrafficMetrics() = default;
-
-TrafficSeries* TrafficMetrics::lookup(size_t shard_index, std::vector<std::string> values,
-                                      bool with_locality) {
-    ZT_ASSERT(shard_index < shard_count_);
-    Shard& shard = shards_[shard_index];
-    std::string key = series_key(values);
-    auto found = shard.series.find(key);
-    if (found != shard.series.end()) {
-        return found->second.get();
-    }
-    if (shard.series.size() >= max_series_) {
-        shard.overflow.increment();
-        return &shard.discard;
-    }
-    auto series = std::make_unique<TrafficSeries>();
-    series->label_values = std::move(values);
-    series->with_locality = with_locality;
-    TrafficSeries* result = series.get();
-    std::lock_guard lock(shard.mutex);
-    shard.series.emplace(std::move(key), std::move(series));
-    return result;
-}
-
 TrafficSeries* TrafficMetrics::series(size_t shard, const TrafficLabels& labels) {
-    return lookup(shard, label_values(labels), labels.with_locality);
+    ZT_ASSERT(shard < shards_.shard_count());
+    LabelViews views = label_views(labels);
+    return shards_.get(shard, views.span());
 }
 
 TrafficSeries* TrafficMetrics::series_with_flag(size_t shard, const TrafficSeries& base,
                                                 ResponseFlag flag) {
     if (base.label_values.size() <= kResponseFlagsIndex) {
         // The discard series has no labels; keep discarding.
-        return &shards_[shard].discard;
+        return shards_.discard(shard);
     }
-    std::vector<std::string> values = base.label_values;
-    values[kResponseFlagsIndex] = std::string(to_string(flag));
-    return lookup(shard, std::move(values), base.with_locality);
+    LabelViews views;
+    for (const std::string& value : base.label_values) {
+        views.values[views.size++] = value;
+    }
+    views.values[kResponseFlagsIndex] = to_string(flag);
+    return shards_.get(shard, views.span());
 }
 
 TrafficMetrics::Totals TrafficMetrics::totals(std::string_view name,
@@ -168,49 +154,33 @@ TrafficMetrics::Totals TrafficMetrics::totals(std::string_view name,
         }
     }
     Totals totals;
-    for (size_t s = 0; s < shard_count_; ++s) {
-        std::lock_guard lock(shards_[s].mutex);
-        for (const auto& [key, series] : shards_[s].series) {
-            if (!name.empty() &&
-                (index >= series->label_values.size() || series->label_values[index] != value)) {
-                continue;
-            }
-            totals.opened += series->opened.load();
-            totals.closed += series->closed.load();
-            totals.failed += series->failed.load();
-            totals.received_bytes += series->received_bytes.load();
-            totals.sent_bytes += series->sent_bytes.load();
+    shards_.for_each([&](const TrafficSeries& series) {
+        if (!name.empty() &&
+            (index >= series.label_values.size() || series.label_values[index] != value)) {
+            return;
         }
-    }
+        totals.opened += series.opened.load();
+        totals.closed += series.closed.load();
+        totals.failed += series.failed.load();
+        totals.received_bytes += series.received_bytes.load();
+        totals.sent_bytes += series.sent_bytes.load();
+    });
     return totals;
-}
-
-uint64_t TrafficMetrics::overflow_count() const {
-    uint64_t total = 0;
-    for (size_t s = 0; s < shard_count_; ++s) {
-        total += shards_[s].overflow.load();
-    }
-    return total;
 }
 
 void TrafficMetrics::render(std::string& out, Format format) const {
     struct Sum {
-        bool with_locality = false;
         uint64_t values[5] = {};
     };
     std::map<std::vector<std::string>, Sum> merged;
-    for (size_t s = 0; s < shard_count_; ++s) {
-        std::lock_guard lock(shards_[s].mutex);
-        for (const auto& [key, series] : shards_[s].series) {
-            Sum& sum = merged[series->label_values];
-            sum.with_locality = series->with_locality;
-            sum.values[0] += series->opened.load();
-            sum.values[1] += series->closed.load();
-            sum.values[2] += series->received_bytes.load();
-            sum.values[3] += series->sent_bytes.load();
-            sum.values[4] += series->failed.load();
-        }
-    }
+    shards_.for_each([&](const TrafficSeries& series) {
+        Sum& sum = merged[series.label_values];
+        sum.values[0] += series.opened.load();
+        sum.values[1] += series.closed.load();
+        sum.values[2] += series.received_bytes.load();
+        sum.values[3] += series.sent_bytes.load();
+        sum.values[4] += series.failed.load();
+    });
     struct FamilyText {
         std::string_view name;
         std::string_view help;
@@ -238,7 +208,7 @@ void TrafficMetrics::render(std::string& out, Format format) const {
             if (presence == 0) {
                 continue;
             }
-            size_t count = sum.with_locality ? kLabelCount : kLabelCount - kLocalityCount;
+            size_t count = values.size() == kLabelCount ? kLabelCount : kLabelCount - kLocalityCount;
             append_sample(out, sample, std::span<const std::string_view>(kLabelNames, count),
                           values, std::to_string(sum.values[f]));
         }

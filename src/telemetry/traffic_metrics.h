@@ -81,10 +81,12 @@ struct TrafficLabels {
 };
 
 // TrafficSeries holds the five counters of one label set in one shard. Only the shard's owner
-// thread writes them.
-struct TrafficSeries {
-    std::vector<std::string> label_values;  // rendered values, `unknown` already substituted
-    bool with_locality = false;
+// thread writes them. Cache-line aligned so two workers' series never share a line, whichever
+// thread allocated them.
+struct alignas(64) TrafficSeries {
+    // label_values are the rendered values, `unknown` already substituted; 27 with the locality
+    // labels, 23 without.
+    std::vector<std::string> label_values;
     Cell opened;
     Cell closed;
     Cell failed;
@@ -100,7 +102,6 @@ public:
     // sets per shard (past it, counts go to a discard series and are counted in
     // `overflow_count`).
     TrafficMetrics(size_t shard_count, size_t max_series);
-    ~TrafficMetrics() override;
 
     // series returns the counters of `labels` in `shard`; stable for the life of this object.
     // Only `shard`'s owning thread may call it and write through the result.
@@ -116,23 +117,12 @@ public:
     };
     Totals totals(std::string_view name = {}, std::string_view value = {}) const;
 
-    uint64_t overflow_count() const;
+    uint64_t overflow_count() const { return shards_.overflow_count(); }
 
     void render(std::string& out, Format format) const override;
 
 private:
-    TrafficSeries* lookup(size_t shard, std::vector<std::string> values, bool with_locality);
-
-    struct alignas(64) Shard {
-        mutable std::mutex mutex;  // owner inserts vs. scraper iterates (see ShardedFamily)
-        std::unordered_map<std::string, std::unique_ptr<TrafficSeries>> series;
-        TrafficSeries discard;
-        Cell overflow;
-    };
-
-    std::unique_ptr<Shard[]> shards_;
-    size_t shard_count_;
-    size_t max_series_;
+    SeriesShards<TrafficSeries> shards_;
 };
 
 // ConnectionMetrics is the metric half of ztunnel's ConnectionResult for one connection: it
