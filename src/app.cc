@@ -15,11 +15,11 @@
 #include <string>
 #include <vector>
 
-#include "src/admin/handlers.h"
-#include "src/admin/http_server.h"
 #include "src/admin/logging.h"
+#include "src/admin/operator_servers.h"
 #include "src/admin/readiness.h"
 #include "src/config/watcher.h"
+#include "src/lifecycle/control_loop.h"
 #include "src/lifecycle/process.h"
 #include "certs/issue.h"
 #include "certs/store.h"
@@ -36,8 +36,6 @@
 namespace zt {
 
 namespace {
-
-constexpr int kLoopTickMs = 50;  // Upper bound on log latency and readiness staleness.
 
 // PodReadiness keeps the readiness tracker's `pod ...` entries equal to a computed set.
 class PendingSet {
@@ -81,29 +79,21 @@ struct App {
     std::vector<certs::Identity> local_identities;
     std::vector<std::unique_ptr<proxy::Worker>> workers;
     std::unique_ptr<admin::LogLevels> log_levels;
-    std::unique_ptr<admin::AdminHandler> admin_handler;
-    std::unique_ptr<admin::MetricsHandler> metrics_handler;
-    std::unique_ptr<admin::ReadinessHandler> readiness_handler;
-    std::unique_ptr<admin::HttpServer> admin_server;
-    std::unique_ptr<admin::HttpServer> metrics_server;
-    std::unique_ptr<admin::HttpServer> readiness_server;
-    bool shutdown_requested = false;
-    bool draining = false;
-    bool forced = false;
-    int64_t drain_deadline_ns = 0;
+    std::unique_ptr<admin::OperatorServers> servers;
+    std::unique_ptr<lifecycle::ControlLoop> loop;
 
-    int start();
+    int start(lifecycle::ShutdownSignals& signals);
     bool start_certificates();
     void track_identities();
     void certificate_work();
-    int loop(lifecycle::ShutdownSignals& signals);
     void after_config_work();
     void update_readiness();
-    void begin_shutdown();
+    void tick();
+    uint64_t open_connections() const;
     void stop_workers();
 };
 
-int App::start() {
+int App::start(lifecycle::ShutdownSignals& signals) {
     auto filter = log::Filter::parse(options.log_level);
     if (!filter) {
         log::error("app", "invalid log level", {log::Field::str("spec", options.log_level)});
@@ -167,36 +157,52 @@ int App::start() {
         workers.push_back(std::move(worker));
     }
 
-    admin::AdminHooks hooks;
-    hooks.shutdown = [this] { shutdown_requested = true; };
-    admin_handler = std::make_unique<admin::AdminHandler>(std::move(hooks), *log_levels);
-    metrics_handler = std::make_unique<admin::MetricsHandler>(metrics->registry());
-    readiness_handler = std::make_unique<admin::ReadinessHandler>(readiness);
-    struct ServerSpec {
-        const std::string& address;
-        const char* name;
-        admin::HttpHandler* handler;
-        std::unique_ptr<admin::HttpServer>* slot;
-    };
-    ServerSpec servers[] = {
-            {options.admin_addr, "admin", admin_handler.get(), &admin_server},
-            {options.metrics_addr, "metrics", metrics_handler.get(), &metrics_server},
-            {options.readiness_addr, "readiness", readiness_handler.get(), &readiness_server},
-    };
-    for (const ServerSpec& spec : servers) {
-        admin::HttpServerOptions server_options;
-        server_options.name = spec.name;
-        auto server = admin::HttpServer::listen(spec.address, server_options, *spec.handler,
-                                                &metrics->http_refused, metrics->control_shard());
-        if (!server) {
-            log::error("app", "cannot listen",
-                       {log::Field::str("server", spec.name),
-                        log::Field::str("address", spec.address),
-                        log::Field::display("error", to_string(server.error().code))});
-            return 1;
+    // The loop comes first so `/quitquitquit` can ask it for the same graceful drain as SIGTERM.
+    lifecycle::ControlLoopOptions loop_options;
+    loop_options.drain_timeout_ns = options.drain_timeout_ns;
+    lifecycle::ControlHooks control;
+    control.start_drain = [this] {
+        log::info("app", "shutting down: draining connections",
+                  {log::Field::num("deadline_ms",
+                                   uint64_t(options.drain_timeout_ns / kNanosPerMilli))});
+        for (auto& worker : workers) {
+            worker->begin_drain();
         }
-        *spec.slot = std::move(*server);
+    };
+    control.drained = [this] { return open_connections() == 0; };
+    control.force_close = [this] {
+        log::warn("app", "drain deadline passed; closing remaining connections",
+                  {log::Field::num("connections", open_connections())});
+        for (auto& worker : workers) {
+            worker->force_close();
+        }
+    };
+    control.tick = [this] { tick(); };
+    loop = std::make_unique<lifecycle::ControlLoop>(loop_options, signals, readiness,
+                                                    std::move(control));
+    loop->set_log_queue(log_queue.get());
+    if (watcher->fd() >= 0) {
+        loop->watch_fd(watcher->fd(), POLLIN, [this](short) { watcher->process(); });
     }
+
+    admin::OperatorOptions server_options;
+    server_options.admin_addr = options.admin_addr;
+    server_options.metrics_addr = options.metrics_addr;
+    server_options.readiness_addr = options.readiness_addr;
+    admin::AdminHooks hooks;
+    hooks.shutdown = [this] { loop->request_shutdown(); };
+    auto started_servers = admin::OperatorServers::start(server_options, *metrics, readiness,
+                                                         *log_levels, std::move(hooks));
+    if (!started_servers) {
+        log::error("app", "cannot start the admin, metrics and readiness servers",
+                   {log::Field::str("admin", options.admin_addr),
+                    log::Field::str("metrics", options.metrics_addr),
+                    log::Field::str("readiness", options.readiness_addr),
+                    log::Field::display("error", to_string(started_servers.error().code))});
+        return 1;
+    }
+    servers = std::move(*started_servers);
+    loop->set_servers(servers.get());
     log::info("app", "ztunnel started",
               {log::Field::num("workers", uint64_t(options.workers)),
                log::Field::str("config", options.config_path),
@@ -347,19 +353,22 @@ void App::update_readiness() {
     metrics->set_pods(pods_pending, pods_up);
 }
 
-void App::begin_shutdown() {
-    if (draining) {
-        return;
+// tick is the control thread's periodic work: config reloads, certificates, readiness.
+void App::tick() {
+    if (monotonic_ns() >= watcher->next_deadline_ns()) {
+        watcher->tick();
     }
-    draining = true;
-    readiness.start_draining();
-    lifecycle::notify_systemd("STOPPING=1");
-    log::info("app", "shutting down: draining connections",
-              {log::Field::num("deadline_ms", uint64_t(options.drain_timeout_ns / kNanosPerMilli))});
-    for (auto& worker : workers) {
-        worker->begin_drain();
+    after_config_work();
+    certificate_work();
+    update_readiness();
+}
+
+uint64_t App::open_connections() const {
+    uint64_t open = 0;
+    for (const auto& worker : workers) {
+        open += worker->connections();
     }
-    drain_deadline_ns = monotonic_ns() + options.drain_timeout_ns;
+    return open;
 }
 
 void App::stop_workers() {
@@ -370,88 +379,6 @@ void App::stop_workers() {
         worker->stop();
     }
     workers.clear();
-}
-
-int App::loop(lifecycle::ShutdownSignals& signals) {
-    lifecycle::notify_systemd("READY=1");
-    std::vector<pollfd> fds;
-    while (true) {
-        if (shutdown_requested) {
-            begin_shutdown();
-        }
-        if (draining) {
-            uint64_t open = 0;
-            for (auto& worker : workers) {
-                open += worker->connections();
-            }
-            if (open == 0 || monotonic_ns() >= drain_deadline_ns) {
-                if (open != 0) {
-                    log::warn("app", "drain deadline passed; closing remaining connections",
-                              {log::Field::num("connections", open)});
-                }
-                break;
-            }
-        }
-        fds.clear();
-        fds.push_back({signals.fd(), POLLIN, 0});
-        if (watcher->fd() >= 0) {
-            fds.push_back({watcher->fd(), POLLIN, 0});
-        }
-        size_t server_start = fds.size();
-        for (auto* server : {admin_server.get(), metrics_server.get(), readiness_server.get()}) {
-            server->collect_pollfds(fds);
-        }
-        int64_t now_ms = monotonic_ns() / kNanosPerMilli;
-        int timeout = kLoopTickMs;
-        int64_t watcher_due = (watcher->next_deadline_ns() - monotonic_ns()) / kNanosPerMilli;
-        timeout = int(std::clamp<int64_t>(watcher_due, 0, timeout));
-        for (auto* server : {admin_server.get(), metrics_server.get(), readiness_server.get()}) {
-            int due = server->next_timeout_ms(now_ms);
-            if (due >= 0 && due < timeout) {
-                timeout = due;
-            }
-        }
-        int ready = ::poll(fds.data(), fds.size(), timeout);
-        if (ready < 0 && errno != EINTR) {
-            log::error("app", "poll failed");
-            break;
-        }
-        if (fds[0].revents & POLLIN) {
-            lifecycle::ShutdownRequest request = signals.on_readable();
-            if (request == lifecycle::ShutdownRequest::graceful) {
-                shutdown_requested = true;
-            } else if (request == lifecycle::ShutdownRequest::immediate) {
-                log::info("app", "second interrupt: exiting now");
-                break;
-            }
-        }
-        if (watcher->fd() >= 0 && (fds[1].revents & POLLIN)) {
-            watcher->process();
-        }
-        for (size_t i = server_start; i < fds.size(); ++i) {
-            if (fds[i].revents != 0) {
-                for (auto* server :
-                     {admin_server.get(), metrics_server.get(), readiness_server.get()}) {
-                    server->on_poll(fds[i]);
-                }
-            }
-        }
-        now_ms = monotonic_ns() / kNanosPerMilli;
-        for (auto* server : {admin_server.get(), metrics_server.get(), readiness_server.get()}) {
-            server->expire(now_ms);
-        }
-        if (monotonic_ns() >= watcher->next_deadline_ns()) {
-            watcher->tick();
-        }
-        after_config_work();
-        certificate_work();
-        update_readiness();
-        log_queue->flush();
-    }
-    stop_workers();
-    log::info("app", "ztunnel stopped");
-    log_queue->flush();
-    return 0;
 }
 
 }  // namespace
@@ -465,7 +392,7 @@ int run_app(const RunOptions& options) {
         return 1;
     }
     App app(options);
-    int failed = app.start();
+    int failed = app.start(*signals);
     if (failed != 0) {
         app.stop_workers();
         if (app.log_queue) {
@@ -474,7 +401,10 @@ int run_app(const RunOptions& options) {
         }
         return failed;
     }
-    int code = app.loop(*signals);
+    int code = app.loop->run();
+    app.stop_workers();
+    log::info("app", "ztunnel stopped");
+    app.log_queue->flush();
     telemetry::LogQueue::uninstall();
     return code;
 }

@@ -24,7 +24,7 @@
 #include "src/admin/operator_servers.h"
 #include "src/admin/readiness.h"
 #include "src/lifecycle/control_loop.h"
-#include "src/lifecycle/drain_timeout.h"
+#include "src/run_options.h"
 #include "src/lifecycle/process.h"
 #include "src/telemetry/access_log.h"
 #include "src/telemetry/connection_result.h"
@@ -134,7 +134,14 @@ int main(int argc, char** argv) {
         return 1;
     }
     if (drain_ns < 0) {
-        auto from_env = lifecycle::drain_timeout_from_env();
+        Environment env;
+        for (const char* name : {"CONNECTION_TERMINATION_DEADLINE", "TERMINATION_GRACE_PERIOD_SECONDS"}) {
+            if (const char* value = std::getenv(name)) {
+                env.emplace_back(name, value);
+            }
+        }
+        RunOptionsError error;
+        auto from_env = default_drain_timeout_ns(env, error);
         if (!from_env) {
             std::fprintf(stderr, "ops_server: bad CONNECTION_TERMINATION_DEADLINE or "
                                  "TERMINATION_GRACE_PERIOD_SECONDS\n");
