@@ -23,6 +23,7 @@
 #include "src/lifecycle/process.h"
 #include "certs/issue.h"
 #include "certs/store.h"
+#include "src/config/dump.h"
 #include "src/config/load.h"
 #include "src/proxy/tls_store.h"
 #include "src/proxy/worker.h"
@@ -86,6 +87,7 @@ struct App {
     bool start_certificates();
     void track_identities();
     void certificate_work();
+    std::string config_dump();
     void after_config_work();
     void update_readiness();
     void tick();
@@ -191,6 +193,7 @@ int App::start(lifecycle::ShutdownSignals& signals) {
     server_options.readiness_addr = options.readiness_addr;
     admin::AdminHooks hooks;
     hooks.shutdown = [this] { loop->request_shutdown(); };
+    hooks.config_dump = [this] { return config_dump(); };
     auto started_servers = admin::OperatorServers::start(server_options, *metrics, readiness,
                                                          *log_levels, std::move(hooks));
     if (!started_servers) {
@@ -351,6 +354,103 @@ void App::update_readiness() {
     }
     pending->update(wanted);
     metrics->set_pods(pods_pending, pods_up);
+}
+
+namespace {
+
+std::string json_string(std::string_view text) {
+    std::string out = "\"";
+    for (char c : text) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+        }
+        out += c;
+    }
+    return out + "\"";
+}
+
+std::string json_duration(int64_t ns) {
+    return "{\"nanos\":" + std::to_string(ns % kNanosPerSecond) +
+           ",\"secs\":" + std::to_string(ns / kNanosPerSecond) + "}";
+}
+
+}  // namespace
+
+// config_dump gathers `/config_dump`'s inputs on the control thread: the published snapshot,
+// the file re-read for `staticConfig` (as ztunnel does), the certificates, and each worker's
+// pods with their open connections (asked of the workers, bounded wait).
+std::string App::config_dump() {
+    config::DumpInputs inputs;
+    inputs.snapshot = published.get();
+    config::LoadResult reread = config::load_file(options.config_path);
+    inputs.static_config = reread.snapshot.get();
+    inputs.certificates = cert_store->dump();
+    std::vector<proxy::PodStatus> statuses;
+    for (auto& worker : workers) {
+        (void)worker->refresh_status(200 * kNanosPerMilli);
+        for (proxy::PodStatus& status : worker->pod_status()) {
+            statuses.push_back(std::move(status));
+        }
+    }
+    if (published != nullptr) {
+        for (const state::Pod& pod : published->pods()) {
+            config::DumpPod& entry = inputs.pods.emplace_back();
+            entry.uid = pod.uid;
+            if (const state::Workload* workload = published->workload_by_uid(pod.uid)) {
+                entry.name = workload->name;
+                entry.namespace_name = workload->namespace_;
+                entry.service_account = workload->service_account;
+            }
+            size_t listening = 0;
+            for (const proxy::PodStatus& status : statuses) {
+                if (status.uid != pod.uid) {
+                    continue;
+                }
+                listening += status.listening ? 1 : 0;
+                for (const proxy::ConnectionSummary& c : status.connection_list) {
+                    auto& list = c.inbound ? entry.inbound : entry.outbound;
+                    list.push_back({c.src, c.original_dst, c.actual_dst, c.protocol});
+                }
+            }
+            entry.up = listening == workers.size() && !workers.empty();
+        }
+    }
+    inputs.settings = {
+            {"adminAddr", json_string(options.admin_addr)},
+            {"statsAddr", json_string(options.metrics_addr)},
+            {"readinessAddr", json_string(options.readiness_addr)},
+            {"localNode", json_string(options.node_name)},
+            {"localXdsPath", json_string(options.config_path)},
+            {"numWorkerThreads", std::to_string(options.workers)},
+            {"packetMark", std::to_string(options.packet_mark)},
+            {"trustDomain", json_string(options.trust_domain)},
+            {"secretTtl", json_duration(options.cert_ttl_ns)},
+            {"selfTerminationDeadline", json_duration(options.drain_timeout_ns)},
+            {"caDir", options.ca_dir.empty() ? "null" : json_string(options.ca_dir)},
+            {"certDir", options.cert_dir.empty() ? "null" : json_string(options.cert_dir)},
+            {"logLevel", json_string(options.log_level)},
+    };
+    inputs.version = ZT_VERSION;
+    inputs.git_revision = ZT_GIT_REVISION;
+#ifdef ZT_BSSL_VENDORED
+    inputs.crypto_provider = "BoringSSL (vendored build)";
+#else
+    inputs.crypto_provider = "BoringSSL (Debian android-libboringssl)";
+#endif
+    if (const char* istio = ::getenv("ISTIO_META_ISTIO_VERSION")) {
+        inputs.istio_version = istio;
+    }
+    const config::ReloadStats& stats = watcher->stats();
+    inputs.status.path = options.config_path;
+    inputs.status.last_loaded_unix_ns = stats.last_success_unix_ns;
+    inputs.status.applied_sha256 = stats.applied_sha256;
+    inputs.status.reloads_success_total = stats.success_total;
+    inputs.status.reloads_failure_total = stats.failure_total;
+    inputs.status.last_failure_unix_ns = stats.last_failure_unix_ns;
+    inputs.status.last_errors = stats.last_errors;
+    inputs.status.warnings = stats.warnings;
+    inputs.unsupported = stats.unsupported;
+    return config::render_config_dump(inputs);
 }
 
 // tick is the control thread's periodic work: config reloads, certificates, readiness.
