@@ -80,15 +80,20 @@ LoadResult load_text(std::string_view text) {
     result.bytes = text.size();
     result.sha256 = sha256_hex(text);
     ParseResult parsed = parse(text);
-    if (!parsed.errors.empty()) {
-        result.too_deep = parsed.too_deep;
-        result.errors = std::move(parsed.errors);
+    result.too_deep = parsed.too_deep;
+    if (parsed.not_json) {
+        result.errors = std::move(parsed.errors);  // Not JSON: there is nothing to cross-check.
         return result;
     }
+    // Cross-object checks run even when some objects had errors, so one run reports all of a
+    // file's problems; only a file with none at all yields a snapshot.
     state::BuildResult built = state::Snapshot::build(std::move(parsed.config));
-    result.errors = std::move(built.errors);
-    result.warnings = std::move(built.warnings);
-    result.snapshot = std::move(built.snapshot);
+    result.errors = std::move(parsed.errors);
+    result.errors.insert(result.errors.end(), built.errors.begin(), built.errors.end());
+    if (result.errors.empty()) {
+        result.warnings = std::move(built.warnings);
+        result.snapshot = std::move(built.snapshot);
+    }
     return result;
 }
 
@@ -103,8 +108,8 @@ LoadResult load_file(const std::string& path) {
         } else if (text.error().code == Errc::invalid_argument) {
             result.errors.push_back(path + ": not a regular file");
         } else {
-            result.errors.push_back(path + ": cannot read: " +
-                                    std::strerror(text.error().sys_errno));
+            result.errors.push_back(path +
+                                    ": cannot read: " + std::strerror(text.error().sys_errno));
         }
         return result;
     }

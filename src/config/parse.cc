@@ -1,115 +1,382 @@
-// parse.cc turns config JSON into `state::Config`. The JSON is read with nlohmann's SAX parser
-// into a DOM that our own handler builds, so the depth cap and duplicate-key rejection act during
-// the parse (nlohmann's copy and dump recurse, and its DOM silently keeps the last duplicate).
-// Then one reader per object kind walks the DOM with `find`/`is_*` only (no throwing accessor),
-// collecting every error with its JSON path. This file must not build indexes or judge
-// cross-object consistency: that is `state::Snapshot::build`.
+// parse.cc turns config JSON into `state::Config`. nlohmann's SAX parser (iterative, validates
+// UTF-8) feeds our own handler, which builds a compact flat DOM and enforces the depth cap and
+// duplicate-key rejection during the parse (nlohmann's own DOM recurses on copy and dump, and
+// silently keeps the last duplicate). One reader per object kind then walks that DOM, collecting
+// every error with its JSON path. This file must not build indexes or judge cross-object
+// consistency: that is `state::Snapshot::build`.
 
 #include "src/config/parse.h"
 
 #include <algorithm>
 #include <initializer_list>
+#include <memory>
+#include <unordered_set>
 #include <utility>
 
 #include <nlohmann/json.hpp>
+
+#include "certs/identity.h"
 
 namespace zt::config {
 
 namespace {
 
-using json = nlohmann::json;
 using state::Config;
 using state::PortMap;
 
-// --- JSON text to DOM --------------------------------------------------------------------------
+// --- JSON text to a compact DOM ----------------------------------------------------------------
 
-// DomBuilder is a SAX handler that builds a `json` DOM like nlohmann's own, but refuses (stops
-// the parse at once) nesting deeper than kMaxDepth and duplicate keys within one object.
-class DomBuilder final : public nlohmann::json_sax<json> {
+// Dom is a read-only JSON document in one flat vector of nodes (preorder, each container knowing
+// where its subtree ends) plus one string arena. It is several times cheaper to build and walk
+// than nlohmann's DOM (a std::map and an allocation per node), which matters for a 5 MB file on
+// the control thread (docs/bench/config.md).
+class Dom {
 public:
-    explicit DomBuilder(json& root) : root_(root) {}
+    enum class Type : uint8_t {
+        null,
+        boolean,
+        number_unsigned,
+        number_integer,
+        number_float,
+        string,
+        object,
+        array
+    };
 
-    bool null() override { return put(json(nullptr)) != nullptr; }
-    bool boolean(bool value) override { return put(json(value)) != nullptr; }
-    bool number_integer(number_integer_t value) override { return put(json(value)) != nullptr; }
-    bool number_unsigned(number_unsigned_t value) override { return put(json(value)) != nullptr; }
-    bool number_float(number_float_t value, const string_t&) override {
-        return put(json(value)) != nullptr;
+    struct Node {
+        Type type = Type::null;
+        bool boolean = false;
+        uint32_t key_off = 0;  // Member key in the arena (children of objects only).
+        uint32_t key_len = 0;
+        uint32_t end = 0;      // One past the last node of this subtree.
+        uint32_t count = 0;    // Children of a container.
+        uint32_t str_off = 0;  // String value in the arena; for arrays, the child table offset.
+        uint32_t str_len = 0;
+
+        union {
+            uint64_t u;
+            int64_t i;
+            double d;
+        } number{0};
+    };
+
+    std::vector<Node> nodes;
+    std::vector<uint32_t> array_children;  // For each array, its children's node indices.
+    std::string arena;
+
+    std::string_view text(uint32_t off, uint32_t len) const {
+        return std::string_view(arena).substr(off, len);
     }
-    bool string(string_t& value) override { return put(json(std::move(value))) != nullptr; }
+
+    // index_arrays fills `array_children` once the document is complete, so `Value::operator[]`
+    // is O(1).
+    void index_arrays() {
+        array_children.reserve(nodes.size());
+        for (uint32_t idx = 0; idx < nodes.size(); ++idx) {
+            Node& node = nodes[idx];
+            if (node.type != Type::array) {
+                continue;
+            }
+            node.str_off = uint32_t(array_children.size());
+            for (uint32_t child = idx + 1; child < node.end; child = nodes[child].end) {
+                array_children.push_back(child);
+            }
+        }
+    }
+};
+
+// Value is a view of one node of a Dom, with the subset of nlohmann's API the reader uses. A
+// default Value is "absent" (what `find` returns for a missing key, and what `end()` is).
+class Value {
+public:
+    Value() = default;
+
+    Value(const Dom* dom, uint32_t idx) : dom_(dom), idx_(idx) {}
+
+    bool is_null() const { return type() == Dom::Type::null; }
+
+    bool is_boolean() const { return type() == Dom::Type::boolean; }
+
+    bool is_number_unsigned() const { return type() == Dom::Type::number_unsigned; }
+
+    bool is_number_integer() const {
+        return type() == Dom::Type::number_unsigned || type() == Dom::Type::number_integer;
+    }
+
+    bool is_string() const { return type() == Dom::Type::string; }
+
+    bool is_object() const { return type() == Dom::Type::object; }
+
+    bool is_array() const { return type() == Dom::Type::array; }
+
+    const char* type_name() const {
+        switch (type()) {
+            case Dom::Type::null:
+                return "null";
+            case Dom::Type::boolean:
+                return "boolean";
+            case Dom::Type::number_unsigned:
+            case Dom::Type::number_integer:
+            case Dom::Type::number_float:
+                return "number";
+            case Dom::Type::string:
+                return "string";
+            case Dom::Type::object:
+                return "object";
+            case Dom::Type::array:
+                return "array";
+        }
+        return "null";
+    }
+
+    std::string_view str() const { return dom_->text(node().str_off, node().str_len); }
+
+    uint64_t u64() const { return node().number.u; }
+
+    int64_t i64() const { return node().number.i; }
+
+    bool boolean() const { return node().boolean; }
+
+    std::string_view key() const { return dom_->text(node().key_off, node().key_len); }
+
+    size_t size() const { return node().count; }
+
+    bool empty() const { return node().count == 0; }
+
+    // operator[] is the i-th element of an array (i < size()).
+    Value operator[](size_t i) const {
+        return Value(dom_, dom_->array_children[node().str_off + i]);
+    }
+
+    // find returns the member `name` of an object, or an absent Value (== end()).
+    Value find(std::string_view name) const {
+        for (uint32_t child = idx_ + 1; child < node().end; child = dom_->nodes[child].end) {
+            if (Value(dom_, child).key() == name) {
+                return Value(dom_, child);
+            }
+        }
+        return Value();
+    }
+
+    Value end() const { return Value(); }
+
+    bool operator==(const Value& other) const { return idx_ == other.idx_ && dom_ == other.dom_; }
+
+    // Member is one member of an object while iterating `items()`.
+    struct Member {
+        const Dom* dom;
+        uint32_t idx;
+        std::string_view key() const;
+        Value value() const;
+    };
+
+    struct Iterator {
+        const Dom* dom;
+        uint32_t idx;
+
+        Member operator*() const { return Member{dom, idx}; }
+
+        Iterator& operator++() {
+            idx = dom->nodes[idx].end;
+            return *this;
+        }
+
+        bool operator!=(const Iterator& other) const { return idx != other.idx; }
+    };
+
+    struct Range {
+        Iterator first;
+        Iterator last;
+
+        Iterator begin() const { return first; }
+
+        Iterator end() const { return last; }
+    };
+
+    // items iterates the members of an object (or the elements of an array), in file order.
+    Range items() const { return Range{{dom_, idx_ + 1}, {dom_, node().end}}; }
+
+private:
+    const Dom::Node& node() const { return dom_->nodes[idx_]; }
+
+    Dom::Type type() const { return dom_ == nullptr ? Dom::Type::null : node().type; }
+
+    const Dom* dom_ = nullptr;
+    uint32_t idx_ = UINT32_MAX;
+};
+
+std::string_view Value::Member::key() const {
+    return Value(dom, idx).key();
+}
+
+Value Value::Member::value() const {
+    return Value(dom, idx);
+}
+
+// DomBuilder is the SAX handler that fills a Dom. It stops the parse at once (returns false) on
+// nesting deeper than kMaxDepth or a duplicate key within one object, which nlohmann's own DOM
+// would silently resolve as "last wins".
+class DomBuilder final : public nlohmann::json_sax<nlohmann::json> {
+public:
+    explicit DomBuilder(Dom& dom) : dom_(dom) {}
+
+    bool null() override { return put(Dom::Node{}); }
+
+    bool boolean(bool value) override {
+        Dom::Node node;
+        node.type = Dom::Type::boolean;
+        node.boolean = value;
+        return put(node);
+    }
+
+    bool number_integer(number_integer_t value) override {
+        Dom::Node node;
+        node.type = value >= 0 ? Dom::Type::number_unsigned : Dom::Type::number_integer;
+        node.number.i = value;
+        return put(node);
+    }
+
+    bool number_unsigned(number_unsigned_t value) override {
+        Dom::Node node;
+        node.type = Dom::Type::number_unsigned;
+        node.number.u = value;
+        return put(node);
+    }
+
+    bool number_float(number_float_t value, const string_t&) override {
+        Dom::Node node;
+        node.type = Dom::Type::number_float;
+        node.number.d = value;
+        return put(node);
+    }
+
+    bool string(string_t& value) override {
+        Dom::Node node;
+        node.type = Dom::Type::string;
+        node.str_off = uint32_t(dom_.arena.size());
+        node.str_len = uint32_t(value.size());
+        dom_.arena.append(value);
+        return put(node);
+    }
+
     bool binary(binary_t&) override {
         error_ = "binary values are not JSON";
         return false;
     }
 
-    bool start_object(std::size_t) override { return open(json::object()); }
-    bool start_array(std::size_t) override { return open(json::array()); }
+    bool start_object(std::size_t) override { return open(Dom::Type::object); }
+
+    bool start_array(std::size_t) override { return open(Dom::Type::array); }
 
     bool key(string_t& name) override {
-        json& object = *stack_.back();
-        if (object.find(name) != object.end()) {
-            error_ = "duplicate key \"" + name + "\" in one object";
-            return false;
+        Open& object = stack_.back();
+        // Small objects: compare with the keys so far; large maps switch to a hash set.
+        if (object.keys) {
+            if (!object.keys->insert(name).second) {
+                return duplicate(name);
+            }
+        } else {
+            const auto& nodes = dom_.nodes;
+            for (uint32_t child = object.idx + 1; child < nodes.size(); child = nodes[child].end) {
+                if (dom_.text(nodes[child].key_off, nodes[child].key_len) == name) {
+                    return duplicate(name);
+                }
+            }
+            if (dom_.nodes[object.idx].count >= 32) {
+                object.keys = std::make_unique<std::unordered_set<std::string>>();
+                for (uint32_t child = object.idx + 1; child < nodes.size();
+                     child = nodes[child].end) {
+                    object.keys->emplace(dom_.text(nodes[child].key_off, nodes[child].key_len));
+                }
+                object.keys->insert(name);
+            }
         }
-        slot_ = &object[name];
+        key_off_ = uint32_t(dom_.arena.size());
+        key_len_ = uint32_t(name.size());
+        dom_.arena.append(name);
         return true;
     }
 
-    bool end_object() override {
-        stack_.pop_back();
-        return true;
-    }
+    bool end_object() override { return close(); }
 
-    bool end_array() override {
-        stack_.pop_back();
-        return true;
-    }
+    bool end_array() override { return close(); }
 
-    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& ex) override {
+    bool parse_error(std::size_t, const std::string&,
+                     const nlohmann::detail::exception& ex) override {
         // what() reads "[json.exception.parse_error.101] parse error at line 1, column 5: ...".
         std::string_view what = ex.what();
-        size_t close = what.find("] ");
-        error_ = std::string(close == std::string_view::npos ? what : what.substr(close + 2));
+        size_t close_bracket = what.find("] ");
+        error_ = std::string(
+                close_bracket == std::string_view::npos ? what : what.substr(close_bracket + 2));
         return false;
     }
 
     const std::string& error() const { return error_; }
+
     bool too_deep() const { return too_deep_; }
 
 private:
-    bool open(json value) {
+    struct Open {
+        uint32_t idx;
+        std::unique_ptr<std::unordered_set<std::string>> keys;
+    };
+
+    bool duplicate(std::string_view name) {
+        error_ = "duplicate key \"" + std::string(name) + "\" in one object";
+        return false;
+    }
+
+    bool put(Dom::Node node) {
+        uint32_t idx = uint32_t(dom_.nodes.size());
+        if (idx == UINT32_MAX || dom_.arena.size() > UINT32_MAX / 2) {
+            error_ = "document too large";
+            return false;
+        }
+        node.end = idx + 1;
+        if (!stack_.empty()) {
+            Dom::Node& parent = dom_.nodes[stack_.back().idx];
+            ++parent.count;
+            if (parent.type == Dom::Type::object) {
+                node.key_off = key_off_;
+                node.key_len = key_len_;
+            }
+        }
+        dom_.nodes.push_back(node);
+        return true;
+    }
+
+    bool open(Dom::Type type) {
         if (stack_.size() >= kMaxDepth) {
             error_ = "nesting deeper than " + std::to_string(kMaxDepth) + " levels";
             too_deep_ = true;
             return false;
         }
-        json* placed = put(std::move(value));
-        stack_.push_back(placed);
+        Dom::Node node;
+        node.type = type;
+        if (!put(node)) {
+            return false;
+        }
+        stack_.push_back(Open{uint32_t(dom_.nodes.size() - 1), nullptr});
         return true;
     }
 
-    json* put(json value) {
-        if (stack_.empty()) {
-            root_ = std::move(value);
-            return &root_;
-        }
-        json& parent = *stack_.back();
-        if (parent.is_array()) {
-            parent.push_back(std::move(value));
-            return &parent.back();
-        }
-        *slot_ = std::move(value);
-        return slot_;
+    bool close() {
+        dom_.nodes[stack_.back().idx].end = uint32_t(dom_.nodes.size());
+        stack_.pop_back();
+        return true;
     }
 
-    json& root_;
-    std::vector<json*> stack_;
-    json* slot_ = nullptr;
+    Dom& dom_;
+    std::vector<Open> stack_;
+    uint32_t key_off_ = 0;
+    uint32_t key_len_ = 0;
     std::string error_;
     bool too_deep_ = false;
 };
 
 // --- JSON paths ----------------------------------------------------------------------------------
+
+using state::quote_text;
 
 // Path is one step of a JSON path, chained to its parent on the stack; it is rendered only when
 // an error needs it, so the happy path builds no strings.
@@ -122,7 +389,9 @@ struct Path {
     size_t index = 0;
 
     Path field(std::string_view name) const { return {this, Kind::field, name, 0}; }
+
     Path at(size_t i) const { return {this, Kind::index, {}, i}; }
+
     Path map_key(std::string_view name) const { return {this, Kind::map_key, name, 0}; }
 
     std::string render() const {
@@ -136,7 +405,8 @@ struct Path {
         }
         std::string out = parent->raw();
         switch (kind) {
-            case Kind::root: break;
+            case Kind::root:
+                break;
             case Kind::field:
                 if (!out.empty()) {
                     out.push_back('.');
@@ -147,55 +417,25 @@ struct Path {
                 out += "[" + std::to_string(index) + "]";
                 break;
             case Kind::map_key:
-                out += "[\"";
-                out.append(key);
-                out += "\"]";
+                out += "[" + quote_text(key) + "]";
                 break;
         }
         return out;
     }
 };
 
-std::string quote_text(std::string_view text) {
-    std::string out = "\"";
-    // Keep error lines one line and printable whatever the file holds.
-    for (unsigned char c : text.substr(0, 200)) {
-        if (c < 0x20 || c == 0x7f) {
-            out += "\\x";
-            out.push_back("0123456789abcdef"[c >> 4]);
-            out.push_back("0123456789abcdef"[c & 15]);
-        } else if (c == '"' || c == '\\') {
-            out.push_back('\\');
-            out.push_back(char(c));
-        } else {
-            out.push_back(char(c));
-        }
-    }
-    if (text.size() > 200) {
-        out += "...";
-    }
-    out.push_back('"');
-    return out;
-}
-
-std::string describe(const json& value) {
+std::string describe(Value value) {
     if (value.is_string()) {
-        return quote_text(value.get_ref<const std::string&>());
+        return quote_text(value.str());
     }
     if (value.is_number_unsigned()) {
-        return std::to_string(value.get<uint64_t>());
+        return std::to_string(value.u64());
     }
     if (value.is_number_integer()) {
-        return std::to_string(value.get<int64_t>());
+        return std::to_string(value.i64());
     }
     return std::string(value.type_name());
 }
-
-template <class E>
-struct EnumName {
-    std::string_view name;
-    E value;
-};
 
 // --- the reader --------------------------------------------------------------------------------
 
@@ -206,7 +446,9 @@ public:
     explicit Reader(std::vector<std::string>& errors, std::vector<std::string>& unsupported)
         : errors_(errors), unsupported_(unsupported) {}
 
-    void read_config(const json& root, Config& config);
+    void read_config(Value root, Config& config);
+
+    size_t dropped() const { return dropped_; }
 
 private:
     void error(const Path& path, std::string_view message) {
@@ -229,7 +471,7 @@ private:
         }
     }
 
-    bool object(const json& value, const Path& path) {
+    bool object(Value value, const Path& path) {
         if (!value.is_object()) {
             error(path, "expected an object, got " + describe(value));
             return false;
@@ -237,7 +479,7 @@ private:
         return true;
     }
 
-    bool array(const json& value, const Path& path) {
+    bool array(Value value, const Path& path) {
         if (!value.is_array()) {
             error(path, "expected an array, got " + describe(value));
             return false;
@@ -245,97 +487,93 @@ private:
         return true;
     }
 
-    bool string(const json& value, const Path& path, std::string& out) {
+    bool string(Value value, const Path& path, std::string& out) {
         if (!value.is_string()) {
             error(path, "expected a string, got " + describe(value));
             return false;
         }
-        out = value.get_ref<const std::string&>();
+        out = value.str();
         return true;
     }
 
-    bool boolean(const json& value, const Path& path, bool& out) {
+    bool boolean(Value value, const Path& path, bool& out) {
         if (!value.is_boolean()) {
             error(path, "expected true or false, got " + describe(value));
             return false;
         }
-        out = value.get<bool>();
+        out = value.boolean();
         return true;
     }
 
-    bool unsigned_int(const json& value, const Path& path, uint64_t max, uint64_t& out) {
-        if (!value.is_number_unsigned() || value.get<uint64_t>() > max) {
+    bool unsigned_int(Value value, const Path& path, uint64_t max, uint64_t& out) {
+        if (!value.is_number_unsigned() || value.u64() > max) {
             error(path, describe(value) + " is not an integer from 0 to " + std::to_string(max));
             return false;
         }
-        out = value.get<uint64_t>();
+        out = value.u64();
         return true;
     }
 
-    bool port(const json& value, const Path& path, uint16_t& out) {
-        if (!value.is_number_unsigned() || value.get<uint64_t>() > 65535) {
+    bool port(Value value, const Path& path, uint16_t& out) {
+        if (!value.is_number_unsigned() || value.u64() > 65535) {
             error(path, describe(value) + " is not a port");
             return false;
         }
-        out = uint16_t(value.get<uint64_t>());
+        out = uint16_t(value.u64());
         return true;
     }
 
+    // enumeration reads one of `values`, spelled as `state::to_string` spells them (the one
+    // table of enum names, shared with the dump).
     template <class E>
-    bool enumeration(const json& value, const Path& path, std::initializer_list<EnumName<E>> names,
-                     E& out) {
+    bool enumeration(Value value, const Path& path, std::initializer_list<E> values, E& out) {
         if (value.is_string()) {
-            const auto& text = value.get_ref<const std::string&>();
-            for (const auto& entry : names) {
-                if (text == entry.name) {
-                    out = entry.value;
+            for (E candidate : values) {
+                if (value.str() == state::to_string(candidate)) {
+                    out = candidate;
                     return true;
                 }
             }
         }
         std::string expected;
-        for (const auto& entry : names) {
+        for (E candidate : values) {
             expected += expected.empty() ? "" : ", ";
-            expected.append(entry.name);
+            expected.append(state::to_string(candidate));
         }
         error(path, "unknown value " + describe(value) + " (expected one of: " + expected + ")");
         return false;
     }
 
-    void string_list(const json& value, const Path& path, std::vector<std::string>& out);
-    void ip_list(const json& value, const Path& path, std::vector<state::IpAddr>& out);
-    void port_map(const json& value, const Path& path, PortMap& out);
-    void network_address(const json& value, const Path& path,
-                         std::optional<state::NetworkAddress>& out);
+    void string_list(Value value, const Path& path, std::vector<std::string>& out);
+    void ip_list(Value value, const Path& path, std::vector<state::IpAddr>& out);
+    void port_map(Value value, const Path& path, PortMap& out);
+    void network_address(Value value, const Path& path, std::optional<state::NetworkAddress>& out);
     bool namespaced_hostname(std::string_view text, state::NamespacedHostname& out);
-    void gateway(const json& value, const Path& path, std::optional<state::GatewayAddress>& out);
-    void cidr(const json& value, const Path& path, std::optional<state::Cidr>& out);
+    void gateway(Value value, const Path& path, std::optional<state::GatewayAddress>& out);
+    void cidr(Value value, const Path& path, std::optional<state::Cidr>& out);
 
-    void read_workload(const json& value, const Path& path, state::Workload& out);
-    void read_workload_field(const std::string& key, const json& value, const Path& path,
+    void read_workload(Value value, const Path& path, state::Workload& out);
+    void read_workload_field(std::string_view key, Value value, const Path& path,
                              state::Workload& out);
-    void read_service(const json& value, const Path& path, state::Service& out);
-    void read_service_field(const std::string& key, const json& value, const Path& path,
+    void read_service(Value value, const Path& path, state::Service& out);
+    void read_service_field(std::string_view key, Value value, const Path& path,
                             state::Service& out);
-    void read_load_balancer(const json& value, const Path& path, state::LoadBalancer& out);
-    void read_endpoints(const json& value, const Path& path, state::Service& out);
-    void read_policy(const json& value, const Path& path, state::Policy& out);
-    void read_match(const json& value, const Path& path, state::RbacMatch& out);
-    void string_matches(const json& value, const Path& path, std::vector<state::StringMatch>& out);
-    void sa_matches(const json& value, const Path& path,
-                    std::vector<state::ServiceAccountMatch>& out);
-    void cidr_list(const json& value, const Path& path, std::vector<state::Cidr>& out);
-    void port_list(const json& value, const Path& path, std::vector<uint16_t>& out);
-    void read_pod(const json& value, const Path& path, state::Pod& out);
+    void read_load_balancer(Value value, const Path& path, state::LoadBalancer& out);
+    void read_endpoints(Value value, const Path& path, state::Service& out);
+    void read_policy(Value value, const Path& path, state::Policy& out);
+    void read_match(Value value, const Path& path, state::RbacMatch& out);
+    void string_matches(Value value, const Path& path, std::vector<state::StringMatch>& out);
+    void sa_matches(Value value, const Path& path, std::vector<state::ServiceAccountMatch>& out);
+    void cidr_list(Value value, const Path& path, std::vector<state::Cidr>& out);
+    void port_list(Value value, const Path& path, std::vector<uint16_t>& out);
+    void read_pod(Value value, const Path& path, state::Pod& out);
 
     std::vector<std::string>& errors_;
     std::vector<std::string>& unsupported_;
-
-public:
-    size_t dropped_ = 0;
+    size_t dropped_ = 0;  // Errors past kMaxErrors, counted but not kept.
 };
 
-void Reader::string_list(const json& value, const Path& path, std::vector<std::string>& out) {
+void Reader::string_list(Value value, const Path& path, std::vector<std::string>& out) {
     if (!array(value, path)) {
         return;
     }
@@ -345,7 +583,7 @@ void Reader::string_list(const json& value, const Path& path, std::vector<std::s
     }
 }
 
-void Reader::ip_list(const json& value, const Path& path, std::vector<state::IpAddr>& out) {
+void Reader::ip_list(Value value, const Path& path, std::vector<state::IpAddr>& out) {
     if (!array(value, path)) {
         return;
     }
@@ -364,7 +602,7 @@ void Reader::ip_list(const json& value, const Path& path, std::vector<state::IpA
     }
 }
 
-void Reader::port_map(const json& value, const Path& path, PortMap& out) {
+void Reader::port_map(Value value, const Path& path, PortMap& out) {
     if (!object(value, path)) {
         return;
     }
@@ -373,7 +611,8 @@ void Reader::port_map(const json& value, const Path& path, PortMap& out) {
         Path entry = path.map_key(item.key());
         auto service_port = state::parse_decimal(item.key(), 65535);
         if (!service_port || *service_port == 0) {
-            error(entry, quote_text(item.key()) + " is not a port (keys are ports written as strings)");
+            error(entry,
+                  quote_text(item.key()) + " is not a port (keys are ports written as strings)");
             continue;
         }
         uint16_t target = 0;
@@ -389,7 +628,7 @@ void Reader::port_map(const json& value, const Path& path, PortMap& out) {
     }
 }
 
-void Reader::network_address(const json& value, const Path& path,
+void Reader::network_address(Value value, const Path& path,
                              std::optional<state::NetworkAddress>& out) {
     std::string text;
     if (!string(value, path, text)) {
@@ -412,8 +651,7 @@ bool Reader::namespaced_hostname(std::string_view text, state::NamespacedHostnam
     return true;
 }
 
-void Reader::gateway(const json& value, const Path& path,
-                     std::optional<state::GatewayAddress>& out) {
+void Reader::gateway(Value value, const Path& path, std::optional<state::GatewayAddress>& out) {
     if (!object(value, path)) {
         return;
     }
@@ -449,7 +687,7 @@ void Reader::gateway(const json& value, const Path& path,
     out = std::move(gateway);
 }
 
-void Reader::cidr(const json& value, const Path& path, std::optional<state::Cidr>& out) {
+void Reader::cidr(Value value, const Path& path, std::optional<state::Cidr>& out) {
     std::string text;
     if (!string(value, path, text)) {
         return;
@@ -465,14 +703,14 @@ void Reader::cidr(const json& value, const Path& path, std::optional<state::Cidr
     } else if (!ip) {
         error(path, "not a CIDR (bad address): " + quote_text(text));
     } else {
-        error(path, "not a CIDR (prefix length must be 0 to " +
-                            std::string(ip->v6 ? "128" : "32") + "): " + quote_text(text));
+        error(path, "not a CIDR (prefix length must be 0 to " + std::string(ip->v6 ? "128" : "32") +
+                            "): " + quote_text(text));
     }
 }
 
 // --- workloads ---------------------------------------------------------------------------------
 
-void Reader::read_workload(const json& value, const Path& path, state::Workload& out) {
+void Reader::read_workload(Value value, const Path& path, state::Workload& out) {
     if (!object(value, path)) {
         return;
     }
@@ -487,12 +725,20 @@ void Reader::read_workload(const json& value, const Path& path, state::Workload&
     if (out.service_account.empty()) {
         out.service_account = "default";  // ztunnel's xDS default (ecosystem §4.2).
     }
+    // The identity is what certificates are issued for and peers are checked against, so it
+    // must be a valid SPIFFE ID; "cluster.local" stands in for the run's default trust domain.
+    if (!out.namespace_.empty() &&
+        !certs::Identity::from_parts(out.trust_domain.empty() ? "cluster.local" : out.trust_domain,
+                                     out.namespace_, out.service_account)) {
+        error(path, "trustDomain, namespace and serviceAccount do not form a valid SPIFFE ID: " +
+                            quote_text(out.identity("cluster.local")));
+    }
     if (out.cluster_id.empty()) {
         out.cluster_id = "Kubernetes";
     }
 }
 
-void Reader::read_workload_field(const std::string& key, const json& value, const Path& path,
+void Reader::read_workload_field(std::string_view key, Value value, const Path& path,
                                  state::Workload& out) {
     using state::Workload;
     if (key == "uid") {
@@ -512,14 +758,12 @@ void Reader::read_workload_field(const std::string& key, const json& value, cons
     } else if (key == "workloadIps") {
         ip_list(value, path, out.workload_ips);
     } else if (key == "protocol") {
-        enumeration<state::Protocol>(
-                value, path, {{"TCP", state::Protocol::tcp}, {"HBONE", state::Protocol::hbone}},
-                out.protocol);
+        enumeration<state::Protocol>(value, path, {state::Protocol::tcp, state::Protocol::hbone},
+                                     out.protocol);
     } else if (key == "networkMode") {
-        enumeration<state::NetworkMode>(value, path,
-                                        {{"Standard", state::NetworkMode::standard},
-                                         {"HostNetwork", state::NetworkMode::host_network}},
-                                        out.network_mode);
+        enumeration<state::NetworkMode>(
+                value, path, {state::NetworkMode::standard, state::NetworkMode::host_network},
+                out.network_mode);
     } else if (key == "network") {
         string(value, path, out.network);
     } else if (key == "node") {
@@ -539,10 +783,9 @@ void Reader::read_workload_field(const std::string& key, const json& value, cons
             note_unsupported("workloads[].hostname");
         }
     } else if (key == "status") {
-        enumeration<state::HealthStatus>(value, path,
-                                         {{"Healthy", state::HealthStatus::healthy},
-                                          {"Unhealthy", state::HealthStatus::unhealthy}},
-                                         out.status);
+        enumeration<state::HealthStatus>(
+                value, path, {state::HealthStatus::healthy, state::HealthStatus::unhealthy},
+                out.status);
     } else if (key == "capacity") {
         uint64_t capacity = 1;
         if (unsigned_int(value, path, UINT32_MAX, capacity)) {
@@ -588,8 +831,8 @@ void Reader::read_workload_field(const std::string& key, const json& value, cons
             if (item.key() == "protocol") {
                 enumeration<state::ApplicationTunnel::Protocol>(
                         item.value(), field,
-                        {{"NONE", state::ApplicationTunnel::Protocol::none},
-                         {"PROXY", state::ApplicationTunnel::Protocol::proxy}},
+                        {state::ApplicationTunnel::Protocol::none,
+                         state::ApplicationTunnel::Protocol::proxy},
                         tunnel.protocol);
             } else if (item.key() == "port") {
                 uint16_t number = 0;
@@ -625,7 +868,7 @@ void Reader::read_workload_field(const std::string& key, const json& value, cons
 
 // --- services ----------------------------------------------------------------------------------
 
-void Reader::read_service(const json& value, const Path& path, state::Service& out) {
+void Reader::read_service(Value value, const Path& path, state::Service& out) {
     if (!object(value, path)) {
         return;
     }
@@ -639,7 +882,7 @@ void Reader::read_service(const json& value, const Path& path, state::Service& o
     }
 }
 
-void Reader::read_service_field(const std::string& key, const json& value, const Path& path,
+void Reader::read_service_field(std::string_view key, Value value, const Path& path,
                                 state::Service& out) {
     if (key == "name") {
         string(value, path, out.name);
@@ -743,24 +986,22 @@ void Reader::read_service_field(const std::string& key, const json& value, const
         read_load_balancer(value, path, balancer);
         out.load_balancer = std::move(balancer);
     } else if (key == "ipFamilies") {
-        enumeration<state::IpFamilies>(value, path,
-                                       {{"Dual", state::IpFamilies::dual},
-                                        {"IPv4", state::IpFamilies::ipv4},
-                                        {"IPv6", state::IpFamilies::ipv6}},
-                                       out.ip_families);
+        enumeration<state::IpFamilies>(
+                value, path,
+                {state::IpFamilies::dual, state::IpFamilies::ipv4, state::IpFamilies::ipv6},
+                out.ip_families);
     } else if (key == "canonical") {
         boolean(value, path, out.canonical);
     } else if (key == "visibility") {
         enumeration<state::Visibility>(value, path,
-                                       {{"Public", state::Visibility::public_},
-                                        {"Namespace", state::Visibility::namespace_}},
+                                       {state::Visibility::public_, state::Visibility::namespace_},
                                        out.visibility);
     } else {
         unknown_key(path);
     }
 }
 
-void Reader::read_load_balancer(const json& value, const Path& path, state::LoadBalancer& out) {
+void Reader::read_load_balancer(Value value, const Path& path, state::LoadBalancer& out) {
     if (!object(value, path)) {
         return;
     }
@@ -774,12 +1015,9 @@ void Reader::read_load_balancer(const json& value, const Path& path, state::Load
                 state::RoutingPreference preference{};
                 if (enumeration<state::RoutingPreference>(
                             item.value()[i], field.at(i),
-                            {{"Region", state::RoutingPreference::region},
-                             {"Zone", state::RoutingPreference::zone},
-                             {"Subzone", state::RoutingPreference::subzone},
-                             {"Node", state::RoutingPreference::node},
-                             {"Cluster", state::RoutingPreference::cluster},
-                             {"Network", state::RoutingPreference::network}},
+                            {state::RoutingPreference::region, state::RoutingPreference::zone,
+                             state::RoutingPreference::subzone, state::RoutingPreference::node,
+                             state::RoutingPreference::cluster, state::RoutingPreference::network},
                             preference)) {
                     out.routing_preferences.push_back(preference);
                 }
@@ -790,27 +1028,25 @@ void Reader::read_load_balancer(const json& value, const Path& path, state::Load
         } else if (item.key() == "mode") {
             enumeration<state::LoadBalancerMode>(
                     item.value(), field,
-                    {{"Standard", state::LoadBalancerMode::standard},
-                     {"Strict", state::LoadBalancerMode::strict},
-                     {"Failover", state::LoadBalancerMode::failover},
-                     {"Passthrough", state::LoadBalancerMode::passthrough}},
+                    {state::LoadBalancerMode::standard, state::LoadBalancerMode::strict,
+                     state::LoadBalancerMode::failover, state::LoadBalancerMode::passthrough},
                     out.mode);
             if (out.mode == state::LoadBalancerMode::strict ||
                 out.mode == state::LoadBalancerMode::failover) {
                 note_unsupported("services[].loadBalancer.mode (Strict, Failover)");
             }
         } else if (item.key() == "healthPolicy") {
-            enumeration<state::HealthPolicy>(item.value(), field,
-                                             {{"OnlyHealthy", state::HealthPolicy::only_healthy},
-                                              {"AllowAll", state::HealthPolicy::allow_all}},
-                                             out.health_policy);
+            enumeration<state::HealthPolicy>(
+                    item.value(), field,
+                    {state::HealthPolicy::only_healthy, state::HealthPolicy::allow_all},
+                    out.health_policy);
         } else {
             unknown_key(field);
         }
     }
 }
 
-void Reader::read_endpoints(const json& value, const Path& path, state::Service& out) {
+void Reader::read_endpoints(Value value, const Path& path, state::Service& out) {
     if (!object(value, path)) {
         return;
     }
@@ -828,10 +1064,10 @@ void Reader::read_endpoints(const json& value, const Path& path, state::Service&
             } else if (field_item.key() == "port") {
                 port_map(field_item.value(), field, endpoint.ports);
             } else if (field_item.key() == "status") {
-                enumeration<state::HealthStatus>(field_item.value(), field,
-                                                 {{"Healthy", state::HealthStatus::healthy},
-                                                  {"Unhealthy", state::HealthStatus::unhealthy}},
-                                                 endpoint.status);
+                enumeration<state::HealthStatus>(
+                        field_item.value(), field,
+                        {state::HealthStatus::healthy, state::HealthStatus::unhealthy},
+                        endpoint.status);
             } else {
                 unknown_key(field);
             }
@@ -846,7 +1082,7 @@ void Reader::read_endpoints(const json& value, const Path& path, state::Service&
 
 // --- policies ----------------------------------------------------------------------------------
 
-void Reader::read_policy(const json& value, const Path& path, state::Policy& out) {
+void Reader::read_policy(Value value, const Path& path, state::Policy& out) {
     if (!object(value, path)) {
         return;
     }
@@ -858,7 +1094,7 @@ void Reader::read_policy(const json& value, const Path& path, state::Policy& out
     }
     for (const auto& item : value.items()) {
         Path field = path.field(item.key());
-        const json& v = item.value();
+        Value v = item.value();
         if (item.key() == "name") {
             string(v, field, out.name);
         } else if (item.key() == "namespace") {
@@ -866,15 +1102,12 @@ void Reader::read_policy(const json& value, const Path& path, state::Policy& out
         } else if (item.key() == "scope") {
             enumeration<state::PolicyScope>(
                     v, field,
-                    {{"Global", state::PolicyScope::global},
-                     {"Namespace", state::PolicyScope::namespace_},
-                     {"WorkloadSelector", state::PolicyScope::workload_selector}},
+                    {state::PolicyScope::global, state::PolicyScope::namespace_,
+                     state::PolicyScope::workload_selector},
                     out.scope);
         } else if (item.key() == "action") {
             enumeration<state::PolicyAction>(
-                    v, field,
-                    {{"Allow", state::PolicyAction::allow}, {"Deny", state::PolicyAction::deny}},
-                    out.action);
+                    v, field, {state::PolicyAction::allow, state::PolicyAction::deny}, out.action);
         } else if (item.key() == "dryRun") {
             boolean(v, field, out.dry_run);
         } else if (item.key() == "rules") {
@@ -905,15 +1138,15 @@ void Reader::read_policy(const json& value, const Path& path, state::Policy& out
     }
 }
 
-void Reader::read_match(const json& value, const Path& path, state::RbacMatch& out) {
+void Reader::read_match(Value value, const Path& path, state::RbacMatch& out) {
     if (!object(value, path)) {
         return;
     }
     // Unlike ztunnel, an unknown key in a match is an error: a typo must not widen a policy.
     for (const auto& item : value.items()) {
-        const std::string& key = item.key();
+        std::string_view key = item.key();
         Path field = path.field(key);
-        const json& v = item.value();
+        Value v = item.value();
         if (key == "namespaces") {
             string_matches(v, field, out.namespaces);
         } else if (key == "notNamespaces") {
@@ -944,21 +1177,22 @@ void Reader::read_match(const json& value, const Path& path, state::RbacMatch& o
     }
 }
 
-void Reader::string_matches(const json& value, const Path& path,
-                            std::vector<state::StringMatch>& out) {
+void Reader::string_matches(Value value, const Path& path, std::vector<state::StringMatch>& out) {
     if (!array(value, path)) {
         return;
     }
     using Kind = state::StringMatch::Kind;
     for (size_t i = 0; i < value.size(); ++i) {
         Path entry = path.at(i);
-        const json& v = value[i];
+        Value v = value[i];
         if (!v.is_object() || v.size() != 1) {
-            error(entry, "expected one of {\"Exact\": s}, {\"Prefix\": s}, {\"Suffix\": s}, "
-                         "{\"Presence\": []}, got " + describe(v));
+            error(entry,
+                  "expected one of {\"Exact\": s}, {\"Prefix\": s}, {\"Suffix\": s}, "
+                  "{\"Presence\": []}, got " +
+                          describe(v));
             continue;
         }
-        auto it = v.begin();
+        auto it = *v.items().begin();
         Path field = entry.field(it.key());
         state::StringMatch match;
         if (it.key() == "Presence") {
@@ -986,7 +1220,7 @@ void Reader::string_matches(const json& value, const Path& path,
     }
 }
 
-void Reader::sa_matches(const json& value, const Path& path,
+void Reader::sa_matches(Value value, const Path& path,
                         std::vector<state::ServiceAccountMatch>& out) {
     if (!array(value, path)) {
         return;
@@ -1021,7 +1255,7 @@ void Reader::sa_matches(const json& value, const Path& path,
     }
 }
 
-void Reader::cidr_list(const json& value, const Path& path, std::vector<state::Cidr>& out) {
+void Reader::cidr_list(Value value, const Path& path, std::vector<state::Cidr>& out) {
     if (!array(value, path)) {
         return;
     }
@@ -1034,7 +1268,7 @@ void Reader::cidr_list(const json& value, const Path& path, std::vector<state::C
     }
 }
 
-void Reader::port_list(const json& value, const Path& path, std::vector<uint16_t>& out) {
+void Reader::port_list(Value value, const Path& path, std::vector<uint16_t>& out) {
     if (!array(value, path)) {
         return;
     }
@@ -1048,7 +1282,7 @@ void Reader::port_list(const json& value, const Path& path, std::vector<uint16_t
 
 // --- pods and the top level --------------------------------------------------------------------
 
-void Reader::read_pod(const json& value, const Path& path, state::Pod& out) {
+void Reader::read_pod(Value value, const Path& path, state::Pod& out) {
     if (!object(value, path)) {
         return;
     }
@@ -1077,30 +1311,30 @@ void Reader::read_pod(const json& value, const Path& path, state::Pod& out) {
     }
 }
 
-void Reader::read_config(const json& root, Config& config) {
+void Reader::read_config(Value root, Config& config) {
     Path top;
     if (!object(root, top)) {
         return;
     }
     for (const auto& item : root.items()) {
-        const std::string& key = item.key();
+        std::string_view key = item.key();
         if (key != "workloads" && key != "services" && key != "policies" && key != "pods") {
             unknown_key(top.field(key));
         }
     }
     // Read in a fixed order (not the DOM's alphabetical one) so errors follow the file's story.
     auto read_list = [&](const char* key, auto& out, auto read_one) {
-        auto it = root.find(key);
-        if (it == root.end()) {
+        Value list = root.find(key);
+        if (list == root.end()) {
             return;
         }
         Path field = top.field(key);
-        if (!array(*it, field)) {
+        if (!array(list, field)) {
             return;
         }
-        out.resize(it->size());
-        for (size_t i = 0; i < it->size(); ++i) {
-            (this->*read_one)((*it)[i], field.at(i), out[i]);
+        out.resize(list.size());
+        for (size_t i = 0; i < list.size(); ++i) {
+            (this->*read_one)(list[i], field.at(i), out[i]);
         }
     };
     read_list("workloads", config.workloads, &Reader::read_workload);
@@ -1112,73 +1346,43 @@ void Reader::read_config(const json& root, Config& config) {
 }  // namespace
 
 bool is_spiffe_id(std::string_view text) {
-    // TODO(config): call zt::certs::Identity::parse once the certs branch lands, so there is one
-    // SPIFFE parser. Until then: spiffe://TRUST_DOMAIN/PATH, lowercase trust domain of
-    // [a-z0-9.-_], non-empty path segments of [A-Za-z0-9.-_], no `.`/`..` segments.
-    constexpr std::string_view kScheme = "spiffe://";
-    if (!text.starts_with(kScheme) || text.size() > 2048) {
-        return false;
-    }
-    std::string_view rest = text.substr(kScheme.size());
-    size_t slash = rest.find('/');
-    std::string_view trust_domain = rest.substr(0, slash);
-    if (trust_domain.empty()) {
-        return false;
-    }
-    for (char c : trust_domain) {
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
-              c == '_')) {
-            return false;
-        }
-    }
-    if (slash == std::string_view::npos) {
-        return true;  // A trust domain alone is a valid SPIFFE ID.
-    }
-    std::string_view path = rest.substr(slash);
-    while (!path.empty()) {
-        path.remove_prefix(1);  // The '/'.
-        size_t next = path.find('/');
-        std::string_view segment = path.substr(0, next);
-        if (segment.empty() || segment == "." || segment == "..") {
-            return false;
-        }
-        for (char c : segment) {
-            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '-' || c == '_')) {
-                return false;
-            }
-        }
-        path = next == std::string_view::npos ? std::string_view() : path.substr(next);
-    }
-    return true;
+    return certs::Identity::parse(text).has_value();
 }
 
 ParseResult parse(std::string_view text) {
     ParseResult result;
     if (text.starts_with("\xEF\xBB\xBF")) {
+        result.not_json = true;
         result.errors.push_back("(file): a byte order mark is not allowed");
         return result;
     }
     // nlohmann stops at a NUL as if the input ended there, which would accept `{}\0garbage`.
     if (size_t nul = text.find('\0'); nul != std::string_view::npos) {
+        result.not_json = true;
         result.errors.push_back("(file): NUL byte at offset " + std::to_string(nul));
         return result;
     }
-    json root;
-    DomBuilder builder(root);
-    bool parsed = json::sax_parse(text.begin(), text.end(), &builder,
-                                  json::input_format_t::json, /*strict=*/true,
-                                  /*ignore_comments=*/false);
+    Dom dom;
+    // Rough sizes from the text keep the vectors from regrowing many times.
+    dom.nodes.reserve(text.size() / 12);
+    dom.arena.reserve(text.size() / 2);
+    DomBuilder builder(dom);
+    bool parsed = nlohmann::json::sax_parse(text.begin(), text.end(), &builder,
+                                            nlohmann::json::input_format_t::json,
+                                            /*strict=*/true, /*ignore_comments=*/false);
     if (!parsed) {
+        result.not_json = true;
         result.too_deep = builder.too_deep();
-        result.errors.push_back("(file): " + (builder.error().empty() ? std::string("not JSON")
-                                                                       : builder.error()));
+        result.errors.push_back(
+                "(file): " + (builder.error().empty() ? std::string("not JSON") : builder.error()));
         return result;
     }
+    dom.index_arrays();
+    Value root(&dom, 0);
     Reader reader(result.errors, result.config.unsupported);
     reader.read_config(root, result.config);
-    if (reader.dropped_ > 0) {
-        result.errors.push_back("(file): " + std::to_string(reader.dropped_) +
+    if (reader.dropped() > 0) {
+        result.errors.push_back("(file): " + std::to_string(reader.dropped()) +
                                 " more errors not shown");
     }
     return result;

@@ -30,6 +30,7 @@ inline constexpr size_t kMaxErrors = 1000;
 struct ParseResult {
     state::Config config;
     std::vector<std::string> errors;
+    bool not_json = false;  // The text is not (acceptable) JSON; `config` is empty.
     bool too_deep = false;  // The nesting cap was hit (counted by the watcher).
 };
 
@@ -40,7 +41,8 @@ struct ParseResult {
 // absolute path.
 ParseResult parse(std::string_view text);
 
-// is_spiffe_id is the one place the config checks SPIFFE syntax (`subjectAltNames`).
+// is_spiffe_id is the one place the config checks SPIFFE syntax (`subjectAltNames`); it defers
+// to `certs::Identity::parse`, so config and the TLS peer checks agree on what an ID is.
 bool is_spiffe_id(std::string_view text);
 
 }  // namespace zt::config

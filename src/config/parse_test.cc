@@ -2,13 +2,14 @@
 // each checked for its exact JSON path and message, plus the JSON-level limits (depth, duplicate
 // keys, BOM, truncation) and ztunnel's examples/localhost.yaml written as JSON.
 
-#include <doctest/doctest.h>
+#include "src/config/parse.h"
 
 #include <string>
 #include <vector>
 
+#include <doctest/doctest.h>
+
 #include "src/config/load.h"
-#include "src/config/parse.h"
 
 namespace {
 
@@ -60,15 +61,14 @@ TEST_CASE("config: each validation error names its JSON path") {
     const Row rows[] = {
             {"unknown top-level key", replace("\"pods\"", "\"pod\""), "pod: unknown key"},
             {"top level not an object", "[]", "(top level): expected an object, got array"},
-            {"list not an array", "{\"pods\": {}}",
-             "pods: expected an array, got object"},
+            {"list not an array", "{\"pods\": {}}", "pods: expected an array, got object"},
             {"misspelt workload key", replace("\"protocol\"", "\"protcol\""),
              "workloads[0].protcol: unknown key"},
-            {"missing required key", replace("\"namespace\": \"ns\", \"workloadIps\"",
-                                             "\"workloadIps\""),
+            {"missing required key",
+             replace("\"namespace\": \"ns\", \"workloadIps\"", "\"workloadIps\""),
              "workloads[0]: missing required key \"namespace\""},
-            {"empty uid", replace("\"uid\": \"c//Pod/ns/a\", \"namespace\"",
-                                  "\"uid\": \"\", \"namespace\""),
+            {"empty uid",
+             replace("\"uid\": \"c//Pod/ns/a\", \"namespace\"", "\"uid\": \"\", \"namespace\""),
              "workloads[0].uid: must not be empty"},
             {"bad IP", replace("198.18.0.1", "10.0.0.300"),
              "workloads[0].workloadIps[0]: not an IP address: \"10.0.0.300\""},
@@ -87,37 +87,50 @@ TEST_CASE("config: each validation error names its JSON path") {
             {"port key not a number", replace("{\"80\": 8080}}}", "{\"http\": 8080}}}"),
              "workloads[0].services[\"ns/s.ns.svc\"][\"http\"]: \"http\" is not a port (keys are "
              "ports written as strings)"},
-            {"target port out of range", replace("\"ports\": {\"80\": 8080}",
-                                                 "\"ports\": {\"80\": 70000}"),
+            {"target port out of range",
+             replace("\"ports\": {\"80\": 8080}", "\"ports\": {\"80\": 70000}"),
              "services[0].ports[\"80\"]: 70000 is not a port"},
-            {"port twice", replace("\"ports\": {\"80\": 8080}", "\"ports\": {\"80\": 1, \"080\": 2}"),
+            {"port twice",
+             replace("\"ports\": {\"80\": 8080}", "\"ports\": {\"80\": 1, \"080\": 2}"),
              "services[0].ports: port 80 appears twice"},
             {"vip without network", replace("\"/198.19.0.1\"", "\"198.19.0.1\""),
              "services[0].vips[0]: not a network/ip address: \"198.19.0.1\""},
             {"cidr prefix too long",
-             replace("\"vips\": [", "\"cidrVips\": [{\"network\": \"\", \"cidr\": \"198.19.0.0/33\"}], \"vips\": ["),
+             replace("\"vips\": [",
+                     "\"cidrVips\": [{\"network\": \"\", \"cidr\": \"198.19.0.0/33\"}], \"vips\": "
+                     "["),
              "services[0].cidrVips[0].cidr: not a CIDR (prefix length must be 0 to 32): "
              "\"198.19.0.0/33\""},
-            {"not a SPIFFE ID", replace("spiffe://cluster.local/ns/ns/sa/s", "cluster.local/ns/ns/sa/s"),
+            {"not a SPIFFE ID",
+             replace("spiffe://cluster.local/ns/ns/sa/s", "cluster.local/ns/ns/sa/s"),
              "services[0].subjectAltNames[0]: not a SPIFFE ID: \"cluster.local/ns/ns/sa/s\""},
             {"SPIFFE ID with empty segment", replace("ns/ns/sa/s", "ns//sa/s"),
-             "services[0].subjectAltNames[0]: not a SPIFFE ID: \"spiffe://cluster.local/ns//sa/s\""},
+             "services[0].subjectAltNames[0]: not a SPIFFE ID: "
+             "\"spiffe://cluster.local/ns//sa/s\""},
+            {"SPIFFE ID outside Istio's ns/sa shape", replace("ns/ns/sa/s", "workload/s"),
+             "services[0].subjectAltNames[0]: not a SPIFFE ID: "
+             "\"spiffe://cluster.local/workload/s\""},
+            {"identity fields that make no SPIFFE ID",
+             replace("\"namespace\": \"ns\", \"workloadIps\"",
+                     "\"namespace\": \"ns\", \"serviceAccount\": \"a/b\", \"workloadIps\""),
+             "workloads[0]: trustDomain, namespace and serviceAccount do not form a valid SPIFFE "
+             "ID: \"spiffe://cluster.local/ns/ns/sa/a/b\""},
             {"unknown load balancer mode",
              replace("\"vips\": [", "\"loadBalancer\": {\"mode\": \"Random\"}, \"vips\": ["),
              "services[0].loadBalancer.mode: unknown value \"Random\" (expected one of: Standard, "
              "Strict, Failover, Passthrough)"},
-            {"rule port out of range", replace("\"principals\": [{\"Exact\": \"x\"}]",
-                                               "\"destinationPorts\": [70000]"),
+            {"rule port out of range",
+             replace("\"principals\": [{\"Exact\": \"x\"}]", "\"destinationPorts\": [70000]"),
              "policies[0].rules[0][1][0].destinationPorts[0]: 70000 is not a port"},
-            {"bare IP where a CIDR is required", replace("\"destinationPorts\": [8080]",
-                                                         "\"sourceIps\": [\"198.18.0.1\"]"),
+            {"bare IP where a CIDR is required",
+             replace("\"destinationPorts\": [8080]", "\"sourceIps\": [\"198.18.0.1\"]"),
              "policies[0].rules[0][0][0].sourceIps[0]: not a CIDR (an address/prefix length is "
              "required): \"198.18.0.1\""},
             {"unknown string match", replace("{\"Exact\": \"x\"}", "{\"Regex\": \"x\"}"),
              "policies[0].rules[0][1][0].principals[0].Regex: unknown string match (expected "
              "Exact, Prefix, Suffix or Presence)"},
-            {"typo inside a match", replace("\"destinationPorts\": [8080]",
-                                            "\"destinationPort\": [8080]"),
+            {"typo inside a match",
+             replace("\"destinationPorts\": [8080]", "\"destinationPort\": [8080]"),
              "policies[0].rules[0][0][0].destinationPort: unknown key"},
             {"unknown scope", replace("\"Namespace\", \"action\"", "\"Cluster\", \"action\""),
              "policies[0].scope: unknown value \"Cluster\" (expected one of: Global, Namespace, "
@@ -130,8 +143,8 @@ TEST_CASE("config: each validation error names its JSON path") {
              "pods[0]: missing required key \"netns\""},
             {"duplicate workload uid",
              std::string(kBase).replace(kBase.find("  ],\n  \"services\""), 0,
-                              ",{\"uid\": \"c//Pod/ns/a\", \"namespace\": \"ns\", "
-                              "\"workloadIps\": [], \"services\": {}}\n"),
+                                        ",{\"uid\": \"c//Pod/ns/a\", \"namespace\": \"ns\", "
+                                        "\"workloadIps\": [], \"services\": {}}\n"),
              "workloads[1].uid: duplicate uid \"c//Pod/ns/a\" (first at workloads[0])"},
             {"one IP in two workloads of a network",
              std::string(kBase).replace(kBase.find("  ],\n  \"services\""), 0,
@@ -139,19 +152,20 @@ TEST_CASE("config: each validation error names its JSON path") {
                                         "\"workloadIps\": [\"198.18.0.1\"], \"services\": {}}\n"),
              "workloads[1].workloadIps[0]: 198.18.0.1 on network \"\" is also an IP of "
              "workloads[0] (uid \"c//Pod/ns/a\")"},
-            {"duplicate service", std::string(kBase).replace(
-                                          kBase.find("  ],\n  \"policies\""), 0,
-                                          ",{\"name\": \"s2\", \"namespace\": \"ns\", \"hostname\": "
-                                          "\"s.ns.svc\", \"vips\": [], \"ports\": {}}\n"),
+            {"duplicate service",
+             std::string(kBase).replace(kBase.find("  ],\n  \"policies\""), 0,
+                                        ",{\"name\": \"s2\", \"namespace\": \"ns\", \"hostname\": "
+                                        "\"s.ns.svc\", \"vips\": [], \"ports\": {}}\n"),
              "services[1]: duplicate service \"ns/s.ns.svc\" (first at services[0])"},
-            {"duplicate policy", std::string(kBase).replace(
-                                         kBase.find("  ],\n  \"pods\""), 0,
-                                         ",{\"name\": \"p\", \"namespace\": \"ns\", \"scope\": "
-                                         "\"Global\", \"action\": \"Deny\", \"rules\": []}\n"),
+            {"duplicate policy",
+             std::string(kBase).replace(kBase.find("  ],\n  \"pods\""), 0,
+                                        ",{\"name\": \"p\", \"namespace\": \"ns\", \"scope\": "
+                                        "\"Global\", \"action\": \"Deny\", \"rules\": []}\n"),
              "policies[1]: duplicate policy \"ns/p\""},
-            {"duplicate pod", replace("\"netns\": \"/var/run/netns/zt-a\"}",
-                                      "\"netns\": \"/var/run/netns/zt-a\"}, {\"uid\": "
-                                      "\"c//Pod/ns/a\", \"netns\": \"/x\"}"),
+            {"duplicate pod",
+             replace("\"netns\": \"/var/run/netns/zt-a\"}",
+                     "\"netns\": \"/var/run/netns/zt-a\"}, {\"uid\": "
+                     "\"c//Pod/ns/a\", \"netns\": \"/x\"}"),
              "pods[1].uid: duplicate pod uid \"c//Pod/ns/a\""},
             {"syntax error", replace("\"pods\"", "pods"),
              "(file): parse error at line 14, column 3: syntax error while parsing object key - "
@@ -178,10 +192,25 @@ TEST_CASE("config: every error of a file is reported, not just the first") {
     text.replace(text.find("/var/run"), 1, "");
     auto result = load_text(text);
     REQUIRE(result.errors.size() == 3);
-    CHECK(result.errors[0] == "workloads[0].protocol: unknown value \"UDP\" (expected one of: "
-                              "TCP, HBONE)");
-    CHECK(result.errors[1] == "workloads[0].workloadIps[0]: not an IP address: \"10.0.0.300\"");
+    // File order: workloadIps comes before protocol in kBase.
+    CHECK(result.errors[0] == "workloads[0].workloadIps[0]: not an IP address: \"10.0.0.300\"");
+    CHECK(result.errors[1] ==
+          "workloads[0].protocol: unknown value \"UDP\" (expected one of: "
+          "TCP, HBONE)");
     CHECK(result.errors[2] == "pods[0].netns: not an absolute path: \"var/run/netns/zt-a\"");
+}
+
+TEST_CASE("config: cross-object errors are reported together with per-object ones") {
+    std::string text = std::string(kBase).replace(
+            kBase.find("  ],\n  \"services\""), 0,
+            ",{\"uid\": \"c//Pod/ns/a\", \"namespace\": \"ns\", \"workloadIps\": [\"x\"], "
+            "\"services\": {}}\n");
+    auto result = load_text(text);
+    CHECK(result.snapshot == nullptr);
+    REQUIRE(result.errors.size() == 2);
+    CHECK(result.errors[0] == "workloads[1].workloadIps[0]: not an IP address: \"x\"");
+    CHECK(result.errors[1] ==
+          "workloads[1].uid: duplicate uid \"c//Pod/ns/a\" (first at workloads[0])");
 }
 
 TEST_CASE("config: the same IP on two networks, or on host-network workloads, is accepted") {
@@ -221,8 +250,8 @@ TEST_CASE("config: nesting beyond the cap is rejected during the parse, without 
 
 TEST_CASE("config: malformed bytes are rejected: empty, NUL, invalid UTF-8, trailing garbage") {
     for (std::string text : {std::string(""), std::string("   \n"), std::string("{}\0", 3),
-                             std::string("{\"workloads\": [], \"x\xff\": 1}"),
-                             std::string("{} {}"), std::string("{\"pods\": []} x")}) {
+                             std::string("{\"workloads\": [], \"x\xff\": 1}"), std::string("{} {}"),
+                             std::string("{\"pods\": []} x")}) {
         CAPTURE(text);
         auto result = load_text(text);
         CHECK(result.snapshot == nullptr);
@@ -292,7 +321,9 @@ TEST_CASE("config: ztunnel's examples/localhost.yaml as JSON loads with the expe
     CHECK(snap.services().size() == 2);
     CHECK(snap.policies().size() == 1);
 
-    auto ip = [](const char* text) { return *zt::state::IpAddr::parse(text); };
+    auto ip = [](const char* text) {
+        return *zt::state::IpAddr::parse(text);
+    };
     const auto* local = snap.workload_by_ip({"", ip("127.0.0.1")});
     REQUIRE(local);
     CHECK(local->uid == "cluster1//v1/Pod/default/local");
@@ -318,4 +349,48 @@ TEST_CASE("config: ztunnel's examples/localhost.yaml as JSON loads with the expe
     CHECK(policies[0]->name == "deny-9999");
     CHECK(policies[0]->rules[0][0][0].not_destination_ports == std::vector<uint16_t>{9999});
     CHECK_FALSE(policies[0]->dry_run);
+}
+
+TEST_CASE("config: duplicate keys are caught in large maps too (hash-set path)") {
+    std::string ports;
+    for (int p = 1; p <= 40; ++p) {
+        ports += "\"" + std::to_string(p) + "\": " + std::to_string(p) + ", ";
+    }
+    std::string ok = replace("\"ports\": {\"80\": 8080}", "\"ports\": {" + ports + "\"80\": 8080}");
+    auto good = load_text(ok);
+    CHECK(good.errors.empty());
+    REQUIRE(good.snapshot);
+    CHECK(good.snapshot->services()[0].ports.size() == 41);
+    std::string dup = replace("\"ports\": {\"80\": 8080}", "\"ports\": {" + ports + "\"7\": 8080}");
+    auto bad = load_text(dup);
+    REQUIRE(bad.errors.size() == 1);
+    CHECK(bad.errors[0] == "(file): duplicate key \"7\" in one object");
+}
+
+TEST_CASE("config: a file with thousands of errors reports a bounded list and the rest counted") {
+    std::string ips;
+    for (int i = 0; i < 1500; ++i) {
+        ips += std::string(i ? ", " : "") + "\"bad-" + std::to_string(i) + "\"";
+    }
+    auto result = load_text(replace("[\"198.18.0.1\"]", "[" + ips + "]"));
+    CHECK(result.snapshot == nullptr);
+    REQUIRE(result.errors.size() == zt::config::kMaxErrors + 1);
+    CHECK(result.errors[999] == "workloads[0].workloadIps[999]: not an IP address: \"bad-999\"");
+    CHECK(result.errors.back() == "(file): 500 more errors not shown");
+}
+
+TEST_CASE("config: error lines stay one line whatever the file holds") {
+    std::string text = std::string(kBase).replace(
+            kBase.find("  ],\n  \"services\""), 0,
+            ",{\"uid\": \"x\\nERROR forged\", \"namespace\": \"ns\", \"workloadIps\": [], "
+            "\"services\": {}}, {\"uid\": \"x\\nERROR forged\", \"namespace\": \"ns\", "
+            "\"workloadIps\": [\"bad\\u0007\"], \"services\": {}}\n");
+    auto result = load_text(text);
+    REQUIRE(result.errors.size() == 2);
+    CHECK(result.errors[0] == "workloads[2].workloadIps[0]: not an IP address: \"bad\\x07\"");
+    CHECK(result.errors[1] ==
+          "workloads[2].uid: duplicate uid \"x\\x0aERROR forged\" (first at workloads[1])");
+    for (const auto& e : result.errors) {
+        CHECK(e.find('\n') == std::string::npos);
+    }
 }

@@ -22,8 +22,8 @@ namespace {
 
 // kEvents are the directory events that may mean "the file changed". IN_MODIFY is left out on
 // purpose: it fires on every write() of an in-place rewrite; IN_CLOSE_WRITE ends one.
-constexpr uint32_t kEvents = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
-                             IN_DELETE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF;
+constexpr uint32_t kEvents = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE |
+                             IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF;
 
 // kK8sDataLink is the symlink a ConfigMap volume swaps atomically on update.
 constexpr std::string_view kK8sDataLink = "..data";
@@ -55,9 +55,8 @@ Result<std::unique_ptr<Watcher>> Watcher::create(WatcherOptions options,
     int64_t now = clock.monotonic_ns();
     watcher->next_not_ready_log_ns_ = now;
     watcher->reload(/*force=*/true);
-    watcher->next_poll_ns_ =
-            now + (watcher->ready() ? watcher->options_.poll_interval_ns
-                                    : watcher->options_.retry_interval_ns);
+    watcher->next_poll_ns_ = now + (watcher->ready() ? watcher->options_.poll_interval_ns
+                                                     : watcher->options_.retry_interval_ns);
     return watcher;
 }
 
@@ -66,11 +65,16 @@ void Watcher::add_watch() {
         return;
     }
     watch_ = inotify_add_watch(inotify_.get(), dir_.c_str(), kEvents | IN_ONLYDIR);
-    if (watch_ < 0) {
-        // ENOENT (directory not there yet), ENOSPC (watch limit): the stat poll covers us and
-        // the next tick tries again.
+    if (watch_ >= 0) {
+        watch_warned_ = false;
+        return;
+    }
+    // ENOENT (directory not there yet), ENOSPC (watch limit): the stat poll covers us and the
+    // next poll tries again. Say so once per outage, not once per try.
+    if (!watch_warned_) {
         log::warn("config", "cannot watch the config directory; polling",
                   {log::Field::str("dir", dir_), log::Field::str("error", std::strerror(errno))});
+        watch_warned_ = true;
     }
 }
 
@@ -140,7 +144,7 @@ int64_t Watcher::next_deadline_ns() const {
 
 void Watcher::tick() {
     int64_t now = clock_.monotonic_ns();
-    if (watch_ < 0) {
+    if (watch_ < 0 && now >= next_poll_ns_) {
         add_watch();
     }
     if (pending_ && (now >= last_event_ns_ + options_.debounce_ns ||
@@ -196,8 +200,8 @@ bool Watcher::reload(bool force) {
         std::string message;
         if (text.error().code == Errc::config_too_large) {
             ++stats_.too_large_total;
-            message = "file is larger than the " + std::to_string(kMaxFileBytes >> 20) +
-                      " MiB limit";
+            message =
+                    "file is larger than the " + std::to_string(kMaxFileBytes >> 20) + " MiB limit";
         } else if (text.error().code == Errc::invalid_argument) {
             message = "not a regular file";
         } else {
@@ -208,7 +212,16 @@ bool Watcher::reload(bool force) {
     }
     std::string sha = sha256_hex(*text);
     if (!force && ready() && sha == stats_.applied_sha256) {
-        return true;  // Same bytes as what is applied: nothing to do.
+        // Same bytes as what is applied: nothing to rebuild. If a bad version came in between,
+        // the file is good again; say so, or the status would look failed until the next edit.
+        if (!last_failure_signature_.empty()) {
+            last_failure_signature_.clear();
+            stats_.last_success_unix_ns = clock_.unix_ns();
+            ++stats_.success_total;
+            log::info("config", "config file is back to the applied version",
+                      {log::Field::str("path", options_.path), log::Field::str("sha256", sha)});
+        }
+        return true;
     }
     if (!force && sha == last_failure_signature_) {
         return false;  // The same bad version again: already logged and counted.

@@ -58,8 +58,7 @@ public:
     // or the directory is unavailable) and makes the first load attempt at once. It fails only
     // when the path has no file name. `store` and `clock` must outlive the watcher.
     static Result<std::unique_ptr<Watcher>> create(WatcherOptions options,
-                                                   state::SnapshotStore& store,
-                                                   const Clock& clock);
+                                                   state::SnapshotStore& store, const Clock& clock);
 
     ~Watcher();
     Watcher(const Watcher&) = delete;
@@ -114,6 +113,7 @@ private:
     std::string name_;
     UniqueFd inotify_;
     int watch_ = -1;
+    bool watch_warned_ = false;
     bool pending_ = false;
     bool force_ = false;
     int64_t first_event_ns_ = 0;

@@ -19,10 +19,13 @@ Plan refuse(RefuseReason reason) {
 
 bool family_allowed(const state::IpAddr& ip, state::IpFamilies families) {
     switch (families) {
-        case state::IpFamilies::ipv4: return !ip.v6;
-        case state::IpFamilies::ipv6: return ip.v6;
+        case state::IpFamilies::ipv4:
+            return !ip.v6;
+        case state::IpFamilies::ipv6:
+            return ip.v6;
         case state::IpFamilies::any:
-        case state::IpFamilies::dual: return true;
+        case state::IpFamilies::dual:
+            return true;
     }
     return true;
 }
@@ -56,34 +59,47 @@ const state::IpAddr* select_ip(const state::Workload& upstream, const state::IpA
 
 std::string_view to_string(PlanKind kind) {
     switch (kind) {
-        case PlanKind::hbone: return "hbone";
-        case PlanKind::tcp: return "tcp";
-        case PlanKind::passthrough: return "passthrough";
-        case PlanKind::refuse: return "refuse";
+        case PlanKind::hbone:
+            return "hbone";
+        case PlanKind::tcp:
+            return "tcp";
+        case PlanKind::passthrough:
+            return "passthrough";
+        case PlanKind::refuse:
+            return "refuse";
     }
     return "refuse";
 }
 
 std::string_view to_string(RefuseReason reason) {
     switch (reason) {
-        case RefuseReason::none: return "none";
-        case RefuseReason::self_call: return "self_call";
-        case RefuseReason::no_healthy_upstream: return "no_healthy_upstream";
-        case RefuseReason::no_workload_ip: return "no_workload_ip";
-        case RefuseReason::waypoint_unsupported: return "waypoint_unsupported";
-        case RefuseReason::cross_network: return "cross_network";
+        case RefuseReason::none:
+            return "none";
+        case RefuseReason::self_call:
+            return "self_call";
+        case RefuseReason::no_healthy_upstream:
+            return "no_healthy_upstream";
+        case RefuseReason::no_workload_ip:
+            return "no_workload_ip";
+        case RefuseReason::waypoint_unsupported:
+            return "waypoint_unsupported";
+        case RefuseReason::cross_network:
+            return "cross_network";
     }
     return "none";
 }
 
 Errc refuse_errc(RefuseReason reason) {
     switch (reason) {
-        case RefuseReason::self_call: return Errc::self_call;
-        case RefuseReason::no_healthy_upstream: return Errc::no_healthy_upstream;
+        case RefuseReason::self_call:
+            return Errc::self_call;
+        case RefuseReason::no_healthy_upstream:
+            return Errc::no_healthy_upstream;
         case RefuseReason::none:
         case RefuseReason::no_workload_ip:
         case RefuseReason::waypoint_unsupported:
-        case RefuseReason::cross_network: return Errc::unsupported;
+        case RefuseReason::cross_network:
+            return Errc::unsupported;
     }
     return Errc::unsupported;
 }

@@ -20,7 +20,8 @@ namespace zt::proxy {
 inline constexpr uint16_t kHbonePort = 15008;
 
 // kZtunnelPorts are ztunnel's own listeners; a loopback destination on one of them is a loop.
-inline constexpr uint16_t kZtunnelPorts[] = {15000, 15001, 15006, 15008, 15020, 15021, 15053, 15080};
+inline constexpr uint16_t kZtunnelPorts[] = {15000, 15001, 15006, 15008,
+                                             15020, 15021, 15053, 15080};
 
 enum class PlanKind : uint8_t {
     hbone,        // mTLS + HTTP/2 CONNECT to `connect_to` (ip:15008) with `authority`.

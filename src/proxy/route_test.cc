@@ -3,12 +3,13 @@
 // HBONE vs TCP workloads, passthrough, refusals (no healthy endpoint, self call, unsupported
 // waypoint and cross-network), IP family selection. One row per case.
 
-#include <doctest/doctest.h>
+#include "src/proxy/route.h"
 
 #include <string>
 
+#include <doctest/doctest.h>
+
 #include "src/config/load.h"
-#include "src/proxy/route.h"
 
 namespace {
 
@@ -111,14 +112,14 @@ TEST_CASE("route: plan_outbound follows ztunnel's build_request") {
              "", "", RefuseReason::no_healthy_upstream},
             {"service with no endpoints", "198.19.0.30:80", 0, PlanKind::refuse, "", "", "",
              RefuseReason::no_healthy_upstream},
-            {"service whose only endpoint is unhealthy", "198.19.0.31:80", 0, PlanKind::refuse,
-             "", "", "", RefuseReason::no_healthy_upstream},
+            {"service whose only endpoint is unhealthy", "198.19.0.31:80", 0, PlanKind::refuse, "",
+             "", "", RefuseReason::no_healthy_upstream},
             {"service whose only endpoint has no IP (DNS not implemented)", "198.19.0.90:80", 0,
              PlanKind::refuse, "", "", "", RefuseReason::no_healthy_upstream},
             {"Passthrough load balancing keeps the original destination", "198.19.0.40:80", 0,
              PlanKind::passthrough, "198.19.0.40:80", "", "", RefuseReason::none},
-            {"service with a waypoint fails closed", "198.19.0.45:80", 0, PlanKind::refuse, "",
-             "", "", RefuseReason::waypoint_unsupported},
+            {"service with a waypoint fails closed", "198.19.0.45:80", 0, PlanKind::refuse, "", "",
+             "", RefuseReason::waypoint_unsupported},
             {"endpoint on another network (double HBONE not implemented)", "198.19.0.50:80", 0,
              PlanKind::refuse, "", "", "", RefuseReason::cross_network},
             {"workload IP of an HBONE workload keeps the port", "198.18.1.10:5000", 0,
@@ -136,14 +137,14 @@ TEST_CASE("route: plan_outbound follows ztunnel's build_request") {
              PlanKind::refuse, "", "", "", RefuseReason::self_call},
             {"loopback on the HBONE port is a self call", "[::1]:15008", 0, PlanKind::refuse, "",
              "", "", RefuseReason::self_call},
-            {"loopback on an app port passes through", "127.0.0.1:8080", 0,
-             PlanKind::passthrough, "127.0.0.1:8080", "", "", RefuseReason::none},
+            {"loopback on an app port passes through", "127.0.0.1:8080", 0, PlanKind::passthrough,
+             "127.0.0.1:8080", "", "", RefuseReason::none},
             {"IPv6 VIP picks the endpoint's IPv6 address", "[2001:db8:ffff::70]:80", 1,
              PlanKind::hbone, "[2001:db8::70]:15008", "[2001:db8::70]:8080",
              "spiffe://cluster.local/ns/default/sa/dual", RefuseReason::none},
             {"IPv4-only service picks the IPv4 address despite an IPv6 VIP",
-             "[2001:db8:ffff::71]:80", 0, PlanKind::hbone, "198.18.1.70:15008",
-             "198.18.1.70:8080", "spiffe://cluster.local/ns/default/sa/dual", RefuseReason::none},
+             "[2001:db8:ffff::71]:80", 0, PlanKind::hbone, "198.18.1.70:15008", "198.18.1.70:8080",
+             "spiffe://cluster.local/ns/default/sa/dual", RefuseReason::none},
             {"workload's own IPv6 address is used as addressed", "[2001:db8::70]:443", 0,
              PlanKind::hbone, "[2001:db8::70]:15008", "[2001:db8::70]:443",
              "spiffe://cluster.local/ns/default/sa/dual", RefuseReason::none},
@@ -184,7 +185,8 @@ TEST_CASE("route: the weighted choice spreads a VIP over its endpoints by capaci
     const auto* client = snap.workload_by_uid("c//Pod/d/client");
     int to_b = 0;
     for (uint64_t r = 0; r < 300; ++r) {
-        auto plan = zt::proxy::plan_outbound(snap, *client, *zt::state::SocketAddr::parse("198.19.2.1:443"),
+        auto plan = zt::proxy::plan_outbound(snap, *client,
+                                             *zt::state::SocketAddr::parse("198.19.2.1:443"),
                                              {"cluster.local", r});
         REQUIRE(plan.kind == PlanKind::hbone);
         if (plan.connect_to.to_string() == "198.18.2.11:15008") {
@@ -209,11 +211,13 @@ TEST_CASE("route: ztunnel's localhost example routes its VIP to both workloads")
     CHECK(hbone.connect_to.to_string() == "127.0.0.1:15008");
     CHECK(hbone.authority == "127.0.0.1:8080");
     CHECK(join(hbone.expected_identities) ==
-          "spiffe://cluster.local/ns/default/sa/default,spiffe://cluster.local/ns/default/sa/local");
+          "spiffe://cluster.local/ns/default/sa/default,spiffe://cluster.local/ns/default/sa/"
+          "local");
     auto tcp = zt::proxy::plan_outbound(snap, *local, vip, {"cluster.local", 1});
     CHECK(tcp.kind == PlanKind::tcp);
     CHECK(tcp.connect_to.to_string() == "127.0.0.2:8080");
     // example2.com's VIP lives on network "remote": from the default network it is unknown.
-    auto remote = zt::proxy::plan_outbound(snap, *local, *zt::state::SocketAddr::parse("127.10.0.2:80"));
+    auto remote =
+            zt::proxy::plan_outbound(snap, *local, *zt::state::SocketAddr::parse("127.10.0.2:80"));
     CHECK(remote.kind == PlanKind::passthrough);
 }

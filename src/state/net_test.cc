@@ -1,9 +1,9 @@
 // Unit tests for the address values: strict IP parsing, CIDR masking and containment,
 // `network/ip` and `ip:port` forms.
 
-#include <doctest/doctest.h>
-
 #include "src/state/net.h"
+
+#include <doctest/doctest.h>
 
 using zt::state::Cidr;
 using zt::state::IpAddr;

@@ -6,6 +6,7 @@
 #include "src/state/snapshot.h"
 
 #include <algorithm>
+#include <unordered_set>
 #include <utility>
 
 #include "zt/assert.h"
@@ -13,13 +14,6 @@
 namespace zt::state {
 
 namespace {
-
-std::string quote_text(std::string_view text) {
-    std::string out = "\"";
-    out.append(text);
-    out.push_back('"');
-    return out;
-}
 
 std::string at(std::string_view list, size_t index) {
     return std::string(list) + "[" + std::to_string(index) + "]";
@@ -68,8 +62,14 @@ BuildResult Snapshot::build(Config config) {
 }
 
 void Snapshot::index(BuildResult& result) {
-    auto& errors = result.errors;
-    auto& warnings = result.warnings;
+    index_workloads(result.errors);
+    index_services(result.errors);
+    index_endpoints(result.warnings);
+    index_policies(result.errors, result.warnings);
+    index_pods(result.errors);
+}
+
+void Snapshot::index_workloads(std::vector<std::string>& errors) {
     std::unordered_map<std::string_view, size_t> uid_position;
     std::unordered_map<NetworkAddress, size_t, NetworkAddressHash> ip_position;
     uid_position.reserve(config_.workloads.size());
@@ -77,10 +77,14 @@ void Snapshot::index(BuildResult& result) {
     workloads_by_ip_.reserve(config_.workloads.size());
     for (size_t i = 0; i < config_.workloads.size(); ++i) {
         const Workload& workload = config_.workloads[i];
+        if (workload.uid.empty()) {
+            continue;  // Only in a file that already failed to parse; never a second error.
+        }
         auto [it, fresh] = uid_position.emplace(workload.uid, i);
         if (!fresh) {
-            errors.push_back(at("workloads", i) + ".uid: duplicate uid " + quote_text(workload.uid) +
-                             " (first at " + at("workloads", it->second) + ")");
+            errors.push_back(at("workloads", i) + ".uid: duplicate uid " +
+                             quote_text(workload.uid) + " (first at " +
+                             at("workloads", it->second) + ")");
             continue;
         }
         workloads_by_uid_.emplace(workload.uid, &workload);
@@ -103,7 +107,9 @@ void Snapshot::index(BuildResult& result) {
             workloads_by_ip_.emplace(std::move(key), &workload);
         }
     }
+}
 
+void Snapshot::index_services(std::vector<std::string>& errors) {
     std::unordered_map<std::string, size_t> service_position;
     endpoints_.resize(config_.services.size());
     for (size_t i = 0; i < config_.services.size(); ++i) {
@@ -124,7 +130,9 @@ void Snapshot::index(BuildResult& result) {
             cidr_vips_.push_back({cidr.network, cidr.cidr, &service});
         }
     }
+}
 
+void Snapshot::index_endpoints(std::vector<std::string>& warnings) {
     // Endpoints, keyed by workload uid within a service (a later entry for the same uid wins,
     // as ztunnel's endpoint map does), health-filtered when stored.
     std::vector<std::unordered_map<std::string_view, size_t>> endpoint_slot(
@@ -144,7 +152,7 @@ void Snapshot::index(BuildResult& result) {
     };
     for (size_t i = 0; i < config_.workloads.size(); ++i) {
         const Workload& workload = config_.workloads[i];
-        if (workloads_by_uid_[workload.uid] != &workload) {
+        if (workload_by_uid(workload.uid) != &workload) {
             continue;  // A duplicate uid; already an error.
         }
         for (const WorkloadService& ws : workload.services) {
@@ -172,7 +180,10 @@ void Snapshot::index(BuildResult& result) {
                          Endpoint{workload, explicit_endpoint.ports, explicit_endpoint.status});
         }
     }
+}
 
+void Snapshot::index_policies(std::vector<std::string>& errors,
+                              std::vector<std::string>& warnings) {
     for (size_t i = 0; i < config_.policies.size(); ++i) {
         const Policy& policy = config_.policies[i];
         auto [it, fresh] = policies_by_key_.emplace(policy.key(), &policy);
@@ -186,7 +197,7 @@ void Snapshot::index(BuildResult& result) {
             namespace_policies_[policy.namespace_].push_back(&policy);
         }
     }
-    std::unordered_map<std::string_view, bool> selected;
+    std::unordered_set<const Policy*> selected;
     for (size_t i = 0; i < config_.workloads.size(); ++i) {
         const auto& keys = config_.workloads[i].authorization_policies;
         for (size_t k = 0; k < keys.size(); ++k) {
@@ -197,21 +208,24 @@ void Snapshot::index(BuildResult& result) {
                                    " is not defined; skipped");
                 continue;
             }
-            selected[policy->key()] = true;
+            selected.insert(policy);
         }
     }
     for (size_t i = 0; i < config_.policies.size(); ++i) {
         const Policy& policy = config_.policies[i];
-        if (policy.scope == PolicyScope::workload_selector && !selected.contains(policy.key())) {
+        if (policy.scope == PolicyScope::workload_selector && !selected.contains(&policy)) {
             warnings.push_back(at("policies", i) + ": WorkloadSelector policy " +
-                               quote_text(policy.key()) + " is listed by no workload; it selects nothing");
+                               quote_text(policy.key()) +
+                               " is listed by no workload; it selects nothing");
         }
     }
+}
 
+void Snapshot::index_pods(std::vector<std::string>& errors) {
     for (size_t i = 0; i < config_.pods.size(); ++i) {
         const Pod& pod = config_.pods[i];
         auto [it, fresh] = pods_by_uid_.emplace(pod.uid, &pod);
-        if (!fresh) {
+        if (!fresh && !pod.uid.empty()) {
             errors.push_back(at("pods", i) + ".uid: duplicate pod uid " + quote_text(pod.uid));
         }
     }

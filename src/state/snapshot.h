@@ -59,8 +59,11 @@ public:
     const Config& config() const { return config_; }
 
     std::span<const Workload> workloads() const { return config_.workloads; }
+
     std::span<const Service> services() const { return config_.services; }
+
     std::span<const Policy> policies() const { return config_.policies; }
+
     std::span<const Pod> pods() const { return config_.pods; }
 
     // workload_by_uid returns the workload with this uid, or null.
@@ -112,6 +115,7 @@ public:
 
     // global_policies and namespace_policies are the policies of those scopes, in file order.
     std::span<const Policy* const> global_policies() const { return global_policies_; }
+
     std::span<const Policy* const> namespace_policies(std::string_view namespace_) const;
 
     // policies_for returns every policy that applies to `workload` (ztunnel-behaviour §4.3):
@@ -129,17 +133,24 @@ private:
     explicit Snapshot(Config config) : config_(std::move(config)) {}
 
     void index(BuildResult& result);
+    void index_workloads(std::vector<std::string>& errors);
+    void index_services(std::vector<std::string>& errors);
+    void index_endpoints(std::vector<std::string>& warnings);
+    void index_policies(std::vector<std::string>& errors, std::vector<std::string>& warnings);
+    void index_pods(std::vector<std::string>& errors);
 
     Config config_;
     std::unordered_map<std::string_view, const Workload*> workloads_by_uid_;
     std::unordered_map<NetworkAddress, const Workload*, NetworkAddressHash> workloads_by_ip_;
     std::unordered_map<NetworkAddress, std::vector<const Service*>, NetworkAddressHash>
             services_by_vip_;
+
     struct CidrVip {
         std::string network;
         Cidr cidr;
         const Service* service;
     };
+
     std::vector<CidrVip> cidr_vips_;
     std::unordered_map<std::string, const Service*> services_by_key_;
     std::unordered_map<std::string_view, std::vector<const Service*>> services_by_host_;

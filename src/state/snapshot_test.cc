@@ -2,13 +2,14 @@
 // CIDR fallback, visibility, hostname ranking, endpoint health filtering and named ports, the
 // capacity-weighted endpoint choice, policy scopes and pods.
 
-#include <doctest/doctest.h>
+#include "src/state/snapshot.h"
 
 #include <map>
 #include <string>
 
+#include <doctest/doctest.h>
+
 #include "src/config/load.h"
-#include "src/state/snapshot.h"
 
 namespace {
 
@@ -126,7 +127,8 @@ TEST_CASE("state: target port: endpoint map, then non-zero service target, else 
     const auto* svc = snap->service_by_key("ns", "svc");
     auto eps = snap->endpoints(*svc);
     CHECK(zt::state::Snapshot::target_port(*svc, eps[0], 80) == 9001);
-    CHECK_FALSE(zt::state::Snapshot::target_port(*svc, eps[1], 80).has_value());  // Named, unmapped.
+    CHECK_FALSE(
+            zt::state::Snapshot::target_port(*svc, eps[1], 80).has_value());  // Named, unmapped.
     CHECK(zt::state::Snapshot::target_port(*svc, eps[1], 443) == 8443);
     CHECK_FALSE(zt::state::Snapshot::target_port(*svc, eps[0], 8080).has_value());
 }
@@ -190,12 +192,15 @@ TEST_CASE("state: unknown references and orphan selector policies are warnings, 
     })");
     REQUIRE(result.snapshot);
     REQUIRE(result.warnings.size() == 3);
-    CHECK(result.warnings[0] == "workloads[0].services: service \"a/nosuch\" is not defined; the "
-                                "endpoint is ignored");
-    CHECK(result.warnings[1] == "workloads[0].authorizationPolicies[0]: policy \"a/missing\" is "
-                                "not defined; skipped");
-    CHECK(result.warnings[2] == "policies[0]: WorkloadSelector policy \"b/orphan\" is listed by "
-                                "no workload; it selects nothing");
+    CHECK(result.warnings[0] ==
+          "workloads[0].services: service \"a/nosuch\" is not defined; the "
+          "endpoint is ignored");
+    CHECK(result.warnings[1] ==
+          "workloads[0].authorizationPolicies[0]: policy \"a/missing\" is "
+          "not defined; skipped");
+    CHECK(result.warnings[2] ==
+          "policies[0]: WorkloadSelector policy \"b/orphan\" is listed by "
+          "no workload; it selects nothing");
 }
 
 TEST_CASE("state: pods are found by uid and pending until their workload exists") {

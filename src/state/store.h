@@ -16,7 +16,9 @@ class SnapshotStore {
 public:
     // load returns the current snapshot, or null before the first valid config. Safe from any
     // thread.
-    std::shared_ptr<const Snapshot> load() const { return current_.load(std::memory_order_acquire); }
+    std::shared_ptr<const Snapshot> load() const {
+        return current_.load(std::memory_order_acquire);
+    }
 
     // store publishes `snapshot` (which must not be null) for every later `load`.
     void store(std::shared_ptr<const Snapshot> snapshot) {

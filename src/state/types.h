@@ -21,6 +21,11 @@ namespace zt::state {
 // of 0 means "named port: use the endpoint's own mapping".
 using PortMap = std::vector<std::pair<uint16_t, uint16_t>>;
 
+// quote_text quotes `text` for an error or log line: at most 200 bytes, quotes, backslashes
+// and control bytes escaped, so a line stays one printable line whatever a file holds (a uid
+// with an escaped newline must not forge a second log line).
+std::string quote_text(std::string_view text);
+
 // find_port returns the target for `service_port`, or std::nullopt when the map lacks it.
 std::optional<uint16_t> find_port(const PortMap& map, uint16_t service_port);
 
@@ -229,8 +234,18 @@ struct Config {
     std::vector<std::string> unsupported;
 };
 
+// to_string spells each enum value exactly as the config file does (`HBONE`, `HostNetwork`,
+// `OnlyHealthy`, ...); the parser and the dump both use these, so there is one table.
+// `IpFamilies::any` (the key absent) has no spelling and returns "".
 std::string_view to_string(Protocol value);
+std::string_view to_string(NetworkMode value);
 std::string_view to_string(HealthStatus value);
+std::string_view to_string(ApplicationTunnel::Protocol value);
+std::string_view to_string(LoadBalancerMode value);
+std::string_view to_string(HealthPolicy value);
+std::string_view to_string(RoutingPreference value);
+std::string_view to_string(IpFamilies value);
+std::string_view to_string(Visibility value);
 std::string_view to_string(PolicyScope value);
 std::string_view to_string(PolicyAction value);
 
