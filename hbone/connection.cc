@@ -14,7 +14,7 @@ namespace {
 constexpr size_t kRecordPlaintextBytes = 16384;
 
 // kOutputHighWaterBytes bounds how much ciphertext `pending_output` builds before returning.
-constexpr size_t kOutputHighWaterBytes = 256 * 1024;
+constexpr size_t kOutputHighWaterBytes = 64 * 1024;
 
 }  // namespace
 
@@ -46,6 +46,7 @@ Result<std::unique_ptr<Connection>> Connection::create(std::shared_ptr<const Tls
         return zt::fail(h2.error());
     }
     c->h2_ = std::move(*h2);
+    c->now_ns_ = now_ns;
     if (role == Role::client) {
         // The client speaks first; produce its ClientHello now.
         auto step = c->tls_->handshake();
@@ -68,11 +69,12 @@ Result<void> Connection::feed(ByteSpan ciphertext) {
     if (failed_) {
         return zt::fail(error_);
     }
-    Result<void> fed = tls_->feed_ciphertext(ciphertext);
-    if (!fed) {
-        return fail(fed.error());
-    }
+    bool lent = false;
     if (!tls_->is_done()) {
+        Result<void> fed = tls_->feed_ciphertext(ciphertext);
+        if (!fed) {
+            return fail(fed.error());
+        }
         auto step = tls_->handshake();
         if (!step) {
             return fail(step.error());
@@ -80,6 +82,12 @@ Result<void> Connection::feed(ByteSpan ciphertext) {
         if (*step != TlsWant::done) {
             return ok();
         }
+        h2_->restart_clocks(now_ns_);
+    } else {
+        // Steady state: BoringSSL reads the records straight from the caller's buffer; only a
+        // trailing partial record is copied (by `settle`).
+        tls_->lend(ciphertext);
+        lent = true;
     }
     // Size the plaintext buffer once for everything this call can decrypt (the buffered
     // ciphertext plus one record BoringSSL may already hold), so it never moves while data
@@ -104,6 +112,12 @@ Result<void> Connection::feed(ByteSpan ciphertext) {
             break;
         }
         at += *n;
+    }
+    if (lent) {
+        Result<void> settled = tls_->settle();
+        if (!settled && result) {
+            result = fail(settled.error());
+        }
     }
     if (at > 0) {
         Result<void> h2 = h2_->feed(ByteSpan(plain_).subspan(0, at));
@@ -168,6 +182,7 @@ Result<void> Connection::tick(uint64_t now_ns) {
     if (failed_) {
         return zt::fail(error_);
     }
+    now_ns_ = std::max(now_ns_, now_ns);
     Result<void> tls = tls_->tick(now_ns);
     if (!tls) {
         return fail(tls.error());

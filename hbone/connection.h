@@ -68,12 +68,15 @@ public:
 
 private:
     Connection() = default;
+    // fail records the first failure and returns it.
     Result<void> fail(Error error);
+    // encrypt_frames seals whole HTTP/2 frames, cutting records only between frames.
     Result<void> encrypt_frames(ByteSpan frames);
 
     std::unique_ptr<TlsSession> tls_;
     std::unique_ptr<H2Session> h2_;
     std::vector<uint8_t> plain_;
+    uint64_t now_ns_ = 0;  // The latest time passed in (create, tick).
     bool failed_ = false;
     Error error_{};
 };

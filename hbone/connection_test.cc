@@ -151,17 +151,28 @@ TEST_CASE("hbone: stack a full DATA frame is sealed as exactly one 16 KiB record
     pair.run(log);
     std::vector<uint8_t> payload(20 * 16375, 0x33);
     REQUIRE(pair.client->h2().write_data(*id, payload, false));
-    zt::ByteSpan out = pair.client->pending_output();
     // Walk the TLS records: 5-byte header, then ciphertext = plaintext + 1 (type) + 16 (tag).
+    std::vector<uint8_t> sent;
+    for (;;) {
+        zt::ByteSpan out = pair.client->pending_output();
+        if (out.empty()) {
+            break;
+        }
+        // Output is bounded per call (256 KiB of ciphertext), so this takes several rounds.
+        CHECK(out.size() <= 300 * 1024);
+        sent.insert(sent.end(), out.begin(), out.end());
+        pair.client->consume_output(out.size());
+    }
     size_t full = 0, records = 0;
-    for (size_t at = 0; at + 5 <= out.size();) {
-        size_t len = (size_t{out[at + 3]} << 8) | out[at + 4];
+    for (size_t at = 0; at + 5 <= sent.size();) {
+        size_t len = (size_t{sent[at + 3]} << 8) | sent[at + 4];
         records++;
         full += len == 16384 + 17 ? 1 : 0;
         at += 5 + len;
     }
     CHECK(full == 20);
     CHECK(records <= 21);
+    REQUIRE(pair.server->feed(sent));
     pair.run(log);
     CHECK(log.server_data.size() == payload.size());
 }
@@ -214,6 +225,19 @@ TEST_CASE("hbone: stack an HTTP/2 connection error sends its GOAWAY through TLS"
     CHECK(pair.server_error.error().code == Errc::h2_protocol);
     CHECK(Log::has(log.client, H2EventKind::goaway, kProtocolError));
     CHECK(pair.server->state() == ConnectionState::closed);
+}
+
+TEST_CASE("hbone: stack first-request deadline counts from the end of the handshake") {
+    StackPair pair;
+    Ignore ignore;
+    REQUIRE(pair.server->tick(8'000'000'000));  // A slow handshake: 8 s after the accept.
+    pair.run(ignore);
+    REQUIRE(pair.server->state() == ConnectionState::open);
+    REQUIRE(pair.server->tick(17'000'000'000));  // 9 s after the handshake: still waiting.
+    auto late = pair.server->tick(18'000'000'000);
+    REQUIRE_FALSE(late);
+    CHECK(late.error().code == Errc::timed_out);
+    CHECK(pair.server->h2().counters().first_request_timeouts == 1);
 }
 
 TEST_CASE("hbone: stack handshake deadline and PING keepalive through tick") {

@@ -95,6 +95,7 @@ struct H2Session::Stream {
     bool deferred = false;
     bool reset_by_app = false;
     bool request_polled = false;  // The caller has taken the `request` event.
+    bool reset_after_response = false;  // Send RST_STREAM(NO_ERROR) once the error response is out.
 };
 
 namespace {
@@ -212,6 +213,9 @@ struct H2Session::Callbacks {
                 if (stream == nullptr) {
                     return 0;
                 }
+                if (end_stream) {
+                    stream->end_stream_received = true;
+                }
                 if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
                     s->on_request(*stream);
                 } else if (frame->headers.cat == NGHTTP2_HCAT_RESPONSE) {
@@ -223,7 +227,6 @@ struct H2Session::Callbacks {
                     s->push(std::move(event));
                 }
                 if (end_stream && !stream->rejected) {
-                    stream->end_stream_received = true;
                     s->push(event_of(H2EventKind::end_stream, id));
                 }
                 return 0;
@@ -295,8 +298,9 @@ struct H2Session::Callbacks {
 
     static int on_invalid_frame_recv(nghttp2_session*, const nghttp2_frame* frame, int lib_error,
                                      void* user_data) {
-        // Counted by kind here; the RST_STREAM or GOAWAY nghttp2 answers with is what costs
-        // glitch tokens (`on_frame_send`), so one bad frame is charged once.
+        // Counted by kind here. A stream error makes nghttp2 send RST_STREAM, which is what costs a
+        // glitch token (`on_frame_send`), so one bad frame is charged once; a connection error
+        // ends the connection anyway.
         H2Session* s = self(user_data);
         s->counters_.invalid_frames++;
         if (frame->hd.type == NGHTTP2_WINDOW_UPDATE && frame->window_update.window_size_increment == 0) {
@@ -343,9 +347,17 @@ struct H2Session::Callbacks {
         return 0;
     }
 
-    static int on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+    static int on_frame_send(nghttp2_session* session, const nghttp2_frame* frame,
+                             void* user_data) {
         H2Session* s = self(user_data);
-        if (frame->hd.type == NGHTTP2_RST_STREAM) {
+        if (frame->hd.type == NGHTTP2_HEADERS) {
+            Stream* stream = s->find(frame->hd.stream_id);
+            if (stream != nullptr && stream->reset_after_response && !stream->end_stream_received) {
+                stream->reset_after_response = false;
+                s->app_resets_.insert(stream->id);
+                nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream->id, NGHTTP2_NO_ERROR);
+            }
+        } else if (frame->hd.type == NGHTTP2_RST_STREAM) {
             if (s->app_resets_.erase(frame->hd.stream_id) != 0) {
                 s->counters_.resets_sent_by_app++;
                 return 0;
@@ -403,10 +415,9 @@ struct H2Session::Callbacks {
         // The one copy of the payload: from the caller's buffer straight into the output that
         // TLS encrypts from. We never pad, so the frame is header + payload.
         ZT_ASSERT(frame->data.padlen == 0);
-        s->out_.insert(s->out_.end(), framehd, framehd + 9);
+        s->out_.append(framehd, 9);
         if (length > 0) {
-            const uint8_t* from = stream->out.data() + stream->out_offset;
-            s->out_.insert(s->out_.end(), from, from + length);
+            s->out_.append(stream->out.data() + stream->out_offset, length);
             stream->out_offset += length;
         }
         if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) {
@@ -418,6 +429,11 @@ struct H2Session::Callbacks {
             stream->out = {};
             stream->out_offset = 0;
             s->push(event_of(H2EventKind::send_done, stream->id));
+        }
+        // nghttp2 keeps framing no-copy DATA inside one mem_send call until a non-DATA frame is
+        // due; pause it once the output chunk is full so the buffer stays bounded.
+        if (s->out_.size() - s->out_offset_ >= s->limits_.output_chunk_bytes) {
+            return NGHTTP2_ERR_PAUSE;
         }
         return 0;
     }
@@ -514,7 +530,6 @@ Result<void> H2Session::init() {
         0) {
         return zt::fail(Errc::no_capacity);
     }
-    out_.reserve(limits_.output_chunk_bytes + limits_.data_frame_payload_bytes + 9);
     return ok();
 }
 
@@ -542,7 +557,9 @@ void H2Session::on_request(Stream& stream) {
         if (nghttp2_submit_response(session_, stream.id, nv, 1, nullptr) != 0) {
             app_resets_.insert(stream.id);
             nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream.id, NGHTTP2_PROTOCOL_ERROR);
+            return;
         }
+        end_after_error_response(stream);
         return;
     }
     stream.announced = true;
@@ -593,6 +610,7 @@ void H2Session::finish_drain() {
 }
 
 Result<void> H2Session::feed(ByteSpan bytes) {
+    ZT_ASSERT(queued_data_events_ == 0);  // Their spans point into the previous input.
     if (state_ == H2State::closing || state_ == H2State::closed) {
         return zt::fail(error_.code);
     }
@@ -660,6 +678,10 @@ void H2Session::fill_output() {
     if (out_offset_ == out_.size()) {
         out_.clear();
         out_offset_ = 0;
+    } else if (out_offset_ >= limits_.output_chunk_bytes) {
+        // Drained a little at a time: move the rest down rather than grow.
+        out_.drop_front(out_offset_);
+        out_offset_ = 0;
     }
     if (state_ == H2State::closed) {
         return;
@@ -677,13 +699,13 @@ void H2Session::fill_output() {
         if (n == 0) {
             return;
         }
-        out_.insert(out_.end(), data, data + n);
+        out_.append(data, static_cast<size_t>(n));
     }
 }
 
 ByteSpan H2Session::pending_output() {
     fill_output();
-    return ByteSpan(out_).subspan(out_offset_);
+    return out_.span().subspan(out_offset_);
 }
 
 void H2Session::consume_output(size_t n) {
@@ -695,6 +717,7 @@ bool H2Session::poll_event(H2Event& out) {
     while (!events_.empty()) {
         out = std::move(events_.front());
         events_.pop_front();
+        queued_data_events_ -= out.kind == H2EventKind::data ? 1 : 0;
         if (!unseen_closed_.empty() && unseen_closed_.count(out.stream_id) != 0 &&
             out.kind != H2EventKind::goaway) {
             if (out.kind == H2EventKind::closed) {
@@ -748,6 +771,13 @@ Result<void> H2Session::tick(uint64_t now_ns) {
         }
     }
     return ok();
+}
+
+void H2Session::restart_clocks(uint64_t now_ns) {
+    now_ns_ = std::max(now_ns_, now_ns);
+    created_ns_ = now_ns_;
+    last_ping_ns_ = now_ns_;
+    glitch_refill_ns_ = now_ns_;
 }
 
 Result<int32_t> H2Session::submit_connect(const ConnectRequest& request) {
@@ -810,7 +840,19 @@ Result<void> H2Session::respond(int32_t stream_id, uint16_t status, std::string_
     if (rv != 0) {
         return zt::fail(Errc::invalid_argument);
     }
+    if (status != kStatusOk) {
+        end_after_error_response(*stream);
+    }
     return ok();
+}
+
+void H2Session::end_after_error_response(Stream& stream) {
+    // RFC 9113 §8.1: after a complete response the server may ask the client to stop sending
+    // the request with RST_STREAM(NO_ERROR). Without it a refused tunnel whose client never
+    // sends END_STREAM would hold one of the stream slots for as long as the connection lives.
+    // nghttp2 sends a queued RST_STREAM before the stream's HEADERS and then drops them, so the
+    // reset is submitted from `on_frame_send` once the response is out.
+    stream.reset_after_response = !stream.end_stream_received;
 }
 
 Result<void> H2Session::write_data(int32_t stream_id, ByteSpan bytes, bool end_stream) {

@@ -15,6 +15,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "hbone/byte_buffer.h"
 #include "hbone/connect.h"
 #include "zt/bytes.h"
 #include "zt/result.h"
@@ -46,7 +47,8 @@ struct H2Limits {
     uint32_t data_frame_payload_bytes = 16384 - 9;
     uint64_t ping_interval_ns = 10'000'000'000;
     uint64_t ping_timeout_ns = 20'000'000'000;
-    // first_request_timeout_ns bounds, on a server, the time from creation to the first HEADERS;
+    // first_request_timeout_ns bounds, on a server, the time from creation (or `restart_clocks`,
+    // which the TLS+H2 stack calls when the handshake completes) to the first HEADERS;
     // 0 disables it.
     uint64_t first_request_timeout_ns = 10'000'000'000;
     // The glitch budget is a token bucket: `glitch_burst` tokens, `glitch_refill_per_s` back per
@@ -203,13 +205,19 @@ public:
     // the glitch budget. Fails with `Errc::timed_out` when a deadline passed (a GOAWAY is queued).
     Result<void> tick(uint64_t now_ns);
 
+    // restart_clocks restarts the PING and first-request clocks at `now_ns`: the stack calls it
+    // when TLS completes, so the first-request deadline counts from the handshake, not the accept.
+    void restart_clocks(uint64_t now_ns);
+
     // submit_connect (client) opens a stream carrying `request`. Returns the stream id, or
     // `Errc::h2_refused` when the session no longer opens streams (GOAWAY, closing) and
     // `Errc::invalid_argument` when called on a server or with an unparsable authority.
     Result<int32_t> submit_connect(const ConnectRequest& request);
 
     // respond (server) answers stream `stream_id`: 200 opens the tunnel, any other HBONE status
-    // ends the stream with END_STREAM on the HEADERS. `baggage` is sent when not empty.
+    // ends the stream with END_STREAM on the HEADERS, followed by RST_STREAM(NO_ERROR) when the
+    // client has not finished its side (RFC 9113 §8.1), so the stream slot is freed at once.
+    // `baggage` is sent when not empty.
     Result<void> respond(int32_t stream_id, uint16_t status, std::string_view baggage = {});
 
     // write_data queues `bytes` on an open tunnel and, with `end_stream`, the FIN after them. The
@@ -248,9 +256,15 @@ private:
     struct Callbacks;
 
     H2Session(Role role, const H2Limits& limits, uint64_t now_ns);
+    // init creates the nghttp2 session with our options, callbacks and SETTINGS.
     Result<void> init();
+    // find returns the stream `stream_id` (borrowed) or null when it is not open.
     Stream* find(int32_t stream_id);
-    void push(H2Event event) { events_.push_back(std::move(event)); }
+    // push queues `event` for `poll_event`.
+    void push(H2Event event) {
+        queued_data_events_ += event.kind == H2EventKind::data ? 1 : 0;
+        events_.push_back(std::move(event));
+    }
     // charge_glitch spends one token; false when the budget is spent and the session now closes.
     bool charge_glitch();
     // fail moves to `closing` with `code`, queueing GOAWAY `goaway_code` when it is not 0 or the
@@ -260,8 +274,12 @@ private:
     void on_request(Stream& stream);
     // fill_output runs `mem_send` into `out_` until it holds `output_chunk_bytes` or nothing is due.
     void fill_output();
+    // end_after_error_response frees the slot of a stream answered non-200 whose request side is
+    // still open (RST_STREAM NO_ERROR after the response).
+    void end_after_error_response(Stream& stream);
     // finish_drain sends the final GOAWAY once the drain PING came back.
     void finish_drain();
+    // header_list_limit is the enforced header list size (RFC 9113 §6.5.2 accounting).
     size_t header_list_limit() const;
 
     Role role_;
@@ -271,10 +289,13 @@ private:
     Error error_{};
     H2Counters counters_;
     std::deque<H2Event> events_;
+    // queued_data_events_ counts `data` events not yet polled: they borrow the last `feed` input,
+    // so feeding again before they are drained is a caller bug (asserted).
+    size_t queued_data_events_ = 0;
     std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
     // app_resets_ holds streams we reset on purpose, so their RST_STREAM is not a codec glitch.
     std::unordered_set<int32_t> app_resets_;
-    std::vector<uint8_t> out_;
+    ByteBuffer out_;
     size_t out_offset_ = 0;
     uint64_t now_ns_ = 0;
     uint64_t created_ns_ = 0;

@@ -226,12 +226,43 @@ TEST_CASE("hbone: h2 server answers 400 itself to a bad method or authority") {
             CHECK((frame.flags & zt::test::kFlagEndStream) != 0);  // 400 ends the stream.
         }
     }
+    // All four left their request side open: RST_STREAM(NO_ERROR) after the 400 frees their
+    // slots (RFC 9113 §8.1).
+    CHECK(zt::test::count_frames(raw.frames, zt::test::kFrameRstStream, kNoError) == 4);
+    CHECK(raw.server->counters().resets_sent_by_app == 4);
+    CHECK(raw.server->counters().glitches == 0);
+    // A request that ended its side gets the 400 alone.
+    std::vector<uint8_t> ended;
+    zt::test::append_connect(ended, 9, "127.1:80", true);
+    raw.frames.clear();
+    raw.feed(ended);
+    CHECK(zt::test::count_frames(raw.frames, zt::test::kFrameHeaders) == 1);
+    CHECK(zt::test::count_frames(raw.frames, zt::test::kFrameRstStream) == 0);
     // The connection survives: a good CONNECT afterwards is announced.
     std::vector<uint8_t> good;
-    zt::test::append_connect(good, 9, "198.18.0.9:80");
+    zt::test::append_connect(good, 11, "198.18.0.9:80");
     raw.feed(good);
     REQUIRE(raw.fed);
     CHECK(raw.count_events(H2EventKind::request) == 1);
+}
+
+TEST_CASE("hbone: h2 an error status ends the stream and frees its slot") {
+    Pair pair;
+    Recorder handler;
+    auto id = pair.client->submit_connect(connect_to("198.18.0.7:80"));
+    REQUIRE(id);
+    pair.run(handler);
+    REQUIRE(Recorder::count(handler.server, H2EventKind::request) == 1);
+    REQUIRE(pair.server->respond(*id, kStatusServiceUnavailable));
+    pair.run(handler);
+    const H2Event* response = Recorder::first(handler.client, H2EventKind::response);
+    REQUIRE(response != nullptr);
+    CHECK(response->status == 503);
+    CHECK(Recorder::count(handler.client, H2EventKind::closed) == 1);
+    CHECK(Recorder::count(handler.server, H2EventKind::closed) == 1);
+    CHECK(pair.client->streams_available() == 100);
+    CHECK(pair.server->respond(*id, kStatusOk).error().code == Errc::invalid_argument);
+    CHECK(pair.server->respond(999, kStatusOk).error().code == Errc::invalid_argument);
 }
 
 TEST_CASE("hbone: h2 CONNECT with :path, :scheme or :protocol, or without :authority, is a stream error") {
@@ -297,6 +328,8 @@ TEST_CASE("hbone: h2 DATA frames are framed to fill one 16 KiB TLS record") {
         if (out.empty()) {
             break;
         }
+        // Bounded: nghttp2 would frame the whole window in one mem_send without our PAUSE.
+        CHECK(out.size() <= 64 * 1024 + 16384);
         auto parsed = zt::test::parse_frames(out);
         frames.insert(frames.end(), parsed.begin(), parsed.end());
         pair.client->consume_output(out.size());
@@ -592,6 +625,63 @@ TEST_CASE("hbone: h2 B9 invalid HPACK index is a COMPRESSION_ERROR") {
     CHECK(zt::test::goaway_code(raw.frames) == kCompressionError);
 }
 
+TEST_CASE("hbone: h2 B8 HPACK bomb: one 4 KB dynamic entry referenced 10k times is a reset") {
+    RawServer raw;
+    std::vector<uint8_t> bytes = preface();
+    std::vector<uint8_t> block = zt::test::hpack_literals({{":method", "CONNECT"},
+                                                           {":authority", "10.0.0.1:80"}});
+    // Literal with incremental indexing, new name "x-bomb", 4000-byte value: dynamic entry 62.
+    std::string bomb(4000, 'b');
+    block.push_back(0x40);
+    block.push_back(6);
+    block.insert(block.end(), {'x', '-', 'b', 'o', 'm', 'b'});
+    block.push_back(0x7f);  // Length 4000 = 127 + 3873 (HPACK integer, 7-bit prefix).
+    block.push_back(static_cast<uint8_t>((3873 & 0x7f) | 0x80));
+    block.push_back(static_cast<uint8_t>(3873 >> 7));
+    block.insert(block.end(), bomb.begin(), bomb.end());
+    for (int i = 0; i < 10'000; i++) {
+        block.push_back(0x80 | 62);  // Indexed field: the 4 KB entry again (1 byte each).
+    }
+    append_block(bytes, 1, block);
+    zt::test::append_connect(bytes, 3, "10.0.0.1:80");
+    raw.feed(bytes);
+    REQUIRE(raw.fed);
+    CHECK(raw.server->counters().header_list_too_large == 1);
+    CHECK(zt::test::count_frames(raw.frames, zt::test::kFrameRstStream) == 1);
+    REQUIRE(raw.count_events(H2EventKind::request) == 1);
+    CHECK(raw.events[0].stream_id == 3);  // The connection survives.
+}
+
+TEST_CASE("hbone: h2 B9 a dynamic table size update above our SETTINGS is a COMPRESSION_ERROR") {
+    RawServer raw;
+    std::vector<uint8_t> bytes = preface();
+    // Table size update to 65536 (5-bit prefix: 31 + 65505) before the fields.
+    std::vector<uint8_t> block = {0x3f, 0xe1, 0xff, 0x03};
+    auto fields = zt::test::hpack_literals({{":method", "CONNECT"}, {":authority", "10.0.0.1:80"}});
+    block.insert(block.end(), fields.begin(), fields.end());
+    zt::test::append_frame(bytes, zt::test::kFrameHeaders, zt::test::kFlagEndHeaders, 1, block);
+    raw.feed(bytes);
+    REQUIRE_FALSE(raw.fed);
+    CHECK(zt::test::goaway_code(raw.frames) == kCompressionError);
+    CHECK(raw.count_events(H2EventKind::request) == 0);
+}
+
+TEST_CASE("hbone: h2 B13 PING flood without reading is FLOODED") {
+    // `feed` serialises ACKs into the session's bounded output buffer (64 KiB, ~3800 ACKs) while
+    // it parses; once that is full and the caller still does not take it, nghttp2's 1000 queued
+    // ACKs (max_outbound_ack) end the session before our queue cap would.
+    RawServer raw;
+    std::vector<uint8_t> bytes = preface();
+    for (int i = 0; i < 10'000; i++) {
+        zt::test::append_ping(bytes, false);
+    }
+    zt::Result<void> fed = raw.server->feed(bytes);
+    REQUIRE_FALSE(fed);
+    CHECK(raw.server->counters().flooded == 1);
+    CHECK(raw.server->state() == H2State::closed);
+    CHECK(raw.server->pending_output().size() <= 64 * 1024 + 16384);
+}
+
 TEST_CASE("hbone: h2 B10 CONTINUATION flood ends the session") {
     REQUIRE(h2_has_max_continuations());  // Debian deb12u2 backport; see reliability.md §2.
     RawServer raw;
@@ -725,10 +815,27 @@ TEST_CASE("hbone: h2 B13 SETTINGS flood without reading is FLOODED; 100 params i
         for (int i = 0; i < 1100; i++) {
             zt::test::append_settings(bytes, {});
         }
-        // Fed without ever collecting output: ACKs pile up.
+        // Fed in one go without collecting output: nghttp2's 1000 pending ACKs fire first.
         zt::Result<void> fed = raw.server->feed(bytes);
         REQUIRE_FALSE(fed);
-        CHECK(raw.server->counters().flooded + raw.server->counters().glitch_goaways >= 1);
+        CHECK(raw.server->counters().flooded == 1);
+    }
+    {
+        // Read politely (output collected after every 100), a SETTINGS flood spends the glitch
+        // budget instead: every SETTINGS after the first costs a token.
+        RawServer raw;
+        raw.feed(preface());
+        for (int round = 0; round < 11 && raw.fed; round++) {
+            std::vector<uint8_t> bytes;
+            for (int i = 0; i < 100; i++) {
+                zt::test::append_settings(bytes, {});
+            }
+            raw.feed(bytes);
+        }
+        REQUIRE_FALSE(raw.fed);
+        CHECK(raw.fed.error().code == Errc::h2_glitches);
+        CHECK(raw.server->counters().settings_frames == 1002);  // Preface + 1000 paid + 1 refused.
+        CHECK(zt::test::goaway_code(raw.frames) == kEnhanceYourCalm);
     }
     {
         RawServer raw;

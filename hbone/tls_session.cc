@@ -20,6 +20,10 @@ constexpr uint8_t kAlpnWire[] = {2, 'h', '2'};
 // kMaxCertListBytes bounds a peer's Certificate message (A13: a 1 MB chain is refused early).
 constexpr size_t kMaxCertListBytes = 32 * 1024;
 
+// kCompactBytes is how much consumed output may sit at the front of the buffer before the rest is
+// moved down.
+constexpr size_t kCompactBytes = 64 * 1024;
+
 // has_h2 says whether the wire-form ALPN list `list` offers "h2".
 bool has_h2(const uint8_t* list, size_t len) {
     size_t at = 0;
@@ -74,17 +78,28 @@ struct TlsSession::Bio {
     static int bio_read(BIO* bio, char* out, int len) {
         auto* s = static_cast<TlsSession*>(BIO_get_data(bio));
         BIO_clear_retry_flags(bio);
-        size_t available = s->in_.size() - s->in_offset_;
-        if (available == 0) {
+        size_t want = static_cast<size_t>(len);
+        size_t n = 0;
+        size_t buffered = s->in_.size() - s->in_offset_;
+        if (buffered > 0) {
+            n = std::min(buffered, want);
+            std::memcpy(out, s->in_.data() + s->in_offset_, n);
+            s->in_offset_ += n;
+            if (s->in_offset_ == s->in_.size()) {
+                s->in_.clear();
+                s->in_offset_ = 0;
+            }
+        }
+        size_t lent = s->lent_.size() - s->lent_offset_;
+        if (n < want && lent > 0) {
+            size_t m = std::min(lent, want - n);
+            std::memcpy(out + n, s->lent_.data() + s->lent_offset_, m);
+            s->lent_offset_ += m;
+            n += m;
+        }
+        if (n == 0) {
             BIO_set_retry_read(bio);
             return -1;
-        }
-        size_t n = std::min(available, static_cast<size_t>(len));
-        std::memcpy(out, s->in_.data() + s->in_offset_, n);
-        s->in_offset_ += n;
-        if (s->in_offset_ == s->in_.size()) {
-            s->in_.clear();
-            s->in_offset_ = 0;
         }
         return static_cast<int>(n);
     }
@@ -92,7 +107,7 @@ struct TlsSession::Bio {
     static int bio_write(BIO* bio, const char* in, int len) {
         auto* s = static_cast<TlsSession*>(BIO_get_data(bio));
         BIO_clear_retry_flags(bio);
-        s->out_.insert(s->out_.end(), in, in + len);
+        s->out_.append(in, static_cast<size_t>(len));
         return len;
     }
 
@@ -191,22 +206,18 @@ enum ssl_verify_result_t TlsSession::verify_peer(SSL* ssl, uint8_t* out_alert) {
     auto* s = static_cast<TlsSession*>(SSL_get_app_data(ssl));
     const certs::CertifiedKey& ck = s->context_->key();
     bool we_are_client = s->context_->role() == Role::client;
+    // All of the judging is certs/'s: chain, SVID profile, then "one of the expected identities"
+    // (client) or "our trust domain" (server).
     Result<certs::Identity> peer =
-        certs::verify_svid(ck.roots(), SSL_get0_peer_certificates(ssl),
-                           we_are_client ? certs::PeerRole::server : certs::PeerRole::client,
-                           s->now_unix_);
+        we_are_client
+            ? certs::verify_server_peer(ck.roots(), SSL_get0_peer_certificates(ssl), s->now_unix_,
+                                        s->expected_peers_)
+            : certs::verify_client_peer(ck.roots(), SSL_get0_peer_certificates(ssl), s->now_unix_,
+                                        ck.identity().trust_domain());
     if (!peer) {
         s->verify_error_ = peer.error().code;
         *out_alert = peer.error().code == Errc::cert_unknown_ca ? SSL_AD_UNKNOWN_CA
                                                                 : SSL_AD_BAD_CERTIFICATE;
-        return ssl_verify_invalid;
-    }
-    Result<void> fits = we_are_client
-                            ? certs::check_identity_in(*peer, s->expected_peers_)
-                            : certs::check_trust_domain(*peer, ck.identity().trust_domain());
-    if (!fits) {
-        s->verify_error_ = fits.error().code;
-        *out_alert = SSL_AD_BAD_CERTIFICATE;
         return ssl_verify_invalid;
     }
     s->peer_ = std::make_unique<certs::Identity>(std::move(*peer));
@@ -235,15 +246,25 @@ Error TlsSession::failure(Errc fallback, int ssl_result) {
 }
 
 Result<void> TlsSession::feed_ciphertext(ByteSpan bytes) {
+    ZT_ASSERT(lent_.empty());
     if (in_.size() - in_offset_ + bytes.size() > limits_.input_buffer_bytes_max) {
         return fail(Errc::no_capacity);
     }
-    if (in_offset_ > 0 && in_offset_ == in_.size()) {
-        in_.clear();
-        in_offset_ = 0;
-    }
-    in_.insert(in_.end(), bytes.begin(), bytes.end());
+    in_.append(bytes.data(), bytes.size());
     return ok();
+}
+
+void TlsSession::lend(ByteSpan bytes) {
+    ZT_ASSERT(lent_.empty());
+    lent_ = bytes;
+    lent_offset_ = 0;
+}
+
+Result<void> TlsSession::settle() {
+    ByteSpan rest = lent_.subspan(lent_offset_);
+    lent_ = {};
+    lent_offset_ = 0;
+    return feed_ciphertext(rest);
 }
 
 void TlsSession::consume_output(size_t n) {
@@ -251,6 +272,10 @@ void TlsSession::consume_output(size_t n) {
     out_offset_ += n;
     if (out_offset_ == out_.size()) {
         out_.clear();
+        out_offset_ = 0;
+    } else if (out_offset_ >= kCompactBytes) {
+        // A transport that always takes part of the output must not make the buffer grow.
+        out_.drop_front(out_offset_);
         out_offset_ = 0;
     }
 }

@@ -16,6 +16,7 @@
 
 #include "certs/certified_key.h"
 #include "certs/identity.h"
+#include "hbone/byte_buffer.h"
 #include "hbone/h2_session.h"
 #include "zt/bytes.h"
 #include "zt/result.h"
@@ -34,6 +35,8 @@ public:
     static Result<std::shared_ptr<const TlsContext>> create(
             Role role, std::shared_ptr<const certs::CertifiedKey> key);
 
+    // role is the side this context plays; get is the `SSL_CTX` (borrowed); key is the identity
+    // it presents and the roots it trusts (borrowed, live as long as the context).
     Role role() const { return role_; }
     SSL_CTX* get() const { return ctx_.get(); }
     const certs::CertifiedKey& key() const { return *key_; }
@@ -81,19 +84,28 @@ public:
     TlsSession(const TlsSession&) = delete;
     TlsSession& operator=(const TlsSession&) = delete;
 
-    // feed appends ciphertext received from the peer; nothing is processed until `handshake` or
+    // feed_ciphertext appends ciphertext received from the peer; nothing is processed until `handshake` or
     // `decrypt`. Fails with `Errc::no_capacity` when the input buffer would exceed its cap.
     Result<void> feed_ciphertext(ByteSpan bytes);
 
     // pending_output returns ciphertext not yet handed to the transport (valid until the next
     // call that produces output or `consume_output`).
-    ByteSpan pending_output() const { return ByteSpan(out_).subspan(out_offset_); }
+    ByteSpan pending_output() const { return out_.span().subspan(out_offset_); }
 
     // consume_output marks the first `n` bytes of `pending_output` as sent.
     void consume_output(size_t n);
 
-    // buffered_input is how much fed ciphertext BoringSSL has not taken yet.
-    size_t buffered_input() const { return in_.size() - in_offset_; }
+    // buffered_input is how much fed (or lent) ciphertext BoringSSL has not taken yet.
+    size_t buffered_input() const { return in_.size() - in_offset_ + lent_.size() - lent_offset_; }
+
+    // lend makes `bytes` readable by BoringSSL without copying them, after anything already
+    // buffered, until `settle`. `bytes` must stay valid and unchanged until then. Only one span
+    // may be lent at a time.
+    void lend(ByteSpan bytes);
+
+    // settle ends a `lend`: bytes BoringSSL did not take are copied into the internal buffer.
+    // Fails with `Errc::no_capacity` when that would exceed the input cap.
+    Result<void> settle();
 
     // handshake advances the handshake as far as the fed input allows. Failures: a certs/ code
     // (`Errc::cert_unknown_ca`, `Errc::identity_mismatch`, `Errc::trust_domain_mismatch`, ...)
@@ -148,7 +160,11 @@ private:
     friend class TlsContext;  // Installs `verify_peer` as the custom verify callback.
 
     TlsSession() = default;
+    // verify_peer is the custom-verify callback: certs/ judges the peer chain; a refusal is kept
+    // in `verify_error_` and becomes the handshake's `Errc`.
     static enum ssl_verify_result_t verify_peer(SSL* ssl, uint8_t* out_alert);
+    // failure turns BoringSSL's error for `ssl_result` into an `Error` (`fallback` when nothing
+    // more specific applies), records the reason string and clears the error queue.
     Error failure(Errc fallback, int ssl_result);
 
     std::shared_ptr<const TlsContext> context_;
@@ -162,9 +178,11 @@ private:
     bool timed_out_ = false;
     Errc verify_error_ = Errc::sys;  // `Errc::sys` = none.
     std::string_view error_reason_;
-    std::vector<uint8_t> in_;
+    ByteBuffer in_;
     size_t in_offset_ = 0;
-    std::vector<uint8_t> out_;
+    ByteSpan lent_;
+    size_t lent_offset_ = 0;
+    ByteBuffer out_;
     size_t out_offset_ = 0;
 };
 

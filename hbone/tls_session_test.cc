@@ -323,6 +323,19 @@ TEST_CASE("hbone: tls A1 plaintext, HTTP/1.1 or random bytes fail the handshake"
     }
 }
 
+TEST_CASE("hbone: tls input beyond the buffer cap is refused") {
+    TlsLimits limits;
+    limits.input_buffer_bytes_max = 1000;
+    auto server = TlsSession::create(pki().server_ctx, {}, limits, 0, pki().ca.now_unix());
+    REQUIRE(server);
+    std::vector<uint8_t> junk(600, 0x16);
+    REQUIRE((*server)->feed_ciphertext(junk));
+    auto more = (*server)->feed_ciphertext(junk);
+    REQUIRE_FALSE(more);
+    CHECK(more.error().code == Errc::no_capacity);
+    CHECK((*server)->buffered_input() == 600);
+}
+
 TEST_CASE("hbone: tls handshake deadline") {
     auto server = session(pki().server_ctx);
     REQUIRE(server->tick(9 * kSecond));
