@@ -15,14 +15,15 @@
 #include <string>
 #include <vector>
 
-#include "src/admin/handlers.h"
-#include "src/admin/http_server.h"
 #include "src/admin/logging.h"
+#include "src/admin/operator_servers.h"
 #include "src/admin/readiness.h"
 #include "src/config/watcher.h"
+#include "src/lifecycle/control_loop.h"
 #include "src/lifecycle/process.h"
 #include "certs/issue.h"
 #include "certs/store.h"
+#include "src/config/dump.h"
 #include "src/config/load.h"
 #include "src/proxy/tls_store.h"
 #include "src/proxy/worker.h"
@@ -36,8 +37,6 @@
 namespace zt {
 
 namespace {
-
-constexpr int kLoopTickMs = 50;  // Upper bound on log latency and readiness staleness.
 
 // PodReadiness keeps the readiness tracker's `pod ...` entries equal to a computed set.
 class PendingSet {
@@ -81,29 +80,22 @@ struct App {
     std::vector<certs::Identity> local_identities;
     std::vector<std::unique_ptr<proxy::Worker>> workers;
     std::unique_ptr<admin::LogLevels> log_levels;
-    std::unique_ptr<admin::AdminHandler> admin_handler;
-    std::unique_ptr<admin::MetricsHandler> metrics_handler;
-    std::unique_ptr<admin::ReadinessHandler> readiness_handler;
-    std::unique_ptr<admin::HttpServer> admin_server;
-    std::unique_ptr<admin::HttpServer> metrics_server;
-    std::unique_ptr<admin::HttpServer> readiness_server;
-    bool shutdown_requested = false;
-    bool draining = false;
-    bool forced = false;
-    int64_t drain_deadline_ns = 0;
+    std::unique_ptr<admin::OperatorServers> servers;
+    std::unique_ptr<lifecycle::ControlLoop> loop;
 
-    int start();
+    int start(lifecycle::ShutdownSignals& signals);
     bool start_certificates();
     void track_identities();
     void certificate_work();
-    int loop(lifecycle::ShutdownSignals& signals);
+    std::string config_dump();
     void after_config_work();
     void update_readiness();
-    void begin_shutdown();
+    void tick();
+    uint64_t open_connections() const;
     void stop_workers();
 };
 
-int App::start() {
+int App::start(lifecycle::ShutdownSignals& signals) {
     auto filter = log::Filter::parse(options.log_level);
     if (!filter) {
         log::error("app", "invalid log level", {log::Field::str("spec", options.log_level)});
@@ -167,36 +159,53 @@ int App::start() {
         workers.push_back(std::move(worker));
     }
 
-    admin::AdminHooks hooks;
-    hooks.shutdown = [this] { shutdown_requested = true; };
-    admin_handler = std::make_unique<admin::AdminHandler>(std::move(hooks), *log_levels);
-    metrics_handler = std::make_unique<admin::MetricsHandler>(metrics->registry());
-    readiness_handler = std::make_unique<admin::ReadinessHandler>(readiness);
-    struct ServerSpec {
-        const std::string& address;
-        const char* name;
-        admin::HttpHandler* handler;
-        std::unique_ptr<admin::HttpServer>* slot;
-    };
-    ServerSpec servers[] = {
-            {options.admin_addr, "admin", admin_handler.get(), &admin_server},
-            {options.metrics_addr, "metrics", metrics_handler.get(), &metrics_server},
-            {options.readiness_addr, "readiness", readiness_handler.get(), &readiness_server},
-    };
-    for (const ServerSpec& spec : servers) {
-        admin::HttpServerOptions server_options;
-        server_options.name = spec.name;
-        auto server = admin::HttpServer::listen(spec.address, server_options, *spec.handler,
-                                                &metrics->http_refused, metrics->control_shard());
-        if (!server) {
-            log::error("app", "cannot listen",
-                       {log::Field::str("server", spec.name),
-                        log::Field::str("address", spec.address),
-                        log::Field::display("error", to_string(server.error().code))});
-            return 1;
+    // The loop comes first so `/quitquitquit` can ask it for the same graceful drain as SIGTERM.
+    lifecycle::ControlLoopOptions loop_options;
+    loop_options.drain_timeout_ns = options.drain_timeout_ns;
+    lifecycle::ControlHooks control;
+    control.start_drain = [this] {
+        log::info("app", "shutting down: draining connections",
+                  {log::Field::num("deadline_ms",
+                                   uint64_t(options.drain_timeout_ns / kNanosPerMilli))});
+        for (auto& worker : workers) {
+            worker->begin_drain();
         }
-        *spec.slot = std::move(*server);
+    };
+    control.drained = [this] { return open_connections() == 0; };
+    control.force_close = [this] {
+        log::warn("app", "drain deadline passed; closing remaining connections",
+                  {log::Field::num("connections", open_connections())});
+        for (auto& worker : workers) {
+            worker->force_close();
+        }
+    };
+    control.tick = [this] { tick(); };
+    loop = std::make_unique<lifecycle::ControlLoop>(loop_options, signals, readiness,
+                                                    std::move(control));
+    loop->set_log_queue(log_queue.get());
+    if (watcher->fd() >= 0) {
+        loop->watch_fd(watcher->fd(), POLLIN, [this](short) { watcher->process(); });
     }
+
+    admin::OperatorOptions server_options;
+    server_options.admin_addr = options.admin_addr;
+    server_options.metrics_addr = options.metrics_addr;
+    server_options.readiness_addr = options.readiness_addr;
+    admin::AdminHooks hooks;
+    hooks.shutdown = [this] { loop->request_shutdown(); };
+    hooks.config_dump = [this] { return config_dump(); };
+    auto started_servers = admin::OperatorServers::start(server_options, *metrics, readiness,
+                                                         *log_levels, std::move(hooks));
+    if (!started_servers) {
+        log::error("app", "cannot start the admin, metrics and readiness servers",
+                   {log::Field::str("admin", options.admin_addr),
+                    log::Field::str("metrics", options.metrics_addr),
+                    log::Field::str("readiness", options.readiness_addr),
+                    log::Field::display("error", to_string(started_servers.error().code))});
+        return 1;
+    }
+    servers = std::move(*started_servers);
+    loop->set_servers(servers.get());
     log::info("app", "ztunnel started",
               {log::Field::num("workers", uint64_t(options.workers)),
                log::Field::str("config", options.config_path),
@@ -347,19 +356,119 @@ void App::update_readiness() {
     metrics->set_pods(pods_pending, pods_up);
 }
 
-void App::begin_shutdown() {
-    if (draining) {
-        return;
+namespace {
+
+std::string json_string(std::string_view text) {
+    std::string out = "\"";
+    for (char c : text) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+        }
+        out += c;
     }
-    draining = true;
-    readiness.start_draining();
-    lifecycle::notify_systemd("STOPPING=1");
-    log::info("app", "shutting down: draining connections",
-              {log::Field::num("deadline_ms", uint64_t(options.drain_timeout_ns / kNanosPerMilli))});
+    return out + "\"";
+}
+
+std::string json_duration(int64_t ns) {
+    return "{\"nanos\":" + std::to_string(ns % kNanosPerSecond) +
+           ",\"secs\":" + std::to_string(ns / kNanosPerSecond) + "}";
+}
+
+}  // namespace
+
+// config_dump gathers `/config_dump`'s inputs on the control thread: the published snapshot,
+// the file re-read for `staticConfig` (as ztunnel does), the certificates, and each worker's
+// pods with their open connections (asked of the workers, bounded wait).
+std::string App::config_dump() {
+    config::DumpInputs inputs;
+    inputs.snapshot = published.get();
+    config::LoadResult reread = config::load_file(options.config_path);
+    inputs.static_config = reread.snapshot.get();
+    inputs.certificates = cert_store->dump();
+    std::vector<proxy::PodStatus> statuses;
     for (auto& worker : workers) {
-        worker->begin_drain();
+        (void)worker->refresh_status(200 * kNanosPerMilli);
+        for (proxy::PodStatus& status : worker->pod_status()) {
+            statuses.push_back(std::move(status));
+        }
     }
-    drain_deadline_ns = monotonic_ns() + options.drain_timeout_ns;
+    if (published != nullptr) {
+        for (const state::Pod& pod : published->pods()) {
+            config::DumpPod& entry = inputs.pods.emplace_back();
+            entry.uid = pod.uid;
+            if (const state::Workload* workload = published->workload_by_uid(pod.uid)) {
+                entry.name = workload->name;
+                entry.namespace_name = workload->namespace_;
+                entry.service_account = workload->service_account;
+            }
+            size_t listening = 0;
+            for (const proxy::PodStatus& status : statuses) {
+                if (status.uid != pod.uid) {
+                    continue;
+                }
+                listening += status.listening ? 1 : 0;
+                for (const proxy::ConnectionSummary& c : status.connection_list) {
+                    auto& list = c.inbound ? entry.inbound : entry.outbound;
+                    list.push_back({c.src, c.original_dst, c.actual_dst, c.protocol});
+                }
+            }
+            entry.up = listening == workers.size() && !workers.empty();
+        }
+    }
+    inputs.settings = {
+            {"adminAddr", json_string(options.admin_addr)},
+            {"statsAddr", json_string(options.metrics_addr)},
+            {"readinessAddr", json_string(options.readiness_addr)},
+            {"localNode", json_string(options.node_name)},
+            {"localXdsPath", json_string(options.config_path)},
+            {"numWorkerThreads", std::to_string(options.workers)},
+            {"packetMark", std::to_string(options.packet_mark)},
+            {"trustDomain", json_string(options.trust_domain)},
+            {"secretTtl", json_duration(options.cert_ttl_ns)},
+            {"selfTerminationDeadline", json_duration(options.drain_timeout_ns)},
+            {"caDir", options.ca_dir.empty() ? "null" : json_string(options.ca_dir)},
+            {"certDir", options.cert_dir.empty() ? "null" : json_string(options.cert_dir)},
+            {"logLevel", json_string(options.log_level)},
+    };
+    inputs.version = ZT_VERSION;
+    inputs.git_revision = ZT_GIT_REVISION;
+#ifdef ZT_BSSL_VENDORED
+    inputs.crypto_provider = "BoringSSL (vendored build)";
+#else
+    inputs.crypto_provider = "BoringSSL (Debian android-libboringssl)";
+#endif
+    if (const char* istio = ::getenv("ISTIO_META_ISTIO_VERSION")) {
+        inputs.istio_version = istio;
+    }
+    const config::ReloadStats& stats = watcher->stats();
+    inputs.status.path = options.config_path;
+    inputs.status.last_loaded_unix_ns = stats.last_success_unix_ns;
+    inputs.status.applied_sha256 = stats.applied_sha256;
+    inputs.status.reloads_success_total = stats.success_total;
+    inputs.status.reloads_failure_total = stats.failure_total;
+    inputs.status.last_failure_unix_ns = stats.last_failure_unix_ns;
+    inputs.status.last_errors = stats.last_errors;
+    inputs.status.warnings = stats.warnings;
+    inputs.unsupported = stats.unsupported;
+    return config::render_config_dump(inputs);
+}
+
+// tick is the control thread's periodic work: config reloads, certificates, readiness.
+void App::tick() {
+    if (monotonic_ns() >= watcher->next_deadline_ns()) {
+        watcher->tick();
+    }
+    after_config_work();
+    certificate_work();
+    update_readiness();
+}
+
+uint64_t App::open_connections() const {
+    uint64_t open = 0;
+    for (const auto& worker : workers) {
+        open += worker->connections();
+    }
+    return open;
 }
 
 void App::stop_workers() {
@@ -370,88 +479,6 @@ void App::stop_workers() {
         worker->stop();
     }
     workers.clear();
-}
-
-int App::loop(lifecycle::ShutdownSignals& signals) {
-    lifecycle::notify_systemd("READY=1");
-    std::vector<pollfd> fds;
-    while (true) {
-        if (shutdown_requested) {
-            begin_shutdown();
-        }
-        if (draining) {
-            uint64_t open = 0;
-            for (auto& worker : workers) {
-                open += worker->connections();
-            }
-            if (open == 0 || monotonic_ns() >= drain_deadline_ns) {
-                if (open != 0) {
-                    log::warn("app", "drain deadline passed; closing remaining connections",
-                              {log::Field::num("connections", open)});
-                }
-                break;
-            }
-        }
-        fds.clear();
-        fds.push_back({signals.fd(), POLLIN, 0});
-        if (watcher->fd() >= 0) {
-            fds.push_back({watcher->fd(), POLLIN, 0});
-        }
-        size_t server_start = fds.size();
-        for (auto* server : {admin_server.get(), metrics_server.get(), readiness_server.get()}) {
-            server->collect_pollfds(fds);
-        }
-        int64_t now_ms = monotonic_ns() / kNanosPerMilli;
-        int timeout = kLoopTickMs;
-        int64_t watcher_due = (watcher->next_deadline_ns() - monotonic_ns()) / kNanosPerMilli;
-        timeout = int(std::clamp<int64_t>(watcher_due, 0, timeout));
-        for (auto* server : {admin_server.get(), metrics_server.get(), readiness_server.get()}) {
-            int due = server->next_timeout_ms(now_ms);
-            if (due >= 0 && due < timeout) {
-                timeout = due;
-            }
-        }
-        int ready = ::poll(fds.data(), fds.size(), timeout);
-        if (ready < 0 && errno != EINTR) {
-            log::error("app", "poll failed");
-            break;
-        }
-        if (fds[0].revents & POLLIN) {
-            lifecycle::ShutdownRequest request = signals.on_readable();
-            if (request == lifecycle::ShutdownRequest::graceful) {
-                shutdown_requested = true;
-            } else if (request == lifecycle::ShutdownRequest::immediate) {
-                log::info("app", "second interrupt: exiting now");
-                break;
-            }
-        }
-        if (watcher->fd() >= 0 && (fds[1].revents & POLLIN)) {
-            watcher->process();
-        }
-        for (size_t i = server_start; i < fds.size(); ++i) {
-            if (fds[i].revents != 0) {
-                for (auto* server :
-                     {admin_server.get(), metrics_server.get(), readiness_server.get()}) {
-                    server->on_poll(fds[i]);
-                }
-            }
-        }
-        now_ms = monotonic_ns() / kNanosPerMilli;
-        for (auto* server : {admin_server.get(), metrics_server.get(), readiness_server.get()}) {
-            server->expire(now_ms);
-        }
-        if (monotonic_ns() >= watcher->next_deadline_ns()) {
-            watcher->tick();
-        }
-        after_config_work();
-        certificate_work();
-        update_readiness();
-        log_queue->flush();
-    }
-    stop_workers();
-    log::info("app", "ztunnel stopped");
-    log_queue->flush();
-    return 0;
 }
 
 }  // namespace
@@ -465,7 +492,7 @@ int run_app(const RunOptions& options) {
         return 1;
     }
     App app(options);
-    int failed = app.start();
+    int failed = app.start(*signals);
     if (failed != 0) {
         app.stop_workers();
         if (app.log_queue) {
@@ -474,7 +501,10 @@ int run_app(const RunOptions& options) {
         }
         return failed;
     }
-    int code = app.loop(*signals);
+    int code = app.loop->run();
+    app.stop_workers();
+    log::info("app", "ztunnel stopped");
+    app.log_queue->flush();
     telemetry::LogQueue::uninstall();
     return code;
 }

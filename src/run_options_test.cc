@@ -102,6 +102,15 @@ TEST_CASE("run options: drain deadline derivation") {
     CHECK(drain({{"TERMINATION_GRACE_PERIOD_SECONDS", "0"}}) == 1);
     CHECK(drain({{"TERMINATION_GRACE_PERIOD_SECONDS", "30"},
                  {"CONNECTION_TERMINATION_DEADLINE", "7s"}}) == 7);
+    for (zt::Environment bad : std::vector<zt::Environment>{
+                 {{"TERMINATION_GRACE_PERIOD_SECONDS", "30s"}},
+                 {{"TERMINATION_GRACE_PERIOD_SECONDS", "-3"}},
+                 {{"TERMINATION_GRACE_PERIOD_SECONDS", "99999999999999999999"}},
+                 {{"CONNECTION_TERMINATION_DEADLINE", "5"}}}) {
+        zt::RunOptionsError error;
+        CHECK_FALSE(zt::default_drain_timeout_ns(bad, error).has_value());
+        CHECK_FALSE(error.message.empty());
+    }
     auto flag = parse({"--config", "c", "--ca-dir", "d", "--drain-timeout", "2s"},
                       {{"TERMINATION_GRACE_PERIOD_SECONDS", "30"}});
     REQUIRE(flag.options);

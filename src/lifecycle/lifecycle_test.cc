@@ -1,4 +1,4 @@
-// Unit tests for the lifecycle helpers: the drain deadline derived like ztunnel's, signals
+// Unit tests for the lifecycle helpers: signals
 // through a real signalfd (thread-directed, so no other test thread can be hit), the
 // RLIMIT_NOFILE raise and a real systemd-style notify socket.
 
@@ -15,48 +15,11 @@
 #include <cstring>
 #include <string>
 
-#include "src/lifecycle/drain_timeout.h"
 #include "src/lifecycle/process.h"
 #include "zt/clock.h"
 #include "zt/unique_fd.h"
 
 using namespace zt::lifecycle;
-
-namespace {
-
-int64_t seconds(int64_t s) {
-    return s * zt::kNanosPerSecond;
-}
-
-}  // namespace
-
-TEST_CASE("lifecycle: drain timeout follows ztunnel's grace-period rule") {
-    CHECK(drain_timeout_ns(nullptr, nullptr).value() == seconds(5));
-    CHECK(drain_timeout_ns("", "").value() == seconds(5));
-    CHECK(drain_timeout_ns("30", nullptr).value() == seconds(25));
-    CHECK(drain_timeout_ns("11", nullptr).value() == seconds(6));
-    CHECK(drain_timeout_ns("10", nullptr).value() == seconds(9));
-    CHECK(drain_timeout_ns("2", nullptr).value() == seconds(1));
-    CHECK(drain_timeout_ns("1", nullptr).value() == seconds(1));
-    CHECK(drain_timeout_ns("0", nullptr).value() == seconds(1));
-    // The explicit deadline wins over the grace period.
-    CHECK(drain_timeout_ns("30", "2s").value() == seconds(2));
-    CHECK(drain_timeout_ns(nullptr, "1500ms").value() == 1'500'000'000);
-    CHECK(drain_timeout_ns("30", "5").error().code == zt::Errc::parse);  // unit required
-    CHECK(drain_timeout_ns("-3", nullptr).error().code == zt::Errc::parse);
-    CHECK(drain_timeout_ns("30s", nullptr).error().code == zt::Errc::parse);
-    CHECK(drain_timeout_ns("99999999999999999999", nullptr).error().code == zt::Errc::parse);
-}
-
-TEST_CASE("lifecycle: drain timeout reads the environment") {
-    setenv("TERMINATION_GRACE_PERIOD_SECONDS", "20", 1);
-    unsetenv("CONNECTION_TERMINATION_DEADLINE");
-    CHECK(drain_timeout_from_env().value() == seconds(15));
-    setenv("CONNECTION_TERMINATION_DEADLINE", "3s", 1);
-    CHECK(drain_timeout_from_env().value() == seconds(3));
-    unsetenv("TERMINATION_GRACE_PERIOD_SECONDS");
-    unsetenv("CONNECTION_TERMINATION_DEADLINE");
-}
 
 TEST_CASE("lifecycle: first signal drains, a second SIGINT exits now") {
     sigset_t old_mask;

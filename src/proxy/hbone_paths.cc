@@ -142,7 +142,6 @@ std::string pool_key(std::string_view identity, const std::vector<std::string>& 
 void Worker::Impl::start_outbound_hbone(Pod& pod, UniqueFd client, const state::Workload& source,
                                         const Plan& plan, const state::SocketAddr& peer,
                                         const state::SocketAddr& destination) {
-    (void)destination;
     std::string identity = source.identity(options.trust_domain);
     ConnParties parties;
     parties.source = &source;
@@ -156,6 +155,7 @@ void Worker::Impl::start_outbound_hbone(Pod& pod, UniqueFd client, const state::
     record->pod = &pod;
     record->kind = ConnKind::outbound_hbone;
     record->start_ns = monotonic_ns();
+    record->original_dst = destination.to_string();
     record->log = connection_log(telemetry::Direction::outbound, parties, peer, plan.connect_to,
                                  plan.authority, options.trust_domain);
     if (shared.traffic != nullptr) {
@@ -426,6 +426,7 @@ void Worker::Impl::on_request(HboneConn& hc, const hbone::H2Event& event) {
     record->kind = ConnKind::inbound_hbone;
     record->inbound_tracked = true;
     record->start_ns = monotonic_ns();
+    record->original_dst = parties.service ? parties.service->hostname : "";
     record->rbac.src = hc.peer;
     record->rbac.dst = target;
     record->rbac.src_identity = peer_identity;
@@ -556,19 +557,23 @@ void Worker::Impl::tunnel_on_send(Tunnel& t, int32_t res) {
         tunnel_maybe_free(t);
         return;
     }
-    HboneConn& hc = *t.hc;
     if (res < 0) {
+        HboneConn* hc = t.hc;
         t.abort_socket = true;
         tunnel_abort(t, "", telemetry::ResponseFlag::none);
-        hbone_flush(hc);
+        if (hc != nullptr) {
+            hbone_flush(*hc);
+        }
         return;
     }
     t.down_offset += size_t(res);
     t.bytes_down += uint64_t(res);
-    // The window goes back only now that the bytes left for the application: back-pressure.
-    hc.conn->h2().consume(t.stream_id, size_t(res));
     tunnel_pump_down(t);
-    hbone_flush(hc);
+    if (HboneConn* hc = t.hc) {
+        // The window goes back only now that the bytes left for the application: back-pressure.
+        hc->conn->h2().consume(t.stream_id, size_t(res));
+        hbone_flush(*hc);
+    }
 }
 
 void Worker::Impl::tunnel_on_shutdown(Tunnel& t, int32_t res) {
@@ -832,6 +837,16 @@ void Worker::Impl::hbone_fail(HboneConn& hc, std::string_view error) {
     std::string why = hc.role == hbone::Role::client ? std::string(error) : std::string();
     for (Tunnel* t : tunnels) {
         t->stream_closed = true;
+        if (t->state == TunnelState::open && t->peer_fin && t->sock_eof) {
+            // Both directions already ended on the wire: only our socket writes remain. Let the
+            // tunnel finish without the connection, or the application would see a reset after
+            // every byte arrived (a peer closing right after the last stream, as in a drain).
+            hc.streams.erase(t->stream_id);
+            t->hc = nullptr;
+            tunnel_pump_down(*t);
+            tunnel_maybe_done(*t);
+            continue;
+        }
         t->abort_socket = hc.role == hbone::Role::server || t->state == TunnelState::open;
         tunnel_abort(*t, why.empty() ? "HBONE connection lost" : why,
                      t->state == TunnelState::open ? telemetry::ResponseFlag::none

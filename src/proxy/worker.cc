@@ -179,6 +179,11 @@ void Worker::Impl::on_wake() {
         return;
     }
     reconcile();
+    uint64_t requested = status_requested.load();
+    if (status_served.load() != requested) {
+        publish_status(true);
+        status_served.store(requested);
+    }
 }
 
 void Worker::Impl::reconcile() {
@@ -413,10 +418,29 @@ void Worker::Impl::recheck_policies() {
     }
 }
 
-void Worker::Impl::publish_status() {
+void Worker::Impl::publish_status(bool with_connections) {
     std::vector<PodStatus> fresh;
     for (auto& [uid, pod] : pods) {
-        fresh.push_back({uid, pod->listening, pod->error, uint32_t(pod->conns.size())});
+        PodStatus& entry = fresh.emplace_back();
+        entry.uid = uid;
+        entry.listening = pod->listening;
+        entry.error = pod->error;
+        entry.connections = uint32_t(pod->conns.size());
+        if (!with_connections) {
+            continue;
+        }
+        for (const Conn* conn : pod->conns) {
+            ConnectionSummary& summary = entry.connection_list.emplace_back();
+            summary.inbound = conn->kind == ConnKind::inbound_plain ||
+                              conn->kind == ConnKind::inbound_hbone;
+            summary.src = conn->log.src_addr;
+            summary.original_dst = conn->original_dst;
+            summary.actual_dst = conn->log.dst_addr;
+            summary.protocol = conn->kind == ConnKind::outbound_hbone ||
+                                               conn->kind == ConnKind::inbound_hbone
+                                       ? "HBONE"
+                                       : "TCP";
+        }
     }
     std::lock_guard lock(status_mutex);
     status = std::move(fresh);
@@ -518,6 +542,7 @@ void Worker::Impl::on_outbound(Pod& pod, UniqueFd client) {
     conn->pod = &pod;
     conn->kind = ConnKind::outbound_tcp;
     conn->start_ns = monotonic_ns();
+    conn->original_dst = destination.to_string();
     conn->log = connection_log(telemetry::Direction::outbound, parties, peer, target, {},
                                options.trust_domain);
     if (shared.traffic != nullptr) {
@@ -582,6 +607,7 @@ void Worker::Impl::on_inbound_plain(Pod& pod, UniqueFd client) {
     conn->kind = ConnKind::inbound_plain;
     conn->inbound_tracked = true;
     conn->start_ns = monotonic_ns();
+    conn->original_dst = parties.service ? parties.service->hostname : "";
     conn->rbac.src = peer;
     conn->rbac.dst = destination;
     conn->log = connection_log(telemetry::Direction::inbound, parties, peer, destination, {},
@@ -750,6 +776,19 @@ uint32_t Worker::connections() const {
 
 const state::Snapshot* Worker::reconciled_snapshot() const {
     return impl_->reconciled.load();
+}
+
+bool Worker::refresh_status(int64_t timeout_ns) {
+    uint64_t ticket = impl_->status_requested.fetch_add(1) + 1;
+    wake();
+    int64_t deadline = monotonic_ns() + timeout_ns;
+    while (impl_->status_served.load() < ticket) {
+        if (monotonic_ns() >= deadline) {
+            return false;
+        }
+        ::usleep(500);
+    }
+    return true;
 }
 
 std::vector<PodStatus> Worker::pod_status() const {

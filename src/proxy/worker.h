@@ -45,12 +45,23 @@ struct WorkerShared {
     telemetry::TrafficMetrics* traffic = nullptr;
 };
 
+// ConnectionSummary is one open connection as `/config_dump`'s `workloadState` lists it.
+struct ConnectionSummary {
+    bool inbound = false;
+    std::string src;
+    std::string original_dst;  // Outbound: where the application connected; inbound: the
+                               // destination service hostname, or empty.
+    std::string actual_dst;
+    std::string protocol;  // "TCP" or "HBONE".
+};
+
 // PodStatus is one worker's view of one pod, for readiness and `/config_dump`.
 struct PodStatus {
     std::string uid;
     bool listening = false;
     std::string error;  // Why the listeners could not be opened (netns gone, port taken, ...).
     uint32_t connections = 0;
+    std::vector<ConnectionSummary> connection_list;  // Filled by `refresh_status` only.
 };
 
 class Worker {
@@ -88,8 +99,14 @@ public:
     // the first); readiness compares it with the published one.
     const state::Snapshot* reconciled_snapshot() const;
 
-    // pod_status returns the worker's view of every pod it knows.
+    // pod_status returns the worker's view of every pod it knows, as of its last reconcile or
+    // `refresh_status`.
     std::vector<PodStatus> pod_status() const;
+
+    // refresh_status asks the worker to publish its pods' status including every open
+    // connection, and waits up to `timeout_ns` for it (for `/config_dump`). Returns false when
+    // the worker did not answer in time (the previous status stays).
+    bool refresh_status(int64_t timeout_ns);
 
     struct Impl;
 

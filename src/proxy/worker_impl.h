@@ -62,6 +62,7 @@ struct Conn {
     uring::RelayId relay = 0;   // Plain TCP only.
     Tunnel* tunnel = nullptr;   // HBONE only.
     int64_t start_ns = 0;
+    std::string original_dst;  // For the dump: see `ConnectionSummary`.
     bool inbound_tracked = false;  // Checked again by RBAC after each snapshot swap.
     RbacConnection rbac;
     telemetry::ConnectionLog log;
@@ -190,6 +191,8 @@ struct Worker::Impl {
     std::atomic<bool> stop_requested{false};
     std::atomic<uint32_t> open_connections{0};
     std::atomic<const state::Snapshot*> reconciled{nullptr};
+    std::atomic<uint64_t> status_requested{0};
+    std::atomic<uint64_t> status_served{0};
     mutable std::mutex status_mutex;  // Guards `status`; taken once per reconcile, never per I/O.
     std::vector<PodStatus> status;
 
@@ -219,7 +222,7 @@ struct Worker::Impl {
     void close_listeners(Pod& pod);
     void maybe_release_closing_pods();
     void recheck_policies();
-    void publish_status();
+    void publish_status(bool with_connections = false);
     void arm_accept(Listener& listener);
     void on_accept(Listener& listener, int32_t res, uint32_t flags);
     void on_outbound(Pod& pod, UniqueFd client);

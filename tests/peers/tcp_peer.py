@@ -74,7 +74,13 @@ def client(args):
 
     def sender():
         try:
-            sock.sendall(payload)
+            if args.pace_ms > 0:
+                # Paced: 64 KiB every pace_ms, so a transfer can be "in flight" for a while.
+                for at in range(0, len(payload), 65536):
+                    sock.sendall(payload[at:at + 65536])
+                    time.sleep(args.pace_ms / 1000.0)
+            else:
+                sock.sendall(payload)
             sock.shutdown(socket.SHUT_WR)
         except OSError:
             pass
@@ -147,6 +153,7 @@ def main():
     c.add_argument("--bytes", type=int, default=1 << 20)
     c.add_argument("--seed", type=int, default=1)
     c.add_argument("--timeout", type=float, default=30.0)
+    c.add_argument("--pace-ms", type=float, default=0.0)
     h = sub.add_parser("hold")
     h.add_argument("--connect", required=True)
     h.add_argument("--seconds", type=float, default=10.0)

@@ -24,7 +24,8 @@
 #include "src/admin/operator_servers.h"
 #include "src/admin/readiness.h"
 #include "src/lifecycle/control_loop.h"
-#include "src/lifecycle/drain_timeout.h"
+#include "src/config/dump.h"
+#include "src/run_options.h"
 #include "src/lifecycle/process.h"
 #include "src/telemetry/access_log.h"
 #include "src/telemetry/connection_result.h"
@@ -78,28 +79,12 @@ void run_worker(telemetry::StandardMetrics& metrics, size_t shard) {
 }
 
 std::string config_dump() {
-    // A stand-in with ztunnel's top-level keys, sorted, 2-space indent; src/config builds the
-    // real one.
-    return "{\n"
-           "  \"certificates\": [],\n"
-           "  \"config\": {},\n"
-           "  \"configStatus\": {\n"
-           "    \"lastError\": null,\n"
-           "    \"lastLoaded\": \"2026-11-26T05:00:00Z\",\n"
-           "    \"unsupported\": []\n"
-           "  },\n"
-           "  \"policies\": [],\n"
-           "  \"services\": [],\n"
-           "  \"stagedServices\": {},\n"
-           "  \"staticConfig\": {\n"
-           "    \"policies\": [],\n"
-           "    \"services\": [],\n"
-           "    \"workloads\": []\n"
-           "  },\n"
-           "  \"version\": {},\n"
-           "  \"workloadState\": {},\n"
-           "  \"workloads\": []\n"
-           "}";
+    // The real renderer over empty inputs: the document a ztunnel shows before its first config.
+    config::DumpInputs inputs;
+    inputs.version = ZT_VERSION;
+    inputs.git_revision = ZT_GIT_REVISION;
+    inputs.status.path = "/etc/ztunnel/config.json";
+    return config::render_config_dump(inputs);
 }
 
 }  // namespace
@@ -134,7 +119,14 @@ int main(int argc, char** argv) {
         return 1;
     }
     if (drain_ns < 0) {
-        auto from_env = lifecycle::drain_timeout_from_env();
+        Environment env;
+        for (const char* name : {"CONNECTION_TERMINATION_DEADLINE", "TERMINATION_GRACE_PERIOD_SECONDS"}) {
+            if (const char* value = std::getenv(name)) {
+                env.emplace_back(name, value);
+            }
+        }
+        RunOptionsError error;
+        auto from_env = default_drain_timeout_ns(env, error);
         if (!from_env) {
             std::fprintf(stderr, "ops_server: bad CONNECTION_TERMINATION_DEADLINE or "
                                  "TERMINATION_GRACE_PERIOD_SECONDS\n");

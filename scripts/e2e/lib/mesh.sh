@@ -4,7 +4,8 @@
 #   node1: ztunnel; pods client (198.18.1.2), client2 (198.18.1.3) captured, HBONE;
 #          pod plain (198.18.1.4) uncaptured (not a mesh workload)
 #   node2: ztunnel; pod server (198.18.2.2) captured, HBONE; pod plainsrv (198.18.2.3) uncaptured,
-#          a TCP workload
+#          a TCP workload; pod pyhbone (198.18.2.4) uncaptured, an HBONE workload whose "ztunnel"
+#          is whatever the scenario runs on its 15008 (the independent peer, for interop)
 #
 # each pod also has 2001:db8:N::x. Every pod runs tests/peers/tcp_peer.py as an echo server on
 # 8080 that logs the client address it sees. Both ztunnels share one local CA. Policies are given
@@ -34,10 +35,11 @@ mesh_down() {
     [ -n "${MESH_WORK:-}" ] && rm -rf "$MESH_WORK"
 }
 
-# mesh_workloads: the workloads and services both nodes know.
+# mesh_workloads: the workloads and services both nodes know (MESH_EXTRA_WORKLOADS, when set,
+# is prepended to the list: JSON objects each followed by a comma).
 mesh_workloads() {
     cat <<JSON
-  "workloads": [
+  "workloads": [ ${MESH_EXTRA_WORKLOADS:-}
     {"uid": "c1//v1/Pod/default/client", "name": "client", "namespace": "default",
      "serviceAccount": "client", "workloadIps": ["198.18.1.2", "2001:db8:1::2"],
      "protocol": "HBONE", "node": "node1", "services": {}},
@@ -50,7 +52,10 @@ mesh_workloads() {
      "services": {"default/server.default.svc.cluster.local": {"80": 8080}}},
     {"uid": "c1//v1/Pod/default/plainsrv", "name": "plainsrv", "namespace": "default",
      "serviceAccount": "plainsrv", "workloadIps": ["198.18.2.3", "2001:db8:2::3"],
-     "protocol": "TCP", "node": "node2", "services": {}}
+     "protocol": "TCP", "node": "node2", "services": {}},
+    {"uid": "c1//v1/Pod/default/pyhbone", "name": "pyhbone", "namespace": "default",
+     "serviceAccount": "pyhbone", "workloadIps": ["198.18.2.4"], "protocol": "HBONE",
+     "node": "node2", "services": {}}
   ],
   "services": [
     {"name": "server", "namespace": "default", "hostname": "server.default.svc.cluster.local",
@@ -60,12 +65,15 @@ mesh_workloads() {
 JSON
 }
 
-# mesh_config POLICIES_JSON: (re)writes both nodes' config files.
+# mesh_config POLICIES_JSON: (re)writes both nodes' config files. MESH_NODE1_PODS, when set,
+# replaces node 1's `pods` entries (a JSON list body).
 mesh_config() {
     local policies=${1:-[]}
     local n pods
     for n in 1 2; do
-        if [ "$n" = 1 ]; then
+        if [ "$n" = 1 ] && [ -n "${MESH_NODE1_PODS:-}" ]; then
+            pods=$MESH_NODE1_PODS
+        elif [ "$n" = 1 ]; then
             pods="{\"uid\": \"c1//v1/Pod/default/client\", \"netns\": \"$(zt_ns_path "$(zt_ns_pod 1 client)")\"},
     {\"uid\": \"c1//v1/Pod/default/client2\", \"netns\": \"$(zt_ns_path "$(zt_ns_pod 1 client2)")\"}"
         else
@@ -91,7 +99,8 @@ mesh_up() {
     trap mesh_down EXIT
     zt_node_create 1 && zt_node_create 2 || mesh_fail "topology"
     zt_pod_create 1 client 2 && zt_pod_create 1 client2 3 && zt_pod_create 1 plain 4 &&
-        zt_pod_create 2 server 2 && zt_pod_create 2 plainsrv 3 || mesh_fail "pods"
+        zt_pod_create 2 server 2 && zt_pod_create 2 plainsrv 3 && zt_pod_create 2 pyhbone 4 ||
+        mesh_fail "pods"
     for pod in "1 client" "1 client2" "2 server"; do
         # shellcheck disable=SC2086
         "$here_mesh/scripts/redirect-inpod.sh" "$(zt_ns_pod $pod)" >/dev/null || mesh_fail "redirect"
