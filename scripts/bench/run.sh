@@ -1,20 +1,39 @@
 #!/usr/bin/env bash
-# run.sh [SECTION]: `make bench`. Runs a benchmark section inside a fresh network namespace
-# (loopback only, zt-bench<PID>-lo, removed by a trap) so nothing leaves the machine and nothing
-# else on it shares the sockets. Sections: `relay` (the default; scripts/bench/relay.py writes
-# docs/bench/relay.md and relay.png). An `hbone` section is added by issue 9.
+# run.sh [SECTION]: `make bench` (T=SECTION picks one). Sections, all by default:
+#   relay        inside a fresh network namespace (loopback only, zt-bench<PID>-lo, removed by a
+#                trap), scripts/bench/relay.py writes docs/bench/relay.md and relay.png
+#   hbone-micro  the in-memory TLS+HTTP/2 pair against raw AES-GCM (build/bench/hbone-micro.txt)
+#   config       parse + index of a 10,000-workload file (build/bench/config.txt)
+# The end-to-end HBONE section is issue 9's.
 # Environment: RUNS (3), DURATION (5 s), and the knobs listed in scripts/bench/relay.py.
 # Needs root (it makes a namespace); exits 77 when not root.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/netns/lib.sh
-section=${1:-relay}
+section=${1:-all}
 BUILD=${BUILD:-build}
 export BUILD
+mkdir -p "$BUILD/bench"
 
 case $section in
+    all)
+        "$0" relay
+        "$0" hbone-micro
+        "$0" config
+        exit 0
+        ;;
     relay) ;;
-    *) echo "run.sh: unknown section '$section' (known: relay)" >&2; exit 2 ;;
+    hbone-micro)
+        echo "bench: hbone micro-benchmark -> $BUILD/bench/hbone-micro.txt"
+        scripts/bench/hbone_micro.sh | tee "$BUILD/bench/hbone-micro.txt"
+        exit 0
+        ;;
+    config)
+        echo "bench: config parse and index -> $BUILD/bench/config.txt"
+        "$BUILD/tools/config_bench" | tee "$BUILD/bench/config.txt"
+        exit 0
+        ;;
+    *) echo "run.sh: unknown section '$section' (known: all relay hbone-micro config)" >&2; exit 2 ;;
 esac
 zt_require_root
 for tool in iperf3 haproxy socat gnuplot /usr/bin/python3 "$BUILD/tools/echo_server" \
