@@ -94,7 +94,9 @@ mesh_config() {
 mesh_up() {
     zt_require_root
     [ -x "$ZT_BIN" ] || mesh_fail "build $ZT_BIN first (make)"
-    zt_init "$1"
+    # The pid keeps two copies of a scenario (two checkouts on one machine) out of each other's
+    # namespaces.
+    zt_init "$1$$"
     MESH_WORK=$(mktemp -d)
     trap mesh_down EXIT
     zt_node_create 1 && zt_node_create 2 || mesh_fail "topology"
