@@ -151,19 +151,8 @@ void Worker::Impl::start_outbound_hbone(Pod& pod, UniqueFd client, const state::
     if (auto parsed = certs::Identity::parse(identity)) {
         parties.tls_source_identity = *parsed;
     }
-    auto* record = new Conn();
-    record->pod = &pod;
-    record->kind = ConnKind::outbound_hbone;
-    record->start_ns = monotonic_ns();
-    record->original_dst = destination.to_string();
-    record->log = connection_log(telemetry::Direction::outbound, parties, peer, plan.connect_to,
-                                 plan.authority, options.trust_domain);
-    if (shared.traffic != nullptr) {
-        record->metrics = telemetry::ConnectionMetrics(
-                *shared.traffic, size_t(index),
-                traffic_labels(telemetry::Reporter::source, parties, options.trust_domain));
-    }
-    telemetry::log_connection_opened(record->log);
+    Conn* record = open_conn(pod, ConnKind::outbound_hbone, parties, peer, plan.connect_to,
+                             plan.authority, destination.to_string());
 
     std::shared_ptr<const TlsContexts> tls = shared.tls ? shared.tls->load() : nullptr;
     const IdentityTls* entry = tls ? tls->find(identity) : nullptr;
@@ -173,8 +162,7 @@ void Worker::Impl::start_outbound_hbone(Pod& pod, UniqueFd client, const state::
         delete record;
         return;
     }
-    pod.conns.insert(record);
-    open_connections.fetch_add(1, std::memory_order_relaxed);
+    track(*record);
     Tunnel* t = new_tunnel(this, true, std::move(client), record);
     t->request.authority = plan.authority;
     t->request.baggage = baggage_of(source);
@@ -421,23 +409,12 @@ void Worker::Impl::on_request(HboneConn& hc, const hbone::H2Event& event) {
     parties.mutual_tls = true;
     const certs::Identity& peer_identity = hc.conn->tls().peer_identity();
     parties.tls_source_identity = peer_identity;
-    auto* record = new Conn();
-    record->pod = &pod;
-    record->kind = ConnKind::inbound_hbone;
+    Conn* record = open_conn(pod, ConnKind::inbound_hbone, parties, hc.peer, target,
+                             authority_text, parties.service ? parties.service->hostname : "");
     record->inbound_tracked = true;
-    record->start_ns = monotonic_ns();
-    record->original_dst = parties.service ? parties.service->hostname : "";
     record->rbac.src = hc.peer;
     record->rbac.dst = target;
     record->rbac.src_identity = peer_identity;
-    record->log = connection_log(telemetry::Direction::inbound, parties, hc.peer, target,
-                                 authority_text, options.trust_domain);
-    if (shared.traffic != nullptr) {
-        record->metrics = telemetry::ConnectionMetrics(
-                *shared.traffic, size_t(index),
-                traffic_labels(telemetry::Reporter::destination, parties, options.trust_domain));
-    }
-    telemetry::log_connection_opened(record->log);
 
     RbacDecision decision = evaluate(snapshot->policies_for(*workload), record->rbac);
     if (!decision.allowed) {
@@ -453,8 +430,7 @@ void Worker::Impl::on_request(HboneConn& hc, const hbone::H2Event& event) {
         return;
     }
     (void)spoof_source(upstream->get(), hc.peer, target);
-    pod.conns.insert(record);
-    open_connections.fetch_add(1, std::memory_order_relaxed);
+    track(*record);
     Tunnel* t = new_tunnel(this, false, std::move(*upstream), record);
     t->hc = &hc;
     t->stream_id = event.stream_id;

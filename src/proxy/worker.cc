@@ -491,32 +491,102 @@ Result<UniqueFd> Worker::Impl::make_upstream_socket(Pod& pod, const state::Socke
     return sock;
 }
 
-void Worker::Impl::on_outbound(Pod& pod, UniqueFd client) {
-    state::SocketAddr peer = peer_address(client.get());
-    auto original = original_destination(client.get());
+std::optional<Worker::Impl::Captured> Worker::Impl::admit(Pod& pod, int fd,
+                                                         telemetry::Direction direction) {
+    Captured captured;
+    captured.peer = peer_address(fd);
+    auto original = original_destination(fd);
     if (!original) {
-        return;
+        return std::nullopt;
     }
-    state::SocketAddr destination = to_socket_addr(*original);
-    if (destination.ip.is_loopback() && is_ztunnel_port(destination.port)) {
-        telemetry::log_connection_failed(peer.to_string(), destination.to_string(),
-                                         telemetry::Direction::outbound,
+    captured.destination = to_socket_addr(*original);
+    // Loops: outbound to loopback on a ztunnel port, inbound to any ztunnel port.
+    bool outbound = direction == telemetry::Direction::outbound;
+    if (is_ztunnel_port(captured.destination.port) &&
+        (!outbound || captured.destination.ip.is_loopback())) {
+        telemetry::log_connection_failed(captured.peer.to_string(),
+                                         captured.destination.to_string(), direction,
                                          "attempted recursive call to ourselves");
+        return std::nullopt;
+    }
+    captured.workload = snapshot ? snapshot->workload_by_uid(pod.uid) : nullptr;
+    if (captured.workload == nullptr) {
+        telemetry::log_connection_failed(captured.peer.to_string(),
+                                         captured.destination.to_string(), direction,
+                                         std::string(outbound ? "unknown source workload "
+                                                              : "unknown destination workload ") +
+                                                 pod.uid);
+        return std::nullopt;
+    }
+    (void)set_nodelay(fd);
+    (void)set_keepalive(fd, {});
+    return captured;
+}
+
+Conn* Worker::Impl::open_conn(Pod& pod, ConnKind kind, const ConnParties& parties,
+                              const state::SocketAddr& src, const state::SocketAddr& dst,
+                              std::string_view hbone_addr, std::string original_dst) {
+    bool outbound = kind == ConnKind::outbound_tcp || kind == ConnKind::outbound_hbone;
+    auto* conn = new Conn();
+    conn->pod = &pod;
+    conn->kind = kind;
+    conn->start_ns = monotonic_ns();
+    conn->original_dst = std::move(original_dst);
+    conn->log = connection_log(outbound ? telemetry::Direction::outbound
+                                        : telemetry::Direction::inbound,
+                               parties, src, dst, hbone_addr, options.trust_domain);
+    if (shared.traffic != nullptr) {
+        // Opened is counted here, after the decision, as ztunnel counts it.
+        conn->metrics = telemetry::ConnectionMetrics(
+                *shared.traffic, size_t(index),
+                traffic_labels(outbound ? telemetry::Reporter::source
+                                        : telemetry::Reporter::destination,
+                               parties, options.trust_domain));
+    }
+    telemetry::log_connection_opened(conn->log);
+    return conn;
+}
+
+void Worker::Impl::track(Conn& conn) {
+    conn.pod->conns.insert(&conn);
+    open_connections.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Worker::Impl::relay_to(Pod& pod, UniqueFd client, Conn* conn,
+                            const state::SocketAddr& target, bool spoof) {
+    auto upstream = make_upstream_socket(pod, target);
+    if (!upstream) {
+        finish_conn(*conn, errno_text(upstream.error().sys_errno), telemetry::ResponseFlag::connect);
+        delete conn;
         return;
     }
-    const state::Workload* source = snapshot ? snapshot->workload_by_uid(pod.uid) : nullptr;
-    if (source == nullptr) {
-        telemetry::log_connection_failed(peer.to_string(), destination.to_string(),
-                                         telemetry::Direction::outbound,
-                                         "unknown source workload " + pod.uid);
+    if (spoof) {
+        (void)spoof_source(upstream->get(), conn->rbac.src, target);
+    }
+    sockaddr_storage addr;
+    socklen_t len = to_sockaddr(target, addr);
+    auto relay = relays->connect_and_relay(std::move(client), std::move(*upstream),
+                                           reinterpret_cast<sockaddr*>(&addr), len, conn);
+    if (!relay) {
+        finish_conn(*conn, "connection limit reached", telemetry::ResponseFlag::connect);
+        delete conn;
         return;
     }
-    (void)set_nodelay(client.get());
-    (void)set_keepalive(client.get(), {});
+    conn->relay = *relay;
+    track(*conn);
+}
+
+void Worker::Impl::on_outbound(Pod& pod, UniqueFd client) {
+    auto captured = admit(pod, client.get(), telemetry::Direction::outbound);
+    if (!captured) {
+        return;
+    }
+    const state::SocketAddr& peer = captured->peer;
+    const state::SocketAddr& destination = captured->destination;
     RouteOptions route_options;
     route_options.default_trust_domain = options.trust_domain;
     route_options.random = random();
-    Plan plan = plan_outbound(*snapshot, *source, destination, route_options);
+    Plan plan = plan_outbound(*snapshot, *captured->workload, destination, route_options);
     if (plan.kind == PlanKind::refuse) {
         std::string error(to_string(plan.reason));
         if (plan.reason == RefuseReason::no_healthy_upstream) {
@@ -529,127 +599,45 @@ void Worker::Impl::on_outbound(Pod& pod, UniqueFd client) {
         return;
     }
     if (plan.kind == PlanKind::hbone) {
-        start_outbound_hbone(pod, std::move(client), *source, plan, peer, destination);
+        start_outbound_hbone(pod, std::move(client), *captured->workload, plan, peer,
+                             destination);
         return;
     }
     state::SocketAddr target = plan.kind == PlanKind::tcp ? plan.connect_to : destination;
     ConnParties parties;
-    parties.source = source;
+    parties.source = captured->workload;
     parties.destination = plan.upstream;
     parties.service = plan.service;
-
-    auto conn = std::make_unique<Conn>();
-    conn->pod = &pod;
-    conn->kind = ConnKind::outbound_tcp;
-    conn->start_ns = monotonic_ns();
-    conn->original_dst = destination.to_string();
-    conn->log = connection_log(telemetry::Direction::outbound, parties, peer, target, {},
-                               options.trust_domain);
-    if (shared.traffic != nullptr) {
-        conn->metrics = telemetry::ConnectionMetrics(
-                *shared.traffic, size_t(index),
-                traffic_labels(telemetry::Reporter::source, parties, options.trust_domain));
-    }
-    telemetry::log_connection_opened(conn->log);
-
-    auto upstream = make_upstream_socket(pod, target);
-    if (!upstream) {
-        conn->metrics.close(telemetry::ResponseFlag::connect);
-        telemetry::log_connection_complete(conn->log, monotonic_ns() - conn->start_ns,
-                                           errno_text(upstream.error().sys_errno));
-        return;
-    }
-    sockaddr_storage addr;
-    socklen_t len = to_sockaddr(target, addr);
-    Conn* raw = conn.get();
-    auto relay = relays->connect_and_relay(std::move(client), std::move(*upstream),
-                                           reinterpret_cast<sockaddr*>(&addr), len, raw);
-    if (!relay) {
-        conn->metrics.close(telemetry::ResponseFlag::connect);
-        telemetry::log_connection_complete(conn->log, monotonic_ns() - conn->start_ns,
-                                           "connection limit reached");
-        return;
-    }
-    raw->relay = *relay;
-    pod.conns.insert(conn.release());
-    open_connections.fetch_add(1, std::memory_order_relaxed);
+    Conn* conn = open_conn(pod, ConnKind::outbound_tcp, parties, peer, target, {},
+                           destination.to_string());
+    relay_to(pod, std::move(client), conn, target, false);
 }
 
 void Worker::Impl::on_inbound_plain(Pod& pod, UniqueFd client) {
-    state::SocketAddr peer = peer_address(client.get());
-    auto original = original_destination(client.get());
-    if (!original) {
+    auto captured = admit(pod, client.get(), telemetry::Direction::inbound);
+    if (!captured) {
         return;
     }
-    state::SocketAddr destination = to_socket_addr(*original);
-    if (is_ztunnel_port(destination.port)) {
-        telemetry::log_connection_failed(peer.to_string(), destination.to_string(),
-                                         telemetry::Direction::inbound,
-                                         "attempted recursive call to ourselves");
-        return;
-    }
-    const state::Workload* workload = snapshot ? snapshot->workload_by_uid(pod.uid) : nullptr;
-    if (workload == nullptr) {
-        telemetry::log_connection_failed(peer.to_string(), destination.to_string(),
-                                         telemetry::Direction::inbound,
-                                         "unknown destination workload " + pod.uid);
-        return;
-    }
-    (void)set_nodelay(client.get());
-    (void)set_keepalive(client.get(), {});
+    const state::Workload* workload = captured->workload;
     ConnParties parties;
-    parties.source = snapshot->workload_by_ip({workload->network, peer.ip});
+    parties.source = snapshot->workload_by_ip({workload->network, captured->peer.ip});
     parties.destination = workload;
-    parties.service = guess_inbound_service(*snapshot, *workload, destination.port);
-
-    auto conn = std::make_unique<Conn>();
-    conn->pod = &pod;
-    conn->kind = ConnKind::inbound_plain;
+    parties.service = guess_inbound_service(*snapshot, *workload, captured->destination.port);
+    Conn* conn = open_conn(pod, ConnKind::inbound_plain, parties, captured->peer,
+                           captured->destination, {},
+                           parties.service ? parties.service->hostname : "");
+    // Tracked before the first check, so a policy swap cannot slip between check and track.
     conn->inbound_tracked = true;
-    conn->start_ns = monotonic_ns();
-    conn->original_dst = parties.service ? parties.service->hostname : "";
-    conn->rbac.src = peer;
-    conn->rbac.dst = destination;
-    conn->log = connection_log(telemetry::Direction::inbound, parties, peer, destination, {},
-                               options.trust_domain);
-    if (shared.traffic != nullptr) {
-        conn->metrics = telemetry::ConnectionMetrics(
-                *shared.traffic, size_t(index),
-                traffic_labels(telemetry::Reporter::destination, parties, options.trust_domain));
-    }
-    telemetry::log_connection_opened(conn->log);
-
+    conn->rbac.src = captured->peer;
+    conn->rbac.dst = captured->destination;
     RbacDecision decision = evaluate(snapshot->policies_for(*workload), conn->rbac);
     if (!decision.allowed) {
-        conn->metrics.close(telemetry::ResponseFlag::deny);
-        telemetry::log_connection_complete(
-                conn->log, monotonic_ns() - conn->start_ns,
-                "connection closed due to policy rejection: " + decision.reason);
+        finish_conn(*conn, "connection closed due to policy rejection: " + decision.reason,
+                    telemetry::ResponseFlag::deny);
+        delete conn;
         return;
     }
-
-    auto upstream = make_upstream_socket(pod, destination);
-    if (!upstream) {
-        conn->metrics.close(telemetry::ResponseFlag::connect);
-        telemetry::log_connection_complete(conn->log, monotonic_ns() - conn->start_ns,
-                                           errno_text(upstream.error().sys_errno));
-        return;
-    }
-    (void)spoof_source(upstream->get(), peer, destination);
-    sockaddr_storage addr;
-    socklen_t len = to_sockaddr(destination, addr);
-    Conn* raw = conn.get();
-    auto relay = relays->connect_and_relay(std::move(client), std::move(*upstream),
-                                           reinterpret_cast<sockaddr*>(&addr), len, raw);
-    if (!relay) {
-        conn->metrics.close(telemetry::ResponseFlag::connect);
-        telemetry::log_connection_complete(conn->log, monotonic_ns() - conn->start_ns,
-                                           "connection limit reached");
-        return;
-    }
-    raw->relay = *relay;
-    pod.conns.insert(conn.release());
-    open_connections.fetch_add(1, std::memory_order_relaxed);
+    relay_to(pod, std::move(client), conn, captured->destination, true);
 }
 
 bool Worker::Impl::spoof_source(int fd, const state::SocketAddr& peer,

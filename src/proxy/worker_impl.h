@@ -22,6 +22,7 @@
 
 #include "hbone/connection.h"
 #include "src/inpod/netns.h"
+#include "src/proxy/conn_info.h"
 #include "src/proxy/rbac.h"
 #include "src/proxy/route.h"
 #include "src/proxy/tls_store.h"
@@ -225,6 +226,26 @@ struct Worker::Impl {
     void publish_status(bool with_connections = false);
     void arm_accept(Listener& listener);
     void on_accept(Listener& listener, int32_t res, uint32_t flags);
+    // Captured is a freshly accepted captured connection: who, where to, and the pod's workload.
+    struct Captured {
+        state::SocketAddr peer;
+        state::SocketAddr destination;
+        const state::Workload* workload = nullptr;
+    };
+    // admit recovers the original destination of an accepted 15001/15006 socket, refuses loops
+    // and unknown workloads (logged as `connection failed`, not counted), and sets ztunnel's
+    // socket options.
+    std::optional<Captured> admit(Pod& pod, int fd, telemetry::Direction direction);
+    // open_conn makes a connection's record, counting it opened and logging `connection opened`.
+    Conn* open_conn(Pod& pod, ConnKind kind, const ConnParties& parties,
+                    const state::SocketAddr& src, const state::SocketAddr& dst,
+                    std::string_view hbone_addr, std::string original_dst);
+    // track adds an open connection to its pod and to the worker's count.
+    void track(Conn& conn);
+    // relay_to connects to `target` from the pod (from the client's address when `spoof`) and
+    // splices `client` to it; failures finish and free `conn`.
+    void relay_to(Pod& pod, UniqueFd client, Conn* conn, const state::SocketAddr& target,
+                  bool spoof);
     void on_outbound(Pod& pod, UniqueFd client);
     void on_inbound_plain(Pod& pod, UniqueFd client);
     void on_relay_done(const uring::RelayReport& report);
