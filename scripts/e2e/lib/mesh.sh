@@ -36,8 +36,13 @@ mesh_down() {
 }
 
 # mesh_workloads: the workloads and services both nodes know (MESH_EXTRA_WORKLOADS, when set,
-# is prepended to the list: JSON objects each followed by a comma).
+# is prepended to the list: JSON objects each followed by a comma). MESH_SERVICE_PORTS (the
+# service's port map, default {"80": 8080}) and MESH_SERVER_PORTS (the server endpoint's own map
+# for that service, default {"80": 8080}) are read at each mesh_config, so a scenario can change
+# them and rewrite the config.
 mesh_workloads() {
+    local service_ports=${MESH_SERVICE_PORTS:-'{"80": 8080}'}
+    local server_ports=${MESH_SERVER_PORTS:-'{"80": 8080}'}
     cat <<JSON
   "workloads": [ ${MESH_EXTRA_WORKLOADS:-}
     {"uid": "c1//v1/Pod/default/client", "name": "client", "namespace": "default",
@@ -49,7 +54,7 @@ mesh_workloads() {
     {"uid": "c1//v1/Pod/default/server", "name": "server", "namespace": "default",
      "serviceAccount": "server", "workloadIps": ["198.18.2.2", "2001:db8:2::2"],
      "protocol": "HBONE", "node": "node2",
-     "services": {"default/server.default.svc.cluster.local": {"80": 8080}}},
+     "services": {"default/server.default.svc.cluster.local": $server_ports}},
     {"uid": "c1//v1/Pod/default/plainsrv", "name": "plainsrv", "namespace": "default",
      "serviceAccount": "plainsrv", "workloadIps": ["198.18.2.3", "2001:db8:2::3"],
      "protocol": "TCP", "node": "node2", "services": {}},
@@ -59,17 +64,28 @@ mesh_workloads() {
   ],
   "services": [
     {"name": "server", "namespace": "default", "hostname": "server.default.svc.cluster.local",
-     "vips": ["/198.19.0.10"], "ports": {"80": 8080},
+     "vips": ["/198.19.0.10"], "ports": $service_ports,
      "subjectAltNames": ["spiffe://cluster.local/ns/default/sa/server"]}
   ]
 JSON
+}
+
+# mesh_extra_pods: MESH_EXTRA_CAPTURED, "N:NAME:X" words (default empty): more captured pods,
+# each NAME on node N at 198.18.N.X with the redirect rules, an echo application logging to
+# $MESH_WORK/peers-NAME.log, and a `pods` entry uid c1//v1/Pod/default/NAME in node N's config
+# (the scenario describes the workload itself in MESH_EXTRA_WORKLOADS).
+mesh_extra_pods() {
+    local word
+    for word in ${MESH_EXTRA_CAPTURED:-}; do
+        echo "${word//:/ }"
+    done
 }
 
 # mesh_config POLICIES_JSON: (re)writes both nodes' config files. MESH_NODE1_PODS, when set,
 # replaces node 1's `pods` entries (a JSON list body).
 mesh_config() {
     local policies=${1:-[]}
-    local n pods
+    local n pods node name x
     for n in 1 2; do
         if [ "$n" = 1 ] && [ -n "${MESH_NODE1_PODS:-}" ]; then
             pods=$MESH_NODE1_PODS
@@ -79,6 +95,11 @@ mesh_config() {
         else
             pods="{\"uid\": \"c1//v1/Pod/default/server\", \"netns\": \"$(zt_ns_path "$(zt_ns_pod 2 server)")\"}"
         fi
+        while read -r node name x; do
+            [ "$node" = "$n" ] || continue
+            pods="$pods,
+    {\"uid\": \"c1//v1/Pod/default/$name\", \"netns\": \"$(zt_ns_path "$(zt_ns_pod "$n" "$name")")\"}"
+        done < <(mesh_extra_pods)
         {
             echo "{"
             mesh_workloads
@@ -101,13 +122,18 @@ mesh_up() {
     zt_pod_create 1 client 2 && zt_pod_create 1 client2 3 && zt_pod_create 1 plain 4 &&
         zt_pod_create 2 server 2 && zt_pod_create 2 plainsrv 3 && zt_pod_create 2 pyhbone 4 ||
         mesh_fail "pods"
-    for pod in "1 client" "1 client2" "2 server"; do
+    local extra=() node name x
+    while read -r node name x; do
+        zt_pod_create "$node" "$name" "$x" || mesh_fail "pod $name"
+        extra+=("$node $name")
+    done < <(mesh_extra_pods)
+    for pod in "1 client" "1 client2" "2 server" "${extra[@]}"; do
         # shellcheck disable=SC2086
         "$here_mesh/scripts/redirect-inpod.sh" "$(zt_ns_pod $pod)" >/dev/null || mesh_fail "redirect"
     done
     "$ZT_BIN" ca init "$MESH_WORK/ca" >/dev/null || mesh_fail "ca init"
     mesh_config "${MESH_POLICIES:-[]}"
-    for pod in "1 client" "1 client2" "1 plain" "2 server" "2 plainsrv"; do
+    for pod in "1 client" "1 client2" "1 plain" "2 server" "2 plainsrv" "${extra[@]}"; do
         # shellcheck disable=SC2086
         set -- $pod
         zt_bg "$(zt_ns_pod "$1" "$2")" "$MESH_WORK/app-$2.log" \
@@ -119,7 +145,7 @@ mesh_up() {
             --workers 2 --log-level "${MESH_LOG_LEVEL:-info}" >/dev/null
         eval "MESH_ZT${n}_PID=\$ZT_BG_LAST"
     done
-    for pod in "1 client" "1 client2" "1 plain" "2 server" "2 plainsrv"; do
+    for pod in "1 client" "1 client2" "1 plain" "2 server" "2 plainsrv" "${extra[@]}"; do
         # shellcheck disable=SC2086
         set -- $pod
         zt_wait_listen "$(zt_ns_pod "$1" "$2")" 8080 10 || mesh_fail "app in $2 not listening"
