@@ -187,3 +187,21 @@ mesh_fds() {
 mesh_wait_log() {
     zt_wait_line "$MESH_WORK/zt$1.log" "$2" "${3:-10}"
 }
+
+# mesh_reconfig POLICIES_JSON: mesh_config, then wait until both ztunnels have applied the new
+# files (one more "config applied" line each, 10 s at most). The new files must differ from the
+# old ones.
+mesh_reconfig() {
+    local n before1 before2
+    before1=$(grep -c 'config applied' "$MESH_WORK/zt1.log" || true)
+    before2=$(grep -c 'config applied' "$MESH_WORK/zt2.log" || true)
+    mesh_config "${1:-[]}"
+    for n in 1 2; do
+        local before deadline=$((SECONDS + 10))
+        eval "before=\$before$n"
+        while [ "$(grep -c 'config applied' "$MESH_WORK/zt$n.log" || true)" -le "$before" ]; do
+            [ "$SECONDS" -lt "$deadline" ] || { echo "mesh_reconfig: node$n did not apply" >&2; return 1; }
+            sleep 0.05
+        done
+    done
+}
