@@ -10,7 +10,10 @@
 # each pod also has 2001:db8:N::x. Every pod runs tests/peers/tcp_peer.py as an echo server on
 # 8080 that logs the client address it sees. Both ztunnels share one local CA. Policies are given
 # to `mesh_config` as a JSON array and written to both nodes' files (atomically, by rename), so a
-# scenario can change them while traffic flows. Everything is removed by `mesh_down` (trap).
+# scenario can change them while traffic flows (`mesh_reconfig` also waits until both nodes
+# applied them). Optional knobs: MESH_EXTRA_CAPTURED (more captured pods), MESH_EXTRA_WORKLOADS,
+# MESH_NODE1_PODS, MESH_SERVICE_PORTS / MESH_SERVER_PORTS (the service's and the server endpoint's
+# port maps), MESH_POLICIES, MESH_LOG_LEVEL. Everything is removed by `mesh_down` (trap).
 
 here_mesh=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 . "$here_mesh/scripts/netns/lib.sh"
