@@ -10,6 +10,12 @@
           the connection is closed or reset by someone else or --seconds pass; prints how it
           ended. Exit 0 when it ended by the remote side (what a "policy change closes the
           connection" test expects), 3 when it was still open at the end.
+  probe   for each --target ip:port, connects (1 s), sends ztunnel's malicious-call bytes
+          "hello world\r\n\r\n", reads until the peer ends it (--wait seconds) and prints one
+          JSON line {"target", "outcome"}: "refused" (no connection), "closed" (connected, nothing
+          came back before EOF or reset), "tls_alert" (only a TLS alert record came back, then the
+          end), "http400" (an HTTP/1.1 400 answer), "open" (still open and silent after --wait),
+          or "data" (anything else came back; "got" has the bytes).
 """
 
 import argparse
@@ -141,6 +147,52 @@ def hold(args):
     return 0 if ended in ("closed", "reset") else 3
 
 
+PROBE_BYTES = b"hello world\r\n\r\n"
+
+
+def probe_one(target, wait):
+    host, port = split_hostport(target)
+    try:
+        sock = socket.create_connection((host, port), timeout=1.0)
+    except OSError as err:
+        return {"outcome": "refused", "detail": str(err)}
+    got = b""
+    ended = None
+    deadline = time.monotonic() + wait
+    try:
+        sock.sendall(PROBE_BYTES)
+        while time.monotonic() < deadline:
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                data = sock.recv(4096)
+            except socket.timeout:
+                break
+            if not data:
+                ended = "eof"
+                break
+            got += data
+    except OSError as err:
+        ended = "reset: %s" % err
+    finally:
+        sock.close()
+    # A TLS alert record: type 21, version 3.x, length 2 (level, description).
+    if ended and len(got) == 7 and got[0] == 21 and got[1] == 3 and got[3:5] == b"\x00\x02":
+        return {"outcome": "tls_alert", "alert": got[6]}
+    if got.startswith(b"HTTP/1.1 400"):
+        return {"outcome": "http400"}
+    if got:
+        return {"outcome": "data", "got": got[:200].decode("latin-1")}
+    return {"outcome": "closed" if ended else "open", "ended": ended}
+
+
+def probe(args):
+    for target in args.target:
+        result = probe_one(target, args.wait)
+        result["target"] = target
+        print(json.dumps(result), flush=True)
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -160,11 +212,16 @@ def main():
     h.add_argument("--interval", type=float, default=0.1)
     h.add_argument("--timeout", type=float, default=5.0)
     h.add_argument("--ready-file")
+    p = sub.add_parser("probe")
+    p.add_argument("--target", action="append", required=True)
+    p.add_argument("--wait", type=float, default=3.0)
     args = parser.parse_args()
     if args.mode == "server":
         serve(args)
     elif args.mode == "client":
         sys.exit(client(args))
+    elif args.mode == "probe":
+        sys.exit(probe(args))
     else:
         sys.exit(hold(args))
 

@@ -10,7 +10,10 @@
 # each pod also has 2001:db8:N::x. Every pod runs tests/peers/tcp_peer.py as an echo server on
 # 8080 that logs the client address it sees. Both ztunnels share one local CA. Policies are given
 # to `mesh_config` as a JSON array and written to both nodes' files (atomically, by rename), so a
-# scenario can change them while traffic flows. Everything is removed by `mesh_down` (trap).
+# scenario can change them while traffic flows (`mesh_reconfig` also waits until both nodes
+# applied them). Optional knobs: MESH_EXTRA_CAPTURED (more captured pods), MESH_EXTRA_WORKLOADS,
+# MESH_NODE1_PODS, MESH_SERVICE_PORTS / MESH_SERVER_PORTS (the service's and the server endpoint's
+# port maps), MESH_POLICIES, MESH_LOG_LEVEL. Everything is removed by `mesh_down` (trap).
 
 here_mesh=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 . "$here_mesh/scripts/netns/lib.sh"
@@ -36,8 +39,13 @@ mesh_down() {
 }
 
 # mesh_workloads: the workloads and services both nodes know (MESH_EXTRA_WORKLOADS, when set,
-# is prepended to the list: JSON objects each followed by a comma).
+# is prepended to the list: JSON objects each followed by a comma). MESH_SERVICE_PORTS (the
+# service's port map, default {"80": 8080}) and MESH_SERVER_PORTS (the server endpoint's own map
+# for that service, default {"80": 8080}) are read at each mesh_config, so a scenario can change
+# them and rewrite the config.
 mesh_workloads() {
+    local service_ports=${MESH_SERVICE_PORTS:-'{"80": 8080}'}
+    local server_ports=${MESH_SERVER_PORTS:-'{"80": 8080}'}
     cat <<JSON
   "workloads": [ ${MESH_EXTRA_WORKLOADS:-}
     {"uid": "c1//v1/Pod/default/client", "name": "client", "namespace": "default",
@@ -49,7 +57,7 @@ mesh_workloads() {
     {"uid": "c1//v1/Pod/default/server", "name": "server", "namespace": "default",
      "serviceAccount": "server", "workloadIps": ["198.18.2.2", "2001:db8:2::2"],
      "protocol": "HBONE", "node": "node2",
-     "services": {"default/server.default.svc.cluster.local": {"80": 8080}}},
+     "services": {"default/server.default.svc.cluster.local": $server_ports}},
     {"uid": "c1//v1/Pod/default/plainsrv", "name": "plainsrv", "namespace": "default",
      "serviceAccount": "plainsrv", "workloadIps": ["198.18.2.3", "2001:db8:2::3"],
      "protocol": "TCP", "node": "node2", "services": {}},
@@ -59,17 +67,28 @@ mesh_workloads() {
   ],
   "services": [
     {"name": "server", "namespace": "default", "hostname": "server.default.svc.cluster.local",
-     "vips": ["/198.19.0.10"], "ports": {"80": 8080},
+     "vips": ["/198.19.0.10"], "ports": $service_ports,
      "subjectAltNames": ["spiffe://cluster.local/ns/default/sa/server"]}
   ]
 JSON
+}
+
+# mesh_extra_pods: MESH_EXTRA_CAPTURED, "N:NAME:X" words (default empty): more captured pods,
+# each NAME on node N at 198.18.N.X with the redirect rules, an echo application logging to
+# $MESH_WORK/peers-NAME.log, and a `pods` entry uid c1//v1/Pod/default/NAME in node N's config
+# (the scenario describes the workload itself in MESH_EXTRA_WORKLOADS).
+mesh_extra_pods() {
+    local word
+    for word in ${MESH_EXTRA_CAPTURED:-}; do
+        echo "${word//:/ }"
+    done
 }
 
 # mesh_config POLICIES_JSON: (re)writes both nodes' config files. MESH_NODE1_PODS, when set,
 # replaces node 1's `pods` entries (a JSON list body).
 mesh_config() {
     local policies=${1:-[]}
-    local n pods
+    local n pods node name x
     for n in 1 2; do
         if [ "$n" = 1 ] && [ -n "${MESH_NODE1_PODS:-}" ]; then
             pods=$MESH_NODE1_PODS
@@ -79,6 +98,11 @@ mesh_config() {
         else
             pods="{\"uid\": \"c1//v1/Pod/default/server\", \"netns\": \"$(zt_ns_path "$(zt_ns_pod 2 server)")\"}"
         fi
+        while read -r node name x; do
+            [ "$node" = "$n" ] || continue
+            pods="$pods,
+    {\"uid\": \"c1//v1/Pod/default/$name\", \"netns\": \"$(zt_ns_path "$(zt_ns_pod "$n" "$name")")\"}"
+        done < <(mesh_extra_pods)
         {
             echo "{"
             mesh_workloads
@@ -103,13 +127,18 @@ mesh_up() {
     zt_pod_create 1 client 2 && zt_pod_create 1 client2 3 && zt_pod_create 1 plain 4 &&
         zt_pod_create 2 server 2 && zt_pod_create 2 plainsrv 3 && zt_pod_create 2 pyhbone 4 ||
         mesh_fail "pods"
-    for pod in "1 client" "1 client2" "2 server"; do
+    local extra=() node name x
+    while read -r node name x; do
+        zt_pod_create "$node" "$name" "$x" || mesh_fail "pod $name"
+        extra+=("$node $name")
+    done < <(mesh_extra_pods)
+    for pod in "1 client" "1 client2" "2 server" "${extra[@]}"; do
         # shellcheck disable=SC2086
         "$here_mesh/scripts/redirect-inpod.sh" "$(zt_ns_pod $pod)" >/dev/null || mesh_fail "redirect"
     done
     "$ZT_BIN" ca init "$MESH_WORK/ca" >/dev/null || mesh_fail "ca init"
     mesh_config "${MESH_POLICIES:-[]}"
-    for pod in "1 client" "1 client2" "1 plain" "2 server" "2 plainsrv"; do
+    for pod in "1 client" "1 client2" "1 plain" "2 server" "2 plainsrv" "${extra[@]}"; do
         # shellcheck disable=SC2086
         set -- $pod
         zt_bg "$(zt_ns_pod "$1" "$2")" "$MESH_WORK/app-$2.log" \
@@ -121,7 +150,7 @@ mesh_up() {
             --workers 2 --log-level "${MESH_LOG_LEVEL:-info}" >/dev/null
         eval "MESH_ZT${n}_PID=\$ZT_BG_LAST"
     done
-    for pod in "1 client" "1 client2" "1 plain" "2 server" "2 plainsrv"; do
+    for pod in "1 client" "1 client2" "1 plain" "2 server" "2 plainsrv" "${extra[@]}"; do
         # shellcheck disable=SC2086
         set -- $pod
         zt_wait_listen "$(zt_ns_pod "$1" "$2")" 8080 10 || mesh_fail "app in $2 not listening"
@@ -162,4 +191,22 @@ mesh_fds() {
 # mesh_wait_log N REGEX [SECS]: until node N's ztunnel log has a matching line.
 mesh_wait_log() {
     zt_wait_line "$MESH_WORK/zt$1.log" "$2" "${3:-10}"
+}
+
+# mesh_reconfig POLICIES_JSON: mesh_config, then wait until both ztunnels have applied the new
+# files (one more "config applied" line each, 10 s at most). The new files must differ from the
+# old ones.
+mesh_reconfig() {
+    local n before1 before2
+    before1=$(grep -c 'config applied' "$MESH_WORK/zt1.log" || true)
+    before2=$(grep -c 'config applied' "$MESH_WORK/zt2.log" || true)
+    mesh_config "${1:-[]}"
+    for n in 1 2; do
+        local before deadline=$((SECONDS + 10))
+        eval "before=\$before$n"
+        while [ "$(grep -c 'config applied' "$MESH_WORK/zt$n.log" || true)" -le "$before" ]; do
+            [ "$SECONDS" -lt "$deadline" ] || { echo "mesh_reconfig: node$n did not apply" >&2; return 1; }
+            sleep 0.05
+        done
+    done
 }
