@@ -165,6 +165,12 @@ struct RelayOps {
             }
             engine.ring_.cancel_timer(relay.timer);  // on_timer re-arms it as the idle check.
             engine.start_relaying(relay);
+            if (engine.options_.splice_mode == SpliceMode::direct) {
+                // The client usually spoke while we connected: try it now rather than wait a
+                // loop turn for the poll just queued to report it (an empty socket costs one
+                // -EAGAIN splice; the poll, armed after, still reports anything that arrives).
+                relay.directions[0].pipe.on_readable();
+            }
         }
         engine.advance(relay);
     }
