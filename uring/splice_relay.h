@@ -28,8 +28,9 @@ namespace zt::uring {
 
 // SpliceMode chooses who runs the splices once a poll said a socket is ready.
 enum class SpliceMode : uint8_t {
-    // direct calls splice(2) from the ring's thread: the sockets are nonblocking and known ready,
-    // so it never blocks, and it saves the io-wq thread hop that every IORING_OP_SPLICE takes.
+    // direct calls splice(2) and close(2) from the ring's thread: the sockets are nonblocking
+    // and known ready, so it never blocks, and it saves the io-wq thread hop that every
+    // IORING_OP_SPLICE takes.
     direct,
     // ring submits IORING_OP_SPLICE; the kernel runs each on an io-wq thread.
     ring,

@@ -128,8 +128,8 @@ void on_accept(Completion& self, int32_t res, uint32_t flags) {
         UniqueFd target(::socket(worker.target->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
                                  0));
         if (target) {
+            // The client inherited TCP_NODELAY from the listener (see make_listener).
             int one = 1;
-            ::setsockopt(client.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
             ::setsockopt(target.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
             // Over the limit the engine closes both fds and counts it.
             (void)worker.engine->connect_and_relay(std::move(client), std::move(target),
@@ -208,6 +208,9 @@ UniqueFd make_listener(const Endpoint& endpoint) {
     int one = 1;
     ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    // Accepted sockets inherit TCP_NODELAY from the listener: one setsockopt here instead of
+    // one per connection.
+    ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (::bind(fd.get(), &endpoint.address.any, endpoint.length) != 0 ||
         ::listen(fd.get(), 4096) != 0) {
         return UniqueFd();
