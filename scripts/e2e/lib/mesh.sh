@@ -11,6 +11,12 @@
 # 8080 that logs the client address it sees. Both ztunnels share one local CA. Policies are given
 # to `mesh_config` as a JSON array and written to both nodes' files (atomically, by rename), so a
 # scenario can change them while traffic flows. Everything is removed by `mesh_down` (trap).
+#
+# Optional variables a scenario may set before `mesh_up`:
+#   MESH_ZT_ARGS       extra flags for both `ztunnel run` (word-split), e.g. "--drain-timeout 8s"
+#   MESH_CERT_MODE     `ca` (default: --ca-dir, ztunnel signs) or `files` (--cert-dir
+#                      $MESH_WORK/certs, written by `mesh_issue_cert` as an agent would)
+#   MESH_NODE1_PODS, MESH_NODE2_PODS, MESH_EXTRA_WORKLOADS   see mesh_config / mesh_workloads
 
 here_mesh=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 . "$here_mesh/scripts/netns/lib.sh"
@@ -65,14 +71,17 @@ mesh_workloads() {
 JSON
 }
 
-# mesh_config POLICIES_JSON: (re)writes both nodes' config files. MESH_NODE1_PODS, when set,
-# replaces node 1's `pods` entries (a JSON list body).
+# mesh_config POLICIES_JSON: (re)writes both nodes' config files. MESH_NODE1_PODS /
+# MESH_NODE2_PODS, when set, replace node 1's / node 2's `pods` entries (a JSON list body; set
+# to a space for none).
 mesh_config() {
     local policies=${1:-[]}
     local n pods
     for n in 1 2; do
         if [ "$n" = 1 ] && [ -n "${MESH_NODE1_PODS:-}" ]; then
             pods=$MESH_NODE1_PODS
+        elif [ "$n" = 2 ] && [ -n "${MESH_NODE2_PODS:-}" ]; then
+            pods=$MESH_NODE2_PODS
         elif [ "$n" = 1 ]; then
             pods="{\"uid\": \"c1//v1/Pod/default/client\", \"netns\": \"$(zt_ns_path "$(zt_ns_pod 1 client)")\"},
     {\"uid\": \"c1//v1/Pod/default/client2\", \"netns\": \"$(zt_ns_path "$(zt_ns_pod 1 client2)")\"}"
@@ -106,6 +115,16 @@ mesh_up() {
         "$here_mesh/scripts/redirect-inpod.sh" "$(zt_ns_pod $pod)" >/dev/null || mesh_fail "redirect"
     done
     "$ZT_BIN" ca init "$MESH_WORK/ca" >/dev/null || mesh_fail "ca init"
+    local cert_flags=(--ca-dir "$MESH_WORK/ca")
+    if [ "${MESH_CERT_MODE:-ca}" = files ]; then
+        mkdir -p "$MESH_WORK/certs"
+        cp "$MESH_WORK/ca/root-cert.pem" "$MESH_WORK/certs/root-cert.pem.tmp"
+        mv "$MESH_WORK/certs/root-cert.pem.tmp" "$MESH_WORK/certs/root-cert.pem"
+        for sa in client client2 server; do
+            mesh_issue_cert "$sa" >/dev/null || mesh_fail "issue $sa"
+        done
+        cert_flags=(--cert-dir "$MESH_WORK/certs")
+    fi
     mesh_config "${MESH_POLICIES:-[]}"
     for pod in "1 client" "1 client2" "1 plain" "2 server" "2 plainsrv"; do
         # shellcheck disable=SC2086
@@ -115,8 +134,8 @@ mesh_up() {
     done
     for n in 1 2; do
         zt_bg "$(zt_ns_node $n)" "$MESH_WORK/zt$n.log" "$ZT_BIN" run \
-            --config "$MESH_WORK/node$n.json" --ca-dir "$MESH_WORK/ca" --node "node$n" \
-            --workers 2 --log-level "${MESH_LOG_LEVEL:-info}" >/dev/null
+            --config "$MESH_WORK/node$n.json" "${cert_flags[@]}" --node "node$n" \
+            --workers 2 --log-level "${MESH_LOG_LEVEL:-info}" ${MESH_ZT_ARGS:-} >/dev/null
         eval "MESH_ZT${n}_PID=\$ZT_BG_LAST"
     done
     for pod in "1 client" "1 client2" "1 plain" "2 server" "2 plainsrv"; do
@@ -125,6 +144,20 @@ mesh_up() {
         zt_wait_listen "$(zt_ns_pod "$1" "$2")" 8080 10 || mesh_fail "app in $2 not listening"
     done
     mesh_wait_ready 1 && mesh_wait_ready 2 || mesh_fail "ztunnels not ready"
+}
+
+# mesh_issue_cert SA: (files mode) a fresh certificate for spiffe://cluster.local/ns/default/sa/SA
+# from the mesh CA, put in place as an agent does: both files written aside, then each renamed
+# over the old one. Prints the new certificate's serial (decimal, as `ztunnel ca issue` says).
+mesh_issue_cert() {
+    local sa=$1 dir="$MESH_WORK/certs/default/$1" tmp out
+    tmp=$(mktemp -d "$MESH_WORK/issue.XXXXXX")
+    out=$("$ZT_BIN" ca issue --ca-dir "$MESH_WORK/ca" \
+        --identity "spiffe://cluster.local/ns/default/sa/$sa" --out "$tmp") || return 1
+    mkdir -p "$dir"
+    mv "$tmp/key.pem" "$dir/key.pem" && mv "$tmp/cert-chain.pem" "$dir/cert-chain.pem" || return 1
+    rmdir "$tmp"
+    echo "$out" | sed -nE 's/.*\(serial ([0-9]+),.*/\1/p'
 }
 
 # mesh_wait_ready N: until node N's ztunnel answers 200 on /healthz/ready (10 s at most).
