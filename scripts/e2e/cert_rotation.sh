@@ -6,7 +6,9 @@
 # through node 1 (client2 -> server) and a loop of fresh TLS handshakes straight to the server's
 # 15008 from the independent HBONE client. Every short connection and handshake succeeds, the
 # paced transfer is byte-exact, /config_dump shows each new serial, the independent client sees
-# the server's new certificate, and a new HBONE connection from node 1 presents the client's.
+# the server's new certificate, and a new HBONE connection from node 1 presents the client's. A
+# certificate of another identity filed under the server's name is refused and the last good one
+# stays in use.
 # timeout: 120
 set -euo pipefail
 . "$(dirname "$0")/lib/mesh.sh"
@@ -102,6 +104,19 @@ fi
 # The fresh handshakes saw the server's certificates change under them.
 seen=$(sed -nE 's/.*"peer_serial": "([0-9]+)".*/\1/p' "$MESH_WORK/direct.out" | sort -u | wc -l)
 [ "$seen" -ge 2 ] || mesh_fail "the handshakes saw only $seen server certificate(s)"
+# A bad rotation (the agent files another identity's certificate under sa/server) is refused
+# and the last good certificate stays in use.
+refusals() { grep -c 'refused certificate files; keeping the last good certificate.*sa/server' "$MESH_WORK/zt2.log" || true; }
+refused_before=$(refusals)
+bad=$(mktemp -d "$MESH_WORK/bad.XXXXXX")
+"$ZT_BIN" ca issue --ca-dir "$MESH_WORK/ca" --identity spiffe://cluster.local/ns/default/sa/impostor \
+    --out "$bad" >/dev/null
+mv "$bad/key.pem" "$MESH_WORK/certs/default/server/key.pem"
+mv "$bad/cert-chain.pem" "$MESH_WORK/certs/default/server/cert-chain.pem"
+timeout 5 bash -c "until [ \$(grep -c 'refused certificate files; keeping the last good certificate.*sa/server' '$MESH_WORK/zt2.log') -gt $refused_before ]; do sleep 0.05; done" ||
+    mesh_fail "node2 did not refuse a certificate of another identity"
+[ "$(dump_serial 2 server)" = "$server_serial" ] || mesh_fail "node2 dropped its last good certificate"
+
 out=$(direct) || mesh_fail "direct HBONE after rotation: $out"
 echo "$out" | grep -q "\"peer_serial\": \"$server_serial\"" || mesh_fail "server still presents an old certificate: $out"
 [ "$server_serial" != "$first_server" ] && [ "$client_serial" != "$first_client" ] || mesh_fail "serials did not change"

@@ -4,7 +4,8 @@
 # node 1 holds a connection to the captured server on node 2 over HBONE, node 2's `pods` loses
 # the server: the open connection fails within 2 s, node 2 logs why, and then new connections
 # from the client are still accepted by node 1's ztunnel (the client is captured) but carry no
-# data: the server application never sees them, and node 1 logs the refused HBONE connect.
+# data: the server application never sees them, and node 1 logs the refused HBONE connect. When
+# the pod is added back, traffic flows again.
 # timeout: 90
 set -euo pipefail
 . "$(dirname "$0")/lib/mesh.sh"
@@ -47,4 +48,15 @@ done
 sleep 0.3
 refused=$(grep -c 'direction="outbound".*error="Connection refused' "$MESH_WORK/zt1.log" || true)
 [ "$refused" -ge 3 ] || mesh_fail "node1 logged $refused refused HBONE connects, want 3"
+
+# The pod comes back: node 1's pooled connection to it is gone, so it dials afresh and data flows.
+MESH_NODE2_PODS="{\"uid\": \"c1//v1/Pod/default/server\", \"netns\": \"$(zt_ns_path "$(zt_ns_pod 2 server)")\"}"
+ups() { grep -c 'pod listeners up.*default/server' "$MESH_WORK/zt2.log" || true; }
+ups_before=$(ups)
+mesh_config '[]'
+timeout 5 bash -c "until [ \$(grep -c 'pod listeners up.*default/server' '$MESH_WORK/zt2.log') -gt $ups_before ]; do sleep 0.05; done" ||
+    mesh_fail "node2 did not bring the re-added pod's listeners up"
+mesh_wait_ready 2 || mesh_fail "node2 not ready after re-adding the server"
+out=$(mesh_xfer 1 client 198.18.2.2:8080 1048576) || mesh_fail "after re-adding the server: $out"
+[ "$(served)" = $((before + 1)) ] || mesh_fail "the re-added server did not see the connection"
 echo "server shutdown: ok"
