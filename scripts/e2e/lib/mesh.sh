@@ -146,13 +146,14 @@ mesh_up() {
     mesh_wait_ready 1 && mesh_wait_ready 2 || mesh_fail "ztunnels not ready"
 }
 
-# mesh_issue_cert SA: (files mode) a fresh certificate for spiffe://cluster.local/ns/default/sa/SA
-# from the mesh CA, put in place as an agent does: both files written aside, then each renamed
-# over the old one. Prints the new certificate's serial (decimal, as `ztunnel ca issue` says).
+# mesh_issue_cert SA [CA_DIR]: (files mode) a fresh certificate for
+# spiffe://cluster.local/ns/default/sa/SA from the mesh CA (or CA_DIR), put in place as an agent
+# does: both files written aside, then each renamed over the old one. Prints the new
+# certificate's serial (decimal, as `ztunnel ca issue` says).
 mesh_issue_cert() {
-    local sa=$1 dir="$MESH_WORK/certs/default/$1" tmp out
+    local sa=$1 ca=${2:-$MESH_WORK/ca} dir="$MESH_WORK/certs/default/$1" tmp out
     tmp=$(mktemp -d "$MESH_WORK/issue.XXXXXX")
-    out=$("$ZT_BIN" ca issue --ca-dir "$MESH_WORK/ca" \
+    out=$("$ZT_BIN" ca issue --ca-dir "$ca" \
         --identity "spiffe://cluster.local/ns/default/sa/$sa" --out "$tmp") || return 1
     mkdir -p "$dir"
     mv "$tmp/key.pem" "$dir/key.pem" && mv "$tmp/cert-chain.pem" "$dir/cert-chain.pem" || return 1
