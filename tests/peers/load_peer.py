@@ -5,6 +5,9 @@ such as `tcp_peer.py server`.
   Phase 1: --tunnels connections are opened and held until every one is connected (so they are
            truly concurrent), then each sends --bytes, half-closes and reads the echo to the end.
   Phase 2: --short connections of --short-bytes each, --concurrency at a time.
+  Phase 3: --aborts connections, --concurrency at a time, each sends --short-bytes, checks the
+           first half of the echo and then resets the connection (SO_LINGER 0), so a test can
+           check that the proxies release everything an aborted connection held.
 
 Every connection is checked byte for byte as it arrives. Payloads come from one random block,
 rotated by a different offset per connection, so bytes delivered to the wrong connection or at
@@ -16,6 +19,7 @@ import argparse
 import json
 import random
 import socket
+import struct
 import sys
 import threading
 import time
@@ -51,10 +55,13 @@ class Payload:
             count -= take
         return views
 
-    def send(self, sock):
+    def send_open(self, sock):
         for at in range(0, self.length, CHUNK):
             for view in self.slice(at, min(CHUNK, self.length - at)):
                 sock.sendall(view)
+
+    def send(self, sock):
+        self.send_open(sock)
         sock.shutdown(socket.SHUT_WR)
 
     def matches(self, offset, data):
@@ -177,6 +184,55 @@ def run_short(args, block, errors):
     return state["ok"], time.monotonic() - started
 
 
+def run_aborts(args, block, errors):
+    lock = threading.Lock()
+    state = {"next": 0, "ok": 0}
+    half = max(args.short_bytes // 2, 1)
+
+    def abort_one(index):
+        sock = connect(args)
+        payload = Payload(block, args.tunnels + args.short + index, args.short_bytes)
+        try:
+            payload.send_open(sock)
+            received = 0
+            while received < half:
+                data = sock.recv(min(CHUNK, half - received))
+                if not data:
+                    return "closed after %d bytes" % received
+                if not payload.matches(received, data):
+                    return "bytes differ at offset %d" % received
+                received += len(data)
+            return None
+        finally:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+
+    def worker():
+        while True:
+            with lock:
+                index = state["next"]
+                if index >= args.aborts:
+                    return
+                state["next"] += 1
+            try:
+                error = abort_one(index)
+            except OSError as err:
+                error = str(err)
+            with lock:
+                if error:
+                    errors.append("abort %d: %s" % (index, error))
+                else:
+                    state["ok"] += 1
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(args.concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(args.timeout * 4)
+    return state["ok"], time.monotonic() - started
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -185,6 +241,7 @@ def main():
     parser.add_argument("--bytes", type=int, default=4 << 20)
     parser.add_argument("--short", type=int, default=5000)
     parser.add_argument("--short-bytes", type=int, default=1024)
+    parser.add_argument("--aborts", type=int, default=0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--timeout", type=float, default=30.0)
     parser.add_argument("--seed", type=int, default=1)
@@ -199,11 +256,15 @@ def main():
     if args.short > 0:
         ok, secs = run_short(args, block, errors)
         result.update({"short": args.short, "short_ok": ok, "short_seconds": round(secs, 2)})
+    if args.aborts > 0:
+        ok, secs = run_aborts(args, block, errors)
+        result.update({"aborts": args.aborts, "aborts_ok": ok, "abort_seconds": round(secs, 2)})
     result["errors"] = len(errors)
     result["first_errors"] = errors[:5]
     print(json.dumps(result), flush=True)
     all_ok = (not errors and result.get("tunnels_ok", 0) == max(args.tunnels, 0)
-              and result.get("short_ok", 0) == max(args.short, 0))
+              and result.get("short_ok", 0) == max(args.short, 0)
+              and result.get("aborts_ok", 0) == max(args.aborts, 0))
     return 0 if all_ok else 1
 
 
