@@ -12,19 +12,6 @@ set -euo pipefail
 MESH_CERT_MODE=files
 mesh_up carot
 
-dump_serial() { # N SA
-    zt_in "$(zt_ns_node "$1")" curl -s http://127.0.0.1:15000/config_dump |
-        jq -r --arg id "spiffe://cluster.local/ns/default/sa/$2" \
-            '.certificates[] | select(.identity == $id) | .certChain[0].serialNumber // empty'
-}
-wait_serial() { # N SA SERIAL
-    local i
-    for i in $(seq 50); do
-        [ "$(dump_serial "$1" "$2")" = "$3" ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
 roots_loaded() { grep -c "loaded root certificates.*roots=$2" "$MESH_WORK/zt$1.log" || true; }
 write_roots() { # FILE... -> DIR/root-cert.pem, atomically; waits until both nodes loaded N roots
     local n=$# b1 b2
@@ -59,7 +46,7 @@ echo "step 1: both nodes trust two roots"
 
 # 2. The server moves to the new CA; client2 (old CA, no pooled connection yet) dials it.
 serial=$(mesh_issue_cert server "$MESH_WORK/ca2")
-wait_serial 2 server "$serial" || mesh_fail "node2 did not take the new-CA server certificate: $(dump_serial 2 server)"
+mesh_wait_cert_serial 2 server "$serial" || mesh_fail "node2 did not take the new-CA server certificate: $(mesh_cert_serial 2 server)"
 out=$(mesh_xfer 1 client2 198.18.2.2:8080 1048576) || mesh_fail "old-CA client to new-CA server: $out"
 out=$(direct "$MESH_WORK/py-ca" "$MESH_WORK/both-roots.pem") || mesh_fail "direct, old-CA client: $out"
 echo "$out" | grep -q "\"peer_serial\": \"$serial\"" || mesh_fail "server presents another certificate: $out"
@@ -67,13 +54,13 @@ echo "step 2: new-CA server certificate $serial accepted by old-CA clients"
 
 # 3. The client moves too; a new destination (IPv6) means a fresh HBONE connection.
 serial=$(mesh_issue_cert client "$MESH_WORK/ca2")
-wait_serial 1 client "$serial" || mesh_fail "node1 did not take the new-CA client certificate"
+mesh_wait_cert_serial 1 client "$serial" || mesh_fail "node1 did not take the new-CA client certificate"
 out=$(mesh_xfer 1 client "[2001:db8:2::2]:8080" 1048576) || mesh_fail "new-CA client: $out"
 echo "step 3: new-CA client certificate $serial accepted by node2"
 
 # 4. The old root goes away (client2 moves first, as an agent would).
 serial=$(mesh_issue_cert client2 "$MESH_WORK/ca2")
-wait_serial 1 client2 "$serial" || mesh_fail "node1 did not take the new-CA client2 certificate"
+mesh_wait_cert_serial 1 client2 "$serial" || mesh_fail "node1 did not take the new-CA client2 certificate"
 write_roots "$MESH_WORK/ca2/root-cert.pem" || mesh_fail "roots=1 not loaded"
 if out=$(direct "$MESH_WORK/py-ca" "$MESH_WORK/both-roots.pem"); then
     mesh_fail "node2 still accepts an old-CA client certificate: $out"

@@ -15,22 +15,6 @@ set -euo pipefail
 MESH_CERT_MODE=files
 mesh_up certrot
 
-# dump_serial N SA: the serial of SA's leaf in node N's /config_dump (empty if none).
-dump_serial() {
-    zt_in "$(zt_ns_node "$1")" curl -s http://127.0.0.1:15000/config_dump |
-        jq -r --arg id "spiffe://cluster.local/ns/default/sa/$2" \
-            '.certificates[] | select(.identity == $id) | .certChain[0].serialNumber // empty'
-}
-# wait_serial N SA SERIAL: until node N's dump shows SERIAL for SA (5 s at most).
-wait_serial() {
-    local i
-    for i in $(seq 50); do
-        [ "$(dump_serial "$1" "$2")" = "$3" ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
 # The independent peers' own certificates (not in the agent's directory).
 "$ZT_BIN" ca issue --ca-dir "$MESH_WORK/ca" --identity spiffe://cluster.local/ns/default/sa/pyclient \
     --out "$MESH_WORK/pyclient" >/dev/null
@@ -42,8 +26,8 @@ zt_bg "$(zt_ns_pod 2 pyhbone)" "$MESH_WORK/pyhbone.out" $HBONE_PEER server --lis
     --expect-authority 198.18.2.4:8080 --log "$MESH_WORK/pyhbone.log"
 zt_wait_listen "$(zt_ns_pod 2 pyhbone)" 15008 10 || mesh_fail "python HBONE server not listening"
 
-first_server=$(dump_serial 2 server)
-first_client=$(dump_serial 1 client)
+first_server=$(mesh_cert_serial 2 server)
+first_client=$(mesh_cert_serial 1 client)
 [ -n "$first_server" ] && [ -n "$first_client" ] || mesh_fail "no serials in /config_dump"
 echo "serials at start: server $first_server, client $first_client"
 
@@ -79,9 +63,9 @@ for round in 1 2 3; do
     server_serial=$(mesh_issue_cert server)
     client_serial=$(mesh_issue_cert client)
     client2_serial=$(mesh_issue_cert client2)
-    wait_serial 2 server "$server_serial" || mesh_fail "round $round: node2 still shows $(dump_serial 2 server)"
-    wait_serial 1 client "$client_serial" || mesh_fail "round $round: node1 still shows $(dump_serial 1 client)"
-    wait_serial 1 client2 "$client2_serial" || mesh_fail "round $round: node1 client2 $(dump_serial 1 client2)"
+    mesh_wait_cert_serial 2 server "$server_serial" || mesh_fail "round $round: node2 still shows $(mesh_cert_serial 2 server)"
+    mesh_wait_cert_serial 1 client "$client_serial" || mesh_fail "round $round: node1 still shows $(mesh_cert_serial 1 client)"
+    mesh_wait_cert_serial 1 client2 "$client2_serial" || mesh_fail "round $round: node1 client2 $(mesh_cert_serial 1 client2)"
     echo "round $round: server $server_serial, client $client_serial, client2 $client2_serial in use"
     sleep 0.5
 done
@@ -115,7 +99,7 @@ mv "$bad/key.pem" "$MESH_WORK/certs/default/server/key.pem"
 mv "$bad/cert-chain.pem" "$MESH_WORK/certs/default/server/cert-chain.pem"
 timeout 5 bash -c "until [ \$(grep -c 'refused certificate files; keeping the last good certificate.*sa/server' '$MESH_WORK/zt2.log') -gt $refused_before ]; do sleep 0.05; done" ||
     mesh_fail "node2 did not refuse a certificate of another identity"
-[ "$(dump_serial 2 server)" = "$server_serial" ] || mesh_fail "node2 dropped its last good certificate"
+[ "$(mesh_cert_serial 2 server)" = "$server_serial" ] || mesh_fail "node2 dropped its last good certificate"
 
 out=$(direct) || mesh_fail "direct HBONE after rotation: $out"
 echo "$out" | grep -q "\"peer_serial\": \"$server_serial\"" || mesh_fail "server still presents an old certificate: $out"

@@ -17,6 +17,7 @@
 #   MESH_CERT_MODE     `ca` (default: --ca-dir, ztunnel signs) or `files` (--cert-dir
 #                      $MESH_WORK/certs, written by `mesh_issue_cert` as an agent would)
 #   MESH_NODE1_PODS, MESH_NODE2_PODS, MESH_EXTRA_WORKLOADS   see mesh_config / mesh_workloads
+# Certificates in /config_dump: mesh_cert_serial, mesh_wait_cert_serial.
 
 here_mesh=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 . "$here_mesh/scripts/netns/lib.sh"
@@ -159,6 +160,24 @@ mesh_issue_cert() {
     mv "$tmp/key.pem" "$dir/key.pem" && mv "$tmp/cert-chain.pem" "$dir/cert-chain.pem" || return 1
     rmdir "$tmp"
     echo "$out" | sed -nE 's/.*\(serial ([0-9]+),.*/\1/p'
+}
+
+# mesh_cert_serial N SA: the serial of SA's leaf certificate in node N's /config_dump (empty if
+# it has none).
+mesh_cert_serial() {
+    zt_in "$(zt_ns_node "$1")" curl -s http://127.0.0.1:15000/config_dump |
+        jq -r --arg id "spiffe://cluster.local/ns/default/sa/$2" \
+            '.certificates[] | select(.identity == $id) | .certChain[0].serialNumber // empty'
+}
+
+# mesh_wait_cert_serial N SA SERIAL: until node N's /config_dump shows SERIAL for SA (5 s at most).
+mesh_wait_cert_serial() {
+    local i
+    for i in $(seq 50); do
+        [ "$(mesh_cert_serial "$1" "$2")" = "$3" ] && return 0
+        sleep 0.1
+    done
+    return 1
 }
 
 # mesh_wait_ready N: until node N's ztunnel answers 200 on /healthz/ready (10 s at most).
