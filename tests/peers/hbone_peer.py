@@ -8,12 +8,14 @@ package).
   client  connects to an HBONE server (a pod's :15008), checks the server's SPIFFE identity, sends a
           CONNECT for --authority, and then moves bytes: it sends --send-file or --random-bytes N,
           half-closes, and reads the answer to the end. Prints one JSON line with the outcome
-          (status, bytes and SHA-256 each way) on stdout. Exit codes: 0 = 200 and a clean end,
-          3 = a non-200 answer, 4 = TLS handshake refused, 5 = protocol or transfer error.
+          (status, bytes and SHA-256 each way, the server certificate's serial) on stdout. Exit
+          codes: 0 = 200 and a clean end, 3 = a non-200 answer, 4 = TLS handshake refused,
+          5 = protocol or transfer error.
   server  stands in for a remote node's ztunnel: TLS 1.3 only, ALPN h2, a client certificate that
           verifies to --ca, then checks each CONNECT (client SPIFFE ID, :authority, the shape of
           baggage/forwarded/traceparent) and echoes the stream's bytes back. Every stream is logged
-          as one JSON line to --log, so tests can assert on what our client sent.
+          as one JSON line to --log (with the client certificate's SPIFFE IDs and serial), so
+          tests can assert on what our client sent.
 """
 
 import argparse
@@ -49,6 +51,13 @@ def spiffe_ids(peer_cert):
     if not peer_cert:
         return []
     return [value for kind, value in peer_cert.get("subjectAltName", ()) if kind == "URI"]
+
+
+def serial_decimal(peer_cert):
+    """Returns a verified peer certificate's serial number in decimal (as ztunnel prints it)."""
+    if not peer_cert or "serialNumber" not in peer_cert:
+        return None
+    return str(int(peer_cert["serialNumber"], 16))
 
 
 def tls_context(server, cert, key, ca):
@@ -112,6 +121,7 @@ def run_client(args):
         return 4
     alpn = sock.selected_alpn_protocol()
     ids = spiffe_ids(sock.getpeercert())
+    serial = serial_decimal(sock.getpeercert())
     if alpn != "h2":
         print(json.dumps({"error": "alpn", "detail": str(alpn)}))
         return 4
@@ -195,7 +205,8 @@ def run_client(args):
             out.close()
     result = {"status": status, "sent": len(payload) if done_sending else len(payload) - len(pending),
               "received": received_len, "sha256_sent": sent_hash,
-              "sha256_received": received.hexdigest(), "peer_ids": ids}
+              "sha256_received": received.hexdigest(), "peer_ids": ids,
+              "peer_serial": serial}
     if reset is not None:
         result["reset"] = int(reset)
     print(json.dumps(result))
@@ -253,7 +264,8 @@ class ServerConnection(threading.Thread):
             self.raw.close()
             return
         tls_info = {"version": sock.version(), "alpn": sock.selected_alpn_protocol(),
-                    "cipher": sock.cipher()[0], "client_ids": spiffe_ids(sock.getpeercert())}
+                    "cipher": sock.cipher()[0], "client_ids": spiffe_ids(sock.getpeercert()),
+                    "client_serial": serial_decimal(sock.getpeercert())}
         conn = h2.connection.H2Connection(h2.config.H2Configuration(
             client_side=False, header_encoding="utf-8", validate_inbound_headers=False))
         conn.initiate_connection()

@@ -11,9 +11,17 @@
 # 8080 that logs the client address it sees. Both ztunnels share one local CA. Policies are given
 # to `mesh_config` as a JSON array and written to both nodes' files (atomically, by rename), so a
 # scenario can change them while traffic flows (`mesh_reconfig` also waits until both nodes
-# applied them). Optional knobs: MESH_EXTRA_CAPTURED (more captured pods), MESH_EXTRA_WORKLOADS,
-# MESH_NODE1_PODS, MESH_SERVICE_PORTS / MESH_SERVER_PORTS (the service's and the server endpoint's
-# port maps), MESH_POLICIES, MESH_LOG_LEVEL. Everything is removed by `mesh_down` (trap).
+# applied them). Everything is removed by `mesh_down` (trap).
+#
+# Optional variables a scenario may set before `mesh_up`:
+#   MESH_ZT_ARGS       extra flags for both `ztunnel run` (word-split), e.g. "--drain-timeout 8s"
+#   MESH_CERT_MODE     `ca` (default: --ca-dir, ztunnel signs) or `files` (--cert-dir
+#                      $MESH_WORK/certs, written by `mesh_issue_cert` as an agent would)
+#   MESH_EXTRA_CAPTURED  more captured pods ("N:NAME:X" words)
+#   MESH_NODE1_PODS, MESH_NODE2_PODS, MESH_EXTRA_WORKLOADS   see mesh_config / mesh_workloads
+#   MESH_SERVICE_PORTS, MESH_SERVER_PORTS   the service's and the server endpoint's port maps
+#   MESH_POLICIES, MESH_LOG_LEVEL
+# Certificates in /config_dump: mesh_cert_serial, mesh_wait_cert_serial.
 
 here_mesh=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 . "$here_mesh/scripts/netns/lib.sh"
@@ -84,14 +92,17 @@ mesh_extra_pods() {
     done
 }
 
-# mesh_config POLICIES_JSON: (re)writes both nodes' config files. MESH_NODE1_PODS, when set,
-# replaces node 1's `pods` entries (a JSON list body).
+# mesh_config POLICIES_JSON: (re)writes both nodes' config files. MESH_NODE1_PODS /
+# MESH_NODE2_PODS, when set, replace node 1's / node 2's `pods` entries (a JSON list body; set
+# to a space for none).
 mesh_config() {
     local policies=${1:-[]}
     local n pods node name x
     for n in 1 2; do
         if [ "$n" = 1 ] && [ -n "${MESH_NODE1_PODS:-}" ]; then
             pods=$MESH_NODE1_PODS
+        elif [ "$n" = 2 ] && [ -n "${MESH_NODE2_PODS:-}" ]; then
+            pods=$MESH_NODE2_PODS
         elif [ "$n" = 1 ]; then
             pods="{\"uid\": \"c1//v1/Pod/default/client\", \"netns\": \"$(zt_ns_path "$(zt_ns_pod 1 client)")\"},
     {\"uid\": \"c1//v1/Pod/default/client2\", \"netns\": \"$(zt_ns_path "$(zt_ns_pod 1 client2)")\"}"
@@ -137,6 +148,16 @@ mesh_up() {
         "$here_mesh/scripts/redirect-inpod.sh" "$(zt_ns_pod $pod)" >/dev/null || mesh_fail "redirect"
     done
     "$ZT_BIN" ca init "$MESH_WORK/ca" >/dev/null || mesh_fail "ca init"
+    local cert_flags=(--ca-dir "$MESH_WORK/ca")
+    if [ "${MESH_CERT_MODE:-ca}" = files ]; then
+        mkdir -p "$MESH_WORK/certs"
+        cp "$MESH_WORK/ca/root-cert.pem" "$MESH_WORK/certs/root-cert.pem.tmp"
+        mv "$MESH_WORK/certs/root-cert.pem.tmp" "$MESH_WORK/certs/root-cert.pem"
+        for sa in client client2 server; do
+            mesh_issue_cert "$sa" >/dev/null || mesh_fail "issue $sa"
+        done
+        cert_flags=(--cert-dir "$MESH_WORK/certs")
+    fi
     mesh_config "${MESH_POLICIES:-[]}"
     for pod in "1 client" "1 client2" "1 plain" "2 server" "2 plainsrv" "${extra[@]}"; do
         # shellcheck disable=SC2086
@@ -146,8 +167,8 @@ mesh_up() {
     done
     for n in 1 2; do
         zt_bg "$(zt_ns_node $n)" "$MESH_WORK/zt$n.log" "$ZT_BIN" run \
-            --config "$MESH_WORK/node$n.json" --ca-dir "$MESH_WORK/ca" --node "node$n" \
-            --workers 2 --log-level "${MESH_LOG_LEVEL:-info}" >/dev/null
+            --config "$MESH_WORK/node$n.json" "${cert_flags[@]}" --node "node$n" \
+            --workers 2 --log-level "${MESH_LOG_LEVEL:-info}" ${MESH_ZT_ARGS:-} >/dev/null
         eval "MESH_ZT${n}_PID=\$ZT_BG_LAST"
     done
     for pod in "1 client" "1 client2" "1 plain" "2 server" "2 plainsrv" "${extra[@]}"; do
@@ -156,6 +177,39 @@ mesh_up() {
         zt_wait_listen "$(zt_ns_pod "$1" "$2")" 8080 10 || mesh_fail "app in $2 not listening"
     done
     mesh_wait_ready 1 && mesh_wait_ready 2 || mesh_fail "ztunnels not ready"
+}
+
+# mesh_issue_cert SA [CA_DIR]: (files mode) a fresh certificate for
+# spiffe://cluster.local/ns/default/sa/SA from the mesh CA (or CA_DIR), put in place as an agent
+# does: both files written aside, then each renamed over the old one. Prints the new
+# certificate's serial (decimal, as `ztunnel ca issue` says).
+mesh_issue_cert() {
+    local sa=$1 ca=${2:-$MESH_WORK/ca} dir="$MESH_WORK/certs/default/$1" tmp out
+    tmp=$(mktemp -d "$MESH_WORK/issue.XXXXXX")
+    out=$("$ZT_BIN" ca issue --ca-dir "$ca" \
+        --identity "spiffe://cluster.local/ns/default/sa/$sa" --out "$tmp") || return 1
+    mkdir -p "$dir"
+    mv "$tmp/key.pem" "$dir/key.pem" && mv "$tmp/cert-chain.pem" "$dir/cert-chain.pem" || return 1
+    rmdir "$tmp"
+    echo "$out" | sed -nE 's/.*\(serial ([0-9]+),.*/\1/p'
+}
+
+# mesh_cert_serial N SA: the serial of SA's leaf certificate in node N's /config_dump (empty if
+# it has none).
+mesh_cert_serial() {
+    zt_in "$(zt_ns_node "$1")" curl -s http://127.0.0.1:15000/config_dump |
+        jq -r --arg id "spiffe://cluster.local/ns/default/sa/$2" \
+            '.certificates[] | select(.identity == $id) | .certChain[0].serialNumber // empty'
+}
+
+# mesh_wait_cert_serial N SA SERIAL: until node N's /config_dump shows SERIAL for SA (5 s at most).
+mesh_wait_cert_serial() {
+    local i
+    for i in $(seq 50); do
+        [ "$(mesh_cert_serial "$1" "$2")" = "$3" ] && return 0
+        sleep 0.1
+    done
+    return 1
 }
 
 # mesh_wait_ready N: until node N's ztunnel answers 200 on /healthz/ready (10 s at most).
