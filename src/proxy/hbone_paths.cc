@@ -598,6 +598,15 @@ void Worker::Impl::tunnel_close(Tunnel& t) {
     // completions arrive, so a closing tunnel never looks at it again.
     HboneConn* hc = std::exchange(t.hc, nullptr);
     if (hc != nullptr) {
+        // Received bytes that will never reach the socket still hold connection window: give it
+        // back, or every aborted stream would shrink the connection's window until the peer
+        // cannot send on any stream of it.
+        size_t undelivered = t.down_queued.size() + (t.down_inflight.size() - t.down_offset);
+        if (t.stream_id >= 0 && undelivered > 0) {
+            hc->conn->h2().consume(t.stream_id, undelivered);
+            t.down_queued.clear();
+            t.down_offset = t.down_inflight.size();
+        }
         if (t.stream_id >= 0) {
             auto found = hc->streams.find(t.stream_id);
             if (found != hc->streams.end() && found->second == &t) {
