@@ -33,19 +33,7 @@ done
 [ "$left_server" = 0 ] || mesh_fail "$left_server connections left established in the server pod"
 [ "$left_client" = 0 ] || mesh_fail "$left_client connections left established in the client pod"
 
-sum() { echo "$1" | grep "^$2{" | grep "reporter=\"$3\"" | awk '{s+=$NF} END {print s+0}'; }
-counts() { # N REPORTER -> "opened closed"
-    local m
-    m=$(mesh_metrics "$1")
-    echo "$(sum "$m" istio_tcp_connections_opened_total "$2") $(sum "$m" istio_tcp_connections_closed_total "$2")"
-}
-for i in $(seq 50); do
-    [ "$(counts 1 source)" = "$n $n" ] && [ "$(counts 2 destination)" = "$n $n" ] && break
-    sleep 0.1
-done
-echo "node1 source opened/closed: $(counts 1 source); node2 destination: $(counts 2 destination)"
-[ "$(counts 1 source)" = "$n $n" ] || mesh_fail "node1 opened/closed $(counts 1 source), want $n"
-[ "$(counts 2 destination)" = "$n $n" ] || mesh_fail "node2 opened/closed $(counts 2 destination), want $n"
+mesh_expect_counted "$n"
 
 pooled1=$(zt_in "$(zt_ns_pod 1 client)" ss -Htn state established '( dport = :15008 )' | wc -l)
 pooled2=$(zt_in "$(zt_ns_pod 2 server)" ss -Htn state established '( sport = :15008 )' | wc -l)

@@ -31,19 +31,7 @@ served=$(($(served) - served_before))
 
 # Every connection is counted once opened and once closed, on both sides (closing is logged after
 # the last byte, so allow a moment).
-sum() { echo "$1" | grep "^$2{" | grep "reporter=\"$3\"" | awk '{s+=$NF} END {print s+0}'; }
-counts() { # N REPORTER -> "opened closed"
-    local m
-    m=$(mesh_metrics "$1")
-    echo "$(sum "$m" istio_tcp_connections_opened_total "$2") $(sum "$m" istio_tcp_connections_closed_total "$2")"
-}
-for i in $(seq 50); do
-    [ "$(counts 1 source)" = "$total $total" ] && [ "$(counts 2 destination)" = "$total $total" ] && break
-    sleep 0.1
-done
-echo "node1 source opened/closed: $(counts 1 source); node2 destination: $(counts 2 destination)"
-[ "$(counts 1 source)" = "$total $total" ] || mesh_fail "node1 opened/closed $(counts 1 source), want $total"
-[ "$(counts 2 destination)" = "$total $total" ] || mesh_fail "node2 opened/closed $(counts 2 destination), want $total"
+mesh_expect_counted "$total"
 for n in 1 2; do
     failed=$(mesh_metrics $n | awk '/^istio_tcp_connections_failed_total\{/ {s+=$NF} END {print s+0}')
     [ "$failed" = 0 ] || mesh_fail "node$n counted $failed failed connections"

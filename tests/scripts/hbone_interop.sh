@@ -7,6 +7,7 @@
 # Skips (77) without python3-h2 or the peer script.
 # timeout: 120
 set -euo pipefail
+here_pki=$(cd "$(dirname "$0")/../.." && pwd)
 here=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BUILD:-build}
 tool="$here/$build/tools/hbone_loopback"
@@ -24,31 +25,14 @@ cleanup() {
 trap cleanup EXIT
 cd "$work"
 
-cat > ext.cnf <<'CNF'
-[leaf]
-basicConstraints=critical,CA:FALSE
-keyUsage=critical,digitalSignature
-extendedKeyUsage=serverAuth,clientAuth
-subjectAltName=critical,${ENV::SAN}
-CNF
-make_ca() {
-    openssl ecparam -name prime256v1 -genkey -noout -out "$1.key"
-    openssl req -x509 -new -key "$1.key" -subj "/O=$1" -days 2 -out "$1.pem" 2>/dev/null
-}
-make_leaf() { # ca name spiffe-id
-    openssl ecparam -name prime256v1 -genkey -noout -out "$2.ec"
-    openssl pkcs8 -topk8 -nocrypt -in "$2.ec" -out "$2.key"
-    openssl req -new -key "$2.key" -subj / -out "$2.csr" 2>/dev/null
-    SAN="URI:$3" openssl x509 -req -in "$2.csr" -CA "$1.pem" -CAkey "$1.key" -CAcreateserial \
-        -days 1 -extfile ext.cnf -extensions leaf -out "$2.pem" 2>/dev/null
-}
+. "$here_pki/tests/scripts/lib/openssl_pki.sh"
 server_id=spiffe://cluster.local/ns/default/sa/server
 client_id=spiffe://cluster.local/ns/default/sa/client
-make_ca ca
-make_ca otherca
-make_leaf ca server "$server_id"
-make_leaf ca client "$client_id"
-make_leaf otherca stranger "$client_id"
+pki_make_ca ca
+pki_make_ca otherca
+pki_make_leaf ca server "$server_id"
+pki_make_leaf ca client "$client_id"
+pki_make_leaf otherca stranger "$client_id"
 
 wait_listening() { timeout 10 bash -c "until grep -q listening $1; do sleep 0.1; done"; }
 fail() { echo "FAIL: $*"; for f in *.out *.log; do [ -f "$f" ] && { echo "--- $f"; cat "$f"; }; done; exit 1; }

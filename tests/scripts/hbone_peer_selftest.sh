@@ -6,6 +6,7 @@
 # interop tests against our ztunnel rely on this peer telling these cases apart.
 # timeout: 120
 set -euo pipefail
+here_pki=$(cd "$(dirname "$0")/../.." && pwd)
 here=$(cd "$(dirname "$0")/../.." && pwd)
 peer="/usr/bin/python3 $here/tests/peers/hbone_peer.py"
 /usr/bin/python3 -c 'import h2' 2>/dev/null || { echo "python3-h2 missing"; exit 77; }
@@ -18,28 +19,12 @@ cleanup() {
 trap cleanup EXIT
 cd "$work"
 
-cat > ext.cnf <<'CNF'
-[leaf]
-basicConstraints=critical,CA:FALSE
-keyUsage=critical,digitalSignature
-extendedKeyUsage=serverAuth,clientAuth
-subjectAltName=critical,${ENV::SAN}
-CNF
-make_ca() {
-    openssl ecparam -name prime256v1 -genkey -noout -out "$1.key"
-    openssl req -x509 -new -key "$1.key" -subj "/O=$1" -days 2 -out "$1.pem" 2>/dev/null
-}
-make_leaf() { # ca name spiffe-id
-    openssl ecparam -name prime256v1 -genkey -noout -out "$2.key"
-    openssl req -new -key "$2.key" -subj / -out "$2.csr" 2>/dev/null
-    SAN="URI:$3" openssl x509 -req -in "$2.csr" -CA "$1.pem" -CAkey "$1.key" -CAcreateserial \
-        -days 1 -extfile ext.cnf -extensions leaf -out "$2.pem" 2>/dev/null
-}
-make_ca ca
-make_ca otherca
-make_leaf ca server spiffe://cluster.local/ns/default/sa/server
-make_leaf ca client spiffe://cluster.local/ns/default/sa/client
-make_leaf otherca stranger spiffe://cluster.local/ns/default/sa/client
+. "$here_pki/tests/scripts/lib/openssl_pki.sh"
+pki_make_ca ca
+pki_make_ca otherca
+pki_make_leaf ca server spiffe://cluster.local/ns/default/sa/server
+pki_make_leaf ca client spiffe://cluster.local/ns/default/sa/client
+pki_make_leaf otherca stranger spiffe://cluster.local/ns/default/sa/client
 
 port=$((20000 + RANDOM % 10000))
 $peer server --listen "127.0.0.1:$port" --cert server.pem --key server.key --ca ca.pem \

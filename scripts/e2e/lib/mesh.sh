@@ -235,6 +235,26 @@ mesh_metrics() {
     zt_in "$(zt_ns_node "$1")" curl -s "http://127.0.0.1:15020/metrics"
 }
 
+# mesh_opened_closed N REPORTER: "opened closed", the sums over node N's series of that reporter.
+mesh_opened_closed() {
+    local m
+    m=$(mesh_metrics "$1")
+    sum() { echo "$m" | grep "^$1{" | grep "reporter=\"$2\"" | awk '{s+=$NF} END {print s+0}'; }
+    echo "$(sum istio_tcp_connections_opened_total "$2") $(sum istio_tcp_connections_closed_total "$2")"
+}
+
+# mesh_expect_counted N: node 1 (as source) and node 2 (as destination) each counted N
+# connections opened and N closed. Closing is counted after the last byte, so it waits up to 5 s.
+mesh_expect_counted() {
+    local want="$1 $1" i
+    for i in $(seq 50); do
+        [ "$(mesh_opened_closed 1 source)" = "$want" ] &&
+            [ "$(mesh_opened_closed 2 destination)" = "$want" ] && return 0
+        sleep 0.1
+    done
+    mesh_fail "opened/closed: node1 source $(mesh_opened_closed 1 source), node2 destination $(mesh_opened_closed 2 destination), want $1 each"
+}
+
 # mesh_fds N: open fds of node N's ztunnel.
 mesh_fds() {
     local pid
