@@ -27,7 +27,6 @@ namespace zt::proxy {
 namespace {
 
 constexpr size_t kHboneRecvBytes = 128 * 1024;
-constexpr size_t kHboneSendChunkBytes = 256 * 1024;
 // kTunnelReadBytes is one socket read handed to HTTP/2: four full DATA frames, four TLS records.
 constexpr size_t kTunnelReadBytes = 4 * (16384 - 9);
 constexpr size_t kPoolStreamsMax = 100;
@@ -747,17 +746,17 @@ void Worker::Impl::hbone_flush(HboneConn& hc) {
         !hc.fd) {
         return;
     }
-    ByteSpan pending = hc.conn->pending_output();
-    if (pending.empty()) {
+    if (hc.conn->pending_output().empty()) {
         if (hc.state == HcState::closing) {
             hbone_maybe_free(hc);
         }
         return;
     }
-    // Copy out of the engines so their buffers may grow while the kernel reads ours.
-    size_t n = std::min(pending.size(), kHboneSendChunkBytes);
-    hc.send_buf.assign(pending.begin(), pending.begin() + long(n));
-    hc.conn->consume_output(n);
+    // Take the engines' output buffer itself (a swap, no copy): they keep our previous, drained
+    // buffer, so nothing they do while the kernel reads this one can move or overwrite it.
+    hc.send_buf.clear();
+    hc.conn->take_output(hc.send_buf);
+    size_t n = hc.send_buf.size();
     hc.send_offset = 0;
     hc.send_len = n;
     ring->send(hc.send_c, hc.fd.get(), ByteSpan(hc.send_buf.data(), n), MSG_NOSIGNAL);
