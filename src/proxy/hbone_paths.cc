@@ -27,8 +27,11 @@ namespace zt::proxy {
 namespace {
 
 constexpr size_t kHboneRecvBytes = 128 * 1024;
-// kTunnelReadBytes is one socket read handed to HTTP/2: four full DATA frames, four TLS records.
+// kTunnelReadBytes is one socket read handed to HTTP/2 on a bulk flow: four full DATA frames,
+// four TLS records. A tunnel starts with kTunnelFirstReadBytes (chatty and idle flows, the
+// common case, then hold 4 KiB instead of 64 KiB each) and grows once a read fills it.
 constexpr size_t kTunnelReadBytes = 4 * (16384 - 9);
+constexpr size_t kTunnelFirstReadBytes = 4096;
 constexpr size_t kPoolStreamsMax = 100;
 constexpr int64_t kPoolIdleNs = 300 * kNanosPerSecond;
 constexpr int64_t kDialTimeoutNs = 10 * kNanosPerSecond;
@@ -474,7 +477,8 @@ void Worker::Impl::tunnel_arm_recv(Tunnel& t) {
         t.sock_recv.in_kernel) {
         return;
     }
-    t.up_buf.resize(kTunnelReadBytes);
+    // Neither the kernel nor HTTP/2 holds `up_buf` here, so it may be resized.
+    t.up_buf.resize(t.up_bulk ? kTunnelReadBytes : kTunnelFirstReadBytes);
     ring->recv(t.sock_recv, t.sock.get(), t.up_buf);
 }
 
@@ -486,6 +490,7 @@ void Worker::Impl::tunnel_on_recv(Tunnel& t, int32_t res) {
     HboneConn& hc = *t.hc;
     if (res > 0) {
         t.bytes_up += uint64_t(res);
+        t.up_bulk = t.up_bulk || size_t(res) == t.up_buf.size();
         auto queued = hc.conn->h2().write_data(t.stream_id,
                                                ByteSpan(t.up_buf.data(), size_t(res)), false);
         if (!queued) {

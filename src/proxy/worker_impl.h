@@ -160,6 +160,7 @@ struct Tunnel {
     uring::Completion sock_shutdown;
     std::vector<uint8_t> up_buf;
     bool up_outstanding = false;  // `up_buf` is lent to HTTP/2 until `send_done`.
+    bool up_bulk = false;         // A read filled the small first buffer: read big from now on.
     bool sock_eof = false;        // The socket's peer sent FIN; END_STREAM sent.
     std::vector<uint8_t> down_inflight;
     size_t down_offset = 0;
