@@ -319,6 +319,13 @@ def section(results, m):
                  f"| {fmt(r.get('p50', []), 0)} | {fmt(r.get('p99', []), 0)} | "
                  f"{fmt(r.get('cpu_us_zt1', []), 0)} | {fmt(r.get('cpu_us_zt2', []), 0)} |")
     L.append("")
+    L.append("The client pod, the uncaptured client and **the server pod** run with "
+             "`net.ipv4.tcp_tw_reuse=1` and `ip_local_port_range=\"1024 65000\"`: node 2's "
+             "ztunnel connects to the workload from inside the server pod and is the side that "
+             "closes first, so its TIME_WAIT sockets pile up there; with the pod's defaults the "
+             "rate fell from ~1,900/s to ~150/s within 15 s of connrate (measured while writing "
+             "this benchmark). A pod with default sysctls will see that under connection churn.")
+    L.append("")
     idle = results.get("idle")
     L.append("### Memory per open idle tunnel (RSS)")
     L.append("")
