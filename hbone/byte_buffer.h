@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <utility>
 
 #include "zt/assert.h"
 #include "zt/bytes.h"
@@ -36,6 +37,13 @@ public:
             std::memmove(data_.get(), data_.get() + n, size_ - n);
         }
         size_ -= n;
+    }
+
+    // swap exchanges the bytes and storage of two buffers (no copy, no allocation).
+    void swap(ByteBuffer& other) {
+        std::swap(data_, other.data_);
+        std::swap(size_, other.size_);
+        std::swap(capacity_, other.capacity_);
     }
 
     // clear empties the buffer and keeps its storage.

@@ -178,6 +178,11 @@ void Connection::consume_output(size_t n) {
     tls_->consume_output(n);
 }
 
+void Connection::take_output(ByteBuffer& out) {
+    (void)pending_output();
+    tls_->take_output(out);
+}
+
 Result<void> Connection::tick(uint64_t now_ns) {
     if (failed_) {
         return zt::fail(error_);

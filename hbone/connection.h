@@ -53,6 +53,11 @@ public:
     // consume_output marks the first `n` bytes of `pending_output` as sent.
     void consume_output(size_t n);
 
+    // take_output is `pending_output` followed by `TlsSession::take_output`: the ciphertext moves
+    // into `out` (which must be empty) by a buffer swap, not a copy, and counts as consumed.
+    // The transport may send from `out` while the connection goes on producing output.
+    void take_output(ByteBuffer& out);
+
     // tick passes time to both layers (handshake deadline, PING, glitch refill).
     Result<void> tick(uint64_t now_ns);
 

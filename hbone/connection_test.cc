@@ -6,6 +6,7 @@
 
 #include "hbone/connection.h"
 
+#include <algorithm>
 #include <doctest/doctest.h>
 
 #include <memory>
@@ -175,6 +176,50 @@ TEST_CASE("hbone: stack a full DATA frame is sealed as exactly one 16 KiB record
     REQUIRE(pair.server->feed(sent));
     pair.run(log);
     CHECK(log.server_data.size() == payload.size());
+}
+
+TEST_CASE("hbone: stack take_output hands over the ciphertext buffer without copying") {
+    StackPair pair;
+    Log log;
+    pair.run(log);
+    auto id = pair.client->h2().submit_connect(ConnectRequest{"198.18.0.7:80", "", "", ""});
+    REQUIRE(id);
+    pair.run(log);
+    std::vector<uint8_t> payload(8 * 16375);
+    for (size_t i = 0; i < payload.size(); i++) {
+        payload[i] = uint8_t(i * 7);
+    }
+    REQUIRE(pair.client->h2().write_data(*id, payload, false));
+    // The first take swaps the session's own buffer out: the bytes are where the session put
+    // them (no copy), and the session now holds our empty one.
+    const uint8_t* before = pair.client->pending_output().data();
+    zt::hbone::ByteBuffer in_flight;
+    pair.client->take_output(in_flight);
+    REQUIRE(!in_flight.empty());
+    CHECK(in_flight.data() == before);
+    // Output is built 64 KiB at a time, so the rest of the payload is still to be sealed: while
+    // "the kernel" reads `in_flight`, the connection produces it into other storage and leaves
+    // the handed-over bytes untouched.
+    REQUIRE(in_flight.size() < payload.size());
+    std::vector<uint8_t> snapshot(in_flight.span().begin(), in_flight.span().end());
+    zt::hbone::ByteBuffer next;
+    pair.client->take_output(next);
+    REQUIRE(!next.empty());
+    CHECK(next.data() != in_flight.data());
+    CHECK(std::equal(snapshot.begin(), snapshot.end(), in_flight.data()));
+    // Everything still decrypts in order on the peer.
+    std::vector<uint8_t> sent(snapshot);
+    sent.insert(sent.end(), next.span().begin(), next.span().end());
+    for (zt::ByteSpan rest = pair.client->pending_output(); !rest.empty();
+         rest = pair.client->pending_output()) {
+        sent.insert(sent.end(), rest.begin(), rest.end());
+        pair.client->consume_output(rest.size());
+    }
+    REQUIRE(pair.server->feed(sent));
+    pair.run(log);
+    REQUIRE(log.server_data.size() == payload.size());
+    CHECK(std::equal(payload.begin(), payload.end(),
+                     reinterpret_cast<const uint8_t*>(log.server_data.data())));
 }
 
 TEST_CASE("hbone: stack half-close and reset cross TLS in both directions") {

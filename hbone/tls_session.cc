@@ -267,6 +267,15 @@ Result<void> TlsSession::settle() {
     return feed_ciphertext(rest);
 }
 
+void TlsSession::take_output(ByteBuffer& out) {
+    ZT_ASSERT(out.empty());
+    if (out_offset_ > 0) {
+        out_.drop_front(out_offset_);
+        out_offset_ = 0;
+    }
+    out_.swap(out);
+}
+
 void TlsSession::consume_output(size_t n) {
     ZT_ASSERT(n <= out_.size() - out_offset_);
     out_offset_ += n;

@@ -95,6 +95,12 @@ public:
     // consume_output marks the first `n` bytes of `pending_output` as sent.
     void consume_output(size_t n);
 
+    // take_output moves all of `pending_output` into `out`, which must be empty, without copying:
+    // the two buffers are swapped, so the session keeps `out`'s former storage for its next
+    // output and never touches the bytes handed over. The transport owns them (for a send in
+    // flight) until it clears the buffer and passes it back on the next call.
+    void take_output(ByteBuffer& out);
+
     // buffered_input is how much fed (or lent) ciphertext BoringSSL has not taken yet.
     size_t buffered_input() const { return in_.size() - in_offset_ + lent_.size() - lent_offset_; }
 

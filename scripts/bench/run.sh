@@ -4,7 +4,10 @@
 #                trap), scripts/bench/relay.py writes docs/bench/relay.md and relay.png
 #   hbone-micro  the in-memory TLS+HTTP/2 pair against raw AES-GCM (build/bench/hbone-micro.txt)
 #   config       parse + index of a 10,000-workload file (build/bench/config.txt)
-# The end-to-end HBONE section is issue 9's.
+#   hbone        end to end in the two-node netns mesh (scripts/e2e/lib/mesh.sh): direct pod to
+#                pod, through both ztunnels over HBONE, and through our client ztunnel into
+#                nghttpx standing in for the remote ztunnel; scripts/bench/hbone.py writes the
+#                "End to end" section of docs/bench/hbone.md and docs/bench/hbone.png
 # Environment: RUNS (3), DURATION (5 s), and the knobs listed in scripts/bench/relay.py.
 # Needs root (it makes a namespace); exits 77 when not root.
 set -euo pipefail
@@ -20,6 +23,7 @@ case $section in
         "$0" relay
         "$0" hbone-micro
         "$0" config
+        "$0" hbone
         exit 0
         ;;
     relay) ;;
@@ -33,7 +37,10 @@ case $section in
         "$BUILD/tools/config_bench" | tee "$BUILD/bench/config.txt"
         exit 0
         ;;
-    *) echo "run.sh: unknown section '$section' (known: all relay hbone-micro config)" >&2; exit 2 ;;
+    hbone)
+        exec scripts/bench/hbone.sh
+        ;;
+    *) echo "run.sh: unknown section '$section' (known: all relay hbone-micro config hbone)" >&2; exit 2 ;;
 esac
 zt_require_root
 for tool in iperf3 haproxy socat gnuplot /usr/bin/python3 "$BUILD/tools/echo_server" \

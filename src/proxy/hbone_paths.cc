@@ -27,9 +27,11 @@ namespace zt::proxy {
 namespace {
 
 constexpr size_t kHboneRecvBytes = 128 * 1024;
-constexpr size_t kHboneSendChunkBytes = 256 * 1024;
-// kTunnelReadBytes is one socket read handed to HTTP/2: four full DATA frames, four TLS records.
+// kTunnelReadBytes is one socket read handed to HTTP/2 on a bulk flow: four full DATA frames,
+// four TLS records. A tunnel starts with kTunnelFirstReadBytes (chatty and idle flows, the
+// common case, then hold 4 KiB instead of 64 KiB each) and grows once a read fills it.
 constexpr size_t kTunnelReadBytes = 4 * (16384 - 9);
+constexpr size_t kTunnelFirstReadBytes = 4096;
 constexpr size_t kPoolStreamsMax = 100;
 constexpr int64_t kPoolIdleNs = 300 * kNanosPerSecond;
 constexpr int64_t kDialTimeoutNs = 10 * kNanosPerSecond;
@@ -475,7 +477,8 @@ void Worker::Impl::tunnel_arm_recv(Tunnel& t) {
         t.sock_recv.in_kernel) {
         return;
     }
-    t.up_buf.resize(kTunnelReadBytes);
+    // Neither the kernel nor HTTP/2 holds `up_buf` here, so it may be resized.
+    t.up_buf.resize(t.up_bulk ? kTunnelReadBytes : kTunnelFirstReadBytes);
     ring->recv(t.sock_recv, t.sock.get(), t.up_buf);
 }
 
@@ -487,6 +490,7 @@ void Worker::Impl::tunnel_on_recv(Tunnel& t, int32_t res) {
     HboneConn& hc = *t.hc;
     if (res > 0) {
         t.bytes_up += uint64_t(res);
+        t.up_bulk = t.up_bulk || size_t(res) == t.up_buf.size();
         auto queued = hc.conn->h2().write_data(t.stream_id,
                                                ByteSpan(t.up_buf.data(), size_t(res)), false);
         if (!queued) {
@@ -756,17 +760,17 @@ void Worker::Impl::hbone_flush(HboneConn& hc) {
         !hc.fd) {
         return;
     }
-    ByteSpan pending = hc.conn->pending_output();
-    if (pending.empty()) {
+    if (hc.conn->pending_output().empty()) {
         if (hc.state == HcState::closing) {
             hbone_maybe_free(hc);
         }
         return;
     }
-    // Copy out of the engines so their buffers may grow while the kernel reads ours.
-    size_t n = std::min(pending.size(), kHboneSendChunkBytes);
-    hc.send_buf.assign(pending.begin(), pending.begin() + long(n));
-    hc.conn->consume_output(n);
+    // Take the engines' output buffer itself (a swap, no copy): they keep our previous, drained
+    // buffer, so nothing they do while the kernel reads this one can move or overwrite it.
+    hc.send_buf.clear();
+    hc.conn->take_output(hc.send_buf);
+    size_t n = hc.send_buf.size();
     hc.send_offset = 0;
     hc.send_len = n;
     ring->send(hc.send_c, hc.fd.get(), ByteSpan(hc.send_buf.data(), n), MSG_NOSIGNAL);

@@ -101,8 +101,8 @@ enum class HcState : uint8_t {
 
 // HboneConn is one TCP connection carrying TLS 1.3 + HTTP/2: a pooled client connection from a
 // pod's outbound side, or one accepted on a pod's 15008. One receive and one send at most are in
-// the kernel; what the engines produce is copied into `send_buf` and handed back to them at once,
-// so their buffers may grow while the kernel reads ours.
+// the kernel; what the engines produce is swapped into `send_buf` (`Connection::take_output`, no
+// copy), so the engines own none of the bytes the kernel reads and may go on producing output.
 struct HboneConn {
     Worker::Impl* owner = nullptr;
     Pod* pod = nullptr;
@@ -114,7 +114,7 @@ struct HboneConn {
     uring::Completion recv_c;
     uring::Completion send_c;
     std::vector<uint8_t> recv_buf;
-    std::vector<uint8_t> send_buf;
+    hbone::ByteBuffer send_buf;  // The send in flight; the engine's former output buffer.
     size_t send_offset = 0;
     size_t send_len = 0;
     std::unordered_map<int32_t, Tunnel*> streams;
@@ -160,6 +160,7 @@ struct Tunnel {
     uring::Completion sock_shutdown;
     std::vector<uint8_t> up_buf;
     bool up_outstanding = false;  // `up_buf` is lent to HTTP/2 until `send_done`.
+    bool up_bulk = false;         // A read filled the small first buffer: read big from now on.
     bool sock_eof = false;        // The socket's peer sent FIN; END_STREAM sent.
     std::vector<uint8_t> down_inflight;
     size_t down_offset = 0;
