@@ -28,6 +28,8 @@ import subprocess
 import sys
 import time
 
+from benchlib import kv, loadavg, log, render_plot, rss_kib, triple
+
 BUILD = os.environ.get("BUILD", "build")
 OUT_DIR = os.environ.get("OUT_DIR", "docs/bench")
 RAW_DIR = os.path.join(BUILD, "bench")
@@ -61,10 +63,6 @@ LABELS = {
 PROC_LABELS = {"zt1": "client ztunnel", "zt2": "server ztunnel", "nghttpx": "nghttpx"}
 commands = []
 failures = []  # failed runs that were retried
-
-
-def log(msg):
-    print(f"bench: {msg}", flush=True)
 
 
 def in_ns(ns, argv):
@@ -101,26 +99,6 @@ def cpu_seconds(pid):
         if int(entry) == pid or int(fields[1]) == pid:
             total += int(fields[11]) + int(fields[12])
     return total / CLK_TCK
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def kv(text, prefix):
-    for line in text.splitlines():
-        if line.startswith(prefix):
-            return {k: float(v.rstrip("/s")) for k, v in re.findall(r"(\w+)=([0-9.]+)", line)}
-    raise RuntimeError(f"no '{prefix}' line in: {text[-300:]}")
-
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
 
 
 def bench_iperf(results):
@@ -422,43 +400,22 @@ def write_report(results, m):
 def write_plot(results):
     dat = os.path.join(RAW_DIR, "hbone.dat")
 
-    def triple(path, key, field):
-        vals = results.get(path, {}).get(key, {}).get(field) or []
-        if not vals:
-            return "NaN NaN NaN"
-        return f"{statistics.median(vals):.3f} {min(vals):.3f} {max(vals):.3f}"
+    def cells(path, key, field):
+        return triple(results, path, key, field)
     with open(dat, "w") as f:
         f.write("# path iperf1(med min max) iperf8 p50 p99\n")
         for path in PATHS:
-            f.write(" ".join([f'"{path}"', triple(path, "iperf_1", "gbps"),
-                              triple(path, "iperf_8", "gbps"), triple(path, "pingpong", "p50"),
-                              triple(path, "pingpong", "p99")]) + "\n")
+            f.write(" ".join([f'"{path}"', cells(path, "iperf_1", "gbps"),
+                              cells(path, "iperf_8", "gbps"), cells(path, "pingpong", "p50"),
+                              cells(path, "pingpong", "p99")]) + "\n")
     png = os.path.join(OUT_DIR, "hbone.png")
-    script = f"""
-set terminal pngcairo size 1200,500 font ",10" noenhanced
-set output "{png}"
-set datafile missing "NaN"
-set style data histograms
-set style histogram errorbars gap 1 lw 1
-set style fill solid 0.7 border -1
-set key below horizontal
-set grid ytics
-set yrange [0:*]
-set multiplot layout 1,2 title "HBONE end to end (median, whiskers min–max; {os.cpu_count()} cores, kernel {platform.release()})"
+    panels = f"""
 set title "iperf3 throughput (Gbit/s)"
 plot "{dat}" using 2:3:4:xtic(1) title "1 stream", "" using 5:6:7 title "8 streams"
 set title "1 KiB ping-pong latency (µs, lower is better)"
 plot "{dat}" every ::0::1 using 8:9:10:xtic(1) title "p50", "" every ::0::1 using 11:12:13 title "p99"
-unset multiplot
 """
-    gp = os.path.join(RAW_DIR, "hbone.gp")
-    with open(gp, "w") as f:
-        f.write(script)
-    res = subprocess.run(["gnuplot", gp], capture_output=True, text=True, timeout=60)
-    if res.returncode != 0:
-        log(f"gnuplot failed: {res.stderr.strip()[-400:]}")
-        return False
-    return True
+    return render_plot(RAW_DIR, "hbone", png, "1200,500", "1,2", "HBONE end to end", panels)
 
 
 def main():

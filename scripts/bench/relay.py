@@ -28,6 +28,8 @@ import subprocess
 import sys
 import time
 
+from benchlib import kv, loadavg, log, render_plot, rss_kib, triple
+
 BUILD = os.environ.get("BUILD", "build")
 OUT_DIR = os.environ.get("OUT_DIR", "docs/bench")
 RAW_DIR = os.path.join(BUILD, "bench")
@@ -89,10 +91,6 @@ listen echo
 """
 
 commands = []  # every measurement command line, for the report
-
-
-def log(msg):
-    print(f"bench: {msg}", flush=True)
 
 
 def listening(port):
@@ -186,14 +184,6 @@ def cpu_seconds(pids):
     return total / CLK_TCK
 
 
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 def pss_kib(pid):
     try:
         with open(f"/proc/{pid}/smaps_rollup") as f:
@@ -213,13 +203,6 @@ def run_cmd(argv, timeout):
     if res.returncode != 0:
         raise RuntimeError(f"{line} failed ({res.returncode}): {res.stderr.strip()[-400:]}")
     return res.stdout
-
-
-def kv(text, prefix):
-    for line in text.splitlines():
-        if line.startswith(prefix):
-            return {k: float(v.rstrip("/s")) for k, v in re.findall(r"(\w+)=([0-9.]+)", line)}
-    raise RuntimeError(f"no '{prefix}' line in: {text[-300:]}")
 
 
 def stats(values):
@@ -414,11 +397,6 @@ def socat_version():
     return m.group(1) if m else "unknown"
 
 
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
-
-
 def write_report(paths, results, missing, m):
     os.makedirs(OUT_DIR, exist_ok=True)
     L = []
@@ -592,33 +570,20 @@ def write_plot(paths, results):
     """Four panels: throughput (1 and 8 streams), ping-pong p50/p99, connection rate, memory."""
     dat = os.path.join(RAW_DIR, "relay.dat")
 
-    def triple(path, key, field):
-        vals = results.get(path, {}).get(key, {}).get(field) or []
-        if not vals:
-            return "NaN NaN NaN"
-        return f"{statistics.median(vals):.3f} {min(vals):.3f} {max(vals):.3f}"
+    def cells(path, key, field):
+        return triple(results, path, key, field)
     with open(dat, "w") as f:
         f.write("# path iperf1(med min max) iperf8 p50 p99 conn1 conn4 idle_growth idle_total\n")
         for path in paths:
             idle = results.get(path, {}).get("idle")
             f.write(" ".join([
-                f'"{path}"', triple(path, "iperf_1", "gbps"), triple(path, "iperf_8", "gbps"),
-                triple(path, "pingpong", "p50"), triple(path, "pingpong", "p99"),
-                triple(path, "connrate_1", "rate"), triple(path, "connrate_4", "rate"),
+                f'"{path}"', cells(path, "iperf_1", "gbps"), cells(path, "iperf_8", "gbps"),
+                cells(path, "pingpong", "p50"), cells(path, "pingpong", "p99"),
+                cells(path, "connrate_1", "rate"), cells(path, "connrate_4", "rate"),
                 f"{max(idle['bytes_per_conn'], 1):.0f}" if idle else "NaN",
                 f"{idle['after_kib'] * 1024 / idle['conns']:.0f}" if idle else "NaN"]) + "\n")
     png = os.path.join(OUT_DIR, "relay.png")
-    script = f"""
-set terminal pngcairo size 1400,900 font ",10" noenhanced
-set output "{png}"
-set datafile missing "NaN"
-set style data histograms
-set style histogram errorbars gap 1 lw 1
-set style fill solid 0.7 border -1
-set key below horizontal
-set grid ytics
-set yrange [0:*]
-set multiplot layout 2,2 title "Relay benchmark (median, whiskers min–max; {os.cpu_count()} cores, kernel {platform.release()})"
+    panels = f"""
 set title "iperf3 throughput (Gbit/s)"
 plot "{dat}" using 2:3:4:xtic(1) title "1 stream", "" using 5:6:7 title "8 streams"
 set title "1 KiB ping-pong latency (µs, lower is better, log scale)"
@@ -634,16 +599,8 @@ set style histogram clustered gap 1
 set logscale y
 set yrange [1:*]
 plot "{dat}" using 20:xtic(1) title "growth per connection", "" using 21 title "total / connections"
-unset multiplot
 """
-    gp = os.path.join(RAW_DIR, "relay.gp")
-    with open(gp, "w") as f:
-        f.write(script)
-    res = subprocess.run(["gnuplot", gp], capture_output=True, text=True, timeout=60)
-    if res.returncode != 0:
-        log(f"gnuplot failed: {res.stderr.strip()[-400:]}")
-        return False
-    return True
+    return render_plot(RAW_DIR, "relay", png, "1400,900", "2,2", "Relay benchmark", panels)
 
 
 def main():
