@@ -8,7 +8,8 @@
 #                pod, through both ztunnels over HBONE, and through our client ztunnel into
 #                nghttpx standing in for the remote ztunnel; scripts/bench/hbone.py writes the
 #                "End to end" section of docs/bench/hbone.md and docs/bench/hbone.png
-# Environment: RUNS (3), DURATION (5 s), and the knobs listed in scripts/bench/relay.py.
+# Environment: RUNS (3), DURATION (5 s), the knobs listed in scripts/bench/relay.py, and PARTS
+# (hbone only: a comma list of iperf,pingpong,connrate,idle; a partial run leaves docs alone).
 # Needs root (it makes a namespace); exits 77 when not root.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
