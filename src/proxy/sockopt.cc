@@ -67,6 +67,10 @@ Result<void> set_transparent(int fd, int family) {
     return set_int(fd, SOL_IP, IP_FREEBIND, 1);
 }
 
+Result<void> set_bind_address_no_port(int fd) {
+    return set_int(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, 1);
+}
+
 void canonicalize(sockaddr_storage& addr) {
     if (addr.ss_family != AF_INET6) {
         return;

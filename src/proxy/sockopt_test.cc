@@ -1,5 +1,6 @@
-// Tests for sockopt.cc on loopback: options stick, IPv4-mapped addresses are canonicalized, and a
-// connection that was not redirected reports its local address as the original destination.
+// Tests for sockopt.cc on loopback: options stick, IPv4-mapped addresses are canonicalized, a
+// port-less bind defers the port to connect, and a connection that was not redirected reports
+// its local address as the original destination.
 
 #include "src/proxy/sockopt.h"
 
@@ -82,4 +83,33 @@ TEST_CASE("sockopt: an unredirected connection's original destination is its loc
     auto* got = reinterpret_cast<sockaddr_in*>(&*original);
     CHECK(got->sin_port == addr.sin_port);
     CHECK(got->sin_addr.s_addr == htonl(INADDR_LOOPBACK));
+}
+
+TEST_CASE("sockopt: bind without a port leaves the port to connect") {
+    zt::UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    REQUIRE(listener);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener.get(), 1) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+
+    zt::UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    REQUIRE(zt::proxy::set_bind_address_no_port(client.get()));
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    from.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(client.get(), reinterpret_cast<sockaddr*>(&from), sizeof from) == 0);
+    sockaddr_in bound{};
+    len = sizeof bound;
+    REQUIRE(::getsockname(client.get(), reinterpret_cast<sockaddr*>(&bound), &len) == 0);
+    CHECK(bound.sin_port == 0);  // a plain bind would have taken a port already
+    CHECK(bound.sin_addr.s_addr == htonl(INADDR_LOOPBACK));
+    REQUIRE(::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    len = sizeof bound;
+    REQUIRE(::getsockname(client.get(), reinterpret_cast<sockaddr*>(&bound), &len) == 0);
+    CHECK(bound.sin_port != 0);
+    CHECK(bound.sin_addr.s_addr == htonl(INADDR_LOOPBACK));
 }

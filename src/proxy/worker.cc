@@ -649,6 +649,8 @@ bool Worker::Impl::spoof_source(int fd, const state::SocketAddr& peer,
     }
     int family = target.ip.v6 ? AF_INET6 : AF_INET;
     if (peer.ip.v6 == target.ip.v6 && set_transparent(fd, family)) {
+        // The port is left to connect(2) (see set_bind_address_no_port); best effort.
+        (void)set_bind_address_no_port(fd);
         state::SocketAddr from = peer;
         from.port = 0;
         sockaddr_storage bind_addr;
