@@ -449,8 +449,7 @@ void Worker::Impl::tunnel_on_connect(Tunnel& t, int32_t res) {
         hbone_flush(hc);
         return;
     }
-    (void)set_nodelay(t.sock.get());
-    (void)set_keepalive(t.sock.get(), {});
+    // TCP_NODELAY and keepalive were set before the connect (make_upstream_socket).
     // 200 only once the application accepted the connection (ztunnel-behaviour §2.4).
     (void)hc.conn->h2().respond(t.stream_id, hbone::kStatusOk);
     tunnel_open(t);

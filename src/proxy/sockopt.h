@@ -23,7 +23,8 @@ struct Keepalive {
 // set_nodelay turns Nagle's algorithm off on `fd`.
 Result<void> set_nodelay(int fd);
 
-// set_keepalive enables TCP keepalive on `fd` with `settings`.
+// set_keepalive enables TCP keepalive on `fd` with `settings`. Set on a listening socket, the
+// settings (and TCP_NODELAY) are inherited by every socket it accepts.
 Result<void> set_keepalive(int fd, const Keepalive& settings);
 
 // set_transparent makes `fd` (of address `family`) able to bind a non-local address:

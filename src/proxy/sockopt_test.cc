@@ -1,6 +1,6 @@
-// Tests for sockopt.cc on loopback: options stick, IPv4-mapped addresses are canonicalized, a
-// port-less bind defers the port to connect, and a connection that was not redirected reports
-// its local address as the original destination.
+// Tests for sockopt.cc on loopback: options stick (and pass from a listener to what it accepts),
+// IPv4-mapped addresses are canonicalized, a port-less bind defers the port to connect, and a
+// connection that was not redirected reports its local address as the original destination.
 
 #include "src/proxy/sockopt.h"
 
@@ -83,6 +83,30 @@ TEST_CASE("sockopt: an unredirected connection's original destination is its loc
     auto* got = reinterpret_cast<sockaddr_in*>(&*original);
     CHECK(got->sin_port == addr.sin_port);
     CHECK(got->sin_addr.s_addr == htonl(INADDR_LOOPBACK));
+}
+
+TEST_CASE("sockopt: accepted sockets inherit nodelay and keepalive from their listener") {
+    // open_listener relies on this instead of setting them on every accepted connection.
+    zt::UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    REQUIRE(listener);
+    REQUIRE(zt::proxy::set_nodelay(listener.get()));
+    REQUIRE(zt::proxy::set_keepalive(listener.get(), {.time_s = 77, .interval_s = 33, .probes = 4}));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener.get(), 1) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    zt::UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    REQUIRE(::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    zt::UniqueFd accepted(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    REQUIRE(accepted);
+    CHECK(get_int(accepted.get(), IPPROTO_TCP, TCP_NODELAY) == 1);
+    CHECK(get_int(accepted.get(), SOL_SOCKET, SO_KEEPALIVE) == 1);
+    CHECK(get_int(accepted.get(), IPPROTO_TCP, TCP_KEEPIDLE) == 77);
+    CHECK(get_int(accepted.get(), IPPROTO_TCP, TCP_KEEPINTVL) == 33);
+    CHECK(get_int(accepted.get(), IPPROTO_TCP, TCP_KEEPCNT) == 4);
 }
 
 TEST_CASE("sockopt: bind without a port leaves the port to connect") {

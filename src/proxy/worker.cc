@@ -277,6 +277,12 @@ Result<UniqueFd> Worker::Impl::open_listener(Pod& pod, uint16_t port) {
         }
         // Best effort, as ztunnel's maybe_set_transparent: lets TPROXY-style captures through.
         (void)set_transparent(sock->get(), family);
+        if (port != kInboundHbonePort) {
+            // Captured connections get ztunnel's TCP_NODELAY and keepalive by inheriting them
+            // from their listener: set once here instead of five calls per new connection.
+            (void)set_nodelay(sock->get());
+            (void)set_keepalive(sock->get(), {});
+        }
         sockaddr_storage addr{};
         socklen_t len;
         if (family == AF_INET6) {
@@ -518,8 +524,7 @@ std::optional<Worker::Impl::Captured> Worker::Impl::admit(Pod& pod, int fd,
                                                  pod.uid);
         return std::nullopt;
     }
-    (void)set_nodelay(fd);
-    (void)set_keepalive(fd, {});
+    // TCP_NODELAY and keepalive came with the socket from its listener (open_listener).
     return captured;
 }
 
