@@ -67,6 +67,10 @@ Result<void> set_transparent(int fd, int family) {
     return set_int(fd, SOL_IP, IP_FREEBIND, 1);
 }
 
+Result<void> set_bind_address_no_port(int fd) {
+    return set_int(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, 1);
+}
+
 void canonicalize(sockaddr_storage& addr) {
     if (addr.ss_family != AF_INET6) {
         return;
@@ -84,22 +88,25 @@ void canonicalize(sockaddr_storage& addr) {
 }
 
 Result<sockaddr_storage> original_destination(int fd) {
+    sockaddr_storage original{};
+    socklen_t len = sizeof original;
+    // IPv4 first, as ztunnel does: a dual-stack listener's IPv4 connections (v4-mapped local
+    // address) carry their original destination in the IPv4 conntrack entry. The local address
+    // is only needed when that fails, so a redirected IPv4 connection costs one call, not two.
+    if (::getsockopt(fd, SOL_IP, kSoOriginalDst, &original, &len) == 0) {
+        canonicalize(original);
+        return original;
+    }
     sockaddr_storage local{};
-    socklen_t len = sizeof local;
+    len = sizeof local;
     if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) {
         return fail_errno(errno);
     }
-    sockaddr_storage original{};
     len = sizeof original;
-    // IPv4 first, as ztunnel does: a dual-stack listener's IPv4 connections (v4-mapped local
-    // address) carry their original destination in the IPv4 conntrack entry.
-    int got = ::getsockopt(fd, SOL_IP, kSoOriginalDst, &original, &len);
-    if (got != 0 && local.ss_family == AF_INET6) {
-        len = sizeof original;
-        got = ::getsockopt(fd, SOL_IPV6, kSoOriginalDst, &original, &len);
-    }
+    bool got = local.ss_family == AF_INET6 &&
+               ::getsockopt(fd, SOL_IPV6, kSoOriginalDst, &original, &len) == 0;
     // Without a nat REDIRECT (ENOENT) the local address is the destination, as with TPROXY.
-    sockaddr_storage& result = got == 0 ? original : local;
+    sockaddr_storage& result = got ? original : local;
     canonicalize(result);
     return result;
 }

@@ -1,4 +1,5 @@
-// Tests for sockopt.cc on loopback: options stick, IPv4-mapped addresses are canonicalized, and a
+// Tests for sockopt.cc on loopback: options stick (and pass from a listener to what it accepts),
+// IPv4-mapped addresses are canonicalized, a port-less bind defers the port to connect, and a
 // connection that was not redirected reports its local address as the original destination.
 
 #include "src/proxy/sockopt.h"
@@ -82,4 +83,57 @@ TEST_CASE("sockopt: an unredirected connection's original destination is its loc
     auto* got = reinterpret_cast<sockaddr_in*>(&*original);
     CHECK(got->sin_port == addr.sin_port);
     CHECK(got->sin_addr.s_addr == htonl(INADDR_LOOPBACK));
+}
+
+TEST_CASE("sockopt: accepted sockets inherit nodelay and keepalive from their listener") {
+    // open_listener relies on this instead of setting them on every accepted connection.
+    zt::UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    REQUIRE(listener);
+    REQUIRE(zt::proxy::set_nodelay(listener.get()));
+    REQUIRE(zt::proxy::set_keepalive(listener.get(), {.time_s = 77, .interval_s = 33, .probes = 4}));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener.get(), 1) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    zt::UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    REQUIRE(::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    zt::UniqueFd accepted(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    REQUIRE(accepted);
+    CHECK(get_int(accepted.get(), IPPROTO_TCP, TCP_NODELAY) == 1);
+    CHECK(get_int(accepted.get(), SOL_SOCKET, SO_KEEPALIVE) == 1);
+    CHECK(get_int(accepted.get(), IPPROTO_TCP, TCP_KEEPIDLE) == 77);
+    CHECK(get_int(accepted.get(), IPPROTO_TCP, TCP_KEEPINTVL) == 33);
+    CHECK(get_int(accepted.get(), IPPROTO_TCP, TCP_KEEPCNT) == 4);
+}
+
+TEST_CASE("sockopt: bind without a port leaves the port to connect") {
+    zt::UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    REQUIRE(listener);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener.get(), 1) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+
+    zt::UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    REQUIRE(zt::proxy::set_bind_address_no_port(client.get()));
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    from.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(client.get(), reinterpret_cast<sockaddr*>(&from), sizeof from) == 0);
+    sockaddr_in bound{};
+    len = sizeof bound;
+    REQUIRE(::getsockname(client.get(), reinterpret_cast<sockaddr*>(&bound), &len) == 0);
+    CHECK(bound.sin_port == 0);  // a plain bind would have taken a port already
+    CHECK(bound.sin_addr.s_addr == htonl(INADDR_LOOPBACK));
+    REQUIRE(::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    len = sizeof bound;
+    REQUIRE(::getsockname(client.get(), reinterpret_cast<sockaddr*>(&bound), &len) == 0);
+    CHECK(bound.sin_port != 0);
+    CHECK(bound.sin_addr.s_addr == htonl(INADDR_LOOPBACK));
 }

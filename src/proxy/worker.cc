@@ -277,6 +277,12 @@ Result<UniqueFd> Worker::Impl::open_listener(Pod& pod, uint16_t port) {
         }
         // Best effort, as ztunnel's maybe_set_transparent: lets TPROXY-style captures through.
         (void)set_transparent(sock->get(), family);
+        if (port != kInboundHbonePort) {
+            // Captured connections get ztunnel's TCP_NODELAY and keepalive by inheriting them
+            // from their listener: set once here instead of five calls per new connection.
+            (void)set_nodelay(sock->get());
+            (void)set_keepalive(sock->get(), {});
+        }
         sockaddr_storage addr{};
         socklen_t len;
         if (family == AF_INET6) {
@@ -518,8 +524,7 @@ std::optional<Worker::Impl::Captured> Worker::Impl::admit(Pod& pod, int fd,
                                                  pod.uid);
         return std::nullopt;
     }
-    (void)set_nodelay(fd);
-    (void)set_keepalive(fd, {});
+    // TCP_NODELAY and keepalive came with the socket from its listener (open_listener).
     return captured;
 }
 
@@ -649,6 +654,8 @@ bool Worker::Impl::spoof_source(int fd, const state::SocketAddr& peer,
     }
     int family = target.ip.v6 ? AF_INET6 : AF_INET;
     if (peer.ip.v6 == target.ip.v6 && set_transparent(fd, family)) {
+        // The port is left to connect(2) (see set_bind_address_no_port); best effort.
+        (void)set_bind_address_no_port(fd);
         state::SocketAddr from = peer;
         from.port = 0;
         sockaddr_storage bind_addr;

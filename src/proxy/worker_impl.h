@@ -157,7 +157,6 @@ struct Tunnel {
     uring::Completion sock_connect;
     uring::Completion sock_recv;
     uring::Completion sock_send;
-    uring::Completion sock_shutdown;
     std::vector<uint8_t> up_buf;
     bool up_outstanding = false;  // `up_buf` is lent to HTTP/2 until `send_done`.
     bool up_bulk = false;         // A read filled the small first buffer: read big from now on.
@@ -279,7 +278,6 @@ struct Worker::Impl {
     void tunnel_on_connect(Tunnel& tunnel, int32_t res);
     void tunnel_on_recv(Tunnel& tunnel, int32_t res);
     void tunnel_on_send(Tunnel& tunnel, int32_t res);
-    void tunnel_on_shutdown(Tunnel& tunnel, int32_t res);
     void tunnel_open(Tunnel& tunnel);
     void tunnel_arm_recv(Tunnel& tunnel);
     void tunnel_pump_down(Tunnel& tunnel);

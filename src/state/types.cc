@@ -39,11 +39,16 @@ std::optional<uint16_t> find_port(const PortMap& map, uint16_t service_port) {
 
 std::string Workload::identity(std::string_view default_trust_domain) const {
     std::string_view td = trust_domain.empty() ? default_trust_domain : trust_domain;
-    std::string out = "spiffe://";
+    constexpr std::string_view kScheme = "spiffe://", kNs = "/ns/", kSa = "/sa/";
+    std::string out;
+    // Called several times per new connection: one allocation, not one per append.
+    out.reserve(kScheme.size() + td.size() + kNs.size() + namespace_.size() + kSa.size() +
+                service_account.size());
+    out.append(kScheme);
     out.append(td);
-    out.append("/ns/");
+    out.append(kNs);
     out.append(namespace_);
-    out.append("/sa/");
+    out.append(kSa);
     out.append(service_account);
     return out;
 }

@@ -29,7 +29,13 @@ std::vector<std::string_view> name_views(const std::vector<std::string>& names) 
 }  // namespace
 
 std::string encode_key(std::span<const std::string_view> values) {
+    // Built for every series lookup (each new connection): size it once.
+    size_t total = 0;
+    for (std::string_view value : values) {
+        total += sizeof(uint32_t) + value.size();
+    }
     std::string key;
+    key.reserve(total);
     for (std::string_view value : values) {
         uint32_t size = uint32_t(value.size());
         key.append(reinterpret_cast<const char*>(&size), sizeof size);
