@@ -142,6 +142,7 @@ int App::start(lifecycle::ShutdownSignals& signals) {
     proxy::WorkerOptions worker_options;
     worker_options.packet_mark = options.packet_mark;
     worker_options.trust_domain = options.trust_domain;
+    worker_options.pool_streams_max = options.pool_streams_max;
     proxy::WorkerShared shared;
     shared.snapshots = &snapshots;
     shared.tls = &tls_store;
