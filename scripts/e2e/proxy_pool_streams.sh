@@ -4,11 +4,13 @@
 # handshake) and that connection closes after its one stream; after a restart with the default
 # (100), the same connections share one pooled HBONE connection that stays open. HBONE
 # connections are counted as the client pod's TCP sockets to :15008 (any state: the ones node 1
-# closed wait in TIME_WAIT there). A bad value stops the start with a message naming it.
+# closed wait in TIME_WAIT there; one worker per ztunnel, as each worker has its own pool). A bad
+# value stops the start with a message naming it.
 # timeout: 120
 set -euo pipefail
 . "$(dirname "$0")/lib/mesh.sh"
 MESH_ZT1_ENV="POOL_MAX_STREAMS_PER_CONNECTION=1"
+MESH_ZT_ARGS="--workers 1"
 mesh_up pool
 
 client_ns=$(zt_ns_pod 1 client)
