@@ -135,7 +135,7 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::create(
     std::shared_ptr<TlsContext> context(new TlsContext());
     context->role_ = role;
     context->key_ = std::move(key);
-    context->ctx_.reset(SSL_CTX_new(TLS_method()));
+    context->ctx_.reset(SSL_CTX_new(TLS_with_buffers_method()));
     SSL_CTX* ctx = context->ctx_.get();
     if (ctx == nullptr || !SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
         !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION)) {
