@@ -46,7 +46,7 @@ CONNRATE_THREADS = int(os.environ.get("CONNRATE_THREADS", "1"))
 NOFILE = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 IDLE_CONNS_WANTED = int(os.environ.get("IDLE_CONNS", "10000"))
 # PARTS picks measurements (comma list) for tuning work; the report is written only by a full run.
-ALL_PARTS = ("iperf", "pingpong", "connrate", "handshake", "idle")
+ALL_PARTS = ("iperf", "pingpong", "connrate", "idle", "handshake")
 PARTS = [p for p in os.environ.get("PARTS", ",".join(ALL_PARTS)).split(",") if p]
 # idle_conns holds one fd per tunnel and so does each ztunnel (plus its own listeners, pools
 # and rings): leave 1,000 fds of headroom under the (shared, inherited) limit.
