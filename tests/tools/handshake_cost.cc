@@ -1,9 +1,9 @@
 // handshake_cost measures what one HBONE mTLS handshake costs with this machine's BoringSSL:
 // the public-key operations it is made of (ECDSA P-256 sign and verify, X25519 and P-256 key
 // agreement), parsing a certificate, certs/'s `verify_svid` of a peer chain (what the custom
-// verify callback runs), and whole handshakes between two `hbone::TlsSession`s in memory (no
-// sockets), with the CPU time of each side taken apart (thread CPU clock around each side's
-// calls). Each row runs for about `--ms` milliseconds (default 300) on one thread; the machine is
+// verify callback runs, in full and from the trust bundle's cache), and whole handshakes between
+// two `hbone::TlsSession`s in memory (no sockets), with and without the cache, with the CPU time
+// of each side taken apart (thread CPU clock around each side's calls). Each row runs for about `--ms` milliseconds (default 300) on one thread; the machine is
 // shared, so compare rows of one run and repeat it.
 //
 //     build/tools/handshake_cost [--ms N]
@@ -60,13 +60,18 @@ void bench(const char* name, int64_t budget_ms, F&& op) {
 
 // handshake_once joins a fresh client and server session in memory until both are done, adding
 // each side's CPU time to `client_ns` / `server_ns`.
-bool handshake_once(const zt::test::HbonePki& pki, int64_t& client_ns, int64_t& server_ns) {
+struct Contexts {
+    std::shared_ptr<const zt::hbone::TlsContext> client;
+    std::shared_ptr<const zt::hbone::TlsContext> server;
+};
+
+bool handshake_once(const zt::test::HbonePki& pki, const Contexts& ctx, int64_t& client_ns,
+                    int64_t& server_ns) {
     using zt::hbone::TlsSession;
-    using zt::hbone::TlsWant;
     int64_t t0 = thread_cpu_ns();
-    auto client = TlsSession::create(pki.client_ctx, {pki.server_id}, {}, 0, pki.ca.now_unix());
+    auto client = TlsSession::create(ctx.client, {pki.server_id}, {}, 0, pki.ca.now_unix());
     int64_t t1 = thread_cpu_ns();
-    auto server = TlsSession::create(pki.server_ctx, {}, {}, 0, pki.ca.now_unix());
+    auto server = TlsSession::create(ctx.server, {}, {}, 0, pki.ca.now_unix());
     int64_t t2 = thread_cpu_ns();
     if (!client || !server) {
         return false;
@@ -107,6 +112,48 @@ bool handshake_once(const zt::test::HbonePki& pki, int64_t& client_ns, int64_t& 
         }
     }
     return c.is_done() && s.is_done();
+}
+
+// handshakes runs whole handshakes on `ctx` for about `budget_ms` and prints each side's cost.
+bool handshakes(const char* name, const zt::test::HbonePki& pki, const Contexts& ctx,
+                int64_t budget_ms) {
+    int64_t client_ns = 0, server_ns = 0;
+    uint64_t n = 0;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(budget_ms);
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (!handshake_once(pki, ctx, client_ns, server_ns)) {
+            std::fprintf(stderr, "%s: handshake failed\n", name);
+            return false;
+        }
+        ++n;
+    }
+    std::printf("%-52s %9.1f CPU us/op  (%llu ops)\n", (std::string(name) + ", client side").c_str(),
+                double(client_ns) / 1000.0 / double(n), static_cast<unsigned long long>(n));
+    std::printf("%-52s %9.1f CPU us/op  (%llu ops)\n", (std::string(name) + ", server side").c_str(),
+                double(server_ns) / 1000.0 / double(n), static_cast<unsigned long long>(n));
+    return true;
+}
+
+// contexts_trusting makes client and server contexts for `pki`'s identities whose peers are
+// verified against `roots`.
+Contexts contexts_trusting(const zt::test::HbonePki& pki,
+                           std::shared_ptr<const zt::certs::TrustBundle> roots) {
+    auto make = [&](zt::hbone::Role role, std::string_view spiffe) {
+        auto cert = pki.ca.issue_leaf(spiffe);
+        auto id = zt::certs::Identity::parse(spiffe).value();
+        auto ck = zt::certs::CertifiedKey::make(id, cert.chain_pem, cert.key_pem, roots,
+                                                pki.ca.now_unix());
+        if (!ck) {
+            std::exit(1);
+        }
+        auto ctx = zt::hbone::TlsContext::create(role, std::move(*ck));
+        if (!ctx) {
+            std::exit(1);
+        }
+        return std::move(*ctx);
+    };
+    return {make(zt::hbone::Role::client, zt::test::kClientSpiffe),
+            make(zt::hbone::Role::server, zt::test::kServerSpiffe)};
 }
 
 }  // namespace
@@ -173,23 +220,12 @@ int main(int argc, char** argv) {
                 .has_value();
     });
 
-    // Whole handshakes, both sides on this thread.
-    int64_t client_ns = 0, server_ns = 0;
-    uint64_t n = 0;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(budget_ms * 3);
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (!handshake_once(pki, client_ns, server_ns)) {
-            std::fprintf(stderr, "handshake failed\n");
-            return 1;
-        }
-        ++n;
+    // Whole handshakes, both sides on this thread: peers verified in full every time (a
+    // bundle without cache), then as in production (the bundle's cache; the first one fills it).
+    if (!handshakes("mTLS handshake, verify cache off", pki, contexts_trusting(pki, *uncached),
+                    budget_ms * 2) ||
+        !handshakes("mTLS handshake", pki, {pki.client_ctx, pki.server_ctx}, budget_ms * 2)) {
+        return 1;
     }
-    std::printf("%-52s %9.1f CPU us/op  (%llu ops)\n", "mTLS handshake, client side (TlsSession)",
-                double(client_ns) / 1000.0 / double(n), static_cast<unsigned long long>(n));
-    std::printf("%-52s %9.1f CPU us/op  (%llu ops)\n", "mTLS handshake, server side (TlsSession)",
-                double(server_ns) / 1000.0 / double(n), static_cast<unsigned long long>(n));
-    std::printf("handshake_cost: client_us=%.1f server_us=%.1f handshakes=%llu\n",
-                double(client_ns) / 1000.0 / double(n), double(server_ns) / 1000.0 / double(n),
-                static_cast<unsigned long long>(n));
     return 0;
 }
