@@ -30,7 +30,6 @@ const char* const kRunUsage =
         "  --log-format F       plain or json (plain) [LOG_FORMAT]\n"
         "  --log-level SPEC     level or level,target=level,... (info) [RUST_LOG]\n"
         "\n"
-        "\n"
         "environment only:\n"
         "  POOL_MAX_STREAMS_PER_CONNECTION  HBONE streams per pooled connection, 1-65535 (100)\n"
         "\n"
