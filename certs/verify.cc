@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -23,6 +24,21 @@
 #include <unordered_map>
 
 namespace zt::certs {
+
+namespace {
+
+// The process-wide totals behind `verify_cache_*_total`.
+std::atomic<uint64_t> g_cache_hits{0};
+std::atomic<uint64_t> g_cache_misses{0};
+std::atomic<uint64_t> g_cache_evictions{0};
+
+}  // namespace
+
+uint64_t verify_cache_hits_total() { return g_cache_hits.load(std::memory_order_relaxed); }
+uint64_t verify_cache_misses_total() { return g_cache_misses.load(std::memory_order_relaxed); }
+uint64_t verify_cache_evictions_total() {
+    return g_cache_evictions.load(std::memory_order_relaxed);
+}
 
 // VerifyCache maps SHA-256(side, chain DER) to the identity validation produced and the window
 // of time in which every certificate of the built path is valid. Bounded; FIFO eviction.
@@ -51,9 +67,11 @@ struct TrustBundle::VerifyCache {
         if (found == entries_.end() || now_unix <= found->second.not_before_unix ||
             now_unix >= found->second.not_after_unix) {
             ++stats_.misses;
+            g_cache_misses.fetch_add(1, std::memory_order_relaxed);
             return std::nullopt;
         }
         ++stats_.hits;
+        g_cache_hits.fetch_add(1, std::memory_order_relaxed);
         return found->second.identity;
     }
 
@@ -71,6 +89,7 @@ struct TrustBundle::VerifyCache {
             entries_.erase(order_.front());
             order_.pop_front();
             ++stats_.evictions;
+            g_cache_evictions.fetch_add(1, std::memory_order_relaxed);
         }
     }
 

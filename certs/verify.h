@@ -61,6 +61,13 @@ enum class PeerRole : uint8_t {
     client,  // The peer is a TLS client (we are the server): clientAuth.
 };
 
+// verify_cache_hits_total, verify_cache_misses_total and verify_cache_evictions_total are the
+// process-wide sums of every bundle's `VerifyCacheStats` counters: monotonic, also across root
+// rotations (which replace bundles), for metrics. Thread-safe.
+uint64_t verify_cache_hits_total();
+uint64_t verify_cache_misses_total();
+uint64_t verify_cache_evictions_total();
+
 // TrustBundle is an immutable set of trusted roots (one or more, e.g. the old and the new root
 // during a rotation) with the `X509_STORE` built from them once. Share it as
 // `std::shared_ptr<const TrustBundle>`; concurrent verifications against one bundle are safe.

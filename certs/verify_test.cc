@@ -255,6 +255,8 @@ TEST_CASE("certs: a chain verified once is judged from the bundle's cache afterw
     TestCa ca = TestCa::root();
     TestCert leaf = ca.intermediate().issue_leaf("spiffe://cluster.local/ns/a/sa/b");
     auto bundle = ca.bundle();
+    uint64_t hits_before = zt::certs::verify_cache_hits_total();
+    uint64_t misses_before = zt::certs::verify_cache_misses_total();
     for (int i = 0; i < 3; ++i) {
         auto id = verify_der(*bundle, leaf, PeerRole::client, ca.now_unix() + i);
         REQUIRE(id);
@@ -264,6 +266,9 @@ TEST_CASE("certs: a chain verified once is judged from the bundle's cache afterw
     CHECK(stats.misses == 1);
     CHECK(stats.hits == 2);
     CHECK(stats.entries == 1);
+    // The process-wide totals (metrics) moved at least as much (tests may run in parallel).
+    CHECK(zt::certs::verify_cache_hits_total() - hits_before >= 2);
+    CHECK(zt::certs::verify_cache_misses_total() - misses_before >= 1);
     // The other side is another entry: its EKU was never checked.
     CHECK(verify_der(*bundle, leaf, PeerRole::server, ca.now_unix()));
     CHECK(bundle->verify_cache_stats().misses == 2);
@@ -326,6 +331,7 @@ TEST_CASE("certs: the verification cache is bounded and counts its evictions") {
     auto stats = (*bundle)->verify_cache_stats();
     CHECK(stats.entries == 2);
     CHECK(stats.evictions == 1);
+    CHECK(zt::certs::verify_cache_evictions_total() >= 1);
     // The oldest went; the newest two are hits.
     REQUIRE(verify_der(**bundle, leaves[2], PeerRole::client, ca.now_unix()));
     REQUIRE(verify_der(**bundle, leaves[1], PeerRole::client, ca.now_unix()));

@@ -4,8 +4,9 @@
 # handshake) and that connection closes after its one stream; after a restart with the default
 # (100), the same connections share one pooled HBONE connection that stays open. HBONE
 # connections are counted as the client pod's TCP sockets to :15008 (any state: the ones node 1
-# closed wait in TIME_WAIT there; one worker per ztunnel, as each worker has its own pool). A bad
-# value stops the start with a message naming it.
+# closed wait in TIME_WAIT there; one worker per ztunnel, as each worker has its own pool). The
+# repeated handshakes are served by the peer-chain verification cache (metrics). A bad value
+# stops the start with a message naming it.
 # timeout: 120
 set -euo pipefail
 . "$(dirname "$0")/lib/mesh.sh"
@@ -31,6 +32,12 @@ for i in $(seq 50); do
 done
 [ "$(hbone_sockets established)" = 0 ] || mesh_fail "max 1: HBONE connections left open: $(zt_in "$client_ns" ss -tan 'dport = :15008')"
 echo "POOL_MAX_STREAMS_PER_CONNECTION=1: 5 connections, 5 HBONE connections, all closed"
+# Five handshakes with the same peer: its chain was path-validated once, then came from the
+# verification cache, on both sides.
+for n in 1 2; do
+    hits=$(mesh_metrics $n | awk '/^ztunnel_certificate_verify_cache_hits_total /{print $2}')
+    [ "${hits:-0}" -ge 4 ] || mesh_fail "node$n verification cache hits: ${hits:-none}"
+done
 
 MESH_ZT1_ENV=
 mesh_zt_restart 1 || mesh_fail "restart node1"
