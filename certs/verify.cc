@@ -1,7 +1,9 @@
 // verify.cc implements X.509-SVID verification on BoringSSL's X509_verify_cert plus our own leaf
 // checks. It must fail closed on anything it cannot parse, never allocate per certificate beyond
 // BoringSSL's own objects, and never leave errors on BoringSSL's thread-local queue (hbone/ calls
-// it inside a handshake, where a stale error would confuse `SSL_get_error`).
+// it inside a handshake, where a stale error would confuse `SSL_get_error`). The verification
+// cache below skips path validation only for a chain that already passed it against the same
+// roots for the same side; it never answers a refusal and never skips the time check.
 
 #include "certs/verify.h"
 
@@ -10,9 +12,94 @@
 #include <openssl/stack.h>
 #include <openssl/x509v3.h>
 
+#include <openssl/sha.h>
+
 #include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
 
 namespace zt::certs {
+
+namespace {
+
+// The process-wide totals behind `verify_cache_*_total`.
+std::atomic<uint64_t> g_cache_hits{0};
+std::atomic<uint64_t> g_cache_misses{0};
+std::atomic<uint64_t> g_cache_evictions{0};
+
+}  // namespace
+
+uint64_t verify_cache_hits_total() { return g_cache_hits.load(std::memory_order_relaxed); }
+uint64_t verify_cache_misses_total() { return g_cache_misses.load(std::memory_order_relaxed); }
+uint64_t verify_cache_evictions_total() {
+    return g_cache_evictions.load(std::memory_order_relaxed);
+}
+
+// VerifyCache maps SHA-256(side, chain DER) to the identity validation produced and the window
+// of time in which every certificate of the built path is valid. Bounded; FIFO eviction.
+struct TrustBundle::VerifyCache {
+    using Key = std::array<uint8_t, SHA256_DIGEST_LENGTH>;
+    struct KeyHash {
+        size_t operator()(const Key& key) const {
+            size_t h;
+            std::memcpy(&h, key.data(), sizeof h);  // Already a cryptographic hash.
+            return h;
+        }
+    };
+    struct Entry {
+        Identity identity;
+        int64_t not_before_unix;  // The latest notBefore of the path.
+        int64_t not_after_unix;   // The earliest notAfter of the path.
+    };
+
+    explicit VerifyCache(size_t capacity) : capacity_(capacity) {}
+
+    // find returns the identity cached for `key` when `now_unix` lies strictly inside its window
+    // (the edges, and anything outside, go through full validation for the exact verdict).
+    std::optional<Identity> find(const Key& key, int64_t now_unix) {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto found = entries_.find(key);
+        if (found == entries_.end() || now_unix <= found->second.not_before_unix ||
+            now_unix >= found->second.not_after_unix) {
+            ++stats_.misses;
+            g_cache_misses.fetch_add(1, std::memory_order_relaxed);
+            return std::nullopt;
+        }
+        ++stats_.hits;
+        g_cache_hits.fetch_add(1, std::memory_order_relaxed);
+        return found->second.identity;
+    }
+
+    void insert(const Key& key, Entry entry) {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (capacity_ == 0) {
+            return;
+        }
+        auto [at, added] = entries_.insert_or_assign(key, std::move(entry));
+        if (!added) {
+            return;
+        }
+        order_.push_back(key);
+        if (entries_.size() > capacity_) {
+            entries_.erase(order_.front());
+            order_.pop_front();
+            ++stats_.evictions;
+            g_cache_evictions.fetch_add(1, std::memory_order_relaxed);
+        }
+    }
+
+    const size_t capacity_;
+    std::mutex mu_;
+    std::unordered_map<Key, Entry, KeyHash> entries_;
+    std::deque<Key> order_;  // Insertion order, oldest first.
+    VerifyCacheStats stats_;
+};
+
 namespace {
 
 Unexpected refuse(Errc code) {
@@ -90,8 +177,38 @@ Result<Identity> leaf_identity(X509* leaf) {
     return id;
 }
 
+// PathWindow is when every certificate of a validated path is valid.
+struct PathWindow {
+    int64_t not_before_unix = INT64_MIN;
+    int64_t not_after_unix = INT64_MAX;
+    bool known = false;
+};
+
+// path_window computes the window of the path `ctx` built; `known` stays false if a time does
+// not convert (the chain is then simply not cached).
+PathWindow path_window(X509_STORE_CTX* ctx) {
+    PathWindow window;
+    STACK_OF(X509)* path = X509_STORE_CTX_get0_chain(ctx);
+    if (path == nullptr || sk_X509_num(path) == 0) {
+        return window;
+    }
+    for (size_t i = 0; i < sk_X509_num(path); ++i) {
+        X509* cert = sk_X509_value(path, i);
+        auto not_before = cert_not_before_unix(cert);
+        auto not_after = cert_not_after_unix(cert);
+        if (!not_before || !not_after) {
+            ERR_clear_error();
+            return window;
+        }
+        window.not_before_unix = std::max(window.not_before_unix, *not_before);
+        window.not_after_unix = std::min(window.not_after_unix, *not_after);
+    }
+    window.known = true;
+    return window;
+}
+
 Result<Identity> verify_parsed(const TrustBundle& roots, std::span<X509* const> chain,
-                               PeerRole role, int64_t now_unix) {
+                               PeerRole role, int64_t now_unix, PathWindow* window = nullptr) {
     if (chain.empty()) {
         return refuse(Errc::cert_parse);
     }
@@ -134,18 +251,51 @@ Result<Identity> verify_parsed(const TrustBundle& roots, std::span<X509* const> 
         }
         return refuse(code);
     }
+    if (window != nullptr) {
+        *window = path_window(ctx.get());
+    }
     ERR_clear_error();
     return id;
 }
 
+// cache_key hashes the side and the chain's DER, each certificate length-prefixed so that no two
+// different chains share an input.
+TrustBundle::VerifyCache::Key cache_key(const STACK_OF(CRYPTO_BUFFER)* chain, PeerRole role) {
+    SHA256_CTX sha;
+    SHA256_Init(&sha);
+    uint8_t side = static_cast<uint8_t>(role);
+    SHA256_Update(&sha, &side, 1);
+    for (size_t i = 0; i < sk_CRYPTO_BUFFER_num(chain); ++i) {
+        const CRYPTO_BUFFER* der = sk_CRYPTO_BUFFER_value(chain, i);
+        uint64_t len = CRYPTO_BUFFER_len(der);
+        SHA256_Update(&sha, &len, sizeof len);
+        SHA256_Update(&sha, CRYPTO_BUFFER_data(der), len);
+    }
+    TrustBundle::VerifyCache::Key key;
+    SHA256_Final(key.data(), &sha);
+    return key;
+}
+
 }  // namespace
 
-Result<std::shared_ptr<const TrustBundle>> TrustBundle::from_pem(std::string_view pem) {
+TrustBundle::TrustBundle() = default;
+TrustBundle::~TrustBundle() = default;
+
+VerifyCacheStats TrustBundle::verify_cache_stats() const {
+    std::lock_guard<std::mutex> lock(cache_->mu_);
+    VerifyCacheStats stats = cache_->stats_;
+    stats.entries = cache_->entries_.size();
+    return stats;
+}
+
+Result<std::shared_ptr<const TrustBundle>> TrustBundle::from_pem(std::string_view pem,
+                                                                 size_t verify_cache_entries) {
     auto certs = parse_cert_chain_pem(pem);
     if (!certs) {
         return fail(certs.error());
     }
     std::shared_ptr<TrustBundle> bundle(new TrustBundle());
+    bundle->cache_ = std::make_unique<VerifyCache>(verify_cache_entries);
     bundle->store_.reset(X509_STORE_new());
     if (!bundle->store_) {
         return refuse(Errc::cert_parse);
@@ -201,6 +351,11 @@ Result<Identity> verify_svid(const TrustBundle& roots, const STACK_OF(CRYPTO_BUF
     if (count > kMaxPeerChainCerts) {
         return refuse(Errc::cert_chain_too_long);
     }
+    TrustBundle::VerifyCache& cache = *roots.cache_;
+    TrustBundle::VerifyCache::Key key = cache_key(chain, role);
+    if (auto hit = cache.find(key, now_unix)) {
+        return std::move(*hit);
+    }
     X509Ptr owned[kMaxPeerChainCerts];
     X509* borrowed[kMaxPeerChainCerts];
     for (size_t i = 0; i < count; ++i) {
@@ -210,7 +365,12 @@ Result<Identity> verify_svid(const TrustBundle& roots, const STACK_OF(CRYPTO_BUF
         }
         borrowed[i] = owned[i].get();
     }
-    return verify_parsed(roots, std::span<X509* const>(borrowed, count), role, now_unix);
+    PathWindow window;
+    auto id = verify_parsed(roots, std::span<X509* const>(borrowed, count), role, now_unix, &window);
+    if (id && window.known) {
+        cache.insert(key, {*id, window.not_before_unix, window.not_after_unix});
+    }
+    return id;
 }
 
 Result<Identity> verify_svid(const TrustBundle& roots, const STACK_OF(X509)* chain, PeerRole role,

@@ -42,6 +42,18 @@ inline constexpr size_t kMaxPeerChainCerts = 8;
 // kMaxVerifyDepth caps the intermediates allowed between the leaf and a root.
 inline constexpr int kMaxVerifyDepth = 5;
 
+// kVerifyCacheEntries is the default number of verified peer chains a `TrustBundle` remembers
+// (about 300 bytes each).
+inline constexpr size_t kVerifyCacheEntries = 1024;
+
+// VerifyCacheStats are a bundle's verification-cache counters since it was made.
+struct VerifyCacheStats {
+    uint64_t hits = 0;       // chains judged from the cache (no path validation)
+    uint64_t misses = 0;     // chains validated in full (new, evicted, or outside their window)
+    uint64_t evictions = 0;  // entries dropped because the cache was full (the limit was hit)
+    size_t entries = 0;
+};
+
 // PeerRole says which side of the handshake the verified certificate belongs to, and so which
 // extended key usage its leaf must carry.
 enum class PeerRole : uint8_t {
@@ -49,15 +61,40 @@ enum class PeerRole : uint8_t {
     client,  // The peer is a TLS client (we are the server): clientAuth.
 };
 
+// verify_cache_hits_total, verify_cache_misses_total and verify_cache_evictions_total are the
+// process-wide sums of every bundle's `VerifyCacheStats` counters: monotonic, also across root
+// rotations (which replace bundles), for metrics. Thread-safe.
+uint64_t verify_cache_hits_total();
+uint64_t verify_cache_misses_total();
+uint64_t verify_cache_evictions_total();
+
 // TrustBundle is an immutable set of trusted roots (one or more, e.g. the old and the new root
 // during a rotation) with the `X509_STORE` built from them once. Share it as
 // `std::shared_ptr<const TrustBundle>`; concurrent verifications against one bundle are safe.
+//
+// It also remembers the peer chains it validated (the verification cache): path validation of
+// the same chain against the same roots for the same side gives the same answer except for time,
+// so `verify_svid` (CRYPTO_BUFFER form, what handshakes use) keys successes by a SHA-256 of the
+// side and the chain's DER and, on a hit, checks only that `now_unix` lies inside the validity
+// window of every certificate of the built path. New roots are a new bundle, so a root
+// rotation starts with an empty cache. The TLS CertificateVerify signature is checked by
+// BoringSSL on every handshake regardless.
 class TrustBundle {
 public:
     // from_pem parses every certificate of `pem` as a root. Fails with `Errc::cert_parse` when
     // there is none or one is malformed, and with `Errc::cert_is_ca` when one is not a CA
-    // (basicConstraints cA=TRUE): a leaf must never become a trust anchor.
-    static Result<std::shared_ptr<const TrustBundle>> from_pem(std::string_view pem);
+    // (basicConstraints cA=TRUE): a leaf must never become a trust anchor. The verification
+    // cache holds at most `verify_cache_entries` chains (0 disables it); when full, the oldest
+    // entry is evicted.
+    static Result<std::shared_ptr<const TrustBundle>> from_pem(
+            std::string_view pem, size_t verify_cache_entries = kVerifyCacheEntries);
+
+    ~TrustBundle();
+    TrustBundle(const TrustBundle&) = delete;
+    TrustBundle& operator=(const TrustBundle&) = delete;
+
+    // verify_cache_stats returns a copy of the cache's counters (for metrics and tests).
+    VerifyCacheStats verify_cache_stats() const;
 
     // store returns the verification store (borrowed; lives as long as this bundle).
     X509_STORE* store() const { return store_.get(); }
@@ -68,10 +105,19 @@ public:
     // pem returns the PEM text the bundle was parsed from.
     const std::string& pem() const { return pem_; }
 
+    // VerifyCache is the verification cache (defined in verify.cc; thread-safe). The bundle is
+    // immutable; the cache is the one part shared `const` bundles change, behind its lock.
+    struct VerifyCache;
+
 private:
-    TrustBundle() = default;
+    friend Result<Identity> verify_svid(const TrustBundle& roots,
+                                        const STACK_OF(CRYPTO_BUFFER)* chain, PeerRole role,
+                                        int64_t now_unix);
+
+    TrustBundle();
 
     bssl::UniquePtr<X509_STORE> store_;
+    std::unique_ptr<VerifyCache> cache_;
     std::vector<X509Ptr> roots_;
     std::string pem_;
 };
@@ -98,7 +144,10 @@ Result<Identity> verify_svid(const TrustBundle& roots, std::span<X509* const> ch
                              int64_t now_unix);
 
 // verify_svid (CRYPTO_BUFFER form) parses `chain` (`SSL_get0_peer_certificates`) and verifies it
-// as above. A null or empty `chain` fails with `Errc::cert_parse`.
+// as above, through `roots`' verification cache (see `TrustBundle`): a chain validated before
+// for `role` is only checked against `now_unix`; only successes are remembered, so refusals
+// always come from full validation with their own reason. A null or empty `chain` fails with
+// `Errc::cert_parse`.
 Result<Identity> verify_svid(const TrustBundle& roots, const STACK_OF(CRYPTO_BUFFER)* chain,
                              PeerRole role, int64_t now_unix);
 

@@ -239,3 +239,108 @@ TEST_CASE("certs: DNS SANs and a subject beside the one URI SAN are accepted") {
     REQUIRE(id);
     CHECK(id->service_account() == "b");
 }
+
+namespace {
+
+// verify_der verifies `cert`'s chain in the CRYPTO_BUFFER form handshakes use (the cached path).
+zt::Result<Identity> verify_der(const TrustBundle& bundle, const TestCert& cert, PeerRole role,
+                                int64_t now) {
+    auto chain = cert.chain_buffers();
+    return verify_svid(bundle, chain.get(), role, now);
+}
+
+}  // namespace
+
+TEST_CASE("certs: a chain verified once is judged from the bundle's cache afterwards") {
+    TestCa ca = TestCa::root();
+    TestCert leaf = ca.intermediate().issue_leaf("spiffe://cluster.local/ns/a/sa/b");
+    auto bundle = ca.bundle();
+    uint64_t hits_before = zt::certs::verify_cache_hits_total();
+    uint64_t misses_before = zt::certs::verify_cache_misses_total();
+    for (int i = 0; i < 3; ++i) {
+        auto id = verify_der(*bundle, leaf, PeerRole::client, ca.now_unix() + i);
+        REQUIRE(id);
+        CHECK(id->to_string() == "spiffe://cluster.local/ns/a/sa/b");
+    }
+    auto stats = bundle->verify_cache_stats();
+    CHECK(stats.misses == 1);
+    CHECK(stats.hits == 2);
+    CHECK(stats.entries == 1);
+    // The process-wide totals (metrics) moved at least as much (tests may run in parallel).
+    CHECK(zt::certs::verify_cache_hits_total() - hits_before >= 2);
+    CHECK(zt::certs::verify_cache_misses_total() - misses_before >= 1);
+    // The other side is another entry: its EKU was never checked.
+    CHECK(verify_der(*bundle, leaf, PeerRole::server, ca.now_unix()));
+    CHECK(bundle->verify_cache_stats().misses == 2);
+    CHECK(bundle->verify_cache_stats().entries == 2);
+}
+
+TEST_CASE("certs: a cached chain is still refused outside the validity of every certificate") {
+    TestCa root = TestCa::root();
+    // The intermediate expires two hours from now, long before the leaf (a day).
+    auto spec = root.ca_spec("short-lived intermediate");
+    spec.not_before_unix = root.now_unix() - 3600;
+    spec.not_after_unix = root.now_unix() + 2 * 3600;
+    TestCa inter = root.intermediate(spec);
+    TestCert leaf = inter.issue_leaf("spiffe://cluster.local/ns/a/sa/b");
+    auto bundle = root.bundle();
+    REQUIRE(verify_der(*bundle, leaf, PeerRole::client, root.now_unix()));
+    REQUIRE(verify_der(*bundle, leaf, PeerRole::client, root.now_unix() + 3600));
+    CHECK(bundle->verify_cache_stats().hits == 1);
+    auto expired = verify_der(*bundle, leaf, PeerRole::client, root.now_unix() + 3 * 3600);
+    REQUIRE_FALSE(expired);
+    CHECK(expired.error().code == Errc::cert_expired);
+    // The leaf is not valid before an hour ago.
+    auto early = verify_der(*bundle, leaf, PeerRole::client, root.now_unix() - 2 * 3600);
+    REQUIRE_FALSE(early);
+    CHECK(early.error().code == Errc::cert_not_yet_valid);
+    CHECK(bundle->verify_cache_stats().hits == 1);
+    CHECK(ERR_peek_error() == 0);
+}
+
+TEST_CASE("certs: refusals are never cached and new roots start with an empty cache") {
+    TestCa old_root = TestCa::root();
+    TestCa new_root = TestCa::root("cluster.local", old_root.now_unix());
+    TestCert leaf = old_root.issue_leaf("spiffe://cluster.local/ns/a/sa/b");
+    auto old_bundle = old_root.bundle();
+    REQUIRE(verify_der(*old_bundle, leaf, PeerRole::client, old_root.now_unix()));
+    REQUIRE(verify_der(*old_bundle, leaf, PeerRole::client, old_root.now_unix()));
+    CHECK(old_bundle->verify_cache_stats().hits == 1);
+    // After a rotation to a new root only, the same chain is validated again and refused.
+    auto new_bundle = new_root.bundle();
+    for (int i = 0; i < 2; ++i) {
+        auto refused = verify_der(*new_bundle, leaf, PeerRole::client, old_root.now_unix());
+        REQUIRE_FALSE(refused);
+        CHECK(refused.error().code == Errc::cert_unknown_ca);
+    }
+    auto stats = new_bundle->verify_cache_stats();
+    CHECK(stats.hits == 0);
+    CHECK(stats.misses == 2);
+    CHECK(stats.entries == 0);
+}
+
+TEST_CASE("certs: the verification cache is bounded and counts its evictions") {
+    TestCa ca = TestCa::root();
+    auto bundle = TrustBundle::from_pem(ca.root_pem(), 2);
+    REQUIRE(bundle);
+    std::vector<TestCert> leaves;
+    for (const char* sa : {"one", "two", "three"}) {
+        leaves.push_back(ca.issue_leaf(std::string("spiffe://cluster.local/ns/a/sa/") + sa));
+        REQUIRE(verify_der(**bundle, leaves.back(), PeerRole::client, ca.now_unix()));
+    }
+    auto stats = (*bundle)->verify_cache_stats();
+    CHECK(stats.entries == 2);
+    CHECK(stats.evictions == 1);
+    CHECK(zt::certs::verify_cache_evictions_total() >= 1);
+    // The oldest went; the newest two are hits.
+    REQUIRE(verify_der(**bundle, leaves[2], PeerRole::client, ca.now_unix()));
+    REQUIRE(verify_der(**bundle, leaves[1], PeerRole::client, ca.now_unix()));
+    CHECK((*bundle)->verify_cache_stats().hits == 2);
+    REQUIRE(verify_der(**bundle, leaves[0], PeerRole::client, ca.now_unix()));
+    CHECK((*bundle)->verify_cache_stats().misses == 4);
+    auto off = TrustBundle::from_pem(ca.root_pem(), 0);
+    REQUIRE(off);
+    REQUIRE(verify_der(**off, leaves[0], PeerRole::client, ca.now_unix()));
+    REQUIRE(verify_der(**off, leaves[0], PeerRole::client, ca.now_unix()));
+    CHECK((*off)->verify_cache_stats().hits == 0);
+}

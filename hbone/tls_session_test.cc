@@ -220,6 +220,18 @@ TEST_CASE("hbone: tls AES-GCM is chosen on a CPU with AES instructions") {
     CHECK(EVP_has_aes_hardware());  // The machines we run on have AES-NI; say so if not.
 }
 
+TEST_CASE("hbone: tls key exchange is X25519 in one round trip, never resumed") {
+    TlsPair pair;
+    pair.run();
+    REQUIRE(pair.server_step);
+    REQUIRE(*pair.client_step == TlsWant::done);
+    CHECK(SSL_get_curve_id(pair.client->ssl()) == SSL_CURVE_X25519);
+    CHECK(SSL_get_curve_id(pair.server->ssl()) == SSL_CURVE_X25519);
+    CHECK_FALSE(SSL_used_hello_retry_request(pair.client->ssl()));
+    CHECK_FALSE(SSL_session_reused(pair.client->ssl()));
+    CHECK_FALSE(SSL_session_reused(pair.server->ssl()));
+}
+
 TEST_CASE("hbone: tls application data flows both ways and across KeyUpdates") {
     TlsPair pair;
     pair.run();

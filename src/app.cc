@@ -121,6 +121,10 @@ int App::start(lifecycle::ShutdownSignals& signals) {
     }
     metrics = std::make_unique<telemetry::StandardMetrics>(metric_options);
     metrics->set_log_dropped_source(log_queue.get(), &telemetry::LogQueue::read_dropped);
+    metrics->set_verify_cache_sources(
+            [](const void*) { return double(certs::verify_cache_hits_total()); },
+            [](const void*) { return double(certs::verify_cache_misses_total()); },
+            [](const void*) { return double(certs::verify_cache_evictions_total()); });
 
     pending = std::make_unique<PendingSet>(readiness);
     readiness.block("state manager");
@@ -142,6 +146,7 @@ int App::start(lifecycle::ShutdownSignals& signals) {
     proxy::WorkerOptions worker_options;
     worker_options.packet_mark = options.packet_mark;
     worker_options.trust_domain = options.trust_domain;
+    worker_options.pool_streams_max = options.pool_streams_max;
     proxy::WorkerShared shared;
     shared.snapshots = &snapshots;
     shared.tls = &tls_store;

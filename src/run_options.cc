@@ -30,6 +30,9 @@ const char* const kRunUsage =
         "  --log-format F       plain or json (plain) [LOG_FORMAT]\n"
         "  --log-level SPEC     level or level,target=level,... (info) [RUST_LOG]\n"
         "\n"
+        "environment only:\n"
+        "  POOL_MAX_STREAMS_PER_CONNECTION  HBONE streams per pooled connection, 1-65535 (100)\n"
+        "\n"
         "Exactly one of --ca-dir and --cert-dir. Durations: 500ms, 5s, 10m, 24h.\n";
 
 namespace {
@@ -210,6 +213,16 @@ Result<RunOptions> parse_run_options(int argc, const char* const* argv, const En
         return fail(drain.error());
     }
     options.drain_timeout_ns = *drain;
+    if (const std::string* max = find_env(env, "POOL_MAX_STREAMS_PER_CONNECTION")) {
+        // ztunnel reads it as a u16; 0 would make every connection full before its first stream.
+        uint64_t streams = 0;
+        if (!parse_uint(*max, UINT16_MAX, streams) || streams == 0) {
+            error.message = "POOL_MAX_STREAMS_PER_CONNECTION: invalid value \"" + *max +
+                            "\" (a number of streams, 1-65535)";
+            return fail(Errc::invalid_argument);
+        }
+        options.pool_streams_max = uint32_t(streams);
+    }
 
     // Environment first, then flags on top.
     for (const OptionSpec& spec : kOptions) {

@@ -26,6 +26,10 @@ struct RunOptions {
     int workers = 2;
     uint32_t packet_mark = 1337;
     int64_t drain_timeout_ns = 5 * int64_t(1'000'000'000);
+    // pool_streams_max is POOL_MAX_STREAMS_PER_CONNECTION (environment only, like ztunnel): a
+    // pooled HBONE connection leaves the pool when it carries this many streams; 1 means a new
+    // HBONE connection (a full mTLS handshake) for every new outbound connection.
+    uint32_t pool_streams_max = 100;
     bool log_json = false;
     std::string log_level = "info";
     bool help = false;

@@ -117,6 +117,28 @@ TEST_CASE("run options: drain deadline derivation") {
     CHECK(flag.options->drain_timeout_ns == 2'000'000'000);
 }
 
+TEST_CASE("run options: POOL_MAX_STREAMS_PER_CONNECTION sets the streams per HBONE connection") {
+    auto streams = [](const char* value) {
+        auto p = parse({"--config", "c", "--ca-dir", "d"},
+                       {{"POOL_MAX_STREAMS_PER_CONNECTION", value}});
+        return p.options ? int64_t(p.options->pool_streams_max) : -1;
+    };
+    auto unset = parse({"--config", "c", "--ca-dir", "d"});
+    REQUIRE(unset.options);
+    CHECK(unset.options->pool_streams_max == 100);  // ztunnel's default
+    CHECK(streams("1") == 1);
+    CHECK(streams("250") == 250);
+    CHECK(streams("65535") == 65535);
+    for (const char* bad : {"0", "65536", "-1", "", "ten", "10 ", "1.5"}) {
+        CAPTURE(bad);
+        auto p = parse({"--config", "c", "--ca-dir", "d"},
+                       {{"POOL_MAX_STREAMS_PER_CONNECTION", bad}});
+        REQUIRE_FALSE(p.options);
+        CHECK(p.options.error().code == zt::Errc::invalid_argument);
+        CHECK(p.error.find("POOL_MAX_STREAMS_PER_CONNECTION: invalid value") == 0);
+    }
+}
+
 TEST_CASE("run options: usage errors name the flag") {
     struct Case {
         std::vector<const char*> args;

@@ -8,6 +8,10 @@
 #     each ztunnel and of nghttpx from /proc/PID/stat;
 #   - 1 KiB ping-pong p50/p99 on one warm connection, direct against two ztunnels;
 #   - new pooled tunnels per second (connrate: connect, 1 byte each way, close) through the mesh;
+#   - new mTLS handshakes per second with the pool disabled: the same connrate while node 1's
+#     ztunnel runs with POOL_MAX_STREAMS_PER_CONNECTION=1 (restarted for this part only, then
+#     restarted with its original environment), so every connection is a new HBONE connection;
+#     CPU µs per handshake and handshakes per CPU-second of each ztunnel;
 #   - memory per idle tunnel: RSS of both ztunnels before, with IDLE_CONNS idle tunnels open,
 #     and after they close.
 # It rewrites the "End to end" section of docs/bench/hbone.md (keeping the rest of the file)
@@ -16,7 +20,8 @@
 #
 # Environment: RUNS (3), DURATION (5 s per iperf3/connrate run), PINGPONG_COUNT (20000),
 # IDLE_CONNS (10000, capped by the fd limit), CONNRATE_THREADS (1), BUILD, OUT_DIR (docs/bench),
-# and from hbone.sh: NS_PLAIN NS_CLIENT NS_NODE1 NS_NODE2 ZT1_PID ZT2_PID NGHTTPX_PID NGHTTPX_CMD.
+# and from hbone.sh: NS_PLAIN NS_CLIENT NS_NODE1 NS_NODE2 ZT1_PID ZT2_PID NGHTTPX_PID NGHTTPX_CMD
+# MESH_WORK.
 import json
 import os
 import platform
@@ -41,7 +46,7 @@ CONNRATE_THREADS = int(os.environ.get("CONNRATE_THREADS", "1"))
 NOFILE = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 IDLE_CONNS_WANTED = int(os.environ.get("IDLE_CONNS", "10000"))
 # PARTS picks measurements (comma list) for tuning work; the report is written only by a full run.
-ALL_PARTS = ("iperf", "pingpong", "connrate", "idle")
+ALL_PARTS = ("iperf", "pingpong", "connrate", "idle", "handshake")
 PARTS = [p for p in os.environ.get("PARTS", ",".join(ALL_PARTS)).split(",") if p]
 # idle_conns holds one fd per tunnel and so does each ztunnel (plus its own listeners, pools
 # and rings): leave 1,000 fds of headroom under the (shared, inherited) limit.
@@ -176,6 +181,78 @@ def bench_connrate(results):
             time.sleep(1)  # let this run's TIME_WAIT sockets settle before the next path
 
 
+def zt1_ready(timeout_s=15):
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        res = subprocess.run(in_ns(ENV["NS_NODE1"], ["curl", "-sf", "-o", "/dev/null",
+                                                     "http://127.0.0.1:15021/healthz/ready"]),
+                             capture_output=True, timeout=10)
+        if res.returncode == 0:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def restart_zt1(env):
+    """Stops node 1's ztunnel (SIGTERM, SIGKILL after 10 s) and starts it again in its namespace
+    with the same arguments and environment `env`, its log appended to the mesh's zt1.log;
+    updates PIDS["zt1"]. The mesh's trap ends it like any process of the mesh's namespaces."""
+    pid = PIDS["zt1"]
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        argv = [a.decode() for a in f.read().split(b"\0") if a]
+    os.kill(pid, 15)
+    deadline = time.time() + 10
+    while os.path.exists(f"/proc/{pid}") and time.time() < deadline:
+        time.sleep(0.05)
+    if os.path.exists(f"/proc/{pid}"):
+        os.kill(pid, 9)
+        time.sleep(0.2)
+    with open(os.path.join(ENV["MESH_WORK"], "zt1.log"), "ab") as logf:
+        proc = subprocess.Popen(in_ns(ENV["NS_NODE1"], ["env", "-i"]
+                                      + [f"{k}={v}" for k, v in env.items()] + argv),
+                                stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
+    PIDS["zt1"] = proc.pid  # `ip netns exec` and `env` exec, so this is the ztunnel itself
+    if not zt1_ready():
+        raise RuntimeError(f"node 1's ztunnel did not become ready after a restart ({argv})")
+
+
+def zt1_environ():
+    with open(f"/proc/{PIDS['zt1']}/environ", "rb") as f:
+        pairs = [e.decode().split("=", 1) for e in f.read().split(b"\0") if b"=" in e]
+    return dict(pairs)
+
+
+def bench_handshake(results):
+    original = zt1_environ()
+    restart_zt1({**original, "POOL_MAX_STREAMS_PER_CONNECTION": "1"})
+    commands.append("# handshake: node 1's ztunnel restarted with POOL_MAX_STREAMS_PER_CONNECTION=1"
+                    " for this row only")
+    try:
+        ns, ip, procs = PATHS["hbone"]
+        argv = [f"{TOOLS}/connrate", f"{ip}:7000", str(CONNRATE_THREADS), f"{DURATION:g}"]
+        for run in range(RUNS):
+            c0 = {p: cpu_seconds(PIDS[p]) for p in procs}
+            v = kv(run_cmd(ns, argv, DURATION + 60), "connrate:")
+            c1 = {p: cpu_seconds(PIDS[p]) for p in procs}
+            r = results.setdefault("hbone", {}).setdefault(
+                "handshake", {"rate": [], "errors": [], "p50": [], "p99": []})
+            for k, f in (("rate", "rate"), ("errors", "errors"), ("p50", "p50_us"),
+                         ("p99", "p99_us")):
+                r[k].append(v[f])
+            msg = (f"handshake run {run + 1}/{RUNS}: {v['rate']:.0f} handshakes/s, "
+                   f"errors {v['errors']:.0f}")
+            for p in procs:
+                cpu = c1[p] - c0[p]
+                us = cpu / v["conns"] * 1e6 if v["conns"] else 0
+                r.setdefault(f"cpu_us_{p}", []).append(us)
+                r.setdefault(f"per_core_{p}", []).append(v["conns"] / cpu if cpu > 0 else 0)
+                msg += f", {p} {us:.0f} CPU µs/handshake"
+            log(msg)
+            time.sleep(1)  # TIME_WAIT sockets settle, as between connrate runs
+    finally:
+        restart_zt1(original)
+
+
 def bench_idle(results):
     ns, ip, procs = PATHS["hbone"]
     argv = [f"{TOOLS}/idle_conns", f"{ip}:7000", str(IDLE_CONNS), "600"]
@@ -307,6 +384,26 @@ def section(results, m):
              "rate fell from ~1,900/s to ~150/s within 15 s of connrate (measured while writing "
              "this benchmark). A pod with default sysctls will see that under connection churn.")
     L.append("")
+    L.append("### New mTLS handshakes (pool disabled)")
+    L.append("")
+    L.append("| path | handshakes/s (wall) | errors | latency p50 µs | p99 µs | client ztunnel "
+             "CPU µs/handshake | server ztunnel CPU µs/handshake | client ztunnel handshakes per "
+             "CPU-second | server ztunnel handshakes per CPU-second |")
+    L.append("|---|---|---|---|---|---|---|---|---|")
+    r = results.get("hbone", {}).get("handshake", {})
+    L.append(f"| {LABELS['hbone']}, POOL_MAX_STREAMS_PER_CONNECTION=1 on node 1 | "
+             f"{fmt(r.get('rate', []), 0)} | {fmt(r.get('errors', []), 0)} | "
+             f"{fmt(r.get('p50', []), 0)} | {fmt(r.get('p99', []), 0)} | "
+             f"{fmt(r.get('cpu_us_zt1', []), 0)} | {fmt(r.get('cpu_us_zt2', []), 0)} | "
+             f"{fmt(r.get('per_core_zt1', []), 0)} | {fmt(r.get('per_core_zt2', []), 0)} |")
+    L.append("")
+    L.append("The same connrate as above (connect, 1 byte each way, close; one client thread) "
+             "while node 1's ztunnel runs with `POOL_MAX_STREAMS_PER_CONNECTION=1`, ztunnel's way "
+             "of disabling the pool: every connection opens a new HBONE connection, a full TLS 1.3 "
+             "mutual handshake (ECDSA P-256 certificates, leaf + local-CA root), carries one "
+             "CONNECT stream and closes. The CPU figures are therefore per new connection with "
+             "its handshake; \"per CPU-second\" = handshakes per second of one fully busy core.")
+    L.append("")
     idle = results.get("idle")
     L.append("### Memory per open idle tunnel (RSS)")
     L.append("")
@@ -363,7 +460,10 @@ def section(results, m):
             back = i["after_kib"] / i["before_kib"]
             row(f"memory back to baseline ±10 %, {PROC_LABELS[p]}", f"{back:.2f}×",
                 abs(back - 1) <= 0.10)
-    row("≥ 2,000 mTLS handshakes/s per core (pool disabled)", "not measured in this round", None)
+    for p in ("zt1", "zt2"):
+        h = med(results, "hbone", "handshake", f"per_core_{p}")
+        row(f"≥ 2,000 mTLS handshakes/s per core (pool disabled), {PROC_LABELS[p]}",
+            f"{h:.0f}/s per core" if h else "–", (h >= 2000) if h else None)
     L.append("")
     L.append("### Commands")
     L.append("")

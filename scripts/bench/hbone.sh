@@ -71,7 +71,7 @@ zt_wait_listen "$(zt_ns_pod 2 plainsrv)" 7000 10 && zt_wait_listen "$(zt_ns_pod 
 zt_wait_listen "$(zt_ns_pod 2 pyhbone)" 3128 10 || mesh_fail "connect_proxy"
 zt_wait_listen "$(zt_ns_pod 2 pyhbone)" 15008 10 || { cat "$MESH_WORK/nghttpx.log"; mesh_fail "nghttpx"; }
 
-export NS_PLAIN NS_CLIENT NS_NODE1 NS_NODE2 ZT1_PID ZT2_PID NGHTTPX_PID NGHTTPX_CMD MESH_LOG_LEVEL
+export NS_PLAIN NS_CLIENT NS_NODE1 NS_NODE2 ZT1_PID ZT2_PID NGHTTPX_PID NGHTTPX_CMD MESH_LOG_LEVEL MESH_WORK
 NS_PLAIN=$(zt_ns_pod 1 plain)
 NS_CLIENT=$(zt_ns_pod 1 client)
 NS_NODE1=$(zt_ns_node 1)

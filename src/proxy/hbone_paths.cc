@@ -32,7 +32,6 @@ constexpr size_t kHboneRecvBytes = 128 * 1024;
 // common case, then hold 4 KiB instead of 64 KiB each) and grows once a read fills it.
 constexpr size_t kTunnelReadBytes = 4 * (16384 - 9);
 constexpr size_t kTunnelFirstReadBytes = 4096;
-constexpr size_t kPoolStreamsMax = 100;
 constexpr int64_t kPoolIdleNs = 300 * kNanosPerSecond;
 constexpr int64_t kDialTimeoutNs = 10 * kNanosPerSecond;
 
@@ -180,7 +179,7 @@ void Worker::Impl::start_outbound_hbone(Pod& pod, UniqueFd client, const state::
             continue;
         }
         size_t used = hc->streams.size() + hc->waiting.size();
-        if (used >= kPoolStreamsMax) {
+        if (used >= options.pool_streams_max) {
             continue;
         }
         if (hc->state == HcState::open) {
@@ -263,7 +262,7 @@ void Worker::Impl::start_stream(HboneConn& hc, Tunnel& t) {
     t.state = TunnelState::awaiting_response;
     hc.streams[t.stream_id] = &t;
     hc.last_active_ns = monotonic_ns();
-    if (hc.streams.size() >= kPoolStreamsMax) {
+    if (hc.streams.size() >= options.pool_streams_max) {
         // Full: it keeps serving its streams but leaves the pool, as ztunnel's pool does.
         pool_remove(hc);
     }
@@ -642,6 +641,8 @@ void Worker::Impl::tunnel_close(Tunnel& t) {
     tunnel_maybe_free(t);
     if (hc != nullptr && hc->state == HcState::closing) {
         hbone_maybe_free(*hc);
+    } else if (hc != nullptr) {
+        hbone_retire_if_unused(*hc);
     }
 }
 
@@ -865,6 +866,22 @@ void Worker::Impl::hbone_maybe_free(HboneConn& hc) {
     if (pod->closing) {
         maybe_release_closing_pods();
     }
+}
+
+void Worker::Impl::hbone_retire_if_unused(HboneConn& hc) {
+    // A client connection that left the pool (full, GOAWAY, drain) closes after its last stream,
+    // as ztunnel's does (hyper closes a connection nothing refers to); a pooled one waits for
+    // reuse until the idle timeout. With POOL_MAX_STREAMS_PER_CONNECTION=1 this is every
+    // connection, so none lingers holding a socket. The GOAWAY lets nghttp2 end the session once
+    // written; `hbone_on_send` then closes the socket.
+    if (hc.role != hbone::Role::client || hc.pooled || hc.state != HcState::open ||
+        !hc.streams.empty() || !hc.waiting.empty()) {
+        return;
+    }
+    if (hc.conn->h2().state() == hbone::H2State::open) {
+        hc.conn->h2().drain();  // Not twice: a drained connection already sent its GOAWAY.
+    }
+    hbone_flush(hc);
 }
 
 void Worker::Impl::pool_remove(HboneConn& hc) {

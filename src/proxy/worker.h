@@ -35,6 +35,9 @@ struct WorkerOptions {
     uint32_t relays_max = 16384;
     int64_t connect_timeout_ns = 10 * kNanosPerSecond;
     int listen_backlog = 128;
+    // pool_streams_max is POOL_MAX_STREAMS_PER_CONNECTION: an outbound HBONE connection carrying
+    // this many streams leaves the pool (it keeps serving them and closes after the last).
+    size_t pool_streams_max = 100;
 };
 
 // WorkerShared is what the workers share with the control thread: only immutable data and

@@ -271,6 +271,9 @@ struct Worker::Impl {
     void hbone_tick_all(uint64_t now_ns);
     void hbone_drain_all();
     void hbone_abort_all(Pod& pod, std::string_view reason);
+    // hbone_retire_if_unused closes a client connection that is out of the pool and has no
+    // stream left (GOAWAY, then the socket once it is written).
+    void hbone_retire_if_unused(HboneConn& hc);
     void pool_remove(HboneConn& hc);
     void start_stream(HboneConn& hc, Tunnel& tunnel);
     void on_request(HboneConn& hc, const hbone::H2Event& event);

@@ -117,4 +117,19 @@ void StandardMetrics::set_log_dropped_source(const void* queue, CallbackFamily::
                        MetricType::counter, read, queue);
 }
 
+void StandardMetrics::set_verify_cache_sources(CallbackFamily::Read hits,
+                                               CallbackFamily::Read misses,
+                                               CallbackFamily::Read evictions) {
+    registry_.callback({"ztunnel_certificate_verify_cache_hits", "Peer certificate chains judged "
+                        "from the verification cache (path validation skipped, time checked)",
+                        {}, Stability::unstable},
+                       MetricType::counter, hits, nullptr);
+    registry_.callback({"ztunnel_certificate_verify_cache_misses", "Peer certificate chains "
+                        "path-validated in full", {}, Stability::unstable},
+                       MetricType::counter, misses, nullptr);
+    registry_.callback({"ztunnel_certificate_verify_cache_evictions", "Verified chains dropped "
+                        "from a full verification cache", {}, Stability::unstable},
+                       MetricType::counter, evictions, nullptr);
+}
+
 }  // namespace zt::telemetry

@@ -74,6 +74,12 @@ public:
     // set_log_dropped_source makes `ztunnel_log_lines_dropped_total` read `*counter` at scrape
     // time (the log queue's drop counter). Call once at startup.
     void set_log_dropped_source(const void* queue, CallbackFamily::Read read);
+
+    // set_verify_cache_sources makes `ztunnel_certificate_verify_cache_{hits,misses,evictions}
+    // _total` call `hits`, `misses` and `evictions` at scrape time (certs/'s process-wide
+    // verification-cache totals; evictions are the cache's limit being hit). Call once.
+    void set_verify_cache_sources(CallbackFamily::Read hits, CallbackFamily::Read misses,
+                                  CallbackFamily::Read evictions);
 };
 
 // count_open_fds counts this process's open descriptors (`/proc/self/fd`), or -1 if unreadable.

@@ -15,6 +15,8 @@
 #
 # Optional variables a scenario may set before `mesh_up`:
 #   MESH_ZT_ARGS       extra flags for both `ztunnel run` (word-split), e.g. "--drain-timeout 8s"
+#   MESH_ZT_ENV, MESH_ZT1_ENV, MESH_ZT2_ENV   environment for both / one ztunnel (word-split
+#                      VAR=VALUE), e.g. MESH_ZT1_ENV="POOL_MAX_STREAMS_PER_CONNECTION=1"
 #   MESH_CERT_MODE     `ca` (default: --ca-dir, ztunnel signs) or `files` (--cert-dir
 #                      $MESH_WORK/certs, written by `mesh_issue_cert` as an agent would)
 #   MESH_EXTRA_CAPTURED  more captured pods ("N:NAME:X" words)
@@ -165,18 +167,48 @@ mesh_up() {
         zt_bg "$(zt_ns_pod "$1" "$2")" "$MESH_WORK/app-$2.log" \
             $PEER server --listen "[::]:8080" --log "$MESH_WORK/peers-$2.log" >/dev/null
     done
-    for n in 1 2; do
-        zt_bg "$(zt_ns_node $n)" "$MESH_WORK/zt$n.log" "$ZT_BIN" run \
-            --config "$MESH_WORK/node$n.json" "${cert_flags[@]}" --node "node$n" \
-            --workers 2 --log-level "${MESH_LOG_LEVEL:-info}" ${MESH_ZT_ARGS:-} >/dev/null
-        eval "MESH_ZT${n}_PID=\$ZT_BG_LAST"
-    done
+    MESH_CERT_FLAGS=("${cert_flags[@]}")
+    mesh_zt_start 1
+    mesh_zt_start 2
     for pod in "1 client" "1 client2" "1 plain" "2 server" "2 plainsrv" "${extra[@]}"; do
         # shellcheck disable=SC2086
         set -- $pod
         zt_wait_listen "$(zt_ns_pod "$1" "$2")" 8080 10 || mesh_fail "app in $2 not listening"
     done
     mesh_wait_ready 1 && mesh_wait_ready 2 || mesh_fail "ztunnels not ready"
+}
+
+# mesh_zt_start N [VAR=VALUE...]: starts node N's ztunnel (in the background, log appended to
+# ztN.log, pid in MESH_ZTN_PID) with MESH_ZT_ARGS and, in its environment, MESH_ZT_ENV and
+# MESH_ZTN_ENV (words VAR=VALUE) and the given assignments. It does not wait for readiness.
+mesh_zt_start() {
+    local n=$1 env_n
+    shift
+    eval "env_n=\${MESH_ZT${n}_ENV:-}"
+    # shellcheck disable=SC2086
+    ip netns exec "$(zt_ns_node "$n")" env ${MESH_ZT_ENV:-} $env_n "$@" "$ZT_BIN" run \
+        --config "$MESH_WORK/node$n.json" "${MESH_CERT_FLAGS[@]}" --node "node$n" \
+        --workers 2 --log-level "${MESH_LOG_LEVEL:-info}" ${MESH_ZT_ARGS:-} \
+        >>"$MESH_WORK/zt$n.log" 2>&1 </dev/null &
+    ZT_BG_LAST=$!
+    ZT_BG_PIDS="$ZT_BG_PIDS $ZT_BG_LAST"
+    eval "MESH_ZT${n}_PID=\$ZT_BG_LAST"
+}
+
+# mesh_zt_restart N [VAR=VALUE...]: stops node N's ztunnel (SIGTERM, then SIGKILL after 10 s),
+# starts it again as `mesh_zt_start` does and waits until it is ready.
+mesh_zt_restart() {
+    local n=$1 pid i
+    eval "pid=\$MESH_ZT${n}_PID"
+    kill "$pid" 2>/dev/null || true
+    for i in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    mesh_zt_start "$@"
+    mesh_wait_ready "$n"
 }
 
 # mesh_issue_cert SA [CA_DIR]: (files mode) a fresh certificate for
