@@ -92,18 +92,22 @@ Result<void> Connection::feed(ByteSpan ciphertext) {
     // Size the plaintext buffer once for everything this call can decrypt (the buffered
     // ciphertext plus one record BoringSSL may already hold), so it never moves while data
     // events point into it.
+    // Not zero-filled: only the pages decryption writes become resident, so an idle pooled
+    // connection does not hold a full-size buffer in RSS (the events of the previous `feed`
+    // are gone, so nothing needs copying).
     size_t cap = tls_->buffered_input() + 2 * kRecordPlaintextBytes;
-    if (plain_.size() < cap) {
-        plain_.resize(cap);
+    if (plain_bytes_ < cap) {
+        plain_ = std::make_unique_for_overwrite<uint8_t[]>(cap);
+        plain_bytes_ = cap;
     }
     size_t at = 0;
     Result<void> result = ok();
     for (;;) {
-        if (plain_.size() - at < kRecordPlaintextBytes) {
+        if (plain_bytes_ - at < kRecordPlaintextBytes) {
             // Out of room this call: the rest stays buffered in TLS for the next `feed`.
             break;
         }
-        auto n = tls_->decrypt(MutableByteSpan(plain_).subspan(at));
+        auto n = tls_->decrypt(MutableByteSpan(plain_.get(), plain_bytes_).subspan(at));
         if (!n) {
             result = fail(n.error());
             break;
@@ -120,7 +124,7 @@ Result<void> Connection::feed(ByteSpan ciphertext) {
         }
     }
     if (at > 0) {
-        Result<void> h2 = h2_->feed(ByteSpan(plain_).subspan(0, at));
+        Result<void> h2 = h2_->feed(ByteSpan(plain_.get(), at));
         if (!h2) {
             return fail(h2.error());
         }

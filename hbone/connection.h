@@ -80,7 +80,8 @@ private:
 
     std::unique_ptr<TlsSession> tls_;
     std::unique_ptr<H2Session> h2_;
-    std::vector<uint8_t> plain_;
+    std::unique_ptr<uint8_t[]> plain_;  // Decrypted bytes of one `feed`; never zero-filled.
+    size_t plain_bytes_ = 0;
     uint64_t now_ns_ = 0;  // The latest time passed in (create, tick).
     bool failed_ = false;
     Error error_{};

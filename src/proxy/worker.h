@@ -35,6 +35,10 @@ struct WorkerOptions {
     uint32_t relays_max = 16384;
     int64_t connect_timeout_ns = 10 * kNanosPerSecond;
     int listen_backlog = 128;
+    // tunnel_read_buffers is how many 4 KiB buffers each worker lends to HBONE tunnel reads (a
+    // power of two up to 32768; 0: every tunnel reads into its own buffer). A read that finds
+    // them all lent uses the tunnel's own buffer once.
+    uint32_t tunnel_read_buffers = 64;
 };
 
 // WorkerShared is what the workers share with the control thread: only immutable data and
