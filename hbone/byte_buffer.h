@@ -49,6 +49,15 @@ public:
     // clear empties the buffer and keeps its storage.
     void clear() { size_ = 0; }
 
+    // release frees the storage of an empty buffer (an idle connection's buffers); a buffer
+    // still holding bytes is left alone. The next append allocates again.
+    void release() {
+        if (size_ == 0) {
+            data_.reset();
+            capacity_ = 0;
+        }
+    }
+
     // size, empty, data and span describe the bytes held (borrowed views).
     size_t size() const { return size_; }
     bool empty() const { return size_ == 0; }

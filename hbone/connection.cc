@@ -182,6 +182,13 @@ void Connection::consume_output(size_t n) {
     tls_->consume_output(n);
 }
 
+void Connection::release_idle_buffers() {
+    plain_.reset();
+    plain_bytes_ = 0;
+    tls_->release_idle_buffers();
+    h2_->release_idle_buffers();
+}
+
 void Connection::take_output(ByteBuffer& out) {
     (void)pending_output();
     tls_->take_output(out);

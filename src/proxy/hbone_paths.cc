@@ -40,9 +40,9 @@ void hc_connect_cb(uring::Completion& c, int32_t res, uint32_t) {
     hc->owner->hbone_on_connect(*hc, res);
 }
 
-void hc_recv_cb(uring::Completion& c, int32_t res, uint32_t) {
+void hc_recv_cb(uring::Completion& c, int32_t res, uint32_t flags) {
     auto* hc = static_cast<HboneConn*>(c.context);
-    hc->owner->hbone_on_recv(*hc, res);
+    hc->owner->hbone_on_recv(*hc, res, flags);
 }
 
 void hc_send_cb(uring::Completion& c, int32_t res, uint32_t) {
@@ -81,7 +81,6 @@ std::unique_ptr<HboneConn> new_hbone_conn(Worker::Impl* owner, Pod& pod, hbone::
     hc->recv_c.context = hc.get();
     hc->send_c.callback = &hc_send_cb;
     hc->send_c.context = hc.get();
-    hc->recv_buf = std::make_unique_for_overwrite<uint8_t[]>(kHboneRecvBytes);
     hc->last_active_ns = monotonic_ns();
     return hc;
 }
@@ -716,16 +715,55 @@ void Worker::Impl::tunnel_maybe_free(Tunnel& t) {
 
 // --- HBONE connections ----------------------------------------------------------------------
 
+bool Worker::Impl::hbone_idle(const HboneConn& hc) const {
+    return hc.state == HcState::open && hc.streams.empty() && hc.waiting.empty();
+}
+
 void Worker::Impl::hbone_arm_recv(HboneConn& hc) {
     if (hc.recv_c.in_kernel || hc.state == HcState::closing || hc.state == HcState::closed) {
         return;
     }
+    if (hbone_idle(hc) && tunnel_buffers != nullptr && !hc.recv_heap_once) {
+        hc.recv_buf.reset();
+        ring->recv_select(hc.recv_c, hc.fd.get(), tunnel_buffers->group());
+        return;
+    }
+    hc.recv_heap_once = false;
+    if (hc.recv_buf == nullptr) {
+        hc.recv_buf = std::make_unique_for_overwrite<uint8_t[]>(kHboneRecvBytes);
+    }
     ring->recv(hc.recv_c, hc.fd.get(), std::span(hc.recv_buf.get(), kHboneRecvBytes));
 }
 
-void Worker::Impl::hbone_on_recv(HboneConn& hc, int32_t res) {
+void Worker::Impl::hbone_release_idle(HboneConn& hc) {
+    hc.conn->release_idle_buffers();
+    hc.send_buf.clear();
+    hc.send_buf.release();
+    if (hc.recv_c.in_kernel && hc.recv_buf != nullptr && tunnel_buffers != nullptr &&
+        !hc.recv_idle_cancel) {
+        // The receive in flight holds the 128 KiB buffer: swap it for a lent one. Its CQE
+        // (-ECANCELED, or bytes if they won the race) re-arms.
+        hc.recv_idle_cancel = true;
+        ring->cancel(hc.recv_c);
+    }
+}
+
+void Worker::Impl::hbone_on_recv(HboneConn& hc, int32_t res, uint32_t flags) {
+    const uint8_t* data = hc.recv_buf.get();
+    if ((flags & IORING_CQE_F_BUFFER) != 0) {
+        hc.recv_lent = uring::BufferRing::buffer_id(flags);
+        data = tunnel_buffers->buffer(uint16_t(hc.recv_lent)).data();
+    }
+    bool idle_cancel = std::exchange(hc.recv_idle_cancel, false);
     if (hc.state == HcState::closing || hc.state == HcState::closed) {
+        hbone_return_recv(hc);
         hbone_maybe_free(hc);
+        return;
+    }
+    if ((res == -ECANCELED && idle_cancel) || res == -ENOBUFS) {
+        hc.recv_heap_once = res == -ENOBUFS;
+        tunnel_buffers_exhausted += res == -ENOBUFS ? 1 : 0;
+        hbone_arm_recv(hc);
         return;
     }
     if (res <= 0) {
@@ -734,7 +772,10 @@ void Worker::Impl::hbone_on_recv(HboneConn& hc, int32_t res) {
     }
     hc.last_active_ns = monotonic_ns();
     bool was_handshaking = hc.conn->state() == hbone::ConnectionState::handshaking;
-    auto fed = hc.conn->feed(ByteSpan(hc.recv_buf.get(), size_t(res)));
+    // `feed` keeps no reference to its input (a trailing partial record is copied), so a lent
+    // buffer goes back right after it.
+    auto fed = hc.conn->feed(ByteSpan(data, size_t(res)));
+    hbone_return_recv(hc);
     if (was_handshaking && hc.conn->state() == hbone::ConnectionState::open) {
         hc.state = HcState::open;
         hbone_opened(hc);
@@ -750,6 +791,13 @@ void Worker::Impl::hbone_on_recv(HboneConn& hc, int32_t res) {
     }
     hbone_arm_recv(hc);
     hbone_flush(hc);
+}
+
+void Worker::Impl::hbone_return_recv(HboneConn& hc) {
+    if (hc.recv_lent >= 0) {
+        tunnel_buffers->give_back(uint16_t(hc.recv_lent));
+        hc.recv_lent = -1;
+    }
 }
 
 void Worker::Impl::hbone_drain_events(HboneConn& hc) {
@@ -978,6 +1026,10 @@ void Worker::Impl::hbone_tick_all(uint64_t now_ns) {
             continue;
         }
         hbone_flush(*hc);
+        if (hbone_idle(*hc) && !hc->send_c.in_kernel) {
+            // Here, outside any event handling, no event still points into the engine's buffers.
+            hbone_release_idle(*hc);
+        }
     }
 }
 

@@ -117,9 +117,13 @@ struct HboneConn {
     uring::Completion connect_c;
     uring::Completion recv_c;
     uring::Completion send_c;
-    // recv_buf is not zero-filled: only the pages the kernel writes become resident, so an idle
-    // pooled connection that never saw bulk data holds a page or two of it, not 128 KiB.
+    // recv_buf is not zero-filled (only the pages the kernel writes become resident) and exists
+    // only while the connection carries streams: an idle one receives into a buffer lent by the
+    // worker's `tunnel_buffers` (`recv_lent`), as an idle tunnel does.
     std::unique_ptr<uint8_t[]> recv_buf;
+    int32_t recv_lent = -1;        // The `tunnel_buffers` id the last receive landed in, or -1.
+    bool recv_heap_once = false;   // No lent buffer was free (ENOBUFS): next receive into our own.
+    bool recv_idle_cancel = false;  // The receive into `recv_buf` was cancelled to go idle.
     hbone::ByteBuffer send_buf;  // The send in flight; the engine's former output buffer.
     size_t send_offset = 0;
     size_t send_len = 0;
@@ -279,9 +283,15 @@ struct Worker::Impl {
                               const state::SocketAddr& destination);
     void on_inbound_hbone(Pod& pod, UniqueFd client);
     void hbone_on_connect(HboneConn& hc, int32_t res);
-    void hbone_on_recv(HboneConn& hc, int32_t res);
+    void hbone_on_recv(HboneConn& hc, int32_t res, uint32_t cqe_flags);
     void hbone_on_send(HboneConn& hc, int32_t res);
     void hbone_arm_recv(HboneConn& hc);
+    // hbone_idle reports whether `hc` is open with no stream and none waiting.
+    bool hbone_idle(const HboneConn& hc) const;
+    // hbone_release_idle drops an idle connection's buffers (engines, send, receive).
+    void hbone_release_idle(HboneConn& hc);
+    // hbone_return_recv gives a connection's lent receive buffer back to `tunnel_buffers`.
+    void hbone_return_recv(HboneConn& hc);
     void hbone_flush(HboneConn& hc);
     void hbone_drain_events(HboneConn& hc);
     void hbone_opened(HboneConn& hc);
