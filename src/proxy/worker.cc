@@ -56,6 +56,7 @@ constexpr uint16_t kTunnelBufferGroup = 1;
 // process would stay at its peak RSS. One trim costs a walk over the free chunks of every arena
 // (milliseconds for ~100 MB), paid once per large drop, never per connection.
 constexpr uint32_t kTrimDropConnections = 1024;
+constexpr uint32_t kTrimFollowups = 2;
 
 }  // namespace
 
@@ -166,9 +167,14 @@ void Worker::Impl::on_tick() {
 void Worker::Impl::maybe_trim() {
     uint32_t open = open_connections.load(std::memory_order_relaxed);
     trim_peak_connections = std::max(trim_peak_connections, open);
-    if (trim_peak_connections - open < kTrimDropConnections || open > trim_peak_connections / 2) {
+    bool dropped = trim_peak_connections - open >= kTrimDropConnections &&
+                   open <= trim_peak_connections / 2;
+    if (!dropped && trim_followups == 0) {
         return;
     }
+    // What goes after the connections (HBONE connections left without streams, closed on the
+    // next tick; the peer's closes) is freed during the next ticks: trim again on two of them.
+    trim_followups = dropped ? kTrimFollowups : trim_followups - 1;
     uint32_t peak = std::exchange(trim_peak_connections, open);
     int64_t start_ns = monotonic_ns();
     ::malloc_trim(0);

@@ -220,6 +220,7 @@ struct Worker::Impl {
     std::unique_ptr<uring::BufferRing> tunnel_buffers;
     uint64_t tunnel_buffers_exhausted = 0;  // Reads that found every buffer lent (ENOBUFS).
     uint32_t trim_peak_connections = 0;     // Most open connections seen since the last trim.
+    uint32_t trim_followups = 0;            // Trims still due on the next ticks.
     std::optional<inpod::Netns> own_netns;
     uring::Completion wake_poll;
     uring::Timer tick_timer;
