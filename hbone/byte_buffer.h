@@ -60,6 +60,7 @@ public:
 
     // size, empty, data and span describe the bytes held (borrowed views).
     size_t size() const { return size_; }
+    size_t capacity() const { return capacity_; }
     bool empty() const { return size_ == 0; }
     uint8_t* data() { return data_.get(); }
     const uint8_t* data() const { return data_.get(); }

@@ -56,6 +56,12 @@ public:
     // output allocates again. Never fails.
     void release_idle_buffers();
 
+    // buffer_bytes is the storage the connection's byte buffers hold (plaintext, TLS input and
+    // output, HTTP/2 output), not counting BoringSSL's and nghttp2's internal state.
+    size_t buffer_bytes() const {
+        return plain_bytes_ + tls_->buffer_bytes() + h2_->buffer_bytes();
+    }
+
     // consume_output marks the first `n` bytes of `pending_output` as sent.
     void consume_output(size_t n);
 

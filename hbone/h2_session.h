@@ -202,6 +202,9 @@ public:
     // for a connection that has gone idle. Never fails.
     void release_idle_buffers();
 
+    // buffer_bytes is the storage the frame output buffer holds.
+    size_t buffer_bytes() const { return out_.capacity(); }
+
     // poll_event pops the oldest queued event into `out`; false when the queue is empty.
     bool poll_event(H2Event& out);
 

@@ -492,6 +492,17 @@ void Worker::Impl::tunnel_arm_recv(Tunnel& t) {
     ring->recv_select(t.sock_recv, t.sock.get(), tunnel_buffers->group());
 }
 
+void Worker::Impl::count_buffers_exhausted() {
+    tunnel_buffers_exhausted++;
+    if ((tunnel_buffers_exhausted & (tunnel_buffers_exhausted - 1)) == 0) {
+        // Logged at 1, 2, 4, 8, ...: visible without flooding the log in a burst.
+        log::debug("proxy", "every lent read buffer is in use; reading into own buffers",
+                   {log::Field::num("worker", uint64_t(index)),
+                    log::Field::num("tunnel_read_buffers", options.tunnel_read_buffers),
+                    log::Field::num("exhausted_total", tunnel_buffers_exhausted)});
+    }
+}
+
 void Worker::Impl::tunnel_return_buffer(Tunnel& t) {
     if (t.up_lent >= 0) {
         tunnel_buffers->give_back(uint16_t(t.up_lent));
@@ -511,7 +522,7 @@ void Worker::Impl::tunnel_on_recv(Tunnel& t, int32_t res, uint32_t flags) {
     }
     if (res == -ENOBUFS && !t.up_bulk) {
         // Every small buffer is lent out: read this once into the tunnel's own buffer.
-        tunnel_buffers_exhausted++;
+        count_buffers_exhausted();
         t.up_heap_once = true;
         tunnel_arm_recv(t);
         return;
@@ -555,9 +566,11 @@ void Worker::Impl::tunnel_pump_down(Tunnel& t) {
             t.down_queued.clear();
             t.down_offset = 0;
         } else {
-            // Drained: an idle tunnel keeps no receive capacity (it is allocated again, from
-            // glibc's caches, when the next DATA arrives).
-            if (t.down_inflight.capacity() != 0 || t.down_queued.capacity() != 0) {
+            // Drained after a small send (a chatty or idle flow): keep no capacity, it is
+            // allocated again when DATA arrives. A bulk flow keeps its two buffers, so that it
+            // does not allocate and regrow them for every send.
+            if (t.down_inflight.size() <= kTunnelFirstReadBytes &&
+                (t.down_inflight.capacity() != 0 || t.down_queued.capacity() != 0)) {
                 std::vector<uint8_t>().swap(t.down_inflight);
                 std::vector<uint8_t>().swap(t.down_queued);
                 t.down_offset = 0;
@@ -762,7 +775,9 @@ void Worker::Impl::hbone_on_recv(HboneConn& hc, int32_t res, uint32_t flags) {
     }
     if ((res == -ECANCELED && idle_cancel) || res == -ENOBUFS) {
         hc.recv_heap_once = res == -ENOBUFS;
-        tunnel_buffers_exhausted += res == -ENOBUFS ? 1 : 0;
+        if (res == -ENOBUFS) {
+            count_buffers_exhausted();
+        }
         hbone_arm_recv(hc);
         return;
     }

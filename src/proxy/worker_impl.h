@@ -307,6 +307,9 @@ struct Worker::Impl {
     void on_response(Tunnel& tunnel, uint16_t http_status);
     void tunnel_on_connect(Tunnel& tunnel, int32_t res);
     void tunnel_on_recv(Tunnel& tunnel, int32_t res, uint32_t cqe_flags);
+    // count_buffers_exhausted counts (and now and then logs) a receive that found every lent
+    // buffer in use.
+    void count_buffers_exhausted();
     // tunnel_return_buffer gives a tunnel's lent read buffer back to `tunnel_buffers`.
     void tunnel_return_buffer(Tunnel& tunnel);
     void tunnel_on_send(Tunnel& tunnel, int32_t res);
