@@ -736,8 +736,10 @@ void Worker::Impl::hbone_arm_recv(HboneConn& hc) {
     if (hc.recv_c.in_kernel || hc.state == HcState::closing || hc.state == HcState::closed) {
         return;
     }
-    if (hbone_idle(hc) && tunnel_buffers != nullptr && !hc.recv_heap_once) {
-        hc.recv_buf.reset();
+    // Only a connection whose buffers the tick released receives into lent ones: one that
+    // is idle between two tunnels keeps its own (no allocation per tunnel).
+    if (hc.recv_buf == nullptr && hbone_idle(hc) && tunnel_buffers != nullptr &&
+        !hc.recv_heap_once) {
         ring->recv_select(hc.recv_c, hc.fd.get(), tunnel_buffers->group());
         return;
     }
@@ -752,13 +754,17 @@ void Worker::Impl::hbone_release_idle(HboneConn& hc) {
     hc.conn->release_idle_buffers();
     hc.send_buf.clear();
     hc.send_buf.release();
-    if (hc.recv_c.in_kernel && hc.recv_buf != nullptr && tunnel_buffers != nullptr &&
-        !hc.recv_idle_cancel) {
-        // The receive in flight holds the 128 KiB buffer: swap it for a lent one. Its CQE
-        // (-ECANCELED, or bytes if they won the race) re-arms.
-        hc.recv_idle_cancel = true;
-        ring->cancel(hc.recv_c);
+    if (hc.recv_buf == nullptr || tunnel_buffers == nullptr || hc.recv_idle_cancel) {
+        return;
     }
+    if (!hc.recv_c.in_kernel) {
+        hc.recv_buf.reset();
+        return;
+    }
+    // The receive in flight holds the 128 KiB buffer: swap it for a lent one. Its CQE
+    // (-ECANCELED, or bytes if they won the race) frees it and re-arms.
+    hc.recv_idle_cancel = true;
+    ring->cancel(hc.recv_c);
 }
 
 void Worker::Impl::hbone_on_recv(HboneConn& hc, int32_t res, uint32_t flags) {
@@ -774,6 +780,9 @@ void Worker::Impl::hbone_on_recv(HboneConn& hc, int32_t res, uint32_t flags) {
         return;
     }
     if ((res == -ECANCELED && idle_cancel) || res == -ENOBUFS) {
+        if (idle_cancel && hbone_idle(hc)) {
+            hc.recv_buf.reset();
+        }
         hc.recv_heap_once = res == -ENOBUFS;
         if (res == -ENOBUFS) {
             count_buffers_exhausted();
