@@ -58,7 +58,8 @@ public:
         }
     }
 
-    // size, empty, data and span describe the bytes held (borrowed views).
+    // size, capacity, empty, data and span describe the bytes held (borrowed views) and the
+    // storage behind them.
     size_t size() const { return size_; }
     size_t capacity() const { return capacity_; }
     bool empty() const { return size_ == 0; }

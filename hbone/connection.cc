@@ -91,10 +91,8 @@ Result<void> Connection::feed(ByteSpan ciphertext) {
     }
     // Size the plaintext buffer once for everything this call can decrypt (the buffered
     // ciphertext plus one record BoringSSL may already hold), so it never moves while data
-    // events point into it.
-    // Not zero-filled: only the pages decryption writes become resident, so an idle pooled
-    // connection does not hold a full-size buffer in RSS (the events of the previous `feed`
-    // are gone, so nothing needs copying).
+    // events point into it. It is not zero-filled (only the pages decryption writes become
+    // resident) and its old bytes are not kept (the previous `feed`'s events are gone).
     size_t cap = tls_->buffered_input() + 2 * kRecordPlaintextBytes;
     if (plain_bytes_ < cap) {
         plain_ = std::make_unique_for_overwrite<uint8_t[]>(cap);

@@ -53,9 +53,12 @@ constexpr uint16_t kTunnelBufferGroup = 1;
 // kTrimDropConnections is how far a worker's open connections must fall below their peak before
 // it hands freed heap memory back to the kernel: glibc keeps freed chunks in the middle of its
 // per-thread arenas (only the top of a heap is trimmed on free), so after a burst of closes the
-// process would stay at its peak RSS. One trim costs a walk over the free chunks of every arena
-// (milliseconds for ~100 MB), paid once per large drop, never per connection.
+// process would stay at its peak RSS. One trim walks the free chunks of every arena (measured
+// 3.5 ms after 10,000 tunnels closed, 0.3 ms for a follow-up), paid once per large drop, never
+// per connection.
 constexpr uint32_t kTrimDropConnections = 1024;
+// kTrimFollowups is how many ticks after such a drop trim again: what goes after the
+// connections (HBONE connections left without streams, closed on the next tick) is freed then.
 constexpr uint32_t kTrimFollowups = 2;
 
 }  // namespace
@@ -172,8 +175,6 @@ void Worker::Impl::maybe_trim() {
     if (!dropped && trim_followups == 0) {
         return;
     }
-    // What goes after the connections (HBONE connections left without streams, closed on the
-    // next tick; the peer's closes) is freed during the next ticks: trim again on two of them.
     trim_followups = dropped ? kTrimFollowups : trim_followups - 1;
     uint32_t peak = std::exchange(trim_peak_connections, open);
     int64_t start_ns = monotonic_ns();
