@@ -49,8 +49,19 @@ public:
     // clear empties the buffer and keeps its storage.
     void clear() { size_ = 0; }
 
-    // size, empty, data and span describe the bytes held (borrowed views).
+    // release frees the storage of an empty buffer (an idle connection's buffers); a buffer
+    // still holding bytes is left alone. The next append allocates again.
+    void release() {
+        if (size_ == 0) {
+            data_.reset();
+            capacity_ = 0;
+        }
+    }
+
+    // size, capacity, empty, data and span describe the bytes held (borrowed views) and the
+    // storage behind them.
     size_t size() const { return size_; }
+    size_t capacity() const { return capacity_; }
     bool empty() const { return size_ == 0; }
     uint8_t* data() { return data_.get(); }
     const uint8_t* data() const { return data_.get(); }

@@ -91,19 +91,21 @@ Result<void> Connection::feed(ByteSpan ciphertext) {
     }
     // Size the plaintext buffer once for everything this call can decrypt (the buffered
     // ciphertext plus one record BoringSSL may already hold), so it never moves while data
-    // events point into it.
+    // events point into it. It is not zero-filled (only the pages decryption writes become
+    // resident) and its old bytes are not kept (the previous `feed`'s events are gone).
     size_t cap = tls_->buffered_input() + 2 * kRecordPlaintextBytes;
-    if (plain_.size() < cap) {
-        plain_.resize(cap);
+    if (plain_bytes_ < cap) {
+        plain_ = std::make_unique_for_overwrite<uint8_t[]>(cap);
+        plain_bytes_ = cap;
     }
     size_t at = 0;
     Result<void> result = ok();
     for (;;) {
-        if (plain_.size() - at < kRecordPlaintextBytes) {
+        if (plain_bytes_ - at < kRecordPlaintextBytes) {
             // Out of room this call: the rest stays buffered in TLS for the next `feed`.
             break;
         }
-        auto n = tls_->decrypt(MutableByteSpan(plain_).subspan(at));
+        auto n = tls_->decrypt(MutableByteSpan(plain_.get(), plain_bytes_).subspan(at));
         if (!n) {
             result = fail(n.error());
             break;
@@ -120,7 +122,7 @@ Result<void> Connection::feed(ByteSpan ciphertext) {
         }
     }
     if (at > 0) {
-        Result<void> h2 = h2_->feed(ByteSpan(plain_).subspan(0, at));
+        Result<void> h2 = h2_->feed(ByteSpan(plain_.get(), at));
         if (!h2) {
             return fail(h2.error());
         }
@@ -176,6 +178,13 @@ ByteSpan Connection::pending_output() {
 
 void Connection::consume_output(size_t n) {
     tls_->consume_output(n);
+}
+
+void Connection::release_idle_buffers() {
+    plain_.reset();
+    plain_bytes_ = 0;
+    tls_->release_idle_buffers();
+    h2_->release_idle_buffers();
 }
 
 void Connection::take_output(ByteBuffer& out) {

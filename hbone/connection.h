@@ -50,6 +50,18 @@ public:
     // one 16 KiB record.
     ByteSpan pending_output();
 
+    // release_idle_buffers frees the plaintext buffer and whichever TLS and HTTP/2 buffers are
+    // empty, so an idle pooled connection holds only its protocol state (measured ~290 KB
+    // before). Call it only once every event of the last `feed` was polled; the next `feed` or
+    // output allocates again. Never fails.
+    void release_idle_buffers();
+
+    // buffer_bytes is the storage the connection's byte buffers hold (plaintext, TLS input and
+    // output, HTTP/2 output), not counting BoringSSL's and nghttp2's internal state.
+    size_t buffer_bytes() const {
+        return plain_bytes_ + tls_->buffer_bytes() + h2_->buffer_bytes();
+    }
+
     // consume_output marks the first `n` bytes of `pending_output` as sent.
     void consume_output(size_t n);
 
@@ -80,7 +92,8 @@ private:
 
     std::unique_ptr<TlsSession> tls_;
     std::unique_ptr<H2Session> h2_;
-    std::vector<uint8_t> plain_;
+    std::unique_ptr<uint8_t[]> plain_;  // Decrypted bytes of one `feed`; never zero-filled.
+    size_t plain_bytes_ = 0;
     uint64_t now_ns_ = 0;  // The latest time passed in (create, tick).
     bool failed_ = false;
     Error error_{};

@@ -121,13 +121,14 @@ H2Event event_of(H2EventKind kind, int32_t stream_id, uint32_t error_code = 0,
     return event;
 }
 
-nghttp2_nv make_nv(std::string_view name, std::string_view value) {
+nghttp2_nv make_nv(std::string_view name, std::string_view value,
+                   uint8_t flags = NGHTTP2_NV_FLAG_NONE) {
     nghttp2_nv nv;
     nv.name = reinterpret_cast<uint8_t*>(const_cast<char*>(name.data()));
     nv.namelen = name.size();
     nv.value = reinterpret_cast<uint8_t*>(const_cast<char*>(value.data()));
     nv.valuelen = value.size();
-    nv.flags = NGHTTP2_NV_FLAG_NONE;
+    nv.flags = flags;
     return nv;
 }
 
@@ -708,6 +709,14 @@ ByteSpan H2Session::pending_output() {
     return out_.span().subspan(out_offset_);
 }
 
+void H2Session::release_idle_buffers() {
+    if (out_offset_ == out_.size()) {
+        out_.clear();
+        out_offset_ = 0;
+        out_.release();
+    }
+}
+
 void H2Session::consume_output(size_t n) {
     ZT_ASSERT(n <= out_.size() - out_offset_);
     out_offset_ += n;
@@ -795,10 +804,13 @@ Result<int32_t> H2Session::submit_connect(const ConnectRequest& request) {
         nv[n++] = make_nv("baggage", request.baggage);
     }
     if (!request.forwarded.empty()) {
-        nv[n++] = make_nv("forwarded", request.forwarded);
+        // Unique per connection (the client's port; a fresh trace id): indexing them would only
+        // churn both HPACK tables, evicting useful entries and scattering long-lived
+        // allocations through the heap (which then cannot be returned after a burst).
+        nv[n++] = make_nv("forwarded", request.forwarded, NGHTTP2_NV_FLAG_NO_INDEX);
     }
     if (!request.traceparent.empty()) {
-        nv[n++] = make_nv("traceparent", request.traceparent);
+        nv[n++] = make_nv("traceparent", request.traceparent, NGHTTP2_NV_FLAG_NO_INDEX);
     }
     auto stream = std::make_unique<Stream>();
     nghttp2_data_provider provider;

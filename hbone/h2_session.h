@@ -198,6 +198,13 @@ public:
     // consume_output marks the first `n` bytes of `pending_output` as handed to the transport.
     void consume_output(size_t n);
 
+    // release_idle_buffers frees the frame output buffer once everything in it was consumed,
+    // for a connection that has gone idle. Never fails.
+    void release_idle_buffers();
+
+    // buffer_bytes is the storage the frame output buffer holds.
+    size_t buffer_bytes() const { return out_.capacity(); }
+
     // poll_event pops the oldest queued event into `out`; false when the queue is empty.
     bool poll_event(H2Event& out);
 

@@ -274,6 +274,19 @@ Result<void> TlsSession::settle() {
     return feed_ciphertext(rest);
 }
 
+void TlsSession::release_idle_buffers() {
+    if (in_offset_ == in_.size() && lent_.empty()) {
+        in_.clear();
+        in_offset_ = 0;
+        in_.release();
+    }
+    if (out_offset_ == out_.size()) {
+        out_.clear();
+        out_offset_ = 0;
+        out_.release();
+    }
+}
+
 void TlsSession::take_output(ByteBuffer& out) {
     ZT_ASSERT(out.empty());
     if (out_offset_ > 0) {

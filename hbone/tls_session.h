@@ -101,6 +101,13 @@ public:
     // flight) until it clears the buffer and passes it back on the next call.
     void take_output(ByteBuffer& out);
 
+    // release_idle_buffers frees the input and output buffers when they hold nothing (no partial
+    // record, no unsent ciphertext), for a connection that has gone idle. Never fails.
+    void release_idle_buffers();
+
+    // buffer_bytes is the storage the session's own input and output buffers hold.
+    size_t buffer_bytes() const { return in_.capacity() + out_.capacity(); }
+
     // buffered_input is how much fed (or lent) ciphertext BoringSSL has not taken yet.
     size_t buffered_input() const { return in_.size() - in_offset_ + lent_.size() - lent_offset_; }
 

@@ -28,10 +28,9 @@ namespace {
 
 constexpr size_t kHboneRecvBytes = 128 * 1024;
 // kTunnelReadBytes is one socket read handed to HTTP/2 on a bulk flow: four full DATA frames,
-// four TLS records. A tunnel starts with kTunnelFirstReadBytes (chatty and idle flows, the
-// common case, then hold 4 KiB instead of 64 KiB each) and grows once a read fills it.
+// four TLS records. A tunnel starts with kTunnelFirstReadBytes (worker_impl.h) and grows to this
+// once a read fills it.
 constexpr size_t kTunnelReadBytes = 4 * (16384 - 9);
-constexpr size_t kTunnelFirstReadBytes = 4096;
 constexpr int64_t kPoolIdleNs = 300 * kNanosPerSecond;
 constexpr int64_t kDialTimeoutNs = 10 * kNanosPerSecond;
 
@@ -40,9 +39,9 @@ void hc_connect_cb(uring::Completion& c, int32_t res, uint32_t) {
     hc->owner->hbone_on_connect(*hc, res);
 }
 
-void hc_recv_cb(uring::Completion& c, int32_t res, uint32_t) {
+void hc_recv_cb(uring::Completion& c, int32_t res, uint32_t flags) {
     auto* hc = static_cast<HboneConn*>(c.context);
-    hc->owner->hbone_on_recv(*hc, res);
+    hc->owner->hbone_on_recv(*hc, res, flags);
 }
 
 void hc_send_cb(uring::Completion& c, int32_t res, uint32_t) {
@@ -55,9 +54,9 @@ void t_connect_cb(uring::Completion& c, int32_t res, uint32_t) {
     t->owner->tunnel_on_connect(*t, res);
 }
 
-void t_recv_cb(uring::Completion& c, int32_t res, uint32_t) {
+void t_recv_cb(uring::Completion& c, int32_t res, uint32_t flags) {
     auto* t = static_cast<Tunnel*>(c.context);
-    t->owner->tunnel_on_recv(*t, res);
+    t->owner->tunnel_on_recv(*t, res, flags);
 }
 
 void t_send_cb(uring::Completion& c, int32_t res, uint32_t) {
@@ -76,7 +75,6 @@ std::unique_ptr<HboneConn> new_hbone_conn(Worker::Impl* owner, Pod& pod, hbone::
     hc->recv_c.context = hc.get();
     hc->send_c.callback = &hc_send_cb;
     hc->send_c.context = hc.get();
-    hc->recv_buf.resize(kHboneRecvBytes);
     hc->last_active_ns = monotonic_ns();
     return hc;
 }
@@ -259,6 +257,8 @@ void Worker::Impl::start_stream(HboneConn& hc, Tunnel& t) {
         return;
     }
     t.stream_id = *stream;
+    // nghttp2 copied the header fields: the tunnel need not keep ~400 bytes of them while idle.
+    t.request = {};
     t.state = TunnelState::awaiting_response;
     hc.streams[t.stream_id] = &t;
     hc.last_active_ns = monotonic_ns();
@@ -468,23 +468,69 @@ void Worker::Impl::tunnel_arm_recv(Tunnel& t) {
         t.sock_recv.in_kernel) {
         return;
     }
-    // Neither the kernel nor HTTP/2 holds `up_buf` here, so it may be resized.
-    t.up_buf.resize(t.up_bulk ? kTunnelReadBytes : kTunnelFirstReadBytes);
-    ring->recv(t.sock_recv, t.sock.get(), t.up_buf);
+    // Neither the kernel nor HTTP/2 holds `up_buf` here, so it may be resized or freed.
+    if (t.up_bulk || t.up_heap_once || tunnel_buffers == nullptr) {
+        t.up_heap_once = false;
+        t.up_buf.resize(t.up_bulk ? kTunnelReadBytes : kTunnelFirstReadBytes);
+        ring->recv(t.sock_recv, t.sock.get(), t.up_buf);
+        return;
+    }
+    // A chatty or idle tunnel waits without a buffer: the kernel lends one of the worker's
+    // small buffers when bytes arrive, and it goes back once HTTP/2 has framed them.
+    if (!t.up_buf.empty()) {
+        std::vector<uint8_t>().swap(t.up_buf);
+    }
+    ring->recv_select(t.sock_recv, t.sock.get(), tunnel_buffers->group());
 }
 
-void Worker::Impl::tunnel_on_recv(Tunnel& t, int32_t res) {
+void Worker::Impl::count_buffers_exhausted() {
+    tunnel_buffers_exhausted++;
+    if ((tunnel_buffers_exhausted & (tunnel_buffers_exhausted - 1)) == 0) {
+        // Logged at 1, 2, 4, 8, ...: visible without flooding the log in a burst.
+        log::debug("proxy", "every lent read buffer is in use; reading into own buffers",
+                   {log::Field::num("worker", uint64_t(index)),
+                    log::Field::num("tunnel_read_buffers", options.tunnel_read_buffers),
+                    log::Field::num("exhausted_total", tunnel_buffers_exhausted)});
+    }
+}
+
+void Worker::Impl::tunnel_return_buffer(Tunnel& t) {
+    if (t.up_lent >= 0) {
+        tunnel_buffers->give_back(uint16_t(t.up_lent));
+        t.up_lent = -1;
+    }
+}
+
+void Worker::Impl::tunnel_on_recv(Tunnel& t, int32_t res, uint32_t flags) {
+    if ((flags & IORING_CQE_F_BUFFER) != 0) {
+        ZT_ASSERT(t.up_lent < 0);
+        t.up_lent = uring::BufferRing::buffer_id(flags);
+    }
     if (t.state == TunnelState::closing) {
+        tunnel_return_buffer(t);
         tunnel_maybe_free(t);
+        return;
+    }
+    if (res == -ENOBUFS && !t.up_bulk) {
+        // Every small buffer is lent out: read this once into the tunnel's own buffer.
+        count_buffers_exhausted();
+        t.up_heap_once = true;
+        tunnel_arm_recv(t);
         return;
     }
     HboneConn& hc = *t.hc;
     if (res > 0) {
+        ByteSpan data = t.up_lent >= 0
+                                ? ByteSpan(tunnel_buffers->buffer(uint16_t(t.up_lent)).data(),
+                                           size_t(res))
+                                : ByteSpan(t.up_buf.data(), size_t(res));
+        size_t capacity =
+                t.up_lent >= 0 ? size_t(tunnel_buffers->size_bytes()) : t.up_buf.size();
         t.bytes_up += uint64_t(res);
-        t.up_bulk = t.up_bulk || size_t(res) == t.up_buf.size();
-        auto queued = hc.conn->h2().write_data(t.stream_id,
-                                               ByteSpan(t.up_buf.data(), size_t(res)), false);
+        t.up_bulk = t.up_bulk || size_t(res) == capacity;
+        auto queued = hc.conn->h2().write_data(t.stream_id, data, false);
         if (!queued) {
+            tunnel_return_buffer(t);
             tunnel_abort(t, "HBONE stream refused data", telemetry::ResponseFlag::none);
         } else {
             t.up_outstanding = true;
@@ -511,6 +557,15 @@ void Worker::Impl::tunnel_pump_down(Tunnel& t) {
             t.down_queued.clear();
             t.down_offset = 0;
         } else {
+            // Drained after a small send (a chatty or idle flow): keep no capacity, it is
+            // allocated again when DATA arrives. A bulk flow keeps its two buffers, so that it
+            // does not allocate and regrow them for every send.
+            if (t.down_inflight.size() <= kTunnelFirstReadBytes &&
+                (t.down_inflight.capacity() != 0 || t.down_queued.capacity() != 0)) {
+                std::vector<uint8_t>().swap(t.down_inflight);
+                std::vector<uint8_t>().swap(t.down_queued);
+                t.down_offset = 0;
+            }
             if (t.peer_fin && !t.shut_wr) {
                 // A direct shutdown(2), not the ring's: io_uring always hands SHUTDOWN to an
                 // io-wq worker thread, a thread wake-up per tunnel. Inline, the FIN is sent on
@@ -595,6 +650,16 @@ void Worker::Impl::tunnel_close(Tunnel& t) {
     // Detach from the HBONE connection now: it may be freed before this tunnel's socket
     // completions arrive, so a closing tunnel never looks at it again.
     HboneConn* hc = std::exchange(t.hc, nullptr);
+    if (t.up_outstanding) {
+        // HTTP/2 still borrows the last read (a failing connection closes its streams without
+        // RST_STREAM): make it forget the bytes before the buffer goes back, so that it can never
+        // frame another tunnel's bytes from a reused buffer.
+        if (hc != nullptr && t.stream_id >= 0) {
+            hc->conn->h2().reset_stream(t.stream_id, hbone::kConnectError);
+        }
+        t.up_outstanding = false;
+    }
+    tunnel_return_buffer(t);
     if (hc != nullptr) {
         // Received bytes that will never reach the socket still hold connection window: give it
         // back, or every aborted stream would shrink the connection's window until the peer
@@ -658,16 +723,66 @@ void Worker::Impl::tunnel_maybe_free(Tunnel& t) {
 
 // --- HBONE connections ----------------------------------------------------------------------
 
+bool Worker::Impl::hbone_idle(const HboneConn& hc) const {
+    return hc.state == HcState::open && hc.streams.empty() && hc.waiting.empty();
+}
+
 void Worker::Impl::hbone_arm_recv(HboneConn& hc) {
     if (hc.recv_c.in_kernel || hc.state == HcState::closing || hc.state == HcState::closed) {
         return;
     }
-    ring->recv(hc.recv_c, hc.fd.get(), hc.recv_buf);
+    // Only a connection whose buffers the tick released receives into lent ones: one that
+    // is idle between two tunnels keeps its own (no allocation per tunnel).
+    if (hc.recv_buf == nullptr && hbone_idle(hc) && tunnel_buffers != nullptr &&
+        !hc.recv_heap_once) {
+        ring->recv_select(hc.recv_c, hc.fd.get(), tunnel_buffers->group());
+        return;
+    }
+    hc.recv_heap_once = false;
+    if (hc.recv_buf == nullptr) {
+        hc.recv_buf = std::make_unique_for_overwrite<uint8_t[]>(kHboneRecvBytes);
+    }
+    ring->recv(hc.recv_c, hc.fd.get(), std::span(hc.recv_buf.get(), kHboneRecvBytes));
 }
 
-void Worker::Impl::hbone_on_recv(HboneConn& hc, int32_t res) {
+void Worker::Impl::hbone_release_idle(HboneConn& hc) {
+    hc.conn->release_idle_buffers();
+    hc.send_buf.clear();
+    hc.send_buf.release();
+    if (hc.recv_buf == nullptr || tunnel_buffers == nullptr || hc.recv_idle_cancel) {
+        return;
+    }
+    if (!hc.recv_c.in_kernel) {
+        hc.recv_buf.reset();
+        return;
+    }
+    // The receive in flight holds the 128 KiB buffer: swap it for a lent one. Its CQE
+    // (-ECANCELED, or bytes if they won the race) frees it and re-arms.
+    hc.recv_idle_cancel = true;
+    ring->cancel(hc.recv_c);
+}
+
+void Worker::Impl::hbone_on_recv(HboneConn& hc, int32_t res, uint32_t flags) {
+    const uint8_t* data = hc.recv_buf.get();
+    if ((flags & IORING_CQE_F_BUFFER) != 0) {
+        hc.recv_lent = uring::BufferRing::buffer_id(flags);
+        data = tunnel_buffers->buffer(uint16_t(hc.recv_lent)).data();
+    }
+    bool idle_cancel = std::exchange(hc.recv_idle_cancel, false);
     if (hc.state == HcState::closing || hc.state == HcState::closed) {
+        hbone_return_recv(hc);
         hbone_maybe_free(hc);
+        return;
+    }
+    if ((res == -ECANCELED && idle_cancel) || res == -ENOBUFS) {
+        if (idle_cancel && hbone_idle(hc)) {
+            hc.recv_buf.reset();
+        }
+        hc.recv_heap_once = res == -ENOBUFS;
+        if (res == -ENOBUFS) {
+            count_buffers_exhausted();
+        }
+        hbone_arm_recv(hc);
         return;
     }
     if (res <= 0) {
@@ -676,7 +791,10 @@ void Worker::Impl::hbone_on_recv(HboneConn& hc, int32_t res) {
     }
     hc.last_active_ns = monotonic_ns();
     bool was_handshaking = hc.conn->state() == hbone::ConnectionState::handshaking;
-    auto fed = hc.conn->feed(ByteSpan(hc.recv_buf.data(), size_t(res)));
+    // `feed` keeps no reference to its input (a trailing partial record is copied), so a lent
+    // buffer goes back right after it.
+    auto fed = hc.conn->feed(ByteSpan(data, size_t(res)));
+    hbone_return_recv(hc);
     if (was_handshaking && hc.conn->state() == hbone::ConnectionState::open) {
         hc.state = HcState::open;
         hbone_opened(hc);
@@ -692,6 +810,13 @@ void Worker::Impl::hbone_on_recv(HboneConn& hc, int32_t res) {
     }
     hbone_arm_recv(hc);
     hbone_flush(hc);
+}
+
+void Worker::Impl::hbone_return_recv(HboneConn& hc) {
+    if (hc.recv_lent >= 0) {
+        tunnel_buffers->give_back(uint16_t(hc.recv_lent));
+        hc.recv_lent = -1;
+    }
 }
 
 void Worker::Impl::hbone_drain_events(HboneConn& hc) {
@@ -736,6 +861,7 @@ void Worker::Impl::hbone_drain_events(HboneConn& hc) {
                 break;
             case hbone::H2EventKind::send_done:
                 t->up_outstanding = false;
+                tunnel_return_buffer(*t);
                 tunnel_arm_recv(*t);
                 tunnel_maybe_done(*t);
                 break;
@@ -927,15 +1053,28 @@ void Worker::Impl::hbone_tick_all(uint64_t now_ns) {
                                                                    : "HBONE protocol error");
             continue;
         }
-        if (hc->role == hbone::Role::client && hc->streams.empty() && hc->waiting.empty() &&
-            int64_t(now_ns) - hc->last_active_ns > kPoolIdleNs) {
-            pool_remove(*hc);
-            hc->conn->h2().drain();
-            hbone_flush(*hc);
-            hbone_fail(*hc, "idle");
-            continue;
+        // A client connection out of the pool (it was full, or got GOAWAY) can take no new
+        // stream: it went with its last stream (`hbone_retire_if_unused`, which also catches any
+        // left here); a pooled one goes after the pool's idle timeout. After a burst this returns
+        // ~75 KB per connection at each end.
+        if (hc->role == hbone::Role::client && hc->streams.empty() && hc->waiting.empty()) {
+            if (!hc->pooled) {
+                hbone_retire_if_unused(*hc);
+                continue;
+            }
+            if (int64_t(now_ns) - hc->last_active_ns > kPoolIdleNs) {
+                pool_remove(*hc);
+                hc->conn->h2().drain();
+                hbone_flush(*hc);
+                hbone_fail(*hc, "idle");
+                continue;
+            }
         }
         hbone_flush(*hc);
+        if (hbone_idle(*hc) && !hc->send_c.in_kernel) {
+            // Here, outside any event handling, no event still points into the engine's buffers.
+            hbone_release_idle(*hc);
+        }
     }
 }
 

@@ -10,12 +10,14 @@
 #include "src/proxy/worker.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -25,6 +27,7 @@
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include "src/inpod/netns.h"
 #include "src/proxy/conn_info.h"
@@ -45,6 +48,18 @@ constexpr uint16_t kListenerPorts[] = {kOutboundPort, kInboundPlainPort, kInboun
 
 // kTickNs paces HBONE keepalive, handshake deadlines and pool eviction.
 constexpr int64_t kTickNs = kNanosPerSecond;
+// kTunnelBufferGroup is the provided-buffer group id of a worker's `tunnel_buffers`.
+constexpr uint16_t kTunnelBufferGroup = 1;
+// kTrimDropConnections is how far a worker's open connections must fall below their peak before
+// it hands freed heap memory back to the kernel: glibc keeps freed chunks in the middle of its
+// per-thread arenas (only the top of a heap is trimmed on free), so after a burst of closes the
+// process would stay at its peak RSS. One trim walks the free chunks of every arena (measured
+// 3.5 ms after 10,000 tunnels closed, 0.3 ms for a follow-up), paid once per large drop, never
+// per connection.
+constexpr uint32_t kTrimDropConnections = 1024;
+// kTrimFollowups is how many ticks after such a drop trim again: what goes after the
+// connections (HBONE connections left without streams, closed on the next tick) is freed then.
+constexpr uint32_t kTrimFollowups = 2;
 
 }  // namespace
 
@@ -114,6 +129,18 @@ void Worker::Impl::run(std::promise<Result<void>>& started) {
     relay_options.relays_max = options.relays_max;
     relay_options.connect_timeout_ns = options.connect_timeout_ns;
     relays = std::make_unique<uring::RelayEngine>(*ring, relay_options, &on_relay_done_cb, this);
+    if (options.tunnel_read_buffers != 0) {
+        auto buffers = uring::BufferRing::create(*ring, kTunnelBufferGroup,
+                                                 options.tunnel_read_buffers,
+                                                 uint32_t(kTunnelFirstReadBytes));
+        if (buffers) {
+            tunnel_buffers = std::move(*buffers);
+        } else {
+            // Tunnels read into their own buffers instead: correct, 4 KiB more per idle tunnel.
+            log::warn("proxy", "no provided-buffer ring for tunnel reads",
+                      {log::Field::str("error", std::string(to_string(buffers.error().code)))});
+        }
+    }
     wake_poll.callback = &on_wake_cb;
     wake_poll.context = this;
     ring->poll_multishot(wake_poll, wake_fd.get(), POLLIN);
@@ -126,16 +153,35 @@ void Worker::Impl::run(std::promise<Result<void>>& started) {
     while (!finished()) {
         ring->run(-1);
     }
-    // Every operation has completed; the relay engine and ring may go.
+    // Every operation has completed; the buffers, the relay engine and the ring may go.
+    tunnel_buffers.reset();
     relays.reset();
     ring.reset();
 }
 
 void Worker::Impl::on_tick() {
     hbone_tick_all(uint64_t(monotonic_ns()));
+    maybe_trim();
     if (!stop_requested.load()) {
         ring->arm_timer(tick_timer, kTickNs);
     }
+}
+
+void Worker::Impl::maybe_trim() {
+    uint32_t open = open_connections.load(std::memory_order_relaxed);
+    trim_peak_connections = std::max(trim_peak_connections, open);
+    bool dropped = trim_peak_connections - open >= kTrimDropConnections &&
+                   open <= trim_peak_connections / 2;
+    if (!dropped && trim_followups == 0) {
+        return;
+    }
+    trim_followups = dropped ? kTrimFollowups : trim_followups - 1;
+    uint32_t peak = std::exchange(trim_peak_connections, open);
+    int64_t start_ns = monotonic_ns();
+    ::malloc_trim(0);
+    log::debug("proxy", "returned freed memory to the kernel",
+               {log::Field::num("connections.peak", peak), log::Field::num("connections", open),
+                log::Field::num("duration.us", uint64_t(monotonic_ns() - start_ns) / 1000)});
 }
 
 bool Worker::Impl::finished() const {

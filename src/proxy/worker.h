@@ -38,6 +38,10 @@ struct WorkerOptions {
     // pool_streams_max is POOL_MAX_STREAMS_PER_CONNECTION: an outbound HBONE connection carrying
     // this many streams leaves the pool (it keeps serving them and closes after the last).
     size_t pool_streams_max = 100;
+    // tunnel_read_buffers is how many 4 KiB buffers each worker lends to HBONE tunnel reads (a
+    // power of two up to 32768; 0: every tunnel reads into its own buffer). A read that finds
+    // them all lent uses the tunnel's own buffer once.
+    uint32_t tunnel_read_buffers = 64;
 };
 
 // WorkerShared is what the workers share with the control thread: only immutable data and

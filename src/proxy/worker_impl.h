@@ -29,6 +29,7 @@
 #include "src/proxy/worker.h"
 #include "src/telemetry/access_log.h"
 #include "src/telemetry/traffic_metrics.h"
+#include "uring/buffer_ring.h"
 #include "uring/ring.h"
 #include "uring/splice_relay.h"
 
@@ -36,6 +37,9 @@ namespace zt::proxy {
 
 enum class ListenerKind : uint8_t { outbound, inbound_plain, inbound_hbone };
 inline constexpr int kListenerCount = 3;
+// kTunnelFirstReadBytes is a tunnel's read size until a read fills it (chatty and idle flows,
+// the common case); also the size of the buffers a worker lends to tunnel reads.
+inline constexpr size_t kTunnelFirstReadBytes = 4096;
 
 struct Pod;
 struct HboneConn;
@@ -113,7 +117,13 @@ struct HboneConn {
     uring::Completion connect_c;
     uring::Completion recv_c;
     uring::Completion send_c;
-    std::vector<uint8_t> recv_buf;
+    // recv_buf is not zero-filled (only the pages the kernel writes become resident) and exists
+    // only while the connection carries streams: an idle one receives into a buffer lent by the
+    // worker's `tunnel_buffers` (`recv_lent`), as an idle tunnel does.
+    std::unique_ptr<uint8_t[]> recv_buf;
+    int32_t recv_lent = -1;        // The `tunnel_buffers` id the last receive landed in, or -1.
+    bool recv_heap_once = false;   // No lent buffer was free (ENOBUFS): next receive into our own.
+    bool recv_idle_cancel = false;  // The receive into `recv_buf` was cancelled to go idle.
     hbone::ByteBuffer send_buf;  // The send in flight; the engine's former output buffer.
     size_t send_offset = 0;
     size_t send_len = 0;
@@ -142,8 +152,10 @@ enum class TunnelState : uint8_t {
 };
 
 // Tunnel is one CONNECT stream bound to one plain TCP socket: the application's client socket
-// (outbound) or the socket to the application (inbound). Socket → stream: read into `up_buf`,
-// hand it to HTTP/2 without copying, read again after `send_done`. Stream → socket: received
+// (outbound) or the socket to the application (inbound). Socket → stream: a waiting tunnel holds
+// no buffer; the kernel lends it one of the worker's `tunnel_buffers` when bytes arrive
+// (`up_lent`), HTTP/2 frames them without copying, and the buffer goes back at `send_done`. A
+// read that fills it makes the tunnel bulk: from then on it reads into its own 64 KiB `up_buf`. Stream → socket: received
 // DATA is appended to `down_queued`, sent from `down_inflight`, and its flow-control window
 // returned only once written to the socket (back-pressure end to end).
 struct Tunnel {
@@ -157,9 +169,11 @@ struct Tunnel {
     uring::Completion sock_connect;
     uring::Completion sock_recv;
     uring::Completion sock_send;
-    std::vector<uint8_t> up_buf;
-    bool up_outstanding = false;  // `up_buf` is lent to HTTP/2 until `send_done`.
+    std::vector<uint8_t> up_buf;  // Bulk reads, or one read when every lent buffer was out.
+    int32_t up_lent = -1;         // The `tunnel_buffers` id the last read landed in, or -1.
+    bool up_outstanding = false;  // The last read is lent to HTTP/2 until `send_done`.
     bool up_bulk = false;         // A read filled the small first buffer: read big from now on.
+    bool up_heap_once = false;    // No lent buffer was free (ENOBUFS): next read into `up_buf`.
     bool sock_eof = false;        // The socket's peer sent FIN; END_STREAM sent.
     std::vector<uint8_t> down_inflight;
     size_t down_offset = 0;
@@ -200,6 +214,12 @@ struct Worker::Impl {
     // --- worker-thread side ------------------------------------------------------------------
     std::unique_ptr<uring::Ring> ring;
     std::unique_ptr<uring::RelayEngine> relays;
+    // tunnel_buffers lends small buffers to tunnel reads (null when the kernel has no
+    // provided-buffer rings: tunnels then read into their own `up_buf`).
+    std::unique_ptr<uring::BufferRing> tunnel_buffers;
+    uint64_t tunnel_buffers_exhausted = 0;  // Reads that found every buffer lent (ENOBUFS).
+    uint32_t trim_peak_connections = 0;     // Most open connections seen since the last trim.
+    uint32_t trim_followups = 0;            // Trims still due on the next ticks.
     std::optional<inpod::Netns> own_netns;
     uring::Completion wake_poll;
     uring::Timer tick_timer;
@@ -216,6 +236,9 @@ struct Worker::Impl {
     void run(std::promise<Result<void>>& started);
     void on_wake();
     void on_tick();
+    // maybe_trim returns freed heap memory to the kernel once the open connections fell far
+    // below their peak since the last trim (glibc keeps it otherwise: see worker.cc).
+    void maybe_trim();
     void reconcile();
     void open_pod(Pod& pod);
     Result<UniqueFd> open_listener(Pod& pod, uint16_t port);
@@ -260,9 +283,15 @@ struct Worker::Impl {
                               const state::SocketAddr& destination);
     void on_inbound_hbone(Pod& pod, UniqueFd client);
     void hbone_on_connect(HboneConn& hc, int32_t res);
-    void hbone_on_recv(HboneConn& hc, int32_t res);
+    void hbone_on_recv(HboneConn& hc, int32_t res, uint32_t cqe_flags);
     void hbone_on_send(HboneConn& hc, int32_t res);
     void hbone_arm_recv(HboneConn& hc);
+    // hbone_idle reports whether `hc` is open with no stream and none waiting.
+    bool hbone_idle(const HboneConn& hc) const;
+    // hbone_release_idle drops an idle connection's buffers (engines, send, receive).
+    void hbone_release_idle(HboneConn& hc);
+    // hbone_return_recv gives a connection's lent receive buffer back to `tunnel_buffers`.
+    void hbone_return_recv(HboneConn& hc);
     void hbone_flush(HboneConn& hc);
     void hbone_drain_events(HboneConn& hc);
     void hbone_opened(HboneConn& hc);
@@ -279,7 +308,12 @@ struct Worker::Impl {
     void on_request(HboneConn& hc, const hbone::H2Event& event);
     void on_response(Tunnel& tunnel, uint16_t http_status);
     void tunnel_on_connect(Tunnel& tunnel, int32_t res);
-    void tunnel_on_recv(Tunnel& tunnel, int32_t res);
+    void tunnel_on_recv(Tunnel& tunnel, int32_t res, uint32_t cqe_flags);
+    // count_buffers_exhausted counts (and now and then logs) a receive that found every lent
+    // buffer in use.
+    void count_buffers_exhausted();
+    // tunnel_return_buffer gives a tunnel's lent read buffer back to `tunnel_buffers`.
+    void tunnel_return_buffer(Tunnel& tunnel);
     void tunnel_on_send(Tunnel& tunnel, int32_t res);
     void tunnel_open(Tunnel& tunnel);
     void tunnel_arm_recv(Tunnel& tunnel);
