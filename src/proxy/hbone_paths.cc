@@ -1060,9 +1060,7 @@ void Worker::Impl::hbone_tick_all(uint64_t now_ns) {
         if (hc->role == hbone::Role::client && hc->streams.empty() && hc->waiting.empty()) {
             if (!hc->pooled) {
                 hbone_retire_if_unused(*hc);
-                continue;
-            }
-            if (int64_t(now_ns) - hc->last_active_ns > kPoolIdleNs) {
+            } else if (int64_t(now_ns) - hc->last_active_ns > kPoolIdleNs) {
                 pool_remove(*hc);
                 hc->conn->h2().drain();
                 hbone_flush(*hc);
