@@ -25,6 +25,18 @@ int get_int(int fd, int level, int name) {
     return value;
 }
 
+// listen_on_loopback binds `fd` to 127.0.0.1 on a free port, listens, and returns the address.
+sockaddr_in listen_on_loopback(int fd) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(fd, 1) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    return addr;
+}
+
 }  // namespace
 
 TEST_CASE("sockopt: nodelay and ztunnel's keepalive settings") {
@@ -64,13 +76,7 @@ TEST_CASE("sockopt: IPv4-mapped IPv6 becomes IPv4") {
 TEST_CASE("sockopt: an unredirected connection's original destination is its local address") {
     zt::UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     REQUIRE(listener);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(listener.get(), 1) == 0);
-    socklen_t len = sizeof addr;
-    REQUIRE(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    sockaddr_in addr = listen_on_loopback(listener.get());
 
     zt::UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     REQUIRE(::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
@@ -91,13 +97,7 @@ TEST_CASE("sockopt: accepted sockets inherit nodelay and keepalive from their li
     REQUIRE(listener);
     REQUIRE(zt::proxy::set_nodelay(listener.get()));
     REQUIRE(zt::proxy::set_keepalive(listener.get(), {.time_s = 77, .interval_s = 33, .probes = 4}));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(listener.get(), 1) == 0);
-    socklen_t len = sizeof addr;
-    REQUIRE(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    sockaddr_in addr = listen_on_loopback(listener.get());
     zt::UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     REQUIRE(::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
     zt::UniqueFd accepted(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
@@ -112,13 +112,7 @@ TEST_CASE("sockopt: accepted sockets inherit nodelay and keepalive from their li
 TEST_CASE("sockopt: bind without a port leaves the port to connect") {
     zt::UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     REQUIRE(listener);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(listener.get(), 1) == 0);
-    socklen_t len = sizeof addr;
-    REQUIRE(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    sockaddr_in addr = listen_on_loopback(listener.get());
 
     zt::UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     REQUIRE(zt::proxy::set_bind_address_no_port(client.get()));
@@ -127,7 +121,7 @@ TEST_CASE("sockopt: bind without a port leaves the port to connect") {
     from.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     REQUIRE(::bind(client.get(), reinterpret_cast<sockaddr*>(&from), sizeof from) == 0);
     sockaddr_in bound{};
-    len = sizeof bound;
+    socklen_t len = sizeof bound;
     REQUIRE(::getsockname(client.get(), reinterpret_cast<sockaddr*>(&bound), &len) == 0);
     CHECK(bound.sin_port == 0);  // a plain bind would have taken a port already
     CHECK(bound.sin_addr.s_addr == htonl(INADDR_LOOPBACK));
