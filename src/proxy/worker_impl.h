@@ -338,7 +338,11 @@ struct Worker::Impl {
     void tunnel_open(Tunnel& tunnel);
     void tunnel_arm_recv(Tunnel& tunnel);
     void tunnel_pump_down(Tunnel& tunnel);
+    // hbone_settle hands the DATA payloads in `hc.borrowed` (those of `only`, or all when null)
+    // to their tunnels before the engine's plaintext can change (the next feed).
     void hbone_settle(HboneConn& hc, Tunnel* only);
+    // tunnel_take_down takes `tunnel`'s payloads from `hc.borrowed[first..]`: one send straight
+    // from the plaintext when its socket is idle, else a copy into `down_queued`.
     void tunnel_take_down(Tunnel& tunnel, size_t first, HboneConn& hc);
     void tunnel_maybe_done(Tunnel& tunnel);
     void tunnel_abort(Tunnel& tunnel, std::string_view error, telemetry::ResponseFlag flag);
