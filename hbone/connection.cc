@@ -93,19 +93,31 @@ Result<void> Connection::feed(ByteSpan ciphertext) {
     // ciphertext plus one record BoringSSL may already hold), so it never moves while data
     // events point into it. It is not zero-filled (only the pages decryption writes become
     // resident) and its old bytes are not kept (the previous `feed`'s events are gone).
+    if (plain_ != nullptr && plain_.use_count() > 1) {
+        // A send still reads the previous plaintext (`plaintext_owner`): decrypt elsewhere. Two
+        // buffers take turns while sends complete between feeds, the usual case.
+        if (spare_ != nullptr && spare_.use_count() > 1) {
+            spare_.reset();
+        }
+        plain_.swap(spare_);
+    }
+    if (plain_ == nullptr) {
+        plain_ = std::make_shared<PlaintextBuffer>();
+    }
+    PlaintextBuffer& plain = *plain_;
     size_t cap = tls_->buffered_input() + 2 * kRecordPlaintextBytes;
-    if (plain_bytes_ < cap) {
-        plain_ = std::make_unique_for_overwrite<uint8_t[]>(cap);
-        plain_bytes_ = cap;
+    if (plain.size < cap) {
+        plain.bytes = std::make_unique_for_overwrite<uint8_t[]>(cap);
+        plain.size = cap;
     }
     size_t at = 0;
     Result<void> result = ok();
     for (;;) {
-        if (plain_bytes_ - at < kRecordPlaintextBytes) {
+        if (plain.size - at < kRecordPlaintextBytes) {
             // Out of room this call: the rest stays buffered in TLS for the next `feed`.
             break;
         }
-        auto n = tls_->decrypt(MutableByteSpan(plain_.get(), plain_bytes_).subspan(at));
+        auto n = tls_->decrypt(MutableByteSpan(plain.bytes.get(), plain.size).subspan(at));
         if (!n) {
             result = fail(n.error());
             break;
@@ -122,7 +134,7 @@ Result<void> Connection::feed(ByteSpan ciphertext) {
         }
     }
     if (at > 0) {
-        Result<void> h2 = h2_->feed(ByteSpan(plain_.get(), at));
+        Result<void> h2 = h2_->feed(ByteSpan(plain.bytes.get(), at));
         if (!h2) {
             return fail(h2.error());
         }
@@ -181,8 +193,9 @@ void Connection::consume_output(size_t n) {
 }
 
 void Connection::release_idle_buffers() {
+    // A buffer a send still holds stays alive with that send (`plaintext_owner`).
     plain_.reset();
-    plain_bytes_ = 0;
+    spare_.reset();
     tls_->release_idle_buffers();
     h2_->release_idle_buffers();
 }

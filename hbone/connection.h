@@ -59,7 +59,8 @@ public:
     // buffer_bytes is the storage the connection's byte buffers hold (plaintext, TLS input and
     // output, HTTP/2 output), not counting BoringSSL's and nghttp2's internal state.
     size_t buffer_bytes() const {
-        return plain_bytes_ + tls_->buffer_bytes() + h2_->buffer_bytes();
+        return (plain_ ? plain_->size : 0) + (spare_ ? spare_->size : 0) + tls_->buffer_bytes() +
+               h2_->buffer_bytes();
     }
 
     // consume_output marks the first `n` bytes of `pending_output` as sent.
@@ -69,6 +70,18 @@ public:
     // into `out` (which must be empty) by a buffer swap, not a copy, and counts as consumed.
     // The transport may send from `out` while the connection goes on producing output.
     void take_output(ByteBuffer& out);
+
+    // PlaintextBuffer is storage `feed` decrypts into (never zero-filled); `data` events point
+    // into one.
+    struct PlaintextBuffer {
+        std::unique_ptr<uint8_t[]> bytes;
+        size_t size = 0;
+    };
+
+    // plaintext_owner shares the buffer the pending `data` events borrow. While anyone else
+    // holds it (a socket send in flight straight from the decrypted bytes), its contents stay
+    // valid and unchanged: the next `feed` decrypts into another buffer instead. Never fails.
+    std::shared_ptr<const PlaintextBuffer> plaintext_owner() const { return plain_; }
 
     // tick passes time to both layers (handshake deadline, PING, glitch refill).
     Result<void> tick(uint64_t now_ns);
@@ -92,8 +105,11 @@ private:
 
     std::unique_ptr<TlsSession> tls_;
     std::unique_ptr<H2Session> h2_;
-    std::unique_ptr<uint8_t[]> plain_;  // Decrypted bytes of one `feed`; never zero-filled.
-    size_t plain_bytes_ = 0;
+    // plain_ is the buffer `feed` decrypts into (shared only through `plaintext_owner`);
+    // spare_ is a former one kept for reuse once nobody else holds it. Both are dropped by
+    // `release_idle_buffers`.
+    std::shared_ptr<PlaintextBuffer> plain_;
+    std::shared_ptr<PlaintextBuffer> spare_;
     uint64_t now_ns_ = 0;  // The latest time passed in (create, tick).
     bool failed_ = false;
     Error error_{};

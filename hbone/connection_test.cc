@@ -2,7 +2,8 @@
 // client and a server joined in memory: 100 concurrent tunnels of 1 MiB each way with per-stream
 // SHA-256, byte-at-a-time delivery (B19), record packing (one full DATA frame per 16 KiB record),
 // half-close/reset through TLS, a refused peer that never gets HTTP/2, a GOAWAY that makes it
-// out through TLS after an HTTP/2 error, and an idle connection that gives its buffers back.
+// out through TLS after an HTTP/2 error, an idle connection that gives its buffers back, and
+// plaintext buffers held by a send left untouched.
 
 #include "hbone/connection.h"
 
@@ -342,4 +343,63 @@ TEST_CASE("hbone: stack handshake deadline and PING keepalive through tick") {
     pair.run(ignore);
     REQUIRE(pair.client->tick(19'000'000'000));
     CHECK(pair.client->h2().counters().ping_timeouts == 0);
+}
+
+TEST_CASE("hbone: stack a held plaintext buffer is left untouched by the next feed") {
+    StackPair pair;
+    Log log;
+    pair.run(log);
+    auto id = pair.client->h2().submit_connect(ConnectRequest{"198.18.0.7:80", "", "", ""});
+    REQUIRE(id);
+    pair.run(log);
+    // Sends one payload filled with `fill` from the client and returns the server's data event.
+    auto deliver = [&](uint8_t fill) {
+        std::vector<uint8_t> payload(16375, fill);
+        REQUIRE(pair.client->h2().write_data(*id, payload, false));
+        zt::hbone::ByteBuffer wire;
+        pair.client->take_output(wire);
+        H2Event event;
+        while (pair.client->h2().poll_event(event)) {
+        }
+        REQUIRE(pair.server->feed(wire.span()));
+        H2Event data;
+        bool found = false;
+        while (pair.server->h2().poll_event(event)) {
+            if (event.kind == H2EventKind::data) {
+                REQUIRE(!found);  // One full frame, one event.
+                data = event;
+                found = true;
+            }
+        }
+        REQUIRE(found);
+        REQUIRE(data.data.size() == payload.size());
+        pair.server->h2().consume(*id, data.data.size());
+        return data;
+    };
+    auto inside = [](const Connection::PlaintextBuffer& buffer, zt::ByteSpan span) {
+        return span.data() >= buffer.bytes.get() && span.data() < buffer.bytes.get() + buffer.size;
+    };
+
+    H2Event first = deliver(0xa1);
+    auto held = pair.server->plaintext_owner();
+    REQUIRE(inside(*held, first.data));
+    // While held (a send in flight reads it), the next feed decrypts elsewhere.
+    H2Event second = deliver(0xb2);
+    CHECK(!inside(*held, second.data));
+    CHECK(std::all_of(first.data.begin(), first.data.end(), [](uint8_t b) { return b == 0xa1; }));
+    CHECK(std::all_of(second.data.begin(), second.data.end(), [](uint8_t b) { return b == 0xb2; }));
+    // Released, the former buffer is taken again instead of a new one once the current one is
+    // held: two buffers take turns.
+    const uint8_t* former = held->bytes.get();
+    held.reset();
+    auto current = pair.server->plaintext_owner();
+    H2Event third = deliver(0xc3);
+    CHECK(!inside(*current, third.data));
+    CHECK(pair.server->plaintext_owner()->bytes.get() == former);
+    // Nobody holds anything: the buffer stays where it is.
+    current.reset();
+    const uint8_t* now = pair.server->plaintext_owner()->bytes.get();
+    H2Event fourth = deliver(0xd4);
+    CHECK(pair.server->plaintext_owner()->bytes.get() == now);
+    CHECK(std::all_of(fourth.data.begin(), fourth.data.end(), [](uint8_t b) { return b == 0xd4; }));
 }

@@ -28,7 +28,7 @@ constexpr uint8_t kRequiredOpcodes[] = {
         IORING_OP_NOP,     IORING_OP_ACCEPT,       IORING_OP_CONNECT, IORING_OP_RECV,
         IORING_OP_SEND,    IORING_OP_SPLICE,       IORING_OP_POLL_ADD, IORING_OP_SHUTDOWN,
         IORING_OP_CLOSE,   IORING_OP_TIMEOUT,      IORING_OP_TIMEOUT_REMOVE,
-        IORING_OP_ASYNC_CANCEL,
+        IORING_OP_ASYNC_CANCEL, IORING_OP_SENDMSG,
 };
 
 int read_io_uring_disabled() {
@@ -137,6 +137,7 @@ std::string_view opcode_name(uint8_t opcode) {
         case IORING_OP_CONNECT: return "connect";
         case IORING_OP_RECV: return "recv";
         case IORING_OP_SEND: return "send";
+        case IORING_OP_SENDMSG: return "sendmsg";
         case IORING_OP_SPLICE: return "splice";
         case IORING_OP_POLL_ADD: return "poll_add";
         case IORING_OP_SHUTDOWN: return "shutdown";
@@ -290,6 +291,12 @@ Result<void> Ring::unregister_buffer_ring(uint16_t group) {
 void Ring::send(Completion& completion, int fd, std::span<const uint8_t> buffer, int flags) {
     io_uring_sqe* sqe = prepare(completion);
     io_uring_prep_send(sqe, fd, buffer.data(), buffer.size(), flags);
+    io_uring_sqe_set_data(sqe, &completion);
+}
+
+void Ring::sendmsg(Completion& completion, int fd, const msghdr& message, int flags) {
+    io_uring_sqe* sqe = prepare(completion);
+    io_uring_prep_sendmsg(sqe, fd, &message, unsigned(flags));
     io_uring_sqe_set_data(sqe, &completion);
 }
 

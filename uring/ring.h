@@ -134,6 +134,11 @@ public:
     void recv_multishot(Completion& completion, int fd, uint16_t buffer_group);
     void send(Completion& completion, int fd, std::span<const uint8_t> buffer, int flags = 0);
 
+    // sendmsg sends the gathered buffers of `message` (iovecs, no control data) in one
+    // operation. `message`, its iovec array and the bytes they point to must stay valid and
+    // unchanged until the callback has run.
+    void sendmsg(Completion& completion, int fd, const msghdr& message, int flags = 0);
+
     // splice moves up to `length` bytes from `fd_in` to `fd_out`, one of which is a pipe.
     // The kernel runs every splice on an io-wq thread: only splice from a socket that is
     // nonblocking and known to be readable (DESIGN "A connection").

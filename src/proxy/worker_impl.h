@@ -6,6 +6,7 @@
 // none of its completions is in the kernel.
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <atomic>
 #include <cstdint>
@@ -128,6 +129,9 @@ struct HboneConn {
     size_t send_offset = 0;
     size_t send_len = 0;
     std::unordered_map<int32_t, Tunnel*> streams;
+    // borrowed holds the DATA payloads of the events being drained, in arrival order, still in
+    // the engine's plaintext buffer: `hbone_settle` sends or copies them before the next feed.
+    std::vector<std::pair<Tunnel*, ByteSpan>> borrowed;
     std::vector<Tunnel*> waiting;  // Client: tunnels waiting for the handshake.
     std::string pool_key;
     bool pooled = false;
@@ -151,13 +155,22 @@ enum class TunnelState : uint8_t {
     closing,           // Ending: waiting for socket completions before freeing.
 };
 
+// GatherSend is the message of a socket send gathering several DATA payloads of one feed
+// straight from the HBONE engine's decrypted plaintext (bulk flows).
+struct GatherSend {
+    std::vector<iovec> pieces;
+    msghdr message{};
+};
+
 // Tunnel is one CONNECT stream bound to one plain TCP socket: the application's client socket
 // (outbound) or the socket to the application (inbound). Socket → stream: a waiting tunnel holds
 // no buffer; the kernel lends it one of the worker's `tunnel_buffers` when bytes arrive
 // (`up_lent`), HTTP/2 frames them without copying, and the buffer goes back at `send_done`. A
-// read that fills it makes the tunnel bulk: from then on it reads into its own 64 KiB `up_buf`. Stream → socket: received
-// DATA is appended to `down_queued`, sent from `down_inflight`, and its flow-control window
-// returned only once written to the socket (back-pressure end to end).
+// read that fills it makes the tunnel bulk: from then on it reads into its own 64 KiB `up_buf`.
+// Stream → socket: the DATA of one feed is sent straight from the engine's plaintext
+// (`down_pin`) when the socket is idle; otherwise it is appended to `down_queued` and sent from
+// `down_inflight`. Its flow-control window is returned only once written to the socket
+// (back-pressure end to end).
 struct Tunnel {
     Worker::Impl* owner = nullptr;
     HboneConn* hc = nullptr;
@@ -178,6 +191,13 @@ struct Tunnel {
     std::vector<uint8_t> down_inflight;
     size_t down_offset = 0;
     std::vector<uint8_t> down_queued;
+    // A direct send (from the engine's plaintext, no copy) holds that buffer in `down_pin` until
+    // its completion: `down_direct_bytes` in flight (0: none), from `down_direct_data` when it is
+    // one piece, else from the pieces of `down_gather` (made on the first such send, kept).
+    std::shared_ptr<const hbone::Connection::PlaintextBuffer> down_pin;
+    size_t down_direct_bytes = 0;
+    const uint8_t* down_direct_data = nullptr;
+    std::unique_ptr<GatherSend> down_gather;
     bool peer_fin = false;     // END_STREAM received.
     bool shut_wr = false;      // shutdown(SHUT_WR) done on the socket.
     bool stream_closed = false;
@@ -318,6 +338,12 @@ struct Worker::Impl {
     void tunnel_open(Tunnel& tunnel);
     void tunnel_arm_recv(Tunnel& tunnel);
     void tunnel_pump_down(Tunnel& tunnel);
+    // hbone_settle hands the DATA payloads in `hc.borrowed` (those of `only`, or all when null)
+    // to their tunnels before the engine's plaintext can change (the next feed).
+    void hbone_settle(HboneConn& hc, Tunnel* only);
+    // tunnel_take_down takes `tunnel`'s payloads from `hc.borrowed[first..]`: one send straight
+    // from the plaintext when its socket is idle, else a copy into `down_queued`.
+    void tunnel_take_down(Tunnel& tunnel, size_t first, HboneConn& hc);
     void tunnel_maybe_done(Tunnel& tunnel);
     void tunnel_abort(Tunnel& tunnel, std::string_view error, telemetry::ResponseFlag flag);
     void tunnel_close(Tunnel& tunnel);
