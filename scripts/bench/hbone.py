@@ -424,7 +424,9 @@ def section(results, m):
             L.append("")
         L.append("Each tunnel is a TCP connection from the client pod proven with a 1-byte echo "
                  "(all multiplexed on pooled HBONE connections), then held idle. Kernel socket "
-                 "memory is not in RSS.")
+                 "memory is not in RSS. \"Before\" is taken after the other parts ran; once the "
+                 "tunnels close each worker trims its heap (malloc_trim), which also returns what "
+                 "earlier parts left, so \"after\" may be below \"before\".")
         L.append("")
 
     L.append("### Targets (issue 9)")
@@ -458,8 +460,10 @@ def section(results, m):
             row(f"≤ 8 KiB per idle tunnel, {PROC_LABELS[p]}", f"{i['bytes_per_tunnel']:.0f} B",
                 i["bytes_per_tunnel"] <= 8192)
             back = i["after_kib"] / i["before_kib"]
-            row(f"memory back to baseline ±10 %, {PROC_LABELS[p]}", f"{back:.2f}×",
-                abs(back - 1) <= 0.10)
+            # Below the baseline counts as back: the baseline is taken after the other parts,
+            # and the trim after the tunnels close also returns what those left in the heap.
+            row(f"memory back to baseline (≤ +10 %), {PROC_LABELS[p]}", f"{back:.2f}×",
+                back <= 1.10)
     for p in ("zt1", "zt2"):
         h = med(results, "hbone", "handshake", f"per_core_{p}")
         row(f"≥ 2,000 mTLS handshakes/s per core (pool disabled), {PROC_LABELS[p]}",
