@@ -137,3 +137,56 @@ TEST_CASE("sockopt: bind without a port leaves the port to connect") {
     CHECK(bound.sin_port != 0);
     CHECK(bound.sin_addr.s_addr == htonl(INADDR_LOOPBACK));
 }
+
+namespace {
+
+// segments_out is how many TCP segments `fd` has sent (tcp_info).
+uint32_t segments_out(int fd) {
+    tcp_info info{};
+    socklen_t len = sizeof info;
+    REQUIRE(::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0);
+    return info.tcpi_segs_out;
+}
+
+// reply_segments connects to a loopback listener, sends one byte to the accepted side, which
+// answers one byte at once, and returns how many segments the accepted side sent for that
+// exchange: its answer, plus a pure ACK first unless its ACK waited for the answer.
+uint32_t reply_segments(bool delayed_ack) {
+    zt::UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    REQUIRE(listener);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener.get(), 1) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    zt::UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    REQUIRE(::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    zt::UniqueFd accepted(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    REQUIRE(accepted);
+    REQUIRE(zt::proxy::set_nodelay(accepted.get()));
+    if (delayed_ack) {
+        REQUIRE(zt::proxy::set_delayed_ack(accepted.get()));
+        CHECK(get_int(accepted.get(), IPPROTO_TCP, TCP_QUICKACK) == 0);
+    } else {
+        CHECK(get_int(accepted.get(), IPPROTO_TCP, TCP_QUICKACK) == 1);
+    }
+    uint32_t before = segments_out(accepted.get());
+    char byte = 'x';
+    REQUIRE(::send(client.get(), &byte, 1, 0) == 1);
+    REQUIRE(::recv(accepted.get(), &byte, 1, 0) == 1);
+    REQUIRE(::send(accepted.get(), &byte, 1, 0) == 1);
+    uint32_t sent = segments_out(accepted.get()) - before;
+    REQUIRE(::recv(client.get(), &byte, 1, 0) == 1);
+    return sent;
+}
+
+}  // namespace
+
+TEST_CASE("sockopt: a delayed ACK rides on the answer instead of going alone") {
+    // On loopback the receiving side's ACK is sent while the client's send runs, before recv
+    // returns, so the count does not depend on timing (the delayed-ACK timer is 40 ms).
+    CHECK(reply_segments(false) == 2);
+    CHECK(reply_segments(true) == 1);
+}
