@@ -208,6 +208,7 @@ void Worker::Impl::start_outbound_hbone(Pod& pod, UniqueFd client, const state::
                      telemetry::ResponseFlag::connect);
         return;
     }
+    (void)set_delayed_ack(sock->get());
     auto owned = new_hbone_conn(this, pod, hbone::Role::client);
     HboneConn& hc = *owned;
     hc.conn = std::move(*engine);
@@ -278,6 +279,7 @@ void Worker::Impl::hbone_opened(HboneConn& hc) {
 
 void Worker::Impl::on_response(Tunnel& t, uint16_t http_status) {
     if (http_status == hbone::kStatusOk) {
+        t.hc->answered = true;
         tunnel_open(t);
         return;
     }
@@ -315,6 +317,7 @@ void Worker::Impl::on_inbound_hbone(Pod& pod, UniqueFd client) {
         return;
     }
     (void)set_nodelay(client.get());
+    (void)set_delayed_ack(client.get());
     auto owned = new_hbone_conn(this, pod, hbone::Role::server);
     HboneConn& hc = *owned;
     hc.conn = std::move(*engine);
@@ -832,6 +835,7 @@ void Worker::Impl::hbone_on_recv(HboneConn& hc, int32_t res, uint32_t flags) {
     }
     hc.last_active_ns = monotonic_ns();
     bool was_handshaking = hc.conn->state() == hbone::ConnectionState::handshaking;
+    bool was_answered = hc.answered;
     // `feed` keeps no reference to its input (a trailing partial record is copied), so a lent
     // buffer goes back right after it.
     auto fed = hc.conn->feed(ByteSpan(data, size_t(res)));
@@ -850,7 +854,34 @@ void Worker::Impl::hbone_on_recv(HboneConn& hc, int32_t res, uint32_t flags) {
         return;
     }
     hbone_arm_recv(hc);
+    if (hbone_hold_output(hc, was_handshaking, was_answered)) {
+        return;
+    }
     hbone_flush(hc);
+}
+
+bool Worker::Impl::hbone_hold_output(const HboneConn& hc, bool was_handshaking,
+                                     bool was_answered) const {
+    // What a new connection's feed leaves to send is only HTTP/2 bookkeeping, and a frame that
+    // follows within a ring turn or two carries it in the same send: one flight fewer for this
+    // side and one receive fewer for the peer, per new connection (RFC 9113 requires neither
+    // SETTINGS nor its ACK at once, only first and eventually). The server holds its SETTINGS,
+    // SETTINGS ACK and WINDOW_UPDATE until the first CONNECT's upstream connect ends (its
+    // completion sends the 200 or the refusal, `tunnel_on_connect`); the client holds its
+    // SETTINGS ACK until the first tunnel's first read (`tunnel_on_recv`). Every other path
+    // that produces output flushes, and the tick flushes every connection: held at most 1 s.
+    if (hc.role == hbone::Role::server) {
+        if (!was_handshaking) {
+            return false;
+        }
+        for (const auto& [id, t] : hc.streams) {
+            if (t->state == TunnelState::connecting) {
+                return true;
+            }
+        }
+        return false;
+    }
+    return !was_answered && hc.answered;
 }
 
 void Worker::Impl::hbone_return_recv(HboneConn& hc) {

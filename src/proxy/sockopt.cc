@@ -38,6 +38,10 @@ Result<void> set_nodelay(int fd) {
     return set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
 }
 
+Result<void> set_delayed_ack(int fd) {
+    return set_int(fd, IPPROTO_TCP, TCP_QUICKACK, 0);
+}
+
 Result<void> set_keepalive(int fd, const Keepalive& settings) {
     const IntOption options[] = {{SOL_SOCKET, SO_KEEPALIVE, 1},
                                  {IPPROTO_TCP, TCP_KEEPIDLE, settings.time_s},

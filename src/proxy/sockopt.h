@@ -23,6 +23,12 @@ struct Keepalive {
 // set_nodelay turns Nagle's algorithm off on `fd`.
 Result<void> set_nodelay(int fd);
 
+// set_delayed_ack (TCP_QUICKACK 0) makes `fd` delay its ACKs so that they ride on the data it
+// sends next, instead of one pure ACK per segment received while a new connection is in
+// quick-ACK mode. The kernel leaves this mode by itself the first time a delayed ACK times out
+// (the option is not permanent).
+Result<void> set_delayed_ack(int fd);
+
 // set_keepalive enables TCP keepalive on `fd` with `settings`. Set on a listening socket, the
 // settings (and TCP_NODELAY) are inherited by every socket it accepts.
 Result<void> set_keepalive(int fd, const Keepalive& settings);

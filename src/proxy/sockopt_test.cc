@@ -131,3 +131,56 @@ TEST_CASE("sockopt: bind without a port leaves the port to connect") {
     CHECK(bound.sin_port != 0);
     CHECK(bound.sin_addr.s_addr == htonl(INADDR_LOOPBACK));
 }
+
+namespace {
+
+// unacked is how many segments `fd` sent that its peer has not acknowledged yet (tcp_info).
+uint32_t unacked(int fd) {
+    tcp_info info{};
+    socklen_t len = sizeof info;
+    REQUIRE(::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0);
+    return info.tcpi_unacked;
+}
+
+// ack_waits connects to a loopback listener and sends one byte to the accepted side, which reads
+// it; returns whether the client's byte was still unacknowledged then (the accepted side held its
+// ACK). The accepted side then answers, and the client's byte must be acknowledged by it.
+bool ack_waits(bool delayed_ack) {
+    zt::UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    REQUIRE(listener);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener.get(), 1) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    zt::UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    REQUIRE(::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    zt::UniqueFd accepted(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    REQUIRE(accepted);
+    REQUIRE(zt::proxy::set_nodelay(accepted.get()));
+    if (delayed_ack) {
+        REQUIRE(zt::proxy::set_delayed_ack(accepted.get()));
+        CHECK(get_int(accepted.get(), IPPROTO_TCP, TCP_QUICKACK) == 0);
+    } else {
+        CHECK(get_int(accepted.get(), IPPROTO_TCP, TCP_QUICKACK) == 1);
+    }
+    char byte = 'x';
+    REQUIRE(::send(client.get(), &byte, 1, 0) == 1);
+    REQUIRE(::recv(accepted.get(), &byte, 1, 0) == 1);
+    bool waited = unacked(client.get()) == 1;
+    REQUIRE(::send(accepted.get(), &byte, 1, 0) == 1);
+    REQUIRE(::recv(client.get(), &byte, 1, 0) == 1);
+    CHECK(unacked(client.get()) == 0);
+    return waited;
+}
+
+}  // namespace
+
+TEST_CASE("sockopt: a delayed ACK rides on the answer instead of going alone") {
+    // On loopback the accepted side's quick ACK is sent while the client's send runs, before
+    // recv returns, so this does not depend on timing (the delayed-ACK timer is 40 ms).
+    CHECK_FALSE(ack_waits(false));
+    CHECK(ack_waits(true));
+}

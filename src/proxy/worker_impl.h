@@ -137,6 +137,7 @@ struct HboneConn {
     bool pooled = false;
     bool goaway = false;
     bool failing = false;  // Inside `hbone_fail`: not to be freed yet.
+    bool answered = false;  // Client: a 200 arrived on this connection (its first tunnel opened).
     int64_t last_active_ns = 0;
     state::SocketAddr peer;
     state::SocketAddr local;
@@ -313,6 +314,10 @@ struct Worker::Impl {
     // hbone_return_recv gives a connection's lent receive buffer back to `tunnel_buffers`.
     void hbone_return_recv(HboneConn& hc);
     void hbone_flush(HboneConn& hc);
+    // hbone_hold_output reports whether the receive that just ended a handshake
+    // (`was_handshaking`) or opened the client's first tunnel (`answered` turned true; it was
+    // `was_answered` before) may leave its output for a frame that follows shortly.
+    bool hbone_hold_output(const HboneConn& hc, bool was_handshaking, bool was_answered) const;
     void hbone_drain_events(HboneConn& hc);
     void hbone_opened(HboneConn& hc);
     void hbone_fail(HboneConn& hc, std::string_view error);
