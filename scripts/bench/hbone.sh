@@ -80,7 +80,11 @@ ZT1_PID=$MESH_ZT1_PID
 ZT2_PID=$MESH_ZT2_PID
 echo "bench: hbone in netns mesh zt-$ZT_TAG-* ($(nproc) cores, kernel $(uname -r), RUNS=${RUNS:-3} DURATION=${DURATION:-5})"
 # HBONE_DEBUG=1 shows the tails of the peers' logs when a measurement fails (the mesh is gone after).
-/usr/bin/python3 scripts/bench/hbone.py || {
+# In the background and waited for, so that a TERM or ^C ends this script at once (bash runs traps
+# only between foreground commands) and the cleanup stops the measurements with the mesh.
+/usr/bin/python3 scripts/bench/hbone.py &
+ZT_BG_PIDS="$ZT_BG_PIDS $!"
+wait "$!" || {
     [ -z "${HBONE_DEBUG:-}" ] || tail -n 30 "$MESH_WORK/nghttpx.log" "$MESH_WORK/connect_proxy.log"
     exit 1
 }

@@ -39,6 +39,13 @@
 #                                       zt-TAG-* namespaces, then delete those namespaces
 #   zt_list [TAG]                       the namespaces that exist for TAG
 
+# bash runs no EXIT trap when a signal it does not trap kills it, so a scenario stopped by the
+# runner's `timeout` (TERM) or by ^C would leave its namespaces behind; ending through `exit`
+# instead lets the sourcing script's `trap ... EXIT` (zt_cleanup, mesh_down) run.
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
 ZT_TAG=${ZT_TAG:-topo}
 ZT_BG_PIDS=${ZT_BG_PIDS:-}
 ZT_BG_LAST=
