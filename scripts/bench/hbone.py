@@ -158,27 +158,32 @@ def bench_pingpong(results):
             log(f"pingpong run {run + 1}/{RUNS} {path}: p50 {v['p50_us']} us, p99 {v['p99_us']} us")
 
 
+def connrate_run(results, path, key, label):
+    """One build/tools/connrate run on `path`: appends rate, errors, p50, p99 and each process's
+    CPU µs per connection (and connections per CPU-second) to results[path][key]; returns the
+    log line."""
+    ns, ip, procs = PATHS[path]
+    argv = [f"{TOOLS}/connrate", f"{ip}:7000", str(CONNRATE_THREADS), f"{DURATION:g}"]
+    c0 = {p: cpu_seconds(PIDS[p]) for p in procs}
+    v = kv(run_cmd(ns, argv, DURATION + 60), "connrate:")
+    c1 = {p: cpu_seconds(PIDS[p]) for p in procs}
+    r = results.setdefault(path, {}).setdefault(key, {"rate": [], "errors": [], "p50": [], "p99": []})
+    for k, f in (("rate", "rate"), ("errors", "errors"), ("p50", "p50_us"), ("p99", "p99_us")):
+        r[k].append(v[f])
+    msg = f"{label}: {v['rate']:.0f}/s, errors {v['errors']:.0f}"
+    for p in procs:
+        cpu = c1[p] - c0[p]
+        r.setdefault(f"cpu_us_{p}", []).append(cpu / v["conns"] * 1e6 if v["conns"] else 0)
+        r.setdefault(f"per_core_{p}", []).append(v["conns"] / cpu if cpu > 0 else 0)
+        msg += f", {p} {r[f'cpu_us_{p}'][-1]:.0f} CPU µs/conn"
+    time.sleep(1)  # let this run's TIME_WAIT sockets settle before the next one
+    return msg
+
+
 def bench_connrate(results):
     for run in range(RUNS):
         for path in ("direct", "hbone"):
-            ns, ip, procs = PATHS[path]
-            argv = [f"{TOOLS}/connrate", f"{ip}:7000", str(CONNRATE_THREADS), f"{DURATION:g}"]
-            c0 = {p: cpu_seconds(PIDS[p]) for p in procs}
-            v = kv(run_cmd(ns, argv, DURATION + 60), "connrate:")
-            c1 = {p: cpu_seconds(PIDS[p]) for p in procs}
-            r = results.setdefault(path, {}).setdefault(
-                "connrate", {"rate": [], "errors": [], "p50": [], "p99": []})
-            for k, f in (("rate", "rate"), ("errors", "errors"), ("p50", "p50_us"),
-                         ("p99", "p99_us")):
-                r[k].append(v[f])
-            msg = (f"connrate run {run + 1}/{RUNS} {path}: {v['rate']:.0f}/s, "
-                   f"errors {v['errors']:.0f}")
-            for p in procs:
-                us = (c1[p] - c0[p]) / v["conns"] * 1e6 if v["conns"] else 0
-                r.setdefault(f"cpu_us_{p}", []).append(us)
-                msg += f", {p} {us:.0f} CPU µs/conn"
-            log(msg)
-            time.sleep(1)  # let this run's TIME_WAIT sockets settle before the next path
+            log(connrate_run(results, path, "connrate", f"connrate run {run + 1}/{RUNS} {path}"))
 
 
 def zt1_ready(timeout_s=15):
@@ -228,27 +233,8 @@ def bench_handshake(results):
     commands.append("# handshake: node 1's ztunnel restarted with POOL_MAX_STREAMS_PER_CONNECTION=1"
                     " for this row only")
     try:
-        ns, ip, procs = PATHS["hbone"]
-        argv = [f"{TOOLS}/connrate", f"{ip}:7000", str(CONNRATE_THREADS), f"{DURATION:g}"]
         for run in range(RUNS):
-            c0 = {p: cpu_seconds(PIDS[p]) for p in procs}
-            v = kv(run_cmd(ns, argv, DURATION + 60), "connrate:")
-            c1 = {p: cpu_seconds(PIDS[p]) for p in procs}
-            r = results.setdefault("hbone", {}).setdefault(
-                "handshake", {"rate": [], "errors": [], "p50": [], "p99": []})
-            for k, f in (("rate", "rate"), ("errors", "errors"), ("p50", "p50_us"),
-                         ("p99", "p99_us")):
-                r[k].append(v[f])
-            msg = (f"handshake run {run + 1}/{RUNS}: {v['rate']:.0f} handshakes/s, "
-                   f"errors {v['errors']:.0f}")
-            for p in procs:
-                cpu = c1[p] - c0[p]
-                us = cpu / v["conns"] * 1e6 if v["conns"] else 0
-                r.setdefault(f"cpu_us_{p}", []).append(us)
-                r.setdefault(f"per_core_{p}", []).append(v["conns"] / cpu if cpu > 0 else 0)
-                msg += f", {p} {us:.0f} CPU µs/handshake"
-            log(msg)
-            time.sleep(1)  # TIME_WAIT sockets settle, as between connrate runs
+            log(connrate_run(results, "hbone", "handshake", f"handshake run {run + 1}/{RUNS}"))
     finally:
         restart_zt1(original)
 
