@@ -14,16 +14,16 @@
 //     // custom verify: certs::verify_svid(ck->roots(), peer_chain, role, now_unix)
 //     // server side: certs::check_trust_domain(peer, ck->identity().trust_domain())
 
-#include <openssl/base.h>
-#include <openssl/pool.h>
-#include <openssl/x509.h>
-
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <openssl/base.h>
+#include <openssl/pool.h>
+#include <openssl/x509.h>
 
 #include "certs/identity.h"
 #include "certs/pem.h"
@@ -70,6 +70,7 @@ public:
 
     // not_before_unix / not_after_unix are the leaf's validity in Unix seconds.
     int64_t not_before_unix() const { return not_before_unix_; }
+
     int64_t not_after_unix() const { return not_after_unix_; }
 
     // refresh_at_unix is when a renewal is due: the leaf's half-life, as ztunnel.

@@ -4,10 +4,10 @@
 // strings: src/config renders the JSON (`identity`, `state`, `certChain`, `rootCerts`; each cert
 // `{pem, serialNumber, validFrom, expirationTime}`).
 
-#include <openssl/x509.h>
-
 #include <string>
 #include <vector>
+
+#include <openssl/x509.h>
 
 namespace zt::certs {
 

@@ -1,14 +1,14 @@
 // Unit tests for certs/identity: the strict SPIFFE parser (reliability.md §3.1, §6a A7) and the
 // accessors other modules build on.
 
-#include <doctest/doctest.h>
+#include "certs/identity.h"
 
 #include <algorithm>
 #include <string>
 #include <unordered_set>
 #include <vector>
 
-#include "certs/identity.h"
+#include <doctest/doctest.h>
 
 using zt::certs::Identity;
 
@@ -54,33 +54,33 @@ TEST_CASE("certs: malformed SPIFFE IDs are refused (reliability A7)") {
     const std::vector<std::string> bad = {
             "",
             "spiffe://",
-            "spiffe:///ns/a/sa/b",                        // empty trust domain
-            "spiffe://td/ns//sa/b",                       // empty namespace (ztunnel accepts)
-            "spiffe://td/ns/a/sa/",                       // empty service account (ztunnel accepts)
-            "spiffe://td/ns/a/sa/b/",                     // trailing slash
-            "spiffe://td/ns/a/sa/b/c",                    // extra segment
-            "spiffe://td/ns/../sa/b",                     // dot-dot segment
-            "spiffe://td/ns/./sa/b",                      // dot segment
-            "spiffe://Cluster.local/ns/a/sa/b",           // uppercase trust domain
-            "spiffe://td:8080/ns/a/sa/b",                 // port
-            "spiffe://user@td/ns/a/sa/b",                 // userinfo
-            "spiffe://td/ns/a/sa/b?x=1",                  // query
-            "spiffe://td/ns/a/sa/b#frag",                 // fragment
-            "spiffe://td/ns/a%2Fb/sa/b",                  // percent-encoding
-            "spiffe://td/ns/x/sa",                        // missing service account
-            "spiffe://td/ns/x",                           // missing sa entirely
-            "spiffe://td",                                // no path
-            "spiffe://td/",                               // root path
-            "spiffe://td/sa/a/ns/b",                      // wrong order
-            "spiffe://td/NS/a/sa/b",                      // literal segments are lowercase
-            "SPIFFE://td/ns/a/sa/b",                      // scheme is lowercase
-            "https://td/ns/a/sa/b",                       // other scheme
-            "spiffe:/td/ns/a/sa/b",                       // broken authority
-            " spiffe://td/ns/a/sa/b",                     // leading space
-            "spiffe://td/ns/a/sa/b ",                     // trailing space
-            "spiffe://td/ns/a b/sa/b",                    // space in a segment
-            std::string("spiffe://td/ns/a\0/sa/b", 22),   // NUL
-            "spiffe://td/ns/caf\xc3\xa9/sa/b",            // non-ASCII
+            "spiffe:///ns/a/sa/b",                       // empty trust domain
+            "spiffe://td/ns//sa/b",                      // empty namespace (ztunnel accepts)
+            "spiffe://td/ns/a/sa/",                      // empty service account (ztunnel accepts)
+            "spiffe://td/ns/a/sa/b/",                    // trailing slash
+            "spiffe://td/ns/a/sa/b/c",                   // extra segment
+            "spiffe://td/ns/../sa/b",                    // dot-dot segment
+            "spiffe://td/ns/./sa/b",                     // dot segment
+            "spiffe://Cluster.local/ns/a/sa/b",          // uppercase trust domain
+            "spiffe://td:8080/ns/a/sa/b",                // port
+            "spiffe://user@td/ns/a/sa/b",                // userinfo
+            "spiffe://td/ns/a/sa/b?x=1",                 // query
+            "spiffe://td/ns/a/sa/b#frag",                // fragment
+            "spiffe://td/ns/a%2Fb/sa/b",                 // percent-encoding
+            "spiffe://td/ns/x/sa",                       // missing service account
+            "spiffe://td/ns/x",                          // missing sa entirely
+            "spiffe://td",                               // no path
+            "spiffe://td/",                              // root path
+            "spiffe://td/sa/a/ns/b",                     // wrong order
+            "spiffe://td/NS/a/sa/b",                     // literal segments are lowercase
+            "SPIFFE://td/ns/a/sa/b",                     // scheme is lowercase
+            "https://td/ns/a/sa/b",                      // other scheme
+            "spiffe:/td/ns/a/sa/b",                      // broken authority
+            " spiffe://td/ns/a/sa/b",                    // leading space
+            "spiffe://td/ns/a/sa/b ",                    // trailing space
+            "spiffe://td/ns/a b/sa/b",                   // space in a segment
+            std::string("spiffe://td/ns/a\0/sa/b", 22),  // NUL
+            "spiffe://td/ns/caf\xc3\xa9/sa/b",           // non-ASCII
     };
     for (const auto& text : bad) {
         CAPTURE(text);

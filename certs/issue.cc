@@ -4,6 +4,8 @@
 
 #include "certs/issue.h"
 
+#include <utility>
+
 #include <openssl/asn1.h>
 #include <openssl/bn.h>
 #include <openssl/bytestring.h>
@@ -15,8 +17,6 @@
 #include <openssl/nid.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
-
-#include <utility>
 
 namespace zt::certs {
 namespace {
@@ -216,7 +216,8 @@ std::string named_trust_domain(X509* cert) {
 Result<KeyPtr> generate_p256_key() {
     bssl::UniquePtr<EC_KEY> ec(EC_KEY_new_by_curve_name(NID_X9_62_prime256v1));
     KeyPtr key(EVP_PKEY_new());
-    if (!ec || !key || !EC_KEY_generate_key(ec.get()) || !EVP_PKEY_assign_EC_KEY(key.get(), ec.get())) {
+    if (!ec || !key || !EC_KEY_generate_key(ec.get()) ||
+        !EVP_PKEY_assign_EC_KEY(key.get(), ec.get())) {
         return issue_error();
     }
     ec.release();  // owned by `key` now
@@ -262,8 +263,7 @@ Result<X509Ptr> sign_cert(const CertSpec& spec, EVP_PKEY* subject_key, X509* iss
         !add_name_entry(subject, "CN", spec.common_name)) {
         return issue_error();
     }
-    X509_NAME* issuer_name =
-            issuer_cert != nullptr ? X509_get_subject_name(issuer_cert) : subject;
+    X509_NAME* issuer_name = issuer_cert != nullptr ? X509_get_subject_name(issuer_cert) : subject;
     if (!X509_set_issuer_name(cert.get(), issuer_name) ||
         !add_extensions(cert.get(), spec, issuer_cert) ||
         !X509_sign(cert.get(), issuer_key, EVP_sha256())) {
@@ -376,8 +376,8 @@ Result<Issued> LocalCa::sign_csr(std::string_view csr_pem, const Identity& id, i
         return fail(Errc::cert_parse);
     }
     bssl::UniquePtr<BIO> bio(BIO_new_mem_buf(csr_pem.data(), int(csr_pem.size())));
-    bssl::UniquePtr<X509_REQ> req(
-            bio ? PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+    bssl::UniquePtr<X509_REQ> req(bio ? PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr)
+                                      : nullptr);
     if (!req) {
         ERR_clear_error();
         return fail(Errc::cert_parse);
@@ -395,8 +395,8 @@ Result<Issued> LocalCa::sign_csr(std::string_view csr_pem, const Identity& id, i
     if (uris->size() != 1 || (*uris)[0] != id.to_string()) {
         return fail(Errc::identity_mismatch);
     }
-    auto leaf = sign_cert(leaf_spec(id, now_unix, ttl_seconds), pubkey.get(), cert_.get(),
-                          key_.get());
+    auto leaf =
+            sign_cert(leaf_spec(id, now_unix, ttl_seconds), pubkey.get(), cert_.get(), key_.get());
     if (!leaf) {
         return fail(leaf.error());
     }

@@ -4,14 +4,14 @@
 // certificate builder (`CertSpec` + `sign_cert`), and `LocalCa`, the root CA of `ztunnel ca` and
 // of local-CA mode. Everything is in memory; writing files is the caller's job.
 
-#include <openssl/base.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
-
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <openssl/base.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "certs/identity.h"
 #include "certs/pem.h"
@@ -42,7 +42,8 @@ struct CertSpec {
     // san_critical marks the SAN extension critical (1) or not (0); -1 means "critical exactly
     // when the subject is empty", the only right choice outside tests.
     int san_critical = -1;
-    // is_ca sets basicConstraints cA=TRUE (always critical); `path_len` >= 0 adds pathLenConstraint.
+    // is_ca sets basicConstraints cA=TRUE (always critical); `path_len` >= 0 adds
+    // pathLenConstraint.
     bool is_ca = false;
     int path_len = -1;
     // key_usage is a mask of BoringSSL's `KU_*` bits; 0 omits the extension.

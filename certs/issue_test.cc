@@ -1,18 +1,18 @@
 // Unit tests for certs/issue and certs/pem: P-256 keys, CSRs, the leaf and CA profiles, LocalCa
 // create/load/sign, and the PEM and field helpers the dump uses.
 
+#include "certs/issue.h"
+
+#include <set>
+#include <string>
+
+#include <doctest/doctest.h>
 #include <openssl/ec_key.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/nid.h>
 #include <openssl/x509v3.h>
 
-#include <doctest/doctest.h>
-
-#include <set>
-#include <string>
-
-#include "certs/issue.h"
 #include "certs/pem.h"
 #include "certs/verify.h"
 #include "tests/support/test_ca.h"

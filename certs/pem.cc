@@ -59,8 +59,8 @@ Result<std::vector<X509Ptr>> parse_cert_chain_pem(std::string_view pem) {
         X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
         if (!cert) {
             uint32_t err = ERR_peek_last_error();
-            bool at_end = ERR_GET_LIB(err) == ERR_LIB_PEM &&
-                          ERR_GET_REASON(err) == PEM_R_NO_START_LINE;
+            bool at_end =
+                    ERR_GET_LIB(err) == ERR_LIB_PEM && ERR_GET_REASON(err) == PEM_R_NO_START_LINE;
             ERR_clear_error();
             if (at_end && !certs.empty()) {
                 break;

@@ -5,15 +5,15 @@
 // (validity as Unix seconds, the serial number in decimal), plus one capped file read. Nothing here
 // reads the clock, and every function leaves BoringSSL's thread-local error queue empty.
 
-#include <openssl/base.h>
-#include <openssl/evp.h>
-#include <openssl/x509.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <openssl/base.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "zt/result.h"
 

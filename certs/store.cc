@@ -68,9 +68,12 @@ struct CertStore::Entry {
 
 std::string_view to_string(CertState state) {
     switch (state) {
-        case CertState::initializing: return "Initializing";
-        case CertState::available: return "Available";
-        case CertState::unavailable: return "Unavailable";
+        case CertState::initializing:
+            return "Initializing";
+        case CertState::available:
+            return "Available";
+        case CertState::unavailable:
+            return "Unavailable";
     }
     return "Unavailable";
 }
@@ -211,8 +214,8 @@ void CertStore::tick_roots(int64_t now_mono) {
     *roots_stamp_ = stamp;
     auto text = read_pem_file(path);
     Result<std::shared_ptr<const TrustBundle>> bundle =
-            text ? TrustBundle::from_pem(*text) : Result<std::shared_ptr<const TrustBundle>>(
-                                                          fail(text.error()));
+            text ? TrustBundle::from_pem(*text)
+                 : Result<std::shared_ptr<const TrustBundle>>(fail(text.error()));
     if (!bundle && bundle.error().code == Errc::not_found && !file_roots_) {
         // The agent has not written the roots yet: that is "not yet", not a refusal.
         log::debug(kLogTarget, "waiting for root certificates", {log::Field::str("path", path)});
@@ -227,8 +230,9 @@ void CertStore::tick_roots(int64_t now_mono) {
         return;
     }
     file_roots_ = std::move(bundle).value();
-    log::info(kLogTarget, "loaded root certificates",
-              {log::Field::str("path", path), log::Field::num("roots", file_roots_->roots().size())});
+    log::info(
+            kLogTarget, "loaded root certificates",
+            {log::Field::str("path", path), log::Field::num("roots", file_roots_->roots().size())});
     // Every CertifiedKey embeds its roots: rebuild them all against the new bundle.
     for (auto& [id, entry] : entries_) {
         entry->forced = true;

@@ -91,11 +91,11 @@ struct StoreOptions {
 
 // StoreStats are the store's counters since creation, for metrics.
 struct StoreStats {
-    uint64_t issued_total = 0;           // certificates obtained from the issuer
-    uint64_t issue_failures_total = 0;   // failed issuer attempts
-    uint64_t files_loaded_total = 0;     // certificate files accepted (first load or rotation)
-    uint64_t files_refused_total = 0;    // certificate or root files refused
-    uint64_t expired_total = 0;          // published certificates that expired unreplaced
+    uint64_t issued_total = 0;          // certificates obtained from the issuer
+    uint64_t issue_failures_total = 0;  // failed issuer attempts
+    uint64_t files_loaded_total = 0;    // certificate files accepted (first load or rotation)
+    uint64_t files_refused_total = 0;   // certificate or root files refused
+    uint64_t expired_total = 0;         // published certificates that expired unreplaced
     std::map<Errc, uint64_t> refusals_by_reason;  // issue failures and refusals, by reason
     // earliest_expiry_unix is the soonest notAfter among published certificates (0 when none),
     // for a `cert_expiry_timestamp_seconds` gauge that alerts before expiry.
@@ -158,9 +158,8 @@ private:
     void count_refusal(Errc code);
     Result<std::shared_ptr<const CertifiedKey>> attempt(const Identity& id, Entry& entry,
                                                         int64_t now_unix, bool& unchanged);
-    void apply(const Identity& id, Entry& entry,
-               Result<std::shared_ptr<const CertifiedKey>> result, int64_t now_mono,
-               int64_t now_unix);
+    void apply(const Identity& id, Entry& entry, Result<std::shared_ptr<const CertifiedKey>> result,
+               int64_t now_mono, int64_t now_unix);
     void tick_roots(int64_t now_mono);
 
     const Clock& clock_;

@@ -2,13 +2,14 @@
 // backoff while a valid certificate stays in use, expiry, file-mode loading, rotation and the
 // refusals that keep the last good certificate (SPEC.md §4, reliability.md §3.4), and the dump.
 
-#include <doctest/doctest.h>
+#include "certs/store.h"
 
 #include <filesystem>
 #include <fstream>
 #include <string>
 
-#include "certs/store.h"
+#include <doctest/doctest.h>
+
 #include "tests/support/test_ca.h"
 
 using zt::Errc;
@@ -127,8 +128,8 @@ TEST_CASE("certs: a certificate is renewed at half-life and the old one stays us
     auto first = f.store->get(who);
     REQUIRE(first);
     int64_t half_life_s = first->refresh_at_unix() - f.clock.unix_seconds();
-    CHECK(half_life_s == (kDay + zt::certs::kLeafBackdateSeconds) / 2 -
-                                 zt::certs::kLeafBackdateSeconds);
+    CHECK(half_life_s ==
+          (kDay + zt::certs::kLeafBackdateSeconds) / 2 - zt::certs::kLeafBackdateSeconds);
     CHECK(f.due_in_ns() == half_life_s * kNanosPerSecond);
 
     f.clock.advance_seconds(half_life_s - 1);

@@ -3,15 +3,14 @@
 // callbacks call `verify_svid` with the peer's CRYPTO_BUFFER chain, then the identity and trust
 // domain checks. Proves the API fits a real handshake; the TLS session code itself is hbone/'s.
 
-#include <openssl/bio.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-
-#include <doctest/doctest.h>
-
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <doctest/doctest.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "certs/certified_key.h"
 #include "certs/verify.h"
@@ -120,10 +119,18 @@ TEST_CASE("certs: a mutual TLS 1.3 handshake verifies SVIDs through custom-verif
     TestCa inter = root.intermediate();
     auto client_id = Identity::parse("spiffe://cluster.local/ns/a/sa/client").value();
     auto server_id = Identity::parse("spiffe://cluster.local/ns/b/sa/server").value();
-    Side client{certified(inter, "spiffe://cluster.local/ns/a/sa/client"), PeerRole::server,
-                {server_id}, root.now_unix(), {}, {}};
-    Side server{certified(root, "spiffe://cluster.local/ns/b/sa/server"), PeerRole::client, {},
-                root.now_unix(), {}, {}};
+    Side client{certified(inter, "spiffe://cluster.local/ns/a/sa/client"),
+                PeerRole::server,
+                {server_id},
+                root.now_unix(),
+                {},
+                {}};
+    Side server{certified(root, "spiffe://cluster.local/ns/b/sa/server"),
+                PeerRole::client,
+                {},
+                root.now_unix(),
+                {},
+                {}};
     REQUIRE(handshake(client, server));
     REQUIRE(client.peer);
     REQUIRE(server.peer);
@@ -133,11 +140,18 @@ TEST_CASE("certs: a mutual TLS 1.3 handshake verifies SVIDs through custom-verif
 
 TEST_CASE("certs: the client refuses a valid server of the wrong identity (A11)") {
     TestCa root = TestCa::root();
-    Side client{certified(root, "spiffe://cluster.local/ns/a/sa/client"), PeerRole::server,
+    Side client{certified(root, "spiffe://cluster.local/ns/a/sa/client"),
+                PeerRole::server,
                 {Identity::parse("spiffe://cluster.local/ns/b/sa/expected").value()},
-                root.now_unix(), {}, {}};
-    Side server{certified(root, "spiffe://cluster.local/ns/b/sa/impostor"), PeerRole::client, {},
-                root.now_unix(), {}, {}};
+                root.now_unix(),
+                {},
+                {}};
+    Side server{certified(root, "spiffe://cluster.local/ns/b/sa/impostor"),
+                PeerRole::client,
+                {},
+                root.now_unix(),
+                {},
+                {}};
     CHECK_FALSE(handshake(client, server));
     REQUIRE(client.refusal);
     CHECK(*client.refusal == Errc::identity_mismatch);
@@ -146,10 +160,18 @@ TEST_CASE("certs: the client refuses a valid server of the wrong identity (A11)"
 TEST_CASE("certs: the server refuses a client from another trust domain (A6)") {
     TestCa root = TestCa::root();
     auto server_id = Identity::parse("spiffe://cluster.local/ns/b/sa/server").value();
-    Side client{certified(root, "spiffe://other.td/ns/a/sa/client"), PeerRole::server,
-                {server_id}, root.now_unix(), {}, {}};
-    Side server{certified(root, "spiffe://cluster.local/ns/b/sa/server"), PeerRole::client, {},
-                root.now_unix(), {}, {}};
+    Side client{certified(root, "spiffe://other.td/ns/a/sa/client"),
+                PeerRole::server,
+                {server_id},
+                root.now_unix(),
+                {},
+                {}};
+    Side server{certified(root, "spiffe://cluster.local/ns/b/sa/server"),
+                PeerRole::client,
+                {},
+                root.now_unix(),
+                {},
+                {}};
     CHECK_FALSE(handshake(client, server));
     REQUIRE(server.refusal);
     CHECK(*server.refusal == Errc::trust_domain_mismatch);
@@ -161,16 +183,19 @@ TEST_CASE("certs: the server refuses a client certificate from an unknown CA (A4
     auto server_id = Identity::parse("spiffe://cluster.local/ns/b/sa/server").value();
     // The client trusts our root (so it accepts the server) but its own cert is the stranger's.
     auto foreign = stranger.issue_leaf("spiffe://cluster.local/ns/a/sa/client");
-    auto ck = CertifiedKey::make(Identity::parse("spiffe://cluster.local/ns/a/sa/client").value(),
-                                 foreign.chain_pem, foreign.key_pem,
-                                 zt::certs::TrustBundle::from_pem(root.root_pem() +
-                                                                  stranger.root_pem())
-                                         .value(),
-                                 root.now_unix());
+    auto ck = CertifiedKey::make(
+            Identity::parse("spiffe://cluster.local/ns/a/sa/client").value(), foreign.chain_pem,
+            foreign.key_pem,
+            zt::certs::TrustBundle::from_pem(root.root_pem() + stranger.root_pem()).value(),
+            root.now_unix());
     REQUIRE(ck);
     Side client{*ck, PeerRole::server, {server_id}, root.now_unix(), {}, {}};
-    Side server{certified(root, "spiffe://cluster.local/ns/b/sa/server"), PeerRole::client, {},
-                root.now_unix(), {}, {}};
+    Side server{certified(root, "spiffe://cluster.local/ns/b/sa/server"),
+                PeerRole::client,
+                {},
+                root.now_unix(),
+                {},
+                {}};
     CHECK_FALSE(handshake(client, server));
     REQUIRE(server.refusal);
     CHECK(*server.refusal == Errc::cert_unknown_ca);

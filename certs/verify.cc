@@ -7,13 +7,6 @@
 
 #include "certs/verify.h"
 
-#include <openssl/err.h>
-#include <openssl/nid.h>
-#include <openssl/stack.h>
-#include <openssl/x509v3.h>
-
-#include <openssl/sha.h>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -22,6 +15,12 @@
 #include <mutex>
 #include <optional>
 #include <unordered_map>
+
+#include <openssl/err.h>
+#include <openssl/nid.h>
+#include <openssl/sha.h>
+#include <openssl/stack.h>
+#include <openssl/x509v3.h>
 
 namespace zt::certs {
 
@@ -34,8 +33,14 @@ std::atomic<uint64_t> g_cache_evictions{0};
 
 }  // namespace
 
-uint64_t verify_cache_hits_total() { return g_cache_hits.load(std::memory_order_relaxed); }
-uint64_t verify_cache_misses_total() { return g_cache_misses.load(std::memory_order_relaxed); }
+uint64_t verify_cache_hits_total() {
+    return g_cache_hits.load(std::memory_order_relaxed);
+}
+
+uint64_t verify_cache_misses_total() {
+    return g_cache_misses.load(std::memory_order_relaxed);
+}
+
 uint64_t verify_cache_evictions_total() {
     return g_cache_evictions.load(std::memory_order_relaxed);
 }
@@ -44,6 +49,7 @@ uint64_t verify_cache_evictions_total() {
 // of time in which every certificate of the built path is valid. Bounded; FIFO eviction.
 struct TrustBundle::VerifyCache {
     using Key = std::array<uint8_t, SHA256_DIGEST_LENGTH>;
+
     struct KeyHash {
         size_t operator()(const Key& key) const {
             size_t h;
@@ -51,6 +57,7 @@ struct TrustBundle::VerifyCache {
             return h;
         }
     };
+
     struct Entry {
         Identity identity;
         int64_t not_before_unix;  // The latest notBefore of the path.
@@ -110,14 +117,17 @@ Unexpected refuse(Errc code) {
 // ShallowStack is a STACK_OF(X509) that borrows its elements: freeing it frees only the stack
 // (the default `bssl::UniquePtr` deleter would free the certificates too).
 struct ShallowStackFree {
-    void operator()(STACK_OF(X509)* stack) const { sk_X509_free(stack); }
+    void operator()(STACK_OF(X509) * stack) const { sk_X509_free(stack); }
 };
+
 using ShallowStack = std::unique_ptr<STACK_OF(X509), ShallowStackFree>;
 
 Errc map_verify_error(int err) {
     switch (err) {
-        case X509_V_ERR_CERT_HAS_EXPIRED: return Errc::cert_expired;
-        case X509_V_ERR_CERT_NOT_YET_VALID: return Errc::cert_not_yet_valid;
+        case X509_V_ERR_CERT_HAS_EXPIRED:
+            return Errc::cert_expired;
+        case X509_V_ERR_CERT_NOT_YET_VALID:
+            return Errc::cert_not_yet_valid;
         case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
         case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
         case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
@@ -126,12 +136,17 @@ Errc map_verify_error(int err) {
         case X509_V_ERR_CERT_SIGNATURE_FAILURE:
         case X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY:
         case X509_V_ERR_CERT_UNTRUSTED:
-        case X509_V_ERR_CERT_REJECTED: return Errc::cert_unknown_ca;
-        case X509_V_ERR_INVALID_PURPOSE: return Errc::cert_eku;
-        case X509_V_ERR_CERT_CHAIN_TOO_LONG: return Errc::cert_chain_too_long;
+        case X509_V_ERR_CERT_REJECTED:
+            return Errc::cert_unknown_ca;
+        case X509_V_ERR_INVALID_PURPOSE:
+            return Errc::cert_eku;
+        case X509_V_ERR_CERT_CHAIN_TOO_LONG:
+            return Errc::cert_chain_too_long;
         case X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD:
-        case X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD: return Errc::cert_parse;
-        default: return Errc::cert_chain_invalid;
+        case X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD:
+            return Errc::cert_parse;
+        default:
+            return Errc::cert_chain_invalid;
     }
 }
 
@@ -260,7 +275,7 @@ Result<Identity> verify_parsed(const TrustBundle& roots, std::span<X509* const> 
 
 // cache_key hashes the side and the chain's DER, each certificate length-prefixed so that no two
 // different chains share an input.
-TrustBundle::VerifyCache::Key cache_key(const STACK_OF(CRYPTO_BUFFER)* chain, PeerRole role) {
+TrustBundle::VerifyCache::Key cache_key(const STACK_OF(CRYPTO_BUFFER) * chain, PeerRole role) {
     SHA256_CTX sha;
     SHA256_Init(&sha);
     uint8_t side = static_cast<uint8_t>(role);
@@ -342,7 +357,7 @@ Result<Identity> verify_svid(const TrustBundle& roots, std::span<X509* const> ch
     return verify_parsed(roots, chain, role, now_unix);
 }
 
-Result<Identity> verify_svid(const TrustBundle& roots, const STACK_OF(CRYPTO_BUFFER)* chain,
+Result<Identity> verify_svid(const TrustBundle& roots, const STACK_OF(CRYPTO_BUFFER) * chain,
                              PeerRole role, int64_t now_unix) {
     size_t count = chain == nullptr ? 0 : sk_CRYPTO_BUFFER_num(chain);
     if (count == 0) {
@@ -366,14 +381,15 @@ Result<Identity> verify_svid(const TrustBundle& roots, const STACK_OF(CRYPTO_BUF
         borrowed[i] = owned[i].get();
     }
     PathWindow window;
-    auto id = verify_parsed(roots, std::span<X509* const>(borrowed, count), role, now_unix, &window);
+    auto id =
+            verify_parsed(roots, std::span<X509* const>(borrowed, count), role, now_unix, &window);
     if (id && window.known) {
         cache.insert(key, {*id, window.not_before_unix, window.not_after_unix});
     }
     return id;
 }
 
-Result<Identity> verify_svid(const TrustBundle& roots, const STACK_OF(X509)* chain, PeerRole role,
+Result<Identity> verify_svid(const TrustBundle& roots, const STACK_OF(X509) * chain, PeerRole role,
                              int64_t now_unix) {
     size_t count = chain == nullptr ? 0 : sk_X509_num(chain);
     if (count == 0) {
@@ -403,7 +419,7 @@ Result<void> check_trust_domain(const Identity& peer, std::string_view trust_dom
     return ok();
 }
 
-Result<Identity> verify_server_peer(const TrustBundle& roots, const STACK_OF(CRYPTO_BUFFER)* chain,
+Result<Identity> verify_server_peer(const TrustBundle& roots, const STACK_OF(CRYPTO_BUFFER) * chain,
                                     int64_t now_unix, std::span<const Identity> expected) {
     auto id = verify_svid(roots, chain, PeerRole::server, now_unix);
     if (!id) {
@@ -415,7 +431,7 @@ Result<Identity> verify_server_peer(const TrustBundle& roots, const STACK_OF(CRY
     return id;
 }
 
-Result<Identity> verify_client_peer(const TrustBundle& roots, const STACK_OF(CRYPTO_BUFFER)* chain,
+Result<Identity> verify_client_peer(const TrustBundle& roots, const STACK_OF(CRYPTO_BUFFER) * chain,
                                     int64_t now_unix, std::string_view trust_domain) {
     auto id = verify_svid(roots, chain, PeerRole::client, now_unix);
     if (!id) {

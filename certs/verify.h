@@ -17,10 +17,6 @@
 //     if (!peer) { count(peer.error().code); *out_alert = SSL_AD_BAD_CERTIFICATE;
 //                  return ssl_verify_invalid; }
 
-#include <openssl/base.h>
-#include <openssl/pool.h>
-#include <openssl/x509.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -28,6 +24,10 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <openssl/base.h>
+#include <openssl/pool.h>
+#include <openssl/x509.h>
 
 #include "certs/identity.h"
 #include "certs/pem.h"
@@ -111,7 +111,7 @@ public:
 
 private:
     friend Result<Identity> verify_svid(const TrustBundle& roots,
-                                        const STACK_OF(CRYPTO_BUFFER)* chain, PeerRole role,
+                                        const STACK_OF(CRYPTO_BUFFER) * chain, PeerRole role,
                                         int64_t now_unix);
 
     TrustBundle();
@@ -148,11 +148,11 @@ Result<Identity> verify_svid(const TrustBundle& roots, std::span<X509* const> ch
 // for `role` is only checked against `now_unix`; only successes are remembered, so refusals
 // always come from full validation with their own reason. A null or empty `chain` fails with
 // `Errc::cert_parse`.
-Result<Identity> verify_svid(const TrustBundle& roots, const STACK_OF(CRYPTO_BUFFER)* chain,
+Result<Identity> verify_svid(const TrustBundle& roots, const STACK_OF(CRYPTO_BUFFER) * chain,
                              PeerRole role, int64_t now_unix);
 
 // verify_svid (STACK_OF(X509) form) verifies `chain` (`SSL_get_peer_full_cert_chain`) as above.
-Result<Identity> verify_svid(const TrustBundle& roots, const STACK_OF(X509)* chain, PeerRole role,
+Result<Identity> verify_svid(const TrustBundle& roots, const STACK_OF(X509) * chain, PeerRole role,
                              int64_t now_unix);
 
 // check_leaf_profile applies only the leaf checks of `verify_svid` (no chain, no time) for `role`
@@ -170,12 +170,12 @@ Result<void> check_trust_domain(const Identity& peer, std::string_view trust_dom
 
 // verify_server_peer is the whole client-side check: `verify_svid` with `PeerRole::server`, then
 // `check_identity_in(expected)`. Returns the server's identity or the first refusal.
-Result<Identity> verify_server_peer(const TrustBundle& roots, const STACK_OF(CRYPTO_BUFFER)* chain,
+Result<Identity> verify_server_peer(const TrustBundle& roots, const STACK_OF(CRYPTO_BUFFER) * chain,
                                     int64_t now_unix, std::span<const Identity> expected);
 
 // verify_client_peer is the whole server-side check: `verify_svid` with `PeerRole::client`, then
 // `check_trust_domain(trust_domain)`. Returns the client's identity (for RBAC) or the refusal.
-Result<Identity> verify_client_peer(const TrustBundle& roots, const STACK_OF(CRYPTO_BUFFER)* chain,
+Result<Identity> verify_client_peer(const TrustBundle& roots, const STACK_OF(CRYPTO_BUFFER) * chain,
                                     int64_t now_unix, std::string_view trust_domain);
 
 }  // namespace zt::certs

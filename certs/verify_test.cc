@@ -2,15 +2,15 @@
 // at run time by tests/support/test_ca (reliability.md §6a A4–A10), plus the two identity checks
 // hbone/ applies after verification.
 
-#include <openssl/err.h>
-#include <openssl/stack.h>
-
-#include <doctest/doctest.h>
+#include "certs/verify.h"
 
 #include <string>
 #include <vector>
 
-#include "certs/verify.h"
+#include <doctest/doctest.h>
+#include <openssl/err.h>
+#include <openssl/stack.h>
+
 #include "tests/support/test_ca.h"
 
 using zt::Errc;
@@ -139,8 +139,8 @@ TEST_CASE("certs: more certificates than the cap are refused before parsing") {
     REQUIRE_FALSE(result);
     CHECK(result.error().code == Errc::cert_chain_too_long);
 
-    auto empty = verify_svid(*ca.bundle(), std::span<X509* const>(), PeerRole::client,
-                             ca.now_unix());
+    auto empty =
+            verify_svid(*ca.bundle(), std::span<X509* const>(), PeerRole::client, ca.now_unix());
     REQUIRE_FALSE(empty);
     CHECK(empty.error().code == Errc::cert_parse);
     const STACK_OF(CRYPTO_BUFFER)* none = nullptr;
@@ -224,8 +224,7 @@ TEST_CASE("certs: the one-call peer checks combine verification and the identity
                                         "cluster.local")
                   .error()
                   .code == Errc::trust_domain_mismatch);
-    CHECK(zt::certs::verify_client_peer(*bundle, server_chain.get(), ca.now_unix(),
-                                        "cluster.local")
+    CHECK(zt::certs::verify_client_peer(*bundle, server_chain.get(), ca.now_unix(), "cluster.local")
                   .value() == server_id);
 }
 

@@ -3,13 +3,13 @@
 // chain and key parsers. Nothing may crash, an accepted leaf's identity must round-trip through
 // the strict parser, and BoringSSL's error queue must be empty afterwards (hbone/ relies on it).
 
-#include <openssl/err.h>
-#include <openssl/pool.h>
-#include <openssl/stack.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+
+#include <openssl/err.h>
+#include <openssl/pool.h>
+#include <openssl/stack.h>
 
 #include "certs/pem.h"
 #include "certs/verify.h"

@@ -61,10 +61,15 @@ public:
     // size, capacity, empty, data and span describe the bytes held (borrowed views) and the
     // storage behind them.
     size_t size() const { return size_; }
+
     size_t capacity() const { return capacity_; }
+
     bool empty() const { return size_ == 0; }
+
     uint8_t* data() { return data_.get(); }
+
     const uint8_t* data() const { return data_.get(); }
+
     ByteSpan span() const { return {data_.get(), size_}; }
 
 private:

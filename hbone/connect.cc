@@ -92,9 +92,12 @@ bool is_lower_hex(std::string_view text) {
 
 std::string_view to_string(AuthorityKind kind) {
     switch (kind) {
-        case AuthorityKind::ipv4: return "ipv4";
-        case AuthorityKind::ipv6: return "ipv6";
-        case AuthorityKind::hostname: return "hostname";
+        case AuthorityKind::ipv4:
+            return "ipv4";
+        case AuthorityKind::ipv6:
+            return "ipv6";
+        case AuthorityKind::hostname:
+            return "hostname";
     }
     return "unknown";
 }

@@ -64,8 +64,8 @@ struct BaggageFields {
 // build_baggage renders `fields` as ztunnel's comma-joined `k=v` list, in ztunnel's order.
 std::string build_baggage(const BaggageFields& fields);
 
-// build_forwarded renders the `forwarded` header: `for="<client>"`, plus `;host=<service_host>` when
-// `service_host` is not empty. `client` is the client's `ip:port` (see `format_authority`).
+// build_forwarded renders the `forwarded` header: `for="<client>"`, plus `;host=<service_host>`
+// when `service_host` is not empty. `client` is the client's `ip:port` (see `format_authority`).
 std::string build_forwarded(std::string_view client, std::string_view service_host);
 
 // build_traceparent renders a W3C `traceparent`: `00-<32 hex trace id>-<16 hex parent id>-00`. The

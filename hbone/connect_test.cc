@@ -3,9 +3,9 @@
 
 #include "hbone/connect.h"
 
-#include <doctest/doctest.h>
-
 #include <string>
+
+#include <doctest/doctest.h>
 
 using zt::Errc;
 using zt::hbone::Authority;
@@ -42,33 +42,33 @@ TEST_CASE("hbone: authority accepts ip:port, [ipv6]:port and hostname:port") {
 
 TEST_CASE("hbone: authority refuses what inet_aton or a lenient parser would accept") {
     const char* bad[] = {
-        "",                       // empty
-        "10.0.0.1",               // no port
-        "10.0.0.1:",              // empty port
-        "10.0.0.1:0",             // port 0
-        "10.0.0.1:65536",         // port too large
-        "10.0.0.1:080",           // leading zero
-        "10.0.0.1:+80",           // sign
-        "10.0.0.1:8a",            // not decimal
-        "10.0.0.1:123456",        // too many digits
-        "127.1:80",               // inet_aton shorthand (B6)
-        "0x7f.0.0.1:80",          // hex octet (B6)
-        "010.0.0.1:80",           // octal-looking octet (B6)
-        "1.2.3.4.5:80",           // numeric last label
-        "user@h:1",               // userinfo (B3)
-        "2001:db8::1:80",         // unbracketed IPv6
-        "[2001:db8::1]",          // no port
-        "[2001:db8::1]80",        // missing colon
-        "[fe80::1%eth0]:80",      // zone id
-        "[]:80",                  // empty address
-        "[10.0.0.1]:80",          // IPv4 in brackets
-        ":80",                    // no host
-        "-bad.example:80",        // label starts with hyphen
-        "bad-.example:80",        // label ends with hyphen
-        "a..b:80",                // empty label
-        "host_name:80",           // underscore
-        "host name:80",           // space
-        "10.0.0.1:80\r\n",        // trailing garbage
+            "",                   // empty
+            "10.0.0.1",           // no port
+            "10.0.0.1:",          // empty port
+            "10.0.0.1:0",         // port 0
+            "10.0.0.1:65536",     // port too large
+            "10.0.0.1:080",       // leading zero
+            "10.0.0.1:+80",       // sign
+            "10.0.0.1:8a",        // not decimal
+            "10.0.0.1:123456",    // too many digits
+            "127.1:80",           // inet_aton shorthand (B6)
+            "0x7f.0.0.1:80",      // hex octet (B6)
+            "010.0.0.1:80",       // octal-looking octet (B6)
+            "1.2.3.4.5:80",       // numeric last label
+            "user@h:1",           // userinfo (B3)
+            "2001:db8::1:80",     // unbracketed IPv6
+            "[2001:db8::1]",      // no port
+            "[2001:db8::1]80",    // missing colon
+            "[fe80::1%eth0]:80",  // zone id
+            "[]:80",              // empty address
+            "[10.0.0.1]:80",      // IPv4 in brackets
+            ":80",                // no host
+            "-bad.example:80",    // label starts with hyphen
+            "bad-.example:80",    // label ends with hyphen
+            "a..b:80",            // empty label
+            "host_name:80",       // underscore
+            "host name:80",       // space
+            "10.0.0.1:80\r\n",    // trailing garbage
     };
     for (const char* text : bad) {
         CAPTURE(text);

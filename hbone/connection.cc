@@ -20,10 +20,14 @@ constexpr size_t kOutputHighWaterBytes = 64 * 1024;
 
 std::string_view to_string(ConnectionState state) {
     switch (state) {
-        case ConnectionState::handshaking: return "handshaking";
-        case ConnectionState::open: return "open";
-        case ConnectionState::closing: return "closing";
-        case ConnectionState::closed: return "closed";
+        case ConnectionState::handshaking:
+            return "handshaking";
+        case ConnectionState::open:
+            return "open";
+        case ConnectionState::closing:
+            return "closing";
+        case ConnectionState::closed:
+            return "closed";
     }
     return "unknown";
 }
@@ -148,7 +152,8 @@ Result<void> Connection::encrypt_frames(ByteSpan frames) {
     size_t start = 0;
     size_t at = 0;
     while (at + 9 <= frames.size()) {
-        size_t len = 9 + ((size_t{frames[at]} << 16) | (size_t{frames[at + 1]} << 8) | frames[at + 2]);
+        size_t len =
+                9 + ((size_t{frames[at]} << 16) | (size_t{frames[at + 1]} << 8) | frames[at + 2]);
         if (at > start && at - start + len > kRecordPlaintextBytes) {
             Result<void> sealed = tls_->encrypt(frames.subspan(start, at - start));
             if (!sealed) {
@@ -228,17 +233,20 @@ ConnectionState Connection::state() {
     bool flushed = tls_->pending_output().empty();
     if (failed_) {
         return flushed && (!tls_->is_done() || h2_->pending_output().empty())
-                   ? ConnectionState::closed
-                   : ConnectionState::closing;
+                       ? ConnectionState::closed
+                       : ConnectionState::closing;
     }
     if (!tls_->is_done()) {
         return ConnectionState::handshaking;
     }
     switch (h2_->state()) {
         case H2State::open:
-        case H2State::draining: return ConnectionState::open;
-        case H2State::closing: return ConnectionState::closing;
-        case H2State::closed: return flushed ? ConnectionState::closed : ConnectionState::closing;
+        case H2State::draining:
+            return ConnectionState::open;
+        case H2State::closing:
+            return ConnectionState::closing;
+        case H2State::closed:
+            return flushed ? ConnectionState::closed : ConnectionState::closing;
     }
     return ConnectionState::closing;
 }

@@ -91,6 +91,7 @@ public:
 
     // h2 and tls expose the engines (borrowed, live as long as this connection).
     H2Session& h2() { return *h2_; }
+
     TlsSession& tls() { return *tls_; }
 
     // error is why the connection is closing (valid once `state()` is closing or closed).

@@ -8,11 +8,11 @@
 #include "hbone/connection.h"
 
 #include <algorithm>
-#include <doctest/doctest.h>
-
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <doctest/doctest.h>
 
 #include "tests/support/h2_bulk.h"
 #include "tests/support/h2_frames.h"
@@ -77,6 +77,7 @@ struct StackPair {
 
 struct Ignore {
     void on_client(H2Session&, H2Event&) {}
+
     void on_server(H2Session&, H2Event&) {}
 };
 
@@ -84,6 +85,7 @@ struct Ignore {
 struct Log {
     std::vector<H2Event> client, server;
     std::string client_data, server_data;
+
     void on_client(H2Session& s, H2Event& e) {
         if (e.kind == H2EventKind::data) {
             client_data.append(zt::as_chars(e.data));
@@ -91,6 +93,7 @@ struct Log {
         }
         client.push_back(e);
     }
+
     void on_server(H2Session& s, H2Event& e) {
         if (e.kind == H2EventKind::request) {
             REQUIRE(s.respond(e.stream_id, kStatusOk));
@@ -100,6 +103,7 @@ struct Log {
         }
         server.push_back(e);
     }
+
     static bool has(const std::vector<H2Event>& events, H2EventKind kind, uint32_t code = 0) {
         for (const H2Event& e : events) {
             if (e.kind == kind && e.error_code == code) {

@@ -47,8 +47,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         while (s.poll_event(event)) {
             switch (event.kind) {
                 case H2EventKind::request:
-                    (void)s.respond(event.stream_id,
-                                    event.authority.port % 2 == 0 ? kStatusOk : kStatusServiceUnavailable);
+                    (void)s.respond(event.stream_id, event.authority.port % 2 == 0
+                                                             ? kStatusOk
+                                                             : kStatusServiceUnavailable);
                     break;
                 case H2EventKind::data:
                     s.consume(event.stream_id, event.data.size());

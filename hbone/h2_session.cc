@@ -6,10 +6,10 @@
 
 #include "hbone/h2_session.h"
 
-#include <nghttp2/nghttp2.h>
-
 #include <algorithm>
 #include <cstring>
+
+#include <nghttp2/nghttp2.h>
 
 // Optional nghttp2 functions, detected by symbol rather than by version: Debian backports them
 // into a library that still calls itself 1.52.0 (reliability.md §2). A weak declaration resolves
@@ -20,8 +20,7 @@ extern "C" {
 __attribute__((weak)) void nghttp2_option_set_stream_reset_rate_limit(nghttp2_option* option,
                                                                       uint64_t burst,
                                                                       uint64_t rate);
-__attribute__((weak)) void nghttp2_option_set_max_continuations(nghttp2_option* option,
-                                                                size_t val);
+__attribute__((weak)) void nghttp2_option_set_max_continuations(nghttp2_option* option, size_t val);
 }
 
 namespace zt::hbone {
@@ -44,24 +43,36 @@ H2Limits default_limits(Role role) {
 
 std::string_view to_string(H2EventKind kind) {
     switch (kind) {
-        case H2EventKind::request: return "request";
-        case H2EventKind::response: return "response";
-        case H2EventKind::data: return "data";
-        case H2EventKind::end_stream: return "end_stream";
-        case H2EventKind::reset: return "reset";
-        case H2EventKind::send_done: return "send_done";
-        case H2EventKind::closed: return "closed";
-        case H2EventKind::goaway: return "goaway";
+        case H2EventKind::request:
+            return "request";
+        case H2EventKind::response:
+            return "response";
+        case H2EventKind::data:
+            return "data";
+        case H2EventKind::end_stream:
+            return "end_stream";
+        case H2EventKind::reset:
+            return "reset";
+        case H2EventKind::send_done:
+            return "send_done";
+        case H2EventKind::closed:
+            return "closed";
+        case H2EventKind::goaway:
+            return "goaway";
     }
     return "unknown";
 }
 
 std::string_view to_string(H2State state) {
     switch (state) {
-        case H2State::open: return "open";
-        case H2State::draining: return "draining";
-        case H2State::closing: return "closing";
-        case H2State::closed: return "closed";
+        case H2State::open:
+            return "open";
+        case H2State::draining:
+            return "draining";
+        case H2State::closing:
+            return "closing";
+        case H2State::closed:
+            return "closed";
     }
     return "unknown";
 }
@@ -94,7 +105,7 @@ struct H2Session::Stream {
     bool end_sent = false;
     bool deferred = false;
     bool reset_by_app = false;
-    bool request_polled = false;  // The caller has taken the `request` event.
+    bool request_polled = false;        // The caller has taken the `request` event.
     bool reset_after_response = false;  // Send RST_STREAM(NO_ERROR) once the error response is out.
 };
 
@@ -111,8 +122,7 @@ std::string_view view(const uint8_t* data, size_t len) {
     return {reinterpret_cast<const char*>(data), len};
 }
 
-H2Event event_of(H2EventKind kind, int32_t stream_id, uint32_t error_code = 0,
-                 ByteSpan data = {}) {
+H2Event event_of(H2EventKind kind, int32_t stream_id, uint32_t error_code = 0, ByteSpan data = {}) {
     H2Event event;
     event.kind = kind;
     event.stream_id = stream_id;
@@ -191,7 +201,8 @@ struct H2Session::Callbacks {
         } else if (n == ":status") {
             uint16_t status = 0;
             for (char c : v) {
-                status = static_cast<uint16_t>(status * 10 + (c - '0'));  // nghttp2 checked 3 digits.
+                status = static_cast<uint16_t>(status * 10 +
+                                               (c - '0'));  // nghttp2 checked 3 digits.
             }
             stream->status = status;
         } else if (n == "baggage") {
@@ -276,7 +287,8 @@ struct H2Session::Callbacks {
                 if (s->state_ == H2State::open) {
                     s->state_ = H2State::draining;
                 }
-                s->push(event_of(H2EventKind::goaway, frame->goaway.last_stream_id, frame->goaway.error_code));
+                s->push(event_of(H2EventKind::goaway, frame->goaway.last_stream_id,
+                                 frame->goaway.error_code));
                 return 0;
             }
             default:
@@ -304,7 +316,8 @@ struct H2Session::Callbacks {
         // ends the connection anyway.
         H2Session* s = self(user_data);
         s->counters_.invalid_frames++;
-        if (frame->hd.type == NGHTTP2_WINDOW_UPDATE && frame->window_update.window_size_increment == 0) {
+        if (frame->hd.type == NGHTTP2_WINDOW_UPDATE &&
+            frame->window_update.window_size_increment == 0) {
             s->counters_.window_update_zero++;
         } else if (frame->hd.type == NGHTTP2_DATA && lib_error == NGHTTP2_ERR_STREAM_CLOSED) {
             s->counters_.data_after_end_stream++;
@@ -312,8 +325,8 @@ struct H2Session::Callbacks {
         return 0;
     }
 
-    static int on_data_chunk_recv(nghttp2_session*, uint8_t, int32_t stream_id,
-                                  const uint8_t* data, size_t len, void* user_data) {
+    static int on_data_chunk_recv(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data,
+                                  size_t len, void* user_data) {
         H2Session* s = self(user_data);
         Stream* stream = s->find(stream_id);
         if (stream == nullptr || stream->rejected || !stream->announced) {
@@ -401,7 +414,8 @@ struct H2Session::Callbacks {
             stream->deferred = true;
             return NGHTTP2_ERR_DEFERRED;
         }
-        size_t n = std::min({left, length, static_cast<size_t>(s->limits_.data_frame_payload_bytes)});
+        size_t n =
+                std::min({left, length, static_cast<size_t>(s->limits_.data_frame_payload_bytes)});
         *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
         if (n == left && stream->end_pending) {
             *data_flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -441,13 +455,13 @@ struct H2Session::Callbacks {
 };
 
 H2Session::H2Session(Role role, const H2Limits& limits, uint64_t now_ns)
-    : role_(role),
-      limits_(limits),
-      now_ns_(now_ns),
-      created_ns_(now_ns),
-      last_ping_ns_(now_ns),
-      glitch_tokens_milli_(uint64_t{limits.glitch_burst} * 1000),
-      glitch_refill_ns_(now_ns) {}
+    : role_(role)
+    , limits_(limits)
+    , now_ns_(now_ns)
+    , created_ns_(now_ns)
+    , last_ping_ns_(now_ns)
+    , glitch_tokens_milli_(uint64_t{limits.glitch_burst} * 1000)
+    , glitch_refill_ns_(now_ns) {}
 
 H2Session::~H2Session() {
     if (session_ != nullptr) {
@@ -456,7 +470,7 @@ H2Session::~H2Session() {
 }
 
 Result<std::unique_ptr<H2Session>> H2Session::create(Role role, const H2Limits& limits,
-                                                      uint64_t now_ns) {
+                                                     uint64_t now_ns) {
     std::unique_ptr<H2Session> session(new H2Session(role, limits, now_ns));
     Result<void> init = session->init();
     if (!init) {
@@ -502,8 +516,8 @@ Result<void> H2Session::init() {
         nghttp2_option_set_max_continuations(option, limits_.max_continuations);
     }
     int rv = role_ == Role::client
-                 ? nghttp2_session_client_new2(&session_, callbacks, this, option)
-                 : nghttp2_session_server_new2(&session_, callbacks, this, option);
+                     ? nghttp2_session_client_new2(&session_, callbacks, this, option)
+                     : nghttp2_session_server_new2(&session_, callbacks, this, option);
     nghttp2_option_del(option);
     nghttp2_session_callbacks_del(callbacks);
     if (rv != 0) {
@@ -526,9 +540,9 @@ Result<void> H2Session::init() {
     if (nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, n) != 0) {
         return zt::fail(Errc::no_capacity);
     }
-    if (nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
-                                              static_cast<int32_t>(limits_.connection_window_bytes)) !=
-        0) {
+    if (nghttp2_session_set_local_window_size(
+                session_, NGHTTP2_FLAG_NONE, 0,
+                static_cast<int32_t>(limits_.connection_window_bytes)) != 0) {
         return zt::fail(Errc::no_capacity);
     }
     return ok();
@@ -557,7 +571,8 @@ void H2Session::on_request(Stream& stream) {
         nghttp2_nv nv[] = {make_nv(":status", "400")};
         if (nghttp2_submit_response(session_, stream.id, nv, 1, nullptr) != 0) {
             app_resets_.insert(stream.id);
-            nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream.id, NGHTTP2_PROTOCOL_ERROR);
+            nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream.id,
+                                      NGHTTP2_PROTOCOL_ERROR);
             return;
         }
         end_after_error_response(stream);
@@ -753,8 +768,8 @@ Result<void> H2Session::tick(uint64_t now_ns) {
     uint64_t elapsed = now_ns_ - glitch_refill_ns_;
     glitch_refill_ns_ = now_ns_;
     uint64_t cap = uint64_t{limits_.glitch_burst} * 1000;
-    glitch_tokens_milli_ =
-        std::min(cap, glitch_tokens_milli_ + elapsed / 1000 * limits_.glitch_refill_per_s / 1000);
+    glitch_tokens_milli_ = std::min(
+            cap, glitch_tokens_milli_ + elapsed / 1000 * limits_.glitch_refill_per_s / 1000);
     if (state_ == H2State::closing || state_ == H2State::closed) {
         return ok();
     }
@@ -819,7 +834,7 @@ Result<int32_t> H2Session::submit_connect(const ConnectRequest& request) {
     int32_t id = nghttp2_submit_request(session_, nullptr, nv, n, &provider, nullptr);
     if (id < 0) {
         return zt::fail(id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE ? Errc::h2_refused
-                                                                   : Errc::no_capacity);
+                                                                  : Errc::no_capacity);
     }
     stream->id = id;
     stream->local = true;
@@ -836,8 +851,9 @@ Result<void> H2Session::respond(int32_t stream_id, uint16_t status, std::string_
         !is_hbone_status(status)) {
         return zt::fail(Errc::invalid_argument);
     }
-    char code[4] = {static_cast<char>('0' + status / 100), static_cast<char>('0' + status / 10 % 10),
-                    static_cast<char>('0' + status % 10), 0};
+    char code[4] = {static_cast<char>('0' + status / 100),
+                    static_cast<char>('0' + status / 10 % 10), static_cast<char>('0' + status % 10),
+                    0};
     nghttp2_nv nv[2];
     size_t n = 0;
     nv[n++] = make_nv(":status", std::string_view(code, 3));
@@ -933,8 +949,8 @@ void H2Session::drain() {
 }
 
 uint32_t H2Session::streams_available() const {
-    uint32_t remote = nghttp2_session_get_remote_settings(session_,
-                                                          NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+    uint32_t remote =
+            nghttp2_session_get_remote_settings(session_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
     uint32_t cap = std::min(remote, limits_.max_concurrent_streams);
     if (state_ != H2State::open || open_local_streams_ >= cap) {
         return 0;

@@ -96,7 +96,9 @@ struct H2Counters {
     uint64_t invalid_frames = 0;
     uint64_t header_list_too_large = 0;
     uint64_t bad_requests = 0;
-    uint64_t streams_dropped_unseen = 0;  // Opened and closed before the caller saw the request.  // Answered 400 by the session itself (method or authority).
+    uint64_t streams_dropped_unseen =
+            0;  // Opened and closed before the caller saw the request.  // Answered 400 by the
+                // session itself (method or authority).
     uint64_t reset_rate_limited = 0;
     uint64_t continuation_limit = 0;
     uint64_t flooded = 0;
@@ -111,7 +113,8 @@ struct H2Counters {
 
 // H2EventKind says what an `H2Event` reports.
 enum class H2EventKind : uint8_t {
-    request,     // Server: a valid CONNECT arrived (`authority`, `baggage`, ...). Answer with `respond`.
+    request,     // Server: a valid CONNECT arrived (`authority`, `baggage`, ...). Answer with
+                 // `respond`.
     response,    // Client: the CONNECT was answered (`status`, `baggage`).
     data,        // Payload bytes in `data`; hand them on, then `consume` them.
     end_stream,  // The peer sent END_STREAM: its write side is done (FIN).
@@ -267,11 +270,13 @@ private:
     Result<void> init();
     // find returns the stream `stream_id` (borrowed) or null when it is not open.
     Stream* find(int32_t stream_id);
+
     // push queues `event` for `poll_event`.
     void push(H2Event event) {
         queued_data_events_ += event.kind == H2EventKind::data ? 1 : 0;
         events_.push_back(std::move(event));
     }
+
     // charge_glitch spends one token; false when the budget is spent and the session now closes.
     bool charge_glitch();
     // fail moves to `closing` with `code`, queueing GOAWAY `goaway_code` when it is not 0 or the
@@ -279,7 +284,8 @@ private:
     void fail(Errc code, uint32_t goaway_code);
     // on_request validates a complete request header block and queues `request` or answers 400.
     void on_request(Stream& stream);
-    // fill_output runs `mem_send` into `out_` until it holds `output_chunk_bytes` or nothing is due.
+    // fill_output runs `mem_send` into `out_` until it holds `output_chunk_bytes` or nothing is
+    // due.
     void fill_output();
     // end_after_error_response frees the slot of a stream answered non-200 whose request side is
     // still open (RST_STREAM NO_ERROR after the response).

@@ -5,16 +5,15 @@
 
 #include "hbone/h2_session.h"
 
-#include <openssl/sha.h>
-
-#include <doctest/doctest.h>
-
 #include <array>
 #include <map>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
+
+#include <doctest/doctest.h>
+#include <openssl/sha.h>
 
 #include "tests/support/h2_bulk.h"
 #include "tests/support/h2_frames.h"
@@ -106,7 +105,9 @@ struct Recorder {
         }
         side.events.push_back(event);
     }
+
     void on_client(H2Session& s, H2Event& e) { record(client, s, e); }
+
     void on_server(H2Session& s, H2Event& e) { record(server, s, e); }
 
     static size_t count(const Side& side, H2EventKind kind) {
@@ -116,6 +117,7 @@ struct Recorder {
         }
         return n;
     }
+
     static const H2Event* first(const Side& side, H2EventKind kind) {
         for (const H2Event& e : side.events) {
             if (e.kind == kind) {
@@ -150,6 +152,7 @@ struct RawServer {
         fed = server->feed(bytes);
         collect();
     }
+
     void collect() {
         for (;;) {
             zt::ByteSpan out = server->pending_output();
@@ -165,6 +168,7 @@ struct RawServer {
             events.push_back(event);
         }
     }
+
     size_t count_events(H2EventKind kind) const {
         size_t n = 0;
         for (const H2Event& e : events) {
@@ -213,8 +217,10 @@ TEST_CASE("hbone: h2 server answers 400 itself to a bad method or authority") {
     zt::test::append_connect(bytes, 1, "127.1:80");
     zt::test::append_connect(bytes, 3, "user@h:1");
     zt::test::append_connect(bytes, 5, "10.0.0.1:0");
-    auto get = zt::test::hpack_literals(
-        {{":method", "GET"}, {":scheme", "http"}, {":path", "/"}, {":authority", "10.0.0.1:80"}});
+    auto get = zt::test::hpack_literals({{":method", "GET"},
+                                         {":scheme", "http"},
+                                         {":path", "/"},
+                                         {":authority", "10.0.0.1:80"}});
     zt::test::append_frame(bytes, zt::test::kFrameHeaders, zt::test::kFlagEndHeaders, 7, get);
     raw.feed(bytes);
     REQUIRE(raw.fed);
@@ -265,14 +271,16 @@ TEST_CASE("hbone: h2 an error status ends the stream and frees its slot") {
     CHECK(pair.server->respond(999, kStatusOk).error().code == Errc::invalid_argument);
 }
 
-TEST_CASE("hbone: h2 CONNECT with :path, :scheme or :protocol, or without :authority, is a stream error") {
+TEST_CASE(
+        "hbone: h2 CONNECT with :path, :scheme or :protocol, or without :authority, is a stream "
+        "error") {
     RawServer raw;
     std::vector<uint8_t> bytes = preface();
     std::vector<std::vector<std::pair<std::string_view, std::string_view>>> blocks = {
-        {{":method", "CONNECT"}, {":authority", "10.0.0.1:80"}, {":path", "/"}},
-        {{":method", "CONNECT"}, {":authority", "10.0.0.1:80"}, {":scheme", "https"}},
-        {{":method", "CONNECT"}, {":authority", "10.0.0.1:80"}, {":protocol", "websocket"}},
-        {{":method", "CONNECT"}},
+            {{":method", "CONNECT"}, {":authority", "10.0.0.1:80"}, {":path", "/"}},
+            {{":method", "CONNECT"}, {":authority", "10.0.0.1:80"}, {":scheme", "https"}},
+            {{":method", "CONNECT"}, {":authority", "10.0.0.1:80"}, {":protocol", "websocket"}},
+            {{":method", "CONNECT"}},
     };
     int32_t id = 1;
     for (const auto& block : blocks) {
@@ -572,7 +580,7 @@ TEST_CASE("hbone: h2 B7 header list over the limit resets the stream, the connec
         names.push_back("x-f" + std::to_string(i));
     }
     std::vector<std::pair<std::string_view, std::string_view>> many = {
-        {":method", "CONNECT"}, {":authority", "10.0.0.1:80"}};
+            {":method", "CONNECT"}, {":authority", "10.0.0.1:80"}};
     for (const auto& n : names) {
         many.push_back({n, "v"});
     }
@@ -595,7 +603,7 @@ TEST_CASE("hbone: h2 B7/B8 one field over 64 KiB is nghttp2's COMPRESSION_ERROR"
     std::string big(70'000, 'x');
     append_block(bytes, 1,
                  zt::test::hpack_literals(
-                     {{":method", "CONNECT"}, {":authority", "10.0.0.1:80"}, {"x-big", big}}));
+                         {{":method", "CONNECT"}, {":authority", "10.0.0.1:80"}, {"x-big", big}}));
     raw.feed(bytes);
     REQUIRE_FALSE(raw.fed);
     CHECK(zt::test::goaway_code(raw.frames) == kCompressionError);
@@ -628,8 +636,8 @@ TEST_CASE("hbone: h2 B9 invalid HPACK index is a COMPRESSION_ERROR") {
 TEST_CASE("hbone: h2 B8 HPACK bomb: one 4 KB dynamic entry referenced 10k times is a reset") {
     RawServer raw;
     std::vector<uint8_t> bytes = preface();
-    std::vector<uint8_t> block = zt::test::hpack_literals({{":method", "CONNECT"},
-                                                           {":authority", "10.0.0.1:80"}});
+    std::vector<uint8_t> block =
+            zt::test::hpack_literals({{":method", "CONNECT"}, {":authority", "10.0.0.1:80"}});
     // Literal with incremental indexing, new name "x-bomb", 4000-byte value: dynamic entry 62.
     std::string bomb(4000, 'b');
     block.push_back(0x40);
@@ -750,10 +758,11 @@ TEST_CASE("hbone: h2 B12 MadeYouReset: resets the peer provokes spend the glitch
         RawServer raw;
         std::vector<uint8_t> bytes = preface();
         for (int32_t i = 0; i < 1100; i++) {
-            zt::test::append_frame(
-                bytes, zt::test::kFrameHeaders, zt::test::kFlagEndHeaders, 1 + 2 * i,
-                zt::test::hpack_literals(
-                    {{":method", "CONNECT"}, {":authority", "10.0.0.1:80"}, {"X-Upper", "1"}}));
+            zt::test::append_frame(bytes, zt::test::kFrameHeaders, zt::test::kFlagEndHeaders,
+                                   1 + 2 * i,
+                                   zt::test::hpack_literals({{":method", "CONNECT"},
+                                                             {":authority", "10.0.0.1:80"},
+                                                             {"X-Upper", "1"}}));
         }
         raw.feed(bytes);
         raw.collect();
@@ -794,7 +803,7 @@ TEST_CASE("hbone: h2 the glitch budget refills with time") {
     std::vector<uint8_t> some;
     priority(some, 10);
     raw.feed(some);
-    REQUIRE(raw.fed);  // Exactly the burst.
+    REQUIRE(raw.fed);                        // Exactly the burst.
     REQUIRE(raw.server->tick(1 * kSecond));  // 10 tokens back.
     some.clear();
     priority(some, 10);
@@ -879,7 +888,8 @@ TEST_CASE("hbone: h2 B15 streams above MAX_CONCURRENT_STREAMS are refused, other
     CHECK(zt::test::goaway_code(raw.frames) == -1);
 }
 
-TEST_CASE("hbone: h2 B16 WINDOW_UPDATE overflow and DATA beyond the window are FLOW_CONTROL_ERROR") {
+TEST_CASE(
+        "hbone: h2 B16 WINDOW_UPDATE overflow and DATA beyond the window are FLOW_CONTROL_ERROR") {
     {
         RawServer raw;
         std::vector<uint8_t> bytes = preface();

@@ -6,9 +6,9 @@
 
 #include "hbone/tls_session.h"
 
-#include <openssl/err.h>
-
 #include <cstring>
+
+#include <openssl/err.h>
 
 namespace zt::hbone {
 
@@ -55,8 +55,8 @@ int select_alpn(SSL*, const uint8_t** out, uint8_t* out_len, const uint8_t* in, 
 enum ssl_select_cert_result_t require_alpn(const SSL_CLIENT_HELLO* hello) {
     const uint8_t* data = nullptr;
     size_t len = 0;
-    if (SSL_early_callback_ctx_extension_get(hello, TLSEXT_TYPE_application_layer_protocol_negotiation,
-                                             &data, &len) == 0) {
+    if (SSL_early_callback_ctx_extension_get(
+                hello, TLSEXT_TYPE_application_layer_protocol_negotiation, &data, &len) == 0) {
         return ssl_select_cert_error;
     }
     return ssl_select_cert_success;
@@ -66,9 +66,12 @@ enum ssl_select_cert_result_t require_alpn(const SSL_CLIENT_HELLO* hello) {
 
 std::string_view to_string(TlsWant want) {
     switch (want) {
-        case TlsWant::read: return "read";
-        case TlsWant::write: return "write";
-        case TlsWant::done: return "done";
+        case TlsWant::read:
+            return "read";
+        case TlsWant::write:
+            return "write";
+        case TlsWant::done:
+            return "done";
     }
     return "unknown";
 }
@@ -111,9 +114,7 @@ struct TlsSession::Bio {
         return len;
     }
 
-    static long bio_ctrl(BIO*, int cmd, long, void*) {
-        return cmd == BIO_CTRL_FLUSH ? 1 : 0;
-    }
+    static long bio_ctrl(BIO*, int cmd, long, void*) { return cmd == BIO_CTRL_FLUSH ? 1 : 0; }
 
     static const BIO_METHOD* method() {
         // Built once; BoringSSL never frees a BIO_METHOD that is in use, and this one lives for
@@ -216,11 +217,10 @@ enum ssl_verify_result_t TlsSession::verify_peer(SSL* ssl, uint8_t* out_alert) {
     // All of the judging is certs/'s: chain, SVID profile, then "one of the expected identities"
     // (client) or "our trust domain" (server).
     Result<certs::Identity> peer =
-        we_are_client
-            ? certs::verify_server_peer(ck.roots(), SSL_get0_peer_certificates(ssl), s->now_unix_,
-                                        s->expected_peers_)
-            : certs::verify_client_peer(ck.roots(), SSL_get0_peer_certificates(ssl), s->now_unix_,
-                                        ck.identity().trust_domain());
+            we_are_client ? certs::verify_server_peer(ck.roots(), SSL_get0_peer_certificates(ssl),
+                                                      s->now_unix_, s->expected_peers_)
+                          : certs::verify_client_peer(ck.roots(), SSL_get0_peer_certificates(ssl),
+                                                      s->now_unix_, ck.identity().trust_domain());
     if (!peer) {
         s->verify_error_ = peer.error().code;
         *out_alert = peer.error().code == Errc::cert_unknown_ca ? SSL_AD_UNKNOWN_CA
@@ -329,7 +329,8 @@ Result<TlsWant> TlsSession::handshake() {
             return fail(Errc::tls_alpn);
         }
         if (peer_ == nullptr) {
-            return fail(Errc::tls_handshake);  // Unreachable with FAIL_IF_NO_PEER_CERT; fail closed.
+            return fail(
+                    Errc::tls_handshake);  // Unreachable with FAIL_IF_NO_PEER_CERT; fail closed.
         }
         done_ = true;
         return TlsWant::done;
@@ -379,8 +380,8 @@ Result<void> TlsSession::encrypt(ByteSpan plaintext) {
 }
 
 Result<void> TlsSession::request_key_update(bool peer_too) {
-    if (!done_ ||
-        !SSL_key_update(ssl_.get(), peer_too ? SSL_KEY_UPDATE_REQUESTED : SSL_KEY_UPDATE_NOT_REQUESTED)) {
+    if (!done_ || !SSL_key_update(ssl_.get(), peer_too ? SSL_KEY_UPDATE_REQUESTED
+                                                       : SSL_KEY_UPDATE_NOT_REQUESTED)) {
         ERR_clear_error();
         return fail(Errc::tls_protocol);
     }

@@ -6,13 +6,13 @@
 // plus "one of these identities" on the client, "my trust domain" on the server). Results are
 // values: want-read, want-write, done, or an `Errc` saying why. No syscalls, no clocks.
 
-#include <openssl/base.h>
-#include <openssl/ssl.h>
-
 #include <cstdint>
 #include <memory>
 #include <string_view>
 #include <vector>
+
+#include <openssl/base.h>
+#include <openssl/ssl.h>
 
 #include "certs/certified_key.h"
 #include "certs/identity.h"
@@ -38,7 +38,9 @@ public:
     // role is the side this context plays; get is the `SSL_CTX` (borrowed); key is the identity
     // it presents and the roots it trusts (borrowed, live as long as the context).
     Role role() const { return role_; }
+
     SSL_CTX* get() const { return ctx_.get(); }
+
     const certs::CertifiedKey& key() const { return *key_; }
 
 private:
@@ -84,8 +86,9 @@ public:
     TlsSession(const TlsSession&) = delete;
     TlsSession& operator=(const TlsSession&) = delete;
 
-    // feed_ciphertext appends ciphertext received from the peer; nothing is processed until `handshake` or
-    // `decrypt`. Fails with `Errc::no_capacity` when the input buffer would exceed its cap.
+    // feed_ciphertext appends ciphertext received from the peer; nothing is processed until
+    // `handshake` or `decrypt`. Fails with `Errc::no_capacity` when the input buffer would exceed
+    // its cap.
     Result<void> feed_ciphertext(ByteSpan bytes);
 
     // pending_output returns ciphertext not yet handed to the transport (valid until the next

@@ -5,16 +5,15 @@
 
 #include "hbone/tls_session.h"
 
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <doctest/doctest.h>
 #include <openssl/aead.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-
-#include <doctest/doctest.h>
-
-#include <memory>
-#include <string>
-#include <vector>
 
 #include "tests/support/h2_pump.h"
 #include "tests/support/hbone_pki.h"
@@ -54,8 +53,8 @@ struct TlsPair {
     explicit TlsPair(std::vector<Identity> expected = {pki().server_id},
                      std::shared_ptr<const TlsContext> client_ctx = pki().client_ctx,
                      std::shared_ptr<const TlsContext> server_ctx = pki().server_ctx)
-        : client(session(std::move(client_ctx), std::move(expected))),
-          server(session(std::move(server_ctx))) {}
+        : client(session(std::move(client_ctx), std::move(expected)))
+        , server(session(std::move(server_ctx))) {}
 
     // move sends one chunk from `from` to `to` and advances `to`'s handshake.
     bool move(TlsSession& from, TlsSession& to, zt::Result<TlsWant>& to_step) {
@@ -107,10 +106,12 @@ struct RawPeer {
             SSL_set_accept_state(ssl.get());
         }
     }
+
     void present(const zt::certs::CertifiedKey& ck) {
         REQUIRE(SSL_CTX_set_chain_and_key(ctx.get(), ck.chain().data(), ck.chain().size(),
                                           ck.private_key(), nullptr));
     }
+
     // step runs the handshake (or a read once done); returns 1 done, 0 want more, -1 failed.
     int step() {
         int rc = SSL_is_init_finished(ssl.get()) ? 1 : SSL_do_handshake(ssl.get());
@@ -129,12 +130,14 @@ struct RawPeer {
         record_error();
         return -1;
     }
+
     void record_error() {
         uint32_t err = ERR_peek_error();
         const char* reason = err != 0 ? ERR_reason_error_string(err) : nullptr;
         error = reason != nullptr ? reason : "?";
         ERR_clear_error();
     }
+
     std::vector<uint8_t> output() {
         std::vector<uint8_t> out(BIO_pending(wbio));
         if (!out.empty()) {
@@ -142,6 +145,7 @@ struct RawPeer {
         }
         return out;
     }
+
     void input(zt::ByteSpan bytes) {
         if (!bytes.empty()) {
             BIO_write(rbio, bytes.data(), static_cast<int>(bytes.size()));
@@ -285,7 +289,7 @@ TEST_CASE("hbone: tls A11 client refuses a valid SVID of the wrong identity") {
 TEST_CASE("hbone: tls A4/A6 server refuses an unknown CA and a foreign trust domain") {
     {
         zt::testing::TestCa stranger =
-            zt::testing::TestCa::root("cluster.local", pki().ca.now_unix());
+                zt::testing::TestCa::root("cluster.local", pki().ca.now_unix());
         zt::testing::TestCert leaf = stranger.issue_leaf(zt::test::kClientSpiffe);
         RawPeer raw;
         REQUIRE(SSL_CTX_use_certificate(raw.ctx.get(), leaf.cert.get()));
@@ -304,7 +308,7 @@ TEST_CASE("hbone: tls A4/A6 server refuses an unknown CA and a foreign trust dom
     }
     {
         auto ctx = TlsContext::create(
-            Role::client, zt::test::certified(pki().ca, "spiffe://other.td/ns/default/sa/app"));
+                Role::client, zt::test::certified(pki().ca, "spiffe://other.td/ns/default/sa/app"));
         REQUIRE(ctx);
         TlsPair pair({pki().server_id}, *ctx);
         pair.run();

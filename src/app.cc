@@ -15,16 +15,16 @@
 #include <string>
 #include <vector>
 
+#include "certs/issue.h"
+#include "certs/store.h"
 #include "src/admin/logging.h"
 #include "src/admin/operator_servers.h"
 #include "src/admin/readiness.h"
+#include "src/config/dump.h"
+#include "src/config/load.h"
 #include "src/config/watcher.h"
 #include "src/lifecycle/control_loop.h"
 #include "src/lifecycle/process.h"
-#include "certs/issue.h"
-#include "certs/store.h"
-#include "src/config/dump.h"
-#include "src/config/load.h"
 #include "src/proxy/tls_store.h"
 #include "src/proxy/worker.h"
 #include "src/state/store.h"
@@ -103,8 +103,8 @@ int App::start(lifecycle::ShutdownSignals& signals) {
     }
     log::set_filter(*filter);
     telemetry::LogQueueOptions queue_options;
-    queue_options.format = options.log_json ? telemetry::LogFormat::json
-                                            : telemetry::LogFormat::plain;
+    queue_options.format =
+            options.log_json ? telemetry::LogFormat::json : telemetry::LogFormat::plain;
     log_queue = std::make_unique<telemetry::LogQueue>(queue_options);
     telemetry::LogQueue::install(log_queue.get());
     log_levels = std::make_unique<admin::LogLevels>(*filter);
@@ -176,7 +176,9 @@ int App::start(lifecycle::ShutdownSignals& signals) {
             worker->begin_drain();
         }
     };
-    control.drained = [this] { return open_connections() == 0; };
+    control.drained = [this] {
+        return open_connections() == 0;
+    };
     control.force_close = [this] {
         log::warn("app", "drain deadline passed; closing remaining connections",
                   {log::Field::num("connections", open_connections())});
@@ -184,7 +186,9 @@ int App::start(lifecycle::ShutdownSignals& signals) {
             worker->force_close();
         }
     };
-    control.tick = [this] { tick(); };
+    control.tick = [this] {
+        tick();
+    };
     loop = std::make_unique<lifecycle::ControlLoop>(loop_options, signals, readiness,
                                                     std::move(control));
     loop->set_log_queue(log_queue.get());
@@ -197,8 +201,12 @@ int App::start(lifecycle::ShutdownSignals& signals) {
     server_options.metrics_addr = options.metrics_addr;
     server_options.readiness_addr = options.readiness_addr;
     admin::AdminHooks hooks;
-    hooks.shutdown = [this] { loop->request_shutdown(); };
-    hooks.config_dump = [this] { return config_dump(); };
+    hooks.shutdown = [this] {
+        loop->request_shutdown();
+    };
+    hooks.config_dump = [this] {
+        return config_dump();
+    };
     auto started_servers = admin::OperatorServers::start(server_options, *metrics, readiness,
                                                          *log_levels, std::move(hooks));
     if (!started_servers) {
@@ -343,8 +351,9 @@ void App::update_readiness() {
                 up = false;
             }
             for (const auto& statuses : per_worker) {
-                auto found = std::find_if(statuses.begin(), statuses.end(),
-                                          [&](const proxy::PodStatus& s) { return s.uid == pod.uid; });
+                auto found =
+                        std::find_if(statuses.begin(), statuses.end(),
+                                     [&](const proxy::PodStatus& s) { return s.uid == pod.uid; });
                 if (found == statuses.end() || !found->listening) {
                     up = false;
                 }

@@ -2,11 +2,11 @@
 // on, in particular which BoringSSL and whether its FIPS mode is on, since an operator choosing a
 // FIPS build needs to see that it took effect.
 
+#include <cstdio>
+
 #include <nghttp2/nghttp2.h>
 #include <openssl/base.h>
 #include <openssl/crypto.h>
-
-#include <cstdio>
 
 #include "src/cli.h"
 

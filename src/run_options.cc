@@ -19,12 +19,14 @@ const char* const kRunUsage =
         "  --node NAME          local node name (default: hostname) [NODE_NAME]\n"
         "  --ca-dir DIR         local CA mode: sign local identities with DIR/ca-key.pem\n"
         "  --cert-dir DIR       file mode: certificates written by an agent into DIR\n"
-        "  --trust-domain TD    trust domain of workloads without one (cluster.local) [TRUST_DOMAIN]\n"
+        "  --trust-domain TD    trust domain of workloads without one (cluster.local) "
+        "[TRUST_DOMAIN]\n"
         "  --cert-ttl DUR       certificate validity in local CA mode (24h) [SECRET_TTL]\n"
         "  --admin-addr A       admin HTTP (127.0.0.1:15000)\n"
         "  --metrics-addr A     Prometheus metrics ([::]:15020)\n"
         "  --readiness-addr A   readiness ([::]:15021)\n"
-        "  --workers N          data-plane threads (max(2, 25% of cores)) [ZTUNNEL_WORKER_THREADS]\n"
+        "  --workers N          data-plane threads (max(2, 25% of cores)) "
+        "[ZTUNNEL_WORKER_THREADS]\n"
         "  --packet-mark N      SO_MARK on sockets made in pods (1337) [PACKET_MARK]\n"
         "  --drain-timeout DUR  graceful drain deadline (5s) [CONNECTION_TERMINATION_DEADLINE]\n"
         "  --log-format F       plain or json (plain) [LOG_FORMAT]\n"
@@ -99,52 +101,62 @@ bool set_workers(RunOptions& options, std::string_view value, int cores) {
 }
 
 const OptionSpec kOptions[] = {
-        {"--config", {"ZTUNNEL_CONFIG", "LOCAL_XDS_PATH"},
+        {"--config",
+         {"ZTUNNEL_CONFIG", "LOCAL_XDS_PATH"},
          [](RunOptions& o, std::string_view v, int) {
              o.config_path = v;
              return !v.empty();
          }},
-        {"--node", {"NODE_NAME", nullptr},
+        {"--node",
+         {"NODE_NAME", nullptr},
          [](RunOptions& o, std::string_view v, int) {
              o.node_name = v;
              return !v.empty();
          }},
-        {"--ca-dir", {nullptr, nullptr},
+        {"--ca-dir",
+         {nullptr, nullptr},
          [](RunOptions& o, std::string_view v, int) {
              o.ca_dir = v;
              return !v.empty();
          }},
-        {"--cert-dir", {nullptr, nullptr},
+        {"--cert-dir",
+         {nullptr, nullptr},
          [](RunOptions& o, std::string_view v, int) {
              o.cert_dir = v;
              return !v.empty();
          }},
-        {"--trust-domain", {"TRUST_DOMAIN", nullptr},
+        {"--trust-domain",
+         {"TRUST_DOMAIN", nullptr},
          [](RunOptions& o, std::string_view v, int) {
              o.trust_domain = v;
              return !v.empty();
          }},
-        {"--cert-ttl", {"SECRET_TTL", nullptr},
+        {"--cert-ttl",
+         {"SECRET_TTL", nullptr},
          [](RunOptions& o, std::string_view v, int) {
              return set_duration(o.cert_ttl_ns, v) && o.cert_ttl_ns > 0;
          }},
-        {"--admin-addr", {nullptr, nullptr},
+        {"--admin-addr",
+         {nullptr, nullptr},
          [](RunOptions& o, std::string_view v, int) {
              o.admin_addr = v;
              return !v.empty();
          }},
-        {"--metrics-addr", {nullptr, nullptr},
+        {"--metrics-addr",
+         {nullptr, nullptr},
          [](RunOptions& o, std::string_view v, int) {
              o.metrics_addr = v;
              return !v.empty();
          }},
-        {"--readiness-addr", {nullptr, nullptr},
+        {"--readiness-addr",
+         {nullptr, nullptr},
          [](RunOptions& o, std::string_view v, int) {
              o.readiness_addr = v;
              return !v.empty();
          }},
         {"--workers", {"ZTUNNEL_WORKER_THREADS", nullptr}, &set_workers},
-        {"--packet-mark", {"PACKET_MARK", nullptr},
+        {"--packet-mark",
+         {"PACKET_MARK", nullptr},
          [](RunOptions& o, std::string_view v, int) {
              uint64_t mark = 0;
              if (!parse_uint(v, UINT32_MAX, mark)) {
@@ -153,9 +165,13 @@ const OptionSpec kOptions[] = {
              o.packet_mark = uint32_t(mark);
              return true;
          }},
-        {"--drain-timeout", {"CONNECTION_TERMINATION_DEADLINE", nullptr},
-         [](RunOptions& o, std::string_view v, int) { return set_duration(o.drain_timeout_ns, v); }},
-        {"--log-format", {"LOG_FORMAT", nullptr},
+        {"--drain-timeout",
+         {"CONNECTION_TERMINATION_DEADLINE", nullptr},
+         [](RunOptions& o, std::string_view v, int) {
+             return set_duration(o.drain_timeout_ns, v);
+         }},
+        {"--log-format",
+         {"LOG_FORMAT", nullptr},
          [](RunOptions& o, std::string_view v, int) {
              if (v != "plain" && v != "json") {
                  return false;
@@ -163,7 +179,8 @@ const OptionSpec kOptions[] = {
              o.log_json = v == "json";
              return true;
          }},
-        {"--log-level", {"RUST_LOG", nullptr},
+        {"--log-level",
+         {"RUST_LOG", nullptr},
          [](RunOptions& o, std::string_view v, int) {
              o.log_level = v;
              return !v.empty();
@@ -182,7 +199,8 @@ Result<int64_t> default_drain_timeout_ns(const Environment& env, RunOptionsError
     if (const std::string* deadline = find_env(env, "CONNECTION_TERMINATION_DEADLINE")) {
         auto parsed = parse_duration_ns(*deadline);
         if (!parsed) {
-            error.message = "CONNECTION_TERMINATION_DEADLINE: not a duration: \"" + *deadline + "\"";
+            error.message =
+                    "CONNECTION_TERMINATION_DEADLINE: not a duration: \"" + *deadline + "\"";
             return fail(Errc::invalid_argument);
         }
         return *parsed;

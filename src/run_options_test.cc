@@ -3,9 +3,9 @@
 
 #include "src/run_options.h"
 
-#include <doctest/doctest.h>
-
 #include <vector>
+
+#include <doctest/doctest.h>
 
 namespace {
 
@@ -17,8 +17,8 @@ struct Parsed {
 Parsed parse(std::vector<const char*> args, zt::Environment env = {}, int cores = 2,
              bool ipv6 = true) {
     zt::RunOptionsError error;
-    auto options = zt::parse_run_options(int(args.size()), args.data(), env, "host1", cores, ipv6,
-                                         error);
+    auto options =
+            zt::parse_run_options(int(args.size()), args.data(), env, "host1", cores, ipv6, error);
     return {std::move(options), error.message};
 }
 
@@ -47,9 +47,12 @@ TEST_CASE("run options: defaults") {
 }
 
 TEST_CASE("run options: a flag beats its variable; variables beat defaults") {
-    zt::Environment env = {{"LOCAL_XDS_PATH", "/from/env.json"}, {"NODE_NAME", "node-env"},
-                           {"PACKET_MARK", "0x111"}, {"RUST_LOG", "warn,access=info"},
-                           {"LOG_FORMAT", "json"}, {"ZTUNNEL_WORKER_THREADS", "3"}};
+    zt::Environment env = {{"LOCAL_XDS_PATH", "/from/env.json"},
+                           {"NODE_NAME", "node-env"},
+                           {"PACKET_MARK", "0x111"},
+                           {"RUST_LOG", "warn,access=info"},
+                           {"LOG_FORMAT", "json"},
+                           {"ZTUNNEL_WORKER_THREADS", "3"}};
     auto from_env = parse({"--cert-dir", "/certs"}, env);
     REQUIRE(from_env.options);
     CHECK(from_env.options->config_path == "/from/env.json");
@@ -144,6 +147,7 @@ TEST_CASE("run options: usage errors name the flag") {
         std::vector<const char*> args;
         const char* expected;
     };
+
     std::vector<Case> cases = {
             {{"--ca-dir", "d"}, "--config is required"},
             {{"--config", "c"}, "exactly one of --ca-dir and --cert-dir"},

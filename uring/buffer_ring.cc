@@ -10,8 +10,8 @@
 
 namespace zt::uring {
 
-Result<std::unique_ptr<BufferRing>> BufferRing::create(Ring& ring, uint16_t group,
-                                                       uint32_t count, uint32_t size_bytes) {
+Result<std::unique_ptr<BufferRing>> BufferRing::create(Ring& ring, uint16_t group, uint32_t count,
+                                                       uint32_t size_bytes) {
     if (count == 0 || count > 32768 || (count & (count - 1)) != 0 || size_bytes == 0) {
         return fail(Errc::invalid_argument);
     }
@@ -19,8 +19,7 @@ Result<std::unique_ptr<BufferRing>> BufferRing::create(Ring& ring, uint16_t grou
     if (buffers->ring_memory_ == nullptr) {
         return fail_errno(ENOMEM);
     }
-    Result<void> registered =
-            ring.register_buffer_ring(buffers->ring_memory_, count, group);
+    Result<void> registered = ring.register_buffer_ring(buffers->ring_memory_, count, group);
     if (!registered) {
         int err = registered.error().sys_errno;
         return err == EINVAL ? fail(Errc::unsupported, err) : fail_errno(err);
@@ -36,8 +35,7 @@ Result<std::unique_ptr<BufferRing>> BufferRing::create(Ring& ring, uint16_t grou
     return buffers;
 }
 
-BufferRing::BufferRing(PrivateTag, Ring& ring, uint16_t group, uint32_t count,
-                       uint32_t size_bytes)
+BufferRing::BufferRing(PrivateTag, Ring& ring, uint16_t group, uint32_t count, uint32_t size_bytes)
     : ring_(ring), count_(count), size_bytes_(size_bytes), group_(group) {
     // One mapping: the ring entries (page-aligned, as the kernel requires) then the buffers.
     const size_t ring_bytes = (sizeof(io_uring_buf) * count + 4095) & ~size_t(4095);

@@ -35,6 +35,7 @@ public:
     ~BufferRing();
 
     uint16_t group() const { return group_; }
+
     uint32_t size_bytes() const { return size_bytes_; }
 
     // buffer_id extracts the buffer id from a CQE's flags; only valid with IORING_CQE_F_BUFFER.

@@ -74,8 +74,7 @@ TEST_CASE("buffer_ring: the kernel picks buffers; an empty group pushes back wit
     REQUIRE(first.results[0] == 5);
     REQUIRE((first.flags[0] & IORING_CQE_F_BUFFER) != 0);
     const uint16_t first_id = BufferRing::buffer_id(first.flags[0]);
-    CHECK(std::string(reinterpret_cast<char*>((*buffers)->buffer(first_id).data()), 5) ==
-          "first");
+    CHECK(std::string(reinterpret_cast<char*>((*buffers)->buffer(first_id).data()), 5) == "first");
 
     // Multishot: every chunk its own CQE and buffer; the second buffer is the last one free.
     Received stream;
@@ -98,7 +97,6 @@ TEST_CASE("buffer_ring: the kernel picks buffers; an empty group pushes back wit
     REQUIRE(run_until(**ring, [&] { return !again.results.empty(); }));
     CHECK(again.results[0] == 5);
     CHECK(BufferRing::buffer_id(again.flags[0]) == first_id);
-    CHECK(std::string(reinterpret_cast<char*>((*buffers)->buffer(first_id).data()), 5) ==
-          "third");
+    CHECK(std::string(reinterpret_cast<char*>((*buffers)->buffer(first_id).data()), 5) == "third");
     CHECK((*ring)->in_flight() == 0);
 }

@@ -11,12 +11,18 @@ namespace zt::uring {
 
 std::string_view to_string(Step step) {
     switch (step) {
-        case Step::wait: return "wait";
-        case Step::splice_in: return "splice_in";
-        case Step::splice_out: return "splice_out";
-        case Step::shutdown_target: return "shutdown_target";
-        case Step::done: return "done";
-        case Step::failed: return "failed";
+        case Step::wait:
+            return "wait";
+        case Step::splice_in:
+            return "splice_in";
+        case Step::splice_out:
+            return "splice_out";
+        case Step::shutdown_target:
+            return "shutdown_target";
+        case Step::done:
+            return "done";
+        case Step::failed:
+            return "failed";
     }
     return "unknown";
 }

@@ -81,16 +81,22 @@ public:
     bool needs_kernel_pipe() const { return buffered_ > 0 || op_ == PipeOp::splice_in; }
 
     PipeOp op() const { return op_; }
+
     uint32_t buffered() const { return buffered_; }
+
     uint64_t bytes_delivered() const { return bytes_delivered_; }
+
     bool source_eof() const { return source_eof_; }
+
     bool is_done() const { return done_; }
+
     bool is_failed() const { return failed_; }
+
     int error() const { return error_; }
 
 private:
     uint64_t bytes_delivered_ = 0;
-    uint32_t buffered_ = 0;         // Bytes in the kernel pipe, not yet delivered.
+    uint32_t buffered_ = 0;          // Bytes in the kernel pipe, not yet delivered.
     uint32_t splice_in_length_ = 0;  // What the outstanding splice_in asked for (for asserts).
     uint32_t readable_epoch_ = 0;    // Bumped by every readiness event.
     uint32_t splice_in_epoch_ = 0;   // `readable_epoch_` when the splice_in was issued.

@@ -52,8 +52,11 @@ public:
     void give(KernelPipe pipe, bool empty);
 
     uint32_t outstanding() const { return outstanding_; }
+
     uint32_t free_count() const { return uint32_t(free_.size()); }
+
     uint64_t created_total() const { return created_total_; }
+
     uint64_t exhausted_total() const { return exhausted_total_; }
 
 private:

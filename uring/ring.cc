@@ -25,10 +25,10 @@ constexpr uint64_t kMessageTag = 1;
 
 // The opcodes without which the project cannot run at all.
 constexpr uint8_t kRequiredOpcodes[] = {
-        IORING_OP_NOP,     IORING_OP_ACCEPT,       IORING_OP_CONNECT, IORING_OP_RECV,
-        IORING_OP_SEND,    IORING_OP_SPLICE,       IORING_OP_POLL_ADD, IORING_OP_SHUTDOWN,
-        IORING_OP_CLOSE,   IORING_OP_TIMEOUT,      IORING_OP_TIMEOUT_REMOVE,
-        IORING_OP_ASYNC_CANCEL, IORING_OP_SENDMSG,
+        IORING_OP_NOP,     IORING_OP_ACCEPT,  IORING_OP_CONNECT,        IORING_OP_RECV,
+        IORING_OP_SEND,    IORING_OP_SPLICE,  IORING_OP_POLL_ADD,       IORING_OP_SHUTDOWN,
+        IORING_OP_CLOSE,   IORING_OP_TIMEOUT, IORING_OP_TIMEOUT_REMOVE, IORING_OP_ASYNC_CANCEL,
+        IORING_OP_SENDMSG,
 };
 
 int read_io_uring_disabled() {
@@ -66,8 +66,8 @@ bool seccomp_filtered() {
 // (6.1) run completion work only when this thread enters the kernel, which is what a
 // one-ring-per-thread loop wants; COOP_TASKRUN (5.19) avoids IPIs; older kernels get neither.
 int setup_ring(io_uring& ring, const RingOptions& options, uint32_t& flags_used) {
-    const uint32_t cq_entries = options.cq_entries != 0 ? options.cq_entries
-                                                        : 4 * options.sq_entries;
+    const uint32_t cq_entries =
+            options.cq_entries != 0 ? options.cq_entries : 4 * options.sq_entries;
     const uint32_t attempts[] = {
             IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL,
             IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL,
@@ -132,22 +132,38 @@ std::string_view setup_hint(Errc code) {
 
 std::string_view opcode_name(uint8_t opcode) {
     switch (opcode) {
-        case IORING_OP_NOP: return "nop";
-        case IORING_OP_ACCEPT: return "accept";
-        case IORING_OP_CONNECT: return "connect";
-        case IORING_OP_RECV: return "recv";
-        case IORING_OP_SEND: return "send";
-        case IORING_OP_SENDMSG: return "sendmsg";
-        case IORING_OP_SPLICE: return "splice";
-        case IORING_OP_POLL_ADD: return "poll_add";
-        case IORING_OP_SHUTDOWN: return "shutdown";
-        case IORING_OP_CLOSE: return "close";
-        case IORING_OP_TIMEOUT: return "timeout";
-        case IORING_OP_TIMEOUT_REMOVE: return "timeout_remove";
-        case IORING_OP_ASYNC_CANCEL: return "async_cancel";
-        case IORING_OP_MSG_RING: return "msg_ring";
-        case IORING_OP_SOCKET: return "socket";
-        default: return "other";
+        case IORING_OP_NOP:
+            return "nop";
+        case IORING_OP_ACCEPT:
+            return "accept";
+        case IORING_OP_CONNECT:
+            return "connect";
+        case IORING_OP_RECV:
+            return "recv";
+        case IORING_OP_SEND:
+            return "send";
+        case IORING_OP_SENDMSG:
+            return "sendmsg";
+        case IORING_OP_SPLICE:
+            return "splice";
+        case IORING_OP_POLL_ADD:
+            return "poll_add";
+        case IORING_OP_SHUTDOWN:
+            return "shutdown";
+        case IORING_OP_CLOSE:
+            return "close";
+        case IORING_OP_TIMEOUT:
+            return "timeout";
+        case IORING_OP_TIMEOUT_REMOVE:
+            return "timeout_remove";
+        case IORING_OP_ASYNC_CANCEL:
+            return "async_cancel";
+        case IORING_OP_MSG_RING:
+            return "msg_ring";
+        case IORING_OP_SOCKET:
+            return "socket";
+        default:
+            return "other";
     }
 }
 
@@ -167,8 +183,8 @@ Result<std::unique_ptr<Ring>> Ring::create(const RingOptions& options) {
     ring->features_.setup_flags = flags_used;
 
     // The probe answer has a flexible array of 256 ops; give it room on the stack.
-    alignas(io_uring_probe) uint8_t probe_storage[sizeof(io_uring_probe) +
-                                                  256 * sizeof(io_uring_probe_op)] = {};
+    alignas(io_uring_probe)
+            uint8_t probe_storage[sizeof(io_uring_probe) + 256 * sizeof(io_uring_probe_op)] = {};
     auto* probe = reinterpret_cast<io_uring_probe*>(probe_storage);
     rc = io_uring_register_probe(&ring->ring_, probe, 256);
     if (rc < 0) {
@@ -300,8 +316,7 @@ void Ring::sendmsg(Completion& completion, int fd, const msghdr& message, int fl
     io_uring_sqe_set_data(sqe, &completion);
 }
 
-void Ring::splice(Completion& completion, int fd_in, int fd_out, uint32_t length,
-                  uint32_t flags) {
+void Ring::splice(Completion& completion, int fd_in, int fd_out, uint32_t length, uint32_t flags) {
     io_uring_sqe* sqe = prepare(completion);
     io_uring_prep_splice(sqe, fd_in, -1, fd_out, -1, length, flags);
     io_uring_sqe_set_data(sqe, &completion);

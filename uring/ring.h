@@ -35,9 +35,12 @@ struct Completion {
     bool in_kernel = false;
 
     Completion() = default;
+
     Completion(Callback cb, void* ctx) : callback(cb), context(ctx) {}
+
     Completion(const Completion&) = delete;
     Completion& operator=(const Completion&) = delete;
+
     ~Completion() { ZT_ASSERT(!in_kernel); }
 };
 
@@ -61,8 +64,8 @@ struct RingOptions {
 // RingFeatures is what the start-up probe found. Required opcodes are not listed: without one
 // of them `Ring::create` fails. Each optional feature has a fallback the ring or its users take.
 struct RingFeatures {
-    uint32_t setup_flags = 0;     // The IORING_SETUP_* flags the ring was created with.
-    bool fast_poll = false;       // recv/send/connect are poll-driven, not punted to io-wq.
+    uint32_t setup_flags = 0;       // The IORING_SETUP_* flags the ring was created with.
+    bool fast_poll = false;         // recv/send/connect are poll-driven, not punted to io-wq.
     bool multishot_accept = false;  // Else accept re-arms after every connection.
     bool multishot_poll = false;    // Else a poll re-arms after every event.
     bool msg_ring = false;          // Else another thread must wake this ring some other way.

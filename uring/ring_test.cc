@@ -15,8 +15,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstring>
 #include <atomic>
+#include <cstring>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -83,9 +83,9 @@ TEST_CASE("ring: creation probes the kernel and reports its features") {
     CHECK(ring->in_flight() == 0);
     // The kernel this project targets (6.x) has all of these; a fallback is taken otherwise.
     MESSAGE("setup flags " << ring->features().setup_flags
-                             << " fast_poll=" << ring->features().fast_poll
-                             << " multishot_accept=" << ring->features().multishot_accept
-                             << " msg_ring=" << ring->features().msg_ring);
+                           << " fast_poll=" << ring->features().fast_poll
+                           << " multishot_accept=" << ring->features().multishot_accept
+                           << " msg_ring=" << ring->features().msg_ring);
     Recorder nop;
     ring->nop(nop.completion);
     CHECK(nop.completion.in_kernel);
@@ -211,9 +211,8 @@ TEST_CASE("ring: accept (multishot), connect, send, recv, shutdown and close on 
         ring->connect(connected.completion, client.get(), reinterpret_cast<sockaddr*>(&address),
                       length);
         UniqueFd second = zt::test::connect_loopback(family, port);
-        REQUIRE(run_until(*ring, [&] {
-            return !connected.results.empty() && accepted.results.size() >= 2;
-        }));
+        REQUIRE(run_until(
+                *ring, [&] { return !connected.results.empty() && accepted.results.size() >= 2; }));
         CHECK(connected.results[0] == 0);
         if (ring->features().multishot_accept) {
             CHECK((accepted.flags[0] & IORING_CQE_F_MORE) != 0);
@@ -226,8 +225,7 @@ TEST_CASE("ring: accept (multishot), connect, send, recv, shutdown and close on 
 
         const char message[] = "hello through io_uring";
         Recorder sent;
-        ring->send(sent.completion,
-                   client.get(),
+        ring->send(sent.completion, client.get(),
                    std::span(reinterpret_cast<const uint8_t*>(message), sizeof(message)));
         uint8_t buffer[64] = {};
         Recorder received;
@@ -237,8 +235,7 @@ TEST_CASE("ring: accept (multishot), connect, send, recv, shutdown and close on 
         socklen_t local_length = sizeof(local), peer_length = sizeof(peer);
         ::getsockname(client.get(), reinterpret_cast<sockaddr*>(&local), &local_length);
         ::getpeername(first.get(), reinterpret_cast<sockaddr*>(&peer), &peer_length);
-        int server_side =
-                std::memcmp(&local, &peer, local_length) == 0 ? first.get() : other.get();
+        int server_side = std::memcmp(&local, &peer, local_length) == 0 ? first.get() : other.get();
         ring->recv(received.completion, server_side, buffer);
         REQUIRE(run_until(*ring, [&] { return !received.results.empty(); }));
         CHECK(sent.results[0] == int32_t(sizeof(message)));
@@ -282,8 +279,8 @@ TEST_CASE("ring: sendmsg sends gathered buffers in order in one operation") {
     for (size_t i = 0; i < source.size(); i++) {
         source[i] = uint8_t(i * 13 + 1);
     }
-    iovec pieces[3] = {{source.data() + 9, 991}, {source.data() + 1009, 991},
-                       {source.data() + 2009, 500}};
+    iovec pieces[3] = {
+            {source.data() + 9, 991}, {source.data() + 1009, 991}, {source.data() + 2009, 500}};
     msghdr message{};
     message.msg_iov = pieces;
     message.msg_iovlen = 3;

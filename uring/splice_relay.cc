@@ -88,14 +88,22 @@ void bind(Completion& completion, Completion::Callback callback, Relay& relay) {
 
 std::string_view to_string(RelayEnd end) {
     switch (end) {
-        case RelayEnd::completed: return "completed";
-        case RelayEnd::reset: return "reset";
-        case RelayEnd::idle_timeout: return "idle_timeout";
-        case RelayEnd::connect_failed: return "connect_failed";
-        case RelayEnd::connect_timeout: return "connect_timeout";
-        case RelayEnd::aborted: return "aborted";
-        case RelayEnd::drained: return "drained";
-        case RelayEnd::no_resources: return "no_resources";
+        case RelayEnd::completed:
+            return "completed";
+        case RelayEnd::reset:
+            return "reset";
+        case RelayEnd::idle_timeout:
+            return "idle_timeout";
+        case RelayEnd::connect_failed:
+            return "connect_failed";
+        case RelayEnd::connect_timeout:
+            return "connect_timeout";
+        case RelayEnd::aborted:
+            return "aborted";
+        case RelayEnd::drained:
+            return "drained";
+        case RelayEnd::no_resources:
+            return "no_resources";
     }
     return "unknown";
 }
@@ -373,8 +381,7 @@ bool RelayEngine::splice_out(Relay& relay, int index) {
     direction.pipe.begin_splice_out();
     ++counters_.splices_total;
     if (options_.splice_mode == SpliceMode::ring) {
-        ring_.splice(direction.op, direction.kernel_pipe.read_fd, target_fd, length,
-                     kSpliceFlags);
+        ring_.splice(direction.op, direction.kernel_pipe.read_fd, target_fd, length, kSpliceFlags);
         return false;
     }
     ssize_t n = ::splice(direction.kernel_pipe.read_fd, nullptr, target_fd, nullptr, length,
@@ -529,14 +536,26 @@ void RelayEngine::release(Relay& relay) {
         }
     }
     switch (relay.end) {
-        case RelayEnd::completed: ++counters_.completed_total; break;
-        case RelayEnd::reset: ++counters_.reset_total; break;
-        case RelayEnd::idle_timeout: ++counters_.idle_timeout_total; break;
+        case RelayEnd::completed:
+            ++counters_.completed_total;
+            break;
+        case RelayEnd::reset:
+            ++counters_.reset_total;
+            break;
+        case RelayEnd::idle_timeout:
+            ++counters_.idle_timeout_total;
+            break;
         case RelayEnd::connect_failed:
-        case RelayEnd::connect_timeout: ++counters_.connect_failed_total; break;
+        case RelayEnd::connect_timeout:
+            ++counters_.connect_failed_total;
+            break;
         case RelayEnd::aborted:
-        case RelayEnd::drained: ++counters_.aborted_total; break;
-        case RelayEnd::no_resources: ++counters_.no_resources_total; break;
+        case RelayEnd::drained:
+            ++counters_.aborted_total;
+            break;
+        case RelayEnd::no_resources:
+            ++counters_.no_resources_total;
+            break;
     }
     RelayReport report;
     report.id = relay.id;

@@ -71,14 +71,14 @@ using RelayDoneFn = void (*)(void* context, const RelayReport& report);
 
 // RelayOptions are the limits and sizes of one worker's relays.
 struct RelayOptions {
-    uint32_t relays_max = 1024;            // Concurrent relays; more are refused and counted.
+    uint32_t relays_max = 1024;  // Concurrent relays; more are refused and counted.
     // F_SETPIPE_SZ for each kernel pipe. Pages are only used while bytes are in transit; a
     // large pipe means fewer splices when the relay falls behind (measured on loopback: 1 MiB
     // took a tenth of the splices of 64 KiB and about 15% less CPU per byte). Unprivileged
     // processes are held to fs.pipe-user-pages-soft in total; past it the kernel shrinks pipes.
     uint32_t pipe_size_bytes = 1024 * 1024;
     uint32_t pipes_free_max = 16;  // Empty pipes kept open for reuse.
-    int64_t idle_timeout_ns = 0;           // 0 disables the idle timeout.
+    int64_t idle_timeout_ns = 0;   // 0 disables the idle timeout.
     int64_t connect_timeout_ns = 10'000'000'000;
     SpliceMode splice_mode = SpliceMode::direct;
     uint32_t splices_per_turn = 16;  // direct mode: splices per event before yielding the loop.
@@ -94,7 +94,7 @@ struct RelayCounters {
     uint64_t aborted_total = 0;
     uint64_t limit_hit_total = 0;  // `relay`/`connect_and_relay` refused: `relays_max` reached.
     uint64_t no_resources_total = 0;
-    uint64_t splices_total = 0;          // Splices issued (both kinds, both modes).
+    uint64_t splices_total = 0;           // Splices issued (both kinds, both modes).
     uint64_t readiness_events_total = 0;  // Poll CQEs: how often the relay was woken.
     uint32_t active = 0;
 };
@@ -133,7 +133,9 @@ public:
     void drain();
 
     uint32_t active() const { return counters_.active; }
+
     const RelayCounters& counters() const { return counters_; }
+
     const PipePool& pipes() const { return pipes_; }
 
 private:

@@ -48,8 +48,10 @@ class RelayHarness {
 public:
     RelayHarness(const RelayOptions& options, uint16_t target_port, int family = AF_INET,
                  bool legacy_kernel = false)
-        : options_(options), target_port_(target_port), family_(family),
-          legacy_kernel_(legacy_kernel) {
+        : options_(options)
+        , target_port_(target_port)
+        , family_(family)
+        , legacy_kernel_(legacy_kernel) {
         listener_ = zt::test::listen_loopback(family, port_);
         thread_ = std::thread([this] { run(); });
         while (state_.load() == 0) {
@@ -108,8 +110,8 @@ private:
         auto* harness = static_cast<RelayHarness*>(self.context);
         if (res >= 0) {
             UniqueFd client(res);
-            UniqueFd target(::socket(harness->family_, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                                     0));
+            UniqueFd target(
+                    ::socket(harness->family_, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
             int one = 1;
             ::setsockopt(client.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
             ::setsockopt(target.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -117,8 +119,8 @@ private:
             socklen_t length =
                     zt::test::loopback_address(harness->family_, harness->target_port_, address);
             (void)harness->engine_->connect_and_relay(std::move(client), std::move(target),
-                                                      reinterpret_cast<sockaddr*>(&address),
-                                                      length, nullptr);
+                                                      reinterpret_cast<sockaddr*>(&address), length,
+                                                      nullptr);
         }
         if ((flags & IORING_CQE_F_MORE) == 0 && !harness->stopping_) {
             harness->ring_->accept_multishot(self, harness->listener_.get());
@@ -484,9 +486,7 @@ TEST_CASE("splice_relay: connections over the per-worker limit are closed and co
 
 TEST_CASE("splice_relay: a refused connect to the target closes the client and is reported") {
     uint16_t closed_port = 0;
-    {
-        UniqueFd gone = zt::test::listen_loopback(AF_INET, closed_port);
-    }
+    { UniqueFd gone = zt::test::listen_loopback(AF_INET, closed_port); }
     RelayHarness relay(RelayOptions{}, closed_port);
     if (!relay.ok()) {
         return;

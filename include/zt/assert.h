@@ -18,16 +18,16 @@ namespace zt::detail {
 
 }  // namespace zt::detail
 
-#define ZT_CHECK(expr)                                                           \
-    do {                                                                         \
-        if (!(expr)) [[unlikely]] {                                              \
-            ::zt::detail::assert_failed("ZT_CHECK", #expr, __FILE__, __LINE__);  \
-        }                                                                        \
+#define ZT_CHECK(expr)                                                          \
+    do {                                                                        \
+        if (!(expr)) [[unlikely]] {                                             \
+            ::zt::detail::assert_failed("ZT_CHECK", #expr, __FILE__, __LINE__); \
+        }                                                                       \
     } while (0)
 
 #ifdef NDEBUG
-#define ZT_ASSERT(expr) \
-    do {                \
+#define ZT_ASSERT(expr)     \
+    do {                    \
         (void)sizeof(expr); \
     } while (0)
 #else

@@ -41,6 +41,7 @@ public:
 class SystemClock final : public Clock {
 public:
     int64_t monotonic_ns() const override { return zt::monotonic_ns(); }
+
     int64_t unix_ns() const override { return zt::unix_ns(); }
 };
 
@@ -57,6 +58,7 @@ public:
         : unix_ns_(unix_ns_start) {}
 
     int64_t monotonic_ns() const override { return monotonic_ns_; }
+
     int64_t unix_ns() const override { return unix_ns_; }
 
     void advance_ns(int64_t delta) {

@@ -32,12 +32,18 @@ enum class Level : uint8_t { off = 0, error, warn, info, debug, trace };
 
 constexpr std::string_view to_string(Level level) {
     switch (level) {
-        case Level::off: return "off";
-        case Level::error: return "error";
-        case Level::warn: return "warn";
-        case Level::info: return "info";
-        case Level::debug: return "debug";
-        case Level::trace: return "trace";
+        case Level::off:
+            return "off";
+        case Level::error:
+            return "error";
+        case Level::warn:
+            return "warn";
+        case Level::info:
+            return "info";
+        case Level::debug:
+            return "debug";
+        case Level::trace:
+            return "trace";
     }
     return "off";
 }
@@ -50,8 +56,8 @@ inline Result<Level> parse_level(std::string_view text) {
             c = char(c - 'A' + 'a');
         }
     }
-    for (Level level : {Level::off, Level::error, Level::warn, Level::info, Level::debug,
-                        Level::trace}) {
+    for (Level level :
+         {Level::off, Level::error, Level::warn, Level::info, Level::debug, Level::trace}) {
         if (lower == to_string(level)) {
             return level;
         }
@@ -81,7 +87,9 @@ struct Field {
         return {key, value, 0, Kind::display};
     }
 
-    static Field num(std::string_view key, uint64_t value) { return {key, {}, value, Kind::number}; }
+    static Field num(std::string_view key, uint64_t value) {
+        return {key, {}, value, Kind::number};
+    }
 };
 
 // Record is one log event as a sink sees it. Everything it points to lives only for the duration
@@ -256,15 +264,26 @@ inline void append_quoted(std::string& out, std::string_view text) {
     out += '"';
     for (char c : text) {
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
             default:
                 if (static_cast<unsigned char>(c) < 0x20) {
                     char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", unsigned(static_cast<unsigned char>(c)));
+                    std::snprintf(buf, sizeof buf, "\\u%04x",
+                                  unsigned(static_cast<unsigned char>(c)));
                     out += buf;
                 } else {
                     out += c;
@@ -310,9 +329,15 @@ inline std::string format_plain(const Record& record) {
             out += field.key;
             out += '=';
             switch (field.kind) {
-                case Field::Kind::text: detail::append_quoted(out, field.text); break;
-                case Field::Kind::display: out += field.text; break;
-                case Field::Kind::number: out += std::to_string(field.number); break;
+                case Field::Kind::text:
+                    detail::append_quoted(out, field.text);
+                    break;
+                case Field::Kind::display:
+                    out += field.text;
+                    break;
+                case Field::Kind::number:
+                    out += std::to_string(field.number);
+                    break;
             }
         }
     }

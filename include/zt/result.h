@@ -140,10 +140,13 @@ private:
 
     union Storage {
         Storage() {}
+
         ~Storage() {}
+
         T value;
         Error error;
     } storage_;
+
     bool has_value_;
 };
 

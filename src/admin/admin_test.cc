@@ -8,11 +8,11 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include <doctest/doctest.h>
-
 #include <atomic>
 #include <string>
 #include <thread>
+
+#include <doctest/doctest.h>
 
 #include "src/admin/handlers.h"
 #include "src/admin/http_server.h"
@@ -31,10 +31,10 @@ class ServerThread {
 public:
     explicit ServerThread(HttpServer& server)
         : server_(server), thread_([this] {
-              while (!stop_.load()) {
-                  (void)server_.poll_once(10);
-              }
-          }) {}
+            while (!stop_.load()) {
+                (void)server_.poll_once(10);
+            }
+        }) {}
 
     ~ServerThread() {
         stop_.store(true);
@@ -123,9 +123,9 @@ std::string get(std::string_view path, std::string_view extra_headers = {}) {
 }
 
 std::string post(std::string_view path) {
-    return "POST " + std::string(path) + " HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n";
+    return "POST " + std::string(path) +
+           " HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n";
 }
-
 
 }  // namespace
 
@@ -134,8 +134,12 @@ TEST_CASE("admin: endpoints answer as ztunnel's admin server does") {
     zt::log::set_filter(zt::log::Filter(zt::log::Level::info));
     int shutdowns = 0;
     AdminHooks hooks;
-    hooks.config_dump = [] { return std::string("{\n  \"workloads\": []\n}"); };
-    hooks.shutdown = [&shutdowns] { ++shutdowns; };
+    hooks.config_dump = [] {
+        return std::string("{\n  \"workloads\": []\n}");
+    };
+    hooks.shutdown = [&shutdowns] {
+        ++shutdowns;
+    };
     AdminHandler handler(std::move(hooks), levels);
     auto server = HttpServer::listen("127.0.0.1:0", {}, handler);
     REQUIRE(server.has_value());
@@ -198,8 +202,8 @@ TEST_CASE("admin: metrics negotiate OpenMetrics and gzip, other paths 404") {
     CHECK(text.body.find("# EOF") == std::string::npos);
 
     Reply om = http_exchange(port, get("/stats/prometheus",
-                                  "Accept: application/openmetrics-text;version=1.0.0,"
-                                  "text/plain;version=0.0.4;q=0.5\r\n"));
+                                       "Accept: application/openmetrics-text;version=1.0.0,"
+                                       "text/plain;version=0.0.4;q=0.5\r\n"));
     CHECK(om.status == 200);
     CHECK(om.header("content-type").rfind("application/openmetrics-text", 0) == 0);
     CHECK(om.body.size() > 6);
@@ -275,8 +279,8 @@ TEST_CASE("admin: connection, header-size and time limits refuse and count") {
         // The idle one is closed at its deadline without an answer.
         CHECK(read_to_eof(idle.get()).empty());
         // A head over the limit gets 431.
-        Reply big = http_exchange(port, get("/healthz/ready", "X-Big: " + std::string(400, 'a') +
-                                                             "\r\n"));
+        Reply big = http_exchange(
+                port, get("/healthz/ready", "X-Big: " + std::string(400, 'a') + "\r\n"));
         CHECK(big.status == 431);
         // The server lingers until it sees our close; wait for the slot to be free again.
         for (int i = 0; i < 400 && (*server)->connection_count() != 0; ++i) {

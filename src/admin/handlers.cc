@@ -18,14 +18,14 @@ HttpResponse empty(int status) {
 }
 
 constexpr std::string_view kIndex =
-    "ztunnel admin\n"
-    "\n"
-    "/config_dump        dump the current configuration, workloads and certificates (JSON)\n"
-    "/logging            POST: show or change log levels (?level=<spec>, ?reset)\n"
-    "/quitquitquit       POST: shut down gracefully\n"
-    "\n"
-    "metrics:   :15020/metrics, :15020/stats/prometheus\n"
-    "readiness: :15021/healthz/ready\n";
+        "ztunnel admin\n"
+        "\n"
+        "/config_dump        dump the current configuration, workloads and certificates (JSON)\n"
+        "/logging            POST: show or change log levels (?level=<spec>, ?reset)\n"
+        "/quitquitquit       POST: shut down gracefully\n"
+        "\n"
+        "metrics:   :15020/metrics, :15020/stats/prometheus\n"
+        "readiness: :15021/healthz/ready\n";
 
 }  // namespace
 

@@ -28,8 +28,7 @@ struct AdminHooks {
 class AdminHandler final : public HttpHandler {
 public:
     // AdminHandler answers with `hooks`; `levels` must outlive it.
-    AdminHandler(AdminHooks hooks, LogLevels& levels)
-        : hooks_(std::move(hooks)), levels_(levels) {}
+    AdminHandler(AdminHooks hooks, LogLevels& levels) : hooks_(std::move(hooks)), levels_(levels) {}
 
     HttpResponse handle(const HttpRequest& request) override;
 

@@ -142,8 +142,10 @@ Result<std::unique_ptr<HttpServer>> HttpServer::listen(std::string_view address,
     }
     auto fd = bind_listener(*parsed);
     if (!fd && parsed->wildcard_v6 && fd.error().sys_errno == EAFNOSUPPORT) {
-        auto fallback = parse_address("0.0.0.0:" + std::to_string(ntohs(
-            reinterpret_cast<const sockaddr_in6*>(&parsed->storage)->sin6_port)));
+        auto fallback = parse_address(
+                "0.0.0.0:" +
+                std::to_string(
+                        ntohs(reinterpret_cast<const sockaddr_in6*>(&parsed->storage)->sin6_port)));
         if (fallback) {
             fd = bind_listener(*fallback);
         }
@@ -157,20 +159,20 @@ Result<std::unique_ptr<HttpServer>> HttpServer::listen(std::string_view address,
         return fail_errno(errno);
     }
     uint16_t port = bound.ss_family == AF_INET6
-                        ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
-                        : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+                            ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
+                            : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
     return std::unique_ptr<HttpServer>(
-        new HttpServer(std::move(*fd), port, std::move(options), handler, refused, shard));
+            new HttpServer(std::move(*fd), port, std::move(options), handler, refused, shard));
 }
 
 HttpServer::HttpServer(UniqueFd listener, uint16_t port, HttpServerOptions options,
                        HttpHandler& handler, telemetry::ShardedFamily* refused, size_t shard)
-    : listener_(std::move(listener)),
-      port_(port),
-      options_(std::move(options)),
-      handler_(handler),
-      refused_(refused),
-      shard_(shard) {}
+    : listener_(std::move(listener))
+    , port_(port)
+    , options_(std::move(options))
+    , handler_(handler)
+    , refused_(refused)
+    , shard_(shard) {}
 
 HttpServer::~HttpServer() = default;
 
@@ -234,7 +236,7 @@ void HttpServer::accept_ready() {
             continue;  // `fd` closes here
         }
         connections_.push_back(std::make_unique<Connection>(
-            std::move(fd), options_.limits, now_ms() + options_.request_timeout_ms));
+                std::move(fd), options_.limits, now_ms() + options_.request_timeout_ms));
         connection_count_.store(connections_.size(), std::memory_order_relaxed);
     }
 }

@@ -37,8 +37,8 @@ public:
 
 // HttpServerOptions configures one server.
 struct HttpServerOptions {
-    std::string name = "admin";        // the `server` label of refusal counters
-    size_t max_connections = 32;       // past it, new connections get 503 and are closed
+    std::string name = "admin";   // the `server` label of refusal counters
+    size_t max_connections = 32;  // past it, new connections get 503 and are closed
     HttpLimits limits;
     int64_t request_timeout_ms = 10000;  // whole request must arrive within this
     int64_t linger_timeout_ms = 1000;    // wait for the client's close after responding

@@ -1,11 +1,12 @@
 // Unit tests for the sans-I/O HTTP/1.1 parser and writer, query decoding, the readiness tracker
 // and the `/logging` level control. No sockets here; admin_test.cc drives the real servers.
 
-#include <doctest/doctest.h>
+#include "src/admin/http.h"
 
 #include <string>
 
-#include "src/admin/http.h"
+#include <doctest/doctest.h>
+
 #include "src/admin/logging.h"
 #include "src/admin/readiness.h"
 #include "zt/log.h"
@@ -32,8 +33,8 @@ HttpRequest post(std::string query) {
 TEST_CASE("http: parses a request fed one byte at a time") {
     RequestParser parser;
     std::string bytes =
-        "POST /logging?level=access%3Adebug HTTP/1.1\r\nHost: localhost:15000\r\n"
-        "Accept-Encoding: gzip\r\nContent-Length: 5\r\n\r\nhello";
+            "POST /logging?level=access%3Adebug HTTP/1.1\r\nHost: localhost:15000\r\n"
+            "Accept-Encoding: gzip\r\nContent-Length: 5\r\n\r\nhello";
     Status status = Status::need_more;
     for (size_t i = 0; i < bytes.size(); ++i) {
         REQUIRE(status == Status::need_more);
@@ -62,22 +63,23 @@ TEST_CASE("http: refusals carry precise statuses") {
         std::string bytes;
         int status;
     };
+
     const Case cases[] = {
-        {"GET / HTTP/1.1\r\n\r\n", 400},                            // no Host on 1.1
-        {"GET /\r\nHost: a\r\n\r\n", 400},                          // no version
-        {"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400},                // double space
-        {"G(T / HTTP/1.1\r\nHost: a\r\n\r\n", 400},                 // bad method token
-        {"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505},
-        {"GET / HTTX/1.1\r\nHost: a\r\n\r\n", 400},
-        {"GET nopath HTTP/1.1\r\nHost: a\r\n\r\n", 400},
-        {"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", 400},
-        {"GET / HTTP/1.1\r\nHost a\r\n\r\n", 400},
-        {"GET / HTTP/1.1\r\nHo st: a\r\n\r\n", 400},
-        {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", 501},
-        {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 12x\r\n\r\n", 400},
-        {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400},
-        {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n", 413},
-        {"GET / HTTP/1.1\r\nHost: a\r\nX: \x01\r\n\r\n", 400},
+            {"GET / HTTP/1.1\r\n\r\n", 400},              // no Host on 1.1
+            {"GET /\r\nHost: a\r\n\r\n", 400},            // no version
+            {"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400},  // double space
+            {"G(T / HTTP/1.1\r\nHost: a\r\n\r\n", 400},   // bad method token
+            {"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505},
+            {"GET / HTTX/1.1\r\nHost: a\r\n\r\n", 400},
+            {"GET nopath HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+            {"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", 400},
+            {"GET / HTTP/1.1\r\nHost a\r\n\r\n", 400},
+            {"GET / HTTP/1.1\r\nHo st: a\r\n\r\n", 400},
+            {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", 501},
+            {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 12x\r\n\r\n", 400},
+            {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400},
+            {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n", 413},
+            {"GET / HTTP/1.1\r\nHost: a\r\nX: \x01\r\n\r\n", 400},
     };
     for (const Case& c : cases) {
         CAPTURE(c.bytes);
@@ -109,8 +111,9 @@ TEST_CASE("http: header size and count are bounded") {
 TEST_CASE("http: responses carry length and close, HEAD leaves out the body") {
     HttpResponse response = text_response(200, "ready\n");
     std::string full = serialize(response);
-    CHECK(full == "HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\n"
-                  "content-length: 6\r\nconnection: close\r\n\r\nready\n");
+    CHECK(full ==
+          "HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\n"
+          "content-length: 6\r\nconnection: close\r\n\r\nready\n");
     std::string head = serialize(response, true);
     CHECK(head.size() == full.size() - 6);
     CHECK(reason_phrase(405) == "Method Not Allowed");

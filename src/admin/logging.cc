@@ -17,7 +17,8 @@ std::string_view LogLevels::help() {
     return "\n"
            "usage: POST /logging\t\t\t\t\t\t(show the current levels)\n"
            "usage: POST /logging?level=<level>\t\t\t\t(change the default level)\n"
-           "usage: POST /logging?level=<target>=<level>,<target>:<level>\t(change targets' levels)\n"
+           "usage: POST /logging?level=<target>=<level>,<target>:<level>\t(change targets' "
+           "levels)\n"
            "usage: POST /logging?reset[&level=<spec>]\t\t\t(back to RUST_LOG, then apply)\n"
            "\n"
            "hint: level:\terror|warn|info|debug|trace|off\n"
@@ -46,8 +47,8 @@ HttpResponse LogLevels::handle(const HttpRequest& request) {
     if (!level.empty()) {
         auto parsed = log::Filter::parse(level);
         if (!parsed) {
-            return text_response(400, "Invalid level provided: " + level + "\n" +
-                                          std::string(help()));
+            return text_response(400,
+                                 "Invalid level provided: " + level + "\n" + std::string(help()));
         }
         next = next.with(*parsed);
     }

@@ -11,9 +11,11 @@
 
 namespace zt::admin {
 
-Result<std::unique_ptr<OperatorServers>> OperatorServers::start(
-    const OperatorOptions& options, telemetry::StandardMetrics& metrics, Readiness& readiness,
-    LogLevels& levels, AdminHooks hooks) {
+Result<std::unique_ptr<OperatorServers>> OperatorServers::start(const OperatorOptions& options,
+                                                                telemetry::StandardMetrics& metrics,
+                                                                Readiness& readiness,
+                                                                LogLevels& levels,
+                                                                AdminHooks hooks) {
     // The admin server can dump secrets' metadata and shut the node proxy down; it answers on
     // loopback only, as ztunnel's does (reached through `kubectl port-forward`).
     for (const std::string* address : {&options.admin_addr, &options.admin_addr_v6}) {
@@ -24,7 +26,7 @@ Result<std::unique_ptr<OperatorServers>> OperatorServers::start(
         }
     }
     std::unique_ptr<OperatorServers> servers(
-        new OperatorServers(std::move(hooks), levels, metrics.registry(), readiness));
+            new OperatorServers(std::move(hooks), levels, metrics.registry(), readiness));
     size_t shard = metrics.control_shard();
     auto bind = [&](const std::string& address, const char* name, HttpHandler& handler,
                     std::unique_ptr<HttpServer>& out, bool required) -> Result<void> {
@@ -33,8 +35,8 @@ Result<std::unique_ptr<OperatorServers>> OperatorServers::start(
         }
         HttpServerOptions server_options = options.limits;
         server_options.name = name;
-        auto server = HttpServer::listen(address, server_options, handler, &metrics.http_refused,
-                                         shard);
+        auto server =
+                HttpServer::listen(address, server_options, handler, &metrics.http_refused, shard);
         if (!server) {
             if (!required) {
                 return ok();
@@ -60,8 +62,8 @@ Result<std::unique_ptr<OperatorServers>> OperatorServers::start(
         // No IPv6 on loopback is normal; the IPv4 listener is enough then.
         (void)bind(v6, "admin", servers->admin_handler_, servers->admin_v6_, false);
     }
-    if (auto r = bind(options.metrics_addr, "metrics", servers->metrics_handler_,
-                      servers->metrics_, true);
+    if (auto r = bind(options.metrics_addr, "metrics", servers->metrics_handler_, servers->metrics_,
+                      true);
         !r) {
         return fail(r.error());
     }

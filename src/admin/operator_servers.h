@@ -35,8 +35,8 @@ public:
     // with the first bind error (address in use, permission).
     static Result<std::unique_ptr<OperatorServers>> start(const OperatorOptions& options,
                                                           telemetry::StandardMetrics& metrics,
-                                                          Readiness& readiness,
-                                                          LogLevels& levels, AdminHooks hooks);
+                                                          Readiness& readiness, LogLevels& levels,
+                                                          AdminHooks hooks);
 
     // collect_pollfds, on_poll, expire and next_timeout_ms fan out to every server; see
     // `HttpServer`.
@@ -53,15 +53,17 @@ public:
     void stop_accepting();
 
     uint16_t admin_port() const { return admin_ ? admin_->port() : 0; }
+
     uint16_t metrics_port() const { return metrics_ ? metrics_->port() : 0; }
+
     uint16_t readiness_port() const { return readiness_ ? readiness_->port() : 0; }
 
 private:
     OperatorServers(AdminHooks hooks, LogLevels& levels, const telemetry::Registry& registry,
                     const Readiness& readiness)
-        : admin_handler_(std::move(hooks), levels),
-          metrics_handler_(registry),
-          readiness_handler_(readiness) {}
+        : admin_handler_(std::move(hooks), levels)
+        , metrics_handler_(registry)
+        , readiness_handler_(readiness) {}
 
     std::vector<HttpServer*> all() const;
 

@@ -75,22 +75,32 @@ std::string_view network_mode_name(state::NetworkMode mode) {
 
 std::string_view lb_mode_name(state::LoadBalancerMode mode) {
     switch (mode) {
-        case state::LoadBalancerMode::standard: return "Standard";
-        case state::LoadBalancerMode::strict: return "Strict";
-        case state::LoadBalancerMode::failover: return "Failover";
-        case state::LoadBalancerMode::passthrough: return "Passthrough";
+        case state::LoadBalancerMode::standard:
+            return "Standard";
+        case state::LoadBalancerMode::strict:
+            return "Strict";
+        case state::LoadBalancerMode::failover:
+            return "Failover";
+        case state::LoadBalancerMode::passthrough:
+            return "Passthrough";
     }
     return "Standard";
 }
 
 std::string_view routing_preference_name(state::RoutingPreference preference) {
     switch (preference) {
-        case state::RoutingPreference::region: return "Region";
-        case state::RoutingPreference::zone: return "Zone";
-        case state::RoutingPreference::subzone: return "Subzone";
-        case state::RoutingPreference::node: return "Node";
-        case state::RoutingPreference::cluster: return "Cluster";
-        case state::RoutingPreference::network: return "Network";
+        case state::RoutingPreference::region:
+            return "Region";
+        case state::RoutingPreference::zone:
+            return "Zone";
+        case state::RoutingPreference::subzone:
+            return "Subzone";
+        case state::RoutingPreference::node:
+            return "Node";
+        case state::RoutingPreference::cluster:
+            return "Cluster";
+        case state::RoutingPreference::network:
+            return "Network";
     }
     return "Region";
 }
@@ -159,8 +169,8 @@ json workload(const state::Workload& w, WorkloadServices services_form) {
     out["status"] = std::string(state::to_string(w.status));
     out["clusterId"] = w.cluster_id;
     // ztunnel's Locality is not optional; an all-empty one is its default and skipped.
-    if (w.locality && !(w.locality->region.empty() && w.locality->zone.empty() &&
-                        w.locality->subzone.empty())) {
+    if (w.locality &&
+        !(w.locality->region.empty() && w.locality->zone.empty() && w.locality->subzone.empty())) {
         json locality = json::object();
         locality["region"] = w.locality->region;
         locality["zone"] = w.locality->zone;
@@ -202,8 +212,7 @@ json endpoint(const std::string& workload_uid, const state::PortMap& ports,
 
 // service renders one service. `endpoints` is the resolved set from the snapshot (runtime
 // `services`), or none for `staticConfig`, which shows the file's own `endpoints` map.
-json service(const state::Service& s,
-             std::optional<std::span<const state::Endpoint>> endpoints) {
+json service(const state::Service& s, std::optional<std::span<const state::Endpoint>> endpoints) {
     json out = json::object();
     out["name"] = s.name;
     out["namespace"] = s.namespace_;
@@ -265,10 +274,17 @@ json service(const state::Service& s,
         out["loadBalancer"] = std::move(lb);
     }
     switch (s.ip_families) {
-        case state::IpFamilies::any: break;  // ztunnel's None: skipped.
-        case state::IpFamilies::dual: out["ipFamilies"] = "Dual"; break;
-        case state::IpFamilies::ipv4: out["ipFamilies"] = "IPv4"; break;
-        case state::IpFamilies::ipv6: out["ipFamilies"] = "IPv6"; break;
+        case state::IpFamilies::any:
+            break;  // ztunnel's None: skipped.
+        case state::IpFamilies::dual:
+            out["ipFamilies"] = "Dual";
+            break;
+        case state::IpFamilies::ipv4:
+            out["ipFamilies"] = "IPv4";
+            break;
+        case state::IpFamilies::ipv6:
+            out["ipFamilies"] = "IPv6";
+            break;
     }
     out["canonical"] = s.canonical;
     out["visibility"] = s.visibility == state::Visibility::namespace_ ? "Namespace" : "Public";
@@ -282,10 +298,18 @@ json service(const state::Service& s,
 json string_match(const state::StringMatch& match) {
     json out = json::object();
     switch (match.kind) {
-        case state::StringMatch::Kind::exact: out["Exact"] = match.value; break;
-        case state::StringMatch::Kind::prefix: out["Prefix"] = match.value; break;
-        case state::StringMatch::Kind::suffix: out["Suffix"] = match.value; break;
-        case state::StringMatch::Kind::presence: out["Presence"] = json::array(); break;
+        case state::StringMatch::Kind::exact:
+            out["Exact"] = match.value;
+            break;
+        case state::StringMatch::Kind::prefix:
+            out["Prefix"] = match.value;
+            break;
+        case state::StringMatch::Kind::suffix:
+            out["Suffix"] = match.value;
+            break;
+        case state::StringMatch::Kind::presence:
+            out["Presence"] = json::array();
+            break;
     }
     return out;
 }

@@ -43,7 +43,7 @@ struct DumpStatus {
     std::string applied_sha256;
     uint64_t reloads_success_total = 0;
     uint64_t reloads_failure_total = 0;
-    int64_t last_failure_unix_ns = 0;  // 0: never.
+    int64_t last_failure_unix_ns = 0;      // 0: never.
     std::vector<std::string> last_errors;  // Rendered as `lastError` (joined) and `lastErrors`.
     std::vector<std::string> warnings;
 };

@@ -5,9 +5,6 @@
 
 #include "src/config/dump.h"
 
-#include <doctest/doctest.h>
-#include <openssl/base64.h>
-
 #include <algorithm>
 #include <cctype>
 #include <set>
@@ -15,7 +12,9 @@
 #include <string_view>
 #include <vector>
 
+#include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
+#include <openssl/base64.h>
 
 #include "certs/dump.h"
 #include "src/config/load.h"
@@ -153,9 +152,10 @@ bool is_rfc3339_seconds(const std::string& text) {
     return true;
 }
 
-const std::set<std::string> kTopLevel = {
-        "certificates", "config",  "configStatus", "policies",  "services",     "stagedServices",
-        "staticConfig", "unsupported", "version", "workloadState", "workloads"};
+const std::set<std::string> kTopLevel = {"certificates",  "config",      "configStatus",
+                                         "policies",      "services",    "stagedServices",
+                                         "staticConfig",  "unsupported", "version",
+                                         "workloadState", "workloads"};
 
 }  // namespace
 
@@ -209,8 +209,7 @@ TEST_CASE("config dump: workloads sorted by uid, with ztunnel's always/skip-when
     CHECK(client.at("canonicalRevision") == "v1");
     CHECK(client.at("nativeTunnel") == true);
     CHECK(client.at("capacity") == 3);
-    CHECK(client.at("locality") ==
-          json({{"region", "r1"}, {"subzone", "s1"}, {"zone", "z1"}}));
+    CHECK(client.at("locality") == json({{"region", "r1"}, {"subzone", "s1"}, {"zone", "z1"}}));
     // ztunnel's `port: Option<u16>` has no skip attribute, so an unset port is null.
     CHECK(client.at("applicationTunnel") == json({{"port", nullptr}, {"protocol", "PROXY"}}));
     CHECK(client.at("authorizationPolicies") == json::array({"default/allow-client"}));
@@ -232,8 +231,8 @@ TEST_CASE("config dump: services sorted by hostname with resolved endpoints and 
 
     const json& server = services[1];
     CHECK(keys_of(server) == std::set<std::string>{"canonical", "endpoints", "hostname", "name",
-                                                   "namespace", "ports", "subjectAltNames",
-                                                   "vips", "visibility"});
+                                                   "namespace", "ports", "subjectAltNames", "vips",
+                                                   "visibility"});
     CHECK(server.at("vips") == json::array({"/198.19.0.10"}));
     CHECK(server.at("ports") == json({{"443", 0}, {"80", 8080}}));
     CHECK(server.at("subjectAltNames") ==
@@ -274,8 +273,8 @@ TEST_CASE("config dump: policies sorted by namespace/name, rules triple-nested, 
     CHECK(policies[2].at("name") == "zz-deny");
 
     const json& deny = policies[2];
-    CHECK(keys_of(deny) == std::set<std::string>{"action", "dryRun", "name", "namespace", "rules",
-                                                 "scope"});
+    CHECK(keys_of(deny) ==
+          std::set<std::string>{"action", "dryRun", "name", "namespace", "rules", "scope"});
     CHECK(deny.at("action") == "Deny");
     CHECK(deny.at("scope") == "Global");
     CHECK(deny.at("dryRun") == true);
@@ -286,8 +285,8 @@ TEST_CASE("config dump: policies sorted by namespace/name, rules triple-nested, 
     CHECK(allow.at("dryRun") == false);
     const json& rules = allow.at("rules");
     REQUIRE(rules.size() == 2);
-    REQUIRE(rules[0].size() == 2);  // Two clauses.
-    CHECK(rules[1] == json::array());  // An empty rule stays an empty array.
+    REQUIRE(rules[0].size() == 2);                        // Two clauses.
+    CHECK(rules[1] == json::array());                     // An empty rule stays an empty array.
     CHECK(rules[0][1] == json::array({json::object()}));  // An empty match renders as {}.
     const json& match = rules[0][0][0];
     CHECK(match.at("principals") ==
@@ -347,8 +346,7 @@ TEST_CASE("config dump: certificates sorted by identity, with real chains") {
     CHECK(certs[0].at("rootCerts") == json::array());
 
     const json& entry = certs[1];
-    CHECK(keys_of(entry) ==
-          std::set<std::string>{"certChain", "identity", "rootCerts", "state"});
+    CHECK(keys_of(entry) == std::set<std::string>{"certChain", "identity", "rootCerts", "state"});
     REQUIRE(entry.at("certChain").size() == 1);
     const json& cert = entry.at("certChain")[0];
     CHECK(keys_of(cert) ==
@@ -374,8 +372,8 @@ TEST_CASE("config dump: workloadState has state, info and connections with null 
     up.name = "b-client";
     up.namespace_name = "default";
     up.service_account = "client";
-    up.outbound.push_back(DumpConnection{"198.18.1.2:43210", "198.19.0.10:80",
-                                         "198.18.1.3:15008", "HBONE"});
+    up.outbound.push_back(
+            DumpConnection{"198.18.1.2:43210", "198.19.0.10:80", "198.18.1.3:15008", "HBONE"});
     up.inbound.push_back(DumpConnection{"198.18.1.3:5000", "", "198.18.1.2:8080", "TCP"});
     DumpPod pending;
     pending.uid = "Kubernetes//Pod/default/c-late";
@@ -441,8 +439,7 @@ TEST_CASE("config dump: configStatus has nulls before the first load, then times
     const json& before = doc.at("configStatus");
     CHECK(keys_of(before) == std::set<std::string>{"appliedSha256", "lastError", "lastErrors",
                                                    "lastFailure", "lastLoaded", "path",
-                                                   "reloadsFailure", "reloadsSuccess",
-                                                   "warnings"});
+                                                   "reloadsFailure", "reloadsSuccess", "warnings"});
     CHECK(before.at("path") == "/etc/ztunnel/config.json");
     CHECK(before.at("lastLoaded").is_null());
     CHECK(before.at("lastFailure").is_null());

@@ -46,8 +46,7 @@ Result<Netns> Netns::current() {
     return open_path("/proc/thread-self/ns/net", "self");
 }
 
-Result<UniqueFd> socket_in(const Netns& netns, int domain, int type, int protocol,
-                           uint32_t mark) {
+Result<UniqueFd> socket_in(const Netns& netns, int domain, int type, int protocol, uint32_t mark) {
     auto own = Netns::current();
     if (!own) {
         return fail(own.error());

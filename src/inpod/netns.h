@@ -57,7 +57,7 @@ Result<UniqueFd> socket_in(const Netns& netns, int domain, int type, int protoco
 
 // socket_in with `own`, the calling thread's namespace as opened earlier by `Netns::current` on
 // this same thread: saves reopening it per socket on the per-connection path.
-Result<UniqueFd> socket_in(const Netns& netns, const Netns& own, int domain, int type,
-                           int protocol, uint32_t mark);
+Result<UniqueFd> socket_in(const Netns& netns, const Netns& own, int domain, int type, int protocol,
+                           uint32_t mark);
 
 }  // namespace zt::inpod

@@ -10,10 +10,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <doctest/doctest.h>
-
 #include <optional>
 #include <thread>
+
+#include <doctest/doctest.h>
 
 namespace {
 
@@ -34,7 +34,9 @@ std::optional<zt::inpod::Netns> make_netns() {
 
 ino_t socket_netns_inode(int fd) {
     zt::UniqueFd ns(::ioctl(fd, SIOCGSKNS));
+
     struct stat st {};
+
     if (!ns || ::fstat(ns.get(), &st) != 0) {
         return 0;
     }

@@ -2,16 +2,17 @@
 // ending early when the data plane reports drained, the deadline forcing a close, readiness
 // failing at drain start, and a second SIGINT skipping the drain. Real signalfd and eventfd.
 
+#include "src/lifecycle/control_loop.h"
+
 #include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <doctest/doctest.h>
-
 #include <string>
 
-#include "src/lifecycle/control_loop.h"
+#include <doctest/doctest.h>
+
 #include "zt/clock.h"
 #include "zt/unique_fd.h"
 
@@ -47,8 +48,12 @@ TEST_CASE("lifecycle: a shutdown request drains until the data plane reports dra
         ++start_drain_calls;
         ready_during_drain = readiness.ready();
     };
-    hooks.drained = [&] { return ++drained_calls >= 3; };
-    hooks.force_close = [&] { forced = true; };
+    hooks.drained = [&] {
+        return ++drained_calls >= 3;
+    };
+    hooks.force_close = [&] {
+        forced = true;
+    };
     ControlLoop loop({10 * zt::kNanosPerSecond, 5}, *scope.signals, readiness, std::move(hooks));
     zt::UniqueFd event(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     REQUIRE(event.valid());
@@ -76,8 +81,12 @@ TEST_CASE("lifecycle: the drain deadline forces a close and exits 0") {
     zt::admin::Readiness readiness;
     bool forced = false;
     ControlHooks hooks;
-    hooks.drained = [] { return false; };  // a transfer that never ends
-    hooks.force_close = [&] { forced = true; };
+    hooks.drained = [] {
+        return false;
+    };  // a transfer that never ends
+    hooks.force_close = [&] {
+        forced = true;
+    };
     ControlLoop loop({80 * zt::kNanosPerMilli, 5}, *scope.signals, readiness, std::move(hooks));
     REQUIRE(pthread_kill(pthread_self(), SIGTERM) == 0);
     int64_t start = zt::monotonic_ns();
@@ -95,8 +104,12 @@ TEST_CASE("lifecycle: a second SIGINT ends the loop without waiting for the drai
     bool forced = false;
     int ticks = 0;
     ControlHooks hooks;
-    hooks.drained = [] { return false; };
-    hooks.force_close = [&] { forced = true; };
+    hooks.drained = [] {
+        return false;
+    };
+    hooks.force_close = [&] {
+        forced = true;
+    };
     hooks.tick = [&] {
         // The first SIGINT arrives while running, the second once draining.
         if (++ticks == 2 || ticks == 6) {

@@ -9,11 +9,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <doctest/doctest.h>
-
 #include <cstdlib>
 #include <cstring>
 #include <string>
+
+#include <doctest/doctest.h>
 
 #include "src/lifecycle/process.h"
 #include "zt/clock.h"

@@ -20,6 +20,7 @@ namespace zt::lifecycle {
 
 void ignore_sigpipe() {
     struct sigaction action {};
+
     action.sa_handler = SIG_IGN;
     sigemptyset(&action.sa_mask);
     (void)sigaction(SIGPIPE, &action, nullptr);

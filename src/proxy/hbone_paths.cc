@@ -409,8 +409,8 @@ void Worker::Impl::on_request(HboneConn& hc, const hbone::H2Event& event) {
     parties.mutual_tls = true;
     const certs::Identity& peer_identity = hc.conn->tls().peer_identity();
     parties.tls_source_identity = peer_identity;
-    Conn* record = open_conn(pod, ConnKind::inbound_hbone, parties, hc.peer, target,
-                             authority_text, parties.service ? parties.service->hostname : "");
+    Conn* record = open_conn(pod, ConnKind::inbound_hbone, parties, hc.peer, target, authority_text,
+                             parties.service ? parties.service->hostname : "");
     record->inbound_tracked = true;
     record->rbac.src = hc.peer;
     record->rbac.dst = target;
@@ -470,8 +470,7 @@ void Worker::Impl::tunnel_open(Tunnel& t) {
 }
 
 void Worker::Impl::tunnel_arm_recv(Tunnel& t) {
-    if (t.state != TunnelState::open || t.up_outstanding || t.sock_eof ||
-        t.sock_recv.in_kernel) {
+    if (t.state != TunnelState::open || t.up_outstanding || t.sock_eof || t.sock_recv.in_kernel) {
         return;
     }
     // Neither the kernel nor HTTP/2 holds `up_buf` here, so it may be resized or freed.
@@ -526,12 +525,11 @@ void Worker::Impl::tunnel_on_recv(Tunnel& t, int32_t res, uint32_t flags) {
     }
     HboneConn& hc = *t.hc;
     if (res > 0) {
-        ByteSpan data = t.up_lent >= 0
-                                ? ByteSpan(tunnel_buffers->buffer(uint16_t(t.up_lent)).data(),
-                                           size_t(res))
-                                : ByteSpan(t.up_buf.data(), size_t(res));
-        size_t capacity =
-                t.up_lent >= 0 ? size_t(tunnel_buffers->size_bytes()) : t.up_buf.size();
+        ByteSpan data =
+                t.up_lent >= 0
+                        ? ByteSpan(tunnel_buffers->buffer(uint16_t(t.up_lent)).data(), size_t(res))
+                        : ByteSpan(t.up_buf.data(), size_t(res));
+        size_t capacity = t.up_lent >= 0 ? size_t(tunnel_buffers->size_bytes()) : t.up_buf.size();
         t.bytes_up += uint64_t(res);
         // A read that fills its buffer makes the flow bulk (reads of kTunnelReadBytes from then
         // on); a small read on a bulk flow makes it chatty again, so that it waits on a lent
@@ -665,8 +663,7 @@ void Worker::Impl::tunnel_maybe_done(Tunnel& t) {
     }
 }
 
-void Worker::Impl::tunnel_abort(Tunnel& t, std::string_view error,
-                                telemetry::ResponseFlag flag) {
+void Worker::Impl::tunnel_abort(Tunnel& t, std::string_view error, telemetry::ResponseFlag flag) {
     if (t.state == TunnelState::closing) {
         return;
     }
@@ -736,8 +733,7 @@ void Worker::Impl::tunnel_close(Tunnel& t) {
         record->log.request_bytes = t.outbound ? t.bytes_up : t.bytes_down;
         record->log.response_bytes = t.outbound ? t.bytes_down : t.bytes_up;
         std::string error = record->close_reason.empty() ? t.error : record->close_reason;
-        telemetry::ResponseFlag flag =
-                record->close_reason.empty() ? t.flag : record->close_flag;
+        telemetry::ResponseFlag flag = record->close_reason.empty() ? t.flag : record->close_flag;
         finish_conn(*record, error, flag);
         record->pod->conns.erase(record);
         open_connections.fetch_sub(1, std::memory_order_relaxed);
@@ -922,7 +918,9 @@ void Worker::Impl::hbone_drain_events(HboneConn& hc) {
             hbone_settle(hc, t);
         }
         switch (event.kind) {
-            case hbone::H2EventKind::response: on_response(*t, event.status); break;
+            case hbone::H2EventKind::response:
+                on_response(*t, event.status);
+                break;
             case hbone::H2EventKind::data:
                 // The payload borrows the engine's plaintext until the next feed; it is settled
                 // when this drain ends, so that one feed's frames leave in one socket send. The
@@ -954,7 +952,8 @@ void Worker::Impl::hbone_drain_events(HboneConn& hc) {
                     tunnel_abort(*t, "", telemetry::ResponseFlag::none);
                 }
                 break;
-            default: break;
+            default:
+                break;
         }
     }
     hbone_settle(hc, nullptr);
@@ -1115,7 +1114,7 @@ void Worker::Impl::hbone_fail(HboneConn& hc, std::string_view error) {
         }
         t->abort_socket = hc.role == hbone::Role::server || t->state == TunnelState::open;
         tunnel_abort(*t, why.empty() ? "HBONE connection lost" : why,
-                     t->state == TunnelState::open ? telemetry::ResponseFlag::none
+                     t->state == TunnelState::open           ? telemetry::ResponseFlag::none
                      : flag == telemetry::ResponseFlag::none ? telemetry::ResponseFlag::connect
                                                              : flag);
     }
@@ -1204,8 +1203,9 @@ void Worker::Impl::hbone_tick_all(uint64_t now_ns) {
         }
         auto ticked = hc->conn->tick(now_ns);
         if (!ticked) {
-            hbone_fail(*hc, ticked.error().code == Errc::timed_out ? "HBONE keepalive or handshake timed out"
-                                                                   : "HBONE protocol error");
+            hbone_fail(*hc, ticked.error().code == Errc::timed_out
+                                    ? "HBONE keepalive or handshake timed out"
+                                    : "HBONE protocol error");
             continue;
         }
         // A client connection out of the pool (it was full, or got GOAWAY) can take no new

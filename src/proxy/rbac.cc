@@ -38,10 +38,10 @@ bool field_matches(const std::vector<T>& positive, const std::vector<T>& negativ
 bool is_empty(const state::RbacMatch& match) {
     return match.namespaces.empty() && match.not_namespaces.empty() &&
            match.service_accounts.empty() && match.not_service_accounts.empty() &&
-           match.principals.empty() && match.not_principals.empty() &&
-           match.source_ips.empty() && match.not_source_ips.empty() &&
-           match.destination_ips.empty() && match.not_destination_ips.empty() &&
-           match.destination_ports.empty() && match.not_destination_ports.empty();
+           match.principals.empty() && match.not_principals.empty() && match.source_ips.empty() &&
+           match.not_source_ips.empty() && match.destination_ips.empty() &&
+           match.not_destination_ips.empty() && match.destination_ports.empty() &&
+           match.not_destination_ports.empty();
 }
 
 bool match_matches(const state::RbacMatch& match, const RbacConnection& connection) {
@@ -49,28 +49,26 @@ bool match_matches(const state::RbacMatch& match, const RbacConnection& connecti
     // Without an identity the namespace is "" (so only Exact("") could match it), and no
     // principal or service account matches at all, Presence included.
     std::string_view source_namespace = identity ? identity->namespace_name() : std::string_view();
-    return field_matches(match.destination_ips, match.not_destination_ips,
-                         [&](const state::Cidr& cidr) {
-                             return cidr.contains(connection.dst.ip);
-                         }) &&
-           field_matches(match.source_ips, match.not_source_ips,
-                         [&](const state::Cidr& cidr) {
-                             return cidr.contains(connection.src.ip);
-                         }) &&
+    return field_matches(
+                   match.destination_ips, match.not_destination_ips,
+                   [&](const state::Cidr& cidr) { return cidr.contains(connection.dst.ip); }) &&
+           field_matches(
+                   match.source_ips, match.not_source_ips,
+                   [&](const state::Cidr& cidr) { return cidr.contains(connection.src.ip); }) &&
            field_matches(match.destination_ports, match.not_destination_ports,
                          [&](uint16_t port) { return port == connection.dst.port; }) &&
            field_matches(match.service_accounts, match.not_service_accounts,
                          [&](const state::ServiceAccountMatch& account) {
-                             return identity &&
-                                    identity->namespace_name() == account.namespace_ &&
+                             return identity && identity->namespace_name() == account.namespace_ &&
                                     identity->service_account() == account.service_account;
                          }) &&
            field_matches(match.principals, match.not_principals,
                          [&](const state::StringMatch& principal) {
                              return identity && principal.matches(identity->principal());
                          }) &&
-           field_matches(match.namespaces, match.not_namespaces,
-                         [&](const state::StringMatch& ns) { return ns.matches(source_namespace); });
+           field_matches(match.namespaces, match.not_namespaces, [&](const state::StringMatch& ns) {
+               return ns.matches(source_namespace);
+           });
 }
 
 bool clause_matches(const state::RbacClause& clause, const RbacConnection& connection) {

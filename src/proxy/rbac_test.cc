@@ -4,10 +4,10 @@
 
 #include "src/proxy/rbac.h"
 
-#include <doctest/doctest.h>
-
 #include <string>
 #include <vector>
+
+#include <doctest/doctest.h>
 
 namespace {
 
@@ -95,8 +95,10 @@ TEST_CASE("rbac: each match field and its not-form") {
              kClient, false},
             {"not namespace other", m([](RbacMatch& x) { x.not_namespaces = {exact("default")}; }),
              kOther, true},
-            {"values in a field are ORed",
-             m([](RbacMatch& x) { x.namespaces = {exact("nope"), exact("other")}; }), kOther, true},
+            {"values in a field are ORed", m([](RbacMatch& x) {
+                 x.namespaces = {exact("nope"), exact("other")};
+             }),
+             kOther, true},
             {"principal without spiffe://",
              m([](RbacMatch& x) { x.principals = {exact("cluster.local/ns/default/sa/client")}; }),
              kClient, true},
@@ -110,23 +112,30 @@ TEST_CASE("rbac: each match field and its not-form") {
              m([](RbacMatch& x) { x.not_principals = {presence()}; }), nullptr, true},
             {"notPrincipals presence refuses any identity",
              m([](RbacMatch& x) { x.not_principals = {presence()}; }), kClient, false},
-            {"service account pair",
-             m([](RbacMatch& x) { x.service_accounts = {{"default", "client"}}; }), kClient, true},
-            {"service account pair other ns",
-             m([](RbacMatch& x) { x.service_accounts = {{"other", "client"}}; }), kClient, false},
-            {"service account without identity",
-             m([](RbacMatch& x) { x.service_accounts = {{"default", "client"}}; }), nullptr, false},
-            {"not service account",
-             m([](RbacMatch& x) { x.not_service_accounts = {{"default", "client"}}; }), kOther,
-             true},
+            {"service account pair", m([](RbacMatch& x) {
+                 x.service_accounts = {{"default", "client"}};
+             }),
+             kClient, true},
+            {"service account pair other ns", m([](RbacMatch& x) {
+                 x.service_accounts = {{"other", "client"}};
+             }),
+             kClient, false},
+            {"service account without identity", m([](RbacMatch& x) {
+                 x.service_accounts = {{"default", "client"}};
+             }),
+             nullptr, false},
+            {"not service account", m([](RbacMatch& x) {
+                 x.not_service_accounts = {{"default", "client"}};
+             }),
+             kOther, true},
             {"source ip in cidr", m([](RbacMatch& x) { x.source_ips = {cidr("198.18.1.0/24")}; }),
              kClient, true},
             {"source ip outside cidr",
              m([](RbacMatch& x) { x.source_ips = {cidr("198.18.2.0/24")}; }), kClient, false},
             {"not source ip", m([](RbacMatch& x) { x.not_source_ips = {cidr("198.18.1.2/32")}; }),
              kClient, false},
-            {"destination ip",
-             m([](RbacMatch& x) { x.destination_ips = {cidr("198.18.2.3/32")}; }), kClient, true},
+            {"destination ip", m([](RbacMatch& x) { x.destination_ips = {cidr("198.18.2.3/32")}; }),
+             kClient, true},
             {"not destination ip",
              m([](RbacMatch& x) { x.not_destination_ips = {cidr("198.18.2.0/24")}; }), kClient,
              false},
@@ -136,8 +145,7 @@ TEST_CASE("rbac: each match field and its not-form") {
              kClient, false},
             {"not destination port (localhost.yaml's deny-9999)",
              m([](RbacMatch& x) { x.not_destination_ports = {9999}; }), kClient, true},
-            {"fields are ANDed",
-             m([](RbacMatch& x) {
+            {"fields are ANDed", m([](RbacMatch& x) {
                  x.namespaces = {exact("default")};
                  x.destination_ports = {9999};
              }),

@@ -9,10 +9,10 @@
 #include <netinet/tcp.h>
 #include <unistd.h>
 
-#include <doctest/doctest.h>
-
 #include <cstring>
 #include <string>
+
+#include <doctest/doctest.h>
 
 #include "zt/unique_fd.h"
 
@@ -96,7 +96,8 @@ TEST_CASE("sockopt: accepted sockets inherit nodelay and keepalive from their li
     zt::UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     REQUIRE(listener);
     REQUIRE(zt::proxy::set_nodelay(listener.get()));
-    REQUIRE(zt::proxy::set_keepalive(listener.get(), {.time_s = 77, .interval_s = 33, .probes = 4}));
+    REQUIRE(zt::proxy::set_keepalive(listener.get(),
+                                     {.time_s = 77, .interval_s = 33, .probes = 4}));
     sockaddr_in addr = listen_on_loopback(listener.get());
     zt::UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     REQUIRE(::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);

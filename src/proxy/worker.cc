@@ -130,9 +130,9 @@ void Worker::Impl::run(std::promise<Result<void>>& started) {
     relay_options.connect_timeout_ns = options.connect_timeout_ns;
     relays = std::make_unique<uring::RelayEngine>(*ring, relay_options, &on_relay_done_cb, this);
     if (options.tunnel_read_buffers != 0) {
-        auto buffers = uring::BufferRing::create(*ring, kTunnelBufferGroup,
-                                                 options.tunnel_read_buffers,
-                                                 uint32_t(kTunnelFirstReadBytes));
+        auto buffers =
+                uring::BufferRing::create(*ring, kTunnelBufferGroup, options.tunnel_read_buffers,
+                                          uint32_t(kTunnelFirstReadBytes));
         if (buffers) {
             tunnel_buffers = std::move(*buffers);
         } else {
@@ -250,8 +250,8 @@ void Worker::Impl::reconcile() {
         }
         // A pod re-created under the same uid gets a new namespace: replace its listeners.
         auto current = inpod::Netns::open(wanted->netns);
-        if (current && (current->inode() != pod->netns.inode() ||
-                        current->device() != pod->netns.device())) {
+        if (current &&
+            (current->inode() != pod->netns.inode() || current->device() != pod->netns.device())) {
             gone.push_back(uid);
         }
     }
@@ -267,9 +267,10 @@ void Worker::Impl::reconcile() {
             auto netns = inpod::Netns::open(wanted.netns);
             if (!netns) {
                 PodStatus failed;
-                log::warn("proxy", "pod network namespace unavailable",
-                          {log::Field::str("pod", wanted.uid), log::Field::str("netns", wanted.netns),
-                           log::Field::str("error", errno_text(netns.error().sys_errno))});
+                log::warn(
+                        "proxy", "pod network namespace unavailable",
+                        {log::Field::str("pod", wanted.uid), log::Field::str("netns", wanted.netns),
+                         log::Field::str("error", errno_text(netns.error().sys_errno))});
                 // Retried on the next reconcile; reported through pod_status meanwhile.
                 auto pod = std::make_unique<Pod>(inpod::Netns(UniqueFd(), 0, 0, wanted.netns));
                 pod->uid = wanted.uid;
@@ -288,7 +289,8 @@ void Worker::Impl::reconcile() {
         for (auto& [uid, pod] : pods) {
             if (!pod->listening && pod->netns.fd() < 0) {
                 const state::Pod* wanted = snapshot->pod_by_uid(uid);
-                auto netns = wanted ? inpod::Netns::open(wanted->netns) : Result<inpod::Netns>(fail(Errc::not_found));
+                auto netns = wanted ? inpod::Netns::open(wanted->netns)
+                                    : Result<inpod::Netns>(fail(Errc::not_found));
                 if (netns) {
                     pod->netns = std::move(*netns);
                     pod->error.clear();
@@ -483,15 +485,15 @@ void Worker::Impl::publish_status(bool with_connections) {
         }
         for (const Conn* conn : pod->conns) {
             ConnectionSummary& summary = entry.connection_list.emplace_back();
-            summary.inbound = conn->kind == ConnKind::inbound_plain ||
-                              conn->kind == ConnKind::inbound_hbone;
+            summary.inbound =
+                    conn->kind == ConnKind::inbound_plain || conn->kind == ConnKind::inbound_hbone;
             summary.src = conn->log.src_addr;
             summary.original_dst = conn->original_dst;
             summary.actual_dst = conn->log.dst_addr;
-            summary.protocol = conn->kind == ConnKind::outbound_hbone ||
-                                               conn->kind == ConnKind::inbound_hbone
-                                       ? "HBONE"
-                                       : "TCP";
+            summary.protocol =
+                    conn->kind == ConnKind::outbound_hbone || conn->kind == ConnKind::inbound_hbone
+                            ? "HBONE"
+                            : "TCP";
         }
     }
     std::lock_guard lock(status_mutex);
@@ -508,9 +510,15 @@ void Worker::Impl::on_accept(Listener& listener, int32_t res, uint32_t flags) {
             client.reset();
         } else {
             switch (listener.kind) {
-                case ListenerKind::outbound: on_outbound(pod, std::move(client)); break;
-                case ListenerKind::inbound_plain: on_inbound_plain(pod, std::move(client)); break;
-                case ListenerKind::inbound_hbone: on_inbound_hbone(pod, std::move(client)); break;
+                case ListenerKind::outbound:
+                    on_outbound(pod, std::move(client));
+                    break;
+                case ListenerKind::inbound_plain:
+                    on_inbound_plain(pod, std::move(client));
+                    break;
+                case ListenerKind::inbound_hbone:
+                    on_inbound_hbone(pod, std::move(client));
+                    break;
             }
         }
     }
@@ -544,7 +552,7 @@ Result<UniqueFd> Worker::Impl::make_upstream_socket(Pod& pod, const state::Socke
 }
 
 std::optional<Worker::Impl::Captured> Worker::Impl::admit(Pod& pod, int fd,
-                                                         telemetry::Direction direction) {
+                                                          telemetry::Direction direction) {
     Captured captured;
     captured.peer = peer_address(fd);
     auto original = original_destination(fd);
@@ -583,16 +591,16 @@ Conn* Worker::Impl::open_conn(Pod& pod, ConnKind kind, const ConnParties& partie
     conn->kind = kind;
     conn->start_ns = monotonic_ns();
     conn->original_dst = std::move(original_dst);
-    conn->log = connection_log(outbound ? telemetry::Direction::outbound
-                                        : telemetry::Direction::inbound,
-                               parties, src, dst, hbone_addr, options.trust_domain);
+    conn->log = connection_log(
+            outbound ? telemetry::Direction::outbound : telemetry::Direction::inbound, parties, src,
+            dst, hbone_addr, options.trust_domain);
     if (shared.traffic != nullptr) {
         // Opened is counted here, after the decision, as ztunnel counts it.
         conn->metrics = telemetry::ConnectionMetrics(
                 *shared.traffic, size_t(index),
-                traffic_labels(outbound ? telemetry::Reporter::source
-                                        : telemetry::Reporter::destination,
-                               parties, options.trust_domain));
+                traffic_labels(
+                        outbound ? telemetry::Reporter::source : telemetry::Reporter::destination,
+                        parties, options.trust_domain));
     }
     telemetry::log_connection_opened(conn->log);
     return conn;
@@ -603,11 +611,12 @@ void Worker::Impl::track(Conn& conn) {
     open_connections.fetch_add(1, std::memory_order_relaxed);
 }
 
-void Worker::Impl::relay_to(Pod& pod, UniqueFd client, Conn* conn,
-                            const state::SocketAddr& target, bool spoof) {
+void Worker::Impl::relay_to(Pod& pod, UniqueFd client, Conn* conn, const state::SocketAddr& target,
+                            bool spoof) {
     auto upstream = make_upstream_socket(pod, target);
     if (!upstream) {
-        finish_conn(*conn, errno_text(upstream.error().sys_errno), telemetry::ResponseFlag::connect);
+        finish_conn(*conn, errno_text(upstream.error().sys_errno),
+                    telemetry::ResponseFlag::connect);
         delete conn;
         return;
     }
@@ -650,8 +659,7 @@ void Worker::Impl::on_outbound(Pod& pod, UniqueFd client) {
         return;
     }
     if (plan.kind == PlanKind::hbone) {
-        start_outbound_hbone(pod, std::move(client), *captured->workload, plan, peer,
-                             destination);
+        start_outbound_hbone(pod, std::move(client), *captured->workload, plan, peer, destination);
         return;
     }
     state::SocketAddr target = plan.kind == PlanKind::tcp ? plan.connect_to : destination;
@@ -674,9 +682,9 @@ void Worker::Impl::on_inbound_plain(Pod& pod, UniqueFd client) {
     parties.source = snapshot->workload_by_ip({workload->network, captured->peer.ip});
     parties.destination = workload;
     parties.service = guess_inbound_service(*snapshot, *workload, captured->destination.port);
-    Conn* conn = open_conn(pod, ConnKind::inbound_plain, parties, captured->peer,
-                           captured->destination, {},
-                           parties.service ? parties.service->hostname : "");
+    Conn* conn =
+            open_conn(pod, ConnKind::inbound_plain, parties, captured->peer, captured->destination,
+                      {}, parties.service ? parties.service->hostname : "");
     // Tracked before the first check, so a policy swap cannot slip between check and track.
     conn->inbound_tracked = true;
     conn->rbac.src = captured->peer;
@@ -712,8 +720,9 @@ bool Worker::Impl::spoof_source(int fd, const state::SocketAddr& peer,
     }
     static std::atomic<bool> warned{false};
     if (!warned.exchange(true)) {
-        log::warn("proxy", "cannot connect from the original source address; "
-                           "the application will see ztunnel's address");
+        log::warn("proxy",
+                  "cannot connect from the original source address; "
+                  "the application will see ztunnel's address");
     }
     return false;
 }
@@ -738,7 +747,8 @@ void Worker::Impl::on_relay_done(const uring::RelayReport& report) {
     telemetry::ResponseFlag flag = conn->close_flag;
     if (error.empty()) {
         switch (report.end) {
-            case uring::RelayEnd::completed: break;
+            case uring::RelayEnd::completed:
+                break;
             case uring::RelayEnd::reset:
                 // ztunnel does not report resets during the copy as errors.
                 break;
@@ -750,10 +760,18 @@ void Worker::Impl::on_relay_done(const uring::RelayReport& report) {
                 error = "connection timed out";
                 flag = telemetry::ResponseFlag::connect;
                 break;
-            case uring::RelayEnd::idle_timeout: error = "idle timeout"; break;
-            case uring::RelayEnd::aborted: error = "connection aborted"; break;
-            case uring::RelayEnd::drained: error = "connection closed due to drain"; break;
-            case uring::RelayEnd::no_resources: error = "out of pipe resources"; break;
+            case uring::RelayEnd::idle_timeout:
+                error = "idle timeout";
+                break;
+            case uring::RelayEnd::aborted:
+                error = "connection aborted";
+                break;
+            case uring::RelayEnd::drained:
+                error = "connection closed due to drain";
+                break;
+            case uring::RelayEnd::no_resources:
+                error = "out of pipe resources";
+                break;
         }
     }
     finish_conn(*conn, error, flag);

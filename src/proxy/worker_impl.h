@@ -65,10 +65,10 @@ enum class ConnKind : uint8_t { outbound_tcp, inbound_plain, outbound_hbone, inb
 struct Conn {
     Pod* pod = nullptr;
     ConnKind kind = ConnKind::outbound_tcp;
-    uring::RelayId relay = 0;   // Plain TCP only.
-    Tunnel* tunnel = nullptr;   // HBONE only.
+    uring::RelayId relay = 0;  // Plain TCP only.
+    Tunnel* tunnel = nullptr;  // HBONE only.
     int64_t start_ns = 0;
-    std::string original_dst;  // For the dump: see `ConnectionSummary`.
+    std::string original_dst;      // For the dump: see `ConnectionSummary`.
     bool inbound_tracked = false;  // Checked again by RBAC after each snapshot swap.
     RbacConnection rbac;
     telemetry::ConnectionLog log;
@@ -122,10 +122,10 @@ struct HboneConn {
     // only while the connection carries streams: an idle one receives into a buffer lent by the
     // worker's `tunnel_buffers` (`recv_lent`), as an idle tunnel does.
     std::unique_ptr<uint8_t[]> recv_buf;
-    int32_t recv_lent = -1;        // The `tunnel_buffers` id the last receive landed in, or -1.
-    bool recv_heap_once = false;   // No lent buffer was free (ENOBUFS): next receive into our own.
+    int32_t recv_lent = -1;         // The `tunnel_buffers` id the last receive landed in, or -1.
+    bool recv_heap_once = false;    // No lent buffer was free (ENOBUFS): next receive into our own.
     bool recv_idle_cancel = false;  // The receive into `recv_buf` was cancelled to go idle.
-    hbone::ByteBuffer send_buf;  // The send in flight; the engine's former output buffer.
+    hbone::ByteBuffer send_buf;     // The send in flight; the engine's former output buffer.
     size_t send_offset = 0;
     size_t send_len = 0;
     std::unordered_map<int32_t, Tunnel*> streams;
@@ -136,7 +136,7 @@ struct HboneConn {
     std::string pool_key;
     bool pooled = false;
     bool goaway = false;
-    bool failing = false;  // Inside `hbone_fail`: not to be freed yet.
+    bool failing = false;   // Inside `hbone_fail`: not to be freed yet.
     bool answered = false;  // Client: a 200 arrived on this connection (its first tunnel opened).
     int64_t last_active_ns = 0;
     state::SocketAddr peer;
@@ -149,11 +149,11 @@ struct HboneConn {
 
 // TunnelState is one HBONE stream's life.
 enum class TunnelState : uint8_t {
-    waiting_conn,      // Client: waiting for the pooled connection's handshake.
-    awaiting_response, // Client: CONNECT sent, no status yet.
-    connecting,        // Server: connecting to the application before answering 200.
-    open,              // Bytes flow both ways.
-    closing,           // Ending: waiting for socket completions before freeing.
+    waiting_conn,       // Client: waiting for the pooled connection's handshake.
+    awaiting_response,  // Client: CONNECT sent, no status yet.
+    connecting,         // Server: connecting to the application before answering 200.
+    open,               // Bytes flow both ways.
+    closing,            // Ending: waiting for socket completions before freeing.
 };
 
 // GatherSend is the message of a socket send gathering several DATA payloads of one feed
@@ -199,14 +199,14 @@ struct Tunnel {
     size_t down_direct_bytes = 0;
     const uint8_t* down_direct_data = nullptr;
     std::unique_ptr<GatherSend> down_gather;
-    bool peer_fin = false;     // END_STREAM received.
-    bool shut_wr = false;      // shutdown(SHUT_WR) done on the socket.
+    bool peer_fin = false;  // END_STREAM received.
+    bool shut_wr = false;   // shutdown(SHUT_WR) done on the socket.
     bool stream_closed = false;
     bool abort_socket = false;  // Close with RST (SO_LINGER 0).
     std::string error;
     telemetry::ResponseFlag flag = telemetry::ResponseFlag::none;
-    uint64_t bytes_up = 0;    // socket → stream
-    uint64_t bytes_down = 0;  // stream → socket
+    uint64_t bytes_up = 0;          // socket → stream
+    uint64_t bytes_down = 0;        // stream → socket
     hbone::ConnectRequest request;  // Client: sent when the connection opens.
     sockaddr_storage upstream_addr{};
     socklen_t upstream_len = 0;
@@ -270,12 +270,14 @@ struct Worker::Impl {
     void publish_status(bool with_connections = false);
     void arm_accept(Listener& listener);
     void on_accept(Listener& listener, int32_t res, uint32_t flags);
+
     // Captured is a freshly accepted captured connection: who, where to, and the pod's workload.
     struct Captured {
         state::SocketAddr peer;
         state::SocketAddr destination;
         const state::Workload* workload = nullptr;
     };
+
     // admit recovers the original destination of an accepted 15001/15006 socket, refuses loops
     // and unknown workloads (logged as `connection failed`, not counted), and sets ztunnel's
     // socket options.

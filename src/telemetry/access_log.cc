@@ -65,8 +65,10 @@ void add_endpoints(Fields& fields, const ConnectionLog& log) {
 
 std::string_view to_string(Direction direction) {
     switch (direction) {
-        case Direction::outbound: return "outbound";
-        case Direction::inbound: return "inbound";
+        case Direction::outbound:
+            return "outbound";
+        case Direction::inbound:
+            return "inbound";
     }
     return "outbound";
 }

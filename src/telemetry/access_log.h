@@ -28,17 +28,17 @@ std::string_view to_string(Direction direction);
 // when unknown: the field is then omitted, as ztunnel omits absent values.
 struct ConnectionLog {
     Direction direction = Direction::outbound;
-    std::string src_addr;        // ip:port, rendered unquoted
-    std::string src_workload;    // pod name, falling back to the canonical service
+    std::string src_addr;      // ip:port, rendered unquoted
+    std::string src_workload;  // pod name, falling back to the canonical service
     std::string src_namespace;
-    std::string src_identity;    // shown only when `mutual_tls`
+    std::string src_identity;  // shown only when `mutual_tls`
     std::string src_cluster;
     std::string dst_addr;        // L4 next hop, e.g. pod:15008; unquoted
     std::string dst_hbone_addr;  // the CONNECT authority; unquoted
     std::string dst_service;
     std::string dst_workload;
     std::string dst_namespace;
-    std::string dst_identity;    // shown only when `mutual_tls`
+    std::string dst_identity;  // shown only when `mutual_tls`
     std::string dst_cluster;
     bool mutual_tls = false;
     uint64_t request_bytes = 0;   // client→server

@@ -2,16 +2,17 @@
 // plain and JSON formats, written through a real LogQueue into a real file; drops counted when
 // full; whole lines and per-producer order under concurrent producers.
 
+#include "src/telemetry/access_log.h"
+
 #include <sys/mman.h>
 #include <unistd.h>
-
-#include <doctest/doctest.h>
 
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "src/telemetry/access_log.h"
+#include <doctest/doctest.h>
+
 #include "src/telemetry/connection_result.h"
 #include "src/telemetry/log_queue.h"
 #include "zt/log.h"
@@ -104,12 +105,12 @@ ConnectionLog outbound_log() {
 }
 
 const char* const kOutboundFields =
-    "src.addr=198.18.1.2:35520 src.workload=\"curl-1\" src.namespace=\"default\" "
-    "src.identity=\"spiffe://cluster.local/ns/default/sa/curl\" src.cluster=\"Kubernetes\" "
-    "dst.addr=198.18.2.9:15008 dst.hbone_addr=198.18.2.9:9080 "
-    "dst.service=\"reviews.default.svc.cluster.local\" dst.workload=\"reviews-1\" "
-    "dst.namespace=\"default\" dst.identity=\"spiffe://cluster.local/ns/default/sa/reviews\" "
-    "dst.cluster=\"Kubernetes\" direction=\"outbound\"";
+        "src.addr=198.18.1.2:35520 src.workload=\"curl-1\" src.namespace=\"default\" "
+        "src.identity=\"spiffe://cluster.local/ns/default/sa/curl\" src.cluster=\"Kubernetes\" "
+        "dst.addr=198.18.2.9:15008 dst.hbone_addr=198.18.2.9:9080 "
+        "dst.service=\"reviews.default.svc.cluster.local\" dst.workload=\"reviews-1\" "
+        "dst.namespace=\"default\" dst.identity=\"spiffe://cluster.local/ns/default/sa/reviews\" "
+        "dst.cluster=\"Kubernetes\" direction=\"outbound\"";
 
 }  // namespace
 
@@ -119,8 +120,8 @@ TEST_CASE("access: connection complete has ztunnel's tokens in ztunnel's order")
     auto lines = capture.lines();
     REQUIRE(lines.size() == 1);
     CHECK(after_time(lines[0]) == std::string("info\taccess\tconnection complete\t") +
-                                      kOutboundFields +
-                                      " bytes_sent=84 bytes_recv=169 duration=\"2ms\"");
+                                          kOutboundFields +
+                                          " bytes_sent=84 bytes_recv=169 duration=\"2ms\"");
 }
 
 TEST_CASE("access: a failed connection logs at error with error last") {
@@ -285,15 +286,15 @@ TEST_CASE("access: ConnectionResult logs and counts one connection like ztunnel"
     auto lines = capture.lines();
     REQUIRE(lines.size() == 2);
     const std::string fields =
-        "src.addr=198.18.1.2:5000 src.workload=\"curl-7d9\" src.namespace=\"default\" "
-        "src.identity=\"spiffe://cluster.local/ns/default/sa/curl\" "
-        "dst.addr=198.18.2.3:15008 dst.hbone_addr=198.18.2.3:8080 "
-        "dst.service=\"echo.default.svc.cluster.local\" dst.workload=\"echo\" "
-        "dst.namespace=\"default\" dst.identity=\"spiffe://cluster.local/ns/default/sa/echo\" "
-        "direction=\"outbound\"";
+            "src.addr=198.18.1.2:5000 src.workload=\"curl-7d9\" src.namespace=\"default\" "
+            "src.identity=\"spiffe://cluster.local/ns/default/sa/curl\" "
+            "dst.addr=198.18.2.3:15008 dst.hbone_addr=198.18.2.3:8080 "
+            "dst.service=\"echo.default.svc.cluster.local\" dst.workload=\"echo\" "
+            "dst.namespace=\"default\" dst.identity=\"spiffe://cluster.local/ns/default/sa/echo\" "
+            "direction=\"outbound\"";
     CHECK(after_time(lines[0]) == "debug\taccess\tconnection opened\t" + fields);
     CHECK(after_time(lines[1]) == "info\taccess\tconnection complete\t" + fields +
-                                      " bytes_sent=15 bytes_recv=25 duration=\"7ms\"");
+                                          " bytes_sent=15 bytes_recv=25 duration=\"7ms\"");
     auto totals = traffic.totals();
     CHECK(totals.opened == 1);
     CHECK(totals.closed == 1);
@@ -324,8 +325,7 @@ TEST_CASE("access: ConnectionResult failures and drops carry ztunnel's flag and 
     CHECK(denied.rfind("error\taccess\tconnection complete\t", 0) == 0);
     // Inbound: bytes_sent is what the local server sent.
     CHECK(denied.find("direction=\"inbound\" bytes_sent=3 bytes_recv=0 duration=\"0ms\" "
-                      "error=\"connection closed due to policy rejection\"") !=
-          std::string::npos);
+                      "error=\"connection closed due to policy rejection\"") != std::string::npos);
     CHECK(denied.find("identity") == std::string::npos);  // not mTLS
     CHECK(after_time(lines[1]).find("error=\"connection closed due to connection drain\"") !=
           std::string::npos);

@@ -20,12 +20,11 @@ void fill(std::string& field, const std::string& from) {
 ConnectionResult::ConnectionResult(TrafficMetrics& metrics, size_t shard,
                                    const TrafficLabels& labels, ConnectionLog log,
                                    const Clock& clock)
-    : metrics_(metrics, shard, labels),
-      log_(std::move(log)),
-      clock_(&clock),
-      start_ns_(clock.monotonic_ns()) {
-    log_.direction =
-        labels.reporter == Reporter::source ? Direction::outbound : Direction::inbound;
+    : metrics_(metrics, shard, labels)
+    , log_(std::move(log))
+    , clock_(&clock)
+    , start_ns_(clock.monotonic_ns()) {
+    log_.direction = labels.reporter == Reporter::source ? Direction::outbound : Direction::inbound;
     log_.mutual_tls = labels.connection_security_policy == SecurityPolicy::mutual_tls;
     // ztunnel logs the pod name, falling back to the canonical service.
     fill(log_.src_workload, labels.source_canonical_service);

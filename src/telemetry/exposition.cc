@@ -77,8 +77,12 @@ void for_each_entry(std::string_view header, Fn&& fn) {
 void append_escaped(std::string& out, std::string_view text, bool quote) {
     for (char c : text) {
         switch (c) {
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
             case '"':
                 if (quote) {
                     out += "\\\"";
@@ -86,7 +90,8 @@ void append_escaped(std::string& out, std::string_view text, bool quote) {
                     out += c;
                 }
                 break;
-            default: out += c;
+            default:
+                out += c;
         }
     }
 }
@@ -95,8 +100,10 @@ void append_escaped(std::string& out, std::string_view text, bool quote) {
 
 std::string_view content_type(Format format) {
     switch (format) {
-        case Format::prometheus_text: return "text/plain; version=0.0.4; charset=utf-8";
-        case Format::openmetrics: return "application/openmetrics-text; version=1.0.0; charset=utf-8";
+        case Format::prometheus_text:
+            return "text/plain; version=0.0.4; charset=utf-8";
+        case Format::openmetrics:
+            return "application/openmetrics-text; version=1.0.0; charset=utf-8";
     }
     return "text/plain; version=0.0.4; charset=utf-8";
 }
@@ -171,8 +178,8 @@ void append_sample(std::string& out, std::string_view name,
                    std::span<const std::string_view> label_names,
                    std::span<const std::string> label_values, std::string_view value) {
     out += name;
-    size_t count = label_names.size() < label_values.size() ? label_names.size()
-                                                             : label_values.size();
+    size_t count =
+            label_names.size() < label_values.size() ? label_names.size() : label_values.size();
     if (count > 0) {
         out += '{';
         for (size_t i = 0; i < count; ++i) {

@@ -51,9 +51,9 @@ LogFormat log_format_from_env(std::string_view value) {
 }
 
 LogQueue::LogQueue(const LogQueueOptions& options)
-    : options_(options),
-      mask_(round_up_pow2(options.capacity_lines) - 1),
-      slots_(new Slot[mask_ + 1]) {
+    : options_(options)
+    , mask_(round_up_pow2(options.capacity_lines) - 1)
+    , slots_(new Slot[mask_ + 1]) {
     for (size_t i = 0; i <= mask_; ++i) {
         slots_[i].sequence.store(i, std::memory_order_relaxed);
     }

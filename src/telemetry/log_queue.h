@@ -29,11 +29,11 @@ LogFormat log_format_from_env(std::string_view value);
 
 // LogQueueOptions sizes the queue at startup.
 struct LogQueueOptions {
-    size_t capacity_lines = 16384;   // rounded up to a power of two
-    size_t max_line_bytes = 16384;   // longer lines are cut and end with `...`
-    size_t batch_lines = 64;         // lines per writev
+    size_t capacity_lines = 16384;  // rounded up to a power of two
+    size_t max_line_bytes = 16384;  // longer lines are cut and end with `...`
+    size_t batch_lines = 64;        // lines per writev
     LogFormat format = LogFormat::plain;
-    int fd = 1;                      // where `flush` writes; stdout by default
+    int fd = 1;  // where `flush` writes; stdout by default
 };
 
 class LogQueue {

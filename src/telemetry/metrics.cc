@@ -79,15 +79,16 @@ void ShardedFamily::render(std::string& out, Format format) const {
     append_family_header(out, format, info_.name, help_text(info_), type_);
     // Sum the shards per series; std::map keeps the output sorted by label values.
     std::map<std::vector<std::string>, uint64_t> merged;
-    shards_.for_each([&](const Series& series) { merged[series.label_values] += series.cell.load(); });
+    shards_.for_each(
+            [&](const Series& series) { merged[series.label_values] += series.cell.load(); });
     std::string sample = info_.name;
     if (type_ == MetricType::counter) {
         sample += "_total";
     }
     auto names = name_views(info_.label_names);
     for (const auto& [values, sum] : merged) {
-        std::string value = type_ == MetricType::counter ? std::to_string(sum)
-                                                         : std::to_string(int64_t(sum));
+        std::string value =
+                type_ == MetricType::counter ? std::to_string(sum) : std::to_string(int64_t(sum));
         append_sample(out, sample, names, values, value);
     }
 }
@@ -146,8 +147,7 @@ Registry::Registry(size_t shard_count, RegistryLimits limits)
 
 ShardedFamily& Registry::counter(FamilyInfo info) {
     auto& family = add(std::make_unique<ShardedFamily>(std::move(info), MetricType::counter,
-                                                       shard_count_,
-                                                       limits_.max_series_per_shard));
+                                                       shard_count_, limits_.max_series_per_shard));
     std::lock_guard lock(mutex_);
     sharded_.push_back(&family);
     return family;
@@ -155,8 +155,7 @@ ShardedFamily& Registry::counter(FamilyInfo info) {
 
 ShardedFamily& Registry::up_down_gauge(FamilyInfo info) {
     auto& family = add(std::make_unique<ShardedFamily>(std::move(info), MetricType::gauge,
-                                                       shard_count_,
-                                                       limits_.max_series_per_shard));
+                                                       shard_count_, limits_.max_series_per_shard));
     std::lock_guard lock(mutex_);
     sharded_.push_back(&family);
     return family;

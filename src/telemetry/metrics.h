@@ -157,8 +157,8 @@ public:
     Cell* cell(size_t shard, std::span<const std::string_view> label_values);
 
     Cell* cell(size_t shard, std::initializer_list<std::string_view> label_values) {
-        return cell(shard, std::span<const std::string_view>(label_values.begin(),
-                                                             label_values.size()));
+        return cell(shard,
+                    std::span<const std::string_view>(label_values.begin(), label_values.size()));
     }
 
     // overflow_count returns how many `cell` calls found their shard full, summed over shards.
@@ -248,8 +248,7 @@ public:
     GaugeFamily& gauge(FamilyInfo info);
 
     // callback registers a family whose single value is read at scrape time.
-    void callback(FamilyInfo info, MetricType type, CallbackFamily::Read read,
-                  const void* context);
+    void callback(FamilyInfo info, MetricType type, CallbackFamily::Read read, const void* context);
 
     // add takes ownership of a custom family (the traffic metrics) and renders it in order.
     template <class T>

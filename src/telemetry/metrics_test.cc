@@ -2,16 +2,17 @@
 // output lines (names, label order, escaping), sums over shards counted from real threads,
 // lifecycle rules of ConnectionMetrics, series limits, and gzip round trips through zlib.
 
-#include <unistd.h>
+#include "src/telemetry/metrics.h"
 
-#include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <doctest/doctest.h>
+
 #include "src/telemetry/exposition.h"
-#include "src/telemetry/metrics.h"
 #include "src/telemetry/standard_metrics.h"
 #include "src/telemetry/traffic_metrics.h"
 #include "tests/support/gunzip.h"
@@ -25,7 +26,6 @@ bool contains_line(const std::string& body, const std::string& line) {
     return body.find(line + "\n") != std::string::npos &&
            (body.rfind(line + "\n", 0) == 0 || body.find("\n" + line + "\n") != std::string::npos);
 }
-
 
 TrafficLabels outbound_labels() {
     TrafficLabels labels;
@@ -52,8 +52,8 @@ TrafficLabels outbound_labels() {
 
 TEST_CASE("metrics: classic text puts _total on HELP and TYPE, OpenMetrics on samples only") {
     Registry registry(1);
-    auto& counter = registry.counter({"demo_events_total", "Demo events", {"kind"},
-                                      Stability::unstable});
+    auto& counter =
+            registry.counter({"demo_events_total", "Demo events", {"kind"}, Stability::unstable});
     counter.cell(0, {"a"})->add(3);
     std::string text = registry.render(Format::prometheus_text);
     CHECK(contains_line(text, "# HELP demo_events_total Demo events (unstable)."));
@@ -148,18 +148,18 @@ TEST_CASE("metrics: traffic labels come out in ztunnel's order with unknown for 
     std::string out;
     traffic.render(out, Format::prometheus_text);
     const std::string expected_labels =
-        "{reporter=\"source\",source_workload=\"curl\",source_canonical_service=\"curl\","
-        "source_canonical_revision=\"v1\",source_workload_namespace=\"default\","
-        "source_principal=\"spiffe://cluster.local/ns/default/sa/curl\",source_app=\"curl\","
-        "source_version=\"v1\",source_cluster=\"Kubernetes\","
-        "destination_service=\"echo.default.svc.cluster.local\","
-        "destination_service_namespace=\"default\",destination_service_name=\"echo\","
-        "destination_workload=\"echo\",destination_canonical_service=\"unknown\","
-        "destination_canonical_revision=\"unknown\",destination_workload_namespace=\"default\","
-        "destination_principal=\"spiffe://cluster.local/ns/default/sa/echo\","
-        "destination_app=\"unknown\",destination_version=\"unknown\","
-        "destination_cluster=\"unknown\",request_protocol=\"tcp\",response_flags=\"-\","
-        "connection_security_policy=\"mutual_tls\"}";
+            "{reporter=\"source\",source_workload=\"curl\",source_canonical_service=\"curl\","
+            "source_canonical_revision=\"v1\",source_workload_namespace=\"default\","
+            "source_principal=\"spiffe://cluster.local/ns/default/sa/curl\",source_app=\"curl\","
+            "source_version=\"v1\",source_cluster=\"Kubernetes\","
+            "destination_service=\"echo.default.svc.cluster.local\","
+            "destination_service_namespace=\"default\",destination_service_name=\"echo\","
+            "destination_workload=\"echo\",destination_canonical_service=\"unknown\","
+            "destination_canonical_revision=\"unknown\",destination_workload_namespace=\"default\","
+            "destination_principal=\"spiffe://cluster.local/ns/default/sa/echo\","
+            "destination_app=\"unknown\",destination_version=\"unknown\","
+            "destination_cluster=\"unknown\",request_protocol=\"tcp\",response_flags=\"-\","
+            "connection_security_policy=\"mutual_tls\"}";
     CHECK(contains_line(out, "istio_tcp_connections_opened_total" + expected_labels + " 1"));
     CHECK(contains_line(out, "istio_tcp_connections_closed_total" + expected_labels + " 1"));
     CHECK(contains_line(out, "istio_tcp_received_bytes_total" + expected_labels + " 100"));

@@ -50,52 +50,51 @@ int64_t max_fds() {
 }
 
 StandardMetrics::StandardMetrics(const StandardMetricsOptions& options)
-    : control_shard_(options.worker_count),
-      registry_(options.worker_count + 1, options.limits),
-      traffic(registry_.add(std::make_unique<TrafficMetrics>(
-          options.worker_count + 1, options.limits.max_series_per_shard))),
-      config_reloads(registry_.counter({"ztunnel_config_reloads",
+    : control_shard_(options.worker_count)
+    , registry_(options.worker_count + 1, options.limits)
+    , traffic(registry_.add(std::make_unique<TrafficMetrics>(options.worker_count + 1,
+                                                             options.limits.max_series_per_shard)))
+    , config_reloads(registry_.counter({"ztunnel_config_reloads",
                                         "Config file loads by result",
                                         {"result"},
-                                        Stability::unstable})),
-      config_last_success(registry_.gauge({"ztunnel_config_last_success_timestamp_seconds",
+                                        Stability::unstable}))
+    , config_last_success(registry_.gauge({"ztunnel_config_last_success_timestamp_seconds",
                                            "Unix time of the last successfully applied config",
                                            {},
-                                           Stability::unstable})),
-      pods(registry_.gauge({"ztunnel_pods", "Local pods by state", {"state"},
-                            Stability::unstable})),
-      connections_refused(registry_.counter({"ztunnel_connections_refused",
+                                           Stability::unstable}))
+    , pods(registry_.gauge({"ztunnel_pods", "Local pods by state", {"state"}, Stability::unstable}))
+    , connections_refused(registry_.counter({"ztunnel_connections_refused",
                                              "Connections refused at a limit, by reason",
                                              {"reason"},
-                                             Stability::unstable})),
-      tls_handshake_failures(registry_.counter({"ztunnel_tls_handshake_failures",
+                                             Stability::unstable}))
+    , tls_handshake_failures(registry_.counter({"ztunnel_tls_handshake_failures",
                                                 "TLS handshakes that failed, by reason",
                                                 {"reason"},
-                                                Stability::unstable})),
-      h2_glitches(registry_.counter({"ztunnel_h2_glitches",
+                                                Stability::unstable}))
+    , h2_glitches(registry_.counter({"ztunnel_h2_glitches",
                                      "HTTP/2 peer misbehaviour charged to the glitch budget",
                                      {"kind"},
-                                     Stability::unstable})),
-      certificate_refusals(registry_.counter({"ztunnel_certificate_refusals",
+                                     Stability::unstable}))
+    , certificate_refusals(registry_.counter({"ztunnel_certificate_refusals",
                                               "Certificates refused, by reason",
                                               {"reason"},
-                                              Stability::unstable})),
-      http_refused(registry_.counter({"ztunnel_http_requests_refused",
+                                              Stability::unstable}))
+    , http_refused(registry_.counter({"ztunnel_http_requests_refused",
                                       "Admin, metrics and readiness requests refused at a limit",
                                       {"server", "reason"},
                                       Stability::unstable})) {
     // istio_build is a constant 1 whose labels carry the information, as in ztunnel.
-    GaugeFamily& build = registry_.gauge({"istio_build", "Istio component build info",
-                                          {"component", "tag"}, Stability::stable});
+    GaugeFamily& build = registry_.gauge(
+            {"istio_build", "Istio component build info", {"component", "tag"}, Stability::stable});
     build.set({"ztunnel", options.istio_version.empty() ? std::string_view("unknown")
                                                         : std::string_view(options.istio_version)},
               read_one(nullptr));
-    registry_.callback({"process_open_fds", "Number of open file descriptors", {},
-                        Stability::stable},
-                       MetricType::gauge, &read_open_fds, nullptr);
-    registry_.callback({"process_max_fds", "Maximum number of open file descriptors", {},
-                        Stability::stable},
-                       MetricType::gauge, &read_max_fds, nullptr);
+    registry_.callback(
+            {"process_open_fds", "Number of open file descriptors", {}, Stability::stable},
+            MetricType::gauge, &read_open_fds, nullptr);
+    registry_.callback(
+            {"process_max_fds", "Maximum number of open file descriptors", {}, Stability::stable},
+            MetricType::gauge, &read_max_fds, nullptr);
     set_pods(0, 0);
 }
 
@@ -112,23 +111,34 @@ void StandardMetrics::set_pods(uint64_t pending, uint64_t up) {
 }
 
 void StandardMetrics::set_log_dropped_source(const void* queue, CallbackFamily::Read read) {
-    registry_.callback({"ztunnel_log_lines_dropped", "Log lines dropped because the log queue "
-                        "was full", {}, Stability::unstable},
+    registry_.callback({"ztunnel_log_lines_dropped",
+                        "Log lines dropped because the log queue "
+                        "was full",
+                        {},
+                        Stability::unstable},
                        MetricType::counter, read, queue);
 }
 
 void StandardMetrics::set_verify_cache_sources(CallbackFamily::Read hits,
                                                CallbackFamily::Read misses,
                                                CallbackFamily::Read evictions) {
-    registry_.callback({"ztunnel_certificate_verify_cache_hits", "Peer certificate chains judged "
+    registry_.callback({"ztunnel_certificate_verify_cache_hits",
+                        "Peer certificate chains judged "
                         "from the verification cache (path validation skipped, time checked)",
-                        {}, Stability::unstable},
+                        {},
+                        Stability::unstable},
                        MetricType::counter, hits, nullptr);
-    registry_.callback({"ztunnel_certificate_verify_cache_misses", "Peer certificate chains "
-                        "path-validated in full", {}, Stability::unstable},
+    registry_.callback({"ztunnel_certificate_verify_cache_misses",
+                        "Peer certificate chains "
+                        "path-validated in full",
+                        {},
+                        Stability::unstable},
                        MetricType::counter, misses, nullptr);
-    registry_.callback({"ztunnel_certificate_verify_cache_evictions", "Verified chains dropped "
-                        "from a full verification cache", {}, Stability::unstable},
+    registry_.callback({"ztunnel_certificate_verify_cache_evictions",
+                        "Verified chains dropped "
+                        "from a full verification cache",
+                        {},
+                        Stability::unstable},
                        MetricType::counter, evictions, nullptr);
 }
 

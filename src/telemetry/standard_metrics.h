@@ -17,9 +17,9 @@ namespace zt::telemetry {
 
 // StandardMetricsOptions configures the registry at startup.
 struct StandardMetricsOptions {
-    size_t worker_count = 1;               // data-plane threads; shard i belongs to worker i
-    std::string istio_version;             // `ISTIO_META_ISTIO_VERSION`; empty renders `unknown`
-    RegistryLimits limits;                 // series bound per family and shard
+    size_t worker_count = 1;    // data-plane threads; shard i belongs to worker i
+    std::string istio_version;  // `ISTIO_META_ISTIO_VERSION`; empty renders `unknown`
+    RegistryLimits limits;      // series bound per family and shard
 };
 
 // StandardMetrics owns the registry. Shards `0 .. worker_count-1` belong to the workers;

@@ -17,33 +17,33 @@ namespace {
 // The label names of CommonTrafficLabels, in ztunnel's emission order. The four locality labels
 // come last and only for series created `with_locality`.
 constexpr std::string_view kLabelNames[] = {
-    "reporter",
-    "source_workload",
-    "source_canonical_service",
-    "source_canonical_revision",
-    "source_workload_namespace",
-    "source_principal",
-    "source_app",
-    "source_version",
-    "source_cluster",
-    "destination_service",
-    "destination_service_namespace",
-    "destination_service_name",
-    "destination_workload",
-    "destination_canonical_service",
-    "destination_canonical_revision",
-    "destination_workload_namespace",
-    "destination_principal",
-    "destination_app",
-    "destination_version",
-    "destination_cluster",
-    "request_protocol",
-    "response_flags",
-    "connection_security_policy",
-    "source_region",
-    "source_zone",
-    "destination_region",
-    "destination_zone",
+        "reporter",
+        "source_workload",
+        "source_canonical_service",
+        "source_canonical_revision",
+        "source_workload_namespace",
+        "source_principal",
+        "source_app",
+        "source_version",
+        "source_cluster",
+        "destination_service",
+        "destination_service_namespace",
+        "destination_service_name",
+        "destination_workload",
+        "destination_canonical_service",
+        "destination_canonical_revision",
+        "destination_workload_namespace",
+        "destination_principal",
+        "destination_app",
+        "destination_version",
+        "destination_cluster",
+        "request_protocol",
+        "response_flags",
+        "connection_security_policy",
+        "source_region",
+        "source_zone",
+        "destination_region",
+        "destination_zone",
 };
 constexpr size_t kLabelCount = sizeof kLabelNames / sizeof kLabelNames[0];
 constexpr size_t kLocalityCount = 4;
@@ -64,7 +64,9 @@ std::string_view or_unknown(const std::string& value) {
 
 LabelViews label_views(const TrafficLabels& l) {
     LabelViews v;
-    auto push = [&v](std::string_view value) { v.values[v.size++] = value; };
+    auto push = [&v](std::string_view value) {
+        v.values[v.size++] = value;
+    };
     push(to_string(l.reporter));
     for (const std::string* s :
          {&l.source_workload, &l.source_canonical_service, &l.source_canonical_revision,
@@ -92,30 +94,42 @@ LabelViews label_views(const TrafficLabels& l) {
 
 std::string_view to_string(Reporter reporter) {
     switch (reporter) {
-        case Reporter::source: return "source";
-        case Reporter::destination: return "destination";
+        case Reporter::source:
+            return "source";
+        case Reporter::destination:
+            return "destination";
     }
     return "unknown";
 }
 
 std::string_view to_string(ResponseFlag flag) {
     switch (flag) {
-        case ResponseFlag::none: return "-";
-        case ResponseFlag::deny: return "DENY";
-        case ResponseFlag::connect: return "CONNECT";
-        case ResponseFlag::tls_failure: return "TLS_FAILURE";
-        case ResponseFlag::h2_handshake_failure: return "H2_HANDSHAKE_FAILURE";
-        case ResponseFlag::network_policy: return "NETWORK_POLICY";
-        case ResponseFlag::identity_error: return "IDENTITY_ERROR";
-        case ResponseFlag::cert_revoked: return "CERT_REVOKED";
+        case ResponseFlag::none:
+            return "-";
+        case ResponseFlag::deny:
+            return "DENY";
+        case ResponseFlag::connect:
+            return "CONNECT";
+        case ResponseFlag::tls_failure:
+            return "TLS_FAILURE";
+        case ResponseFlag::h2_handshake_failure:
+            return "H2_HANDSHAKE_FAILURE";
+        case ResponseFlag::network_policy:
+            return "NETWORK_POLICY";
+        case ResponseFlag::identity_error:
+            return "IDENTITY_ERROR";
+        case ResponseFlag::cert_revoked:
+            return "CERT_REVOKED";
     }
     return "-";
 }
 
 std::string_view to_string(SecurityPolicy policy) {
     switch (policy) {
-        case SecurityPolicy::unknown: return "unknown";
-        case SecurityPolicy::mutual_tls: return "mutual_tls";
+        case SecurityPolicy::unknown:
+            return "unknown";
+        case SecurityPolicy::mutual_tls:
+            return "mutual_tls";
     }
     return "unknown";
 }
@@ -145,8 +159,7 @@ TrafficSeries* TrafficMetrics::series_with_flag(size_t shard, const TrafficSerie
     return shards_.get(shard, views.span());
 }
 
-TrafficMetrics::Totals TrafficMetrics::totals(std::string_view name,
-                                              std::string_view value) const {
+TrafficMetrics::Totals TrafficMetrics::totals(std::string_view name, std::string_view value) const {
     size_t index = kLabelCount;
     for (size_t i = 0; i < kLabelCount; ++i) {
         if (kLabelNames[i] == name) {
@@ -172,6 +185,7 @@ void TrafficMetrics::render(std::string& out, Format format) const {
     struct Sum {
         uint64_t values[5] = {};
     };
+
     std::map<std::vector<std::string>, Sum> merged;
     shards_.for_each([&](const TrafficSeries& series) {
         Sum& sum = merged[series.label_values];
@@ -181,20 +195,22 @@ void TrafficMetrics::render(std::string& out, Format format) const {
         sum.values[3] += series.sent_bytes.load();
         sum.values[4] += series.failed.load();
     });
+
     struct FamilyText {
         std::string_view name;
         std::string_view help;
     };
+
     // HELP texts are Istio's; `failed` is unstable in ztunnel.
     constexpr FamilyText kFamilies[] = {
-        {"istio_tcp_connections_opened", "The total number of TCP connections opened"},
-        {"istio_tcp_connections_closed", "The total number of TCP connections closed"},
-        {"istio_tcp_received_bytes",
-         "The size of total bytes received during request in case of a TCP connection"},
-        {"istio_tcp_sent_bytes",
-         "The size of total bytes sent during response in case of a TCP connection"},
-        {"istio_tcp_connections_failed",
-         "The total number of TCP connections that failed to establish (unstable)"},
+            {"istio_tcp_connections_opened", "The total number of TCP connections opened"},
+            {"istio_tcp_connections_closed", "The total number of TCP connections closed"},
+            {"istio_tcp_received_bytes",
+             "The size of total bytes received during request in case of a TCP connection"},
+            {"istio_tcp_sent_bytes",
+             "The size of total bytes sent during response in case of a TCP connection"},
+            {"istio_tcp_connections_failed",
+             "The total number of TCP connections that failed to establish (unstable)"},
     };
     for (size_t f = 0; f < 5; ++f) {
         append_family_header(out, format, kFamilies[f].name, kFamilies[f].help,
@@ -208,7 +224,8 @@ void TrafficMetrics::render(std::string& out, Format format) const {
             if (presence == 0) {
                 continue;
             }
-            size_t count = values.size() == kLabelCount ? kLabelCount : kLabelCount - kLocalityCount;
+            size_t count =
+                    values.size() == kLabelCount ? kLabelCount : kLabelCount - kLocalityCount;
             append_sample(out, sample, std::span<const std::string_view>(kLabelNames, count),
                           values, std::to_string(sum.values[f]));
         }
@@ -231,9 +248,9 @@ ConnectionMetrics::ConnectionMetrics(TrafficMetrics& metrics, size_t shard,
 }
 
 ConnectionMetrics::ConnectionMetrics(ConnectionMetrics&& other) noexcept
-    : metrics_(other.metrics_),
-      series_(std::exchange(other.series_, nullptr)),
-      shard_(other.shard_) {}
+    : metrics_(other.metrics_)
+    , series_(std::exchange(other.series_, nullptr))
+    , shard_(other.shard_) {}
 
 ConnectionMetrics& ConnectionMetrics::operator=(ConnectionMetrics&& other) noexcept {
     if (this != &other) {

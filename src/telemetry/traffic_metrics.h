@@ -115,6 +115,7 @@ public:
     struct Totals {
         uint64_t opened = 0, closed = 0, failed = 0, received_bytes = 0, sent_bytes = 0;
     };
+
     Totals totals(std::string_view name = {}, std::string_view value = {}) const;
 
     uint64_t overflow_count() const { return shards_.overflow_count(); }

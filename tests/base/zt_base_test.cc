@@ -4,10 +4,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <doctest/doctest.h>
-
 #include <memory>
 #include <string>
+
+#include <doctest/doctest.h>
 
 #include "zt/duration.h"
 #include "zt/log.h"

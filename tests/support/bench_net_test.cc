@@ -2,13 +2,14 @@
 // which the published benchmark figures depend on.
 
 #include "tests/support/bench_net.h"
-#include "tests/support/net.h"
-
-#include <doctest/doctest.h>
 
 #include <unistd.h>
 
 #include <cstring>
+
+#include <doctest/doctest.h>
+
+#include "tests/support/net.h"
 
 using zt::bench::Endpoint;
 

@@ -6,14 +6,14 @@
 // they receive per stream with SHA-256. Plain code without doctest, so tools can use it too;
 // misuse aborts through ZT_CHECK.
 
-#include <openssl/sha.h>
-
 #include <array>
 #include <cstdint>
 #include <map>
 #include <random>
 #include <string>
 #include <vector>
+
+#include <openssl/sha.h>
 
 #include "hbone/h2_session.h"
 #include "zt/assert.h"
@@ -69,9 +69,14 @@ struct BulkTunnels {
                 st.bytes += e.data.size();
                 s.consume(e.stream_id, e.data.size());
                 break;
-            case hbone::H2EventKind::end_stream: st.end = true; break;
-            case hbone::H2EventKind::closed: st.closed = true; break;
-            default: break;
+            case hbone::H2EventKind::end_stream:
+                st.end = true;
+                break;
+            case hbone::H2EventKind::closed:
+                st.closed = true;
+                break;
+            default:
+                break;
         }
     }
 

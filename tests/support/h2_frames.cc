@@ -49,7 +49,7 @@ void append_frame(std::vector<uint8_t>& out, uint8_t type, uint8_t flags, int32_
 }
 
 std::vector<uint8_t> hpack_literals(
-    const std::vector<std::pair<std::string_view, std::string_view>>& headers) {
+        const std::vector<std::pair<std::string_view, std::string_view>>& headers) {
     std::vector<uint8_t> out;
     for (const auto& [name, value] : headers) {
         out.push_back(0x00);  // Literal without indexing, new name.
@@ -97,7 +97,8 @@ void append_ping(std::vector<uint8_t>& out, bool ack) {
 
 void append_connect(std::vector<uint8_t>& out, int32_t stream_id, std::string_view authority,
                     bool end_stream) {
-    std::vector<uint8_t> block = hpack_literals({{":method", "CONNECT"}, {":authority", authority}});
+    std::vector<uint8_t> block =
+            hpack_literals({{":method", "CONNECT"}, {":authority", authority}});
     append_frame(out, kFrameHeaders,
                  static_cast<uint8_t>(kFlagEndHeaders | (end_stream ? kFlagEndStream : 0)),
                  stream_id, block);

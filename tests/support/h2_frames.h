@@ -36,10 +36,11 @@ void append_frame(std::vector<uint8_t>& out, uint8_t type, uint8_t flags, int32_
 
 // hpack_literals encodes `headers` as HPACK literals without indexing.
 std::vector<uint8_t> hpack_literals(
-    const std::vector<std::pair<std::string_view, std::string_view>>& headers);
+        const std::vector<std::pair<std::string_view, std::string_view>>& headers);
 
 // client_preface returns the preface plus an empty SETTINGS frame (and `settings` entries).
-std::vector<uint8_t> client_preface(const std::vector<std::pair<uint16_t, uint32_t>>& settings = {});
+std::vector<uint8_t> client_preface(
+        const std::vector<std::pair<uint16_t, uint32_t>>& settings = {});
 
 // append_settings, append_rst, append_window_update, append_goaway, append_ping build single
 // frames of those types.

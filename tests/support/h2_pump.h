@@ -26,8 +26,10 @@ struct ChunkPolicy {
 
     size_t next(size_t available) {
         switch (mode) {
-            case ChunkMode::all: return available;
-            case ChunkMode::one_byte: return 1;
+            case ChunkMode::all:
+                return available;
+            case ChunkMode::one_byte:
+                return 1;
             case ChunkMode::random: {
                 std::uniform_int_distribution<size_t> dist(1, max_random);
                 return std::min(available, dist(rng));

@@ -3,11 +3,11 @@
 // `Sha256` hashes a byte stream incrementally for tests that check relayed data byte-exact.
 // A thin wrapper over BoringSSL's SHA256_*; test support only.
 
-#include <openssl/sha.h>
-
 #include <array>
 #include <cstdint>
 #include <span>
+
+#include <openssl/sha.h>
 
 namespace zt::test {
 
@@ -18,7 +18,9 @@ public:
     Sha256() { SHA256_Init(&ctx_); }
 
     // update hashes `bytes` after everything hashed before.
-    void update(std::span<const uint8_t> bytes) { SHA256_Update(&ctx_, bytes.data(), bytes.size()); }
+    void update(std::span<const uint8_t> bytes) {
+        SHA256_Update(&ctx_, bytes.data(), bytes.size());
+    }
 
     // finish returns the digest; the object must not be used afterwards.
     Digest finish() {

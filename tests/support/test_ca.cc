@@ -53,8 +53,8 @@ TestCa TestCa::root(std::string_view trust_domain, int64_t now_unix) {
     ca.now_unix_ = now_unix >= 0 ? now_unix : zt::unix_ns() / kNanosPerSecond;
     auto key = certs::generate_p256_key();
     ZT_CHECK(key.has_value());
-    certs::CertSpec spec = certs::ca_spec(trust_domain, "test root", ca.now_unix_ - kDay,
-                                          3650 * kDay);
+    certs::CertSpec spec =
+            certs::ca_spec(trust_domain, "test root", ca.now_unix_ - kDay, 3650 * kDay);
     auto cert = certs::sign_cert(spec, key->get(), nullptr, key->get());
     ZT_CHECK(cert.has_value());
     ca.cert_ = std::move(cert).value();
@@ -165,15 +165,13 @@ std::vector<BadCase> bad_cases(const TestCa& ca) {
             s.dns_sans = {"app.default.svc.cluster.local"};
         }),
         PeerRole::client, Errc::cert_no_uri_san);
-    add("A5 two URI SANs", with([&](certs::CertSpec& s) {
-            s.uri_sans.push_back(prefix + "/ns/default/sa/other");
-        }),
+    add("A5 two URI SANs",
+        with([&](certs::CertSpec& s) { s.uri_sans.push_back(prefix + "/ns/default/sa/other"); }),
         PeerRole::client, Errc::cert_many_uri_sans);
     add("A5 https URI", with([](certs::CertSpec& s) { s.uri_sans = {"https://app.example/x"}; }),
         PeerRole::client, Errc::cert_bad_san);
     add("A5 empty subject with a non-critical SAN",
-        with([](certs::CertSpec& s) { s.san_critical = 0; }), PeerRole::client,
-        Errc::cert_bad_san);
+        with([](certs::CertSpec& s) { s.san_critical = 0; }), PeerRole::client, Errc::cert_bad_san);
     add("A5 no SAN at all", with([](certs::CertSpec& s) {
             s.uri_sans.clear();
             s.common_name = "app";
@@ -228,8 +226,8 @@ std::vector<BadCase> bad_cases(const TestCa& ca) {
     certs::CertSpec old_inter = ca.ca_spec("expired intermediate");
     old_inter.not_before_unix = now - 10 * kDay;
     old_inter.not_after_unix = now - kDay;
-    add("A9 expired intermediate", ca.intermediate(old_inter).issue_leaf(good_id),
-        PeerRole::client, Errc::cert_expired);
+    add("A9 expired intermediate", ca.intermediate(old_inter).issue_leaf(good_id), PeerRole::client,
+        Errc::cert_expired);
     certs::CertSpec young_inter = ca.ca_spec("future intermediate");
     young_inter.not_before_unix = now + kDay;
     young_inter.not_after_unix = now + 10 * kDay;

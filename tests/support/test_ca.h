@@ -6,15 +6,15 @@
 // would be bugs in certs/ or the test) abort with ZT_CHECK rather than return errors, so test
 // code stays short.
 
-#include <openssl/base.h>
-#include <openssl/pool.h>
-#include <openssl/x509.h>
-
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <openssl/base.h>
+#include <openssl/pool.h>
+#include <openssl/x509.h>
 
 #include "certs/issue.h"
 #include "certs/pem.h"
@@ -73,10 +73,12 @@ public:
 
     // cert_pem / key_pem are this CA's own certificate and key, PEM (e.g. for `ca-cert.pem`).
     const std::string& cert_pem() const { return cert_pem_; }
+
     const std::string& key_pem() const { return key_pem_; }
 
     // cert / key return this CA's certificate and key (borrowed, as long as this TestCa lives).
     X509* cert() const { return cert_.get(); }
+
     EVP_PKEY* key() const { return key_.get(); }
 
     // trust_domain is the trust domain the root was made for (intermediates inherit it).
@@ -102,9 +104,9 @@ private:
 
 // BadCase is one certificate a verifier must refuse, with the reason it must give.
 struct BadCase {
-    std::string name;       // e.g. "A5 two URI SANs"
+    std::string name;  // e.g. "A5 two URI SANs"
     TestCert cert;
-    certs::PeerRole role;   // the side the certificate is presented as
+    certs::PeerRole role;  // the side the certificate is presented as
     Errc expected;
 };
 

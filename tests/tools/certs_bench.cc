@@ -4,13 +4,13 @@
 // Each runs for about `--ms` milliseconds (default 300) on one thread; the machine is shared, so
 // treat the numbers as orders of magnitude.
 
-#include <openssl/stack.h>
-
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+
+#include <openssl/stack.h>
 
 #include "certs/certified_key.h"
 #include "certs/identity.h"

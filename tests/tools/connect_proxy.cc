@@ -32,16 +32,21 @@ void pump(int in, int out) {
     ::fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
     for (;;) {
         ssize_t n = ::splice(in, nullptr, p[1], nullptr, 1 << 20, SPLICE_F_MOVE);
-        if (n <= 0) break;
+        if (n <= 0) {
+            break;
+        }
         while (n > 0) {
-            ssize_t w = ::splice(p[0], nullptr, out, nullptr, static_cast<size_t>(n), SPLICE_F_MOVE);
+            ssize_t w =
+                    ::splice(p[0], nullptr, out, nullptr, static_cast<size_t>(n), SPLICE_F_MOVE);
             if (w <= 0) {
                 n = -1;
                 break;
             }
             n -= w;
         }
-        if (n < 0) break;
+        if (n < 0) {
+            break;
+        }
     }
     ::shutdown(out, SHUT_WR);
     ::close(p[0]);
@@ -81,7 +86,8 @@ void serve(int client) {
     static const char kOk[] = "HTTP/1.1 200 OK\r\n\r\n";
     std::string rest = head.substr(end + 4);
     if (::write(client, kOk, sizeof kOk - 1) != static_cast<ssize_t>(sizeof kOk - 1) ||
-        (!rest.empty() && ::write(upstream, rest.data(), rest.size()) != static_cast<ssize_t>(rest.size()))) {
+        (!rest.empty() &&
+         ::write(upstream, rest.data(), rest.size()) != static_cast<ssize_t>(rest.size()))) {
         ::close(client);
         ::close(upstream);
         return;
@@ -117,7 +123,9 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     for (;;) {
         int fd = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
-        if (fd < 0) continue;
+        if (fd < 0) {
+            continue;
+        }
         std::thread(serve, fd).detach();
     }
 }

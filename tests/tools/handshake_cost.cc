@@ -3,10 +3,19 @@
 // agreement), parsing a certificate, certs/'s `verify_svid` of a peer chain (what the custom
 // verify callback runs, in full and from the trust bundle's cache), and whole handshakes between
 // two `hbone::TlsSession`s in memory (no sockets), with and without the cache, with the CPU time
-// of each side taken apart (thread CPU clock around each side's calls). Each row runs for about `--ms` milliseconds (default 300) on one thread; the machine is
-// shared, so compare rows of one run and repeat it.
+// of each side taken apart (thread CPU clock around each side's calls). Each row runs for about
+// `--ms` milliseconds (default 300) on one thread; the machine is shared, so compare rows of one
+// run and repeat it.
 //
 //     build/tools/handshake_cost [--ms N]
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <memory>
+#include <string>
 
 #include <openssl/curve25519.h>
 #include <openssl/ec.h>
@@ -17,14 +26,6 @@
 #include <openssl/pool.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
-
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <ctime>
-#include <memory>
-#include <string>
 
 #include "certs/verify.h"
 #include "hbone/tls_session.h"
@@ -127,9 +128,11 @@ bool handshakes(const char* name, const zt::test::HbonePki& pki, const Contexts&
         }
         ++n;
     }
-    std::printf("%-52s %9.1f CPU us/op  (%llu ops)\n", (std::string(name) + ", client side").c_str(),
+    std::printf("%-52s %9.1f CPU us/op  (%llu ops)\n",
+                (std::string(name) + ", client side").c_str(),
                 double(client_ns) / 1000.0 / double(n), static_cast<unsigned long long>(n));
-    std::printf("%-52s %9.1f CPU us/op  (%llu ops)\n", (std::string(name) + ", server side").c_str(),
+    std::printf("%-52s %9.1f CPU us/op  (%llu ops)\n",
+                (std::string(name) + ", server side").c_str(),
                 double(server_ns) / 1000.0 / double(n), static_cast<unsigned long long>(n));
     return true;
 }
@@ -172,12 +175,10 @@ int main(int argc, char** argv) {
     SHA256(reinterpret_cast<const uint8_t*>("handshake transcript"), 20, digest);
     uint8_t sig[160];  // ECDSA_size(P-256 key) is 72
     unsigned sig_len = 0;
-    bench("ECDSA P-256 sign", budget_ms, [&] {
-        return ECDSA_sign(0, digest, sizeof digest, sig, &sig_len, key.get()) == 1;
-    });
-    bench("ECDSA P-256 verify", budget_ms, [&] {
-        return ECDSA_verify(0, digest, sizeof digest, sig, sig_len, key.get()) == 1;
-    });
+    bench("ECDSA P-256 sign", budget_ms,
+          [&] { return ECDSA_sign(0, digest, sizeof digest, sig, &sig_len, key.get()) == 1; });
+    bench("ECDSA P-256 verify", budget_ms,
+          [&] { return ECDSA_verify(0, digest, sizeof digest, sig, sig_len, key.get()) == 1; });
     uint8_t x_pub[32], x_priv[32], x_peer_pub[32], x_peer_priv[32], shared[32];
     X25519_keypair(x_peer_pub, x_peer_priv);
     bench("X25519 keypair + shared secret", budget_ms, [&] {
@@ -201,9 +202,8 @@ int main(int argc, char** argv) {
     auto leaf = pki.ca.issue_leaf(zt::test::kClientSpiffe);
     auto chain = leaf.chain_buffers();
     CRYPTO_BUFFER* der = sk_CRYPTO_BUFFER_value(chain.get(), 0);
-    bench("X.509 parse (X509_parse_from_buffer), leaf", budget_ms, [&] {
-        return bssl::UniquePtr<X509>(X509_parse_from_buffer(der)) != nullptr;
-    });
+    bench("X.509 parse (X509_parse_from_buffer), leaf", budget_ms,
+          [&] { return bssl::UniquePtr<X509>(X509_parse_from_buffer(der)) != nullptr; });
     auto uncached = zt::certs::TrustBundle::from_pem(pki.ca.root_pem(), 0);
     auto cached = zt::certs::TrustBundle::from_pem(pki.ca.root_pem());
     if (!uncached || !cached) {

@@ -6,8 +6,6 @@
 //
 //   build/tools/hbone_bench [total_MiB=512] [repeats=3]
 
-#include <openssl/aead.h>
-#include <openssl/rand.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +17,9 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <openssl/aead.h>
+#include <openssl/rand.h>
 
 #include "hbone/connection.h"
 #include "tests/support/hbone_pki.h"
@@ -51,11 +52,13 @@ Timing timed(F&& body) {
 struct OneWay {
     const std::vector<uint8_t>* buffer = nullptr;
     size_t per_stream = 0;
+
     struct Progress {
         size_t sent = 0;
         size_t received = 0;
         bool done = false;
     };
+
     std::vector<Progress> streams;  // By stream index = (id - 1) / 2.
     size_t received_total = 0;
     bool failed = false;
@@ -69,6 +72,7 @@ struct OneWay {
         bool last = p.sent == per_stream;
         failed = failed || !s.write_data(id, zt::ByteSpan(buffer->data(), n), last).has_value();
     }
+
     void on_client(H2Session& s, H2Event& e) {
         if (e.kind == H2EventKind::response) {
             failed = failed || e.status != 200;
@@ -77,6 +81,7 @@ struct OneWay {
             write_next(s, e.stream_id);
         }
     }
+
     void on_server(H2Session& s, H2Event& e) {
         if (e.kind == H2EventKind::request) {
             failed = failed || !s.respond(e.stream_id, kStatusOk).has_value();
@@ -133,6 +138,7 @@ void run(Connection& client, Connection& server, Handler& h) {
 
 struct Nothing {
     void on_client(H2Session&, H2Event&) {}
+
     void on_server(H2Session&, H2Event&) {}
 };
 
@@ -193,8 +199,8 @@ Timing aead_rate(size_t total, const std::vector<uint8_t>& buffer) {
             size_t out_len = 0;
             if (!EVP_AEAD_CTX_seal(ctx.get(), sealed.data(), &out_len, sealed.size(), nonce,
                                    sizeof nonce, in, n, nullptr, 0) ||
-                !EVP_AEAD_CTX_open(ctx.get(), opened.data(), &n, opened.size(), nonce,
-                                   sizeof nonce, sealed.data(), out_len, nullptr, 0)) {
+                !EVP_AEAD_CTX_open(ctx.get(), opened.data(), &n, opened.size(), nonce, sizeof nonce,
+                                   sealed.data(), out_len, nullptr, 0)) {
                 std::exit(1);
             }
             done += n;
@@ -228,6 +234,7 @@ int main(int argc, char** argv) {
         const char* name;
         Timing best;
     };
+
     Row rows[] = {{"raw AES-128-GCM seal+open (EVP_AEAD, 16 KiB records)", {}},
                   {"HBONE pair, 1 stream (TLS 1.3 + H2, client -> server)", {}},
                   {"HBONE pair, 100 streams", {}}};

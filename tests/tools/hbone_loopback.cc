@@ -14,8 +14,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <openssl/rand.h>
-#include <openssl/sha.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -30,6 +28,9 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include "certs/certified_key.h"
 #include "hbone/connection.h"
@@ -63,6 +64,7 @@ std::string hex(const uint8_t* d, size_t n) {
 
 struct Args {
     std::map<std::string, std::string> kv;
+
     std::string get(const std::string& k, const std::string& fallback = "") const {
         auto it = kv.find(k);
         return it == kv.end() ? fallback : it->second;
@@ -99,7 +101,8 @@ sockaddr_in parse_addr(const std::string& text) {
     sockaddr_in sa{};
     sa.sin_family = AF_INET;
     size_t colon = text.rfind(':');
-    if (colon == std::string::npos || inet_pton(AF_INET, text.substr(0, colon).c_str(), &sa.sin_addr) != 1) {
+    if (colon == std::string::npos ||
+        inet_pton(AF_INET, text.substr(0, colon).c_str(), &sa.sin_addr) != 1) {
         die("address");
     }
     sa.sin_port = htons(static_cast<uint16_t>(std::atoi(text.c_str() + colon + 1)));
@@ -197,18 +200,21 @@ int run_server(const Args& args) {
                     case H2EventKind::request:
                         SHA256_Init(&s.sha);
                         (void)h2.respond(e.stream_id, kStatusOk, "k8s.namespace.name=loopback");
-                        std::printf("{\"event\": \"request\", \"stream\": %d, \"authority\": \"%s\", "
-                                    "\"peer\": \"%s\", \"traceparent_ok\": %s}\n",
-                                    e.stream_id, format_authority(e.authority).c_str(),
-                                    c.tls().peer_identity().to_string().c_str(),
-                                    is_valid_traceparent(e.traceparent) ? "true" : "false");
+                        std::printf(
+                                "{\"event\": \"request\", \"stream\": %d, \"authority\": \"%s\", "
+                                "\"peer\": \"%s\", \"traceparent_ok\": %s}\n",
+                                e.stream_id, format_authority(e.authority).c_str(),
+                                c.tls().peer_identity().to_string().c_str(),
+                                is_valid_traceparent(e.traceparent) ? "true" : "false");
                         break;
                     case H2EventKind::data:
                         s.queue.emplace_back(e.data.begin(), e.data.end());
                         s.bytes += e.data.size();
                         SHA256_Update(&s.sha, e.data.data(), e.data.size());
                         break;
-                    case H2EventKind::end_stream: s.peer_done = true; break;
+                    case H2EventKind::end_stream:
+                        s.peer_done = true;
+                        break;
                     case H2EventKind::send_done:
                         // The echoed chunk is framed: only now is the received window returned.
                         h2.consume(e.stream_id, s.queue.front().size());
@@ -218,14 +224,16 @@ int run_server(const Args& args) {
                     case H2EventKind::closed: {
                         uint8_t d[32];
                         SHA256_Final(d, &s.sha);
-                        std::printf("{\"event\": \"stream_done\", \"stream\": %d, \"bytes\": %zu, "
-                                    "\"sha256\": \"%s\", \"code\": %u}\n",
-                                    e.stream_id, s.bytes, hex(d, 32).c_str(), e.error_code);
+                        std::printf(
+                                "{\"event\": \"stream_done\", \"stream\": %d, \"bytes\": %zu, "
+                                "\"sha256\": \"%s\", \"code\": %u}\n",
+                                e.stream_id, s.bytes, hex(d, 32).c_str(), e.error_code);
                         std::fflush(stdout);
                         streams.erase(e.stream_id);
                         continue;
                     }
-                    default: break;
+                    default:
+                        break;
                 }
             }
             for (auto& [id, s] : streams) {
@@ -334,9 +342,14 @@ int run_client(const Args& args) {
                     SHA256_Update(&got, e.data.data(), e.data.size());
                     h2.consume(id, e.data.size());
                     break;
-                case H2EventKind::end_stream: ended = true; break;
-                case H2EventKind::reset: reset = ended = true; break;
-                default: break;
+                case H2EventKind::end_stream:
+                    ended = true;
+                    break;
+                case H2EventKind::reset:
+                    reset = ended = true;
+                    break;
+                default:
+                    break;
             }
         }
         return !ended;
@@ -353,10 +366,11 @@ int run_client(const Args& args) {
     }
     uint8_t got_sha[32];
     SHA256_Final(got_sha, &got);
-    std::printf("{\"status\": %u, \"sent\": %zu, \"received\": %zu, \"sha256_sent\": \"%s\", "
-                "\"sha256_received\": \"%s\", \"cipher\": \"0x%04x\"}\n",
-                status, offset, received, hex(sent_sha, 32).c_str(), hex(got_sha, 32).c_str(),
-                (*conn)->tls().cipher_id());
+    std::printf(
+            "{\"status\": %u, \"sent\": %zu, \"received\": %zu, \"sha256_sent\": \"%s\", "
+            "\"sha256_received\": \"%s\", \"cipher\": \"0x%04x\"}\n",
+            status, offset, received, hex(sent_sha, 32).c_str(), hex(got_sha, 32).c_str(),
+            (*conn)->tls().cipher_id());
     if (status != 200) {
         return status == 0 ? 5 : 3;
     }

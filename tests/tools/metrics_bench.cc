@@ -118,8 +118,9 @@ int main(int argc, char** argv) {
     start = Clock::now();
     auto zipped = gzip_compress(body);
     double zip = seconds_since(start);
-    std::printf("scrape with %zu traffic label sets: %zu bytes rendered in %.1f ms, "
-                "gzip to %zu bytes in %.1f ms\n",
-                series, body.size(), render * 1e3, zipped ? zipped->size() : 0, zip * 1e3);
+    std::printf(
+            "scrape with %zu traffic label sets: %zu bytes rendered in %.1f ms, "
+            "gzip to %zu bytes in %.1f ms\n",
+            series, body.size(), render * 1e3, zipped ? zipped->size() : 0, zip * 1e3);
     return 0;
 }

@@ -23,10 +23,10 @@
 #include "src/admin/logging.h"
 #include "src/admin/operator_servers.h"
 #include "src/admin/readiness.h"
-#include "src/lifecycle/control_loop.h"
 #include "src/config/dump.h"
-#include "src/run_options.h"
+#include "src/lifecycle/control_loop.h"
 #include "src/lifecycle/process.h"
+#include "src/run_options.h"
 #include "src/telemetry/access_log.h"
 #include "src/telemetry/connection_result.h"
 #include "src/telemetry/log_queue.h"
@@ -120,7 +120,8 @@ int main(int argc, char** argv) {
     }
     if (drain_ns < 0) {
         Environment env;
-        for (const char* name : {"CONNECTION_TERMINATION_DEADLINE", "TERMINATION_GRACE_PERIOD_SECONDS"}) {
+        for (const char* name :
+             {"CONNECTION_TERMINATION_DEADLINE", "TERMINATION_GRACE_PERIOD_SECONDS"}) {
             if (const char* value = std::getenv(name)) {
                 env.emplace_back(name, value);
             }
@@ -128,8 +129,9 @@ int main(int argc, char** argv) {
         RunOptionsError error;
         auto from_env = default_drain_timeout_ns(env, error);
         if (!from_env) {
-            std::fprintf(stderr, "ops_server: bad CONNECTION_TERMINATION_DEADLINE or "
-                                 "TERMINATION_GRACE_PERIOD_SECONDS\n");
+            std::fprintf(stderr,
+                         "ops_server: bad CONNECTION_TERMINATION_DEADLINE or "
+                         "TERMINATION_GRACE_PERIOD_SECONDS\n");
             return 1;
         }
         drain_ns = *from_env;
@@ -159,7 +161,9 @@ int main(int argc, char** argv) {
     // The data plane as the loop sees it: one transfer in flight when the drain starts.
     int64_t drain_started_ns = -1;
     lifecycle::ControlHooks control_hooks;
-    control_hooks.start_drain = [&drain_started_ns] { drain_started_ns = monotonic_ns(); };
+    control_hooks.start_drain = [&drain_started_ns] {
+        drain_started_ns = monotonic_ns();
+    };
     control_hooks.drained = [&drain_started_ns, inflight_ns] {
         return inflight_ns >= 0 && monotonic_ns() - drain_started_ns >= inflight_ns;
     };
@@ -178,7 +182,9 @@ int main(int argc, char** argv) {
 
     admin::AdminHooks hooks;
     hooks.config_dump = config_dump;
-    hooks.shutdown = [&loop] { loop.request_shutdown(); };
+    hooks.shutdown = [&loop] {
+        loop.request_shutdown();
+    };
     admin::OperatorOptions options;
     options.admin_addr = "127.0.0.1:0";
     options.admin_addr_v6 = "[::1]:0";

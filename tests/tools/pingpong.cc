@@ -66,7 +66,9 @@ int main(int argc, char** argv) {
         sum += s;
     }
     std::sort(samples.begin(), samples.end());
-    auto us = [](uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
+    auto us = [](uint64_t ns) {
+        return static_cast<double>(ns) / 1000.0;
+    };
     std::printf("pingpong: n=%zu p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f mean_us=%.1f\n",
                 samples.size(), us(zt::bench::percentile(samples, 50)),
                 us(zt::bench::percentile(samples, 90)), us(zt::bench::percentile(samples, 99)),

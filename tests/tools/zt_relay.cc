@@ -92,7 +92,8 @@ std::string format_endpoint(const Endpoint& endpoint) {
     char host[INET6_ADDRSTRLEN] = {};
     if (endpoint.family == AF_INET6) {
         ::inet_ntop(AF_INET6, &endpoint.address.v6.sin6_addr, host, sizeof(host));
-        return "[" + std::string(host) + "]:" + std::to_string(ntohs(endpoint.address.v6.sin6_port));
+        return "[" + std::string(host) +
+               "]:" + std::to_string(ntohs(endpoint.address.v6.sin6_port));
     }
     ::inet_ntop(AF_INET, &endpoint.address.v4.sin_addr, host, sizeof(host));
     return std::string(host) + ":" + std::to_string(ntohs(endpoint.address.v4.sin_port));
@@ -104,15 +105,15 @@ struct Worker {
     const Endpoint* target = nullptr;
     RelayOptions options;
     UniqueFd listener;
-    UniqueFd wake_fd;  // eventfd fallback.
+    UniqueFd wake_fd;              // eventfd fallback.
     std::atomic<int> ring_fd{-1};  // -2: the ring could not be created.
     std::atomic<bool> uses_msg_ring{false};
     bool stopping = false;
     Ring* ring = nullptr;
     RelayEngine* engine = nullptr;
     Completion accept;
-    Completion wake;       // The msg_ring target.
-    Completion wake_poll;  // The eventfd poll, armed always: the fallback path.
+    Completion wake;                // The msg_ring target.
+    Completion wake_poll;           // The eventfd poll, armed always: the fallback path.
     zt::uring::Timer accept_retry;  // Re-arms accept after an error such as EMFILE.
     uint64_t accept_errors_total = 0;
     zt::uring::RelayCounters counters{};
@@ -125,8 +126,8 @@ void on_accept(Completion& self, int32_t res, uint32_t flags) {
     Worker& worker = *static_cast<Worker*>(self.context);
     if (res >= 0) {
         UniqueFd client(res);
-        UniqueFd target(::socket(worker.target->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                                 0));
+        UniqueFd target(
+                ::socket(worker.target->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
         if (target) {
             // The client inherited TCP_NODELAY from the listener (see make_listener).
             int one = 1;
