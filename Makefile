@@ -7,7 +7,8 @@
 #   make demo       the main job on the built-in two-node netns topology
 #   make asan       unit tests under ASan + UBSan (build-asan/)
 #   make tidy       layering and banned-pattern checks
-#   make format     clang-format the sources
+#   make format     clang-format the sources (make format-check: fail on unformatted files)
+#   make deps       install the Debian packages (as root; demo and test do it themselves)
 #   make install    install build/ztunnel to $(DESTDIR)$(PREFIX)/bin
 #   make clean
 #
@@ -28,17 +29,17 @@ Q := @
 endif
 
 # --- dependencies -----------------------------------------------------------------------------
-# Targets that compile need the Debian packages; install them (idempotently) when missing.
-NO_DEPS_GOALS := clean format tidy help
-ifeq ($(filter $(NO_DEPS_GOALS),$(MAKECMDGOALS)),)
+# `make deps` installs the Debian packages (scripts/install-deps.sh, idempotent, apt-get). Parsing
+# this Makefile never installs anything: `demo` and `test` run `deps` first as a step of their
+# own, and a plain `make` without the packages stops with the command to run.
+BUILD_GOALS := $(filter-out clean format format-check tidy help deps,$(or $(MAKECMDGOALS),all))
+ifneq ($(BUILD_GOALS),)
 DEPS_OK := $(shell pkg-config --exists liburing libnghttp2 nlohmann_json 2>/dev/null && \
              test -f /usr/include/doctest/doctest.h && test -d /usr/include/android/openssl && \
              echo yes)
 ifneq ($(DEPS_OK),yes)
-$(info make: installing missing build packages (scripts/install-deps.sh))
-DEPS_RC := $(shell scripts/install-deps.sh >&2; echo $$?)
-ifneq ($(DEPS_RC),0)
-$(error scripts/install-deps.sh failed; run it as root)
+ifeq ($(filter demo test,$(MAKECMDGOALS)),)
+$(error build packages missing: run `make deps` (as root) first)
 endif
 endif
 endif
@@ -105,13 +106,13 @@ FUZZ_NAMES := $(notdir $(patsubst %_fuzz.cc,%,$(FUZZ_SRCS)))
 REPLAYS    := $(patsubst %,$(BUILD)/replay/%,$(FUZZ_NAMES))
 FUZZERS    := $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ_NAMES))
 
-.PHONY: all test e2e bench demo asan tidy format install clean check-linkage fuzz fuzzers help
+.PHONY: all deps test e2e bench demo asan tidy format format-check install clean check-linkage fuzz fuzzers help
 .DEFAULT_GOAL := all
 
 all: $(BIN) $(TEST_BIN) $(TOOLS) $(REPLAYS) check-linkage
 
 help:
-	@sed -n '3,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,15p' Makefile | sed 's/^# \{0,1\}//'
 
 # --- compile --------------------------------------------------------------------------------------
 $(BUILD)/obj/%.o: %.cc
@@ -188,20 +189,25 @@ check-linkage: $(BIN)
 	    echo "check-linkage: $(BIN) links OpenSSL's libssl.so.3; BoringSSL only" >&2; exit 1; fi
 
 # --- run ------------------------------------------------------------------------------------------
-test: all
+# demo and test install what is missing first (a separate make, so the build that follows sees the
+# packages), then build, then run.
+deps:
 	$(Q)scripts/install-deps.sh
+
+test:
+	$(Q)scripts/install-deps.sh
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(BUILD) scripts/run-tests.sh
 
 e2e: all
-	$(Q)scripts/install-deps.sh
 	$(Q)BUILD=$(BUILD) scripts/e2e/run.sh $(T)
 
 bench: all
-	$(Q)scripts/install-deps.sh
 	$(Q)BUILD=$(BUILD) scripts/bench/run.sh $(T)
 
-demo: all
+demo:
 	$(Q)scripts/install-deps.sh
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(BUILD) scripts/demo.sh
 
 asan:
@@ -213,10 +219,15 @@ asan:
 tidy:
 	$(Q)scripts/tidy.sh
 
-CLANG_FORMAT ?= $(shell command -v clang-format-16 || command -v clang-format)
+# clang-format 16 is the pinned formatter (`InsertBraces` needs >= 15); format-check fails on any
+# file it would change.
+CLANG_FORMAT ?= clang-format-16
+FORMAT_FILES = $(shell find include uring certs hbone src tests -name '*.h' -o -name '*.cc' | sort)
 format:
-	$(Q)find include uring certs hbone src tests -name '*.h' -o -name '*.cc' | \
-	    xargs $(CLANG_FORMAT) -i
+	$(Q)$(CLANG_FORMAT) -i $(FORMAT_FILES)
+
+format-check:
+	$(Q)$(CLANG_FORMAT) --dry-run -Werror $(FORMAT_FILES)
 
 install: $(BIN)
 	$(Q)install -d $(DESTDIR)$(PREFIX)/bin

@@ -2,6 +2,9 @@
 # install-deps.sh installs, with apt-get, every Debian package that building, testing, the demo
 # and the benchmarks need. It is idempotent: packages already present are skipped, and with
 # nothing missing it makes no network call. Run as root (CI and the dev machines are root).
+# It never stops or kills a process it did not start: services that packages would start on
+# install (haproxy, prometheus, dnsmasq, ...) are kept from starting by a policy-rc.d for the
+# duration of the install, since tests start their own instances on their own ports.
 set -euo pipefail
 
 packages=(
@@ -9,6 +12,10 @@ packages=(
     build-essential g++ make pkg-config
     liburing-dev libnghttp2-dev nlohmann-json3-dev doctest-dev android-libboringssl-dev
     zlib1g-dev
+    # the control agent's messages (protoc at build time) and the DNS proxy's codec
+    libprotobuf-dev protobuf-compiler libldns-dev
+    # the pinned formatter (make format, make format-check)
+    clang-format-16
     # fuzzing and sanitizers (clang's libFuzzer runtime)
     clang libclang-rt-14-dev
     # network-namespace tests and the demo
@@ -17,6 +24,10 @@ packages=(
     python3 python3-h2 python3-hyperframe python3-hpack nghttp2-client nghttp2-proxy
     # metrics checks (promtool); the deployment-file check reads YAML
     prometheus python3-yaml
+    # independent control-plane peers for the agent's tests (xDS server, Istio CA, ZDS server)
+    python3-grpcio python3-protobuf python3-cryptography
+    # the DNS proxy's tests: a real upstream resolver and real clients
+    dnsmasq dnsutils
     # benchmarks: the peers we compare against, load tools and the plot
     haproxy socat iperf3 gnuplot-nox
 )
@@ -40,17 +51,21 @@ fi
 
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-# --no-install-recommends keeps the prometheus server's web assets and friends out; services
-# that packages would start (haproxy, prometheus) are stopped again below, since tests start
-# their own instances on their own ports.
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-for svc in haproxy prometheus iperf3; do
-    if command -v systemctl >/dev/null 2>&1; then
-        systemctl stop "$svc" >/dev/null 2>&1 || true
-        systemctl disable "$svc" >/dev/null 2>&1 || true
+# A policy-rc.d that answers 101 ("action forbidden") keeps invoke-rc.d from starting the services
+# of the packages being installed; it is removed again, and one that was already there is kept.
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 0755 "$policy"
+    own_policy=1
+fi
+remove_policy() {
+    if [ "$own_policy" -eq 1 ]; then
+        rm -f "$policy"
     fi
-done
-pkill -x prometheus 2>/dev/null || true
-pkill -x haproxy 2>/dev/null || true
+}
+trap remove_policy EXIT
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "install-deps: done"
