@@ -34,7 +34,8 @@ endif
 # own, and a plain `make` without the packages stops with the command to run.
 BUILD_GOALS := $(filter-out clean format format-check tidy help deps,$(or $(MAKECMDGOALS),all))
 ifneq ($(BUILD_GOALS),)
-DEPS_OK := $(shell pkg-config --exists liburing libnghttp2 nlohmann_json 2>/dev/null && \
+DEPS_OK := $(shell pkg-config --exists liburing libnghttp2 nlohmann_json protobuf 2>/dev/null && \
+             command -v protoc >/dev/null && \
              test -f /usr/include/doctest/doctest.h && test -d /usr/include/android/openssl && \
              echo yes)
 ifneq ($(DEPS_OK),yes)
@@ -45,6 +46,8 @@ endif
 endif
 
 PKGS := liburing libnghttp2 nlohmann_json
+# protobuf: only the control agent (src/agent/) and its tests link it; ztunnel itself does not.
+PROTOBUF_LIBS := $(shell pkg-config --libs protobuf 2>/dev/null || echo -lprotobuf)
 
 # BoringSSL: Debian's android-libboringssl-dev by default (shared, with an rpath to its private
 # library folder); a FIPS build dropped into vendor/boringssl-fips/ with BSSL_PATH=... (static).
@@ -66,7 +69,7 @@ VERSION   := 0.1.0
 
 WARNINGS  := -Wall -Wextra -Wshadow -Wnon-virtual-dtor -Wimplicit-fallthrough -Werror
 OPT       ?= -O2 -g
-CPPFLAGS  := -I. -Iinclude -isystem $(BSSL_INC) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
+CPPFLAGS  := -I. -Iinclude -isystem $(BSSL_INC) -isystem $(BUILD)/gen $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
              $(BSSL_DEFS) -DZT_VERSION='"$(VERSION)"' -DZT_GIT_REVISION='"$(GIT_REV)"' \
              -DZT_LIBURING_VERSION='"$(shell pkg-config --modversion liburing 2>/dev/null)"' \
              -D_GNU_SOURCE
@@ -83,7 +86,15 @@ find_fuzz  = $(shell find $(1) -name '*_fuzz.cc' 2>/dev/null | sort)
 URING_SRCS := $(call find_lib,uring)
 CERTS_SRCS := $(call find_lib,certs)
 HBONE_SRCS := $(call find_lib,hbone)
-SRC_SRCS   := $(filter-out src/main.cc,$(call find_lib,src))
+SRC_SRCS   := $(filter-out src/main.cc src/agent/%,$(call find_lib,src))
+# The control agent (build/ztunnel-agent): its library, its main, and the C++ generated at build
+# time from the project's own .proto files (src/agent/proto/) into $(BUILD)/gen/.
+AGENT_MAIN := $(wildcard src/agent/main.cc)
+AGENT_SRCS := $(filter-out $(AGENT_MAIN),$(call find_lib,src/agent))
+PROTOS     := $(sort $(wildcard src/agent/proto/*.proto))
+PROTO_CCS  := $(patsubst src/agent/proto/%.proto,$(BUILD)/gen/%.pb.cc,$(PROTOS))
+PROTO_HDRS := $(PROTO_CCS:.cc=.h)
+PROTO_OBJS := $(patsubst $(BUILD)/gen/%.pb.cc,$(BUILD)/obj/gen/%.pb.o,$(PROTO_CCS))
 SUPPORT_SRCS := $(call find_lib,tests/support)
 TEST_SRCS  := tests/main.cc $(call find_tests,include uring certs hbone src tests)
 TOOL_SRCS  := $(wildcard tests/tools/*.cc)
@@ -95,11 +106,13 @@ LIB_URING := $(BUILD)/lib/libzt_uring.a
 LIB_CERTS := $(BUILD)/lib/libzt_certs.a
 LIB_HBONE := $(BUILD)/lib/libzt_hbone.a
 LIB_SRC   := $(BUILD)/lib/libzt_src.a
+LIB_AGENT := $(BUILD)/lib/libzt_agent.a
 LIB_SUPPORT := $(BUILD)/lib/libzt_support.a
 # Link order: higher layers first.
 ZT_LIBS   := $(LIB_SRC) $(LIB_HBONE) $(LIB_CERTS) $(LIB_URING)
 
 BIN        := $(BUILD)/ztunnel
+AGENT_BIN  := $(if $(AGENT_MAIN),$(BUILD)/ztunnel-agent)
 TEST_BIN   := $(BUILD)/zt_tests
 TOOLS      := $(patsubst tests/tools/%.cc,$(BUILD)/tools/%,$(TOOL_SRCS))
 FUZZ_NAMES := $(notdir $(patsubst %_fuzz.cc,%,$(FUZZ_SRCS)))
@@ -109,7 +122,7 @@ FUZZERS    := $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ_NAMES))
 .PHONY: all deps test e2e bench demo asan tidy format format-check install clean check-linkage fuzz fuzzers help
 .DEFAULT_GOAL := all
 
-all: $(BIN) $(TEST_BIN) $(TOOLS) $(REPLAYS) check-linkage
+all: $(BIN) $(AGENT_BIN) $(TEST_BIN) $(TOOLS) $(REPLAYS) check-linkage
 
 help:
 	@sed -n '3,15p' Makefile | sed 's/^# \{0,1\}//'
@@ -141,6 +154,25 @@ $(eval $(call make_lib,$(LIB_URING),$(URING_SRCS)))
 $(eval $(call make_lib,$(LIB_CERTS),$(CERTS_SRCS)))
 $(eval $(call make_lib,$(LIB_HBONE),$(HBONE_SRCS)))
 $(eval $(call make_lib,$(LIB_SRC),$(SRC_SRCS)))
+$(LIB_AGENT): $(PROTO_OBJS) $(call obj,$(AGENT_SRCS)) | $(BUILD)/lib/empty.o
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^ $(if $(PROTO_OBJS)$(AGENT_SRCS),,$(BUILD)/lib/empty.o)
+
+# Generated protobuf code: protoc 3.21 (Debian's protobuf-compiler), compiled without our warning
+# set (it is not our code) but with the same language and sanitizer flags.
+$(BUILD)/gen/%.pb.cc $(BUILD)/gen/%.pb.h: src/agent/proto/%.proto
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  PROTOC  $<")
+	$(Q)protoc -Isrc/agent/proto --cpp_out=$(BUILD)/gen $<
+
+$(BUILD)/obj/gen/%.pb.o: $(BUILD)/gen/%.pb.cc
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CXX     $<")
+	$(Q)$(CXX) $(CPPFLAGS) -std=c++20 $(OPT) -fno-exceptions -pthread $(SANITIZE) -MMD -MP -c $< -o $@
+
+# Anything under src/agent/ (and its tests) may include generated headers: make them first.
+$(call obj,$(AGENT_MAIN) $(AGENT_SRCS) $(call find_tests,src/agent) $(call find_fuzz,src/agent)): | $(PROTO_HDRS)
 $(eval $(call make_lib,$(LIB_SUPPORT),$(SUPPORT_SRCS)))
 
 $(LIB_URING) $(LIB_CERTS) $(LIB_HBONE) $(LIB_SRC) $(LIB_SUPPORT): | $(BUILD)/lib/empty.o
@@ -150,14 +182,20 @@ $(BIN): $(call obj,src/main.cc) $(ZT_LIBS)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CXX) $(LDFLAGS) -o $@ $(call obj,src/main.cc) $(ZT_LIBS) $(LDLIBS)
 
-$(TEST_BIN): $(call obj,$(TEST_SRCS)) $(LIB_SUPPORT) $(ZT_LIBS)
+$(BUILD)/ztunnel-agent: $(call obj,$(AGENT_MAIN)) $(LIB_AGENT) $(ZT_LIBS)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CXX) $(LDFLAGS) -o $@ $(call obj,$(TEST_SRCS)) $(LIB_SUPPORT) $(ZT_LIBS) $(LDLIBS)
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $(call obj,$(AGENT_MAIN)) $(LIB_AGENT) $(ZT_LIBS) $(LDLIBS) \
+	    $(PROTOBUF_LIBS)
 
-$(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIB_SUPPORT) $(ZT_LIBS)
+$(TEST_BIN): $(call obj,$(TEST_SRCS)) $(LIB_SUPPORT) $(LIB_AGENT) $(ZT_LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $(call obj,$(TEST_SRCS)) $(LIB_SUPPORT) $(LIB_AGENT) $(ZT_LIBS) \
+	    $(LDLIBS) $(PROTOBUF_LIBS)
+
+$(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIB_SUPPORT) $(LIB_AGENT) $(ZT_LIBS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CXX) $(LDFLAGS) -o $@ $< $(LIB_SUPPORT) $(ZT_LIBS) $(LDLIBS)
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $< $(LIB_SUPPORT) $(LIB_AGENT) $(ZT_LIBS) $(LDLIBS) $(PROTOBUF_LIBS)
 
 # Fuzz targets, replay build: the target linked with a plain main that runs every file of its
 # corpus once, so `make test` replays corpora without a fuzzer (Envoy practice).
@@ -229,9 +267,10 @@ format:
 format-check:
 	$(Q)$(CLANG_FORMAT) --dry-run -Werror $(FORMAT_FILES)
 
-install: $(BIN)
+install: $(BIN) $(AGENT_BIN)
 	$(Q)install -d $(DESTDIR)$(PREFIX)/bin
 	$(Q)install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/ztunnel
+	$(Q)$(if $(AGENT_BIN),install -m 0755 $(AGENT_BIN) $(DESTDIR)$(PREFIX)/bin/ztunnel-agent)
 
 clean:
 	$(Q)rm -rf build build-asan build-fuzz
