@@ -101,7 +101,8 @@ constexpr std::string_view kEndpoints = R"({
     {"name": "svc", "namespace": "ns", "hostname": "svc", "vips": ["/198.19.1.1"],
      "ports": {"80": 0, "443": 8443}},
     {"name": "all", "namespace": "ns", "hostname": "all", "vips": ["/198.19.1.2"],
-     "ports": {"80": 8080}, "loadBalancer": {"healthPolicy": "AllowAll"}}
+     "ports": {"80": 8080}, "loadBalancer": {"healthPolicy": "AllowAll", "mode": "Standard",
+                                          "routingPreferences": []}}
   ]
 })";
 
