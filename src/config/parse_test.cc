@@ -251,7 +251,8 @@ TEST_CASE("config: each validation error names its JSON path") {
              "(file): a byte order mark is not allowed"},
     };
     for (const Row& row : rows) {
-        CAPTURE(row.what);
+        std::string what = row.what;
+        CAPTURE(what);
         auto result = load_text(row.text);
         CHECK(result.snapshot == nullptr);
         REQUIRE(result.errors.size() >= 1);

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -85,6 +86,12 @@ public:
     AddressMatch find_address(const NetworkAddress& address,
                               std::string_view client_namespace) const;
 
+    // service_by_vip_unscoped and find_address_unscoped are the same lookups made for no client
+    // (ztunnel's `ns: None`): every service is visible and none wins for its namespace. ztunnel
+    // resolves waypoint references and the inbound "sandwich" check this way.
+    const Service* service_by_vip_unscoped(const NetworkAddress& address) const;
+    AddressMatch find_address_unscoped(const NetworkAddress& address) const;
+
     // service_by_key returns the service `namespace/hostname`, or null.
     const Service* service_by_key(std::string_view namespace_, std::string_view hostname) const;
 
@@ -132,6 +139,8 @@ public:
 private:
     explicit Snapshot(Config config) : config_(std::move(config)) {}
 
+    const Service* best_service_by_vip(const NetworkAddress& address,
+                                       std::optional<std::string_view> client_namespace) const;
     void index(BuildResult& result);
     void index_workloads(std::vector<std::string>& errors);
     void index_services(std::vector<std::string>& errors);
