@@ -213,7 +213,7 @@ WaypointUpstream fetch_waypoint(const state::Snapshot& snapshot, const state::Wo
         family_hint = gateway.address->ip;
     } else if (gateway.host) {
         // Referenced by name: the IP family of the original destination is preferred.
-        state::AddressMatch match = find_hostname(snapshot, *gateway.host);
+        state::AddressMatch match = snapshot.find_hostname(*gateway.host);
         if (match.service != nullptr) {
             upstream =
                     upstream_from_service(snapshot, source, *match.service, gateway.hbone_mtls_port,

@@ -1,6 +1,6 @@
-// waypoint.cc holds the waypoint decisions that are not the outbound plan: resolving a waypoint
-// reference, recognising the waypoint as a connection's source, the inbound "sandwich"
-// acceptance, the application tunnel and the inbound RBAC inputs, each as ztunnel decides it
+// waypoint.cc holds the waypoint decisions that are not the outbound plan: recognising the
+// waypoint as a connection's source, the inbound "sandwich" acceptance, the application tunnel
+// and the inbound RBAC inputs, each as ztunnel decides it
 // (istio/ztunnel src/proxy.rs `check_from_waypoint`, src/proxy/inbound.rs `validate_destination`
 // and `find_inbound_upstream`). Pure functions: no I/O, no clock, no randomness, and no policy
 // evaluation (that is rbac.cc's).
@@ -20,7 +20,7 @@ namespace {
 template <class Predicate>
 bool any_member(const state::Snapshot& snapshot, const state::GatewayAddress& gateway,
                 Predicate predicate) {
-    state::AddressMatch match = find_gateway(snapshot, gateway);
+    state::AddressMatch match = snapshot.find_gateway(gateway);
     if (match.workload != nullptr) {
         return predicate(*match.workload);
     }
@@ -40,33 +40,6 @@ bool owns_ip(const state::Workload& workload, const state::IpAddr& ip) {
 }
 
 }  // namespace
-
-state::AddressMatch find_hostname(const state::Snapshot& snapshot,
-                                  const state::NamespacedHostname& name) {
-    if (const state::Service* service = snapshot.service_by_key(name.namespace_, name.hostname)) {
-        return {nullptr, service};
-    }
-    // ztunnel's slow path, an O(n) scan: workloads addressed by hostname are rare, and a
-    // waypoint reference is resolved once per connection that needs it.
-    for (const state::Workload& workload : snapshot.workloads()) {
-        if (workload.hostname == name.hostname && workload.namespace_ == name.namespace_ &&
-            snapshot.workload_by_uid(workload.uid) == &workload) {
-            return {&workload, nullptr};
-        }
-    }
-    return {};
-}
-
-state::AddressMatch find_gateway(const state::Snapshot& snapshot,
-                                 const state::GatewayAddress& gateway) {
-    if (gateway.address) {
-        return snapshot.find_address_unscoped(*gateway.address);
-    }
-    if (gateway.host) {
-        return find_hostname(snapshot, *gateway.host);
-    }
-    return {};
-}
 
 bool source_is_waypoint(const state::Snapshot& snapshot, const state::Workload& upstream,
                         std::string_view source_identity,
@@ -135,7 +108,7 @@ InboundTargetDecision check_inbound_target(const state::Snapshot& snapshot,
         waypoint = &named.service->waypoint;
     }
     if (waypoint != nullptr && waypoint->has_value()) {
-        state::AddressMatch resolved = find_gateway(snapshot, **waypoint);
+        state::AddressMatch resolved = snapshot.find_gateway(**waypoint);
         bool is_us = false;
         if (resolved.service != nullptr) {
             for (const state::Endpoint& endpoint : snapshot.endpoints(*resolved.service)) {

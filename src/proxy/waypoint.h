@@ -1,12 +1,12 @@
 #pragma once
 
 // Waypoint decisions other than the outbound plan, as pure functions over the snapshot
-// (ztunnel-behaviour §1.5, §2.7, §2.9, §4.2): resolving a waypoint reference, recognising a
-// waypoint sending traffic on to the workload behind it (`check_from_waypoint`), accepting an
-// inbound HBONE request whose authority is not the pod's own IP (the "sandwich" rules of
-// `validate_destination`), the application tunnel (which port to dial, whether to write a PROXY
-// header and with which addresses), and the RBAC inputs of an inbound HBONE stream. The inbound
-// path (`plan_inbound`) calls these; nothing here touches a socket.
+// (ztunnel-behaviour §1.5, §2.7, §2.9, §4.2): recognising a waypoint sending traffic on to the
+// workload behind it (`check_from_waypoint`), accepting an inbound HBONE request whose authority is
+// not the pod's own IP (the "sandwich" rules of `validate_destination`), the application tunnel
+// (which port to dial, whether to write a PROXY header and with which addresses), and the RBAC
+// inputs of an inbound HBONE stream. The inbound path (`plan_inbound`) calls these; nothing here
+// touches a socket.
 
 #include <cstdint>
 #include <optional>
@@ -20,18 +20,6 @@
 #include "src/state/snapshot.h"
 
 namespace zt::proxy {
-
-// find_hostname is ztunnel's `ProxyState::find_hostname`: the service `namespace/hostname`,
-// else the first workload (in file order) of that namespace whose `hostname` is that name.
-state::AddressMatch find_hostname(const state::Snapshot& snapshot,
-                                  const state::NamespacedHostname& name);
-
-// find_gateway resolves a waypoint or gateway reference as ztunnel's `find_destination(dest,
-// None)` does: `network/ip` through `Snapshot::find_address_unscoped` (the workload at that
-// address, else the service with that VIP, seen from no client namespace), `namespace/hostname`
-// through `find_hostname`.
-state::AddressMatch find_gateway(const state::Snapshot& snapshot,
-                                 const state::GatewayAddress& gateway);
 
 // source_is_waypoint is ztunnel's `check_from_waypoint`: true when `upstream` has a workload
 // waypoint and one of the workloads that make it up (the workload it names, or a stored

@@ -313,6 +313,29 @@ AddressMatch Snapshot::find_address_unscoped(const NetworkAddress& address) cons
     return {nullptr, service_by_vip_unscoped(address)};
 }
 
+AddressMatch Snapshot::find_hostname(const NamespacedHostname& name) const {
+    if (const Service* service = service_by_key(name.namespace_, name.hostname)) {
+        return {nullptr, service};
+    }
+    for (const Workload& workload : config_.workloads) {
+        if (workload.hostname == name.hostname && workload.namespace_ == name.namespace_ &&
+            workload_by_uid(workload.uid) == &workload) {
+            return {&workload, nullptr};
+        }
+    }
+    return {};
+}
+
+AddressMatch Snapshot::find_gateway(const GatewayAddress& gateway) const {
+    if (gateway.address) {
+        return find_address_unscoped(*gateway.address);
+    }
+    if (gateway.host) {
+        return find_hostname(*gateway.host);
+    }
+    return {};
+}
+
 const Service* Snapshot::service_by_key(std::string_view namespace_,
                                         std::string_view hostname) const {
     std::string key;

@@ -92,6 +92,16 @@ public:
     const Service* service_by_vip_unscoped(const NetworkAddress& address) const;
     AddressMatch find_address_unscoped(const NetworkAddress& address) const;
 
+    // find_hostname is ztunnel's `ProxyState::find_hostname`: the service `namespace/hostname`,
+    // else the first workload (in file order) of that namespace whose `hostname` is that name
+    // (an O(n) scan, as in ztunnel: workloads addressed by hostname are rare).
+    AddressMatch find_hostname(const NamespacedHostname& name) const;
+
+    // find_gateway resolves a waypoint or gateway reference as ztunnel's `find_destination(dest,
+    // None)` does: `network/ip` through `find_address_unscoped`, `namespace/hostname` through
+    // `find_hostname`.
+    AddressMatch find_gateway(const GatewayAddress& gateway) const;
+
     // service_by_key returns the service `namespace/hostname`, or null.
     const Service* service_by_key(std::string_view namespace_, std::string_view hostname) const;
 

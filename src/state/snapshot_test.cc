@@ -70,6 +70,51 @@ TEST_CASE("state: Namespace-visibility services are invisible to other namespace
     CHECK(snap->best_service_by_host("priv.example", "ns9") == nullptr);
 }
 
+TEST_CASE(
+        "state: unscoped lookups (for waypoint references) see every service, rank by canonical") {
+    auto snap = build(kServices);
+    // No client namespace: a Namespace-visibility service is found, and canonical wins.
+    CHECK(snap->service_by_vip_unscoped(addr("", "198.19.0.2"))->name == "priv");
+    CHECK(snap->service_by_vip_unscoped(addr("", "198.19.0.1"))->name == "b");
+    CHECK(snap->service_by_vip_unscoped(addr("", "198.19.128.7"))->name == "narrow");
+    CHECK(snap->find_address_unscoped(addr("", "198.19.0.2")).service->name == "priv");
+}
+
+TEST_CASE("state: find_hostname and find_gateway resolve waypoint references as ztunnel does") {
+    auto snap = build(R"({
+      "workloads": [
+        {"uid": "c//Pod/ns/wp", "name": "wp", "namespace": "ns", "hostname": "wp.example",
+         "workloadIps": ["198.18.6.1"], "services": {}},
+        {"uid": "c//Pod/other/wp", "name": "wp-other", "namespace": "other",
+         "hostname": "wp.example", "workloadIps": [], "services": {}}
+      ],
+      "services": [
+        {"name": "wps", "namespace": "ns", "hostname": "wps.ns.svc", "vips": ["net2/198.19.6.1"],
+         "ports": {}, "visibility": "Namespace"}
+      ]
+    })");
+    using zt::state::GatewayAddress;
+    using zt::state::NamespacedHostname;
+    CHECK(snap->find_hostname(NamespacedHostname{"ns", "wps.ns.svc"}).service->name == "wps");
+    CHECK(snap->find_hostname(NamespacedHostname{"ns", "wp.example"}).workload->name == "wp");
+    CHECK(snap->find_hostname(NamespacedHostname{"other", "wp.example"}).workload->name ==
+          "wp-other");
+    auto none = snap->find_hostname(NamespacedHostname{"ns", "nothing"});
+    CHECK((none.workload == nullptr && none.service == nullptr));
+
+    GatewayAddress by_ip;
+    by_ip.address = addr("", "198.18.6.1");
+    CHECK(snap->find_gateway(by_ip).workload->name == "wp");
+    GatewayAddress by_vip;
+    by_vip.address = addr("net2", "198.19.6.1");  // The gateway's own network is used.
+    CHECK(snap->find_gateway(by_vip).service->name == "wps");
+    by_vip.address = addr("", "198.19.6.1");
+    CHECK(snap->find_gateway(by_vip).service == nullptr);
+    GatewayAddress by_host;
+    by_host.host = NamespacedHostname{"ns", "wps.ns.svc"};
+    CHECK(snap->find_gateway(by_host).service->name == "wps");
+}
+
 TEST_CASE("state: CIDR VIPs are a fallback ranked by namespace, then longest prefix") {
     auto snap = build(kServices);
     CHECK(snap->service_by_vip(addr("", "198.19.128.7"), "ns9")->name == "narrow");
