@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "src/proxy/waypoint.h"
+#include "src/state/locality.h"
 
 namespace zt::proxy {
 
@@ -58,29 +59,10 @@ const state::IpAddr* select_ip(const state::Workload& upstream, const state::IpA
     return fallback;
 }
 
-// preference_matches compares one routing preference of `source` and `candidate`. A workload
-// without `locality` has empty region, zone and subzone, as in ztunnel (whose `Locality`
-// defaults to empty strings), so two such workloads match each other.
+// preference_matches compares one routing preference of `source` and `candidate`.
 bool preference_matches(state::RoutingPreference preference, const state::Workload& source,
                         const state::Workload& candidate) {
-    static const state::Locality kNone;
-    const state::Locality& a = source.locality ? *source.locality : kNone;
-    const state::Locality& b = candidate.locality ? *candidate.locality : kNone;
-    switch (preference) {
-        case state::RoutingPreference::region:
-            return a.region == b.region;
-        case state::RoutingPreference::zone:
-            return a.zone == b.zone;
-        case state::RoutingPreference::subzone:
-            return a.subzone == b.subzone;
-        case state::RoutingPreference::node:
-            return source.node == candidate.node;
-        case state::RoutingPreference::cluster:
-            return source.cluster_id == candidate.cluster_id;
-        case state::RoutingPreference::network:
-            return source.network == candidate.network;
-    }
-    return false;
+    return state::scope_of(preference, source) == state::scope_of(preference, candidate);
 }
 
 // Ranked is ztunnel's rank of one candidate; `eligible` is false when `Strict` drops it.
