@@ -14,10 +14,14 @@ namespace zt::proxy {
 
 namespace {
 
-Plan refuse(RefuseReason reason) {
+// refuse is a refusal; `upstream` and `waypoint` say what it concerns, for `refuse_error`.
+Plan refuse(RefuseReason reason, const state::Workload* upstream = nullptr,
+            const state::GatewayAddress* waypoint = nullptr) {
     Plan plan;
     plan.kind = PlanKind::refuse;
     plan.reason = reason;
+    plan.upstream = upstream;
+    plan.waypoint = waypoint;
     return plan;
 }
 
@@ -208,12 +212,12 @@ WaypointUpstream fetch_waypoint(const state::Snapshot& snapshot, const state::Wo
         out.reason = RefuseReason::unknown_waypoint;
         return out;
     }
+    out.upstream = *upstream;
     const state::IpAddr* ip = select_ip(*upstream->workload, family_hint, upstream->service);
     if (ip == nullptr) {
         out.reason = RefuseReason::no_workload_ip;
         return out;
     }
-    out.upstream = *upstream;
     out.ip = *ip;
     return out;
 }
@@ -246,12 +250,12 @@ Plan via_waypoint(const state::Snapshot& snapshot, const state::Workload& source
                   const RouteOptions& options) {
     WaypointUpstream waypoint = fetch_waypoint(snapshot, source, gateway, destination, options);
     if (waypoint.reason != RefuseReason::none) {
-        return refuse(waypoint.reason);
+        return refuse(waypoint.reason, waypoint.upstream.workload, &gateway);
     }
     // A service's waypoint on another network needs double HBONE through its gateway (not
     // implemented); ztunnel checks this for service waypoints only.
     if (intended_service != nullptr && waypoint.upstream.workload->network != source.network) {
-        return refuse(RefuseReason::cross_network);
+        return refuse(RefuseReason::cross_network, waypoint.upstream.workload, &gateway);
     }
     Plan plan;
     plan.kind = PlanKind::hbone;
@@ -299,6 +303,41 @@ std::string_view to_string(RefuseReason reason) {
             return "cross_network";
     }
     return "none";
+}
+
+std::string refuse_error(const Plan& plan, const state::SocketAddr& destination) {
+    auto gateway_text = [&]() -> std::string {
+        if (plan.waypoint == nullptr) {
+            return "(none)";
+        }
+        if (plan.waypoint->address) {
+            return plan.waypoint->address->to_string();
+        }
+        return plan.waypoint->host ? plan.waypoint->host->to_string() : std::string("(none)");
+    };
+    switch (plan.reason) {
+        case RefuseReason::none:
+            return {};
+        case RefuseReason::self_call:
+            return "attempted recursive call to ourselves";
+        case RefuseReason::no_healthy_upstream:
+            return "no healthy upstream: " + destination.to_string();
+        case RefuseReason::no_workload_ip:
+            if (plan.upstream == nullptr) {
+                return "no valid routing destination for workload";
+            }
+            return "no valid routing destination for workload: Workload{" + plan.upstream->name +
+                   " with uid " + plan.upstream->uid + " (" +
+                   std::string(state::to_string(plan.upstream->protocol)) + ")}";
+        case RefuseReason::waypoint_unsupported:
+            return "unsupported feature: waypoint " + gateway_text();
+        case RefuseReason::unknown_waypoint:
+            return "unknown waypoint: waypoint " + gateway_text() + " not found";
+        case RefuseReason::cross_network:
+            return "unsupported feature: double HBONE to network " +
+                   state::quote_text(plan.upstream != nullptr ? plan.upstream->network : "");
+    }
+    return {};
 }
 
 Errc refuse_errc(RefuseReason reason) {
@@ -416,7 +455,8 @@ Plan plan_outbound(const state::Snapshot& snapshot, const state::Workload& sourc
     const state::Service* addressed = snapshot.find_address(key, source.namespace_).service;
     if (addressed != nullptr && addressed->has_waypoint()) {
         if (!options.waypoints) {
-            return refuse(RefuseReason::waypoint_unsupported);
+            return refuse(RefuseReason::waypoint_unsupported, nullptr,
+                          sample_waypoint(*addressed, options.waypoint_random));
         }
         if (const state::GatewayAddress* waypoint =
                     sample_waypoint(*addressed, options.waypoint_random)) {
@@ -444,16 +484,16 @@ Plan plan_outbound(const state::Snapshot& snapshot, const state::Workload& sourc
     const state::IpAddr* ip = select_ip(workload, destination.ip, upstream.service);
     bool via_gateway = workload.network != source.network && workload.network_gateway;
     if (ip == nullptr && !via_gateway) {
-        return refuse(RefuseReason::no_workload_ip);
+        return refuse(RefuseReason::no_workload_ip, &workload);
     }
     if (workload.network != source.network) {
-        return refuse(RefuseReason::cross_network);
+        return refuse(RefuseReason::cross_network, &workload);
     }
     // A workload addressed by IP goes through its own waypoint, unless that waypoint is the
     // source (it sends traffic on after its own processing).
     if (addressed == nullptr && workload.waypoint) {
         if (!options.waypoints) {
-            return refuse(RefuseReason::waypoint_unsupported);
+            return refuse(RefuseReason::waypoint_unsupported, &workload, &*workload.waypoint);
         }
         if (!source_is_waypoint(snapshot, workload, source.identity(options.default_trust_domain),
                                 options.source_ip, options.default_trust_domain)) {

@@ -49,6 +49,18 @@ std::string_view to_string(RefuseReason reason);
 // refuse_errc maps a refusal to the project error code the proxy logs and counts.
 Errc refuse_errc(RefuseReason reason);
 
+struct Plan;
+
+// refuse_error is the access log's `error` for a refused `plan` to `destination`, in ztunnel's
+// words where ztunnel has them: `attempted recursive call to ourselves`, `no healthy upstream:
+// <destination>` (also `Strict` with no match), `no valid routing destination for workload:
+// Workload{<name> with uid <uid> (<protocol>)}`, `unknown waypoint: waypoint <reference> not
+// found` (ztunnel prints its Rust debug form for a `network/ip` reference; this prints the
+// reference as the config spells it); ours for what is not implemented (`unsupported feature:
+// waypoint <reference>`, `unsupported feature: double HBONE to network "<network>"`). Empty when
+// `plan` is not a refusal.
+std::string refuse_error(const Plan& plan, const state::SocketAddr& destination);
+
 // Plan is what to do with one outbound connection. The pointers refer into the snapshot the
 // plan was made from and live as long as it does.
 //
@@ -70,7 +82,8 @@ struct Plan {
     // waypoint (the waypoint picks the endpoint) and on passthrough.
     const state::Workload* final_destination = nullptr;
     // waypoint is the reference that was followed (the service's `waypoint`, the sampled
-    // `weightedWaypoints` entry, or the workload's `waypoint`); null on other paths.
+    // `weightedWaypoints` entry, or the workload's `waypoint`); null on other paths. A refusal
+    // sets `upstream` and `waypoint` to what it concerns, when anything, for `refuse_error`.
     const state::GatewayAddress* waypoint = nullptr;
 };
 

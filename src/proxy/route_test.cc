@@ -688,8 +688,8 @@ TEST_CASE("route: waypoints are followed as ztunnel's build_request follows them
             {"waypoint hostname with nothing by that name", src, src_ip, "198.18.4.7:80", 0,
              PlanKind::refuse, "", "", "", RefuseReason::unknown_waypoint, "", "", ""},
             {"service waypoint on another network needs double HBONE", src, src_ip,
-             "198.19.4.11:80", 0, PlanKind::refuse, "", "", "", RefuseReason::cross_network, "", "",
-             ""},
+             "198.19.4.11:80", 0, PlanKind::refuse, "", "", "", RefuseReason::cross_network,
+             "remote-wp", "", ""},
             {"waypoint VIP lacking the port: its tunnelled endpoint takes it", src, src_ip,
              "198.19.4.12:80", 0, PlanKind::hbone, "198.18.4.40:15008", "198.19.4.12:80",
              "spiffe://cluster.local/ns/ns/sa/tunnel-wp", RefuseReason::none, "tunnel-wp",
@@ -752,8 +752,9 @@ TEST_CASE("route: waypoints are followed as ztunnel's build_request follows them
         CHECK(std::string(name_of(plan.upstream)) == row.upstream);
         CHECK(std::string(name_of(plan.service)) == row.service);
         CHECK(std::string(name_of(plan.final_destination)) == row.final);
-        CHECK((plan.waypoint != nullptr) == (std::string_view(row.authority) != "" &&
-                                             std::string_view(row.upstream) != row.final));
+        if (row.kind != PlanKind::refuse) {
+            CHECK((plan.waypoint != nullptr) == (std::string_view(row.upstream) != row.final));
+        }
     }
 }
 
@@ -802,4 +803,54 @@ TEST_CASE("route: Strict load balancing with no matching endpoint fails with no 
     options.locality_load_balancing = false;
     auto standard = zt::proxy::plan_outbound(snap, *nolocal, vip, options);
     CHECK(standard.kind == PlanKind::hbone);
+}
+
+TEST_CASE("route: refusals carry ztunnel's error text for the access log") {
+    auto loaded = zt::config::load_text(kWaypointMesh);
+    REQUIRE(loaded.snapshot);
+    const auto& snap = *loaded.snapshot;
+    const auto* source = snap.workload_by_uid("c//Pod/ns/source-workload");
+    REQUIRE(source);
+
+    struct Row {
+        const char* destination;
+        bool waypoints;
+        const char* error;
+    } rows[] = {
+            {"127.0.0.1:15008", true, "attempted recursive call to ourselves"},
+            {"198.19.4.5:80", true, "no healthy upstream: 198.19.4.5:80"},
+            {"198.18.4.6:80", true, "unknown waypoint: waypoint /198.18.4.250 not found"},
+            {"198.18.4.7:80", true, "unknown waypoint: waypoint ns/nothing.ns.svc not found"},
+            {"198.19.4.11:80", true, "unsupported feature: double HBONE to network \"net2\""},
+            {"198.18.4.2:80", false, "unsupported feature: waypoint /198.18.4.10"},
+            {"198.19.4.3:80", false, "unsupported feature: waypoint /198.18.4.10"},
+            {"198.18.4.2:80", true, ""},
+    };
+
+    for (const Row& row : rows) {
+        std::string what = row.destination;
+        INFO(what);
+        zt::proxy::RouteOptions options;
+        options.waypoints = row.waypoints;
+        auto destination = *zt::state::SocketAddr::parse(row.destination);
+        auto plan = zt::proxy::plan_outbound(snap, *source, destination, options);
+        CHECK(zt::proxy::refuse_error(plan, destination) == row.error);
+    }
+    // A workload without a usable IP (hostname-only: no workload DNS here).
+    auto dns_only = zt::config::load_text(R"({"workloads": [
+        {"uid": "c//Pod/d/client", "namespace": "d", "workloadIps": ["198.18.8.1"], "services": {}},
+        {"uid": "c//Pod/d/wp", "name": "wp", "namespace": "d", "hostname": "wp.example",
+         "workloadIps": [], "protocol": "HBONE", "services": {}},
+        {"uid": "c//Pod/d/server", "namespace": "d", "workloadIps": ["198.18.8.2"], "services": {},
+         "waypoint": {"destination": "d/wp.example", "hboneMtlsPort": 15008}}]})");
+    REQUIRE(dns_only.snapshot);
+    zt::proxy::RouteOptions options;
+    options.waypoints = true;
+    auto destination = *zt::state::SocketAddr::parse("198.18.8.2:80");
+    auto plan = zt::proxy::plan_outbound(*dns_only.snapshot,
+                                         *dns_only.snapshot->workload_by_uid("c//Pod/d/client"),
+                                         destination, options);
+    CHECK(plan.reason == RefuseReason::no_workload_ip);
+    CHECK(zt::proxy::refuse_error(plan, destination) ==
+          "no valid routing destination for workload: Workload{wp with uid c//Pod/d/wp (HBONE)}");
 }
