@@ -1,7 +1,7 @@
 #pragma once
 
 // The PROXY protocol, version 2 (HAProxy's `proxy-protocol.txt`, section 2.2), as ztunnel writes
-// it to an application tunnel (ztunnel-behaviour §2.9): after the HBONE 200 and before any
+// it to an application tunnel (docs/waypoints.md): after the HBONE 200 and before any
 // payload, a binary header carrying the original client and the original destination, with
 // TLV 0xD0 holding the client's SPIFFE identity. A builder for that header and a strict parser
 // (for tests and test peers); bytes in, bytes out, no I/O and no workloads.

@@ -1,9 +1,9 @@
 #pragma once
 
-// The outbound routing decision as a pure function, ztunnel's `build_request`
-// (ztunnel-behaviour §3.6–3.7, §2.7): given the snapshot, the source workload and the original
-// destination, say what to do. Separate code executes the plan; nothing here touches a socket, a
-// clock or a random source, so every case is one row of a table test.
+// The outbound routing decision as a pure function, ztunnel's `build_request` (with its
+// waypoints and load balancing: docs/waypoints.md): given the snapshot, the source workload and the
+// original destination, say what to do. Separate code executes the plan; nothing here touches a
+// socket, a clock or a random source, so every case is one row of a table test.
 
 #include <cstdint>
 #include <optional>

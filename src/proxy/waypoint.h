@@ -1,7 +1,7 @@
 #pragma once
 
 // Waypoint decisions other than the outbound plan, as pure functions over the snapshot
-// (ztunnel-behaviour §1.5, §2.7, §2.9, §4.2): recognising a waypoint sending traffic on to the
+// (docs/waypoints.md, "Inbound"): recognising a waypoint sending traffic on to the
 // workload behind it (`check_from_waypoint`), accepting an inbound HBONE request whose authority is
 // not the pod's own IP (the "sandwich" rules of `validate_destination`), the application tunnel
 // (which port to dial, whether to write a PROXY header and with which addresses), and the RBAC

@@ -1,6 +1,6 @@
 #pragma once
 
-// The locality scopes load balancing compares (ztunnel-behaviour §3.7): for each routing
+// The locality scopes load balancing compares (docs/waypoints.md): for each routing
 // preference, the value of a workload that two workloads must share to match on it.
 
 #include <string_view>
