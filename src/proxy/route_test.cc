@@ -236,98 +236,62 @@ namespace {
 struct LocalityWorkload {
     const char* name;
     const char* ip;
-    const char* extra;  // JSON members after "name": node, locality, cluster, network, capacity.
+    const char* node;
+    const char* cluster;
+    const char* locality;  // "region/zone/subzone", or "" for no `locality` at all.
+    const char* network;
+    uint32_t capacity;
 };
 
 constexpr LocalityWorkload kLocalityWorkloads[] = {
-        {"client", "198.18.3.1",
-         R"("node": "n1", "clusterId": "c1", "locality": {"region": "r1", "zone": "z1", "subzone": "s1"})"},
-        {"nolocal", "198.18.3.2", R"("node": "n9", "clusterId": "c1")"},
-        {"a", "198.18.3.10",
-         R"("node": "n1", "clusterId": "c1", "locality": {"region": "r1", "zone": "z1", "subzone": "s1"})"},
-        {"b", "198.18.3.11",
-         R"("node": "n2", "clusterId": "c1", "capacity": 2, "locality": {"region": "r1", "zone": "z1", "subzone": "s2"})"},
-        {"c", "198.18.3.12",
-         R"("node": "n3", "clusterId": "c1", "locality": {"region": "r1", "zone": "z2", "subzone": "s1"})"},
-        {"d", "198.18.3.13",
-         R"("node": "n4", "clusterId": "c1", "locality": {"region": "r2", "zone": "z1", "subzone": "s1"})"},
-        {"e", "198.18.3.14",
-         R"("node": "n6", "clusterId": "c2", "locality": {"region": "r1", "zone": "z1", "subzone": "s1"})"},
-        {"f", "198.18.3.15",
-         R"("node": "n7", "clusterId": "c1", "network": "net2", "networkGateway": {"destination": "net2/198.18.3.99", "hboneMtlsPort": 15008}, "locality": {"region": "r1", "zone": "z1", "subzone": "s1"})"},
-        {"g", "198.18.3.16", R"("node": "n5", "clusterId": "c1")"},
+        {"client", "198.18.3.1", "n1", "c1", "r1/z1/s1", "", 1},
+        {"nolocal", "198.18.3.2", "n9", "c1", "", "", 1},
+        {"a", "198.18.3.10", "n1", "c1", "r1/z1/s1", "", 1},
+        {"b", "198.18.3.11", "n2", "c1", "r1/z1/s2", "", 2},
+        {"c", "198.18.3.12", "n3", "c1", "r1/z2/s1", "", 1},
+        {"d", "198.18.3.13", "n4", "c1", "r2/z1/s1", "", 1},
+        {"e", "198.18.3.14", "n6", "c2", "r1/z1/s1", "", 1},
+        {"f", "198.18.3.15", "n7", "c1", "r1/z1/s1", "net2", 1},
+        {"g", "198.18.3.16", "n5", "c1", "", "", 1},
 };
 
-// kLocalityServices: name, loadBalancer JSON ("" for none) and, for services that list their
+// kLocalityServices: a loadBalancer (`mode` "" for none) and, for services that list their
 // endpoints themselves (every one of a..g, each with its own status), the unhealthy ones, so one
 // service can lose its local zone while the others keep it.
 struct LocalityService {
     const char* name;
-    const char* load_balancer;
+    const char* mode;
+    const char* preferences;  // JSON array members.
+    const char* health;
     const char* unhealthy;  // Endpoint names marked Unhealthy in this service.
 };
 
 constexpr LocalityService kLocalityServices[] = {
-        {"standard", "", ""},
-        {"standard-prefs",
-         R"({"mode": "Standard", "routingPreferences": ["Node"], "healthPolicy": "OnlyHealthy"})",
+        {"standard", "", "", "", ""},
+        {"standard-prefs", "Standard", R"("Node")", "OnlyHealthy", ""},
+        {"strict-node", "Strict", R"("Node")", "OnlyHealthy", ""},
+        {"failover-node", "Failover", R"("Node")", "OnlyHealthy", ""},
+        {"failover-region-zone", "Failover", R"("Region", "Zone")", "OnlyHealthy", ""},
+        {"strict-region-zone", "Strict", R"("Region", "Zone")", "OnlyHealthy", ""},
+        {"failover-zone", "Failover", R"("Zone")", "OnlyHealthy", ""},
+        {"failover-subzone", "Failover", R"("Region", "Zone", "Subzone")", "OnlyHealthy", ""},
+        {"strict-subzone", "Strict", R"("Subzone")", "OnlyHealthy", ""},
+        {"strict-cluster", "Strict", R"("Cluster")", "OnlyHealthy", ""},
+        {"failover-network", "Failover", R"("Network")", "OnlyHealthy", ""},
+        {"strict-network", "Strict", R"("Network")", "OnlyHealthy", ""},
+        {"failover-net-region-zone", "Failover", R"("Network", "Region", "Zone")", "OnlyHealthy",
          ""},
-        {"strict-node",
-         R"({"mode": "Strict", "routingPreferences": ["Node"], "healthPolicy": "OnlyHealthy"})",
-         ""},
-        {"failover-node",
-         R"({"mode": "Failover", "routingPreferences": ["Node"], "healthPolicy": "OnlyHealthy"})",
-         ""},
-        {"failover-region-zone",
-         R"({"mode": "Failover", "routingPreferences": ["Region", "Zone"], "healthPolicy": "OnlyHealthy"})",
-         ""},
-        {"strict-region-zone",
-         R"({"mode": "Strict", "routingPreferences": ["Region", "Zone"], "healthPolicy": "OnlyHealthy"})",
-         ""},
-        {"failover-zone",
-         R"({"mode": "Failover", "routingPreferences": ["Zone"], "healthPolicy": "OnlyHealthy"})",
-         ""},
-        {"failover-subzone",
-         R"({"mode": "Failover", "routingPreferences": ["Region", "Zone", "Subzone"], "healthPolicy": "OnlyHealthy"})",
-         ""},
-        {"strict-subzone",
-         R"({"mode": "Strict", "routingPreferences": ["Subzone"], "healthPolicy": "OnlyHealthy"})",
-         ""},
-        {"strict-cluster",
-         R"({"mode": "Strict", "routingPreferences": ["Cluster"], "healthPolicy": "OnlyHealthy"})",
-         ""},
-        {"failover-network",
-         R"({"mode": "Failover", "routingPreferences": ["Network"], "healthPolicy": "OnlyHealthy"})",
-         ""},
-        {"strict-network",
-         R"({"mode": "Strict", "routingPreferences": ["Network"], "healthPolicy": "OnlyHealthy"})",
-         ""},
-        {"failover-net-region-zone",
-         R"({"mode": "Failover", "routingPreferences": ["Network", "Region", "Zone"], "healthPolicy": "OnlyHealthy"})",
-         ""},
-        {"failover-net-only-remote",
-         R"({"mode": "Failover", "routingPreferences": ["Network", "Region", "Zone"], "healthPolicy": "OnlyHealthy"})",
+        {"failover-net-only-remote", "Failover", R"("Network", "Region", "Zone")", "OnlyHealthy",
          "a,b,c,d,e,g"},
-        {"strict-net-region-only-remote",
-         R"({"mode": "Strict", "routingPreferences": ["Network", "Region"], "healthPolicy": "OnlyHealthy"})",
+        {"strict-net-region-only-remote", "Strict", R"("Network", "Region")", "OnlyHealthy",
          "a,b,c,d,e,g"},
-        {"failover-zone-down",
-         R"({"mode": "Failover", "routingPreferences": ["Region", "Zone"], "healthPolicy": "OnlyHealthy"})",
-         "a,b,e,f"},
-        {"allow-all-zone-down",
-         R"({"mode": "Failover", "routingPreferences": ["Region", "Zone"], "healthPolicy": "AllowAll"})",
-         "a,b,e,f"},
-        {"strict-zone-down",
-         R"({"mode": "Strict", "routingPreferences": ["Region", "Zone"], "healthPolicy": "OnlyHealthy"})",
-         "a,b,e,f"},
-        {"failover-net-zone-other-zone",
-         R"({"mode": "Failover", "routingPreferences": ["Network", "Zone"], "healthPolicy": "OnlyHealthy"})",
+        {"failover-zone-down", "Failover", R"("Region", "Zone")", "OnlyHealthy", "a,b,e,f"},
+        {"allow-all-zone-down", "Failover", R"("Region", "Zone")", "AllowAll", "a,b,e,f"},
+        {"strict-zone-down", "Strict", R"("Region", "Zone")", "OnlyHealthy", "a,b,e,f"},
+        {"failover-net-zone-other-zone", "Failover", R"("Network", "Zone")", "OnlyHealthy",
          "a,b,d,e,g"},
-        {"failover-cluster-region",
-         R"({"mode": "Failover", "routingPreferences": ["Cluster", "Region"], "healthPolicy": "OnlyHealthy"})",
-         ""},
-        {"strict-empty",
-         R"({"mode": "Strict", "routingPreferences": [], "healthPolicy": "OnlyHealthy"})", ""},
+        {"failover-cluster-region", "Failover", R"("Cluster", "Region")", "OnlyHealthy", ""},
+        {"strict-empty", "Strict", "", "OnlyHealthy", ""},
 };
 
 constexpr const char* kEndpointNames[] = {"a", "b", "c", "d", "e", "f", "g"};
@@ -345,10 +309,26 @@ std::string locality_config() {
     bool first = true;
     for (const auto& w : kLocalityWorkloads) {
         bool endpoint = std::string_view(w.name).size() == 1;
+        std::string locality;
+        if (*w.locality != '\0') {
+            std::string parts = w.locality;
+            size_t a = parts.find('/'), b = parts.rfind('/');
+            locality = ", \"locality\": {\"region\": \"" + parts.substr(0, a) + "\", \"zone\": \"" +
+                       parts.substr(a + 1, b - a - 1) + "\", \"subzone\": \"" +
+                       parts.substr(b + 1) + "\"}";
+        }
+        std::string network;
+        if (*w.network != '\0') {
+            network = std::string(", \"network\": \"") + w.network +
+                      "\", \"networkGateway\": {\"destination\": \"" + w.network +
+                      "/198.18.3.99\", \"hboneMtlsPort\": 15008}";
+        }
         text += std::string(first ? "" : ",\n") + "{\"uid\": \"c//Pod/d/" + w.name +
                 "\", \"name\": \"" + w.name + "\", \"namespace\": \"d\", \"workloadIps\": [\"" +
-                w.ip + "\"], \"protocol\": \"HBONE\", " + w.extra + ", \"services\": {" +
-                (endpoint ? services_map : "") + "}}";
+                w.ip + "\"], \"protocol\": \"HBONE\", \"node\": \"" + w.node +
+                "\", \"clusterId\": \"" + w.cluster +
+                "\", \"capacity\": " + std::to_string(w.capacity) + locality + network +
+                ", \"services\": {" + (endpoint ? services_map : "") + "}}";
         first = false;
     }
     text += "], \"services\": [";
@@ -358,8 +338,10 @@ std::string locality_config() {
                 "\", \"namespace\": \"d\", \"hostname\": \"" + service.name +
                 "\", \"vips\": [\"/198.19.3." + std::to_string(i + 1) +
                 "\"], \"ports\": {\"80\": 8080}";
-        if (*service.load_balancer != '\0') {
-            text += std::string(", \"loadBalancer\": ") + service.load_balancer;
+        if (*service.mode != '\0') {
+            text += std::string(", \"loadBalancer\": {\"mode\": \"") + service.mode +
+                    "\", \"routingPreferences\": [" + service.preferences +
+                    "], \"healthPolicy\": \"" + service.health + "\"}";
         }
         std::string unhealthy = service.unhealthy;
         if (!unhealthy.empty()) {
@@ -545,13 +527,15 @@ constexpr std::string_view kWaypointMesh = R"({
      "ports": {"80": 8080}, "waypoint": {"destination": "/198.18.4.10", "hboneMtlsPort": 15008}},
     {"name": "svc-pt", "namespace": "ns", "hostname": "svc-pt",
      "vips": ["/198.19.4.4", "/198.19.5.7"], "ports": {"80": 80},
-     "loadBalancer": {"mode": "Passthrough", "routingPreferences": [], "healthPolicy": "OnlyHealthy"}},
+     "loadBalancer": {"mode": "Passthrough", "routingPreferences": [],
+                      "healthPolicy": "OnlyHealthy"}},
     {"name": "svc-empty", "namespace": "ns", "hostname": "svc-empty", "vips": ["/198.19.4.5"],
      "ports": {"80": 8080}},
     {"name": "svc-pt-wp", "namespace": "ns", "hostname": "svc-pt-wp",
      "vips": ["/198.19.4.6", "/198.19.5.8"], "ports": {"80": 80},
      "waypoint": {"destination": "/198.18.4.10", "hboneMtlsPort": 15008},
-     "loadBalancer": {"mode": "Passthrough", "routingPreferences": [], "healthPolicy": "OnlyHealthy"}},
+     "loadBalancer": {"mode": "Passthrough", "routingPreferences": [],
+                      "healthPolicy": "OnlyHealthy"}},
     {"name": "svc-weighted", "namespace": "ns", "hostname": "svc-weighted",
      "vips": ["/198.19.4.7"], "ports": {"80": 8080},
      "waypoint": {"destination": "/198.18.4.10", "hboneMtlsPort": 15008},
