@@ -838,3 +838,71 @@ TEST_CASE("route: refusals carry ztunnel's error text for the access log") {
     CHECK(zt::proxy::refuse_error(plan, destination) ==
           "no valid routing destination for workload: Workload{wp with uid c//Pod/d/wp (HBONE)}");
 }
+
+TEST_CASE("route: load_balance weighs by capacity over the endpoints that can take the port") {
+    auto loaded = zt::config::load_text(R"({
+      "workloads": [
+        {"uid": "c//Pod/ns/w1", "namespace": "ns", "workloadIps": ["198.18.0.1"], "capacity": 1,
+         "services": {"ns/svc": {"80": 9001}}},
+        {"uid": "c//Pod/ns/w2", "namespace": "ns", "workloadIps": ["198.18.0.2"], "capacity": 3,
+         "services": {"ns/svc": {}}},
+        {"uid": "c//Pod/ns/w4", "namespace": "ns", "workloadIps": [], "hostname": "w4.example",
+         "services": {"ns/svc": {"80": 9004}}},
+        {"uid": "c//Pod/ns/w5", "namespace": "ns", "workloadIps": ["198.18.0.5"], "capacity": 0,
+         "services": {"ns/svc": {"80": 9005}}},
+        {"uid": "c//Pod/ns/w6", "namespace": "ns", "workloadIps": ["198.18.0.6"],
+         "applicationTunnel": {"protocol": "PROXY", "port": 15088}, "services": {"ns/wp": {}}},
+        {"uid": "c//Pod/ns/w7", "namespace": "ns", "workloadIps": ["198.18.0.7"],
+         "services": {"ns/wp": {}}}
+      ],
+      "services": [
+        {"name": "svc", "namespace": "ns", "hostname": "svc", "vips": ["/198.19.1.1"],
+         "ports": {"80": 0, "443": 8443}},
+        {"name": "wp", "namespace": "ns", "hostname": "wp", "vips": ["/198.19.1.2"],
+         "ports": {"80": 80}}
+      ]
+    })");
+    REQUIRE(loaded.snapshot);
+    const auto& snap = *loaded.snapshot;
+    const auto* source = snap.workload_by_uid("c//Pod/ns/w1");
+    const auto* svc = snap.service_by_key("ns", "svc");
+    const auto* wp = snap.service_by_key("ns", "wp");
+    REQUIRE(source);
+    REQUIRE(svc);
+    REQUIRE(wp);
+    using zt::proxy::ResolutionMode;
+    zt::proxy::RouteOptions options;
+    auto pick = [&](const zt::state::Service& service, uint16_t port, ResolutionMode mode,
+                    uint64_t r) {
+        options.random = r;
+        const auto* e = zt::proxy::load_balance(snap, *source, service, port, mode, options);
+        return e == nullptr ? std::string("none") : e->workload->uid.substr(10);
+    };
+    // Port 443: w1 (capacity 1) and w2 (3); w5 weighs 0; w4 has no IP (and no workload DNS).
+    std::map<std::string, int> picks;
+    for (uint64_t r = 0; r < 400; ++r) {
+        picks[pick(*svc, 443, ResolutionMode::standard, r)]++;
+    }
+    CHECK(picks == std::map<std::string, int>{{"w1", 100}, {"w2", 300}});
+    // Port 80 is named (target 0): only endpoints mapping it qualify, w1 of those with weight.
+    for (uint64_t r = 0; r < 10; ++r) {
+        CHECK(pick(*svc, 80, ResolutionMode::standard, r) == "w1");
+    }
+    CHECK(pick(*svc, 9999, ResolutionMode::standard, 0) == "none");
+    // Waypoint resolution: the port need not be on the service for a tunnelled endpoint.
+    for (uint64_t r = 0; r < 10; ++r) {
+        CHECK(pick(*wp, 15008, ResolutionMode::waypoint, r) == "w6");
+    }
+    CHECK(pick(*wp, 15008, ResolutionMode::standard, 0) == "none");
+    CHECK(pick(*wp, 80, ResolutionMode::waypoint, 1) == "w7");
+
+    auto endpoints = snap.endpoints(*wp);
+    REQUIRE(endpoints.size() == 2);
+    CHECK(zt::proxy::upstream_port(*wp, endpoints[0], 15008) == 15008);  // Tunnel with a port.
+    CHECK_FALSE(zt::proxy::upstream_port(*wp, endpoints[1], 15008).has_value());
+    CHECK(zt::proxy::upstream_port(*wp, endpoints[1], 80) == 80);
+    auto svc_endpoints = snap.endpoints(*svc);
+    CHECK(zt::proxy::upstream_port(*svc, svc_endpoints[0], 80) == 9001);   // The endpoint's map.
+    CHECK(zt::proxy::upstream_port(*svc, svc_endpoints[1], 443) == 8443);  // The service's.
+    CHECK_FALSE(zt::proxy::upstream_port(*svc, svc_endpoints[1], 80).has_value());
+}

@@ -371,37 +371,6 @@ std::optional<uint16_t> Snapshot::target_port(const Service& service, const Endp
     return std::nullopt;
 }
 
-const Endpoint* Snapshot::choose_endpoint(const Service& service, uint16_t service_port,
-                                          uint64_t random) const {
-    auto candidates = endpoints(service);
-    auto eligible = [&](const Endpoint& endpoint) {
-        return !endpoint.workload->workload_ips.empty() &&
-               target_port(service, endpoint, service_port).has_value();
-    };
-    uint64_t total = 0;
-    for (const Endpoint& endpoint : candidates) {
-        if (eligible(endpoint)) {
-            total += endpoint.workload->capacity;
-        }
-    }
-    if (total == 0) {
-        return nullptr;
-    }
-    uint64_t pick = random % total;
-    for (const Endpoint& endpoint : candidates) {
-        if (!eligible(endpoint)) {
-            continue;
-        }
-        uint64_t weight = endpoint.workload->capacity;
-        if (pick < weight) {
-            return &endpoint;
-        }
-        pick -= weight;
-    }
-    ZT_ASSERT(false);
-    return nullptr;
-}
-
 const Policy* Snapshot::policy_by_key(std::string_view key) const {
     auto it = policies_by_key_.find(std::string(key));
     return it == policies_by_key_.end() ? nullptr : it->second;

@@ -120,13 +120,6 @@ public:
     static std::optional<uint16_t> target_port(const Service& service, const Endpoint& endpoint,
                                                uint16_t service_port);
 
-    // choose_endpoint picks one endpoint of `service` for `service_port`, weighted by the
-    // workloads' `capacity`, among those whose workload has an IP and whose target port is
-    // known. `random` is any uniformly distributed value (the caller owns randomness, so this
-    // stays pure and testable). Null when no endpoint qualifies or all weights are zero.
-    const Endpoint* choose_endpoint(const Service& service, uint16_t service_port,
-                                    uint64_t random) const;
-
     // policy_by_key returns the policy `namespace/name`, or null.
     const Policy* policy_by_key(std::string_view key) const;
 

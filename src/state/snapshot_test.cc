@@ -1,6 +1,6 @@
 // Unit tests for the snapshot's lookups: VIP ranking (namespace, canonical, file order) and the
-// CIDR fallback, visibility, hostname ranking, endpoint health filtering and named ports, the
-// capacity-weighted endpoint choice, policy scopes and pods.
+// CIDR fallback, visibility, hostname ranking, unscoped lookups and waypoint references, endpoint
+// health filtering and named ports, policy scopes and pods.
 
 #include "src/state/snapshot.h"
 
@@ -177,27 +177,6 @@ TEST_CASE("state: target port: endpoint map, then non-zero service target, else 
             zt::state::Snapshot::target_port(*svc, eps[1], 80).has_value());  // Named, unmapped.
     CHECK(zt::state::Snapshot::target_port(*svc, eps[1], 443) == 8443);
     CHECK_FALSE(zt::state::Snapshot::target_port(*svc, eps[0], 8080).has_value());
-}
-
-TEST_CASE("state: endpoint choice is weighted by capacity over eligible endpoints") {
-    auto snap = build(kEndpoints);
-    const auto* svc = snap->service_by_key("ns", "svc");
-    // Port 443: w1 (capacity 1), w2 (3) and w5 (0) are eligible; w4 has no IP.
-    std::map<std::string, int> picks;
-    for (uint64_t r = 0; r < 400; ++r) {
-        const auto* e = snap->choose_endpoint(*svc, 443, r);
-        REQUIRE(e);
-        picks[e->workload->uid]++;
-    }
-    CHECK(picks["c//Pod/ns/w1"] == 100);
-    CHECK(picks["c//Pod/ns/w2"] == 300);
-    CHECK(picks.count("c//Pod/ns/w5") == 0);
-    CHECK(picks.count("c//Pod/ns/w4") == 0);
-    // Port 80 is named (target 0): only endpoints mapping it qualify, w1 of those with weight.
-    for (uint64_t r = 0; r < 10; ++r) {
-        CHECK(snap->choose_endpoint(*svc, 80, r)->workload->uid == "c//Pod/ns/w1");
-    }
-    CHECK(snap->choose_endpoint(*svc, 9999, 0) == nullptr);
 }
 
 TEST_CASE("state: policies are indexed by scope and selected per workload") {
