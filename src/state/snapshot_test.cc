@@ -4,7 +4,6 @@
 
 #include "src/state/snapshot.h"
 
-#include <map>
 #include <string>
 
 #include <doctest/doctest.h>
