@@ -171,6 +171,25 @@ AppTunnelDecision decide_app_tunnel(const state::Workload& local, const state::S
     return decision;
 }
 
+namespace {
+
+hbone::ProxyAddress proxy_address(const state::SocketAddr& address) {
+    hbone::ProxyAddress out;
+    out.v6 = address.ip.v6;
+    out.ip = address.ip.bytes;
+    out.port = address.port;
+    return out;
+}
+
+}  // namespace
+
+Result<std::vector<uint8_t>> proxy_header(const state::SocketAddr& client,
+                                          const certs::Identity& client_identity,
+                                          const AppTunnelDecision& tunnel) {
+    return hbone::build_proxy_v2(proxy_address(client), proxy_address(tunnel.header_destination),
+                                 client_identity.to_string());
+}
+
 RbacConnection inbound_rbac_connection(const state::SocketAddr& peer,
                                        const certs::Identity& peer_identity,
                                        const AppTunnelDecision& tunnel) {

@@ -312,6 +312,17 @@ TEST_CASE("waypoint: RBAC sees the waypoint as the source of the traffic it send
                                                 addr("198.19.5.1:80"), true);
     auto connection =
             zt::proxy::inbound_rbac_connection(addr("198.18.5.10:40000"), *waypoint_id, proxied);
+    // The application behind the tunnel learns the client and the authority from the header.
+    auto header = zt::proxy::proxy_header(addr("198.18.5.10:40000"), *waypoint_id, proxied);
+    REQUIRE(header);
+    auto parsed = zt::hbone::parse_proxy_v2(*header);
+    REQUIRE(parsed.status == zt::hbone::ProxyParseStatus::complete);
+    CHECK(parsed.header.source.ip[0] == 198);
+    CHECK(parsed.header.source.ip[3] == 10);
+    CHECK(parsed.header.source.port == 40000);
+    CHECK(parsed.header.destination.ip[1] == 19);
+    CHECK(parsed.header.destination.port == 80);
+    CHECK(parsed.header.peer_identity() == "spiffe://cluster.local/ns/ns/sa/waypoint");
     CHECK(connection.dst.to_string() == "198.18.5.20:15088");
     CHECK(zt::proxy::evaluate(snap.policies_for(tunnel), connection).allowed);
     auto untunnelled = zt::proxy::inbound_rbac_connection(
