@@ -20,18 +20,31 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // Exercise the lookups over whatever the input built: every workload routes to every
     // workload IP and service VIP it has, without crashing.
     const auto& snap = *result.snapshot;
+    // Waypoints and locality ranking on, so their lookups (hostname scans, unscoped VIPs,
+    // weighted samples) run over every input too.
+    zt::proxy::RouteOptions options;
+    options.default_trust_domain = "td";
+    options.random = size;
+    options.waypoint_random = size / 2;
+    options.waypoints = true;
+    options.locality_load_balancing = true;
     for (const auto& source : snap.workloads()) {
+        options.source_ip = std::nullopt;
+        if (!source.workload_ips.empty()) {
+            options.source_ip = source.workload_ips.front();
+        }
         for (const auto& service : snap.services()) {
             for (const auto& vip : service.vips) {
                 for (const auto& [port, target] : service.ports) {
                     (void)target;
-                    (void)zt::proxy::plan_outbound(snap, source, {vip.ip, port}, {"td", size});
+                    (void)zt::proxy::plan_outbound(snap, source, {vip.ip, port}, options);
                 }
             }
         }
         for (const auto& target : snap.workloads()) {
             for (const auto& ip : target.workload_ips) {
                 (void)zt::proxy::plan_outbound(snap, source, {ip, 80});
+                (void)zt::proxy::plan_outbound(snap, source, {ip, 80}, options);
             }
         }
         (void)snap.policies_for(source);

@@ -14,6 +14,7 @@
 
 #include <openssl/sha.h>
 
+#include "src/config/lint.h"
 #include "src/config/parse.h"
 #include "zt/unique_fd.h"
 
@@ -92,6 +93,8 @@ LoadResult load_text(std::string_view text) {
     result.errors.insert(result.errors.end(), built.errors.begin(), built.errors.end());
     if (result.errors.empty()) {
         result.warnings = std::move(built.warnings);
+        std::vector<std::string> combinations = combination_warnings(*built.snapshot);
+        result.warnings.insert(result.warnings.end(), combinations.begin(), combinations.end());
         result.snapshot = std::move(built.snapshot);
     }
     return result;

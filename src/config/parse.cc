@@ -664,7 +664,6 @@ void Reader::gateway(Value value, const Path& path, std::optional<state::Gateway
             if (!string(item.value(), field, text)) {
                 continue;
             }
-            has_destination = true;
             // Untagged in ztunnel: `network/ip` first, then `namespace/hostname`.
             gateway.address = state::NetworkAddress::parse(text);
             if (!gateway.address) {
@@ -675,16 +674,24 @@ void Reader::gateway(Value value, const Path& path, std::optional<state::Gateway
                     error(field, "neither network/ip nor namespace/hostname: " + quote_text(text));
                 }
             }
+            has_destination = gateway.address.has_value() || gateway.host.has_value();
         } else if (item.key() == "hboneMtlsPort") {
             port(item.value(), field, gateway.hbone_mtls_port);
         } else {
             unknown_key(field);
         }
     }
-    if (!has_destination) {
+    // Both keys are required, as in ztunnel's `GatewayAddress` (no serde defaults): a waypoint
+    // whose port is guessed would be dialled on the wrong port without a word.
+    if (value.find("destination") == value.end()) {
         missing(path, "destination");
     }
-    out = std::move(gateway);
+    if (value.find("hboneMtlsPort") == value.end()) {
+        missing(path, "hboneMtlsPort");
+    }
+    if (has_destination) {
+        out = std::move(gateway);
+    }
 }
 
 void Reader::cidr(Value value, const Path& path, std::optional<state::Cidr>& out) {
@@ -796,6 +803,13 @@ void Reader::read_workload_field(std::string_view key, Value value, const Path& 
     } else if (key == "locality") {
         if (!object(value, path)) {
             return;
+        }
+        // All three parts are required, as in ztunnel's `Locality` (no serde defaults); an empty
+        // string is a value ("no subzone"), a missing key is a mistake.
+        for (const char* required : {"region", "zone", "subzone"}) {
+            if (value.find(required) == value.end()) {
+                missing(path, required);
+            }
         }
         state::Locality locality;
         for (const auto& item : value.items()) {
@@ -959,6 +973,13 @@ void Reader::read_service_field(std::string_view key, Value value, const Path& p
             if (!object(value[i], entry)) {
                 continue;
             }
+            // Both keys are required (ztunnel's `WeightedWaypoint` has no serde defaults): a
+            // missing weight must not silently become 0 and drop the waypoint from the sample.
+            for (const char* required : {"destination", "weight"}) {
+                if (value[i].find(required) == value[i].end()) {
+                    missing(entry, required);
+                }
+            }
             state::WeightedWaypoint weighted;
             std::optional<state::GatewayAddress> destination;
             for (const auto& item : value[i].items()) {
@@ -974,12 +995,10 @@ void Reader::read_service_field(std::string_view key, Value value, const Path& p
                     unknown_key(field);
                 }
             }
-            if (!destination) {
-                missing(entry, "destination");
-                continue;
+            if (destination) {
+                weighted.destination = std::move(*destination);
+                out.weighted_waypoints.push_back(std::move(weighted));
             }
-            weighted.destination = std::move(*destination);
-            out.weighted_waypoints.push_back(std::move(weighted));
         }
     } else if (key == "loadBalancer") {
         state::LoadBalancer balancer;
@@ -1004,6 +1023,13 @@ void Reader::read_service_field(std::string_view key, Value value, const Path& p
 void Reader::read_load_balancer(Value value, const Path& path, state::LoadBalancer& out) {
     if (!object(value, path)) {
         return;
+    }
+    // Every key is required, as in ztunnel's `LoadBalancer` (no serde defaults): a `Strict`
+    // policy whose preferences went missing would silently become "any endpoint".
+    for (const char* required : {"mode", "routingPreferences", "healthPolicy"}) {
+        if (value.find(required) == value.end()) {
+            missing(path, required);
+        }
     }
     for (const auto& item : value.items()) {
         Path field = path.field(item.key());
@@ -1072,11 +1098,15 @@ void Reader::read_endpoints(Value value, const Path& path, state::Service& out) 
                 unknown_key(field);
             }
         }
-        if (!has_uid) {
-            missing(entry, "workloadUid");
-            continue;
+        // ztunnel's `Endpoint` has no serde defaults: all three keys are required.
+        for (const char* required : {"workloadUid", "port", "status"}) {
+            if (item.value().find(required) == item.value().end()) {
+                missing(entry, required);
+            }
         }
-        out.endpoints.push_back(std::move(endpoint));
+        if (has_uid) {
+            out.endpoints.push_back(std::move(endpoint));
+        }
     }
 }
 

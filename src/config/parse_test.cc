@@ -116,9 +116,83 @@ TEST_CASE("config: each validation error names its JSON path") {
              "workloads[0]: trustDomain, namespace and serviceAccount do not form a valid SPIFFE "
              "ID: \"spiffe://cluster.local/ns/ns/sa/a/b\""},
             {"unknown load balancer mode",
-             replace("\"vips\": [", "\"loadBalancer\": {\"mode\": \"Random\"}, \"vips\": ["),
+             replace("\"vips\": [",
+                     "\"loadBalancer\": {\"mode\": \"Random\", \"routingPreferences\": [], "
+                     "\"healthPolicy\": \"OnlyHealthy\"}, \"vips\": ["),
              "services[0].loadBalancer.mode: unknown value \"Random\" (expected one of: Standard, "
              "Strict, Failover, Passthrough)"},
+            {"locality without subzone",
+             replace("\"protocol\": \"HBONE\"",
+                     "\"protocol\": \"HBONE\", \"locality\": {\"region\": \"r\", \"zone\": \"z\"}"),
+             "workloads[0].locality: missing required key \"subzone\""},
+            {"load balancer without routing preferences",
+             replace("\"vips\": [",
+                     "\"loadBalancer\": {\"mode\": \"Strict\", \"healthPolicy\": "
+                     "\"OnlyHealthy\"}, \"vips\": ["),
+             "services[0].loadBalancer: missing required key \"routingPreferences\""},
+            {"load balancer without a mode",
+             replace("\"vips\": [",
+                     "\"loadBalancer\": {\"routingPreferences\": [\"Node\"], \"healthPolicy\": "
+                     "\"OnlyHealthy\"}, \"vips\": ["),
+             "services[0].loadBalancer: missing required key \"mode\""},
+            {"load balancer without a health policy",
+             replace("\"vips\": [",
+                     "\"loadBalancer\": {\"routingPreferences\": [], \"mode\": \"Failover\"}, "
+                     "\"vips\": ["),
+             "services[0].loadBalancer: missing required key \"healthPolicy\""},
+            {"unknown routing preference",
+             replace("\"vips\": [",
+                     "\"loadBalancer\": {\"routingPreferences\": [\"Rack\"], \"mode\": "
+                     "\"Failover\", \"healthPolicy\": \"OnlyHealthy\"}, \"vips\": ["),
+             "services[0].loadBalancer.routingPreferences[0]: unknown value \"Rack\" (expected one "
+             "of: Region, Zone, Subzone, Node, Cluster, Network)"},
+            {"waypoint without its port",
+             replace("\"vips\": [",
+                     "\"waypoint\": {\"destination\": \"istio-system/wp.svc\"}, \"vips\": ["),
+             "services[0].waypoint: missing required key \"hboneMtlsPort\""},
+            {"workload waypoint without a destination",
+             replace("\"protocol\": \"HBONE\"",
+                     "\"protocol\": \"HBONE\", \"waypoint\": {\"hboneMtlsPort\": 15008}"),
+             "workloads[0].waypoint: missing required key \"destination\""},
+            {"waypoint destination neither form",
+             replace("\"vips\": [",
+                     "\"waypoint\": {\"destination\": \"wp\", \"hboneMtlsPort\": 15008}, "
+                     "\"vips\": ["),
+             "services[0].waypoint.destination: neither network/ip nor namespace/hostname: \"wp\""},
+            {"waypoint destination not a string",
+             replace("\"vips\": [",
+                     "\"waypoint\": {\"destination\": {\"address\": \"/198.18.0.9\"}, "
+                     "\"hboneMtlsPort\": 15008}, \"vips\": ["),
+             "services[0].waypoint.destination: expected a string, got object"},
+            {"weighted waypoint without a weight",
+             replace("\"vips\": [",
+                     "\"weightedWaypoints\": [{\"destination\": {\"destination\": "
+                     "\"/198.18.0.9\", \"hboneMtlsPort\": 15008}}], \"vips\": ["),
+             "services[0].weightedWaypoints[0]: missing required key \"weight\""},
+            {"weighted waypoint without a destination",
+             replace("\"vips\": [", "\"weightedWaypoints\": [{\"weight\": 1}], \"vips\": ["),
+             "services[0].weightedWaypoints[0]: missing required key \"destination\""},
+            {"weighted waypoint destination as a bare string",
+             replace("\"vips\": [",
+                     "\"weightedWaypoints\": [{\"destination\": \"/198.18.0.9\", \"weight\": "
+                     "1}], \"vips\": ["),
+             "services[0].weightedWaypoints[0].destination: expected an object, got "
+             "\"/198.18.0.9\""},
+            {"weighted waypoint's gateway without its port",
+             replace("\"vips\": [",
+                     "\"weightedWaypoints\": [{\"destination\": {\"destination\": "
+                     "\"/198.18.0.9\"}, \"weight\": 1}], \"vips\": ["),
+             "services[0].weightedWaypoints[0].destination: missing required key "
+             "\"hboneMtlsPort\""},
+            {"endpoint without a status",
+             replace("\"vips\": [",
+                     "\"endpoints\": {\"c//Pod/ns/a\": {\"workloadUid\": \"c//Pod/ns/a\", "
+                     "\"port\": {}}}, \"vips\": ["),
+             "services[0].endpoints[\"c//Pod/ns/a\"]: missing required key \"status\""},
+            {"application tunnel without a protocol",
+             replace("\"protocol\": \"HBONE\"",
+                     "\"protocol\": \"HBONE\", \"applicationTunnel\": {\"port\": 15088}"),
+             "workloads[0].applicationTunnel: missing required key \"protocol\""},
             {"rule port out of range",
              replace("\"principals\": [{\"Exact\": \"x\"}]", "\"destinationPorts\": [70000]"),
              "policies[0].rules[0][1][0].destinationPorts[0]: 70000 is not a port"},
@@ -177,7 +251,8 @@ TEST_CASE("config: each validation error names its JSON path") {
              "(file): a byte order mark is not allowed"},
     };
     for (const Row& row : rows) {
-        CAPTURE(row.what);
+        std::string what = row.what;
+        CAPTURE(what);
         auto result = load_text(row.text);
         CHECK(result.snapshot == nullptr);
         REQUIRE(result.errors.size() >= 1);
@@ -284,7 +359,8 @@ TEST_CASE("config: keys ztunnel knows but we do not implement are accepted and l
                                "\"protocol\": \"HBONE\", \"waypoint\": {\"destination\": "
                                "\"/198.19.9.9\", \"hboneMtlsPort\": 15008}");
     text.replace(text.find("\"vips\""), 0,
-                 "\"waypoint\": {\"destination\": \"istio-system/wp.svc\"}, ");
+                 "\"waypoint\": {\"destination\": \"istio-system/wp.svc\", \"hboneMtlsPort\": "
+                 "15008}, ");
     auto result = load_text(text);
     REQUIRE(result.snapshot);
     const auto& unsupported = result.snapshot->config().unsupported;

@@ -5,6 +5,7 @@
 
 #include "src/proxy/route.h"
 
+#include <map>
 #include <string>
 
 #include <doctest/doctest.h>
@@ -152,7 +153,8 @@ TEST_CASE("route: plan_outbound follows ztunnel's build_request") {
              PlanKind::passthrough, "198.19.0.80:80", "", "", RefuseReason::none},
     };
     for (const Row& row : rows) {
-        CAPTURE(row.what);
+        std::string what = row.what;
+        INFO(what);
         auto dest = zt::state::SocketAddr::parse(row.destination);
         REQUIRE(dest);
         zt::proxy::RouteOptions options;
@@ -185,9 +187,10 @@ TEST_CASE("route: the weighted choice spreads a VIP over its endpoints by capaci
     const auto* client = snap.workload_by_uid("c//Pod/d/client");
     int to_b = 0;
     for (uint64_t r = 0; r < 300; ++r) {
-        auto plan = zt::proxy::plan_outbound(snap, *client,
-                                             *zt::state::SocketAddr::parse("198.19.2.1:443"),
-                                             {"cluster.local", r});
+        zt::proxy::RouteOptions options;
+        options.random = r;
+        auto plan = zt::proxy::plan_outbound(
+                snap, *client, *zt::state::SocketAddr::parse("198.19.2.1:443"), options);
         REQUIRE(plan.kind == PlanKind::hbone);
         if (plan.connect_to.to_string() == "198.18.2.11:15008") {
             ++to_b;
@@ -206,18 +209,700 @@ TEST_CASE("route: ztunnel's localhost example routes its VIP to both workloads")
     const auto* local = snap.workload_by_uid("cluster1//v1/Pod/default/local");
     REQUIRE(local);
     auto vip = *zt::state::SocketAddr::parse("127.10.0.1:80");
-    auto hbone = zt::proxy::plan_outbound(snap, *local, vip, {"cluster.local", 0});
+    zt::proxy::RouteOptions options;
+    auto hbone = zt::proxy::plan_outbound(snap, *local, vip, options);
     CHECK(hbone.kind == PlanKind::hbone);
     CHECK(hbone.connect_to.to_string() == "127.0.0.1:15008");
     CHECK(hbone.authority == "127.0.0.1:8080");
     CHECK(join(hbone.expected_identities) ==
           "spiffe://cluster.local/ns/default/sa/default,spiffe://cluster.local/ns/default/sa/"
           "local");
-    auto tcp = zt::proxy::plan_outbound(snap, *local, vip, {"cluster.local", 1});
+    options.random = 1;
+    auto tcp = zt::proxy::plan_outbound(snap, *local, vip, options);
     CHECK(tcp.kind == PlanKind::tcp);
     CHECK(tcp.connect_to.to_string() == "127.0.0.2:8080");
     // example2.com's VIP lives on network "remote": from the default network it is unknown.
     auto remote =
             zt::proxy::plan_outbound(snap, *local, *zt::state::SocketAddr::parse("127.10.0.2:80"));
     CHECK(remote.kind == PlanKind::passthrough);
+}
+
+// --- locality load balancing (ztunnel's `load_balance`) -------------------------------------
+
+namespace {
+
+// kLocalityWorkloads are a client and the endpoints every locality service shares, spread over
+// nodes, zones, regions, clusters and networks so each routing preference separates them.
+struct LocalityWorkload {
+    const char* name;
+    const char* ip;
+    const char* node;
+    const char* cluster;
+    const char* locality;  // "region/zone/subzone", or "" for no `locality` at all.
+    const char* network;
+    uint32_t capacity;
+};
+
+constexpr LocalityWorkload kLocalityWorkloads[] = {
+        {"client", "198.18.3.1", "n1", "c1", "r1/z1/s1", "", 1},
+        {"nolocal", "198.18.3.2", "n9", "c1", "", "", 1},
+        {"a", "198.18.3.10", "n1", "c1", "r1/z1/s1", "", 1},
+        {"b", "198.18.3.11", "n2", "c1", "r1/z1/s2", "", 2},
+        {"c", "198.18.3.12", "n3", "c1", "r1/z2/s1", "", 1},
+        {"d", "198.18.3.13", "n4", "c1", "r2/z1/s1", "", 1},
+        {"e", "198.18.3.14", "n6", "c2", "r1/z1/s1", "", 1},
+        {"f", "198.18.3.15", "n7", "c1", "r1/z1/s1", "net2", 1},
+        {"g", "198.18.3.16", "n5", "c1", "", "", 1},
+};
+
+// kLocalityServices: a loadBalancer (`mode` "" for none) and, for services that list their
+// endpoints themselves (every one of a..g, each with its own status), the unhealthy ones, so one
+// service can lose its local zone while the others keep it.
+struct LocalityService {
+    const char* name;
+    const char* mode;
+    const char* preferences;  // JSON array members.
+    const char* health;
+    const char* unhealthy;  // Endpoint names marked Unhealthy in this service.
+};
+
+constexpr LocalityService kLocalityServices[] = {
+        {"standard", "", "", "", ""},
+        {"standard-prefs", "Standard", R"("Node")", "OnlyHealthy", ""},
+        {"strict-node", "Strict", R"("Node")", "OnlyHealthy", ""},
+        {"failover-node", "Failover", R"("Node")", "OnlyHealthy", ""},
+        {"failover-region-zone", "Failover", R"("Region", "Zone")", "OnlyHealthy", ""},
+        {"strict-region-zone", "Strict", R"("Region", "Zone")", "OnlyHealthy", ""},
+        {"failover-zone", "Failover", R"("Zone")", "OnlyHealthy", ""},
+        {"failover-subzone", "Failover", R"("Region", "Zone", "Subzone")", "OnlyHealthy", ""},
+        {"strict-subzone", "Strict", R"("Subzone")", "OnlyHealthy", ""},
+        {"strict-cluster", "Strict", R"("Cluster")", "OnlyHealthy", ""},
+        {"failover-network", "Failover", R"("Network")", "OnlyHealthy", ""},
+        {"strict-network", "Strict", R"("Network")", "OnlyHealthy", ""},
+        {"failover-net-region-zone", "Failover", R"("Network", "Region", "Zone")", "OnlyHealthy",
+         ""},
+        {"failover-net-only-remote", "Failover", R"("Network", "Region", "Zone")", "OnlyHealthy",
+         "a,b,c,d,e,g"},
+        {"strict-net-region-only-remote", "Strict", R"("Network", "Region")", "OnlyHealthy",
+         "a,b,c,d,e,g"},
+        {"failover-zone-down", "Failover", R"("Region", "Zone")", "OnlyHealthy", "a,b,e,f"},
+        {"allow-all-zone-down", "Failover", R"("Region", "Zone")", "AllowAll", "a,b,e,f"},
+        {"strict-zone-down", "Strict", R"("Region", "Zone")", "OnlyHealthy", "a,b,e,f"},
+        {"failover-net-zone-other-zone", "Failover", R"("Network", "Zone")", "OnlyHealthy",
+         "a,b,d,e,g"},
+        {"failover-cluster-region", "Failover", R"("Cluster", "Region")", "OnlyHealthy", ""},
+        {"strict-empty", "Strict", "", "OnlyHealthy", ""},
+};
+
+constexpr const char* kEndpointNames[] = {"a", "b", "c", "d", "e", "f", "g"};
+
+std::string locality_config() {
+    std::string services_map;
+    for (const auto& service : kLocalityServices) {
+        if (*service.unhealthy != '\0') {
+            continue;  // Its endpoints are listed by the service itself, each with a status.
+        }
+        services_map += std::string(services_map.empty() ? "" : ", ") + "\"d/" + service.name +
+                        "\": {\"80\": 8080}";
+    }
+    std::string text = "{\"workloads\": [";
+    bool first = true;
+    for (const auto& w : kLocalityWorkloads) {
+        bool endpoint = std::string_view(w.name).size() == 1;
+        std::string locality;
+        if (*w.locality != '\0') {
+            std::string parts = w.locality;
+            size_t a = parts.find('/'), b = parts.rfind('/');
+            locality = ", \"locality\": {\"region\": \"" + parts.substr(0, a) + "\", \"zone\": \"" +
+                       parts.substr(a + 1, b - a - 1) + "\", \"subzone\": \"" +
+                       parts.substr(b + 1) + "\"}";
+        }
+        std::string network;
+        if (*w.network != '\0') {
+            network = std::string(", \"network\": \"") + w.network +
+                      "\", \"networkGateway\": {\"destination\": \"" + w.network +
+                      "/198.18.3.99\", \"hboneMtlsPort\": 15008}";
+        }
+        text += std::string(first ? "" : ",\n") + "{\"uid\": \"c//Pod/d/" + w.name +
+                "\", \"name\": \"" + w.name + "\", \"namespace\": \"d\", \"workloadIps\": [\"" +
+                w.ip + "\"], \"protocol\": \"HBONE\", \"node\": \"" + w.node +
+                "\", \"clusterId\": \"" + w.cluster +
+                "\", \"capacity\": " + std::to_string(w.capacity) + locality + network +
+                ", \"services\": {" + (endpoint ? services_map : "") + "}}";
+        first = false;
+    }
+    text += "], \"services\": [";
+    for (size_t i = 0; i < std::size(kLocalityServices); ++i) {
+        const auto& service = kLocalityServices[i];
+        text += std::string(i ? ",\n" : "") + "{\"name\": \"" + service.name +
+                "\", \"namespace\": \"d\", \"hostname\": \"" + service.name +
+                "\", \"vips\": [\"/198.19.3." + std::to_string(i + 1) +
+                "\"], \"ports\": {\"80\": 8080}";
+        if (*service.mode != '\0') {
+            text += std::string(", \"loadBalancer\": {\"mode\": \"") + service.mode +
+                    "\", \"routingPreferences\": [" + service.preferences +
+                    "], \"healthPolicy\": \"" + service.health + "\"}";
+        }
+        std::string unhealthy = service.unhealthy;
+        if (!unhealthy.empty()) {
+            text += ", \"endpoints\": {";
+            bool first_ep = true;
+            for (const char* name : kEndpointNames) {
+                bool sick = ("," + unhealthy + ",").find(std::string(",") + name + ",") !=
+                            std::string::npos;
+                text += std::string(first_ep ? "" : ", ") + "\"c//Pod/d/" + name +
+                        "\": {\"workloadUid\": \"c//Pod/d/" + name +
+                        "\", \"port\": {\"80\": 8080}, \"status\": \"" +
+                        (sick ? "Unhealthy" : "Healthy") + "\"}";
+                first_ep = false;
+            }
+            text += "}";
+        }
+        text += "}";
+    }
+    text += "]}";
+    return text;
+}
+
+struct LbRow {
+    const char* what;
+    const char* source;
+    const char* service;
+    const char* chosen;  // Endpoint names that may be chosen, in endpoint order; "" for none.
+};
+
+// choices runs `load_balance` for every random value in [0, 840) (840 is divisible by every
+// weight total here) and returns the chosen names, each checked to be chosen in proportion to
+// its capacity among the chosen.
+std::string choices(const zt::state::Snapshot& snap, const zt::state::Workload& source,
+                    const zt::state::Service& service, bool locality) {
+    std::map<std::string, uint64_t> counts;
+    zt::proxy::RouteOptions options;
+    options.locality_load_balancing = locality;
+    for (uint64_t r = 0; r < 840; ++r) {
+        options.random = r;
+        const auto* endpoint = zt::proxy::load_balance(
+                snap, source, service, 80, zt::proxy::ResolutionMode::standard, options);
+        if (endpoint != nullptr) {
+            ++counts[endpoint->workload->name];
+        }
+    }
+    uint64_t total_capacity = 0;
+    for (const auto& [name, count] : counts) {
+        total_capacity += snap.workload_by_uid("c//Pod/d/" + name)->capacity;
+    }
+    std::string out;
+    for (const auto& [name, count] : counts) {
+        uint64_t capacity = snap.workload_by_uid("c//Pod/d/" + name)->capacity;
+        CHECK_MESSAGE(count * total_capacity == 840 * capacity, name << " chosen " << count);
+        out += (out.empty() ? "" : ",") + name;
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("route: load_balance ranks endpoints by routing preference as ztunnel does") {
+    auto loaded = zt::config::load_text(locality_config());
+    for (const auto& e : loaded.errors) {
+        MESSAGE(e);
+    }
+    REQUIRE(loaded.snapshot);
+    const auto& snap = *loaded.snapshot;
+    const LbRow rows[] = {
+            {"no loadBalancer: every endpoint, by capacity", "client", "standard", "a,b,c,d,e,f,g"},
+            {"Standard ignores routing preferences", "client", "standard-prefs", "a,b,c,d,e,f,g"},
+            {"Strict [Node]: only the source's node", "client", "strict-node", "a"},
+            {"Strict [Node] with no endpoint on the source's node: none, no fallback", "nolocal",
+             "strict-node", ""},
+            {"Failover [Node] with no local endpoint: every endpoint", "nolocal", "failover-node",
+             "a,b,c,d,e,f,g"},
+            {"Failover [Region, Zone]: the source's zone of its region", "client",
+             "failover-region-zone", "a,b,e,f"},
+            {"Strict [Region, Zone]: the same", "client", "strict-region-zone", "a,b,e,f"},
+            {"Failover [Zone] alone matches a zone name in another region", "client",
+             "failover-zone", "a,b,d,e,f"},
+            {"Failover [Region, Zone, Subzone]", "client", "failover-subzone", "a,e,f"},
+            {"Strict [Subzone]: no locality is the empty subzone, matching no locality", "nolocal",
+             "strict-subzone", "g"},
+            {"Strict [Cluster]", "client", "strict-cluster", "a,b,c,d,f,g"},
+            {"Failover [Network]: the source's network", "client", "failover-network",
+             "a,b,c,d,e,g"},
+            {"Strict [Network]", "client", "strict-network", "a,b,c,d,e,g"},
+            {"Failover [Network, Region, Zone]: network first dominates", "client",
+             "failover-net-region-zone", "a,b,e"},
+            {"Failover [Network, ...] crosses networks when nothing local is healthy", "client",
+             "failover-net-only-remote", "f"},
+            {"Strict [Network, Region] never leaves the network", "client",
+             "strict-net-region-only-remote", ""},
+            {"Failover [Region, Zone] crosses zones only when the zone has no healthy endpoint",
+             "client", "failover-zone-down", "c"},
+            {"AllowAll keeps unhealthy endpoints, so the zone stays preferred", "client",
+             "allow-all-zone-down", "a,b,e,f"},
+            {"Strict [Region, Zone] with the zone down: none", "client", "strict-zone-down", ""},
+            {"Failover [Network, Zone]: the local network in another zone beats the zone on "
+             "another network",
+             "client", "failover-net-zone-other-zone", "c"},
+            {"Failover [Cluster, Region]: the count stops at the first mismatch", "client",
+             "failover-cluster-region", "a,b,c,f"},
+            {"Strict with no preferences: every endpoint", "nolocal", "strict-empty",
+             "a,b,c,d,e,f,g"},
+    };
+    for (const LbRow& row : rows) {
+        std::string what = row.what;
+        INFO(what);
+        const auto* source = snap.workload_by_uid(std::string("c//Pod/d/") + row.source);
+        const auto* service = snap.service_by_key("d", row.service);
+        REQUIRE(source);
+        REQUIRE(service);
+        CHECK(choices(snap, *source, *service, true) == row.chosen);
+    }
+}
+
+// --- waypoints (ztunnel's `build_request_*` waypoint cases, and more) ------------------------
+
+namespace {
+
+// kWaypointMesh mirrors ztunnel's build_request test state (a source, a waypoint, a dual-stack
+// waypoint sharing its service account) with this project's addresses, plus waypoints by
+// hostname (a service, a workload's `hostname`), weighted waypoints, a waypoint service whose
+// endpoint runs an application tunnel, and references that resolve to nothing.
+constexpr std::string_view kWaypointMesh = R"({
+  "workloads": [
+    {"uid": "c//Pod/ns/source-workload", "name": "source-workload", "namespace": "ns",
+     "workloadIps": ["198.18.4.1", "2001:db8:4::1"], "node": "local-node", "services": {}},
+    {"uid": "c//Pod/ns/waypoint-workload", "name": "waypoint-workload", "namespace": "ns",
+     "serviceAccount": "waypoint-sa", "workloadIps": ["198.18.4.10"], "node": "local-node",
+     "services": {}},
+    {"uid": "c//Pod/ns/waypoint-workload-dual", "name": "waypoint-workload-dual",
+     "namespace": "ns", "serviceAccount": "waypoint-sa",
+     "workloadIps": ["198.18.4.11", "2001:db8:4::c5"], "services": {}},
+    {"uid": "c//Pod/ns/pod-wp", "name": "pod-wp", "namespace": "ns",
+     "workloadIps": ["198.18.4.2"],
+     "waypoint": {"destination": "/198.18.4.10", "hboneMtlsPort": 15008}, "services": {}},
+    {"uid": "c//Pod/ns/pod-wp-dual", "name": "pod-wp-dual", "namespace": "ns",
+     "workloadIps": ["198.18.4.3", "2001:db8:4::c3"],
+     "waypoint": {"destination": "/198.18.4.11", "hboneMtlsPort": 15008}, "services": {}},
+    {"uid": "c//Pod/ns/pod-wp-host", "name": "pod-wp-host", "namespace": "ns",
+     "workloadIps": ["198.18.4.4", "2001:db8:4::4"], "protocol": "HBONE",
+     "waypoint": {"destination": "ns/waypoint.ns.svc", "hboneMtlsPort": 15008}, "services": {}},
+    {"uid": "c//Pod/ns/pod-wp-workload-host", "name": "pod-wp-workload-host", "namespace": "ns",
+     "workloadIps": ["198.18.4.5"],
+     "waypoint": {"destination": "ns/wp-by-host.example", "hboneMtlsPort": 15008},
+     "services": {}},
+    {"uid": "c//Pod/ns/pod-wp-unknown", "name": "pod-wp-unknown", "namespace": "ns",
+     "workloadIps": ["198.18.4.6"],
+     "waypoint": {"destination": "/198.18.4.250", "hboneMtlsPort": 15008}, "services": {}},
+    {"uid": "c//Pod/ns/pod-wp-unknown-host", "name": "pod-wp-unknown-host", "namespace": "ns",
+     "workloadIps": ["198.18.4.7"],
+     "waypoint": {"destination": "ns/nothing.ns.svc", "hboneMtlsPort": 15008}, "services": {}},
+    {"uid": "c//Pod/ns/wp-host-workload", "name": "wp-host-workload", "namespace": "ns",
+     "serviceAccount": "wp-host", "hostname": "wp-by-host.example",
+     "workloadIps": ["198.18.4.12"], "services": {}},
+    {"uid": "c//Pod/ns/wp-svc-pod", "name": "wp-svc-pod", "namespace": "ns",
+     "serviceAccount": "waypoint-svc-sa", "workloadIps": ["198.18.4.13", "2001:db8:4::d"],
+     "services": {"ns/waypoint.ns.svc": {"80": 8080}}},
+    {"uid": "c//Pod/ns/server", "name": "server", "namespace": "ns", "serviceAccount": "server",
+     "workloadIps": ["198.18.4.20"], "protocol": "HBONE",
+     "services": {"ns/svc-zero-weights": {}}},
+    {"uid": "c//Pod/ns/remote-wp", "name": "remote-wp", "namespace": "ns", "network": "net2",
+     "serviceAccount": "remote-wp", "workloadIps": ["198.18.4.30"], "services": {}},
+    {"uid": "c//Pod/ns/tunnel-wp", "name": "tunnel-wp", "namespace": "ns",
+     "serviceAccount": "tunnel-wp", "workloadIps": ["198.18.4.40"],
+     "applicationTunnel": {"protocol": "PROXY", "port": 15088},
+     "services": {"ns/tunnel-wp.ns.svc": {}}},
+    {"uid": "c//Pod/ns/plain-wp", "name": "plain-wp", "namespace": "ns",
+     "serviceAccount": "plain-wp", "workloadIps": ["198.18.4.41"],
+     "services": {"ns/plain-wp.ns.svc": {}}}
+  ],
+  "services": [
+    {"name": "waypoint", "namespace": "ns", "hostname": "waypoint.ns.svc",
+     "vips": ["/198.19.4.100"], "ports": {"15008": 15008},
+     "subjectAltNames": ["spiffe://cluster.local/ns/ns/sa/waypoint-svc-extra"]},
+    {"name": "tunnel-wp", "namespace": "ns", "hostname": "tunnel-wp.ns.svc",
+     "vips": ["/198.19.4.101"], "ports": {"80": 80}},
+    {"name": "plain-wp", "namespace": "ns", "hostname": "plain-wp.ns.svc",
+     "vips": ["/198.19.4.102"], "ports": {"80": 80}},
+    {"name": "svc-wp", "namespace": "ns", "hostname": "svc-wp", "vips": ["/198.19.4.3"],
+     "ports": {"80": 8080}, "waypoint": {"destination": "/198.18.4.10", "hboneMtlsPort": 15008}},
+    {"name": "svc-pt", "namespace": "ns", "hostname": "svc-pt",
+     "vips": ["/198.19.4.4", "/198.19.5.7"], "ports": {"80": 80},
+     "loadBalancer": {"mode": "Passthrough", "routingPreferences": [],
+                      "healthPolicy": "OnlyHealthy"}},
+    {"name": "svc-empty", "namespace": "ns", "hostname": "svc-empty", "vips": ["/198.19.4.5"],
+     "ports": {"80": 8080}},
+    {"name": "svc-pt-wp", "namespace": "ns", "hostname": "svc-pt-wp",
+     "vips": ["/198.19.4.6", "/198.19.5.8"], "ports": {"80": 80},
+     "waypoint": {"destination": "/198.18.4.10", "hboneMtlsPort": 15008},
+     "loadBalancer": {"mode": "Passthrough", "routingPreferences": [],
+                      "healthPolicy": "OnlyHealthy"}},
+    {"name": "svc-weighted", "namespace": "ns", "hostname": "svc-weighted",
+     "vips": ["/198.19.4.7"], "ports": {"80": 8080},
+     "waypoint": {"destination": "/198.18.4.10", "hboneMtlsPort": 15008},
+     "weightedWaypoints": [
+       {"destination": {"destination": "/198.18.4.10", "hboneMtlsPort": 15008}, "weight": 1},
+       {"destination": {"destination": "/198.18.4.11", "hboneMtlsPort": 15008}, "weight": 3}]},
+    {"name": "svc-zero-weights-wp", "namespace": "ns", "hostname": "svc-zero-weights-wp",
+     "vips": ["/198.19.4.8"], "ports": {"80": 8080},
+     "waypoint": {"destination": "/198.18.4.11", "hboneMtlsPort": 15008},
+     "weightedWaypoints": [
+       {"destination": {"destination": "/198.18.4.10", "hboneMtlsPort": 15008}, "weight": 0}]},
+    {"name": "svc-zero-weights", "namespace": "ns", "hostname": "svc-zero-weights",
+     "vips": ["/198.19.4.9"], "ports": {"80": 8080},
+     "weightedWaypoints": [
+       {"destination": {"destination": "/198.18.4.10", "hboneMtlsPort": 15008}, "weight": 0}]},
+    {"name": "svc-wp-host", "namespace": "ns", "hostname": "svc-wp-host",
+     "vips": ["/198.19.4.10", "/2001:db8:ffff::10"], "ports": {"80": 8080},
+     "waypoint": {"destination": "ns/waypoint.ns.svc", "hboneMtlsPort": 15008}},
+    {"name": "svc-wp-remote", "namespace": "ns", "hostname": "svc-wp-remote",
+     "vips": ["/198.19.4.11"], "ports": {"80": 8080},
+     "waypoint": {"destination": "net2/198.18.4.30", "hboneMtlsPort": 15008}},
+    {"name": "svc-wp-tunnel-vip", "namespace": "ns", "hostname": "svc-wp-tunnel-vip",
+     "vips": ["/198.19.4.12"], "ports": {"80": 8080},
+     "waypoint": {"destination": "/198.19.4.101", "hboneMtlsPort": 15008}},
+    {"name": "svc-wp-plain-vip", "namespace": "ns", "hostname": "svc-wp-plain-vip",
+     "vips": ["/198.19.4.13"], "ports": {"80": 8080},
+     "waypoint": {"destination": "/198.19.4.102", "hboneMtlsPort": 15008}}
+  ]
+})";
+
+struct WaypointRow {
+    const char* what;
+    const char* source;     // Workload name.
+    const char* source_ip;  // "" for none.
+    const char* destination;
+    uint64_t waypoint_random;
+    PlanKind kind;
+    const char* connect_to;  // dst.addr; "" when refused.
+    const char* authority;   // dst.hbone_addr.
+    const char* identities;
+    RefuseReason reason;
+    const char* upstream;  // Plan::upstream's name (dst.workload), "" for none.
+    const char* service;   // Plan::service's name (dst.service), "" for none.
+    const char* final;     // Plan::final_destination's name, "" for none.
+};
+
+const char* name_of(const zt::state::Workload* workload) {
+    return workload == nullptr ? "" : workload->name.c_str();
+}
+
+const char* name_of(const zt::state::Service* service) {
+    return service == nullptr ? "" : service->name.c_str();
+}
+
+constexpr const char* kWaypointId = "spiffe://cluster.local/ns/ns/sa/waypoint-sa";
+
+}  // namespace
+
+TEST_CASE("route: waypoints are followed as ztunnel's build_request follows them") {
+    auto loaded = zt::config::load_text(kWaypointMesh);
+    for (const auto& e : loaded.errors) {
+        MESSAGE(e);
+    }
+    REQUIRE(loaded.snapshot);
+    const auto& snap = *loaded.snapshot;
+    const char* src = "source-workload";
+    const char* src_ip = "198.18.4.1";
+    const WaypointRow rows[] = {
+            // ztunnel's build_request_* cases.
+            {"source_waypoint: the source's own waypoint is not used", src, "198.18.4.2",
+             "198.18.4.1:80", 0, PlanKind::tcp, "198.18.4.1:80", "", "", RefuseReason::none,
+             "source-workload", "", "source-workload"},
+            {"destination_waypoint: a workload's waypoint, HBONE even to a TCP workload", src,
+             src_ip, "198.18.4.2:80", 0, PlanKind::hbone, "198.18.4.10:15008", "198.18.4.2:80",
+             kWaypointId, RefuseReason::none, "waypoint-workload", "", "pod-wp"},
+            {"destination_waypoint_mismatch_ip: the waypoint's IP whatever the family", src, src_ip,
+             "[2001:db8:4::c3]:80", 0, PlanKind::hbone, "198.18.4.11:15008", "[2001:db8:4::c3]:80",
+             kWaypointId, RefuseReason::none, "waypoint-workload-dual", "", "pod-wp-dual"},
+            {"destination_svc_waypoint: the VIP is the authority, untranslated", src, src_ip,
+             "198.19.4.3:80", 0, PlanKind::hbone, "198.18.4.10:15008", "198.19.4.3:80", kWaypointId,
+             RefuseReason::none, "waypoint-workload", "svc-wp", ""},
+            {"empty_service: no endpoint, no waypoint", src, src_ip, "198.19.4.5:80", 0,
+             PlanKind::refuse, "", "", "", RefuseReason::no_healthy_upstream, "", "", ""},
+            {"passthrough_svc", src, src_ip, "198.19.4.4:80", 0, PlanKind::passthrough,
+             "198.19.4.4:80", "", "", RefuseReason::none, "", "svc-pt", ""},
+            {"passthrough_svc_with_waypoint: the waypoint still comes first", src, src_ip,
+             "198.19.4.6:80", 0, PlanKind::hbone, "198.18.4.10:15008", "198.19.4.6:80", kWaypointId,
+             RefuseReason::none, "waypoint-workload", "svc-pt-wp", ""},
+            // Weighted waypoints: weights 1 and 3.
+            {"weighted waypoints: draw 0 of 4 is the first", src, src_ip, "198.19.4.7:80", 0,
+             PlanKind::hbone, "198.18.4.10:15008", "198.19.4.7:80", kWaypointId, RefuseReason::none,
+             "waypoint-workload", "svc-weighted", ""},
+            {"weighted waypoints: draw 1 of 4 is the second", src, src_ip, "198.19.4.7:80", 1,
+             PlanKind::hbone, "198.18.4.11:15008", "198.19.4.7:80", kWaypointId, RefuseReason::none,
+             "waypoint-workload-dual", "svc-weighted", ""},
+            {"weighted waypoints: draw 3 of 4 is the second", src, src_ip, "198.19.4.7:80", 3,
+             PlanKind::hbone, "198.18.4.11:15008", "198.19.4.7:80", kWaypointId, RefuseReason::none,
+             "waypoint-workload-dual", "svc-weighted", ""},
+            {"weighted waypoints: draw 4 wraps to the first", src, src_ip, "198.19.4.7:80", 4,
+             PlanKind::hbone, "198.18.4.10:15008", "198.19.4.7:80", kWaypointId, RefuseReason::none,
+             "waypoint-workload", "svc-weighted", ""},
+            {"weighted waypoints all of weight 0: the single waypoint", src, src_ip,
+             "198.19.4.8:80", 0, PlanKind::hbone, "198.18.4.11:15008", "198.19.4.8:80", kWaypointId,
+             RefuseReason::none, "waypoint-workload-dual", "svc-zero-weights-wp", ""},
+            {"weighted waypoints all of weight 0 and no waypoint: no waypoint at all", src, src_ip,
+             "198.19.4.9:80", 0, PlanKind::hbone, "198.18.4.20:15008", "198.18.4.20:8080",
+             "spiffe://cluster.local/ns/ns/sa/server", RefuseReason::none, "server",
+             "svc-zero-weights", "server"},
+            // Waypoints by hostname.
+            {"service waypoint named by hostname: its endpoint on the service's port, its SANs",
+             src, src_ip, "198.19.4.10:80", 0, PlanKind::hbone, "198.18.4.13:15008",
+             "198.19.4.10:80",
+             "spiffe://cluster.local/ns/ns/sa/waypoint-svc-sa,"
+             "spiffe://cluster.local/ns/ns/sa/waypoint-svc-extra",
+             RefuseReason::none, "wp-svc-pod", "svc-wp-host", ""},
+            {"waypoint by hostname keeps an IPv6 destination's family", src, src_ip,
+             "[2001:db8:ffff::10]:80", 0, PlanKind::hbone, "[2001:db8:4::d]:15008",
+             "[2001:db8:ffff::10]:80",
+             "spiffe://cluster.local/ns/ns/sa/waypoint-svc-sa,"
+             "spiffe://cluster.local/ns/ns/sa/waypoint-svc-extra",
+             RefuseReason::none, "wp-svc-pod", "svc-wp-host", ""},
+            {"workload waypoint by hostname, IPv4 destination", src, src_ip, "198.18.4.4:80", 0,
+             PlanKind::hbone, "198.18.4.13:15008", "198.18.4.4:80",
+             "spiffe://cluster.local/ns/ns/sa/waypoint-svc-sa,"
+             "spiffe://cluster.local/ns/ns/sa/waypoint-svc-extra",
+             RefuseReason::none, "wp-svc-pod", "", "pod-wp-host"},
+            {"waypoint named by a workload's hostname field", src, src_ip, "198.18.4.5:80", 0,
+             PlanKind::hbone, "198.18.4.12:15008", "198.18.4.5:80",
+             "spiffe://cluster.local/ns/ns/sa/wp-host", RefuseReason::none, "wp-host-workload", "",
+             "pod-wp-workload-host"},
+            // References that cannot work.
+            {"waypoint IP with nothing there", src, src_ip, "198.18.4.6:80", 0, PlanKind::refuse,
+             "", "", "", RefuseReason::unknown_waypoint, "", "", ""},
+            {"waypoint hostname with nothing by that name", src, src_ip, "198.18.4.7:80", 0,
+             PlanKind::refuse, "", "", "", RefuseReason::unknown_waypoint, "", "", ""},
+            {"service waypoint on another network needs double HBONE", src, src_ip,
+             "198.19.4.11:80", 0, PlanKind::refuse, "", "", "", RefuseReason::cross_network,
+             "remote-wp", "", ""},
+            {"waypoint VIP lacking the port: its tunnelled endpoint takes it", src, src_ip,
+             "198.19.4.12:80", 0, PlanKind::hbone, "198.18.4.40:15008", "198.19.4.12:80",
+             "spiffe://cluster.local/ns/ns/sa/tunnel-wp", RefuseReason::none, "tunnel-wp",
+             "svc-wp-tunnel-vip", ""},
+            {"waypoint VIP lacking the port, endpoint without a tunnel: unknown", src, src_ip,
+             "198.19.4.13:80", 0, PlanKind::refuse, "", "", "", RefuseReason::unknown_waypoint, "",
+             "", ""},
+            // check_from_waypoint: identity AND IP.
+            {"the waypoint itself sends on to the workload behind it directly", "waypoint-workload",
+             "198.18.4.10", "198.18.4.2:80", 0, PlanKind::tcp, "198.18.4.2:80", "", "",
+             RefuseReason::none, "pod-wp", "", "pod-wp"},
+            {"the waypoint's identity from another IP is not the waypoint", "waypoint-workload",
+             "198.18.4.99", "198.18.4.2:80", 0, PlanKind::hbone, "198.18.4.10:15008",
+             "198.18.4.2:80", kWaypointId, RefuseReason::none, "waypoint-workload", "", "pod-wp"},
+            {"the waypoint's IP with another identity is not the waypoint", src, "198.18.4.10",
+             "198.18.4.2:80", 0, PlanKind::hbone, "198.18.4.10:15008", "198.18.4.2:80", kWaypointId,
+             RefuseReason::none, "waypoint-workload", "", "pod-wp"},
+            {"a workload sharing the waypoint's service account is not the waypoint",
+             "waypoint-workload-dual", "198.18.4.11", "198.18.4.2:80", 0, PlanKind::hbone,
+             "198.18.4.10:15008", "198.18.4.2:80", kWaypointId, RefuseReason::none,
+             "waypoint-workload", "", "pod-wp"},
+            {"without the client's IP the source is never the waypoint", "waypoint-workload", "",
+             "198.18.4.2:80", 0, PlanKind::hbone, "198.18.4.10:15008", "198.18.4.2:80", kWaypointId,
+             RefuseReason::none, "waypoint-workload", "", "pod-wp"},
+            {"an endpoint of a waypoint service is that waypoint", "wp-svc-pod", "198.18.4.13",
+             "198.18.4.4:80", 0, PlanKind::hbone, "198.18.4.4:15008", "198.18.4.4:80",
+             "spiffe://cluster.local/ns/ns/sa/default", RefuseReason::none, "pod-wp-host", "",
+             "pod-wp-host"},
+            {"a service's waypoint is followed even from the waypoint (ztunnel checks workload "
+             "waypoints only)",
+             "waypoint-workload", "198.18.4.10", "198.19.4.3:80", 0, PlanKind::hbone,
+             "198.18.4.10:15008", "198.19.4.3:80", kWaypointId, RefuseReason::none,
+             "waypoint-workload", "svc-wp", ""},
+    };
+    for (const WaypointRow& row : rows) {
+        std::string what = row.what;
+        INFO(what);
+        const zt::state::Workload* source = nullptr;
+        for (const auto& w : snap.workloads()) {
+            source = w.name == row.source ? &w : source;
+        }
+        REQUIRE(source);
+        auto destination = zt::state::SocketAddr::parse(row.destination);
+        REQUIRE(destination);
+        zt::proxy::RouteOptions options;
+        options.waypoints = true;
+        options.locality_load_balancing = true;
+        options.waypoint_random = row.waypoint_random;
+        if (*row.source_ip != '\0') {
+            options.source_ip = zt::state::IpAddr::parse(row.source_ip);
+        }
+        auto plan = zt::proxy::plan_outbound(snap, *source, *destination, options);
+        CHECK(zt::proxy::to_string(plan.kind) == zt::proxy::to_string(row.kind));
+        CHECK(zt::proxy::to_string(plan.reason) == zt::proxy::to_string(row.reason));
+        if (row.kind != PlanKind::refuse) {
+            CHECK(plan.connect_to.to_string() == row.connect_to);
+        }
+        CHECK(plan.authority == row.authority);
+        CHECK(join(plan.expected_identities) == row.identities);
+        CHECK(std::string(name_of(plan.upstream)) == row.upstream);
+        CHECK(std::string(name_of(plan.service)) == row.service);
+        CHECK(std::string(name_of(plan.final_destination)) == row.final);
+        if (row.kind != PlanKind::refuse) {
+            CHECK((plan.waypoint != nullptr) == (std::string_view(row.upstream) != row.final));
+        }
+    }
+}
+
+TEST_CASE("route: with waypoints off a destination with a waypoint is refused, never bypassed") {
+    auto loaded = zt::config::load_text(kWaypointMesh);
+    REQUIRE(loaded.snapshot);
+    const auto& snap = *loaded.snapshot;
+    const auto* source = snap.workload_by_uid("c//Pod/ns/source-workload");
+    REQUIRE(source);
+    zt::proxy::RouteOptions options;  // waypoints off: the default until the proxy wires them.
+    for (const char* destination :
+         {"198.19.4.3:80", "198.18.4.2:80", "198.19.4.9:80", "198.19.4.6:80"}) {
+        std::string what = destination;
+        INFO(what);
+        auto plan = zt::proxy::plan_outbound(snap, *source,
+                                             *zt::state::SocketAddr::parse(destination), options);
+        CHECK(plan.kind == PlanKind::refuse);
+        CHECK(plan.reason == RefuseReason::waypoint_unsupported);
+    }
+}
+
+TEST_CASE("route: Strict load balancing with no matching endpoint fails with no healthy upstream") {
+    auto loaded = zt::config::load_text(locality_config());
+    REQUIRE(loaded.snapshot);
+    const auto& snap = *loaded.snapshot;
+    const auto* nolocal = snap.workload_by_uid("c//Pod/d/nolocal");
+    const auto* client = snap.workload_by_uid("c//Pod/d/client");
+    REQUIRE(nolocal);
+    REQUIRE(client);
+    // strict-node is the third service: VIP 198.19.3.3.
+    auto vip = *zt::state::SocketAddr::parse("198.19.3.3:80");
+    zt::proxy::RouteOptions options;
+    options.locality_load_balancing = true;
+    for (uint64_t r = 0; r < 16; ++r) {
+        options.random = r;
+        auto refused = zt::proxy::plan_outbound(snap, *nolocal, vip, options);
+        CHECK(refused.kind == PlanKind::refuse);
+        CHECK(refused.reason == RefuseReason::no_healthy_upstream);
+        // The same service from a source on node n1 always stays on n1.
+        auto local = zt::proxy::plan_outbound(snap, *client, vip, options);
+        CHECK(local.kind == PlanKind::hbone);
+        CHECK(local.connect_to.to_string() == "198.18.3.10:15008");
+        CHECK(local.authority == "198.18.3.10:8080");
+    }
+    // Before the proxy turns locality ranking on, Strict is treated as Standard.
+    options.locality_load_balancing = false;
+    auto standard = zt::proxy::plan_outbound(snap, *nolocal, vip, options);
+    CHECK(standard.kind == PlanKind::hbone);
+}
+
+TEST_CASE("route: refusals carry ztunnel's error text for the access log") {
+    auto loaded = zt::config::load_text(kWaypointMesh);
+    REQUIRE(loaded.snapshot);
+    const auto& snap = *loaded.snapshot;
+    const auto* source = snap.workload_by_uid("c//Pod/ns/source-workload");
+    REQUIRE(source);
+
+    struct Row {
+        const char* destination;
+        bool waypoints;
+        const char* error;
+    } rows[] = {
+            {"127.0.0.1:15008", true, "attempted recursive call to ourselves"},
+            {"198.19.4.5:80", true, "no healthy upstream: 198.19.4.5:80"},
+            {"198.18.4.6:80", true, "unknown waypoint: waypoint /198.18.4.250 not found"},
+            {"198.18.4.7:80", true, "unknown waypoint: waypoint ns/nothing.ns.svc not found"},
+            {"198.19.4.11:80", true, "unsupported feature: double HBONE to network \"net2\""},
+            {"198.18.4.2:80", false, "unsupported feature: waypoint /198.18.4.10"},
+            {"198.19.4.3:80", false, "unsupported feature: waypoint /198.18.4.10"},
+            {"198.18.4.2:80", true, ""},
+    };
+
+    for (const Row& row : rows) {
+        std::string what = row.destination;
+        INFO(what);
+        zt::proxy::RouteOptions options;
+        options.waypoints = row.waypoints;
+        auto destination = *zt::state::SocketAddr::parse(row.destination);
+        auto plan = zt::proxy::plan_outbound(snap, *source, destination, options);
+        CHECK(zt::proxy::refuse_error(plan, destination) == row.error);
+    }
+    // A workload without a usable IP (hostname-only: no workload DNS here).
+    auto dns_only = zt::config::load_text(R"({"workloads": [
+        {"uid": "c//Pod/d/client", "namespace": "d", "workloadIps": ["198.18.8.1"], "services": {}},
+        {"uid": "c//Pod/d/wp", "name": "wp", "namespace": "d", "hostname": "wp.example",
+         "workloadIps": [], "protocol": "HBONE", "services": {}},
+        {"uid": "c//Pod/d/server", "namespace": "d", "workloadIps": ["198.18.8.2"], "services": {},
+         "waypoint": {"destination": "d/wp.example", "hboneMtlsPort": 15008}}]})");
+    REQUIRE(dns_only.snapshot);
+    zt::proxy::RouteOptions options;
+    options.waypoints = true;
+    auto destination = *zt::state::SocketAddr::parse("198.18.8.2:80");
+    auto plan = zt::proxy::plan_outbound(*dns_only.snapshot,
+                                         *dns_only.snapshot->workload_by_uid("c//Pod/d/client"),
+                                         destination, options);
+    CHECK(plan.reason == RefuseReason::no_workload_ip);
+    CHECK(zt::proxy::refuse_error(plan, destination) ==
+          "no valid routing destination for workload: Workload{wp with uid c//Pod/d/wp (HBONE)}");
+}
+
+TEST_CASE("route: load_balance weighs by capacity over the endpoints that can take the port") {
+    auto loaded = zt::config::load_text(R"({
+      "workloads": [
+        {"uid": "c//Pod/ns/w1", "namespace": "ns", "workloadIps": ["198.18.0.1"], "capacity": 1,
+         "services": {"ns/svc": {"80": 9001}}},
+        {"uid": "c//Pod/ns/w2", "namespace": "ns", "workloadIps": ["198.18.0.2"], "capacity": 3,
+         "services": {"ns/svc": {}}},
+        {"uid": "c//Pod/ns/w4", "namespace": "ns", "workloadIps": [], "hostname": "w4.example",
+         "services": {"ns/svc": {"80": 9004}}},
+        {"uid": "c//Pod/ns/w5", "namespace": "ns", "workloadIps": ["198.18.0.5"], "capacity": 0,
+         "services": {"ns/svc": {"80": 9005}}},
+        {"uid": "c//Pod/ns/w6", "namespace": "ns", "workloadIps": ["198.18.0.6"],
+         "applicationTunnel": {"protocol": "PROXY", "port": 15088}, "services": {"ns/wp": {}}},
+        {"uid": "c//Pod/ns/w7", "namespace": "ns", "workloadIps": ["198.18.0.7"],
+         "services": {"ns/wp": {}}}
+      ],
+      "services": [
+        {"name": "svc", "namespace": "ns", "hostname": "svc", "vips": ["/198.19.1.1"],
+         "ports": {"80": 0, "443": 8443}},
+        {"name": "wp", "namespace": "ns", "hostname": "wp", "vips": ["/198.19.1.2"],
+         "ports": {"80": 80}}
+      ]
+    })");
+    REQUIRE(loaded.snapshot);
+    const auto& snap = *loaded.snapshot;
+    const auto* source = snap.workload_by_uid("c//Pod/ns/w1");
+    const auto* svc = snap.service_by_key("ns", "svc");
+    const auto* wp = snap.service_by_key("ns", "wp");
+    REQUIRE(source);
+    REQUIRE(svc);
+    REQUIRE(wp);
+    using zt::proxy::ResolutionMode;
+    zt::proxy::RouteOptions options;
+    auto pick = [&](const zt::state::Service& service, uint16_t port, ResolutionMode mode,
+                    uint64_t r) {
+        options.random = r;
+        const auto* e = zt::proxy::load_balance(snap, *source, service, port, mode, options);
+        return e == nullptr ? std::string("none") : e->workload->uid.substr(10);
+    };
+    // Port 443: w1 (capacity 1) and w2 (3); w5 weighs 0; w4 has no IP (and no workload DNS).
+    std::map<std::string, int> picks;
+    for (uint64_t r = 0; r < 400; ++r) {
+        picks[pick(*svc, 443, ResolutionMode::standard, r)]++;
+    }
+    CHECK(picks == std::map<std::string, int>{{"w1", 100}, {"w2", 300}});
+    // Port 80 is named (target 0): only endpoints mapping it qualify, w1 of those with weight.
+    for (uint64_t r = 0; r < 10; ++r) {
+        CHECK(pick(*svc, 80, ResolutionMode::standard, r) == "w1");
+    }
+    CHECK(pick(*svc, 9999, ResolutionMode::standard, 0) == "none");
+    // Waypoint resolution: the port need not be on the service for a tunnelled endpoint.
+    for (uint64_t r = 0; r < 10; ++r) {
+        CHECK(pick(*wp, 15008, ResolutionMode::waypoint, r) == "w6");
+    }
+    CHECK(pick(*wp, 15008, ResolutionMode::standard, 0) == "none");
+    CHECK(pick(*wp, 80, ResolutionMode::waypoint, 1) == "w7");
+
+    auto endpoints = snap.endpoints(*wp);
+    REQUIRE(endpoints.size() == 2);
+    CHECK(zt::proxy::upstream_port(*wp, endpoints[0], 15008) == 15008);  // Tunnel with a port.
+    CHECK_FALSE(zt::proxy::upstream_port(*wp, endpoints[1], 15008).has_value());
+    CHECK(zt::proxy::upstream_port(*wp, endpoints[1], 80) == 80);
+    auto svc_endpoints = snap.endpoints(*svc);
+    CHECK(zt::proxy::upstream_port(*svc, svc_endpoints[0], 80) == 9001);   // The endpoint's map.
+    CHECK(zt::proxy::upstream_port(*svc, svc_endpoints[1], 443) == 8443);  // The service's.
+    CHECK_FALSE(zt::proxy::upstream_port(*svc, svc_endpoints[1], 80).has_value());
 }

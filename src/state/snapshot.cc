@@ -19,16 +19,25 @@ std::string at(std::string_view list, size_t index) {
     return std::string(list) + "[" + std::to_string(index) + "]";
 }
 
-bool visible(const Service& service, std::string_view client_namespace) {
-    return service.visibility != Visibility::namespace_ || service.namespace_ == client_namespace;
+// ClientNamespace is the namespace a lookup is made for; std::nullopt is ztunnel's `ns: None`
+// (no visibility filter, no namespace preference), used to resolve waypoint references.
+using ClientNamespace = std::optional<std::string_view>;
+
+bool visible(const Service& service, ClientNamespace client_namespace) {
+    return !client_namespace || service.visibility != Visibility::namespace_ ||
+           service.namespace_ == *client_namespace;
+}
+
+bool in_namespace(const Service& service, ClientNamespace client_namespace) {
+    return client_namespace && service.namespace_ == *client_namespace;
 }
 
 // better_service is the ztunnel ranking for services sharing a VIP or hostname: a service in the
 // client's namespace beats one that is not, then a canonical one beats one that is not. Equal
 // ranks keep file order (the caller keeps the first).
-bool better_service(const Service& a, const Service& b, std::string_view client_namespace) {
-    bool a_local = a.namespace_ == client_namespace;
-    bool b_local = b.namespace_ == client_namespace;
+bool better_service(const Service& a, const Service& b, ClientNamespace client_namespace) {
+    bool a_local = in_namespace(a, client_namespace);
+    bool b_local = in_namespace(b, client_namespace);
     if (a_local != b_local) {
         return a_local;
     }
@@ -36,7 +45,7 @@ bool better_service(const Service& a, const Service& b, std::string_view client_
 }
 
 const Service* best_of(const std::vector<const Service*>& candidates,
-                       std::string_view client_namespace) {
+                       ClientNamespace client_namespace) {
     const Service* best = nullptr;
     for (const Service* service : candidates) {
         if (!visible(*service, client_namespace)) {
@@ -243,6 +252,15 @@ const Workload* Snapshot::workload_by_ip(const NetworkAddress& address) const {
 
 const Service* Snapshot::service_by_vip(const NetworkAddress& address,
                                         std::string_view client_namespace) const {
+    return best_service_by_vip(address, client_namespace);
+}
+
+const Service* Snapshot::service_by_vip_unscoped(const NetworkAddress& address) const {
+    return best_service_by_vip(address, std::nullopt);
+}
+
+const Service* Snapshot::best_service_by_vip(
+        const NetworkAddress& address, std::optional<std::string_view> client_namespace) const {
     auto it = services_by_vip_.find(address);
     if (it != services_by_vip_.end()) {
         if (const Service* best = best_of(it->second, client_namespace)) {
@@ -259,8 +277,8 @@ const Service* Snapshot::service_by_vip(const NetworkAddress& address,
             best = &entry;
             continue;
         }
-        bool local = entry.service->namespace_ == client_namespace;
-        bool best_local = best->service->namespace_ == client_namespace;
+        bool local = in_namespace(*entry.service, client_namespace);
+        bool best_local = in_namespace(*best->service, client_namespace);
         if (local != best_local) {
             if (local) {
                 best = &entry;
@@ -286,6 +304,36 @@ AddressMatch Snapshot::find_address(const NetworkAddress& address,
         return {workload, nullptr};
     }
     return {nullptr, service_by_vip(address, client_namespace)};
+}
+
+AddressMatch Snapshot::find_address_unscoped(const NetworkAddress& address) const {
+    if (const Workload* workload = workload_by_ip(address)) {
+        return {workload, nullptr};
+    }
+    return {nullptr, service_by_vip_unscoped(address)};
+}
+
+AddressMatch Snapshot::find_hostname(const NamespacedHostname& name) const {
+    if (const Service* service = service_by_key(name.namespace_, name.hostname)) {
+        return {nullptr, service};
+    }
+    for (const Workload& workload : config_.workloads) {
+        if (workload.hostname == name.hostname && workload.namespace_ == name.namespace_ &&
+            workload_by_uid(workload.uid) == &workload) {
+            return {&workload, nullptr};
+        }
+    }
+    return {};
+}
+
+AddressMatch Snapshot::find_gateway(const GatewayAddress& gateway) const {
+    if (gateway.address) {
+        return find_address_unscoped(*gateway.address);
+    }
+    if (gateway.host) {
+        return find_hostname(*gateway.host);
+    }
+    return {};
 }
 
 const Service* Snapshot::service_by_key(std::string_view namespace_,
@@ -321,37 +369,6 @@ std::optional<uint16_t> Snapshot::target_port(const Service& service, const Endp
         return *port;
     }
     return std::nullopt;
-}
-
-const Endpoint* Snapshot::choose_endpoint(const Service& service, uint16_t service_port,
-                                          uint64_t random) const {
-    auto candidates = endpoints(service);
-    auto eligible = [&](const Endpoint& endpoint) {
-        return !endpoint.workload->workload_ips.empty() &&
-               target_port(service, endpoint, service_port).has_value();
-    };
-    uint64_t total = 0;
-    for (const Endpoint& endpoint : candidates) {
-        if (eligible(endpoint)) {
-            total += endpoint.workload->capacity;
-        }
-    }
-    if (total == 0) {
-        return nullptr;
-    }
-    uint64_t pick = random % total;
-    for (const Endpoint& endpoint : candidates) {
-        if (!eligible(endpoint)) {
-            continue;
-        }
-        uint64_t weight = endpoint.workload->capacity;
-        if (pick < weight) {
-            return &endpoint;
-        }
-        pick -= weight;
-    }
-    ZT_ASSERT(false);
-    return nullptr;
 }
 
 const Policy* Snapshot::policy_by_key(std::string_view key) const {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -85,6 +86,22 @@ public:
     AddressMatch find_address(const NetworkAddress& address,
                               std::string_view client_namespace) const;
 
+    // service_by_vip_unscoped and find_address_unscoped are the same lookups made for no client
+    // (ztunnel's `ns: None`): every service is visible and none wins for its namespace. ztunnel
+    // resolves waypoint references and the inbound "sandwich" check this way.
+    const Service* service_by_vip_unscoped(const NetworkAddress& address) const;
+    AddressMatch find_address_unscoped(const NetworkAddress& address) const;
+
+    // find_hostname is ztunnel's `ProxyState::find_hostname`: the service `namespace/hostname`,
+    // else the first workload (in file order) of that namespace whose `hostname` is that name
+    // (an O(n) scan, as in ztunnel: workloads addressed by hostname are rare).
+    AddressMatch find_hostname(const NamespacedHostname& name) const;
+
+    // find_gateway resolves a waypoint or gateway reference as ztunnel's `find_destination(dest,
+    // None)` does: `network/ip` through `find_address_unscoped`, `namespace/hostname` through
+    // `find_hostname`.
+    AddressMatch find_gateway(const GatewayAddress& gateway) const;
+
     // service_by_key returns the service `namespace/hostname`, or null.
     const Service* service_by_key(std::string_view namespace_, std::string_view hostname) const;
 
@@ -102,13 +119,6 @@ public:
     // mapping, else the service's non-zero target; std::nullopt when neither exists.
     static std::optional<uint16_t> target_port(const Service& service, const Endpoint& endpoint,
                                                uint16_t service_port);
-
-    // choose_endpoint picks one endpoint of `service` for `service_port`, weighted by the
-    // workloads' `capacity`, among those whose workload has an IP and whose target port is
-    // known. `random` is any uniformly distributed value (the caller owns randomness, so this
-    // stays pure and testable). Null when no endpoint qualifies or all weights are zero.
-    const Endpoint* choose_endpoint(const Service& service, uint16_t service_port,
-                                    uint64_t random) const;
 
     // policy_by_key returns the policy `namespace/name`, or null.
     const Policy* policy_by_key(std::string_view key) const;
@@ -132,6 +142,8 @@ public:
 private:
     explicit Snapshot(Config config) : config_(std::move(config)) {}
 
+    const Service* best_service_by_vip(const NetworkAddress& address,
+                                       std::optional<std::string_view> client_namespace) const;
     void index(BuildResult& result);
     void index_workloads(std::vector<std::string>& errors);
     void index_services(std::vector<std::string>& errors);

@@ -1,10 +1,9 @@
 // Unit tests for the snapshot's lookups: VIP ranking (namespace, canonical, file order) and the
-// CIDR fallback, visibility, hostname ranking, endpoint health filtering and named ports, the
-// capacity-weighted endpoint choice, policy scopes and pods.
+// CIDR fallback, visibility, hostname ranking, unscoped lookups and waypoint references, endpoint
+// health filtering and named ports, policy scopes and pods.
 
 #include "src/state/snapshot.h"
 
-#include <map>
 #include <string>
 
 #include <doctest/doctest.h>
@@ -70,6 +69,51 @@ TEST_CASE("state: Namespace-visibility services are invisible to other namespace
     CHECK(snap->best_service_by_host("priv.example", "ns9") == nullptr);
 }
 
+TEST_CASE(
+        "state: unscoped lookups (for waypoint references) see every service, rank by canonical") {
+    auto snap = build(kServices);
+    // No client namespace: a Namespace-visibility service is found, and canonical wins.
+    CHECK(snap->service_by_vip_unscoped(addr("", "198.19.0.2"))->name == "priv");
+    CHECK(snap->service_by_vip_unscoped(addr("", "198.19.0.1"))->name == "b");
+    CHECK(snap->service_by_vip_unscoped(addr("", "198.19.128.7"))->name == "narrow");
+    CHECK(snap->find_address_unscoped(addr("", "198.19.0.2")).service->name == "priv");
+}
+
+TEST_CASE("state: find_hostname and find_gateway resolve waypoint references as ztunnel does") {
+    auto snap = build(R"({
+      "workloads": [
+        {"uid": "c//Pod/ns/wp", "name": "wp", "namespace": "ns", "hostname": "wp.example",
+         "workloadIps": ["198.18.6.1"], "services": {}},
+        {"uid": "c//Pod/other/wp", "name": "wp-other", "namespace": "other",
+         "hostname": "wp.example", "workloadIps": [], "services": {}}
+      ],
+      "services": [
+        {"name": "wps", "namespace": "ns", "hostname": "wps.ns.svc", "vips": ["net2/198.19.6.1"],
+         "ports": {}, "visibility": "Namespace"}
+      ]
+    })");
+    using zt::state::GatewayAddress;
+    using zt::state::NamespacedHostname;
+    CHECK(snap->find_hostname(NamespacedHostname{"ns", "wps.ns.svc"}).service->name == "wps");
+    CHECK(snap->find_hostname(NamespacedHostname{"ns", "wp.example"}).workload->name == "wp");
+    CHECK(snap->find_hostname(NamespacedHostname{"other", "wp.example"}).workload->name ==
+          "wp-other");
+    auto none = snap->find_hostname(NamespacedHostname{"ns", "nothing"});
+    CHECK((none.workload == nullptr && none.service == nullptr));
+
+    GatewayAddress by_ip;
+    by_ip.address = addr("", "198.18.6.1");
+    CHECK(snap->find_gateway(by_ip).workload->name == "wp");
+    GatewayAddress by_vip;
+    by_vip.address = addr("net2", "198.19.6.1");  // The gateway's own network is used.
+    CHECK(snap->find_gateway(by_vip).service->name == "wps");
+    by_vip.address = addr("", "198.19.6.1");
+    CHECK(snap->find_gateway(by_vip).service == nullptr);
+    GatewayAddress by_host;
+    by_host.host = NamespacedHostname{"ns", "wps.ns.svc"};
+    CHECK(snap->find_gateway(by_host).service->name == "wps");
+}
+
 TEST_CASE("state: CIDR VIPs are a fallback ranked by namespace, then longest prefix") {
     auto snap = build(kServices);
     CHECK(snap->service_by_vip(addr("", "198.19.128.7"), "ns9")->name == "narrow");
@@ -101,7 +145,8 @@ constexpr std::string_view kEndpoints = R"({
     {"name": "svc", "namespace": "ns", "hostname": "svc", "vips": ["/198.19.1.1"],
      "ports": {"80": 0, "443": 8443}},
     {"name": "all", "namespace": "ns", "hostname": "all", "vips": ["/198.19.1.2"],
-     "ports": {"80": 8080}, "loadBalancer": {"healthPolicy": "AllowAll"}}
+     "ports": {"80": 8080}, "loadBalancer": {"healthPolicy": "AllowAll", "mode": "Standard",
+                                          "routingPreferences": []}}
   ]
 })";
 
@@ -131,27 +176,6 @@ TEST_CASE("state: target port: endpoint map, then non-zero service target, else 
             zt::state::Snapshot::target_port(*svc, eps[1], 80).has_value());  // Named, unmapped.
     CHECK(zt::state::Snapshot::target_port(*svc, eps[1], 443) == 8443);
     CHECK_FALSE(zt::state::Snapshot::target_port(*svc, eps[0], 8080).has_value());
-}
-
-TEST_CASE("state: endpoint choice is weighted by capacity over eligible endpoints") {
-    auto snap = build(kEndpoints);
-    const auto* svc = snap->service_by_key("ns", "svc");
-    // Port 443: w1 (capacity 1), w2 (3) and w5 (0) are eligible; w4 has no IP.
-    std::map<std::string, int> picks;
-    for (uint64_t r = 0; r < 400; ++r) {
-        const auto* e = snap->choose_endpoint(*svc, 443, r);
-        REQUIRE(e);
-        picks[e->workload->uid]++;
-    }
-    CHECK(picks["c//Pod/ns/w1"] == 100);
-    CHECK(picks["c//Pod/ns/w2"] == 300);
-    CHECK(picks.count("c//Pod/ns/w5") == 0);
-    CHECK(picks.count("c//Pod/ns/w4") == 0);
-    // Port 80 is named (target 0): only endpoints mapping it qualify, w1 of those with weight.
-    for (uint64_t r = 0; r < 10; ++r) {
-        CHECK(snap->choose_endpoint(*svc, 80, r)->workload->uid == "c//Pod/ns/w1");
-    }
-    CHECK(snap->choose_endpoint(*svc, 9999, 0) == nullptr);
 }
 
 TEST_CASE("state: policies are indexed by scope and selected per workload") {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # check_config_cli.sh drives `ztunnel check-config FILE` as an operator would (SPEC.md §1): it
 # accepts ztunnel's examples/localhost.yaml written as JSON with a one-line summary and exit 0,
-# rejects each broken variant with exit 1 and a message naming the JSON path, and exits 2 on
-# usage errors. Variants are made at run time from the fixture with Debian's python3. No network.
+# rejects each broken variant with exit 1 and a message naming the JSON path, accepts a file with
+# waypoints and every load-balancer mode and warns where a combination cannot work, and exits 2
+# on usage errors. Variants are made at run time from the fixture with Debian's python3. No network.
 # timeout: 60
 set -euo pipefail
 
@@ -56,6 +57,47 @@ variant netns 'c["pods"] = [{"uid": "x", "netns": "netns/zt-x"}]' \
     'pods[0].netns: not an absolute path: "netns/zt-x"'
 variant missing 'del c["services"][0]["hostname"]' \
     'services[0]: missing required key "hostname"'
+
+# Waypoints (by VIP, hostname and IP; weighted; a workload's), application tunnels and every
+# load-balancer mode, preference and health policy are accepted.
+WP=tests/fixtures/waypoints-lb.json
+out=$("$BIN" check-config "$WP" 2>"$tmp/err") || fail "waypoints fixture rejected: $(cat "$tmp/err")"
+grep -qF "ok: 5 workloads, 7 services, 0 policies, 3 pods" <<<"$out" || fail "summary: $out"
+grep -qE '^warning: (services|workloads)\[[0-9]' "$tmp/err" && fail "waypoints fixture warns: $(cat "$tmp/err")"
+
+# The keys ztunnel's serde requires are required here too (made from the waypoints fixture).
+FIXTURE=$WP
+variant no-subzone 'del c["workloads"][0]["locality"]["subzone"]' \
+    'workloads[0].locality: missing required key "subzone"'
+variant no-prefs 'del c["services"][2]["loadBalancer"]["routingPreferences"]' \
+    'services[2].loadBalancer: missing required key "routingPreferences"'
+variant no-health 'del c["services"][3]["loadBalancer"]["healthPolicy"]' \
+    'services[3].loadBalancer: missing required key "healthPolicy"'
+variant no-wp-port 'del c["workloads"][1]["waypoint"]["hboneMtlsPort"]' \
+    'workloads[1].waypoint: missing required key "hboneMtlsPort"'
+variant no-weight 'del c["services"][1]["weightedWaypoints"][1]["weight"]' \
+    'services[1].weightedWaypoints[1]: missing required key "weight"'
+
+# warns NAME PYTHON-EXPR EXPECTED: still valid (exit 0), with EXPECTED as a warning line.
+warns() {
+    local name=$1 stmt=$2 expected=$3
+    "$PY" - "$WP" "$tmp/$name.json" "$stmt" <<'PYEOF'
+import json, sys
+c = json.load(open(sys.argv[1]))
+exec(sys.argv[3])
+json.dump(c, open(sys.argv[2], "w"))
+PYEOF
+    "$BIN" check-config "$tmp/$name.json" >"$tmp/$name.out" 2>"$tmp/$name.err" ||
+        fail "$name: rejected: $(cat "$tmp/$name.err")"
+    grep -qxF -- "warning: $expected" "$tmp/$name.err" || { cat "$tmp/$name.err"; fail "$name: no '$expected'"; }
+    echo "ok  $name"
+}
+warns strict-stranded 'c["workloads"][0]["node"] = "node3"' \
+    'services[2].loadBalancer: Strict [Node]: no endpoint matches 1 of 3 client workloads ("Kubernetes//Pod/default/client"); their connections to it fail with no healthy upstream'
+warns unknown-waypoint 'c["services"][1]["waypoint"]["destination"] = "/198.19.0.99"' \
+    'services[1].waypoint: "/198.19.0.99" names no workload or service of this config; connections that need this waypoint fail (unknown waypoint)'
+warns zero-weights 'del c["services"][1]["waypoint"]; [w.update(weight=0) for w in c["services"][1]["weightedWaypoints"]]' \
+    'services[1].weightedWaypoints: every weight is 0 and there is no waypoint, so traffic to this service uses no waypoint at all'
 
 # Not JSON at all, and a truncated file.
 printf '{"workloads": [' >"$tmp/trunc.json"
