@@ -138,6 +138,17 @@ void Out::quoted(std::string_view value) {
     text_.push_back('"');
     size_t i = 0;
     while (i < value.size()) {
+        // Most text is printable ASCII: copy such a run in one append.
+        size_t run = i;
+        while (run < value.size() && uint8_t(value[run]) >= 0x20 && uint8_t(value[run]) < 0x80 &&
+               value[run] != '"' && value[run] != '\\') {
+            ++run;
+        }
+        if (run > i) {
+            text_.append(value.substr(i, run - i));
+            i = run;
+            continue;
+        }
         auto c = uint8_t(value[i]);
         if (c == '"' || c == '\\') {
             text_.push_back('\\');
@@ -147,9 +158,6 @@ void Out::quoted(std::string_view value) {
             text_.append("\\u00");
             text_.push_back(kHex[c >> 4]);
             text_.push_back(kHex[c & 15]);
-            ++i;
-        } else if (c < 0x80) {
-            text_.push_back(char(c));
             ++i;
         } else if (size_t n = utf8_sequence_length(value.substr(i)); n > 0) {
             text_.append(value.substr(i, n));
