@@ -144,6 +144,8 @@ std::string_view opcode_name(uint8_t opcode) {
             return "send";
         case IORING_OP_SENDMSG:
             return "sendmsg";
+        case IORING_OP_RECVMSG:
+            return "recvmsg";
         case IORING_OP_SPLICE:
             return "splice";
         case IORING_OP_POLL_ADD:
@@ -313,6 +315,12 @@ void Ring::send(Completion& completion, int fd, std::span<const uint8_t> buffer,
 void Ring::sendmsg(Completion& completion, int fd, const msghdr& message, int flags) {
     io_uring_sqe* sqe = prepare(completion);
     io_uring_prep_sendmsg(sqe, fd, &message, unsigned(flags));
+    io_uring_sqe_set_data(sqe, &completion);
+}
+
+void Ring::recvmsg(Completion& completion, int fd, msghdr& message, int flags) {
+    io_uring_sqe* sqe = prepare(completion);
+    io_uring_prep_recvmsg(sqe, fd, &message, unsigned(flags));
     io_uring_sqe_set_data(sqe, &completion);
 }
 

@@ -142,6 +142,12 @@ public:
     // unchanged until the callback has run.
     void sendmsg(Completion& completion, int fd, const msghdr& message, int flags = 0);
 
+    // recvmsg receives one message into the buffers of `message` (iovecs; `msg_name` gets the
+    // sender's address of a datagram socket, `msg_namelen` its length, `msg_flags` MSG_TRUNC
+    // when the datagram was larger than the buffers). `message`, its iovec array, the buffers
+    // and the address storage must stay valid and untouched until the callback has run.
+    void recvmsg(Completion& completion, int fd, msghdr& message, int flags = 0);
+
     // splice moves up to `length` bytes from `fd_in` to `fd_out`, one of which is a pipe.
     // The kernel runs every splice on an io-wq thread: only splice from a socket that is
     // nonblocking and known to be readable (DESIGN "A connection").

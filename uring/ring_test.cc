@@ -300,6 +300,66 @@ TEST_CASE("ring: sendmsg sends gathered buffers in order in one operation") {
     CHECK(got == expected);
 }
 
+TEST_CASE("ring: recvmsg and sendmsg carry datagrams with their peer's address") {
+    auto ring = make_ring();
+    if (!ring) {
+        return;
+    }
+    for (int family : {AF_INET, AF_INET6}) {
+        CAPTURE(family);
+        UniqueFd server(::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        UniqueFd client(::socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+        REQUIRE(server.valid());
+        REQUIRE(client.valid());
+        sockaddr_storage bound{};
+        socklen_t length = zt::test::loopback_address(family, 0, bound);
+        REQUIRE(::bind(server.get(), reinterpret_cast<sockaddr*>(&bound), length) == 0);
+        REQUIRE(::getsockname(server.get(), reinterpret_cast<sockaddr*>(&bound), &length) == 0);
+        REQUIRE(::connect(client.get(), reinterpret_cast<sockaddr*>(&bound), length) == 0);
+
+        // A receive is armed before anything is sent; then a datagram larger than the buffer
+        // arrives: the first 8 bytes, MSG_TRUNC, and the sender's address come back.
+        uint8_t buffer[8];
+        iovec in{buffer, sizeof buffer};
+        sockaddr_storage peer{};
+        msghdr received{};
+        received.msg_name = &peer;
+        received.msg_namelen = sizeof peer;
+        received.msg_iov = &in;
+        received.msg_iovlen = 1;
+        Recorder recv;
+        ring->recvmsg(recv.completion, server.get(), received);
+        ring->submit();
+        const char text[] = "0123456789abcdef";
+        REQUIRE(::send(client.get(), text, 16, 0) == 16);
+        REQUIRE(run_until(*ring, [&] { return !recv.results.empty(); }));
+        CHECK(recv.results[0] == 8);
+        CHECK((received.msg_flags & MSG_TRUNC) != 0);
+        CHECK(std::memcmp(buffer, text, 8) == 0);
+        sockaddr_storage client_address{};
+        socklen_t client_length = sizeof client_address;
+        REQUIRE(::getsockname(client.get(), reinterpret_cast<sockaddr*>(&client_address),
+                              &client_length) == 0);
+        CHECK(received.msg_namelen == client_length);
+        CHECK(std::memcmp(&peer, &client_address, client_length) == 0);
+
+        // The answer goes back to that address through sendmsg.
+        iovec out{const_cast<char*>("pong"), 4};
+        msghdr reply{};
+        reply.msg_name = &peer;
+        reply.msg_namelen = received.msg_namelen;
+        reply.msg_iov = &out;
+        reply.msg_iovlen = 1;
+        Recorder sent;
+        ring->sendmsg(sent.completion, server.get(), reply);
+        REQUIRE(run_until(*ring, [&] { return !sent.results.empty(); }));
+        CHECK(sent.results[0] == 4);
+        char answer[8] = {};
+        CHECK(::recv(client.get(), answer, sizeof answer, 0) == 4);
+        CHECK(std::string_view(answer, 4) == "pong");
+    }
+}
+
 TEST_CASE("ring: multishot poll reports every wake-up; splice moves socket bytes to a pipe") {
     auto ring = make_ring();
     if (!ring) {
