@@ -155,6 +155,7 @@ void Server::close() {
     for (TcpClient* client : clients) {
         impl.close_client(*client);
     }
+    ring.cancel_timer(impl.tick);
     impl.abandon_flights();
     for (auto& socket : impl.udp) {
         if (!socket->recv.in_kernel && socket->replies_out == 0) {
@@ -191,7 +192,7 @@ bool Server::closed() const {
             return false;
         }
     }
-    return !impl.ready_notify.in_kernel;
+    return !impl.ready_notify.in_kernel && !impl.tick.completion.in_kernel;
 }
 
 ServerStats Server::stats() const {

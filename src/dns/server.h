@@ -12,6 +12,8 @@
 // the socket maker for upstream sockets, the metrics shard, and the run's `ServerConfig`. What
 // it gives back: `close()` and `closed()` for the pod's drain, `resolve()` for the outbound path.
 
+#include <sys/socket.h>
+
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -122,6 +124,10 @@ struct ServerStats {
     uint64_t queries = 0;          // Queries handled (answered, forwarded or refused).
     uint64_t forwarded = 0;
 };
+
+// to_sockaddr fills `storage` with `address` and returns its length (for sockets a pod binds
+// for its listeners, and for the server's own connects).
+socklen_t to_sockaddr(const state::SocketAddr& address, sockaddr_storage& storage);
 
 class Server {
 public:

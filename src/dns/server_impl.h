@@ -20,6 +20,9 @@ namespace zt::dns {
 struct UdpSocket;
 struct TcpClient;
 
+// kTickNs is the resolution of the forwarders' attempt deadlines.
+inline constexpr int64_t kTickNs = 25 * kNanosPerMilli;
+
 // UdpReply is one answer on its way to a UDP client: the bytes and the address stay put until
 // the send completes.
 struct UdpReply {
@@ -127,10 +130,9 @@ struct Flight {
     UniqueFd fd;
     sockaddr_storage upstream{};
     socklen_t upstream_length = 0;
-    uring::Completion connect;
+    uring::Completion connect;  // TCP only: a UDP socket connects at once, without the ring.
     uring::Completion send;
     uring::Completion recv;
-    uring::Timer timer;
     std::vector<uint8_t> buffer;  // The upstream's answer (TCP: with its two length bytes).
     size_t have = 0;
     size_t sent = 0;
@@ -154,6 +156,9 @@ struct Server::Impl {
     // callback never runs inside `resolve`.
     std::vector<Resolution*> ready;
     uring::Completion ready_notify;
+    // tick fires every kTickNs while forwards are out and passes each attempt deadline that is
+    // due to its exchange: one timer per server rather than one armed and cancelled per query.
+    uring::Timer tick;
 
     // server.cc: client sockets and dispatch.
     void arm_udp(UdpSocket& socket);
@@ -189,7 +194,8 @@ struct Server::Impl {
     void on_leg_connect(Flight& flight, int32_t res);
     void on_leg_send(Flight& flight, int32_t res);
     void on_leg_recv(Flight& flight, int32_t res);
-    void on_leg_timer(Flight& flight, int32_t res);
+    void arm_tick();
+    void on_tick(int32_t res);
     void arm_leg_recv(Flight& flight);
     void deliver(Flight& flight);
     void finish_resolution(Flight& flight);
@@ -198,8 +204,5 @@ struct Server::Impl {
     void release(Flight& flight);
     void abandon_flights();
 };
-
-// to_sockaddr fills `storage` with `address` and returns its length.
-socklen_t to_sockaddr(const state::SocketAddr& address, sockaddr_storage& storage);
 
 }  // namespace zt::dns

@@ -37,9 +37,8 @@ void on_recv_cqe(uring::Completion& self, int32_t res, uint32_t) {
     flight.owner->on_leg_recv(flight, res);
 }
 
-void on_timer_cqe(uring::Completion& self, int32_t res, uint32_t) {
-    Flight& flight = flight_of(self);
-    flight.owner->on_leg_timer(flight, res);
+void on_tick_cqe(uring::Completion& self, int32_t res, uint32_t) {
+    static_cast<Server::Impl*>(self.context)->on_tick(res);
 }
 
 void on_ready_cqe(uring::Completion& self, int32_t, uint32_t) {
@@ -99,8 +98,6 @@ Flight* Server::Impl::acquire_flight(bool bounded) {
         flight->send.context = flight;
         flight->recv.callback = &on_recv_cqe;
         flight->recv.context = flight;
-        flight->timer.completion.callback = &on_timer_cqe;
-        flight->timer.completion.context = flight;
     }
     ZT_ASSERT(flight->state == FlightState::free && flight->leg == LegState::idle);
     flight->state = FlightState::running;
@@ -108,7 +105,42 @@ Flight* Server::Impl::acquire_flight(bool bounded) {
     flight->have = 0;
     flight->sent = 0;
     ++in_flight;
+    arm_tick();
     return flight;
+}
+
+void Server::Impl::arm_tick() {
+    if (tick.completion.in_kernel || closing) {
+        return;
+    }
+    if (tick.completion.callback == nullptr) {
+        tick.completion.callback = &on_tick_cqe;
+        tick.completion.context = this;
+    }
+    context.ring->arm_timer(tick, kTickNs);
+}
+
+void Server::Impl::on_tick(int32_t res) {
+    if (res != -ETIME || closing) {
+        return;
+    }
+    const int64_t now = monotonic_ns();
+    bool running = false;
+    // Index loop: a deadline may start a resolution's next stage, which may add a flight.
+    for (size_t i = 0; i < flights.size(); ++i) {
+        Flight& flight = *flights[i];
+        if (flight.state != FlightState::running) {
+            continue;
+        }
+        running = true;
+        bool attempt_out = flight.leg == LegState::connecting || flight.leg == LegState::exchanging;
+        if (attempt_out && now >= flight.exchange.attempt_deadline_ns()) {
+            run(flight, flight.exchange.on_deadline(now));
+        }
+    }
+    if (running) {
+        arm_tick();
+    }
 }
 
 void Server::Impl::release(Flight& flight) {
@@ -194,16 +226,24 @@ void Server::Impl::open_leg(Flight& flight, Step step) {
     flight.have = 0;
     flight.sent = 0;
     flight.leg = LegState::connecting;
+    if (flight.leg_transport == Transport::udp) {
+        // Connecting a UDP socket only fixes its peer (no packet, never blocks); it makes the
+        // kernel drop datagrams from anyone else and report ICMP errors as ECONNREFUSED.
+        if (::connect(flight.fd.get(), reinterpret_cast<const sockaddr*>(&flight.upstream),
+                      flight.upstream_length) != 0) {
+            run(flight, flight.exchange.on_failure(errno, monotonic_ns()));
+            return;
+        }
+        on_leg_connect(flight, 0);
+        return;
+    }
     context.ring->connect(flight.connect, flight.fd.get(),
                           reinterpret_cast<const sockaddr*>(&flight.upstream),
                           flight.upstream_length);
-    int64_t delay = std::max<int64_t>(0, flight.exchange.attempt_deadline_ns() - monotonic_ns());
-    context.ring->arm_timer(flight.timer, delay);
 }
 
 bool Server::Impl::leg_busy(const Flight& flight) const {
-    return flight.connect.in_kernel || flight.send.in_kernel || flight.recv.in_kernel ||
-           flight.timer.completion.in_kernel;
+    return flight.connect.in_kernel || flight.send.in_kernel || flight.recv.in_kernel;
 }
 
 void Server::Impl::close_leg(Flight& flight) {
@@ -211,7 +251,6 @@ void Server::Impl::close_leg(Flight& flight) {
     context.ring->cancel(flight.connect);
     context.ring->cancel(flight.send);
     context.ring->cancel(flight.recv);
-    context.ring->cancel_timer(flight.timer);
     maybe_leg_closed(flight);
 }
 
@@ -324,17 +363,6 @@ void Server::Impl::on_leg_recv(Flight& flight, int32_t res) {
         }
     }
     arm_leg_recv(flight);
-}
-
-void Server::Impl::on_leg_timer(Flight& flight, int32_t res) {
-    if (flight.leg == LegState::closing) {
-        maybe_leg_closed(flight);
-        return;
-    }
-    if (res != -ETIME) {
-        return;
-    }
-    run(flight, flight.exchange.on_deadline(monotonic_ns()));
 }
 
 void Server::Impl::deliver(Flight& flight) {
