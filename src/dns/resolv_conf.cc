@@ -91,7 +91,11 @@ Result<std::vector<state::SocketAddr>> parse_upstreams(std::string_view list) {
         if (entry.empty()) {
             return fail(Errc::invalid_argument);
         }
-        if (auto ip = state::IpAddr::parse(entry)) {
+        std::string_view bare = entry;
+        if (bare.size() > 2 && bare.front() == '[' && bare.back() == ']') {
+            bare = bare.substr(1, bare.size() - 2);  // `[2001:db8::1]` without a port
+        }
+        if (auto ip = state::IpAddr::parse(bare)) {
             out.push_back(state::SocketAddr{*ip, 53});
         } else if (auto address = state::SocketAddr::parse(entry)) {
             out.push_back(*address);

@@ -30,7 +30,8 @@ ResolvConf parse_resolv_conf(std::string_view text);
 // read_resolv_conf reads and parses the file at `path`; `Errc::sys` when it cannot be read.
 Result<ResolvConf> read_resolv_conf(const std::string& path);
 
-// parse_upstreams reads `--dns-upstream`: comma-separated `IP`, `IP:PORT` or `[IPv6]:PORT`
+// parse_upstreams reads `--dns-upstream`: comma-separated `IP`, `IP:PORT`, `[IPv6]` or
+// `[IPv6]:PORT`
 // (port 53 when absent). Fails with `Errc::invalid_argument` on an empty list or entry, or an
 // entry that is not an address.
 Result<std::vector<state::SocketAddr>> parse_upstreams(std::string_view list);

@@ -52,14 +52,15 @@ TEST_CASE("dns resolv.conf: a file is read; a missing one is an error") {
 }
 
 TEST_CASE("dns resolv.conf: --dns-upstream takes addresses with optional ports") {
-    auto list =
-            zt::dns::parse_upstreams("198.18.0.53, 198.18.0.54:5353,[2001:db8::1]:53,2001:db8::2");
+    auto list = zt::dns::parse_upstreams(
+            "198.18.0.53, 198.18.0.54:5353,[2001:db8::1]:53,2001:db8::2,[2001:db8::3]");
     REQUIRE(list);
-    REQUIRE(list->size() == 4);
+    REQUIRE(list->size() == 5);
     CHECK((*list)[0].to_string() == "198.18.0.53:53");
     CHECK((*list)[1].to_string() == "198.18.0.54:5353");
     CHECK((*list)[2].to_string() == "[2001:db8::1]:53");
     CHECK((*list)[3].to_string() == "[2001:db8::2]:53");
+    CHECK((*list)[4].to_string() == "[2001:db8::3]:53");
     CHECK_FALSE(zt::dns::parse_upstreams(""));
     CHECK_FALSE(zt::dns::parse_upstreams("198.18.0.53,"));
     CHECK_FALSE(zt::dns::parse_upstreams("dns.example:53"));
