@@ -11,11 +11,11 @@ namespace zt::dns {
 
 namespace {
 
-// Match is a service found for a query: the name that matched (maybe a wildcard) and the alias
-// that produced it.
+// Match is a service found for a query: whether a wildcard matched, and the alias that
+// produced it.
 struct Match {
     const state::Service* service = nullptr;
-    Name matched;
+    bool wildcard = false;
     const Alias* alias = nullptr;
 };
 
@@ -56,30 +56,50 @@ bool ends_with(std::string_view text, std::string_view suffix) {
     return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
 }
 
-// find_service is ztunnel's `find_server`: every alias, every wildcard of it, the first hostname
-// with an eligible service.
+// eligible_service filters and ranks the services of one hostname as `find_server` does.
+const state::Service* eligible_service(const state::Snapshot& snapshot, std::string_view host,
+                                       const state::Workload& client,
+                                       std::string_view headless_suffix,
+                                       const AnswerOptions& options,
+                                       std::vector<const state::Service*>& scratch) {
+    scratch.clear();
+    for (const state::Service* service : snapshot.services_by_host(host)) {
+        // Services without VIPs are Kubernetes headless services only under
+        // `.svc.<cluster domain>`; any other VIP-less one (a DNS-resolved ServiceEntry) is left
+        // to the upstream.
+        if (service->vips.empty() && !ends_with(service->hostname, headless_suffix)) {
+            continue;
+        }
+        if (!visible(*service, client.namespace_)) {
+            continue;
+        }
+        scratch.push_back(service);
+    }
+    return pick(scratch, client.namespace_, options.preferred_namespace);
+}
+
+// find_service is ztunnel's `find_server`: every alias, then every wildcard of it (`wildcards`
+// in names.h, here spelled straight into one buffer: `*` plus each suffix from a dot), the first
+// hostname with an eligible service.
 std::optional<Match> find_service(const state::Snapshot& snapshot, const state::Workload& client,
                                   const std::vector<Alias>& candidates,
                                   const AnswerOptions& options) {
-    // Services without VIPs are Kubernetes headless services only under `.svc.<cluster domain>`;
-    // any other VIP-less service (a DNS-resolved ServiceEntry) is left to the upstream.
     const std::string headless_suffix = ".svc." + options.cluster_domain.to_lower();
-    std::vector<const state::Service*> eligible;
+    std::vector<const state::Service*> scratch;
+    std::string wildcard;
     for (const Alias& alias : candidates) {
-        for (Name& candidate : wildcards(alias.name)) {
-            eligible.clear();
-            for (const state::Service* service : snapshot.services_by_host(candidate.to_lower())) {
-                if (service->vips.empty() && !ends_with(service->hostname, headless_suffix)) {
-                    continue;
-                }
-                if (!visible(*service, client.namespace_)) {
-                    continue;
-                }
-                eligible.push_back(service);
-            }
-            if (const state::Service* service =
-                        pick(eligible, client.namespace_, options.preferred_namespace)) {
-                return Match{service, std::move(candidate), &alias};
+        const std::string host = alias.name.to_lower();
+        if (const state::Service* service =
+                    eligible_service(snapshot, host, client, headless_suffix, options, scratch)) {
+            return Match{service, alias.name.is_wildcard(), &alias};
+        }
+        // `a.b.c` gives `*.b.c` and `*.c`: a wildcard for every dot but the last label's.
+        for (size_t dot = host.find('.'); dot != std::string::npos; dot = host.find('.', dot + 1)) {
+            wildcard.assign("*");
+            wildcard.append(host, dot);
+            if (const state::Service* service = eligible_service(
+                        snapshot, wildcard, client, headless_suffix, options, scratch)) {
+                return Match{service, true, &alias};
             }
         }
     }
@@ -216,7 +236,7 @@ Decision decide(const state::Snapshot* snapshot, const state::Workload* client, 
     }
     shuffle(ips, random);
     Name owner = query.name;
-    if (match->alias->stripped && !match->matched.is_wildcard()) {
+    if (match->alias->stripped && !match->wildcard) {
         Record cname;
         cname.owner = query.name;
         cname.type = kTypeCname;

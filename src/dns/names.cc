@@ -112,7 +112,9 @@ bool equal_ignore_case(std::string_view a, std::string_view b) {
 }
 
 Name append(const Name& name, const Name& domain) {
-    Name out = name;
+    Name out;
+    out.labels.reserve(name.size() + domain.size());
+    out.labels = name.labels;
     out.labels.insert(out.labels.end(), domain.labels.begin(), domain.labels.end());
     return out;
 }

@@ -1,6 +1,7 @@
 // dns_load: the DNS benchmark's load generator. It keeps CONCURRENCY queries for one name in
 // flight over UDP to one server for DURATION seconds (a fresh message id per query; a query not
-// answered within TIMEOUT_MS counts as lost and frees its slot) and prints one line:
+// answered within TIMEOUT_MS counts as lost and frees its slot), waits up to TIMEOUT_MS for the
+// last answers, and prints one line (qps over DURATION):
 //
 //   dns_load: qps=N p50_us=N p99_us=N answered=N lost=N errors=N truncated=N
 //
@@ -81,12 +82,14 @@ int main(int argc, char** argv) {
         }
     };
 
+    // Sends stop at `end`; answers are awaited for up to TIMEOUT_MS more, so only queries that
+    // really got no answer count as lost.
     while (true) {
         uint64_t now = zt::bench::now_ns();
-        if (now >= end) {
+        if (now >= end + timeout_ns || (now >= end && out == 0)) {
             break;
         }
-        while (out < concurrency) {
+        while (now < end && out < concurrency) {
             send_one(now);
         }
         pollfd p{fd, POLLIN, 0};
@@ -122,7 +125,8 @@ int main(int argc, char** argv) {
             }
         }
     }
-    const double elapsed_s = double(zt::bench::now_ns() - start) / 1e9;
+    lost += uint64_t(out);
+    const double elapsed_s = double(std::min(zt::bench::now_ns(), end) - start) / 1e9;
     std::sort(latencies.begin(), latencies.end());
     std::printf(
             "dns_load: qps=%.0f p50_us=%.1f p99_us=%.1f answered=%llu lost=%llu errors=%llu "
