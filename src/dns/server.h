@@ -93,8 +93,9 @@ struct ServerListeners {
 // Resolution is a caller-owned request to resolve a hostname-only workload's `hostname` (ztunnel's
 // on-demand DNS): an A query, then AAAA when there is no A record, through the pod's forwarder;
 // then one address, at random among those of the family of the connection's original
-// destination (`prefer_v6`), else among the others. It must stay alive and unmoved until
-// `callback` has run or `Server::cancel` returned.
+// destination (`prefer_v6`), else among the others. Answers are cached by their TTL (at most
+// 5 minutes, 32 names per pod), as ztunnel's resolver caches them. It must stay alive and
+// unmoved until `callback` has run or `Server::cancel` returned.
 struct Resolution {
     // Callback runs on the ring's thread once the resolution is over.
     using Callback = void (*)(Resolution& self);

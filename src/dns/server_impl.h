@@ -23,6 +23,19 @@ struct TcpClient;
 // kTickNs is the resolution of the forwarders' attempt deadlines.
 inline constexpr int64_t kTickNs = 25 * kNanosPerMilli;
 
+// kResolutionCacheEntries bounds a server's cache of on-demand resolutions (hickory's default
+// cache size, which ztunnel's on-demand resolver keeps); kResolutionTtlMaxNs caps how long an
+// entry lives whatever its records' TTL says.
+inline constexpr size_t kResolutionCacheEntries = 32;
+inline constexpr int64_t kResolutionTtlMaxNs = 300 * kNanosPerSecond;
+
+// CachedResolution is the addresses a hostname resolved to, until `expires_ns`.
+struct CachedResolution {
+    std::string hostname;  // Lower case.
+    std::vector<state::IpAddr> ips;
+    int64_t expires_ns = 0;
+};
+
 // UdpReply is one answer on its way to a UDP client: the bytes and the address stay put until
 // the send completes.
 struct UdpReply {
@@ -156,6 +169,10 @@ struct Server::Impl {
     // callback never runs inside `resolve`.
     std::vector<Resolution*> ready;
     uring::Completion ready_notify;
+    // resolutions caches on-demand answers by TTL (at most kResolutionCacheEntries; the one
+    // closest to expiry makes room), so every connection to a hostname-only workload does not
+    // wait for a query.
+    std::vector<CachedResolution> resolutions;
     // tick fires every kTickNs while forwards are out and passes each attempt deadline that is
     // due to its exchange: one timer per server rather than one armed and cancelled per query.
     uring::Timer tick;
@@ -200,6 +217,10 @@ struct Server::Impl {
     void deliver(Flight& flight);
     void finish_resolution(Flight& flight);
     void complete_resolution(Resolution& resolution);
+    void choose_address(Resolution& resolution, std::span<const state::IpAddr> ips);
+    void cache_resolution(const Resolution& resolution, std::span<const state::IpAddr> ips,
+                          uint32_t ttl_seconds);
+    const CachedResolution* cached_resolution(std::string_view hostname);
     void run_ready_resolutions();
     void release(Flight& flight);
     void abandon_flights();

@@ -51,7 +51,8 @@ constexpr std::string_view kMesh = R"({
 // UpstreamServer is a small authoritative server for the tests, on 127.0.0.1 (UDP and TCP,
 // ephemeral ports), in its own thread. Names: `www.upstream.test` A 198.19.50.1;
 // `big.upstream.test` 120 A records (truncated over UDP); `v6.upstream.test` AAAA only;
-// `db.upstream.test` A 198.19.60.1 and AAAA 2001:db8::60; `silent.upstream.test` never answered;
+// `db.upstream.test` A 198.19.60.1 and AAAA 2001:db8::60; `ttl0.upstream.test` A 198.19.50.1 with
+// TTL 0 (300 for the others); `silent.upstream.test` never answered;
 // `fail.upstream.test` SERVFAIL; anything else NXDOMAIN.
 class UpstreamServer {
 public:
@@ -115,7 +116,7 @@ private:
             record.owner = query->name;
             record.address = *zt::state::IpAddr::parse(ip);
             record.type = record.address.v6 ? zt::dns::kTypeAaaa : zt::dns::kTypeA;
-            record.ttl = 300;
+            record.ttl = name == "ttl0.upstream.test" ? 0 : 300;
             if (record.type == query->type) {
                 records.push_back(record);
             }
@@ -126,7 +127,7 @@ private:
         if (name == "fail.upstream.test") {
             return zt::dns::encode_error(*query, zt::dns::Rcode::servfail);
         }
-        if (name == "www.upstream.test") {
+        if (name == "www.upstream.test" || name == "ttl0.upstream.test") {
             add("198.19.50.1");
         } else if (name == "v6.upstream.test") {
             add("2001:db8::50");
@@ -710,6 +711,36 @@ TEST_CASE("dns server: a hostname-only workload is resolved on demand through th
     CHECK(f.metrics.on_demand_total() == 5);
     // Resolutions are not client queries.
     CHECK(f.metrics.totals().requests == 0);
+}
+
+TEST_CASE("dns server: on-demand answers are cached by their TTL") {
+    UpstreamServer upstream;
+    Fixture f({upstream.address()});
+    if (!f.ring) {
+        return;
+    }
+    f.start();
+    const auto* source = f.snapshots.load()->workload_by_uid("c//Pod/ns1/client");
+    int done = 0;
+    auto resolve = [&](const char* hostname) {
+        zt::dns::Resolution resolution;
+        resolution.hostname = hostname;
+        resolution.context = &done;
+        resolution.callback = [](zt::dns::Resolution& self) {
+            ++*static_cast<int*>(self.context);
+        };
+        int before = done;
+        f.server->resolve(resolution, *source, "spiffe://cluster.local/ns/ns1/sa/default");
+        REQUIRE(f.run_until([&] { return done == before + 1; }));
+        return resolution.address ? resolution.address->to_string() : std::string("none");
+    };
+    CHECK(resolve("www.upstream.test") == "198.19.50.1");
+    CHECK(resolve("WWW.upstream.test.") == "198.19.50.1");  // The same name: from the cache.
+    CHECK(upstream.asked("www.upstream.test") == 1);
+    CHECK(resolve("ttl0.upstream.test") == "198.19.50.1");
+    CHECK(resolve("ttl0.upstream.test") == "198.19.50.1");
+    CHECK(upstream.asked("ttl0.upstream.test") == 2);  // TTL 0 is never cached.
+    CHECK(f.metrics.on_demand_total() == 4);           // Cached or not, each is counted.
 }
 
 TEST_CASE("dns server: close ends forwards, connections and sockets; no descriptor is left") {

@@ -440,15 +440,8 @@ void Server::Impl::finish_resolution(Flight& flight) {
     }
     auto found = answer_addresses(exchange.reply(), resolution->stage_type);
     if (found && !found->ips.empty()) {
-        // ztunnel's choice: at random among the addresses of the original destination's
-        // family, else among the others.
-        std::vector<state::IpAddr> matching;
-        std::vector<state::IpAddr> others;
-        for (const state::IpAddr& ip : found->ips) {
-            (ip.v6 == resolution->prefer_v6 ? matching : others).push_back(ip);
-        }
-        const auto& pool = matching.empty() ? others : matching;
-        resolution->address = pool[next_random() % pool.size()];
+        cache_resolution(*resolution, found->ips, found->min_ttl);
+        choose_address(*resolution, found->ips);
         complete_resolution(*resolution);
         return;
     }
@@ -461,6 +454,60 @@ void Server::Impl::finish_resolution(Flight& flight) {
         }
     }
     complete_resolution(*resolution);
+}
+
+void Server::Impl::choose_address(Resolution& resolution, std::span<const state::IpAddr> ips) {
+    // ztunnel's choice: at random among the addresses of the original destination's family,
+    // else among the others.
+    std::vector<state::IpAddr> matching;
+    std::vector<state::IpAddr> others;
+    for (const state::IpAddr& ip : ips) {
+        (ip.v6 == resolution.prefer_v6 ? matching : others).push_back(ip);
+    }
+    const auto& pool = matching.empty() ? others : matching;
+    resolution.address = pool[next_random() % pool.size()];
+}
+
+void Server::Impl::cache_resolution(const Resolution& resolution,
+                                    std::span<const state::IpAddr> ips, uint32_t ttl_seconds) {
+    if (ttl_seconds == 0) {
+        return;  // TTL 0: the owner of the name asked not to be cached.
+    }
+    const int64_t now = monotonic_ns();
+    std::string hostname = Name::parse(resolution.hostname)->to_lower();
+    CachedResolution* slot = nullptr;
+    for (CachedResolution& entry : resolutions) {
+        if (entry.hostname == hostname || entry.expires_ns <= now) {
+            slot = &entry;
+            break;
+        }
+    }
+    if (slot == nullptr && resolutions.size() < kResolutionCacheEntries) {
+        slot = &resolutions.emplace_back();
+    }
+    if (slot == nullptr) {
+        slot = &*std::min_element(
+                resolutions.begin(), resolutions.end(),
+                [](const auto& a, const auto& b) { return a.expires_ns < b.expires_ns; });
+    }
+    slot->hostname = std::move(hostname);
+    slot->ips.assign(ips.begin(), ips.end());
+    slot->expires_ns = now + std::min(int64_t(ttl_seconds) * kNanosPerSecond, kResolutionTtlMaxNs);
+}
+
+const CachedResolution* Server::Impl::cached_resolution(std::string_view hostname) {
+    auto name = Name::parse(hostname);
+    if (!name) {
+        return nullptr;
+    }
+    const std::string key = name->to_lower();
+    const int64_t now = monotonic_ns();
+    for (const CachedResolution& entry : resolutions) {
+        if (entry.hostname == key && entry.expires_ns > now) {
+            return &entry;
+        }
+    }
+    return nullptr;
 }
 
 void Server::Impl::complete_resolution(Resolution& resolution) {
@@ -524,6 +571,11 @@ void Server::resolve(Resolution& resolution, const state::Workload& source,
     resolution.address.reset();
     resolution.failure = Failure::none;
     resolution.rcode = Rcode::noerror;
+    if (const CachedResolution* cached = impl.cached_resolution(resolution.hostname)) {
+        impl.choose_address(resolution, cached->ips);
+        impl.complete_resolution(resolution);
+        return;
+    }
     if (impl.closing || !impl.start_resolution_stage(resolution, kTypeA, true)) {
         resolution.failure = Failure::socket_error;
         impl.complete_resolution(resolution);
