@@ -342,6 +342,14 @@ void Server::Impl::on_tcp_recv(TcpClient& client, int32_t res) {
         maybe_free_client(client);
         return;
     }
+    if (client.state == TcpClientState::draining) {
+        // The receive cancelled by the request timeout (or one that beat the cancel): no more
+        // queries are taken; the answers owed still go out.
+        if (client.outstanding == 0 && client.out.empty()) {
+            close_client(client);
+        }
+        return;
+    }
     if (res < 0) {
         close_client(client);
         return;
@@ -470,7 +478,7 @@ void Server::Impl::close_client(TcpClient& client) {
     context.ring->cancel(client.recv);
     context.ring->cancel(client.send);
     context.ring->cancel_timer(client.idle);
-    client.out.clear();
+    // `out` stays until the client is freed: a cancelled send may still be reading its front.
     maybe_free_client(client);
 }
 

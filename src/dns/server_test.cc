@@ -661,6 +661,28 @@ TEST_CASE("dns server: TCP connections are bounded and closed after the request 
     CHECK(f.run_until([&] { return f.server->stats().tcp_connections == 0; }));
 }
 
+TEST_CASE("dns server: a TCP client past the request timeout still gets the answers it is owed") {
+    UpstreamServer upstream;
+    Fixture f({upstream.address()});
+    if (!f.ring) {
+        return;
+    }
+    f.config.tcp_request_timeout_ns = 100 * zt::kNanosPerMilli;
+    f.start();
+    UniqueFd client = f.tcp_client();
+    // Answered with SERVFAIL after two 150 ms attempts, well after the 100 ms request timeout.
+    REQUIRE(zt::test::write_all(client.get(), framed(query("silent.upstream.test"))));
+    auto answer = f.read_tcp_answer(client.get());
+    REQUIRE_FALSE(answer.empty());
+    CHECK(zt::dns::read_header(answer)->rcode == uint8_t(zt::dns::Rcode::servfail));
+    // Then the server closes the connection.
+    REQUIRE(f.readable(client.get()));
+    uint8_t byte;
+    CHECK(::recv(client.get(), &byte, 1, MSG_DONTWAIT) == 0);
+    CHECK(f.metrics.refusals(zt::dns::Refusal::tcp_idle_timeout) == 1);
+    CHECK(f.run_until([&] { return f.server->stats().tcp_connections == 0; }));
+}
+
 TEST_CASE("dns server: a hostname-only workload is resolved on demand through the forwarder") {
     UpstreamServer upstream;
     Fixture f({upstream.address()});
