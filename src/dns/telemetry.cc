@@ -150,41 +150,33 @@ uint64_t DnsMetrics::on_demand_total() const {
     return total;
 }
 
-void DnsMetrics::render(std::string& out, telemetry::Format format) const {
-    struct Sum {
-        uint64_t requests = 0, upstream_requests = 0, upstream_failures = 0;
-        uint64_t buckets[kDurationBucketCount] = {};
-        uint64_t count = 0, sum_ns = 0;
-    };
+namespace {
 
-    std::map<std::vector<std::string>, Sum> merged;
-    series_.for_each([&](const DnsSeries& series) {
-        Sum& sum = merged[series.label_values];
-        sum.requests += series.requests.load();
-        sum.upstream_requests += series.upstream_requests.load();
-        sum.upstream_failures += series.upstream_failures.load();
-        for (size_t i = 0; i < kDurationBucketCount; ++i) {
-            sum.buckets[i] += series.duration_buckets[i].load();
-        }
-        sum.count += series.duration_count.load();
-        sum.sum_ns += series.duration_sum_ns.load();
-    });
+// DnsSum is one label set's counts summed over shards.
+struct DnsSum {
+    uint64_t requests = 0, upstream_requests = 0, upstream_failures = 0;
+    uint64_t buckets[kDurationBucketCount] = {};
+    uint64_t count = 0, sum_ns = 0;
+};
 
-    // HELP texts are ztunnel's; every DNS family is unstable there.
+using DnsSums = std::map<std::vector<std::string>, DnsSum>;
+
+void render_counters(std::string& out, telemetry::Format format, const DnsSums& merged) {
     struct Counter {
         std::string_view name;
         std::string_view help;
-        uint64_t Sum::*value;
+        uint64_t DnsSum::*value;
     };
 
+    // HELP texts are ztunnel's; every DNS family is unstable there.
     constexpr Counter kCounters[] = {
-            {"istio_dns_requests", "Total number of DNS requests (unstable)", &Sum::requests},
+            {"istio_dns_requests", "Total number of DNS requests (unstable)", &DnsSum::requests},
             {"istio_dns_upstream_requests",
              "Total number of DNS requests forwarded to upstream (unstable)",
-             &Sum::upstream_requests},
+             &DnsSum::upstream_requests},
             {"istio_dns_upstream_failures",
              "Total number of DNS requests that failed to forward upstream (unstable)",
-             &Sum::upstream_failures},
+             &DnsSum::upstream_failures},
     };
     for (const Counter& counter : kCounters) {
         telemetry::append_family_header(out, format, counter.name, counter.help,
@@ -198,7 +190,9 @@ void DnsMetrics::render(std::string& out, telemetry::Format format) const {
             }
         }
     }
+}
 
+void render_duration(std::string& out, telemetry::Format format, const DnsSums& merged) {
     constexpr std::string_view kDuration = "istio_dns_upstream_request_duration_seconds";
     telemetry::append_family_header(
             out, format, kDuration,
@@ -235,7 +229,30 @@ void DnsMetrics::render(std::string& out, telemetry::Format format) const {
                                      bucket_values, std::to_string(cumulative));
         }
     }
+}
 
+}  // namespace
+
+void DnsMetrics::render(std::string& out, telemetry::Format format) const {
+    DnsSums merged;
+    series_.for_each([&](const DnsSeries& series) {
+        DnsSum& sum = merged[series.label_values];
+        sum.requests += series.requests.load();
+        sum.upstream_requests += series.upstream_requests.load();
+        sum.upstream_failures += series.upstream_failures.load();
+        for (size_t i = 0; i < kDurationBucketCount; ++i) {
+            sum.buckets[i] += series.duration_buckets[i].load();
+        }
+        sum.count += series.duration_count.load();
+        sum.sum_ns += series.duration_sum_ns.load();
+    });
+    render_counters(out, format, merged);
+    render_duration(out, format, merged);
+    render_on_demand(out, format);
+    render_refusals(out, format);
+}
+
+void DnsMetrics::render_on_demand(std::string& out, telemetry::Format format) const {
     std::map<std::vector<std::string>, uint64_t> on_demand;
     on_demand_.for_each([&](const OnDemandSeries& series) {
         on_demand[series.label_values] += series.count.load();
@@ -250,7 +267,9 @@ void DnsMetrics::render(std::string& out, telemetry::Format format) const {
                                      std::to_string(count));
         }
     }
+}
 
+void DnsMetrics::render_refusals(std::string& out, telemetry::Format format) const {
     telemetry::append_family_header(out, format, "ztunnel_dns_requests_refused",
                                     "DNS requests refused at a limit or dropped as malformed, by "
                                     "reason (unstable)",
@@ -265,7 +284,6 @@ void DnsMetrics::render(std::string& out, telemetry::Format format) const {
                                      std::to_string(count));
         }
     }
-
     uint64_t overflow = series_.overflow_count() + on_demand_.overflow_count();
     if (overflow > 0) {
         telemetry::append_family_header(out, format, "ztunnel_dns_series_overflow",

@@ -106,6 +106,9 @@ public:
     void render(std::string& out, telemetry::Format format) const override;
 
 private:
+    void render_on_demand(std::string& out, telemetry::Format format) const;
+    void render_refusals(std::string& out, telemetry::Format format) const;
+
     struct alignas(64) RefusalShard {
         telemetry::Cell counts[kRefusalCount];
     };
