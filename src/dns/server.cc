@@ -18,9 +18,13 @@ namespace zt::dns {
 
 namespace {
 
-void on_udp_recv_cqe(uring::Completion& self, int32_t res, uint32_t) {
+void on_udp_recv_cqe(uring::Completion& self, int32_t res, uint32_t flags) {
     auto* socket = static_cast<UdpSocket*>(self.context);
-    socket->owner->on_udp(*socket, res);
+    if (socket->multishot) {
+        socket->owner->on_udp_multishot(*socket, res, flags);
+    } else {
+        socket->owner->on_udp(*socket, res);
+    }
 }
 
 void on_udp_sent_cqe(uring::Completion& self, int32_t, uint32_t) {
@@ -105,7 +109,11 @@ std::unique_ptr<Server> Server::start(const ServerContext& context, ServerListen
         socket->fd = std::move(fd);
         socket->recv.callback = &on_udp_recv_cqe;
         socket->recv.context = socket.get();
-        socket->buffer.resize(context.config->udp_query_bytes_max);
+        socket->multishot = context.udp_buffers != nullptr &&
+                            context.udp_buffers->size_bytes() >= udp_buffer_bytes(*context.config);
+        if (!socket->multishot) {
+            socket->buffer.resize(context.config->udp_query_bytes_max);
+        }
         impl->udp.push_back(std::move(socket));
     }
     for (UniqueFd& fd : sockets.tcp) {
@@ -199,6 +207,9 @@ ServerStats Server::stats() const {
     ServerStats stats;
     stats.in_flight = impl_->in_flight;
     stats.tcp_connections = uint32_t(impl_->clients.size());
+    for (const auto& socket : impl_->udp) {
+        stats.shared_receives += socket->multishot ? 1 : 0;
+    }
     stats.queries = impl_->queries;
     stats.forwarded = impl_->forwarded;
     return stats;
@@ -206,7 +217,18 @@ ServerStats Server::stats() const {
 
 // --- UDP ------------------------------------------------------------------------------------
 
+size_t udp_buffer_bytes(const ServerConfig& config) {
+    return sizeof(io_uring_recvmsg_out) + sizeof(sockaddr_in6) + config.udp_query_bytes_max;
+}
+
 void Server::Impl::arm_udp(UdpSocket& socket) {
+    if (socket.multishot) {
+        socket.message = msghdr{};
+        socket.message.msg_namelen = sizeof(sockaddr_in6);
+        context.ring->recvmsg_multishot(socket.recv, socket.fd.get(), socket.message,
+                                        context.udp_buffers->group());
+        return;
+    }
     socket.iov = iovec{socket.buffer.data(), socket.buffer.size()};
     socket.message = msghdr{};
     socket.message.msg_name = &socket.peer;
@@ -224,22 +246,60 @@ void Server::Impl::on_udp(UdpSocket& socket, int32_t res) {
         return;
     }
     if (res >= 0) {
-        if ((socket.message.msg_flags & MSG_TRUNC) != 0) {
-            ++queries;
-            context.metrics->count_refusal(context.metrics_shard, Refusal::oversized);
-        } else {
-            Origin origin;
-            origin.kind = OriginKind::udp;
-            origin.udp = &socket;
-            origin.peer = socket.peer;
-            origin.peer_length = socket.message.msg_namelen;
-            // Everything the answer needs is copied out of the buffer before it is re-armed.
-            handle_query(std::span<const uint8_t>(socket.buffer.data(), size_t(res)), origin,
-                         Transport::udp);
-        }
+        // Everything the answer needs is copied out of the buffer before it is re-armed.
+        take_datagram(socket, std::span<const uint8_t>(socket.buffer.data(), size_t(res)),
+                      (socket.message.msg_flags & MSG_TRUNC) != 0,
+                      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&socket.peer),
+                                               socket.message.msg_namelen));
     }
     // Errors on an unconnected UDP socket (an ICMP error for an earlier reply) end nothing.
     arm_udp(socket);
+}
+
+void Server::Impl::on_udp_multishot(UdpSocket& socket, int32_t res, uint32_t flags) {
+    uring::BufferRing& buffers = *context.udp_buffers;
+    if (res >= 0 && (flags & IORING_CQE_F_BUFFER) != 0) {
+        uint16_t id = uring::BufferRing::buffer_id(flags);
+        if (!closing) {
+            auto parts = uring::parse_recvmsg(buffers.buffer(id), res, socket.message);
+            if (parts) {
+                take_datagram(socket, parts->payload, parts->truncated, parts->name);
+            }
+        }
+        // The datagram was copied where it is needed: the buffer goes back at once.
+        buffers.give_back(id);
+    }
+    if ((flags & IORING_CQE_F_MORE) != 0) {
+        return;
+    }
+    if (closing) {
+        if (socket.replies_out == 0) {
+            socket.fd.reset();
+        }
+        return;
+    }
+    if (res < 0 && res != -ENOBUFS) {
+        // The kernel refuses multishot recvmsg (or it failed otherwise): one receive at a time
+        // with a buffer of this socket's own from now on.
+        socket.multishot = false;
+        socket.buffer.resize(config->udp_query_bytes_max);
+    }
+    arm_udp(socket);
+}
+
+void Server::Impl::take_datagram(UdpSocket& socket, std::span<const uint8_t> payload,
+                                 bool truncated, std::span<const uint8_t> peer) {
+    if (truncated) {
+        ++queries;
+        context.metrics->count_refusal(context.metrics_shard, Refusal::oversized);
+        return;
+    }
+    Origin origin;
+    origin.kind = OriginKind::udp;
+    origin.udp = &socket;
+    origin.peer_length = socklen_t(std::min(peer.size(), sizeof origin.peer));
+    std::memcpy(&origin.peer, peer.data(), origin.peer_length);
+    handle_query(payload, origin, Transport::udp);
 }
 
 void Server::Impl::send_udp_reply(UdpSocket& socket, const sockaddr_storage& to,

@@ -25,6 +25,7 @@
 #include "src/dns/forwarder.h"
 #include "src/dns/telemetry.h"
 #include "src/state/store.h"
+#include "uring/buffer_ring.h"
 #include "uring/ring.h"
 #include "zt/result.h"
 #include "zt/unique_fd.h"
@@ -80,7 +81,17 @@ struct ServerContext {
     size_t metrics_shard = 0;  // The worker's shard.
     const ServerConfig* config = nullptr;
     uint64_t shuffle_seed = 0;  // Seeds the answer shuffle (upstream ids come from RAND_bytes).
+    // udp_buffers, optional, is a provided-buffer group the worker shares among its pods' UDP
+    // sockets (each buffer at least `udp_buffer_bytes(config)`). With it a UDP socket holds no
+    // buffer of its own and takes every waiting datagram in one batch (multishot recvmsg,
+    // Linux 6.0); without it, or where the kernel refuses that, each socket keeps one receive
+    // with its own buffer armed.
+    uring::BufferRing* udp_buffers = nullptr;
 };
+
+// udp_buffer_bytes is the size a shared UDP buffer needs for `config`: the multishot header,
+// an IPv6 address and the largest query accepted.
+size_t udp_buffer_bytes(const ServerConfig& config);
 
 // ServerListeners are the sockets a pod opened for its DNS proxy: non-blocking UDP sockets
 // bound to 127.0.0.1:15053 and [::1]:15053 (or wherever a test binds them) and listening TCP
@@ -122,6 +133,7 @@ struct Resolution {
 struct ServerStats {
     uint32_t in_flight = 0;        // Forwards and resolutions out.
     uint32_t tcp_connections = 0;  // DNS-over-TCP clients connected.
+    uint32_t shared_receives = 0;  // UDP sockets receiving from the worker's shared buffers.
     uint64_t queries = 0;          // Queries handled (answered, forwarded or refused).
     uint64_t forwarded = 0;
 };

@@ -47,16 +47,18 @@ struct UdpReply {
     std::vector<uint8_t> bytes;
 };
 
-// UdpSocket is one bound UDP socket with its one receive always armed (while open) and a
+// UdpSocket is one bound UDP socket with its receive always armed (while open): a multishot
+// receive from the worker's shared buffers, or one receive at a time into `buffer`; and a
 // bounded pool of replies in flight.
 struct UdpSocket {
     Server::Impl* owner = nullptr;
     UniqueFd fd;
+    bool multishot = false;
     uring::Completion recv;
-    msghdr message{};
+    msghdr message{};  // One-shot: the receive's header. Multishot: the buffers' layout.
     iovec iov{};
     sockaddr_storage peer{};
-    std::vector<uint8_t> buffer;
+    std::vector<uint8_t> buffer;                     // One-shot only.
     std::vector<std::unique_ptr<UdpReply>> replies;  // Every reply ever made, reused.
     std::vector<UdpReply*> free_replies;
     uint32_t replies_out = 0;
@@ -180,6 +182,9 @@ struct Server::Impl {
     // server.cc: client sockets and dispatch.
     void arm_udp(UdpSocket& socket);
     void on_udp(UdpSocket& socket, int32_t res);
+    void on_udp_multishot(UdpSocket& socket, int32_t res, uint32_t flags);
+    void take_datagram(UdpSocket& socket, std::span<const uint8_t> payload, bool truncated,
+                       std::span<const uint8_t> peer);
     void send_udp_reply(UdpSocket& socket, const sockaddr_storage& to, socklen_t to_length,
                         std::span<const uint8_t> bytes);
     void on_udp_sent(UdpReply& reply);

@@ -239,6 +239,7 @@ public:
 // Fixture runs one server on a real ring with UDP and TCP sockets on 127.0.0.1.
 struct Fixture {
     std::unique_ptr<zt::uring::Ring> ring;
+    std::unique_ptr<zt::uring::BufferRing> buffers;  // The worker's shared UDP buffers, if set.
     zt::state::SnapshotStore snapshots;
     LoopbackSockets sockets;
     zt::dns::DnsMetrics metrics{1, 256};
@@ -268,7 +269,15 @@ struct Fixture {
 
     std::string client_uid;
 
-    void start() {
+    // start opens the sockets and starts the server; `shared_buffers` gives it a buffer group
+    // as a worker shares among its pods (multishot receives).
+    void start(bool shared_buffers = false) {
+        if (shared_buffers) {
+            auto created = zt::uring::BufferRing::create(
+                    *ring, 3, 16, uint32_t(zt::dns::udp_buffer_bytes(config)));
+            REQUIRE(created);
+            buffers = std::move(*created);
+        }
         zt::dns::ServerListeners listeners;
         listeners.udp.push_back(bound(AF_INET, SOCK_DGRAM, udp_port));
         listeners.udp.push_back(bound(AF_INET6, SOCK_DGRAM, udp6_port));
@@ -284,6 +293,7 @@ struct Fixture {
         context.metrics_shard = 0;
         context.config = &config;
         context.shuffle_seed = 7;
+        context.udp_buffers = buffers.get();
         server = zt::dns::Server::start(context, std::move(listeners));
     }
 
@@ -419,26 +429,68 @@ std::vector<std::string> a_records(std::span<const uint8_t> answer, uint16_t typ
 }  // namespace
 
 TEST_CASE("dns server: a mesh name is answered from the snapshot, over UDP on v4 and v6") {
+    for (bool shared : {false, true}) {
+        CAPTURE(shared);
+        UpstreamServer upstream;
+        Fixture f({upstream.address()});
+        if (!f.ring) {
+            return;
+        }
+        f.start(shared);
+        for (int family : {AF_INET, AF_INET6}) {
+            CAPTURE(family);
+            auto answer = f.ask_udp(query("productpage.ns1.svc.cluster.local"), family);
+            auto header = zt::dns::read_header(answer);
+            REQUIRE(header);
+            CHECK(header->id == 0x5151);
+            CHECK(header->rcode == 0);
+            CHECK((answer[2] & 0x04) != 0);  // Authoritative: answered here.
+            CHECK(a_records(answer, zt::dns::kTypeA) == std::vector<std::string>{"198.19.9.9"});
+        }
+        CHECK(f.sockets.opened == 0);
+        CHECK(upstream.udp_queries == 0);
+        CHECK(f.metrics.totals().requests == 2);
+        CHECK(f.metrics.totals().upstream_requests == 0);
+    }
+}
+
+TEST_CASE("dns server: with the worker's shared buffers a burst of datagrams is taken at once") {
     UpstreamServer upstream;
     Fixture f({upstream.address()});
     if (!f.ring) {
         return;
     }
-    f.start();
-    for (int family : {AF_INET, AF_INET6}) {
-        CAPTURE(family);
-        auto answer = f.ask_udp(query("productpage.ns1.svc.cluster.local"), family);
-        auto header = zt::dns::read_header(answer);
-        REQUIRE(header);
-        CHECK(header->id == 0x5151);
-        CHECK(header->rcode == 0);
-        CHECK((answer[2] & 0x04) != 0);  // Authoritative: answered here.
-        CHECK(a_records(answer, zt::dns::kTypeA) == std::vector<std::string>{"198.19.9.9"});
+    f.start(true);
+    // More queries than the group has buffers, all sent before the ring runs: the multishot
+    // receive runs dry (ENOBUFS), is armed again, and every query is answered.
+    UniqueFd client = f.udp_client();
+    for (uint16_t id = 1; id <= 40; ++id) {
+        auto q = query("productpage.ns1.svc.cluster.local", zt::dns::kTypeA, id);
+        REQUIRE(::send(client.get(), q.data(), q.size(), 0) == ssize_t(q.size()));
     }
-    CHECK(f.sockets.opened == 0);
-    CHECK(upstream.udp_queries == 0);
-    CHECK(f.metrics.totals().requests == 2);
-    CHECK(f.metrics.totals().upstream_requests == 0);
+    std::vector<bool> answered(41, false);
+    int count = 0;
+    while (count < 40 && f.readable(client.get())) {
+        uint8_t buffer[512];
+        ssize_t n = ::recv(client.get(), buffer, sizeof buffer, MSG_DONTWAIT);
+        if (n <= 0) {
+            continue;
+        }
+        auto header = zt::dns::read_header(std::span<const uint8_t>(buffer, size_t(n)));
+        REQUIRE(header);
+        REQUIRE(header->id <= 40);
+        if (!answered[header->id]) {
+            answered[header->id] = true;
+            ++count;
+        }
+    }
+    CHECK(count == 40);
+    CHECK(f.metrics.totals().requests == 40);
+    if (f.server->stats().shared_receives == 0) {
+        MESSAGE("this kernel refused multishot recvmsg: the sockets fell back to one receive each");
+    } else {
+        CHECK(f.server->stats().shared_receives == 2);
+    }
 }
 
 TEST_CASE("dns server: other names are forwarded and relayed with the client's id") {
@@ -561,44 +613,47 @@ TEST_CASE("dns server: a down upstream gives SERVFAIL at once, a silent one at t
 }
 
 TEST_CASE("dns server: malformed and oversized messages are dropped or FORMERR; service goes on") {
-    UpstreamServer upstream;
-    Fixture f({upstream.address()});
-    if (!f.ring) {
-        return;
-    }
-    f.config.udp_query_bytes_max = 512;
-    f.start();
-    // Shorter than a header: nothing to answer to.
-    CHECK(f.ask_udp(std::vector<uint8_t>{1, 2, 3}, AF_INET, 100 * zt::kNanosPerMilli).empty());
-    // A header and garbage: FORMERR with the id.
-    std::vector<uint8_t> garbage = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0x3f, 'x'};
-    auto formerr = f.ask_udp(garbage);
-    REQUIRE_FALSE(formerr.empty());
-    CHECK(zt::dns::read_header(formerr)->id == 0x1234);
-    CHECK(zt::dns::read_header(formerr)->rcode == uint8_t(zt::dns::Rcode::formerr));
-    // A response sent as a query: FORMERR; an unknown opcode: NOTIMP.
-    auto response = query("www.upstream.test");
-    response[2] |= 0x80;
-    CHECK(zt::dns::read_header(f.ask_udp(response))->rcode == uint8_t(zt::dns::Rcode::formerr));
-    auto notify = query("www.upstream.test");
-    notify[2] = uint8_t((notify[2] & 0x87) | (4 << 3));
-    CHECK(zt::dns::read_header(f.ask_udp(notify))->rcode == uint8_t(zt::dns::Rcode::notimp));
-    // Larger than the receive buffer: dropped.
-    std::vector<uint8_t> huge = query("www.upstream.test");
-    huge.resize(2000, 0);
-    CHECK(f.ask_udp(huge, AF_INET, 100 * zt::kNanosPerMilli).empty());
-    // A zero-length TCP frame ends that connection.
-    UniqueFd client = f.tcp_client();
-    REQUIRE(zt::test::write_all(client.get(), std::vector<uint8_t>{0, 0}));
-    REQUIRE(f.readable(client.get()));
-    uint8_t byte;
-    CHECK(::recv(client.get(), &byte, 1, MSG_DONTWAIT) == 0);
+    for (bool shared : {false, true}) {
+        CAPTURE(shared);
+        UpstreamServer upstream;
+        Fixture f({upstream.address()});
+        if (!f.ring) {
+            return;
+        }
+        f.config.udp_query_bytes_max = 512;
+        f.start(shared);
+        // Shorter than a header: nothing to answer to.
+        CHECK(f.ask_udp(std::vector<uint8_t>{1, 2, 3}, AF_INET, 100 * zt::kNanosPerMilli).empty());
+        // A header and garbage: FORMERR with the id.
+        std::vector<uint8_t> garbage = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0x3f, 'x'};
+        auto formerr = f.ask_udp(garbage);
+        REQUIRE_FALSE(formerr.empty());
+        CHECK(zt::dns::read_header(formerr)->id == 0x1234);
+        CHECK(zt::dns::read_header(formerr)->rcode == uint8_t(zt::dns::Rcode::formerr));
+        // A response sent as a query: FORMERR; an unknown opcode: NOTIMP.
+        auto response = query("www.upstream.test");
+        response[2] |= 0x80;
+        CHECK(zt::dns::read_header(f.ask_udp(response))->rcode == uint8_t(zt::dns::Rcode::formerr));
+        auto notify = query("www.upstream.test");
+        notify[2] = uint8_t((notify[2] & 0x87) | (4 << 3));
+        CHECK(zt::dns::read_header(f.ask_udp(notify))->rcode == uint8_t(zt::dns::Rcode::notimp));
+        // Larger than the receive buffer: dropped.
+        std::vector<uint8_t> huge = query("www.upstream.test");
+        huge.resize(2000, 0);
+        CHECK(f.ask_udp(huge, AF_INET, 100 * zt::kNanosPerMilli).empty());
+        // A zero-length TCP frame ends that connection.
+        UniqueFd client = f.tcp_client();
+        REQUIRE(zt::test::write_all(client.get(), std::vector<uint8_t>{0, 0}));
+        REQUIRE(f.readable(client.get()));
+        uint8_t byte;
+        CHECK(::recv(client.get(), &byte, 1, MSG_DONTWAIT) == 0);
 
-    CHECK(f.metrics.refusals(zt::dns::Refusal::malformed) == 2);
-    CHECK(f.metrics.refusals(zt::dns::Refusal::oversized) == 1);
-    // Still serving.
-    auto answer = f.ask_udp(query("www.upstream.test"));
-    CHECK(a_records(answer, zt::dns::kTypeA) == std::vector<std::string>{"198.19.50.1"});
+        CHECK(f.metrics.refusals(zt::dns::Refusal::malformed) == 2);
+        CHECK(f.metrics.refusals(zt::dns::Refusal::oversized) == 1);
+        // Still serving.
+        auto answer = f.ask_udp(query("www.upstream.test"));
+        CHECK(a_records(answer, zt::dns::kTypeA) == std::vector<std::string>{"198.19.50.1"});
+    }
 }
 
 TEST_CASE("dns server: a pod whose workload is unknown gets SERVFAIL") {

@@ -4,14 +4,17 @@
 //
 //   dns_serve --config FILE --client UID --listen IP:PORT [--listen IP:PORT ...]
 //             [--upstream IP[:PORT],...] [--log-level SPEC] [--metrics-out FILE]
+//             [--shared-buffers N]
 //       serves UDP and TCP on every --listen address as the pod whose workload is UID, with the
 //       mesh of FILE (the ztunnel config format); forwards to --upstream (default: the
 //       nameservers of /etc/resolv.conf). Prints "dns_serve: serving" once listening, runs until
 //       SIGTERM or SIGINT, then closes cleanly and writes the metrics exposition to
 //       --metrics-out.
-//   dns_serve --memory-pods N
+//   dns_serve --memory-pods N [--shared-buffers N]
 //       opens N servers (UDP and TCP on 127.0.0.1 and ::1, ephemeral ports) on one ring and
 //       prints the process's resident memory per server: the DNS listeners' cost per pod.
+// --shared-buffers N gives the UDP sockets a group of N receive buffers shared as a worker
+// shares them among its pods (multishot receives); without it each socket has its own.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -90,11 +93,28 @@ long resident_kib() {
     return -1;
 }
 
-int memory_pods(int count, zt::uring::Ring& ring) {
+// shared_buffers makes the group of `count` UDP buffers a worker would share, or null.
+std::unique_ptr<zt::uring::BufferRing> shared_buffers(zt::uring::Ring& ring, int count,
+                                                      const zt::dns::ServerConfig& config) {
+    if (count <= 0) {
+        return nullptr;
+    }
+    auto created = zt::uring::BufferRing::create(ring, 1, uint32_t(count),
+                                                 uint32_t(zt::dns::udp_buffer_bytes(config)));
+    if (!created) {
+        std::fprintf(stderr, "dns_serve: no shared buffers: %s\n",
+                     zt::to_string(created.error().code).data());
+        return nullptr;
+    }
+    return std::move(*created);
+}
+
+int memory_pods(int count, zt::uring::Ring& ring, int buffer_count) {
     zt::state::SnapshotStore snapshots;
     PlainSockets sockets;
     zt::dns::DnsMetrics metrics(1, 64);
     zt::dns::ServerConfig config;
+    auto buffers = shared_buffers(ring, buffer_count, config);
     std::vector<std::unique_ptr<zt::dns::Server>> servers;
     zt::state::SocketAddr v4{zt::state::IpAddr::v4(127, 0, 0, 1), 0};
     zt::state::SocketAddr v6{*zt::state::IpAddr::parse("::1"), 0};
@@ -122,13 +142,15 @@ int memory_pods(int count, zt::uring::Ring& ring) {
         context.sockets = &sockets;
         context.metrics = &metrics;
         context.config = &config;
+        context.udp_buffers = buffers.get();
         servers.push_back(zt::dns::Server::start(context, std::move(listeners)));
         ring.submit();
     }
     ring.run(0);
     long after = resident_kib();
-    std::printf("dns_serve: %d servers, %ld bytes resident per server (4 sockets each)\n", count,
-                (after - before) * 1024 / count);
+    std::printf("dns_serve: %d servers, %ld bytes resident per server (4 sockets each, %s)\n",
+                count, (after - before) * 1024 / count,
+                buffers ? "shared receive buffers" : "a receive buffer per UDP socket");
     for (auto& server : servers) {
         server->close();
     }
@@ -141,8 +163,9 @@ int memory_pods(int count, zt::uring::Ring& ring) {
 int usage() {
     std::fprintf(stderr,
                  "usage: dns_serve --config FILE --client UID --listen IP:PORT... "
-                 "[--upstream LIST] [--log-level SPEC] [--metrics-out FILE]\n"
-                 "       dns_serve --memory-pods N\n");
+                 "[--upstream LIST] [--log-level SPEC] [--metrics-out FILE] "
+                 "[--shared-buffers N]\n"
+                 "       dns_serve --memory-pods N [--shared-buffers N]\n");
     return 2;
 }
 
@@ -152,6 +175,7 @@ int main(int argc, char** argv) {
     std::string config_path, client_uid, upstreams, log_level = "info", metrics_out;
     std::vector<zt::state::SocketAddr> listens;
     int pods = 0;
+    int buffer_count = 0;
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
         if (i + 1 >= argc) {
@@ -176,6 +200,8 @@ int main(int argc, char** argv) {
             metrics_out = value;
         } else if (arg == "--memory-pods") {
             pods = std::atoi(value.c_str());
+        } else if (arg == "--shared-buffers") {
+            buffer_count = std::atoi(value.c_str());
         } else {
             return usage();
         }
@@ -191,7 +217,7 @@ int main(int argc, char** argv) {
         return 1;
     }
     if (pods > 0) {
-        return memory_pods(pods, **ring);
+        return memory_pods(pods, **ring, buffer_count);
     }
     if (config_path.empty() || client_uid.empty() || listens.empty()) {
         return usage();
@@ -227,6 +253,7 @@ int main(int argc, char** argv) {
         listeners.udp.push_back(std::move(udp));
         listeners.tcp.push_back(std::move(tcp));
     }
+    auto buffers = shared_buffers(**ring, buffer_count, config);
     zt::telemetry::Registry registry(1);
     auto& metrics = registry.add(std::make_unique<zt::dns::DnsMetrics>(1, 4096));
     PlainSockets sockets;
@@ -238,6 +265,7 @@ int main(int argc, char** argv) {
     context.metrics = &metrics;
     context.config = &config;
     context.shuffle_seed = uint64_t(zt::monotonic_ns());
+    context.udp_buffers = buffers.get();
     auto server = zt::dns::Server::start(context, std::move(listeners));
 
     struct sigaction action {};
