@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # dns_standalone.sh runs one pod's DNS proxy unit (src/dns/, through build/tools/dns_serve, until
-# the workers serve DNS in every pod) inside a pod's network namespace against a real upstream,
+# the workers serve DNS in every pod; with shared receive buffers as a worker gives its pods)
+# inside a pod's network namespace against a real upstream,
 # Debian's dnsmasq in another pod, and asks it with real clients: dig over UDP and TCP and
 # glibc's resolver (getent ahosts, through a resolv.conf of the pod's own). Cases: a mesh name
 # (FQDN and short, A and AAAA), names only the upstream knows, NXDOMAIN, a big answer truncated
@@ -61,7 +62,7 @@ JSON
 zt_bg "$client" "$work/serve.log" "$BUILD/tools/dns_serve" --config "$work/mesh.json" \
     --client c1//v1/Pod/default/client --listen 127.0.0.1:15053 --listen '[::1]:15053' \
     --listen 127.0.0.1:53 --upstream "$up_ip,[$up_ip6]" --log-level info,dns=debug \
-    --metrics-out "$work/metrics.txt"
+    --metrics-out "$work/metrics.txt" --shared-buffers 16
 serve_pid=$ZT_BG_LAST
 zt_wait_line "$work/serve.log" '^dns_serve: serving'
 
