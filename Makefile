@@ -29,6 +29,10 @@ Q := @
 endif
 
 # --- dependencies -----------------------------------------------------------------------------
+# The DNS proxy's message codec: Debian's static libldns, rebuilt into one object that needs only
+# libc (scripts/ldns-codec.sh says why: Debian's ldns is built against OpenSSL).
+LDNS_ARCHIVE := /usr/lib/$(shell $(CXX) -print-multiarch 2>/dev/null)/libldns.a
+
 # `make deps` installs the Debian packages (scripts/install-deps.sh, idempotent, apt-get). Parsing
 # this Makefile never installs anything: `demo` and `test` run `deps` first as a step of their
 # own, and a plain `make` without the packages stops with the command to run.
@@ -37,6 +41,7 @@ ifneq ($(BUILD_GOALS),)
 DEPS_OK := $(shell pkg-config --exists liburing libnghttp2 nlohmann_json protobuf 2>/dev/null && \
              command -v protoc >/dev/null && \
              test -f /usr/include/doctest/doctest.h && test -d /usr/include/android/openssl && \
+             test -f /usr/include/ldns/ldns.h && test -f $(LDNS_ARCHIVE) && \
              echo yes)
 ifneq ($(DEPS_OK),yes)
 ifeq ($(filter demo test,$(MAKECMDGOALS)),)
@@ -108,8 +113,9 @@ LIB_HBONE := $(BUILD)/lib/libzt_hbone.a
 LIB_SRC   := $(BUILD)/lib/libzt_src.a
 LIB_AGENT := $(BUILD)/lib/libzt_agent.a
 LIB_SUPPORT := $(BUILD)/lib/libzt_support.a
+LIB_LDNS  := $(BUILD)/lib/libzt_ldns.a
 # Link order: higher layers first.
-ZT_LIBS   := $(LIB_SRC) $(LIB_HBONE) $(LIB_CERTS) $(LIB_URING)
+ZT_LIBS   := $(LIB_SRC) $(LIB_HBONE) $(LIB_CERTS) $(LIB_URING) $(LIB_LDNS)
 
 BIN        := $(BUILD)/ztunnel
 AGENT_BIN  := $(if $(AGENT_MAIN),$(BUILD)/ztunnel-agent)
@@ -178,6 +184,13 @@ $(call obj,$(TOOL_SRCS)): | $(PROTO_HDRS)
 $(eval $(call make_lib,$(LIB_SUPPORT),$(SUPPORT_SRCS)))
 
 $(LIB_URING) $(LIB_CERTS) $(LIB_HBONE) $(LIB_SRC) $(LIB_SUPPORT): | $(BUILD)/lib/empty.o
+
+# ldns without OpenSSL, as an archive of one member (linked only where src/dns/ is).
+$(LIB_LDNS): $(LDNS_ARCHIVE) scripts/ldns-codec.sh
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LDNS    $@")
+	$(Q)scripts/ldns-codec.sh $(LDNS_ARCHIVE) $(BUILD)/lib/ldns_codec.o
+	$(Q)rm -f $@ && ar rcs $@ $(BUILD)/lib/ldns_codec.o
 
 # --- link -----------------------------------------------------------------------------------------
 $(BIN): $(call obj,src/main.cc) $(ZT_LIBS)

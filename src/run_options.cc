@@ -7,6 +7,8 @@
 #include <charconv>
 #include <string_view>
 
+#include "src/dns/names.h"
+#include "src/dns/resolv_conf.h"
 #include "zt/duration.h"
 
 namespace zt {
@@ -31,9 +33,17 @@ const char* const kRunUsage =
         "  --drain-timeout DUR  graceful drain deadline (5s) [CONNECTION_TERMINATION_DEADLINE]\n"
         "  --log-format F       plain or json (plain) [LOG_FORMAT]\n"
         "  --log-level SPEC     level or level,target=level,... (info) [RUST_LOG]\n"
+        "  --dns-capture B      DNS proxy on 15053 in each pod, true or false (true)\n"
+        "                       [ISTIO_META_DNS_CAPTURE: on unless set to other than true]\n"
+        "  --dns-upstream LIST  resolvers to forward to: IP[:PORT],... (the nameservers of\n"
+        "                       /etc/resolv.conf)\n"
+        "  --cluster-domain D   Kubernetes cluster domain for DNS names (cluster.local)\n"
+        "                       [CLUSTER_DOMAIN]\n"
         "\n"
         "environment only:\n"
         "  POOL_MAX_STREAMS_PER_CONNECTION  HBONE streams per pooled connection, 1-65535 (100)\n"
+        "  IPV6_ENABLED                     true or false: AAAA answers for mesh names (true)\n"
+        "  PREFERED_SERVICE_NAMESPACE       DNS tie-break namespace for shared hostnames\n"
         "\n"
         "Exactly one of --ca-dir and --cert-dir. Durations: 500ms, 5s, 10m, 24h.\n";
 
@@ -185,7 +195,46 @@ const OptionSpec kOptions[] = {
              o.log_level = v;
              return !v.empty();
          }},
+        // ISTIO_META_DNS_CAPTURE is read apart (ztunnel's looser rule); the flag is strict.
+        {"--dns-capture",
+         {nullptr, nullptr},
+         [](RunOptions& o, std::string_view v, int) {
+             if (v != "true" && v != "false") {
+                 return false;
+             }
+             o.dns_capture = v == "true";
+             return true;
+         }},
+        {"--dns-upstream",
+         {nullptr, nullptr},
+         [](RunOptions& o, std::string_view v, int) {
+             auto upstreams = dns::parse_upstreams(v);
+             if (!upstreams) {
+                 return false;
+             }
+             o.dns_upstreams = std::move(*upstreams);
+             return true;
+         }},
+        {"--cluster-domain",
+         {"CLUSTER_DOMAIN", nullptr},
+         [](RunOptions& o, std::string_view v, int) {
+             auto name = dns::Name::parse(v);
+             if (!name || name->empty() || !name->is_hostname()) {
+                 return false;
+             }
+             o.cluster_domain = name->to_string();
+             return true;
+         }},
 };
+
+// parse_bool reads Rust's `bool` spellings, as ztunnel parses IPV6_ENABLED: `true` or `false`.
+bool parse_bool(std::string_view text, bool& out) {
+    if (text == "true" || text == "false") {
+        out = text == "true";
+        return true;
+    }
+    return false;
+}
 
 }  // namespace
 
@@ -240,6 +289,24 @@ Result<RunOptions> parse_run_options(int argc, const char* const* argv, const En
             return fail(Errc::invalid_argument);
         }
         options.pool_streams_max = uint32_t(streams);
+    }
+
+    if (const std::string* capture = find_env(env, "ISTIO_META_DNS_CAPTURE")) {
+        // ztunnel: enabled unless set to a value other than `true` (any case).
+        std::string lower = *capture;
+        for (char& c : lower) {
+            c = char(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+        }
+        options.dns_capture = lower == "true";
+    }
+    if (const std::string* ipv6_enabled = find_env(env, "IPV6_ENABLED")) {
+        if (!parse_bool(*ipv6_enabled, options.ipv6_enabled)) {
+            error.message = "IPV6_ENABLED: invalid value \"" + *ipv6_enabled + "\" (true or false)";
+            return fail(Errc::invalid_argument);
+        }
+    }
+    if (const std::string* preferred = find_env(env, "PREFERED_SERVICE_NAMESPACE")) {
+        options.preferred_service_namespace = *preferred;
     }
 
     // Environment first, then flags on top.

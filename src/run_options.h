@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "src/state/net.h"
 #include "zt/result.h"
 
 namespace zt {
@@ -33,6 +34,22 @@ struct RunOptions {
     bool log_json = false;
     std::string log_level = "info";
     bool help = false;
+
+    // The DNS proxy (ztunnel-behaviour §8, §11). Parsed and validated; the workers do not serve
+    // DNS yet (README "DNS proxy").
+    // dns_capture is ISTIO_META_DNS_CAPTURE (on unless set to something other than `true`) or
+    // --dns-capture true|false: whether each pod gets the proxy on 15053.
+    bool dns_capture = true;
+    // dns_upstreams is --dns-upstream; empty means the nameservers of /etc/resolv.conf.
+    std::vector<state::SocketAddr> dns_upstreams;
+    // cluster_domain is CLUSTER_DOMAIN or --cluster-domain: the suffix of Kubernetes names.
+    std::string cluster_domain = "cluster.local";
+    // ipv6_enabled is IPV6_ENABLED (`true` or `false`): when false the proxy answers no AAAA
+    // records for mesh names.
+    bool ipv6_enabled = true;
+    // preferred_service_namespace is PREFERED_SERVICE_NAMESPACE (sic, ztunnel's spelling): the
+    // tie-break namespace for services sharing a hostname in DNS answers. Empty: none.
+    std::string preferred_service_namespace;
 };
 
 // Environment is the subset of the process environment the options read, as name=value pairs.

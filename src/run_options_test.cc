@@ -174,3 +174,60 @@ TEST_CASE("run options: usage errors name the flag") {
     REQUIRE(help.options);
     CHECK(help.options->help);
 }
+
+TEST_CASE("run options: the DNS proxy's settings") {
+    auto defaults = parse({"--config", "c", "--cert-dir", "d"});
+    REQUIRE(defaults.options);
+    CHECK(defaults.options->dns_capture);
+    CHECK(defaults.options->dns_upstreams.empty());
+    CHECK(defaults.options->cluster_domain == "cluster.local");
+    CHECK(defaults.options->ipv6_enabled);
+    CHECK(defaults.options->preferred_service_namespace.empty());
+
+    // ISTIO_META_DNS_CAPTURE: on for `true` in any case, off for anything else (ztunnel).
+    for (auto [value, on] :
+         {std::pair{"true", true}, {"TRUE", true}, {"false", false}, {"yes", false}, {"", false}}) {
+        CAPTURE(value);
+        auto p = parse({"--config", "c", "--cert-dir", "d"}, {{"ISTIO_META_DNS_CAPTURE", value}});
+        REQUIRE(p.options);
+        CHECK(p.options->dns_capture == on);
+    }
+    // The flag is strict and beats the variable.
+    auto flag = parse({"--config", "c", "--cert-dir", "d", "--dns-capture", "false"},
+                      {{"ISTIO_META_DNS_CAPTURE", "true"}});
+    REQUIRE(flag.options);
+    CHECK_FALSE(flag.options->dns_capture);
+    auto bad_flag = parse({"--config", "c", "--cert-dir", "d", "--dns-capture", "yes"});
+    CHECK_FALSE(bad_flag.options);
+    CHECK(bad_flag.error == "--dns-capture: invalid value \"yes\"");
+
+    auto upstreams = parse({"--config", "c", "--cert-dir", "d", "--dns-upstream",
+                            "198.18.0.53,[2001:db8::53]:5353"});
+    REQUIRE(upstreams.options);
+    REQUIRE(upstreams.options->dns_upstreams.size() == 2);
+    CHECK(upstreams.options->dns_upstreams[0].to_string() == "198.18.0.53:53");
+    CHECK(upstreams.options->dns_upstreams[1].to_string() == "[2001:db8::53]:5353");
+    auto bad_upstream = parse({"--config", "c", "--cert-dir", "d", "--dns-upstream", "kube-dns"});
+    CHECK_FALSE(bad_upstream.options);
+    CHECK(bad_upstream.error == "--dns-upstream: invalid value \"kube-dns\"");
+
+    auto env = parse({"--config", "c", "--cert-dir", "d"},
+                     {{"CLUSTER_DOMAIN", "corp.example."},
+                      {"IPV6_ENABLED", "false"},
+                      {"PREFERED_SERVICE_NAMESPACE", "istio-system"}});
+    REQUIRE(env.options);
+    CHECK(env.options->cluster_domain == "corp.example");
+    CHECK_FALSE(env.options->ipv6_enabled);
+    CHECK(env.options->preferred_service_namespace == "istio-system");
+    auto domain_flag = parse({"--config", "c", "--cert-dir", "d", "--cluster-domain", "k8s.test"},
+                             {{"CLUSTER_DOMAIN", "corp.example"}});
+    REQUIRE(domain_flag.options);
+    CHECK(domain_flag.options->cluster_domain == "k8s.test");
+
+    auto bad_ipv6 = parse({"--config", "c", "--cert-dir", "d"}, {{"IPV6_ENABLED", "yes"}});
+    CHECK_FALSE(bad_ipv6.options);
+    CHECK(bad_ipv6.error == "IPV6_ENABLED: invalid value \"yes\" (true or false)");
+    auto bad_domain = parse({"--config", "c", "--cert-dir", "d"}, {{"CLUSTER_DOMAIN", "a..b"}});
+    CHECK_FALSE(bad_domain.options);
+    CHECK(bad_domain.error == "CLUSTER_DOMAIN: invalid value \"a..b\"");
+}

@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -144,6 +145,8 @@ std::string_view opcode_name(uint8_t opcode) {
             return "send";
         case IORING_OP_SENDMSG:
             return "sendmsg";
+        case IORING_OP_RECVMSG:
+            return "recvmsg";
         case IORING_OP_SPLICE:
             return "splice";
         case IORING_OP_POLL_ADD:
@@ -314,6 +317,41 @@ void Ring::sendmsg(Completion& completion, int fd, const msghdr& message, int fl
     io_uring_sqe* sqe = prepare(completion);
     io_uring_prep_sendmsg(sqe, fd, &message, unsigned(flags));
     io_uring_sqe_set_data(sqe, &completion);
+}
+
+void Ring::recvmsg(Completion& completion, int fd, msghdr& message, int flags) {
+    io_uring_sqe* sqe = prepare(completion);
+    io_uring_prep_recvmsg(sqe, fd, &message, unsigned(flags));
+    io_uring_sqe_set_data(sqe, &completion);
+}
+
+void Ring::recvmsg_multishot(Completion& completion, int fd, msghdr& message,
+                             uint16_t buffer_group) {
+    io_uring_sqe* sqe = prepare(completion);
+    io_uring_prep_recvmsg_multishot(sqe, fd, &message, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = buffer_group;
+    io_uring_sqe_set_data(sqe, &completion);
+}
+
+std::optional<RecvmsgParts> parse_recvmsg(std::span<uint8_t> buffer, int32_t length,
+                                          msghdr& message) {
+    if (length < 0 || size_t(length) > buffer.size()) {
+        return std::nullopt;
+    }
+    io_uring_recvmsg_out* out = io_uring_recvmsg_validate(buffer.data(), length, &message);
+    if (out == nullptr) {
+        return std::nullopt;
+    }
+    RecvmsgParts parts;
+    auto* name = static_cast<const uint8_t*>(io_uring_recvmsg_name(out));
+    parts.name =
+            std::span<const uint8_t>(name, std::min<size_t>(out->namelen, message.msg_namelen));
+    auto* payload = static_cast<const uint8_t*>(io_uring_recvmsg_payload(out, &message));
+    parts.payload = std::span<const uint8_t>(
+            payload, io_uring_recvmsg_payload_length(out, length, &message));
+    parts.truncated = (out->flags & MSG_TRUNC) != 0;
+    return parts;
 }
 
 void Ring::splice(Completion& completion, int fd_in, int fd_out, uint32_t length, uint32_t flags) {

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string_view>
 
@@ -85,6 +86,18 @@ std::string_view setup_hint(Errc code);
 // opcode_name names an IORING_OP_* value for messages.
 std::string_view opcode_name(uint8_t opcode);
 
+// RecvmsgParts is one datagram of a multishot recvmsg, inside its provided buffer.
+struct RecvmsgParts {
+    std::span<const uint8_t> name;     // The sender's address (a sockaddr), maybe cut short.
+    std::span<const uint8_t> payload;  // The datagram, cut to the buffer when `truncated`.
+    bool truncated = false;            // MSG_TRUNC: the datagram did not fit the buffer.
+};
+
+// parse_recvmsg splits the first `length` bytes (a CQE's `res`) of a multishot recvmsg buffer
+// laid out for `message`; std::nullopt when they are too short to hold its header and address.
+std::optional<RecvmsgParts> parse_recvmsg(std::span<uint8_t> buffer, int32_t length,
+                                          msghdr& message);
+
 class Ring {
     struct PrivateTag {};
 
@@ -141,6 +154,21 @@ public:
     // operation. `message`, its iovec array and the bytes they point to must stay valid and
     // unchanged until the callback has run.
     void sendmsg(Completion& completion, int fd, const msghdr& message, int flags = 0);
+
+    // recvmsg receives one message into the buffers of `message` (iovecs; `msg_name` gets the
+    // sender's address of a datagram socket, `msg_namelen` its length, `msg_flags` MSG_TRUNC
+    // when the datagram was larger than the buffers). `message`, its iovec array, the buffers
+    // and the address storage must stay valid and untouched until the callback has run.
+    void recvmsg(Completion& completion, int fd, msghdr& message, int flags = 0);
+
+    // recvmsg_multishot receives datagrams on `fd` until cancelled or failed, one CQE each, into
+    // buffers the kernel picks from provided-buffer group `buffer_group` (Linux 6.0). Each
+    // buffer starts with an `io_uring_recvmsg_out` header, then the sender's address, then the
+    // payload: read them with `parse_recvmsg`. Only `message.msg_namelen` (the room for the
+    // address) and `msg_controllen` are read from `message`, which must stay valid and untouched
+    // until the final CQE (one without IORING_CQE_F_MORE). -ENOBUFS ends it when the group ran
+    // dry; -EINVAL means the kernel lacks it (use `recvmsg`).
+    void recvmsg_multishot(Completion& completion, int fd, msghdr& message, uint16_t buffer_group);
 
     // splice moves up to `length` bytes from `fd_in` to `fd_out`, one of which is a pipe.
     // The kernel runs every splice on an io-wq thread: only splice from a socket that is

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -24,6 +25,7 @@
 #include <doctest/doctest.h>
 
 #include "tests/support/net.h"
+#include "uring/buffer_ring.h"
 #include "zt/clock.h"
 #include "zt/log.h"
 
@@ -298,6 +300,143 @@ TEST_CASE("ring: sendmsg sends gathered buffers in order in one operation") {
     }
     got.resize(size_t(n));
     CHECK(got == expected);
+}
+
+TEST_CASE("ring: recvmsg and sendmsg carry datagrams with their peer's address") {
+    auto ring = make_ring();
+    if (!ring) {
+        return;
+    }
+    for (int family : {AF_INET, AF_INET6}) {
+        CAPTURE(family);
+        UniqueFd server(::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        UniqueFd client(::socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+        REQUIRE(server.valid());
+        REQUIRE(client.valid());
+        sockaddr_storage bound{};
+        socklen_t length = zt::test::loopback_address(family, 0, bound);
+        REQUIRE(::bind(server.get(), reinterpret_cast<sockaddr*>(&bound), length) == 0);
+        REQUIRE(::getsockname(server.get(), reinterpret_cast<sockaddr*>(&bound), &length) == 0);
+        REQUIRE(::connect(client.get(), reinterpret_cast<sockaddr*>(&bound), length) == 0);
+
+        // A receive is armed before anything is sent; then a datagram larger than the buffer
+        // arrives: the first 8 bytes, MSG_TRUNC, and the sender's address come back.
+        uint8_t buffer[8];
+        iovec in{buffer, sizeof buffer};
+        sockaddr_storage peer{};
+        msghdr received{};
+        received.msg_name = &peer;
+        received.msg_namelen = sizeof peer;
+        received.msg_iov = &in;
+        received.msg_iovlen = 1;
+        Recorder recv;
+        ring->recvmsg(recv.completion, server.get(), received);
+        ring->submit();
+        const char text[] = "0123456789abcdef";
+        REQUIRE(::send(client.get(), text, 16, 0) == 16);
+        REQUIRE(run_until(*ring, [&] { return !recv.results.empty(); }));
+        CHECK(recv.results[0] == 8);
+        CHECK((received.msg_flags & MSG_TRUNC) != 0);
+        CHECK(std::memcmp(buffer, text, 8) == 0);
+        sockaddr_storage client_address{};
+        socklen_t client_length = sizeof client_address;
+        REQUIRE(::getsockname(client.get(), reinterpret_cast<sockaddr*>(&client_address),
+                              &client_length) == 0);
+        CHECK(received.msg_namelen == client_length);
+        CHECK(std::memcmp(&peer, &client_address, client_length) == 0);
+
+        // The answer goes back to that address through sendmsg.
+        iovec out{const_cast<char*>("pong"), 4};
+        msghdr reply{};
+        reply.msg_name = &peer;
+        reply.msg_namelen = received.msg_namelen;
+        reply.msg_iov = &out;
+        reply.msg_iovlen = 1;
+        Recorder sent;
+        ring->sendmsg(sent.completion, server.get(), reply);
+        REQUIRE(run_until(*ring, [&] { return !sent.results.empty(); }));
+        CHECK(sent.results[0] == 4);
+        char answer[8] = {};
+        CHECK(::recv(client.get(), answer, sizeof answer, 0) == 4);
+        CHECK(std::string_view(answer, 4) == "pong");
+    }
+}
+
+TEST_CASE("ring: multishot recvmsg takes every waiting datagram in one batch, with its sender") {
+    auto ring = make_ring();
+    if (!ring) {
+        return;
+    }
+    auto buffers = zt::uring::BufferRing::create(*ring, 7, 8, 256);
+    if (!buffers) {
+        MESSAGE("skipping: no provided-buffer rings");
+        return;
+    }
+    UniqueFd server(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    sockaddr_storage bound{};
+    socklen_t length = zt::test::loopback_address(AF_INET, 0, bound);
+    REQUIRE(::bind(server.get(), reinterpret_cast<sockaddr*>(&bound), length) == 0);
+    REQUIRE(::getsockname(server.get(), reinterpret_cast<sockaddr*>(&bound), &length) == 0);
+    std::vector<UniqueFd> clients;
+    for (int i = 0; i < 3; ++i) {
+        clients.emplace_back(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+        REQUIRE(::connect(clients.back().get(), reinterpret_cast<sockaddr*>(&bound), length) == 0);
+        std::string text = "datagram " + std::to_string(i);
+        REQUIRE(::send(clients.back().get(), text.data(), text.size(), 0) == ssize_t(text.size()));
+    }
+    std::string big(400, 'x');  // Larger than a buffer: cut, with MSG_TRUNC.
+    REQUIRE(::send(clients[0].get(), big.data(), big.size(), 0) == ssize_t(big.size()));
+
+    msghdr layout{};
+    layout.msg_namelen = sizeof(sockaddr_storage);
+
+    struct Got {
+        std::vector<std::string> payloads;
+        std::vector<uint16_t> ports;
+        std::vector<bool> truncated;
+        zt::uring::BufferRing* buffers;
+        msghdr* layout;
+        int ended = 0;
+    } got{{}, {}, {}, buffers->get(), &layout};
+
+    Completion multishot(
+            [](Completion& self, int32_t res, uint32_t flags) {
+                auto* g = static_cast<Got*>(self.context);
+                if ((flags & IORING_CQE_F_MORE) == 0) {
+                    ++g->ended;
+                }
+                if (res < 0 || (flags & IORING_CQE_F_BUFFER) == 0) {
+                    return;
+                }
+                uint16_t id = zt::uring::BufferRing::buffer_id(flags);
+                auto parts = zt::uring::parse_recvmsg(g->buffers->buffer(id), res, *g->layout);
+                REQUIRE(parts.has_value());
+                g->payloads.emplace_back(parts->payload.begin(), parts->payload.end());
+                sockaddr_in peer{};
+                std::memcpy(&peer, parts->name.data(), std::min(parts->name.size(), sizeof peer));
+                g->ports.push_back(ntohs(peer.sin_port));
+                g->truncated.push_back(parts->truncated);
+                g->buffers->give_back(id);
+            },
+            &got);
+    ring->recvmsg_multishot(multishot, server.get(), layout, 7);
+    REQUIRE(run_until(*ring, [&] { return got.payloads.size() == 4; }));
+    CHECK(multishot.in_kernel);  // Still armed for more.
+    CHECK(got.payloads[0] == "datagram 0");
+    CHECK(got.payloads[2] == "datagram 2");
+    CHECK_FALSE(got.truncated[0]);
+    CHECK(got.truncated[3]);
+    CHECK(got.payloads[3].size() < 256);
+    for (size_t i = 0; i < 3; ++i) {
+        sockaddr_in own{};
+        socklen_t own_length = sizeof own;
+        REQUIRE(::getsockname(clients[i].get(), reinterpret_cast<sockaddr*>(&own), &own_length) ==
+                0);
+        CHECK(got.ports[i] == ntohs(own.sin_port));
+    }
+    ring->cancel(multishot);
+    REQUIRE(run_until(*ring, [&] { return !multishot.in_kernel; }));
+    CHECK(got.ended == 1);
 }
 
 TEST_CASE("ring: multishot poll reports every wake-up; splice moves socket bytes to a pipe") {

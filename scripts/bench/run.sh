@@ -8,6 +8,8 @@
 #                pod, through both ztunnels over HBONE, and through our client ztunnel into
 #                nghttpx standing in for the remote ztunnel; scripts/bench/hbone.py writes the
 #                "End to end" section of docs/bench/hbone.md and docs/bench/hbone.png
+#   dns          DNS answered locally and forwarded: our proxy against dnsmasq as a forwarder
+#                (scripts/bench/dns.sh writes docs/bench/dns.md)
 # Environment: RUNS (3), DURATION (5 s), the knobs listed in scripts/bench/relay.py, and PARTS
 # (hbone only: a comma list of iperf,pingpong,connrate,idle; a partial run leaves docs alone).
 # Needs root (it makes a namespace); exits 77 when not root.
@@ -25,6 +27,7 @@ case $section in
         "$0" hbone-micro
         "$0" config
         "$0" hbone
+        "$0" dns
         exit 0
         ;;
     relay) ;;
@@ -41,7 +44,10 @@ case $section in
     hbone)
         exec scripts/bench/hbone.sh
         ;;
-    *) echo "run.sh: unknown section '$section' (known: all relay hbone-micro config hbone)" >&2; exit 2 ;;
+    dns)
+        exec scripts/bench/dns.sh
+        ;;
+    *) echo "run.sh: unknown section '$section' (known: all relay hbone-micro config hbone dns)" >&2; exit 2 ;;
 esac
 zt_require_root
 for tool in iperf3 haproxy socat gnuplot /usr/bin/python3 "$BUILD/tools/echo_server" \

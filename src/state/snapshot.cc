@@ -353,6 +353,14 @@ const Service* Snapshot::best_service_by_host(std::string_view hostname,
     return it == services_by_host_.end() ? nullptr : best_of(it->second, client_namespace);
 }
 
+std::span<const Service* const> Snapshot::services_by_host(std::string_view hostname) const {
+    auto it = services_by_host_.find(hostname);
+    if (it == services_by_host_.end()) {
+        return {};
+    }
+    return it->second;
+}
+
 std::span<const Endpoint> Snapshot::endpoints(const Service& service) const {
     ZT_ASSERT(&service >= config_.services.data() &&
               &service < config_.services.data() + config_.services.size());

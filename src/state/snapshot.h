@@ -105,6 +105,10 @@ public:
     // service_by_key returns the service `namespace/hostname`, or null.
     const Service* service_by_key(std::string_view namespace_, std::string_view hostname) const;
 
+    // services_by_host returns every service whose hostname is exactly `hostname`, in file
+    // order, visible or not (the DNS proxy applies its own filters and ranking).
+    std::span<const Service* const> services_by_host(std::string_view hostname) const;
+
     // best_service_by_host ranks the services with this hostname across namespaces like
     // `service_by_vip` does, for a client in `client_namespace`. Null when none is visible.
     const Service* best_service_by_host(std::string_view hostname,

@@ -171,7 +171,17 @@ void append_family_header(std::string& out, Format format, std::string_view name
     if (suffix) {
         out += "_total";
     }
-    out += counter ? " counter\n" : " gauge\n";
+    switch (type) {
+        case MetricType::counter:
+            out += " counter\n";
+            break;
+        case MetricType::gauge:
+            out += " gauge\n";
+            break;
+        case MetricType::histogram:
+            out += " histogram\n";
+            break;
+    }
 }
 
 void append_sample(std::string& out, std::string_view name,

@@ -20,8 +20,9 @@ enum class Format : uint8_t {
     openmetrics,      // OpenMetrics 1.0: HELP and TYPE name the family (`x`), body ends `# EOF`.
 };
 
-// MetricType is the TYPE line of a family.
-enum class MetricType : uint8_t { counter, gauge };
+// MetricType is the TYPE line of a family. A histogram's samples are `_bucket` (with `le`),
+// `_sum` and `_count`; its family renders them itself.
+enum class MetricType : uint8_t { counter, gauge, histogram };
 
 // content_type returns the Content-Type header value for `format`.
 std::string_view content_type(Format format);
