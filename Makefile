@@ -166,6 +166,10 @@ $(BUILD)/gen/%.pb.cc $(BUILD)/gen/%.pb.h: src/agent/proto/%.proto
 	@$(if $(Q),echo "  PROTOC  $<")
 	$(Q)protoc -Isrc/agent/proto --cpp_out=$(BUILD)/gen $<
 
+# Keep the generated sources (make would delete them as intermediates): debuggers and readers
+# want them.
+.SECONDARY: $(PROTO_CCS) $(PROTO_HDRS)
+
 $(BUILD)/obj/gen/%.pb.o: $(BUILD)/gen/%.pb.cc
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CXX     $<")
