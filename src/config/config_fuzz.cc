@@ -1,12 +1,16 @@
 // config_fuzz.cc is the libFuzzer target for the whole config path (JSON reader, schema reader,
 // cross-object checks, index build): any bytes in, a verdict out, never a crash, a hang or a
-// stack overflow. `make test` replays tests/corpus/config/ through it.
+// stack overflow; and every valid input renders (`config::render`) to text that parses back to
+// the same structs. `make test` replays tests/corpus/config/ through it.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
 #include "src/config/load.h"
+#include "src/config/parse.h"
+#include "src/config/render.h"
 #include "src/proxy/route.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -17,6 +21,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         return 0;
     }
     ZT_CHECK(result.errors.empty());
+    // The writer is the parser's inverse (`unsupported` is derived, in the order keys are met).
+    zt::state::Config config = result.snapshot->config();
+    zt::config::ParseResult again = zt::config::parse(zt::config::render(config));
+    ZT_CHECK(again.errors.empty());
+    std::sort(config.unsupported.begin(), config.unsupported.end());
+    std::sort(again.config.unsupported.begin(), again.config.unsupported.end());
+    ZT_CHECK(again.config == config);
     // Exercise the lookups over whatever the input built: every workload routes to every
     // workload IP and service VIP it has, without crashing.
     const auto& snap = *result.snapshot;

@@ -5,7 +5,8 @@
 // structs hold no JSON type and no index; `config/` fills them, `state::Snapshot` indexes them,
 // the proxy and the admin dump read them. Field meanings follow ztunnel-behaviour.md §3.3–3.4 and
 // §4.1; defaults follow ztunnel's xDS loader (serviceAccount "default", clusterId "Kubernetes",
-// an empty trustDomain meaning "the --trust-domain of the run").
+// an empty trustDomain meaning "the --trust-domain of the run"). Every struct compares member by
+// member (a defaulted `==`), so a config can be checked to survive a render and parse unchanged.
 
 #include <cstdint>
 #include <optional>
@@ -49,18 +50,24 @@ struct GatewayAddress {
     std::optional<NetworkAddress> address;
     std::optional<NamespacedHostname> host;
     uint16_t hbone_mtls_port = 15008;
+
+    friend bool operator==(const GatewayAddress&, const GatewayAddress&) = default;
 };
 
 struct Locality {
     std::string region;
     std::string zone;
     std::string subzone;
+
+    friend bool operator==(const Locality&, const Locality&) = default;
 };
 
 struct ApplicationTunnel {
     enum class Protocol : uint8_t { none, proxy };
     Protocol protocol = Protocol::none;
     std::optional<uint16_t> port;
+
+    friend bool operator==(const ApplicationTunnel&, const ApplicationTunnel&) = default;
 };
 
 // WorkloadService is one entry of a workload's `services` map: this workload is an endpoint of
@@ -68,6 +75,8 @@ struct ApplicationTunnel {
 struct WorkloadService {
     NamespacedHostname service;
     PortMap ports;
+
+    friend bool operator==(const WorkloadService&, const WorkloadService&) = default;
 };
 
 // Workload is one pod or VM. `uid` is the primary key.
@@ -104,6 +113,8 @@ struct Workload {
 
     // is_pod is ztunnel's "UID contains //Pod/" test.
     bool is_pod() const { return uid.find("//Pod/") != std::string::npos; }
+
+    friend bool operator==(const Workload&, const Workload&) = default;
 };
 
 enum class LoadBalancerMode : uint8_t { standard, strict, failover, passthrough };
@@ -116,16 +127,22 @@ struct LoadBalancer {
     std::vector<RoutingPreference> routing_preferences;
     LoadBalancerMode mode = LoadBalancerMode::standard;
     HealthPolicy health_policy = HealthPolicy::only_healthy;
+
+    friend bool operator==(const LoadBalancer&, const LoadBalancer&) = default;
 };
 
 struct NetworkCidr {
     std::string network;
     Cidr cidr;
+
+    friend bool operator==(const NetworkCidr&, const NetworkCidr&) = default;
 };
 
 struct WeightedWaypoint {
     GatewayAddress destination;
     uint32_t weight = 0;
+
+    friend bool operator==(const WeightedWaypoint&, const WeightedWaypoint&) = default;
 };
 
 // ExplicitEndpoint is an entry of a service's own `endpoints` map (rare in files: endpoints
@@ -134,6 +151,8 @@ struct ExplicitEndpoint {
     std::string workload_uid;
     PortMap ports;
     HealthStatus status = HealthStatus::healthy;
+
+    friend bool operator==(const ExplicitEndpoint&, const ExplicitEndpoint&) = default;
 };
 
 // Service is one service; key `namespace/hostname`.
@@ -164,6 +183,8 @@ struct Service {
     }
 
     bool has_waypoint() const { return waypoint.has_value() || !weighted_waypoints.empty(); }
+
+    friend bool operator==(const Service&, const Service&) = default;
 };
 
 // StringMatch is ztunnel's string matcher; `presence` matches any non-empty value.
@@ -173,11 +194,15 @@ struct StringMatch {
     std::string value;
 
     bool matches(std::string_view text) const;
+
+    friend bool operator==(const StringMatch&, const StringMatch&) = default;
 };
 
 struct ServiceAccountMatch {
     std::string namespace_;
     std::string service_account;
+
+    friend bool operator==(const ServiceAccountMatch&, const ServiceAccountMatch&) = default;
 };
 
 // RbacMatch is one `Match` of a clause: fields are ANDed, values inside a field are ORed, and a
@@ -196,6 +221,8 @@ struct RbacMatch {
     std::vector<Cidr> not_destination_ips;
     std::vector<uint16_t> destination_ports;
     std::vector<uint16_t> not_destination_ports;
+
+    friend bool operator==(const RbacMatch&, const RbacMatch&) = default;
 };
 
 // RbacClause is a list of matches, ORed; a clause with none is true.
@@ -216,12 +243,16 @@ struct Policy {
     std::vector<RbacRule> rules;
 
     std::string key() const { return namespace_ + "/" + name; }
+
+    friend bool operator==(const Policy&, const Policy&) = default;
 };
 
 // Pod is one node-local captured pod: the workload `uid` it runs as and its netns path.
 struct Pod {
     std::string uid;
     std::string netns;
+
+    friend bool operator==(const Pod&, const Pod&) = default;
 };
 
 // Config is a whole parsed file, in file order. `unsupported` lists, once each, the keys
@@ -232,6 +263,8 @@ struct Config {
     std::vector<Policy> policies;
     std::vector<Pod> pods;
     std::vector<std::string> unsupported;
+
+    friend bool operator==(const Config&, const Config&) = default;
 };
 
 // to_string spells each enum value exactly as the config file does (`HBONE`, `HostNetwork`,
