@@ -137,6 +137,17 @@ ResponseOutcome AdsSession::on_response(const ds::DeltaDiscoveryResponse& respon
         }
     }
     watched->status.resources = watched->known.size();
+    watched->applied = true;
+    if (!synced_) {
+        bool all = true;
+        for (const Watched& w : watched_) {
+            all = all && w.applied;
+        }
+        if (all) {
+            synced_ = true;
+            outcome.became_synced = true;
+        }
+    }
     if (!rejections.empty()) {
         std::string error;
         for (const Rejection& r : rejections) {

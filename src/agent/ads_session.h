@@ -91,6 +91,9 @@ struct ResponseOutcome {
     std::string error;
     size_t updates = 0;
     size_t removals = 0;
+    // became_synced is set on the response that made every watched type have a response applied
+    // (ACKed or NACKed: a NACK still applies the resources it did not reject).
+    bool became_synced = false;
     // became_ready is set on the response whose ACK made every watched type ACKed for the first
     // time.
     bool became_ready = false;
@@ -121,6 +124,11 @@ public:
     // not make the agent unready again, as in ztunnel).
     bool ready() const;
 
+    // synced says whether every watched type has had a response applied, ACKed or not: from
+    // then on the state is complete enough to write (a type NACKed for one bad resource still
+    // holds every other one).
+    bool synced() const { return synced_; }
+
     // known returns the known resources (name → version) of `type_url`, or null.
     const std::map<std::string, std::string>* known(std::string_view type_url) const;
 
@@ -134,6 +142,7 @@ private:
         std::map<std::string, std::string> known;
         TypeStatus status;
         bool acked = false;
+        bool applied = false;
     };
 
     Watched* find(std::string_view type_url);
@@ -141,6 +150,7 @@ private:
     envoy::service::discovery::v3::Node node_;
     std::vector<Watched> watched_;
     bool ready_ = false;
+    bool synced_ = false;
 };
 
 }  // namespace zt::agent

@@ -258,7 +258,7 @@ void AgentThread::run() {
     if (client_ != nullptr) {
         client_->shutdown();
     }
-    if (writer_->status().pending && (session_ == nullptr || session_->ready())) {
+    if (writer_->status().pending && (session_ == nullptr || session_->synced())) {
         (void)writer_->write_now();
     }
     writer_->shutdown();
@@ -290,11 +290,14 @@ void AgentThread::run() {
 }
 
 void AgentThread::on_response(const ResponseOutcome& outcome) {
-    if (!session_->ready()) {
-        return;  // Nothing is written before every type was ACKed once (a partial mesh).
-    }
     if (outcome.became_ready) {
+        // ztunnel's readiness: every watched type ACKed once.
         shared_.readiness.release(kReadyXds);
+    }
+    if (!session_->synced()) {
+        return;  // Nothing is written before every type had its first response (a partial mesh).
+    }
+    if (outcome.became_synced) {
         // The first complete state goes out at once: ztunnel is waiting for it.
         generation_written_ = store_->generation();
         (void)writer_->write_now();
@@ -308,7 +311,7 @@ void AgentThread::on_response(const ResponseOutcome& outcome) {
 
 void AgentThread::after_write() {
     if (!file_ready_released_ && writer_->status().current &&
-        (session_ == nullptr || session_->ready())) {
+        (session_ == nullptr || session_->synced())) {
         file_ready_released_ = true;
         shared_.readiness.release(kReadyFile);
     }
@@ -322,7 +325,7 @@ void AgentThread::on_static_timer(uring::Completion& self, int32_t res, uint32_t
     StaticFile& file = *agent->shared_.static_file;
     if (file.changed() && file.load()) {
         log::info(kTarget, "the --static file changed", {log::Field::str("path", file.path())});
-        if (agent->session_ == nullptr || agent->session_->ready()) {
+        if (agent->session_ == nullptr || agent->session_->synced()) {
             agent->writer_->changed();
         }
     }
@@ -336,6 +339,7 @@ void AgentThread::publish() {
     if (client_ != nullptr) {
         s.xds = client_->status();
         s.xds_ready = session_->ready();
+        s.xds_synced = session_->synced();
         s.types = session_->status();
     }
     s.workloads = store_->workload_count();

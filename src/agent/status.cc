@@ -112,7 +112,8 @@ std::string render_debug_json(const AgentSnapshot& s, const std::vector<std::str
         j.str("lastError", s.xds.last_error);
         j.time("lastErrorTime", s.xds.last_error_unix_ns);
         j.num("reconnectInMs", uint64_t(s.xds.reconnect_in_ns / kNanosPerMilli));
-        j.boolean("synced", s.xds_ready);
+        j.boolean("synced", s.xds_synced);
+        j.boolean("acked", s.xds_ready);
         j.key("types");
         j.open('[');
         for (const TypeStatus& t : s.types) {

@@ -19,7 +19,8 @@ namespace zt::agent {
 struct AgentSnapshot {
     int64_t started_unix_ns = 0;
     bool xds_enabled = false;
-    bool xds_ready = false;
+    bool xds_ready = false;   // Every type ACKed once.
+    bool xds_synced = false;  // Every type had a response applied (the file may be written).
     AdsClientStatus xds;
     std::vector<TypeStatus> types;
     size_t workloads = 0;
