@@ -8,6 +8,8 @@
 #                pod, through both ztunnels over HBONE, and through our client ztunnel into
 #                nghttpx standing in for the remote ztunnel; scripts/bench/hbone.py writes the
 #                "End to end" section of docs/bench/hbone.md and docs/bench/hbone.png
+#   agent        ztunnel-agent between the independent xDS server and ztunnel: initial sync of a
+#                10,000-workload mesh and 50 changes/s (scripts/bench/agent.sh), docs/bench/agent.md
 # Environment: RUNS (3), DURATION (5 s), the knobs listed in scripts/bench/relay.py, and PARTS
 # (hbone only: a comma list of iperf,pingpong,connrate,idle; a partial run leaves docs alone).
 # Needs root (it makes a namespace); exits 77 when not root.
@@ -25,6 +27,7 @@ case $section in
         "$0" hbone-micro
         "$0" config
         "$0" hbone
+        "$0" agent
         exit 0
         ;;
     relay) ;;
@@ -41,7 +44,11 @@ case $section in
     hbone)
         exec scripts/bench/hbone.sh
         ;;
-    *) echo "run.sh: unknown section '$section' (known: all relay hbone-micro config hbone)" >&2; exit 2 ;;
+    agent)
+        echo "bench: control agent, xDS push to ztunnel applied -> docs/bench/agent.md"
+        exec scripts/bench/agent.sh
+        ;;
+    *) echo "run.sh: unknown section '$section' (known: all relay hbone-micro config hbone agent)" >&2; exit 2 ;;
 esac
 zt_require_root
 for tool in iperf3 haproxy socat gnuplot /usr/bin/python3 "$BUILD/tools/echo_server" \

@@ -149,7 +149,7 @@ void AdsClient::on_call_message(grpc::Call& call, std::string message) {
               {log::Field::str("type_url", url),
                log::Field::num("size", uint64_t(response.resources_size())),
                log::Field::num("removes", uint64_t(response.removed_resources_size())),
-               log::Field::num("id", connection_id_)});
+               log::Field::str("nonce", response.nonce()), log::Field::num("id", connection_id_)});
     ResponseOutcome outcome = session_.on_response(response, loop_.clock().unix_ns());
     if (outcome.unknown_type) {
         log::error(kTarget, "unknown type", {log::Field::str("type_url", url)});

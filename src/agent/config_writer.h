@@ -4,14 +4,14 @@
 // compose function (the `--static` file and what istiod sent), is rendered by
 // `config::render`, and is written only when it differs from what the file holds, only when
 // `config::load_text` (what `ztunnel check-config` runs) accepts it, and atomically (a temporary
-// file in the same folder, fsync, rename, fsync of the folder), so ztunnel never reads a partial
-// or invalid file. Changes are batched: the first change arms a timer, and everything that
+// file in the same folder renamed over the old one), so ztunnel never reads a partial or invalid
+// file. Changes are batched: the first change arms a timer, and everything that
 // arrives within the batch window goes out in one write.
 //
 // A write of a large mesh costs tens of milliseconds here and as much again in ztunnel's reload,
 // so under a steady stream of changes writes are also spaced by a multiple of the last write's
-// cost (`cost_factor`): the agent then spends at most 1/(1+cost_factor) of its time writing, and
-// the latency a change sees stays a small multiple of one write.
+// CPU cost (`cost_factor`): the agent then spends at most about 1/(1+cost_factor) of a core
+// writing, and the latency a change sees stays a small multiple of one write.
 //
 // File I/O is plain blocking syscalls on the agent thread (a few milliseconds for a few MiB);
 // the ring carries only the batch timer.
@@ -32,8 +32,8 @@ struct WriterOptions {
     std::string path;
     // batch_ns: changes arriving within this window of the first one are written together.
     int64_t batch_ns = 100 * kNanosPerMilli;
-    // cost_factor: a write that took T is followed by the next no sooner than T * cost_factor
-    // after it ended (0 disables the spacing).
+    // cost_factor: a write that used T of CPU is followed by the next no sooner than
+    // T * cost_factor after it ended (0 disables the spacing).
     double cost_factor = 3.0;
     // max_spacing_ns caps that spacing.
     int64_t max_spacing_ns = 2 * kNanosPerSecond;
@@ -58,7 +58,7 @@ struct WriterStatus {
     uint64_t errors = 0;
     int64_t last_write_unix_ns = 0;  // Last time the file was written.
     int64_t last_attempt_unix_ns = 0;
-    int64_t last_duration_ns = 0;  // Compose + render + validate + write, last attempt.
+    int64_t last_duration_ns = 0;  // Compose + render + validate + write, last attempt (wall).
     std::string sha256;            // Of what the file holds (as last written or found).
     size_t bytes = 0;
     size_t workloads = 0, services = 0, policies = 0, pods = 0;

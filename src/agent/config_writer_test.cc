@@ -202,7 +202,7 @@ TEST_CASE("config writer: invalid content is refused and the last good file kept
 TEST_CASE("config writer: after an expensive write the next waits a multiple of its cost") {
     WriterOptions options;
     options.batch_ns = 10'000'000;
-    options.cost_factor = 1000;  // Any real write cost becomes a long spacing.
+    options.cost_factor = 1e6;  // Any real write cost becomes a long spacing.
     options.max_spacing_ns = 300'000'000;
     Harness h;
     if (!h.start(options)) {

@@ -6,7 +6,8 @@
 #include "src/agent/xds_store.h"
 
 #include <algorithm>
-#include <set>
+#include <deque>
+#include <tuple>
 #include <unordered_map>
 
 #include "zt/log.h"
@@ -140,102 +141,137 @@ std::vector<Rejection> XdsStore::AuthorizationHandler::apply(
 
 namespace {
 
-// Candidate is one workload competing for the file, with what ranks it.
+// Candidate is one workload competing for the file (borrowed from the static config or the
+// store), with what ranks it.
 struct Candidate {
-    state::Workload workload;
+    const state::Workload* workload = nullptr;
     uint64_t sequence = 0;  // Static entries rank above every xDS one.
 };
 
 // ip_rank orders workloads sharing an IP as ztunnel's lookup prefers them: a pod speaking HBONE,
 // then a pod, then HBONE, then anything; the newest among equals.
 std::tuple<bool, bool, bool, uint64_t> ip_rank(const Candidate& c) {
-    bool pod = c.workload.is_pod();
-    bool hbone = c.workload.protocol == state::Protocol::hbone;
+    bool pod = c.workload->is_pod();
+    bool hbone = c.workload->protocol == state::Protocol::hbone;
     return {pod && hbone, pod, hbone, c.sequence};
+}
+
+// pick keeps, per key, the static entry or else the newest store entry.
+template <class T>
+void pick(std::unordered_map<std::string_view, std::pair<const T*, uint64_t>>& chosen,
+          std::string_view key, const T* value, uint64_t sequence) {
+    auto [it, fresh] = chosen.try_emplace(key, value, sequence);
+    if (!fresh && it->second.second < sequence) {
+        it->second = {value, sequence};
+    }
+}
+
+template <class T>
+std::vector<std::pair<std::string_view, const T*>> sorted(
+        const std::unordered_map<std::string_view, std::pair<const T*, uint64_t>>& chosen) {
+    std::vector<std::pair<std::string_view, const T*>> out;
+    out.reserve(chosen.size());
+    for (const auto& [key, entry] : chosen) {
+        out.emplace_back(key, entry.first);
+    }
+    std::sort(out.begin(), out.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    return out;
 }
 
 }  // namespace
 
+// compose_config works on pointers into `base` and the store and copies each chosen object once,
+// into the result: a 10,000-workload mesh is composed for every write, so no intermediate copies
+// and no text keys.
 state::Config compose_config(const state::Config& base, const XdsStore& store,
                              std::vector<std::string>* warnings) {
     constexpr uint64_t kStatic = UINT64_MAX;
     state::Config out;
 
     // Workloads by uid: static first (never replaced), then the store's, newest winning.
-    std::map<std::string, Candidate> workloads;
+    std::unordered_map<std::string_view, std::pair<const state::Workload*, uint64_t>> workloads;
+    workloads.reserve(base.workloads.size() + store.workload_count());
+    std::unordered_map<std::string_view, std::pair<const state::Service*, uint64_t>> services;
+    std::deque<std::string> service_keys;  // Owns the keys `services` points into (stable).
     for (const state::Workload& w : base.workloads) {
-        workloads[w.uid] = Candidate{w, kStatic};
+        pick(workloads, w.uid, &w, kStatic);
     }
-    std::map<std::string, std::pair<state::Service, uint64_t>> services;
-    for (const state::Service& s : base.services) {
-        services[s.key().to_string()] = {s, kStatic};
+    for (const state::Service& svc : base.services) {
+        service_keys.push_back(svc.key().to_string());
+        pick(services, service_keys.back(), &svc, kStatic);
     }
     for (const auto& [name, entry] : store.address_entries()) {
         if (entry.workload) {
-            auto [it, fresh] = workloads.try_emplace(entry.workload->uid,
-                                                     Candidate{*entry.workload, entry.sequence});
-            if (!fresh && it->second.sequence != kStatic && it->second.sequence < entry.sequence) {
-                it->second = Candidate{*entry.workload, entry.sequence};
-            }
+            pick(workloads, entry.workload->uid, &*entry.workload, entry.sequence);
         } else if (entry.service) {
-            std::string key = entry.service->key().to_string();
-            auto [it, fresh] = services.try_emplace(key, *entry.service, entry.sequence);
-            if (!fresh && it->second.second != kStatic && it->second.second < entry.sequence) {
-                it->second = {*entry.service, entry.sequence};
-            }
+            service_keys.push_back(entry.service->key().to_string());
+            pick(services, service_keys.back(), &*entry.service, entry.sequence);
         }
     }
 
     // One IP on one network belongs to one workload: the best-ranked keeps it.
-    std::unordered_map<std::string, std::string> owner;  // "network/ip" → uid
-    for (const auto& [uid, candidate] : workloads) {
-        if (candidate.workload.network_mode == state::NetworkMode::host_network) {
+    auto ordered = sorted(workloads);
+    std::vector<Candidate> candidates;
+    candidates.reserve(ordered.size());
+    for (const auto& [uid, workload] : ordered) {
+        candidates.push_back({workload, workloads[uid].second});
+    }
+    std::unordered_map<state::NetworkAddress, size_t, state::NetworkAddressHash> owner;
+    owner.reserve(candidates.size());
+    for (size_t i = 0; i < candidates.size(); ++i) {
+        const state::Workload& w = *candidates[i].workload;
+        if (w.network_mode == state::NetworkMode::host_network) {
             continue;  // Never indexed by IP (ztunnel, and the config's own check).
         }
-        for (const state::IpAddr& ip : candidate.workload.workload_ips) {
-            std::string key = candidate.workload.network + "/" + ip.to_string();
-            auto [it, fresh] = owner.try_emplace(key, uid);
-            if (!fresh && it->second != uid &&
-                ip_rank(candidate) > ip_rank(workloads[it->second])) {
-                it->second = uid;
+        for (const state::IpAddr& ip : w.workload_ips) {
+            auto [it, fresh] = owner.try_emplace(state::NetworkAddress{w.network, ip}, i);
+            if (!fresh && it->second != i &&
+                ip_rank(candidates[i]) > ip_rank(candidates[it->second])) {
+                it->second = i;
             }
         }
     }
-    for (auto& [uid, candidate] : workloads) {
-        state::Workload& w = candidate.workload;
-        if (w.network_mode != state::NetworkMode::host_network) {
-            std::vector<state::IpAddr> kept;
-            for (const state::IpAddr& ip : w.workload_ips) {
-                std::string key = w.network + "/" + ip.to_string();
-                const std::string& holder = owner[key];
-                if (holder == uid) {
-                    if (std::find(kept.begin(), kept.end(), ip) == kept.end()) {
-                        kept.push_back(ip);
-                    }
-                } else if (warnings != nullptr) {
-                    warnings->push_back("workload " + state::quote_text(uid) + ": IP " +
-                                        ip.to_string() + " is also an IP of " +
-                                        state::quote_text(holder) +
-                                        ", which ztunnel prefers; left out of this workload");
+    out.workloads.reserve(candidates.size());
+    for (size_t i = 0; i < candidates.size(); ++i) {
+        out.workloads.push_back(*candidates[i].workload);
+        state::Workload& w = out.workloads.back();
+        if (w.network_mode == state::NetworkMode::host_network || w.workload_ips.empty()) {
+            continue;
+        }
+        std::vector<state::IpAddr> kept;
+        kept.reserve(w.workload_ips.size());
+        for (const state::IpAddr& ip : w.workload_ips) {
+            size_t holder = owner.find(state::NetworkAddress{w.network, ip})->second;
+            if (holder == i) {
+                if (std::find(kept.begin(), kept.end(), ip) == kept.end()) {
+                    kept.push_back(ip);
                 }
+            } else if (warnings != nullptr) {
+                warnings->push_back("workload " + state::quote_text(w.uid) + ": IP " +
+                                    ip.to_string() + " is also an IP of " +
+                                    state::quote_text(candidates[holder].workload->uid) +
+                                    ", which ztunnel prefers; left out of this workload");
             }
-            w.workload_ips = std::move(kept);
         }
-        out.workloads.push_back(std::move(w));
+        w.workload_ips = std::move(kept);
     }
-    for (auto& [key, entry] : services) {
-        out.services.push_back(std::move(entry.first));
+    for (const auto& [key, svc] : sorted(services)) {
+        out.services.push_back(*svc);
     }
 
-    std::map<std::string, state::Policy> policies;
+    std::unordered_map<std::string_view, std::pair<const state::Policy*, uint64_t>> policies;
+    std::deque<std::string> policy_keys;
     for (const state::Policy& p : base.policies) {
-        policies[p.key()] = p;
+        policy_keys.push_back(p.key());
+        pick(policies, policy_keys.back(), &p, kStatic);
     }
     for (const auto& [name, entry] : store.policy_entries()) {
-        policies.try_emplace(entry.policy.key(), entry.policy);
+        // The store keys policies by their namespace/name (checked when they were applied).
+        pick(policies, std::string_view(name), &entry.policy, entry.sequence);
     }
-    for (auto& [key, policy] : policies) {
-        out.policies.push_back(std::move(policy));
+    for (const auto& [key, policy] : sorted(policies)) {
+        out.policies.push_back(*policy);
     }
     out.pods = base.pods;
     std::sort(out.pods.begin(), out.pods.end(),
