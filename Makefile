@@ -177,6 +177,8 @@ $(BUILD)/obj/gen/%.pb.o: $(BUILD)/gen/%.pb.cc
 
 # Anything under src/agent/ (and its tests) may include generated headers: make them first.
 $(call obj,$(AGENT_MAIN) $(AGENT_SRCS) $(call find_tests,src/agent) $(call find_fuzz,src/agent)): | $(PROTO_HDRS)
+# So may the test and bench tools (tests/tools/translate_bench.cc includes src/agent/translate.h).
+$(call obj,$(TOOL_SRCS)): | $(PROTO_HDRS)
 $(eval $(call make_lib,$(LIB_SUPPORT),$(SUPPORT_SRCS)))
 
 $(LIB_URING) $(LIB_CERTS) $(LIB_HBONE) $(LIB_SRC) $(LIB_SUPPORT): | $(BUILD)/lib/empty.o
