@@ -487,11 +487,12 @@ int run_agent(const AgentOptions& options) {
                   "the CA client and ZDS are not part of this agent yet; --cert-dir and "
                   "--netns-dir are not used");
     }
+    std::string admin_bound = options.admin_addr.substr(0, options.admin_addr.rfind(':') + 1) +
+                              std::to_string((*server)->port());
     log::info(kTarget, "ztunnel-agent started",
               {log::Field::str("config_out", options.config_out),
                log::Field::str("static", options.static_file),
-               log::Field::display("admin", options.admin_addr),
-               log::Field::str("version", ZT_VERSION)});
+               log::Field::display("admin", admin_bound), log::Field::str("version", ZT_VERSION)});
 
     std::thread agent_thread([&shared] {
         AgentThread agent(shared);
