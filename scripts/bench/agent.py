@@ -305,7 +305,7 @@ def main():
     lines.append("| files written by the agent | %d (%.1f/s) |" % (len(steady_writes),
                                                                len(steady_writes) / seconds))
     if took:
-        lines.append("| agent time per write (compose, render, validate, write, fsync), median | "
+        lines.append("| agent time per write (compose, render, validate, write), median | "
                      "%d ms |" % statistics.median(took))
     lines.append("| reloads by ztunnel | %d |" % len(steady_applies))
     lines.append("| CPU, agent | %.2f core (%.1f ms per change) |" % (
@@ -333,7 +333,7 @@ def main():
             steps["write_ms"]))
         lines.append("| ztunnel: from the rename to \"config applied\" (100 ms debounce, read, "
                      "parse, validate, index, swap, policy re-check) | %d ms |" % med(reload_ms))
-        lines.append("| time between two writes (the batch window, the spacing of 3x the last "
+        lines.append("| time between two writes (the batch window, the spacing of 4x the last "
                      "write's CPU, the write) | %d ms |" % med(gaps))
         lines.append("")
         lines.append("A change waits for the next write (up to one gap), is written (one agent "

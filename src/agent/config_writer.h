@@ -33,8 +33,10 @@ struct WriterOptions {
     // batch_ns: changes arriving within this window of the first one are written together.
     int64_t batch_ns = 100 * kNanosPerMilli;
     // cost_factor: a write that used T of CPU is followed by the next no sooner than
-    // T * cost_factor after it ended (0 disables the spacing).
-    double cost_factor = 3.0;
+    // T * cost_factor after it ended (0 disables the spacing). With 4, writing takes at most a
+    // fifth of a core, and ztunnel's reload of each file costs about as much again, so the two
+    // stay under half a core together under any stream of changes (docs/bench/agent.md).
+    double cost_factor = 4.0;
     // max_spacing_ns caps that spacing.
     int64_t max_spacing_ns = 2 * kNanosPerSecond;
 };
