@@ -120,41 +120,16 @@ ResponseOutcome AdsSession::on_response(const ds::DeltaDiscoveryResponse& respon
     watched->status.responses++;
     std::vector<Rejection> rejections =
             watched->handler->apply(response.resources(), response.removed_resources());
-    std::set<std::string> rejected;
-    for (const Rejection& r : rejections) {
-        rejected.insert(r.name);
-    }
-    for (const std::string& name : response.removed_resources()) {
-        watched->known.erase(name);
-    }
-    for (const ds::Resource& resource : response.resources()) {
-        if (rejected.count(resource.name()) == 0) {
-            watched->known[resource.name()] = resource.version();
-        } else {
-            // Known by name (ztunnel announces every name it received) with the version of the
-            // state it still holds.
-            watched->known.try_emplace(resource.name(), "");
-        }
-    }
-    watched->status.resources = watched->known.size();
+    remember(*watched, response, rejections);
     watched->applied = true;
-    if (!synced_) {
-        bool all = true;
-        for (const Watched& w : watched_) {
-            all = all && w.applied;
-        }
-        if (all) {
-            synced_ = true;
-            outcome.became_synced = true;
-        }
+    if (!synced_ && all_watched([](const Watched& w) { return w.applied; })) {
+        synced_ = true;
+        outcome.became_synced = true;
     }
     if (!rejections.empty()) {
         std::string error;
         for (const Rejection& r : rejections) {
-            if (!error.empty()) {
-                error += "; ";
-            }
-            error += r.name + ": " + r.reason;
+            error += (error.empty() ? "" : "; ") + r.name + ": " + r.reason;
         }
         outcome.ack = false;
         outcome.error = error;
@@ -169,17 +144,32 @@ ResponseOutcome AdsSession::on_response(const ds::DeltaDiscoveryResponse& respon
     watched->status.last_ack_nonce = response.nonce();
     watched->status.last_ack_unix_ns = now_unix_ns;
     watched->acked = true;
-    if (!ready_) {
-        bool all = true;
-        for (const Watched& w : watched_) {
-            all = all && w.acked;
-        }
-        if (all) {
-            ready_ = true;
-            outcome.became_ready = true;
-        }
+    if (!ready_ && all_watched([](const Watched& w) { return w.acked; })) {
+        ready_ = true;
+        outcome.became_ready = true;
     }
     return outcome;
+}
+
+void AdsSession::remember(Watched& watched, const ds::DeltaDiscoveryResponse& response,
+                          const std::vector<Rejection>& rejections) {
+    std::set<std::string> rejected;
+    for (const Rejection& r : rejections) {
+        rejected.insert(r.name);
+    }
+    for (const std::string& name : response.removed_resources()) {
+        watched.known.erase(name);
+    }
+    for (const ds::Resource& resource : response.resources()) {
+        if (rejected.count(resource.name()) == 0) {
+            watched.known[resource.name()] = resource.version();
+        } else {
+            // Known by name (ztunnel announces every name it received) with the version of the
+            // state it still holds.
+            watched.known.try_emplace(resource.name(), "");
+        }
+    }
+    watched.status.resources = watched.known.size();
 }
 
 bool AdsSession::ready() const {

@@ -146,6 +146,21 @@ private:
     };
 
     Watched* find(std::string_view type_url);
+    // remember updates `watched`'s known resources after `response` with `rejections` applied.
+    void remember(Watched& watched,
+                  const envoy::service::discovery::v3::DeltaDiscoveryResponse& response,
+                  const std::vector<Rejection>& rejections);
+
+    // all_watched says whether `predicate` holds for every watched type.
+    template <class Predicate>
+    bool all_watched(Predicate predicate) const {
+        for (const Watched& w : watched_) {
+            if (!predicate(w)) {
+                return false;
+            }
+        }
+        return true;
+    }
 
     envoy::service::discovery::v3::Node node_;
     std::vector<Watched> watched_;

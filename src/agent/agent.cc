@@ -154,6 +154,10 @@ public:
 
 private:
     static void on_static_timer(uring::Completion& self, int32_t res, uint32_t flags);
+    // start_xds makes the ADS session and client and connects.
+    void start_xds();
+    // stop ends everything on the ring and waits for the kernel (bounded).
+    void stop();
     void on_response(const ResponseOutcome& outcome);
     void after_write();
     void publish();
@@ -206,35 +210,7 @@ void AgentThread::run() {
     report_start(true);
 
     if (options.xds_enabled) {
-        std::vector<std::string> bad_json;
-        NodeIdentity identity = node_identity_from_env(process_environment());
-        envoy::service::discovery::v3::Node node = build_node(identity, &bad_json);
-        for (const std::string& name : bad_json) {
-            log::error(kTarget, "failed to parse node metadata; left out",
-                       {log::Field::str("variable", name)});
-        }
-        session_ = std::make_unique<AdsSession>(
-                node, std::vector<std::pair<std::string, ResourceHandler*>>{
-                              {std::string(kAddressTypeUrl), &store_->addresses()},
-                              {std::string(kAuthorizationTypeUrl), &store_->authorizations()}});
-        AdsClientOptions client_options;
-        client_options.channel.host = options.xds_address.host;
-        client_options.channel.port = options.xds_address.port;
-        client_options.channel.server_name = options.alt_xds_hostname;
-        client_options.channel.root_cert_file = options.xds_root_cert;
-        client_options.token_file = options.token_file;
-        client_options.cluster_id = options.cluster_id;
-        for (const auto& [name, value] : options.xds_headers) {
-            client_options.extra_metadata.push_back({name, value});
-        }
-        client_ = std::make_unique<AdsClient>(
-                *loop_, std::move(client_options), *session_, shared_.metrics,
-                [this](const ResponseOutcome& outcome) { on_response(outcome); });
-        log::info("xds", "connecting to istiod",
-                  {log::Field::display("address", options.xds_address.host + ":" +
-                                                          std::to_string(options.xds_address.port)),
-                   log::Field::str("node", node.id())});
-        client_->start();
+        start_xds();
     } else {
         // No xDS: the file is the --static file alone, written now.
         shared_.readiness.release(kReadyXds);
@@ -245,15 +221,51 @@ void AgentThread::run() {
         loop_->ring().arm_timer(static_timer_, kStaticPollNs);
     }
     publish();
-
     while (!loop_->stop_requested()) {
         loop_->run_once(-1);
         after_write();
         publish();
     }
+    stop();
+    shared_.finished = true;
+}
 
-    // Stop: close the stream, keep a change that waited for its batch, then wait for the kernel
-    // to give back everything of ours (bounded).
+void AgentThread::start_xds() {
+    const AgentOptions& options = shared_.options;
+    std::vector<std::string> bad_json;
+    NodeIdentity identity = node_identity_from_env(process_environment());
+    envoy::service::discovery::v3::Node node = build_node(identity, &bad_json);
+    for (const std::string& name : bad_json) {
+        log::error(kTarget, "failed to parse node metadata; left out",
+                   {log::Field::str("variable", name)});
+    }
+    session_ = std::make_unique<AdsSession>(
+            node, std::vector<std::pair<std::string, ResourceHandler*>>{
+                          {std::string(kAddressTypeUrl), &store_->addresses()},
+                          {std::string(kAuthorizationTypeUrl), &store_->authorizations()}});
+    AdsClientOptions client_options;
+    client_options.channel.host = options.xds_address.host;
+    client_options.channel.port = options.xds_address.port;
+    client_options.channel.server_name = options.alt_xds_hostname;
+    client_options.channel.root_cert_file = options.xds_root_cert;
+    client_options.token_file = options.token_file;
+    client_options.cluster_id = options.cluster_id;
+    for (const auto& [name, value] : options.xds_headers) {
+        client_options.extra_metadata.push_back({name, value});
+    }
+    client_ = std::make_unique<AdsClient>(
+            *loop_, std::move(client_options), *session_, shared_.metrics,
+            [this](const ResponseOutcome& outcome) { on_response(outcome); });
+    log::info("xds", "connecting to istiod",
+              {log::Field::display("address", options.xds_address.host + ":" +
+                                                      std::to_string(options.xds_address.port)),
+               log::Field::str("node", node.id())});
+    client_->start();
+}
+
+void AgentThread::stop() {
+    // Close the stream, keep a change that waited for its batch, then wait for the kernel to
+    // give back everything of ours (bounded).
     stopping_ = true;
     if (client_ != nullptr) {
         client_->shutdown();
@@ -275,7 +287,6 @@ void AgentThread::run() {
     }
     if (busy()) {
         log::warn(kTarget, "the agent thread did not stop cleanly in time");
-        shared_.finished = true;
         // Its ring still holds operations: leave the objects to the process exit.
         (void)client_.release();
         (void)writer_.release();
@@ -286,7 +297,6 @@ void AgentThread::run() {
     client_.reset();
     writer_.reset();
     loop_.reset();
-    shared_.finished = true;
 }
 
 void AgentThread::on_response(const ResponseOutcome& outcome) {
@@ -422,47 +432,83 @@ private:
     std::atomic<bool>& quit_;
 };
 
-}  // namespace
-
-int run_agent(const AgentOptions& options) {
-    lifecycle::ignore_sigpipe();
-    auto signals = lifecycle::ShutdownSignals::open();
-    if (!signals) {
-        std::fprintf(stderr, "ztunnel-agent: cannot set up signal handling\n");
-        return 1;
+// serve is the main thread's loop until the agent thread has stopped: signals, the admin
+// server, the log writer, systemd's notifications, and the shutdown sequence (readiness fails at
+// once, the agent thread is asked to stop and waited for within a deadline; a second SIGINT or
+// the deadline exits at once).
+void serve(Shared& shared, lifecycle::ShutdownSignals& signals, admin::HttpServer& server,
+           telemetry::LogQueue& log_queue, std::atomic<bool>& quit) {
+    bool stopping = false;
+    int64_t stop_deadline = 0;
+    bool notified_ready = false;
+    while (true) {
+        std::vector<pollfd> fds;
+        fds.push_back({signals.fd(), POLLIN, 0});
+        server.collect_pollfds(fds);
+        int64_t now_ms = monotonic_ns() / kNanosPerMilli;
+        int wait = server.next_timeout_ms(now_ms);
+        if (wait < 0 || wait > 20) {
+            wait = 20;  // The longest a queued log line waits.
+        }
+        int ready = ::poll(fds.data(), nfds_t(fds.size()), wait);
+        if (ready > 0) {
+            if (fds[0].revents != 0) {
+                lifecycle::ShutdownRequest request = signals.on_readable();
+                if (request == lifecycle::ShutdownRequest::immediate) {
+                    log::warn(kTarget, "second interrupt, exiting now");
+                    log_queue.flush();
+                    std::_Exit(0);
+                }
+                if (request == lifecycle::ShutdownRequest::graceful) {
+                    quit = true;
+                }
+            }
+            for (size_t i = 1; i < fds.size(); ++i) {
+                server.on_poll(fds[i]);
+            }
+        }
+        server.expire(monotonic_ns() / kNanosPerMilli);
+        if (!notified_ready && !stopping && shared.readiness.ready()) {
+            notified_ready = true;
+            (void)lifecycle::notify_systemd("READY=1");
+        }
+        if (quit && !stopping) {
+            stopping = true;
+            stop_deadline = monotonic_ns() + kStopDeadlineNs + kNanosPerSecond;
+            shared.readiness.start_draining();
+            (void)lifecycle::notify_systemd("STOPPING=1");
+            log::info(kTarget, "shutting down");
+            shared.stop.request();
+        }
+        if (stopping && shared.finished) {
+            break;
+        }
+        if (stopping && monotonic_ns() >= stop_deadline) {
+            log::warn(kTarget, "the agent thread did not stop in time; exiting");
+            log_queue.flush();
+            std::_Exit(0);
+        }
+        log_queue.flush(256);
     }
-    auto filter = log::Filter::parse(options.log_level);
-    if (!filter) {
-        std::fprintf(stderr, "ztunnel-agent: invalid log level \"%s\"\n",
-                     options.log_level.c_str());
-        return 2;
-    }
-    log::set_filter(*filter);
-    telemetry::LogQueueOptions queue_options;
-    queue_options.format =
-            options.log_json ? telemetry::LogFormat::json : telemetry::LogFormat::plain;
-    telemetry::LogQueue log_queue(queue_options);
-    telemetry::LogQueue::install(&log_queue);
-    admin::LogLevels levels(*filter);
-    auto done = [&log_queue](int code) {
-        log_queue.flush();
-        telemetry::LogQueue::uninstall();
-        return code;
-    };
+}
 
+// run_started runs the agent once logging is set up: metrics, the --static file, the admin
+// server, the agent thread, then the main thread's loop until shutdown.
+int run_started(const AgentOptions& options, lifecycle::ShutdownSignals& signals,
+                admin::LogLevels& levels, telemetry::LogQueue& log_queue) {
     AgentMetrics metrics;
     admin::Readiness readiness;
     StatusBoard board;
     auto stop = StopRequest::create();
     if (!stop) {
         log::error(kTarget, "cannot make the stop eventfd");
-        return done(1);
+        return 1;
     }
     std::optional<StaticFile> static_file;
     if (!options.static_file.empty()) {
         static_file.emplace(options.static_file);
         if (!static_file->load()) {
-            return done(1);
+            return 1;
         }
     }
     Shared shared(options, metrics, readiness, board, **stop, static_file);
@@ -479,9 +525,8 @@ int run_agent(const AgentOptions& options) {
         log::error(kTarget, "cannot listen on the admin address",
                    {log::Field::str("address", options.admin_addr),
                     log::Field::display("error", to_string(server.error().code))});
-        return done(1);
+        return 1;
     }
-
     if (!options.cert_dir.empty() || !options.netns_dir.empty()) {
         log::info(kTarget,
                   "the CA client and ZDS are not part of this agent yet; --cert-dir and "
@@ -504,64 +549,40 @@ int run_agent(const AgentOptions& options) {
     }
     if (!shared.start_ok) {
         agent_thread.join();
-        return done(1);
+        return 1;
     }
-
-    bool stopping = false;
-    int64_t stop_deadline = 0;
-    bool notified_ready = false;
-    while (true) {
-        std::vector<pollfd> fds;
-        fds.push_back({signals->fd(), POLLIN, 0});
-        (*server)->collect_pollfds(fds);
-        int64_t now_ms = monotonic_ns() / kNanosPerMilli;
-        int wait = (*server)->next_timeout_ms(now_ms);
-        if (wait < 0 || wait > 20) {
-            wait = 20;  // The longest a queued log line waits.
-        }
-        int ready = ::poll(fds.data(), nfds_t(fds.size()), wait);
-        if (ready > 0) {
-            if (fds[0].revents != 0) {
-                lifecycle::ShutdownRequest request = signals->on_readable();
-                if (request == lifecycle::ShutdownRequest::immediate) {
-                    log::warn(kTarget, "second interrupt, exiting now");
-                    log_queue.flush();
-                    std::_Exit(0);
-                }
-                if (request == lifecycle::ShutdownRequest::graceful) {
-                    quit = true;
-                }
-            }
-            for (size_t i = 1; i < fds.size(); ++i) {
-                (*server)->on_poll(fds[i]);
-            }
-        }
-        (*server)->expire(monotonic_ns() / kNanosPerMilli);
-        if (!notified_ready && !stopping && readiness.ready()) {
-            notified_ready = true;
-            (void)lifecycle::notify_systemd("READY=1");
-        }
-        if (quit && !stopping) {
-            stopping = true;
-            stop_deadline = monotonic_ns() + kStopDeadlineNs + kNanosPerSecond;
-            readiness.start_draining();
-            (void)lifecycle::notify_systemd("STOPPING=1");
-            log::info(kTarget, "shutting down");
-            shared.stop.request();
-        }
-        if (stopping && shared.finished) {
-            break;
-        }
-        if (stopping && monotonic_ns() >= stop_deadline) {
-            log::warn(kTarget, "the agent thread did not stop in time; exiting");
-            log_queue.flush();
-            std::_Exit(0);
-        }
-        log_queue.flush(256);
-    }
+    serve(shared, signals, **server, log_queue, quit);
     agent_thread.join();
     log::info(kTarget, "ztunnel-agent stopped");
-    return done(0);
+    return 0;
+}
+
+}  // namespace
+
+int run_agent(const AgentOptions& options) {
+    lifecycle::ignore_sigpipe();
+    auto signals = lifecycle::ShutdownSignals::open();
+    if (!signals) {
+        std::fprintf(stderr, "ztunnel-agent: cannot set up signal handling\n");
+        return 1;
+    }
+    auto filter = log::Filter::parse(options.log_level);
+    if (!filter) {
+        std::fprintf(stderr, "ztunnel-agent: invalid log level \"%s\"\n",
+                     options.log_level.c_str());
+        return 2;
+    }
+    log::set_filter(*filter);
+    telemetry::LogQueueOptions queue_options;
+    queue_options.format =
+            options.log_json ? telemetry::LogFormat::json : telemetry::LogFormat::plain;
+    telemetry::LogQueue log_queue(queue_options);
+    telemetry::LogQueue::install(&log_queue);
+    admin::LogLevels levels(*filter);
+    int code = run_started(options, *signals, levels, log_queue);
+    log_queue.flush();
+    telemetry::LogQueue::uninstall();
+    return code;
 }
 
 }  // namespace zt::agent

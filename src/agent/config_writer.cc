@@ -126,28 +126,40 @@ WriteResult ConfigWriter::write_now() {
     }
     pending_ = false;
     status_.pending = false;
-    int64_t started = loop_.clock().monotonic_ns();
-    int64_t cpu_started = thread_cpu_ns();
     status_.last_attempt_unix_ns = loop_.clock().unix_ns();
+    int64_t cpu_started = thread_cpu_ns();
+    Attempt attempt;
+    WriteResult result = produce(attempt);
+    int64_t cpu = thread_cpu_ns() - cpu_started;
+    record(attempt, result);
+    // Space the next write by this one's CPU cost (a write of an unchanged file costs nearly
+    // nothing, so a burst of no-op changes is not held back). CPU time, not wall time: on a
+    // busy machine a write takes longer without costing more, and waiting longer for that would
+    // only add latency.
+    int64_t spacing =
+            std::min<int64_t>(options_.max_spacing_ns, int64_t(double(cpu) * options_.cost_factor));
+    not_before_ns_ = loop_.clock().monotonic_ns() + (result == WriteResult::written ? spacing : 0);
+    return result;
+}
 
-    // Where a write's time goes, for the log line and the benchmark.
+WriteResult ConfigWriter::produce(Attempt& a) {
     const Clock& clock = loop_.clock();
+    a.started = clock.monotonic_ns();
     std::vector<std::string> warnings;
-    state::Config config = compose_(warnings);
+    a.config = compose_(warnings);
     for (const std::string& warning : warnings) {
         log::warn(kTarget, "config content adjusted", {log::Field::str("reason", warning)});
     }
-    int64_t composed = clock.monotonic_ns();
-    std::string text = config::render(config);
-    std::string sha = config::sha256_hex(text);
-    int64_t rendered = clock.monotonic_ns();
-    int64_t validated = rendered;
+    a.composed = clock.monotonic_ns();
+    a.text = config::render(a.config);
+    a.sha = config::sha256_hex(a.text);
+    a.rendered = a.validated = clock.monotonic_ns();
     WriteResult result = WriteResult::written;
-    if (sha == status_.sha256) {
+    if (a.sha == status_.sha256) {
         result = WriteResult::unchanged;
     } else {
-        config::LoadResult loaded = config::load_text(text);
-        validated = clock.monotonic_ns();
+        config::LoadResult loaded = config::load_text(a.text);
+        a.validated = clock.monotonic_ns();
         if (!loaded.errors.empty()) {
             result = WriteResult::invalid;
             status_.last_error = loaded.errors.front();
@@ -158,7 +170,7 @@ WriteResult ConfigWriter::write_now() {
                            {log::Field::str("path", options_.path),
                             log::Field::str("error", loaded.errors[i])});
             }
-        } else if (auto written = write_file(text); !written) {
+        } else if (auto written = write_file(a.text); !written) {
             result = WriteResult::error;
             status_.last_error = "cannot write " + options_.path + ": " +
                                  std::strerror(written.error().sys_errno);
@@ -167,32 +179,35 @@ WriteResult ConfigWriter::write_now() {
                         log::Field::str("error", std::strerror(written.error().sys_errno))});
         }
     }
-    int64_t took = loop_.clock().monotonic_ns() - started;
-    int64_t cpu = thread_cpu_ns() - cpu_started;
-    status_.last_duration_ns = took;
+    a.ended = clock.monotonic_ns();
+    return result;
+}
+
+void ConfigWriter::record(const Attempt& a, WriteResult result) {
+    auto ms = [](int64_t ns) {
+        return uint64_t(ns / kNanosPerMilli);
+    };
+    status_.last_duration_ns = a.ended - a.started;
     switch (result) {
         case WriteResult::written:
             status_.written++;
-            status_.sha256 = sha;
-            status_.bytes = text.size();
+            status_.sha256 = a.sha;
+            status_.bytes = a.text.size();
             status_.last_write_unix_ns = loop_.clock().unix_ns();
             status_.last_error.clear();
             metrics_.config_last_write.set({}, double(status_.last_write_unix_ns) / 1e9);
-            log::info(
-                    kTarget, "config written",
-                    {log::Field::str("path", options_.path), log::Field::str("sha256", sha),
-                     log::Field::num("workloads", config.workloads.size()),
-                     log::Field::num("services", config.services.size()),
-                     log::Field::num("policies", config.policies.size()),
-                     log::Field::num("pods", config.pods.size()),
-                     log::Field::num("bytes", text.size()),
-                     log::Field::num("took_ms", uint64_t(took / kNanosPerMilli)),
-                     log::Field::num("compose_ms", uint64_t((composed - started) / kNanosPerMilli)),
-                     log::Field::num("render_ms", uint64_t((rendered - composed) / kNanosPerMilli)),
-                     log::Field::num("validate_ms",
-                                     uint64_t((validated - rendered) / kNanosPerMilli)),
-                     log::Field::num("write_ms",
-                                     uint64_t((started + took - validated) / kNanosPerMilli))});
+            log::info(kTarget, "config written",
+                      {log::Field::str("path", options_.path), log::Field::str("sha256", a.sha),
+                       log::Field::num("workloads", a.config.workloads.size()),
+                       log::Field::num("services", a.config.services.size()),
+                       log::Field::num("policies", a.config.policies.size()),
+                       log::Field::num("pods", a.config.pods.size()),
+                       log::Field::num("bytes", a.text.size()),
+                       log::Field::num("took_ms", ms(a.ended - a.started)),
+                       log::Field::num("compose_ms", ms(a.composed - a.started)),
+                       log::Field::num("render_ms", ms(a.rendered - a.composed)),
+                       log::Field::num("validate_ms", ms(a.validated - a.rendered)),
+                       log::Field::num("write_ms", ms(a.ended - a.validated))});
             break;
         case WriteResult::unchanged:
             status_.unchanged++;
@@ -209,20 +224,12 @@ WriteResult ConfigWriter::write_now() {
     }
     status_.current = result == WriteResult::written || result == WriteResult::unchanged;
     if (status_.current) {
-        status_.workloads = config.workloads.size();
-        status_.services = config.services.size();
-        status_.policies = config.policies.size();
-        status_.pods = config.pods.size();
+        status_.workloads = a.config.workloads.size();
+        status_.services = a.config.services.size();
+        status_.policies = a.config.policies.size();
+        status_.pods = a.config.pods.size();
     }
     metrics_.config_writes.cell(AgentMetrics::kAgentShard, {to_string(result)})->increment();
-    // Space the next write by this one's CPU cost (a write of an unchanged file costs nearly
-    // nothing, so a burst of no-op changes is not held back). CPU time, not wall time: on a
-    // busy machine a write takes longer without costing more, and waiting longer for that would
-    // only add latency.
-    int64_t spacing =
-            std::min<int64_t>(options_.max_spacing_ns, int64_t(double(cpu) * options_.cost_factor));
-    not_before_ns_ = loop_.clock().monotonic_ns() + (result == WriteResult::written ? spacing : 0);
-    return result;
 }
 
 void ConfigWriter::shutdown() {

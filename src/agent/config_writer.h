@@ -104,7 +104,19 @@ public:
     const WriterStatus& status() const { return status_; }
 
 private:
+    // Attempt is one write: the content and when each step ended (monotonic ns).
+    struct Attempt {
+        state::Config config;
+        std::string text;
+        std::string sha;
+        int64_t started = 0, composed = 0, rendered = 0, validated = 0, ended = 0;
+    };
+
     static void on_timer(uring::Completion& self, int32_t res, uint32_t flags);
+    // produce composes, renders, compares, validates and writes; record updates the status,
+    // the log and the metrics with the outcome.
+    WriteResult produce(Attempt& attempt);
+    void record(const Attempt& attempt, WriteResult result);
     // write_file writes `text` atomically; fails with `Errc::sys` (errno) and leaves the old
     // file in place.
     Result<void> write_file(const std::string& text);

@@ -367,52 +367,12 @@ void Channel::dispatch(hbone::H2Event& event) {
         return;
     }
     switch (event.kind) {
-        case H2EventKind::response: {
-            call->http_status_ = event.status;
-            call->response_fields_ = std::move(event.fields);
-            std::string_view type = find_field(call->response_fields_, "content-type");
-            if (event.status != 200) {
-                // A proxy or a server that is not gRPC answered; its status says what happened.
-                finish_call(*call, CallEnd{Status{status_from_http(event.status),
-                                                  "HTTP status " + std::to_string(event.status)},
-                                           false, false});
-            } else if (!is_grpc_content_type(type) &&
-                       find_field(call->response_fields_, "grpc-status").empty()) {
-                finish_call(*call, CallEnd{Status{StatusCode::unknown,
-                                                  "the response is not gRPC (content-type \"" +
-                                                          std::string(type) + "\")"},
-                                           false, false});
-            } else if (find_field(call->response_fields_, "grpc-status").empty()) {
-                call->established_ = true;
-                call->observer_.on_call_established(*call);
-            }
+        case H2EventKind::response:
+            on_response_headers(*call, event);
             break;
-        }
-        case H2EventKind::data: {
-            size_t n = event.data.size();
-            Result<void> fed = call->reader_.feed(event.data);
-            // The message is copied out; the window goes back at once (the reader bounds what
-            // one stream may hold: one message of at most the cap).
-            connection_->h2().consume(event.stream_id, n);
-            if (!fed) {
-                Status status =
-                        fed.error().code == Errc::no_capacity
-                                ? Status{StatusCode::resource_exhausted,
-                                         "a response message is larger than " +
-                                                 std::to_string(options_.max_message_bytes) +
-                                                 " bytes"}
-                                : Status{StatusCode::internal,
-                                         "the server sent a compressed message"};
-                finish_call(*call, CallEnd{status, false, call->established_});
-                break;
-            }
-            std::string message;
-            while (!call->finished_ && call->reader_.next(message)) {
-                counters_.messages_received++;
-                call->observer_.on_call_message(*call, std::move(message));
-            }
+        case H2EventKind::data:
+            on_data(*call, event);
             break;
-        }
         case H2EventKind::trailers: {
             Status status = status_from_fields(event.fields);
             if (status.ok() && call->reader_.partial()) {
@@ -459,6 +419,53 @@ void Channel::dispatch(hbone::H2Event& event) {
             break;
         default:
             break;
+    }
+}
+
+// on_response_headers checks the response's HTTP status and content type: a call answered by
+// something that is not a gRPC server ends here; a trailers-only answer waits for END_STREAM.
+void Channel::on_response_headers(Call& call, hbone::H2Event& event) {
+    call.http_status_ = event.status;
+    call.response_fields_ = std::move(event.fields);
+    std::string_view type = find_field(call.response_fields_, "content-type");
+    if (event.status != 200) {
+        // A proxy or a server that is not gRPC answered; its status says what happened.
+        finish_call(call, CallEnd{Status{status_from_http(event.status),
+                                         "HTTP status " + std::to_string(event.status)},
+                                  false, false});
+    } else if (!is_grpc_content_type(type) &&
+               find_field(call.response_fields_, "grpc-status").empty()) {
+        finish_call(call, CallEnd{Status{StatusCode::unknown,
+                                         "the response is not gRPC (content-type \"" +
+                                                 std::string(type) + "\")"},
+                                  false, false});
+    } else if (find_field(call.response_fields_, "grpc-status").empty()) {
+        call.established_ = true;
+        call.observer_.on_call_established(call);
+    }
+}
+
+// on_data feeds a DATA payload to the call's message reader and hands out complete messages.
+void Channel::on_data(Call& call, const hbone::H2Event& event) {
+    size_t n = event.data.size();
+    Result<void> fed = call.reader_.feed(event.data);
+    // The message is copied out; the window goes back at once (the reader bounds what
+    // one stream may hold: one message of at most the cap).
+    connection_->h2().consume(event.stream_id, n);
+    if (!fed) {
+        Status status =
+                fed.error().code == Errc::no_capacity
+                        ? Status{StatusCode::resource_exhausted,
+                                 "a response message is larger than " +
+                                         std::to_string(options_.max_message_bytes) + " bytes"}
+                        : Status{StatusCode::internal, "the server sent a compressed message"};
+        finish_call(call, CallEnd{status, false, call.established_});
+        return;
+    }
+    std::string message;
+    while (!call.finished_ && call.reader_.next(message)) {
+        counters_.messages_received++;
+        call.observer_.on_call_message(call, std::move(message));
     }
 }
 
@@ -676,68 +683,75 @@ void Channel::tick() {
     }
 }
 
+// advance_closing lets a final GOAWAY / close_notify out (bounded in time), then cancels
+// everything of this channel in the kernel and, once nothing is left there, closes the socket and
+// tells the observer.
+void Channel::advance_closing() {
+    bool flushing = false;
+    if (socket_.valid() && connection_ != nullptr &&
+        clock_.monotonic_ns() - closing_since_ns_ < kCloseFlushNs) {
+        // Let a final GOAWAY / close_notify out, bounded in time.
+        if (!send_completion_.in_kernel && send_buffer_.empty()) {
+            connection_->take_output(send_buffer_);
+            send_offset_ = 0;
+        }
+        if (!send_buffer_.empty()) {
+            flushing = true;
+            if (!send_completion_.in_kernel) {
+                ring_.send(send_completion_, socket_.get(),
+                           send_buffer_.span().subspan(send_offset_), MSG_NOSIGNAL);
+            }
+            if (!tick_timer_.completion.in_kernel) {
+                ring_.arm_timer(tick_timer_, options_.tick_ns);
+            }
+        }
+    }
+    if (!flushing) {
+        if (resolve_completion_.in_kernel) {
+            ring_.cancel(resolve_completion_);
+        }
+        if (connect_completion_.in_kernel) {
+            ring_.cancel(connect_completion_);
+        }
+        if (recv_completion_.in_kernel) {
+            ring_.cancel(recv_completion_);
+        }
+        if (send_completion_.in_kernel) {
+            ring_.cancel(send_completion_);
+        }
+        if (tick_timer_.completion.in_kernel) {
+            ring_.cancel_timer(tick_timer_);
+        }
+        if (connect_timer_.completion.in_kernel) {
+            ring_.cancel_timer(connect_timer_);
+        }
+    }
+    bool busy = resolve_completion_.in_kernel || connect_completion_.in_kernel ||
+                recv_completion_.in_kernel || send_completion_.in_kernel ||
+                tick_timer_.completion.in_kernel || connect_timer_.completion.in_kernel;
+    if (!busy && !flushing) {
+        socket_.reset();
+        resolution_.reset();
+        state_ = ChannelState::closed;
+        reap();
+        if (!closed_notified_) {
+            closed_notified_ = true;
+            if (!failure_.empty()) {
+                log::debug(
+                        kTarget, "connection closed",
+                        {log::Field::display("addr", peer_), log::Field::str("reason", failure_)});
+            }
+            observer_.on_channel_closed(*this, failure_);
+        }
+    }
+}
+
 void Channel::advance() {
     if (state_ == ChannelState::idle || state_ == ChannelState::closed) {
         return;
     }
     if (state_ == ChannelState::closing) {
-        bool flushing = false;
-        if (socket_.valid() && connection_ != nullptr &&
-            clock_.monotonic_ns() - closing_since_ns_ < kCloseFlushNs) {
-            // Let a final GOAWAY / close_notify out, bounded in time.
-            if (!send_completion_.in_kernel && send_buffer_.empty()) {
-                connection_->take_output(send_buffer_);
-                send_offset_ = 0;
-            }
-            if (!send_buffer_.empty()) {
-                flushing = true;
-                if (!send_completion_.in_kernel) {
-                    ring_.send(send_completion_, socket_.get(),
-                               send_buffer_.span().subspan(send_offset_), MSG_NOSIGNAL);
-                }
-                if (!tick_timer_.completion.in_kernel) {
-                    ring_.arm_timer(tick_timer_, options_.tick_ns);
-                }
-            }
-        }
-        if (!flushing) {
-            if (resolve_completion_.in_kernel) {
-                ring_.cancel(resolve_completion_);
-            }
-            if (connect_completion_.in_kernel) {
-                ring_.cancel(connect_completion_);
-            }
-            if (recv_completion_.in_kernel) {
-                ring_.cancel(recv_completion_);
-            }
-            if (send_completion_.in_kernel) {
-                ring_.cancel(send_completion_);
-            }
-            if (tick_timer_.completion.in_kernel) {
-                ring_.cancel_timer(tick_timer_);
-            }
-            if (connect_timer_.completion.in_kernel) {
-                ring_.cancel_timer(connect_timer_);
-            }
-        }
-        bool busy = resolve_completion_.in_kernel || connect_completion_.in_kernel ||
-                    recv_completion_.in_kernel || send_completion_.in_kernel ||
-                    tick_timer_.completion.in_kernel || connect_timer_.completion.in_kernel;
-        if (!busy && !flushing) {
-            socket_.reset();
-            resolution_.reset();
-            state_ = ChannelState::closed;
-            reap();
-            if (!closed_notified_) {
-                closed_notified_ = true;
-                if (!failure_.empty()) {
-                    log::debug(kTarget, "connection closed",
-                               {log::Field::display("addr", peer_),
-                                log::Field::str("reason", failure_)});
-                }
-                observer_.on_channel_closed(*this, failure_);
-            }
-        }
+        advance_closing();
         return;
     }
     if (!tick_timer_.completion.in_kernel) {

@@ -241,6 +241,8 @@ private:
     // feed processes received ciphertext and dispatches HTTP/2 events.
     void feed(ByteSpan bytes);
     void dispatch(hbone::H2Event& event);
+    void on_response_headers(Call& call, hbone::H2Event& event);
+    void on_data(Call& call, const hbone::H2Event& event);
     Call* find_call(int32_t stream_id);
     // submit_waiting hands calls that waited for `ready` to HTTP/2.
     void submit_waiting();
@@ -254,6 +256,7 @@ private:
     // advance is the one place that talks to the ring for this channel: it arms what the state
     // needs (recv, send, timers) or cancels everything when closing.
     void advance();
+    void advance_closing();
     // reap destroys finished calls (outside their callbacks).
     void reap();
     void tick();

@@ -236,9 +236,11 @@ Result<ServerAddress> parse_server_address(std::string_view text) {
     return address;
 }
 
-Result<AgentOptions> parse_agent_options(int argc, const char* const* argv, const Env& env,
-                                         AgentOptionsError& error) {
-    AgentOptions options;
+namespace {
+
+// apply_environment sets what the environment says (variables first; flags override them
+// later). False, with a message, on a malformed value.
+bool apply_environment(AgentOptions& options, const Env& env, AgentOptionsError& error) {
     // The environment first, then flags over it.
     for (const OptionSpec& spec : kOptions) {
         for (const char* name : spec.env) {
@@ -248,7 +250,7 @@ Result<AgentOptions> parse_agent_options(int argc, const char* const* argv, cons
             if (const std::string* value = find_env(env, name)) {
                 if (!spec.set(options, *value)) {
                     error.message = std::string(name) + ": invalid value \"" + *value + "\"";
-                    return fail(Errc::invalid_argument);
+                    return false;
                 }
                 break;  // The first variable listed wins.
             }
@@ -264,7 +266,7 @@ Result<AgentOptions> parse_agent_options(int argc, const char* const* argv, cons
         auto parsed = parse_duration_ns(*ttl);
         if (!parsed || *parsed <= 0) {
             error.message = "SECRET_TTL: invalid duration \"" + *ttl + "\"";
-            return fail(Errc::invalid_argument);
+            return false;
         }
         options.secret_ttl_ns = *parsed;
     }
@@ -277,6 +279,17 @@ Result<AgentOptions> parse_agent_options(int argc, const char* const* argv, cons
             }
             options.xds_headers.emplace_back(std::move(header), value);
         }
+    }
+    return true;
+}
+
+}  // namespace
+
+Result<AgentOptions> parse_agent_options(int argc, const char* const* argv, const Env& env,
+                                         AgentOptionsError& error) {
+    AgentOptions options;
+    if (!apply_environment(options, env, error)) {
+        return fail(Errc::invalid_argument);
     }
     for (int i = 0; i < argc; ++i) {
         std::string_view arg = argv[i];

@@ -61,12 +61,6 @@ public:
         fresh_ = false;
     }
 
-    void raw_value(std::string_view text) {
-        comma();
-        out_ += text;
-        fresh_ = false;
-    }
-
     void string_value(std::string_view text) {
         comma();
         log::detail::append_quoted(out_, text);
@@ -87,75 +81,52 @@ private:
 
 }  // namespace
 
-std::string render_debug_json(const AgentSnapshot& s, const std::vector<std::string>& pending) {
-    std::string out;
-    JsonOut j(out);
-    j.open('{');
-    j.boolean("ready", pending.empty());
-    j.key("pending");
-    j.open('[');
-    for (const std::string& name : pending) {
-        j.string_value(name);
-    }
-    j.close(']');
-    j.time("started", s.started_unix_ns);
+namespace {
 
-    j.key("xds");
-    j.open('{');
-    j.boolean("enabled", s.xds_enabled);
-    if (s.xds_enabled) {
-        j.str("address", s.xds.address);
-        j.str("state", to_string(s.xds.state));
-        j.str("peer", s.xds.peer);
-        j.num("connectionId", s.xds.connection_id);
-        j.time("established", s.xds.established_unix_ns);
-        j.str("lastError", s.xds.last_error);
-        j.time("lastErrorTime", s.xds.last_error_unix_ns);
-        j.num("reconnectInMs", uint64_t(s.xds.reconnect_in_ns / kNanosPerMilli));
-        j.boolean("synced", s.xds_synced);
-        j.boolean("acked", s.xds_ready);
-        j.key("types");
-        j.open('[');
-        for (const TypeStatus& t : s.types) {
-            j.open('{');
-            j.str("typeUrl", t.type_url);
-            j.num("resources", t.resources);
-            j.num("responses", t.responses);
-            j.num("acks", t.acks);
-            j.num("nacks", t.nacks);
-            j.key("lastAck");
-            j.open('{');
-            j.str("nonce", t.last_ack_nonce);
-            j.time("time", t.last_ack_unix_ns);
-            j.close('}');
-            j.key("lastNack");
-            j.open('{');
-            j.str("nonce", t.last_nack_nonce);
-            j.time("time", t.last_nack_unix_ns);
-            j.str("error", t.last_nack_error);
-            j.close('}');
-            j.close('}');
-        }
-        j.close(']');
-        j.key("resources");
+void render_xds(JsonOut& j, const AgentSnapshot& s) {
+    j.str("address", s.xds.address);
+    j.str("state", to_string(s.xds.state));
+    j.str("peer", s.xds.peer);
+    j.num("connectionId", s.xds.connection_id);
+    j.time("established", s.xds.established_unix_ns);
+    j.str("lastError", s.xds.last_error);
+    j.time("lastErrorTime", s.xds.last_error_unix_ns);
+    j.num("reconnectInMs", uint64_t(s.xds.reconnect_in_ns / kNanosPerMilli));
+    j.boolean("synced", s.xds_synced);
+    j.boolean("acked", s.xds_ready);
+    j.key("types");
+    j.open('[');
+    for (const TypeStatus& t : s.types) {
         j.open('{');
-        j.num("workloads", s.workloads);
-        j.num("services", s.services);
-        j.num("policies", s.policies);
-        j.num("rejectedTotal", s.rejected_total);
+        j.str("typeUrl", t.type_url);
+        j.num("resources", t.resources);
+        j.num("responses", t.responses);
+        j.num("acks", t.acks);
+        j.num("nacks", t.nacks);
+        j.key("lastAck");
+        j.open('{');
+        j.str("nonce", t.last_ack_nonce);
+        j.time("time", t.last_ack_unix_ns);
+        j.close('}');
+        j.key("lastNack");
+        j.open('{');
+        j.str("nonce", t.last_nack_nonce);
+        j.time("time", t.last_nack_unix_ns);
+        j.str("error", t.last_nack_error);
+        j.close('}');
         j.close('}');
     }
-    j.close('}');
-
-    j.key("static");
+    j.close(']');
+    j.key("resources");
     j.open('{');
-    j.str("path", s.static_file);
-    j.str("lastError", s.static_error);
+    j.num("workloads", s.workloads);
+    j.num("services", s.services);
+    j.num("policies", s.policies);
+    j.num("rejectedTotal", s.rejected_total);
     j.close('}');
+}
 
-    const WriterStatus& w = s.writer;
-    j.key("configFile");
-    j.open('{');
+void render_file(JsonOut& j, const WriterStatus& w) {
     j.str("path", w.path);
     j.boolean("current", w.current);
     j.boolean("pending", w.pending);
@@ -176,8 +147,38 @@ std::string render_debug_json(const AgentSnapshot& s, const std::vector<std::str
     j.num("policies", w.policies);
     j.num("pods", w.pods);
     j.close('}');
-    j.close('}');
+}
 
+}  // namespace
+
+std::string render_debug_json(const AgentSnapshot& s, const std::vector<std::string>& pending) {
+    std::string out;
+    JsonOut j(out);
+    j.open('{');
+    j.boolean("ready", pending.empty());
+    j.key("pending");
+    j.open('[');
+    for (const std::string& name : pending) {
+        j.string_value(name);
+    }
+    j.close(']');
+    j.time("started", s.started_unix_ns);
+    j.key("xds");
+    j.open('{');
+    j.boolean("enabled", s.xds_enabled);
+    if (s.xds_enabled) {
+        render_xds(j, s);
+    }
+    j.close('}');
+    j.key("static");
+    j.open('{');
+    j.str("path", s.static_file);
+    j.str("lastError", s.static_error);
+    j.close('}');
+    j.key("configFile");
+    j.open('{');
+    render_file(j, s.writer);
+    j.close('}');
     // The agent's part 2 (ZDS, the Istio CA) fills these.
     j.key("pods");
     j.open('[');

@@ -179,6 +179,60 @@ std::vector<std::pair<std::string_view, const T*>> sorted(
     return out;
 }
 
+// assign_ips copies the chosen workloads (in `ordered`, by uid) into the file's list, leaving an
+// IP that several share on one network only with the one ztunnel would pick.
+std::vector<state::Workload> assign_ips(
+        const std::vector<std::pair<std::string_view, const state::Workload*>>& ordered,
+        std::unordered_map<std::string_view, std::pair<const state::Workload*, uint64_t>>& chosen,
+        std::vector<std::string>* warnings) {
+    std::vector<Candidate> candidates;
+    candidates.reserve(ordered.size());
+    for (const auto& [uid, workload] : ordered) {
+        candidates.push_back({workload, chosen[uid].second});
+    }
+    std::unordered_map<state::NetworkAddress, size_t, state::NetworkAddressHash> owner;
+    owner.reserve(candidates.size());
+    for (size_t i = 0; i < candidates.size(); ++i) {
+        const state::Workload& w = *candidates[i].workload;
+        if (w.network_mode == state::NetworkMode::host_network) {
+            continue;  // Never indexed by IP (ztunnel, and the config's own check).
+        }
+        for (const state::IpAddr& ip : w.workload_ips) {
+            auto [it, fresh] = owner.try_emplace(state::NetworkAddress{w.network, ip}, i);
+            if (!fresh && it->second != i &&
+                ip_rank(candidates[i]) > ip_rank(candidates[it->second])) {
+                it->second = i;
+            }
+        }
+    }
+    std::vector<state::Workload> out;
+    out.reserve(candidates.size());
+    for (size_t i = 0; i < candidates.size(); ++i) {
+        out.push_back(*candidates[i].workload);
+        state::Workload& w = out.back();
+        if (w.network_mode == state::NetworkMode::host_network || w.workload_ips.empty()) {
+            continue;
+        }
+        std::vector<state::IpAddr> kept;
+        kept.reserve(w.workload_ips.size());
+        for (const state::IpAddr& ip : w.workload_ips) {
+            size_t holder = owner.find(state::NetworkAddress{w.network, ip})->second;
+            if (holder == i) {
+                if (std::find(kept.begin(), kept.end(), ip) == kept.end()) {
+                    kept.push_back(ip);
+                }
+            } else if (warnings != nullptr) {
+                warnings->push_back("workload " + state::quote_text(w.uid) + ": IP " +
+                                    ip.to_string() + " is also an IP of " +
+                                    state::quote_text(candidates[holder].workload->uid) +
+                                    ", which ztunnel prefers; left out of this workload");
+            }
+        }
+        w.workload_ips = std::move(kept);
+    }
+    return out;
+}
+
 }  // namespace
 
 // compose_config works on pointers into `base` and the store and copies each chosen object once,
@@ -210,52 +264,7 @@ state::Config compose_config(const state::Config& base, const XdsStore& store,
         }
     }
 
-    // One IP on one network belongs to one workload: the best-ranked keeps it.
-    auto ordered = sorted(workloads);
-    std::vector<Candidate> candidates;
-    candidates.reserve(ordered.size());
-    for (const auto& [uid, workload] : ordered) {
-        candidates.push_back({workload, workloads[uid].second});
-    }
-    std::unordered_map<state::NetworkAddress, size_t, state::NetworkAddressHash> owner;
-    owner.reserve(candidates.size());
-    for (size_t i = 0; i < candidates.size(); ++i) {
-        const state::Workload& w = *candidates[i].workload;
-        if (w.network_mode == state::NetworkMode::host_network) {
-            continue;  // Never indexed by IP (ztunnel, and the config's own check).
-        }
-        for (const state::IpAddr& ip : w.workload_ips) {
-            auto [it, fresh] = owner.try_emplace(state::NetworkAddress{w.network, ip}, i);
-            if (!fresh && it->second != i &&
-                ip_rank(candidates[i]) > ip_rank(candidates[it->second])) {
-                it->second = i;
-            }
-        }
-    }
-    out.workloads.reserve(candidates.size());
-    for (size_t i = 0; i < candidates.size(); ++i) {
-        out.workloads.push_back(*candidates[i].workload);
-        state::Workload& w = out.workloads.back();
-        if (w.network_mode == state::NetworkMode::host_network || w.workload_ips.empty()) {
-            continue;
-        }
-        std::vector<state::IpAddr> kept;
-        kept.reserve(w.workload_ips.size());
-        for (const state::IpAddr& ip : w.workload_ips) {
-            size_t holder = owner.find(state::NetworkAddress{w.network, ip})->second;
-            if (holder == i) {
-                if (std::find(kept.begin(), kept.end(), ip) == kept.end()) {
-                    kept.push_back(ip);
-                }
-            } else if (warnings != nullptr) {
-                warnings->push_back("workload " + state::quote_text(w.uid) + ": IP " +
-                                    ip.to_string() + " is also an IP of " +
-                                    state::quote_text(candidates[holder].workload->uid) +
-                                    ", which ztunnel prefers; left out of this workload");
-            }
-        }
-        w.workload_ips = std::move(kept);
-    }
+    out.workloads = assign_ips(sorted(workloads), workloads, warnings);
     for (const auto& [key, svc] : sorted(services)) {
         out.services.push_back(*svc);
     }
