@@ -33,6 +33,7 @@ S = int(os.environ.get("SERVICES", "1000"))
 P = int(os.environ.get("POLICIES", "1000"))
 RATE = float(os.environ.get("RATE", "50"))
 STEADY = float(os.environ.get("SECONDS_STEADY", "60"))
+TRADEOFF_SECONDS = float(os.environ.get("TRADEOFF_SECONDS", "30"))
 DEFAULT_SIZES = (W, S, P, RATE, STEADY) == (10000, 1000, 1000, 50.0, 60.0)
 OUT = os.environ.get("OUT") or ("docs/bench/agent.md" if DEFAULT_SIZES
                                 else os.path.join(os.environ.get("BUILD", "build"),
@@ -146,6 +147,79 @@ def pct(values, p):
     return ordered[min(len(ordered) - 1, int(round(p / 100.0 * (len(ordered) - 1))))]
 
 
+def agent_ready():
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:15098/ready", timeout=2) as resp:
+            return resp.status == 200
+    except Exception:
+        return False
+
+
+def steady(agent, ztunnel_pid, log_name, seconds_wanted, round_no):
+    """RATE changes/s for seconds_wanted s; latency per change and CPU from the logs and /proc."""
+    zlog = os.path.join(WORK, "ztunnel.log")
+    agent_cpu0, zt_cpu0 = cpu_ticks(agent.pid), cpu_ticks(ztunnel_pid)
+    phase_start = time.time()
+    n = int(RATE * seconds_wanted)
+    pushes = set()
+    for i in range(n):
+        due = phase_start + i / RATE
+        delay = due - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        # A revision never used before: every change makes a different file.
+        r = control("/push", {"type": "address",
+                              "resources": [workload(i % W, "r%d-%d" % (round_no, i))]})
+        pushes.add(r["nonces"][0])
+    phase_end = time.time()
+    agent_cpu1, zt_cpu1 = cpu_ticks(agent.pid), cpu_ticks(ztunnel_pid)
+    time.sleep(3)  # Let the last changes reach ztunnel.
+
+    push_time = {e["nonce"]: e["time"] for e in server_events() if e["event"] == "response"}
+    agent_events = read_log(os.path.join(WORK, log_name), {"received response", "config written"})
+    applies = [(when, fields["sha256"]) for when, _, fields in read_log(zlog, {"config applied"})]
+    write_order = [fields["sha256"] for _, msg, fields in agent_events if msg == "config written"]
+    write_index = {sha: k for k, sha in enumerate(write_order)}
+    latencies = []
+    lost = 0
+    for k, (when, msg, fields) in enumerate(agent_events):
+        if msg != "received response" or fields.get("nonce") not in pushes:
+            continue
+        writes_after = [f["sha256"] for _, m, f in agent_events[k + 1:] if m == "config written"]
+        if not writes_after:
+            lost += 1
+            continue
+        first_idx = write_index[writes_after[0]]
+        done = None
+        for a_when, sha in applies:
+            if write_index.get(sha, -1) >= first_idx:
+                done = a_when
+                break
+        if done is None:
+            lost += 1
+            continue
+        latencies.append(done - push_time[fields["nonce"]])
+    writes = [(when, f) for when, m, f in agent_events if m == "config written"
+              and phase_start <= when <= phase_end + 3]
+    applied_at_sha = {}
+    for a_when, sha in applies:
+        applied_at_sha.setdefault(sha, a_when)
+    seconds = phase_end - phase_start
+    return {
+        "changes": n, "seconds": seconds, "latencies": latencies, "lost": lost,
+        "writes": writes,
+        "applies": [a for a in applies if phase_start <= a[0] <= phase_end + 3],
+        "took": [int(f["took_ms"]) for _, f in writes],
+        "steps": {key: [int(f[key]) for _, f in writes if key in f]
+                  for key in ("compose_ms", "render_ms", "validate_ms", "write_ms")},
+        "reload_ms": [(applied_at_sha[f["sha256"]] - when) * 1e3 for when, f in writes
+                      if f.get("sha256") in applied_at_sha],
+        "gaps": [(b[0] - a[0]) * 1e3 for a, b in zip(writes, writes[1:])],
+        "agent_cores": (agent_cpu1 - agent_cpu0) / TICK / seconds,
+        "zt_cores": (zt_cpu1 - zt_cpu0) / TICK / seconds,
+    }
+
+
 def main():
     load_start = os.getloadavg()
     ztunnel_pid = int(os.environ["ZTUNNEL_PID"])
@@ -180,68 +254,30 @@ def main():
     time.sleep(2)
 
     # 2. Steady changes.
-    agent_cpu0, zt_cpu0 = cpu_ticks(agent.pid), cpu_ticks(ztunnel_pid)
-    phase_start = time.time()
-    n = int(RATE * STEADY)
-    pushes = []
-    for i in range(n):
-        due = phase_start + i / RATE
-        delay = due - time.time()
-        if delay > 0:
-            time.sleep(delay)
-        r = control("/push", {"type": "address", "resources": [workload(i % W, "r%d" % i)]})
-        pushes.append(r["nonces"][0])
-    phase_end = time.time()
-    agent_cpu1, zt_cpu1 = cpu_ticks(agent.pid), cpu_ticks(ztunnel_pid)
-    time.sleep(3)  # Let the last changes reach ztunnel.
-    load_end = os.getloadavg()
-
-    # Latency per change from the three logs.
-    push_time = {e["nonce"]: e["time"] for e in server_events() if e["event"] == "response"}
-    agent_events = read_log(os.path.join(WORK, "agent.log"),
-                            {"received response", "config written"})
-    applies = [(when, fields["sha256"]) for when, _, fields in read_log(zlog, {"config applied"})]
-    write_order = [fields["sha256"] for _, msg, fields in agent_events if msg == "config written"]
-    write_index = {sha: k for k, sha in enumerate(write_order)}
-    latencies = []
-    lost = 0
-    for k, (when, msg, fields) in enumerate(agent_events):
-        if msg != "received response" or fields.get("nonce") not in pushes:
-            continue
-        nonce = fields["nonce"]
-        writes_after = [f["sha256"] for _, m, f in agent_events[k + 1:] if m == "config written"]
-        if not writes_after:
-            lost += 1
-            continue
-        first_idx = write_index[writes_after[0]]
-        done = None
-        for a_when, sha in applies:
-            if write_index.get(sha, -1) >= first_idx:
-                done = a_when
-                break
-        if done is None:
-            lost += 1
-            continue
-        latencies.append(done - push_time[nonce])
-    steady_writes = [(when, f) for when, m, f in agent_events if m == "config written"
-                     and phase_start <= when <= phase_end + 3]
-    # Per write: the agent's steps, and how long ztunnel took from the rename to "applied".
-    applied_at_sha = {}
-    for a_when, sha in applies:
-        applied_at_sha.setdefault(sha, a_when)
-    steps = {k: [int(f[k]) for _, f in steady_writes if k in f]
-             for k in ("compose_ms", "render_ms", "validate_ms", "write_ms")}
-    reload_ms = [(applied_at_sha[f["sha256"]] - when) * 1e3 for when, f in steady_writes
-                 if f.get("sha256") in applied_at_sha]
-    gaps = [(b[0] - a[0]) * 1e3 for a, b in zip(steady_writes, steady_writes[1:])]
-    steady_applies = [a for a in applies if phase_start <= a[0] <= phase_end + 3]
-    seconds = phase_end - phase_start
-    agent_cores = (agent_cpu1 - agent_cpu0) / TICK / seconds
-    zt_cores = (zt_cpu1 - zt_cpu0) / TICK / seconds
-    took = [int(f["took_ms"]) for _, f in steady_writes]
-
+    st = steady(agent, ztunnel_pid, "agent.log", STEADY, 0)
     agent.terminate()
     agent.wait(timeout=20)
+    load_end = os.getloadavg()
+
+    # 3. The same stream of changes with other write spacings (what the CPU buys).
+    tradeoff = []
+    for factor in [f for f in os.environ.get("TRADEOFF", "0,1,2").split(",") if f]:
+        log_name = "agent-f%s.log" % factor
+        env = dict(os.environ, AGENT_WRITE_COST_FACTOR=factor)
+        with open(os.path.join(WORK, log_name), "w") as log_file:
+            other = subprocess.Popen(os.environ["AGENT_CMD"].split(), stdout=log_file,
+                                     stderr=subprocess.STDOUT, env=env)
+        wait_for(lambda: agent_ready(), 60, "the agent with factor %s to be ready" % factor)
+        time.sleep(1)
+        tradeoff.append((factor, steady(other, ztunnel_pid, log_name, TRADEOFF_SECONDS,
+                                        len(tradeoff) + 1)))
+        other.terminate()
+        other.wait(timeout=20)
+    latencies, lost, seconds = st["latencies"], st["lost"], st["seconds"]
+    agent_cores, zt_cores = st["agent_cores"], st["zt_cores"]
+    steady_writes, steady_applies, took = st["writes"], st["applies"], st["took"]
+    steps, reload_ms, gaps = st["steps"], st["reload_ms"], st["gaps"]
+    n = st["changes"]
 
     goals = [
         ("initial sync <= 2 s", initial_sync <= 2.0, "%.2f s" % initial_sync),
@@ -261,7 +297,7 @@ def main():
                  "re-check). Latencies come from the three processes' logs (see "
                  "`scripts/bench/agent.py`); CPU from `/proc/PID/stat`.")
     lines.append("")
-    lines.append("    make bench T=agent     # WORKLOADS, SERVICES, POLICIES, RATE, SECONDS_STEADY")
+    lines.append("    make bench T=agent     # WORKLOADS, SERVICES, POLICIES, RATE, SECONDS_STEADY, TRADEOFF")
     lines.append("")
     lines.append("Run %s; load average %.1f at the start, %.1f at the end (2 vCPU shared with other "
                  "builds: figures are pessimistic)." % (time.strftime("%Y-%m-%d %H:%M UTC",
@@ -343,6 +379,26 @@ def main():
                      "and indexes every resource, so the cost of a change grows with the size "
                      "of the mesh, not of the change, and the spacing that keeps the CPU bounded "
                      "is what the latency pays for it.")
+        lines.append("")
+    if tradeoff:
+        main_factor = os.environ.get("AGENT_WRITE_COST_FACTOR", "4")
+        lines.append("## Write spacing: CPU against latency")
+        lines.append("")
+        lines.append("The same stream of changes (%g/s; %g s per row after the first) with the "
+                     "agent's writes spaced by other multiples of their CPU cost "
+                     "(`AGENT_WRITE_COST_FACTOR`; 0 leaves only the 100 ms batch window):"
+                     % (RATE, TRADEOFF_SECONDS))
+        lines.append("")
+        lines.append("| spacing factor | p50 | p99 | files/s | CPU agent | CPU ztunnel | CPU both |")
+        lines.append("|---|---|---|---|---|---|---|")
+        rows = [(main_factor + " (default)", st)] + tradeoff
+        for factor, r in rows:
+            lat = r["latencies"]
+            lines.append("| %s | %s | %s | %.1f | %.2f | %.2f | %.2f |" % (
+                factor, "%.0f ms" % (pct(lat, 50) * 1e3) if lat else "n/a",
+                "%.0f ms" % (pct(lat, 99) * 1e3) if lat else "n/a",
+                len(r["writes"]) / r["seconds"], r["agent_cores"], r["zt_cores"],
+                r["agent_cores"] + r["zt_cores"]))
         lines.append("")
     notes = os.environ.get("BENCH_NOTES_FILE")
     if notes and os.path.exists(notes):

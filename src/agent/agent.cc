@@ -197,6 +197,7 @@ void AgentThread::run() {
     store_ = std::make_unique<XdsStore>(TranslateContext{});
     WriterOptions writer_options;
     writer_options.path = options.config_out;
+    writer_options.cost_factor = options.write_cost_factor;
     writer_ = std::make_unique<ConfigWriter>(
             *loop_, writer_options,
             [this](std::vector<std::string>& warnings) {

@@ -4,6 +4,7 @@
 #include "src/agent/options.h"
 
 #include <charconv>
+#include <cstdlib>
 #include <string_view>
 
 #include "zt/duration.h"
@@ -38,7 +39,9 @@ const char* const kAgentUsage =
         "\n"
         "environment only: INSTANCE_IP, POD_NAME, POD_NAMESPACE, NODE_NAME, ISTIO_META_*,\n"
         "ISTIO_METAJSON_* (xDS node), ALT_XDS_HOSTNAME (the name istiod's certificate proves when\n"
-        "it is not the address's host), XDS_HEADER_<NAME> (extra stream headers), SECRET_TTL.\n";
+        "it is not the address's host), XDS_HEADER_<NAME> (extra stream headers), SECRET_TTL,\n"
+        "AGENT_WRITE_COST_FACTOR (4: config writes spaced by that many times the CPU cost of the\n"
+        "last one).\n";
 
 namespace {
 
@@ -269,6 +272,17 @@ bool apply_environment(AgentOptions& options, const Env& env, AgentOptionsError&
             return false;
         }
         options.secret_ttl_ns = *parsed;
+    }
+    if (const std::string* factor = find_env(env, "AGENT_WRITE_COST_FACTOR")) {
+        char* end = nullptr;
+        double value = std::strtod(factor->c_str(), &end);
+        if (factor->empty() || end != factor->c_str() + factor->size() || !(value >= 0) ||
+            value > 1000) {
+            error.message =
+                    "AGENT_WRITE_COST_FACTOR: not a number from 0 to 1000: \"" + *factor + "\"";
+            return false;
+        }
+        options.write_cost_factor = value;
     }
     constexpr std::string_view kHeaderPrefix = "XDS_HEADER_";
     for (const auto& [name, value] : env) {

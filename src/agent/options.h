@@ -49,6 +49,9 @@ struct AgentOptions {
     std::string inpod_uds = "/var/run/ztunnel/ztunnel.sock";
     std::string ztunnel_admin = "127.0.0.1:15000";
     int64_t secret_ttl_ns = 24 * 3600 * int64_t(1'000'000'000);
+    // write_cost_factor (AGENT_WRITE_COST_FACTOR, environment only): config writes are spaced by
+    // this many times the CPU cost of the last one (see `WriterOptions::cost_factor`).
+    double write_cost_factor = 4.0;
     // XDS_HEADER_<NAME>=value pairs, name lower-cased ('_' kept), sent on the ADS stream.
     std::vector<std::pair<std::string, std::string>> xds_headers;
     bool log_json = false;

@@ -108,6 +108,11 @@ TEST_CASE("agent options: usage errors name what is wrong") {
     CHECK_FALSE(parse({"--config-out", "x"}, {{"XDS_ADDRESS", "http://plain:80"}}, error));
     CHECK(error.message.find("XDS_ADDRESS") != std::string::npos);
     CHECK_FALSE(parse({"--config-out", "x"}, {{"SECRET_TTL", "soon"}}, error));
+    CHECK_FALSE(parse({"--config-out", "x"}, {{"AGENT_WRITE_COST_FACTOR", "-1"}}, error));
+    CHECK_FALSE(parse({"--config-out", "x"}, {{"AGENT_WRITE_COST_FACTOR", "2x"}}, error));
+    auto factor = parse({"--config-out", "x"}, {{"AGENT_WRITE_COST_FACTOR", "1.5"}}, error);
+    REQUIRE(factor);
+    CHECK(factor->write_cost_factor == 1.5);
     auto help = parse({"--help"}, {}, error);
     REQUIRE(help);
     CHECK(help->help);
