@@ -412,7 +412,8 @@ def main():
                      "file was renamed into place (a rename is complete by construction), and "
                      "the agent validating the composed structs with the snapshot builder "
                      "instead of a render-and-parse round trip (about two thirds of its write; "
-                     "the brief asks for `config::load_text`, so it is not done).")
+                     "kept, because running check-config's own loader on the exact bytes is what "
+                     "guarantees ztunnel can load them).")
         lines.append("")
     notes = os.environ.get("BENCH_NOTES_FILE")
     if notes and os.path.exists(notes):
