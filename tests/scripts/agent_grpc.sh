@@ -4,8 +4,8 @@
 # (tests/peers/grpc_echo.py) with a certificate made here by openssl: unary and bidirectional
 # calls, a 5 MiB answer across many frames and flow-control windows, the message size cap, a
 # server status with an escaped message (trailers-only), a deadline, request metadata, an
-# unknown method, and the connection-level failures an operator must be told about (wrong name,
-# wrong root, nothing listening). Loopback only, port 0, no root needed.
+# unknown method, a host name resolved off the loop, and the connection-level failures an
+# operator must be told about (wrong name, wrong root, nothing listening). Loopback only, port 0, no root needed.
 # timeout: 120
 set -euo pipefail
 BUILD=${BUILD:-build}
@@ -68,6 +68,12 @@ expect "$out" '.code == "UNIMPLEMENTED"' "unknown method"
 
 out=$(call --method /test.Echo/Unary --data x --name istiod.istio-system.svc)
 expect "$out" '.code == "OK"' "dialled by address, verified by name"
+
+# A host name is resolved off the loop (getaddrinfo on a thread of its own); every address it
+# has is tried in turn.
+out=$("$here/$TOOL" --host localhost --port "$port" --root "$tmp/root.pem" \
+    --name istiod.istio-system.svc --method /test.Echo/Unary --data resolved)
+expect "$out" '.code == "OK" and .first == "resolved"' "dialled by name"
 
 out=$(call --method /test.Echo/Unary --data x --name istiod.other.svc)
 expect "$out" '.code == "UNAVAILABLE" and (.message | contains("not valid for \"istiod.other.svc\""))' \
