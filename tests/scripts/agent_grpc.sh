@@ -4,8 +4,9 @@
 # (tests/peers/grpc_echo.py) with a certificate made here by openssl: unary and bidirectional
 # calls, a 5 MiB answer across many frames and flow-control windows, the message size cap, a
 # server status with an escaped message (trailers-only), a deadline, request metadata, an
-# unknown method, a host name resolved off the loop, and the connection-level failures an
-# operator must be told about (wrong name, wrong root, nothing listening). Loopback only, port 0, no root needed.
+# unknown method, a host name resolved off the loop, the PING keepalive against a server that
+# stopped answering, and the connection-level failures an operator must be told about (wrong
+# name, wrong root, nothing listening). Loopback only, port 0, no root needed.
 # timeout: 120
 set -euo pipefail
 BUILD=${BUILD:-build}
@@ -81,6 +82,17 @@ expect "$out" '.code == "UNAVAILABLE" and (.message | contains("not valid for \"
 
 out=$("$here/$TOOL" --host 127.0.0.1 --port "$port" --root "$tmp/other.pem" --method /test.Echo/Unary --data x)
 expect "$out" '.code == "UNAVAILABLE" and (.message | contains("does not verify"))' "wrong root"
+
+# A server that stops answering (stopped, its socket still open): the HTTP/2 PING keepalive
+# ends the call instead of waiting forever.
+call --method /test.Echo/Sleep --data 20000 --keepalive-ms 300 >"$tmp/keepalive.out" &
+caller=$!
+sleep 1
+kill -STOP "$server_pid"
+wait "$caller" || true
+kill -CONT "$server_pid"
+out=$(cat "$tmp/keepalive.out")
+expect "$out" '.code == "UNAVAILABLE" and (.message | contains("keepalive PING"))' "keepalive"
 
 kill "$server_pid"
 wait "$server_pid" 2>/dev/null || true

@@ -4,7 +4,7 @@
 //
 //   grpc_call --host 127.0.0.1 --port N --root root.pem [--name istiod.istio-system.svc]
 //             --method /test.Echo/Unary [--data TEXT] [--messages K] [--deadline-ms N]
-//             [--header name=value] [--max-message BYTES]
+//             [--header name=value] [--max-message BYTES] [--keepalive-ms N]
 //
 // --messages K sends K messages (each --data) and half-closes after the last answer, the shape
 // of a bidirectional stream; otherwise one message and a half-close (unary). Exit 0 whenever the
@@ -90,6 +90,10 @@ int main(int argc, char** argv) {
             outcome.expected = size_t(std::atoi(value.c_str()));
         } else if (flag == "--deadline-ms") {
             deadline_ms = std::atoll(value.c_str());
+        } else if (flag == "--keepalive-ms") {
+            // PING interval and timeout both (the agent uses 30 s / 10 s).
+            options.keepalive_interval_ns = std::atoll(value.c_str()) * zt::kNanosPerMilli;
+            options.keepalive_timeout_ns = options.keepalive_interval_ns;
         } else if (flag == "--max-message") {
             options.max_message_bytes = size_t(std::atoll(value.c_str()));
         } else if (flag == "--header") {
