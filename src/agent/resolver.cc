@@ -8,11 +8,11 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 
 #include <atomic>
 #include <cstring>
-#include <thread>
 
 namespace zt::agent {
 
@@ -60,9 +60,25 @@ Result<std::shared_ptr<Resolution>> Resolution::start(std::string host, uint16_t
     }
     resolution->event_.reset(fd);
     // The thread keeps `resolution` alive until it has signalled: the owner may let go first.
-    std::thread worker([resolution, host = std::move(host), port] { resolution->run(host, port); });
-    worker.detach();
+    // pthread rather than std::thread, whose failure to start would throw (abort here).
+    auto job = std::make_unique<Job>(Job{resolution, std::move(host), port});
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t thread;
+    int rc = pthread_create(&thread, &attr, &Resolution::run_job, job.get());
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        return fail(Errc::sys, rc);
+    }
+    (void)job.release();  // The thread owns it now (`run_job`).
     return resolution;
+}
+
+void* Resolution::run_job(void* arg) {
+    std::unique_ptr<Job> job(static_cast<Job*>(arg));
+    job->resolution->run(job->host, job->port);
+    return nullptr;
 }
 
 Resolution::~Resolution() = default;

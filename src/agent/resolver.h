@@ -57,7 +57,15 @@ public:
     const std::string& error() const { return error_; }
 
 private:
+    // Job is what the lookup thread owns: a reference to the lookup and what to look up.
+    struct Job {
+        std::shared_ptr<Resolution> resolution;
+        std::string host;
+        uint16_t port;
+    };
+
     Resolution() = default;
+    static void* run_job(void* arg);
     void run(const std::string& host, uint16_t port);
 
     UniqueFd event_;
