@@ -13,8 +13,8 @@
 #   - resources removed: gone from the files (the policy, then a workload);
 #   - a malformed resource pushed with a valid change: NACK with its reason, the rest applied,
 #     ztunnel keeps serving;
-#   - istiod restarts: the agents reconnect with initial_resource_versions and the files are not
-#     rewritten;
+#   - istiod restarts: the agents reconnect with initial_resource_versions (and the token file,
+#     rotated meanwhile, read again) and the files are not rewritten;
 #   - istiod comes back with a certificate from another root: no connection, a clear log line,
 #     the last files kept, ztunnel still serving;
 #   - SIGTERM: each agent exits 0.
@@ -213,6 +213,7 @@ sum2=$(sha256sum <"$MESH_WORK/node2.json")
 ino1=$(stat -c %i "$MESH_WORK/node1.json")
 writes1=$(grep -c 'config written' "$MESH_WORK/agent1.log")
 writes2=$(grep -c 'config written' "$MESH_WORK/agent2.log")
+echo "token-rotated" >"$MESH_WORK/token.tmp" && mv "$MESH_WORK/token.tmp" "$MESH_WORK/token"
 stop_istiod
 start_istiod istiod
 deadline=$((SECONDS + 20))
@@ -226,6 +227,9 @@ jq -e '[.streams[] | .initial[] | select(.type_url | endswith("Address")) |
         .initial_resource_versions | has("c1//v1/Pod/default/server") and has("garbage")] |
         length == 2 and all' "$MESH_WORK/state3.json" >/dev/null ||
     mesh_fail "initial_resource_versions: $(jq -c '.streams[].initial' "$MESH_WORK/state3.json")"
+jq -e '[.streams[] | select(.closed | not) | .metadata.authorization] |
+        all(. == "Bearer token-rotated")' "$MESH_WORK/state3.json" >/dev/null ||
+    mesh_fail "the token file was not read again: $(jq -c '[.streams[].metadata]' "$MESH_WORK/state3.json")"
 sleep 1  # Let a (wrong) write happen if one were coming.
 [ "$(sha256sum <"$MESH_WORK/node1.json")" = "$sum1" ] || mesh_fail "node1's file changed"
 [ "$(sha256sum <"$MESH_WORK/node2.json")" = "$sum2" ] || mesh_fail "node2's file changed"
