@@ -162,12 +162,7 @@ void AdsClient::on_call_message(grpc::Call& call, std::string message) {
         log::error(kTarget, "sending response",
                    {log::Field::str("type_url", url), log::Field::str("nonce", response.nonce()),
                     log::Field::display("type", "NACK"), log::Field::str("error", outcome.error)});
-        uint64_t rejected = 0;
-        for (const ds::Resource& resource : response.resources()) {
-            // Count the names the error mentions (each rejection is "name: reason").
-            rejected += outcome.error.find(resource.name() + ": ") != std::string::npos ? 1 : 0;
-        }
-        metrics_.xds_rejected.cell(AgentMetrics::kAgentShard, {url})->add(rejected);
+        metrics_.xds_rejected.cell(AgentMetrics::kAgentShard, {url})->add(outcome.rejected);
     }
     metrics_.xds_acks.cell(AgentMetrics::kAgentShard, {url, outcome.ack ? "ack" : "nack"})
             ->increment();

@@ -121,6 +121,7 @@ ResponseOutcome AdsSession::on_response(const ds::DeltaDiscoveryResponse& respon
     std::vector<Rejection> rejections =
             watched->handler->apply(response.resources(), response.removed_resources());
     remember(*watched, response, rejections);
+    outcome.rejected = rejections.size();
     watched->applied = true;
     if (!synced_ && all_watched([](const Watched& w) { return w.applied; })) {
         synced_ = true;

@@ -91,6 +91,7 @@ struct ResponseOutcome {
     std::string error;
     size_t updates = 0;
     size_t removals = 0;
+    size_t rejected = 0;  // Resources named in the NACK.
     // became_synced is set on the response that made every watched type have a response applied
     // (ACKed or NACKed: a NACK still applies the resources it did not reject).
     bool became_synced = false;

@@ -136,6 +136,7 @@ TEST_CASE("ads: ACK by nonce; NACK names the rejected resources and applies the 
     CHECK_FALSE(outcome.ack);
     CHECK(outcome.reply.type_url() == kAddressTypeUrl);
     CHECK(outcome.reply.response_nonce() == "n1");
+    CHECK(outcome.rejected == 2);
     CHECK_FALSE(outcome.reply.has_node());
     const std::string& error = outcome.reply.error_detail().message();
     CHECK(error.find("broken: decode") != std::string::npos);
