@@ -172,6 +172,10 @@ $(BUILD)/gen/%.pb.cc $(BUILD)/gen/%.pb.h: src/agent/proto/%.proto
 	@$(if $(Q),echo "  PROTOC  $<")
 	$(Q)protoc -Isrc/agent/proto --cpp_out=$(BUILD)/gen $<
 
+# Keep the generated sources (make would delete them as intermediates): debuggers and readers
+# want them.
+.SECONDARY: $(PROTO_CCS) $(PROTO_HDRS)
+
 $(BUILD)/obj/gen/%.pb.o: $(BUILD)/gen/%.pb.cc
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CXX     $<")
@@ -236,10 +240,13 @@ $(BUILD)/fuzz/%: $$(call fuzz_obj,$$*) $(LIB_SUPPORT) $(ZT_LIBS)
 	$(Q)$(CXX) $(LDFLAGS) -fsanitize=fuzzer -o $@ $(call fuzz_obj,$*) \
 	    $(LIB_SUPPORT) $(ZT_LIBS) $(LDLIBS)
 
-# No OpenSSL in the process: libssl.so.3 and BoringSSL's symbols clash.
-check-linkage: $(BIN)
-	$(Q)if ldd $(BIN) | grep -q 'libssl.so.3\|libcrypto.so.3'; then \
-	    echo "check-linkage: $(BIN) links OpenSSL's libssl.so.3; BoringSSL only" >&2; exit 1; fi
+# No OpenSSL in either process: libssl.so.3 and BoringSSL's symbols clash, and a FIPS build must
+# not run a second TLS library (the agent's gRPC is our own for that reason).
+check-linkage: $(BIN) $(AGENT_BIN)
+	$(Q)for bin in $(BIN) $(AGENT_BIN); do \
+	    if ldd $$bin | grep -q 'libssl.so.3\|libcrypto.so.3'; then \
+	        echo "check-linkage: $$bin links OpenSSL's libssl.so.3; BoringSSL only" >&2; exit 1; fi; \
+	done
 
 # --- run ------------------------------------------------------------------------------------------
 # demo and test install what is missing first (a separate make, so the build that follows sees the

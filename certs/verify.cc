@@ -443,4 +443,58 @@ Result<Identity> verify_client_peer(const TrustBundle& roots, const STACK_OF(CRY
     return id;
 }
 
+Result<void> verify_server_name(const TrustBundle& roots, const STACK_OF(CRYPTO_BUFFER) * chain,
+                                int64_t now_unix, std::string_view name) {
+    size_t count = chain == nullptr ? 0 : sk_CRYPTO_BUFFER_num(chain);
+    if (count == 0 || name.empty()) {
+        return refuse(Errc::cert_parse);
+    }
+    if (count > kMaxPeerChainCerts) {
+        return refuse(Errc::cert_chain_too_long);
+    }
+    X509Ptr owned[kMaxPeerChainCerts];
+    ShallowStack untrusted(sk_X509_new_null());
+    if (!untrusted) {
+        return refuse(Errc::cert_chain_invalid);
+    }
+    for (size_t i = 0; i < count; ++i) {
+        owned[i].reset(X509_parse_from_buffer(sk_CRYPTO_BUFFER_value(chain, i)));
+        if (!owned[i]) {
+            return refuse(Errc::cert_parse);
+        }
+        if (i > 0 && !sk_X509_push(untrusted.get(), owned[i].get())) {
+            return refuse(Errc::cert_chain_invalid);
+        }
+    }
+    bssl::UniquePtr<X509_STORE_CTX> ctx(X509_STORE_CTX_new());
+    if (!ctx || !X509_STORE_CTX_init(ctx.get(), roots.store(), owned[0].get(), untrusted.get())) {
+        return refuse(Errc::cert_chain_invalid);
+    }
+    X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
+    X509_VERIFY_PARAM_set_time(param, time_t(now_unix));
+    X509_VERIFY_PARAM_set_depth(param, kMaxVerifyDepth + 1);
+    if (!X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_SERVER)) {
+        return refuse(Errc::cert_chain_invalid);
+    }
+    // An address literal is checked against IP SANs only, a name against DNS SANs only (never
+    // the subject's CN: BoringSSL ignores it when DNS SANs exist, and istiod's have them).
+    std::string text(name);
+    if (X509_VERIFY_PARAM_set1_ip_asc(param, text.c_str()) != 1) {
+        ERR_clear_error();
+        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        if (X509_VERIFY_PARAM_set1_host(param, text.data(), text.size()) != 1) {
+            return refuse(Errc::cert_parse);
+        }
+    }
+    if (X509_verify_cert(ctx.get()) != 1) {
+        int err = X509_STORE_CTX_get_error(ctx.get());
+        if (err == X509_V_ERR_HOSTNAME_MISMATCH || err == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+            return refuse(Errc::cert_name_mismatch);
+        }
+        return refuse(map_verify_error(err));
+    }
+    ERR_clear_error();
+    return ok();
+}
+
 }  // namespace zt::certs

@@ -178,4 +178,17 @@ Result<Identity> verify_server_peer(const TrustBundle& roots, const STACK_OF(CRY
 Result<Identity> verify_client_peer(const TrustBundle& roots, const STACK_OF(CRYPTO_BUFFER) * chain,
                                     int64_t now_unix, std::string_view trust_domain);
 
+// verify_server_name is the check of a control-plane server (istiod, the Istio CA) that the
+// agent dials: the chain (leaf first, `SSL_get0_peer_certificates`) must build to one of `roots`
+// at `now_unix` with serverAuth allowed along the path, and the leaf must be valid for `name`:
+// a DNS name matched against the leaf's DNS SANs (a wildcard only as a whole left-most label),
+// or an IPv4/IPv6 literal matched against its IP SANs. It is not an SVID check: istiod proves a
+// DNS name (`istiod.istio-system.svc`), not a SPIFFE ID. Borrows everything; leaves BoringSSL's
+// error queue empty. Fails with `Errc::cert_name_mismatch` when the leaf is not valid for
+// `name`, `Errc::cert_parse` for an empty or unparsable chain (or an empty `name`),
+// `Errc::cert_chain_too_long` past `kMaxPeerChainCerts`, and the path-validation codes of
+// `verify_svid` (`cert_unknown_ca`, `cert_expired`, `cert_not_yet_valid`, `cert_eku`, ...).
+Result<void> verify_server_name(const TrustBundle& roots, const STACK_OF(CRYPTO_BUFFER) * chain,
+                                int64_t now_unix, std::string_view name);
+
 }  // namespace zt::certs

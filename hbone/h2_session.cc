@@ -59,6 +59,8 @@ std::string_view to_string(H2EventKind kind) {
             return "closed";
         case H2EventKind::goaway:
             return "goaway";
+        case H2EventKind::trailers:
+            return "trailers";
     }
     return "unknown";
 }
@@ -107,6 +109,10 @@ struct H2Session::Stream {
     bool reset_by_app = false;
     bool request_polled = false;        // The caller has taken the `request` event.
     bool reset_after_response = false;  // Send RST_STREAM(NO_ERROR) once the error response is out.
+    // A generic client stream (`submit_request`): every response field is kept, and a trailing
+    // header block is allowed.
+    bool generic = false;
+    std::vector<H2Field> fields;
 };
 
 namespace {
@@ -164,7 +170,7 @@ struct H2Session::Callbacks {
         if (stream == nullptr) {
             return 0;
         }
-        if (frame->headers.cat == NGHTTP2_HCAT_HEADERS) {
+        if (frame->headers.cat == NGHTTP2_HCAT_HEADERS && !stream->generic) {
             // Trailers or a second header block on a tunnel: RFC 9113 §8.5 allows only DATA,
             // RST_STREAM, WINDOW_UPDATE and PRIORITY there. Reset the stream (a glitch).
             s->counters_.invalid_frames++;
@@ -172,6 +178,7 @@ struct H2Session::Callbacks {
         }
         stream->header_bytes = 0;
         stream->header_fields = 0;
+        stream->fields.clear();
         return 0;
     }
 
@@ -194,6 +201,9 @@ struct H2Session::Callbacks {
         }
         std::string_view n = view(name, namelen);
         std::string_view v = view(value, valuelen);
+        if (stream->generic) {
+            stream->fields.push_back({std::string(n), std::string(v)});
+        }
         if (n == ":method") {
             stream->method.assign(v);
         } else if (n == ":authority") {
@@ -236,6 +246,13 @@ struct H2Session::Callbacks {
                     event.stream_id = id;
                     event.status = stream->status;
                     event.baggage = std::move(stream->baggage);
+                    event.fields = std::move(stream->fields);
+                    s->push(std::move(event));
+                } else if (frame->headers.cat == NGHTTP2_HCAT_HEADERS && stream->generic) {
+                    H2Event event;
+                    event.kind = H2EventKind::trailers;
+                    event.stream_id = id;
+                    event.fields = std::move(stream->fields);
                     s->push(std::move(event));
                 }
                 if (end_stream && !stream->rejected) {
@@ -835,6 +852,39 @@ Result<int32_t> H2Session::submit_connect(const ConnectRequest& request) {
     if (id < 0) {
         return zt::fail(id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE ? Errc::h2_refused
                                                                   : Errc::no_capacity);
+    }
+    stream->id = id;
+    stream->local = true;
+    stream->announced = true;
+    streams_[id] = std::move(stream);
+    open_local_streams_++;
+    counters_.streams_opened++;
+    return id;
+}
+
+Result<int32_t> H2Session::submit_request(std::span<const H2Field> fields) {
+    if (role_ != Role::client || fields.empty()) {
+        return zt::fail(Errc::invalid_argument);
+    }
+    if (state_ != H2State::open) {
+        return zt::fail(Errc::h2_refused);
+    }
+    std::vector<nghttp2_nv> nv;
+    nv.reserve(fields.size());
+    for (const H2Field& field : fields) {
+        nv.push_back(make_nv(field.name, field.value));
+    }
+    auto stream = std::make_unique<Stream>();
+    stream->generic = true;
+    nghttp2_data_provider provider;
+    provider.source.ptr = stream.get();
+    provider.read_callback = Callbacks::data_source_read;
+    // nghttp2 copies the header block; `fields` may go once this returns.
+    int32_t id =
+            nghttp2_submit_request(session_, nullptr, nv.data(), nv.size(), &provider, nullptr);
+    if (id < 0) {
+        return zt::fail(id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE ? Errc::h2_refused
+                                                                  : Errc::invalid_argument);
     }
     stream->id = id;
     stream->local = true;

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -122,14 +123,24 @@ enum class H2EventKind : uint8_t {
     send_done,   // The span given to `write_data` is fully framed; the caller may reuse it.
     closed,      // nghttp2 closed the stream (`error_code` as nghttp2 reports it); forget the id.
     goaway,      // The peer sent GOAWAY (`error_code`, `stream_id` = last stream it will process).
+    trailers,    // Client, generic stream: the trailing header block (`fields`), e.g. gRPC's
+                 // `grpc-status`; an `end_stream` follows when it ended the stream.
 };
 
 // to_string returns a stable lowercase name for `kind`, for logs.
 std::string_view to_string(H2EventKind kind);
 
+// H2Field is one header field of a generic stream (`H2Session::submit_request`), name in lower
+// case, pseudo-headers (`:status`) included.
+struct H2Field {
+    std::string name;
+    std::string value;
+};
+
 // H2Event is one queued happening. `data` is borrowed: it points into the buffer passed to the
 // `feed` call that produced it and is valid only until that buffer is reused. The strings are
-// filled only for `request`/`response`.
+// filled only for `request`/`response`; `fields` only for the `response` and `trailers` of a
+// generic stream.
 struct H2Event {
     H2EventKind kind = H2EventKind::data;
     int32_t stream_id = 0;
@@ -140,6 +151,7 @@ struct H2Event {
     std::string baggage;
     std::string forwarded;
     std::string traceparent;
+    std::vector<H2Field> fields;
 };
 
 // H2State is the connection's life cycle.
@@ -223,6 +235,14 @@ public:
     // `Errc::h2_refused` when the session no longer opens streams (GOAWAY, closing) and
     // `Errc::invalid_argument` when called on a server or with an unparsable authority.
     Result<int32_t> submit_connect(const ConnectRequest& request);
+
+    // submit_request (client) opens a generic stream (not a CONNECT tunnel: gRPC's POST) with
+    // the header block `fields`, pseudo-headers first (`:method`, `:scheme`, `:path`,
+    // `:authority`). Its body goes out through `write_data`, as a tunnel's does; its response
+    // arrives as a `response` event carrying every field in `fields`, then `data` events, and
+    // its trailing header block as a `trailers` event. Fails like `submit_connect`
+    // (`Errc::invalid_argument` on a server or with no fields).
+    Result<int32_t> submit_request(std::span<const H2Field> fields);
 
     // respond (server) answers stream `stream_id`: 200 opens the tunnel, any other HBONE status
     // ends the stream with END_STREAM on the HEADERS, followed by RST_STREAM(NO_ERROR) when the

@@ -6,6 +6,8 @@
 
 #include "hbone/tls_session.h"
 
+#include <arpa/inet.h>
+
 #include <cstring>
 
 #include <openssl/err.h>
@@ -175,6 +177,36 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::create(
     return std::shared_ptr<const TlsContext>(std::move(context));
 }
 
+Result<std::shared_ptr<const TlsContext>> TlsContext::create_control_client(
+        std::shared_ptr<const certs::TrustBundle> roots, std::string server_name) {
+    if (roots == nullptr || server_name.empty()) {
+        return fail(Errc::invalid_argument);
+    }
+    std::shared_ptr<TlsContext> context(new TlsContext());
+    context->role_ = Role::client;
+    context->control_roots_ = std::move(roots);
+    context->server_name_ = std::move(server_name);
+    context->ctx_.reset(SSL_CTX_new(TLS_with_buffers_method()));
+    SSL_CTX* ctx = context->ctx_.get();
+    // ztunnel talks TLS 1.3 to istiod too (its control-plane client uses the same version list
+    // as HBONE).
+    if (ctx == nullptr || !SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
+        !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) ||
+        !SSL_CTX_set1_curves_list(ctx, "X25519:P-256:P-384")) {
+        ERR_clear_error();
+        return fail(Errc::no_capacity);
+    }
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_early_data_enabled(ctx, 0);
+    SSL_CTX_set_max_cert_list(ctx, kMaxCertListBytes);
+    SSL_CTX_set_custom_verify(ctx, SSL_VERIFY_PEER, TlsSession::verify_peer);
+    if (SSL_CTX_set_alpn_protos(ctx, kAlpnWire, sizeof(kAlpnWire)) != 0) {
+        return fail(Errc::no_capacity);
+    }
+    return std::shared_ptr<const TlsContext>(std::move(context));
+}
+
 TlsSession::~TlsSession() = default;
 
 Result<std::unique_ptr<TlsSession>> TlsSession::create(std::shared_ptr<const TlsContext> context,
@@ -203,7 +235,17 @@ Result<std::unique_ptr<TlsSession>> TlsSession::create(std::shared_ptr<const Tls
     SSL_set_app_data(s->ssl_.get(), s.get());
     if (s->context_->role() == Role::client) {
         SSL_set_connect_state(s->ssl_.get());
-        // SNI stays off, as in ztunnel: identity is checked from the certificate, not a name.
+        // SNI stays off on HBONE, as in ztunnel: identity is checked from the certificate, not
+        // a name. A control-plane server is dialled by name, which it may use to pick its
+        // certificate; an address literal is never sent (RFC 6066 §3).
+        const std::string& name = s->context_->server_name();
+        in6_addr ignored;
+        if (s->context_->is_control_client() && inet_pton(AF_INET, name.c_str(), &ignored) != 1 &&
+            inet_pton(AF_INET6, name.c_str(), &ignored) != 1 &&
+            !SSL_set_tlsext_host_name(s->ssl_.get(), name.c_str())) {
+            ERR_clear_error();
+            return fail(Errc::no_capacity);
+        }
     } else {
         SSL_set_accept_state(s->ssl_.get());
     }
@@ -212,6 +254,20 @@ Result<std::unique_ptr<TlsSession>> TlsSession::create(std::shared_ptr<const Tls
 
 enum ssl_verify_result_t TlsSession::verify_peer(SSL* ssl, uint8_t* out_alert) {
     auto* s = static_cast<TlsSession*>(SSL_get_app_data(ssl));
+    if (s->context_->is_control_client()) {
+        // A control-plane server proves a name from the configured roots (no SPIFFE ID).
+        Result<void> named = certs::verify_server_name(*s->context_->control_roots_,
+                                                       SSL_get0_peer_certificates(ssl),
+                                                       s->now_unix_, s->context_->server_name());
+        if (!named) {
+            s->verify_error_ = named.error().code;
+            *out_alert = named.error().code == Errc::cert_unknown_ca ? SSL_AD_UNKNOWN_CA
+                                                                     : SSL_AD_BAD_CERTIFICATE;
+            return ssl_verify_invalid;
+        }
+        s->peer_verified_ = true;
+        return ssl_verify_ok;
+    }
     const certs::CertifiedKey& ck = s->context_->key();
     bool we_are_client = s->context_->role() == Role::client;
     // All of the judging is certs/'s: chain, SVID profile, then "one of the expected identities"
@@ -228,6 +284,7 @@ enum ssl_verify_result_t TlsSession::verify_peer(SSL* ssl, uint8_t* out_alert) {
         return ssl_verify_invalid;
     }
     s->peer_ = std::make_unique<certs::Identity>(std::move(*peer));
+    s->peer_verified_ = true;
     return ssl_verify_ok;
 }
 
@@ -328,7 +385,7 @@ Result<TlsWant> TlsSession::handshake() {
             ERR_clear_error();
             return fail(Errc::tls_alpn);
         }
-        if (peer_ == nullptr) {
+        if (!peer_verified_) {
             return fail(
                     Errc::tls_handshake);  // Unreachable with FAIL_IF_NO_PEER_CERT; fail closed.
         }

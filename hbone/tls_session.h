@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -35,6 +36,17 @@ public:
     static Result<std::shared_ptr<const TlsContext>> create(
             Role role, std::shared_ptr<const certs::CertifiedKey> key);
 
+    // create_control_client builds the client context for a control-plane server (istiod's
+    // xDS or CA port): TLS 1.3, ALPN `h2`, no client certificate, and the server accepted only
+    // if its chain verifies to `roots` and its leaf is valid for `server_name`
+    // (`certs::verify_server_name`: a DNS name, or an IP literal matched against IP SANs). The
+    // name is also sent as SNI when it is a DNS name. Sessions on this context have no peer
+    // identity (`TlsSession::peer_identity` must not be called). Fails with
+    // `Errc::no_capacity` when BoringSSL cannot allocate and `Errc::invalid_argument` for an
+    // empty name.
+    static Result<std::shared_ptr<const TlsContext>> create_control_client(
+            std::shared_ptr<const certs::TrustBundle> roots, std::string server_name);
+
     // role is the side this context plays; get is the `SSL_CTX` (borrowed); key is the identity
     // it presents and the roots it trusts (borrowed, live as long as the context).
     Role role() const { return role_; }
@@ -43,12 +55,23 @@ public:
 
     const certs::CertifiedKey& key() const { return *key_; }
 
+    // is_control_client says whether this context was made by `create_control_client`;
+    // server_name is then the name the server must prove.
+    bool is_control_client() const { return control_roots_ != nullptr; }
+
+    const std::string& server_name() const { return server_name_; }
+
 private:
+    friend class TlsSession;
+
     TlsContext() = default;
 
     Role role_ = Role::client;
     bssl::UniquePtr<SSL_CTX> ctx_;
     std::shared_ptr<const certs::CertifiedKey> key_;
+    // Control-plane client only: the roots the server is verified against and its name.
+    std::shared_ptr<const certs::TrustBundle> control_roots_;
+    std::string server_name_;
 };
 
 // TlsWant is what a handshake step needs next.
@@ -154,7 +177,8 @@ public:
     // is_done says whether the handshake completed and the peer was verified.
     bool is_done() const { return done_; }
 
-    // peer_identity is the verified peer identity (valid once `is_done`).
+    // peer_identity is the verified peer identity (valid once `is_done`, on a mesh context;
+    // a control-plane session verified a name, not an identity).
     const certs::Identity& peer_identity() const { return *peer_; }
 
     // cipher_id is the negotiated cipher suite's IANA number (0x1301 = TLS_AES_128_GCM_SHA256).
@@ -191,6 +215,7 @@ private:
     uint64_t started_ns_ = 0;
     int64_t now_unix_ = 0;
     bool done_ = false;
+    bool peer_verified_ = false;  // `verify_peer` accepted the peer's certificate.
     bool timed_out_ = false;
     Errc verify_error_ = Errc::sys;  // `Errc::sys` = none.
     std::string_view error_reason_;

@@ -25,7 +25,7 @@ packages=(
     # metrics checks (promtool); the deployment-file check reads YAML
     prometheus python3-yaml
     # independent control-plane peers for the agent's tests (xDS server, Istio CA, ZDS server)
-    python3-grpcio python3-protobuf python3-cryptography
+    python3-grpcio python3-protobuf python3-cryptography jq
     # the DNS proxy's tests: a real upstream resolver and real clients
     dnsmasq dnsutils
     # benchmarks: the peers we compare against, load tools and the plot

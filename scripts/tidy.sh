@@ -46,6 +46,14 @@ while IFS= read -r hit; do
         *) [ -n "$hit" ] && report "$hit: only src/dns/message.* includes ldns" ;;
     esac
 done < <(grep -rnE '^\s*#\s*include\s*<ldns/' include uring certs hbone src tests 2>/dev/null)
+# The control agent and the proxy are separate programs: neither includes the other's code.
+forbid_include src/agent 'src/proxy/' "the agent never includes the proxy (src/proxy/)"
+while IFS= read -r hit; do
+    case "$hit" in
+        src/agent/*) ;;
+        *) [ -n "$hit" ] && report "$hit: the proxy never includes the agent (src/agent/)" ;;
+    esac
+done < <(grep -rnE '^\s*#\s*include\s*"src/agent/' src --include='*.h' --include='*.cc' 2>/dev/null)
 
 # hbone/ makes no syscalls: no socket, io or process calls.
 while IFS= read -r hit; do

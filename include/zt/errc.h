@@ -52,6 +52,7 @@ enum class Errc : uint16_t {
     cert_chain_invalid,     // The chain fails path validation for another reason.
     cert_issue,             // Key generation or signing failed.
     cert_unavailable,       // No usable certificate for the identity (yet, or any more).
+    cert_name_mismatch,     // A server's certificate is not valid for the name we dialled.
 
     // hbone/.
     tls_handshake,  // The TLS handshake failed.
@@ -150,6 +151,8 @@ constexpr std::string_view to_string(Errc code) {
             return "cert_issue";
         case Errc::cert_unavailable:
             return "cert_unavailable";
+        case Errc::cert_name_mismatch:
+            return "cert_name_mismatch";
         case Errc::tls_handshake:
             return "tls_handshake";
         case Errc::tls_alpn:

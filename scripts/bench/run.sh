@@ -10,6 +10,8 @@
 #                "End to end" section of docs/bench/hbone.md and docs/bench/hbone.png
 #   dns          DNS answered locally and forwarded: our proxy against dnsmasq as a forwarder
 #                (scripts/bench/dns.sh writes docs/bench/dns.md)
+#   agent        ztunnel-agent between the independent xDS server and ztunnel: initial sync of a
+#                10,000-workload mesh and 50 changes/s (scripts/bench/agent.sh), docs/bench/agent.md
 # Environment: RUNS (3), DURATION (5 s), the knobs listed in scripts/bench/relay.py, and PARTS
 # (hbone only: a comma list of iperf,pingpong,connrate,idle; a partial run leaves docs alone).
 # Needs root (it makes a namespace); exits 77 when not root.
@@ -28,6 +30,7 @@ case $section in
         "$0" config
         "$0" hbone
         "$0" dns
+        "$0" agent
         exit 0
         ;;
     relay) ;;
@@ -47,7 +50,11 @@ case $section in
     dns)
         exec scripts/bench/dns.sh
         ;;
-    *) echo "run.sh: unknown section '$section' (known: all relay hbone-micro config hbone dns)" >&2; exit 2 ;;
+    agent)
+        echo "bench: control agent, xDS push to ztunnel applied -> docs/bench/agent.md"
+        exec scripts/bench/agent.sh
+        ;;
+    *) echo "run.sh: unknown section '$section' (known: all relay hbone-micro config hbone dns agent)" >&2; exit 2 ;;
 esac
 zt_require_root
 for tool in iperf3 haproxy socat gnuplot /usr/bin/python3 "$BUILD/tools/echo_server" \
