@@ -152,8 +152,7 @@ void Worker::Impl::start_outbound_hbone(Pod& pod, UniqueFd client, const state::
     std::shared_ptr<const TlsContexts> tls = shared.tls ? shared.tls->load() : nullptr;
     const IdentityTls* entry = tls ? tls->find(identity) : nullptr;
     if (entry == nullptr) {
-        finish_conn(*record, "no certificate for identity " + identity,
-                    telemetry::ResponseFlag::identity_error);
+        finish_conn(*record, CloseCause::no_certificate(identity));
         delete record;
         return;
     }
@@ -207,8 +206,9 @@ void Worker::Impl::start_outbound_hbone(Pod& pod, UniqueFd client, const state::
                                             uint64_t(monotonic_ns()), unix_ns() / kNanosPerSecond);
     auto sock = make_upstream_socket(pod, plan.connect_to);
     if (!engine || !sock) {
-        tunnel_abort(*t, sock ? "cannot create HBONE session" : errno_text(sock.error().sys_errno),
-                     telemetry::ResponseFlag::connect);
+        tunnel_abort(*t, sock ? CloseCause::of(CloseReason::engine_setup_failed)
+                                         .with_flag(telemetry::ResponseFlag::connect)
+                              : CloseCause::connect_failed(sock.error().sys_errno));
         return;
     }
     (void)set_delayed_ack(sock->get());
@@ -236,9 +236,8 @@ void Worker::Impl::hbone_on_connect(HboneConn& hc, int32_t res) {
         return;
     }
     if (res < 0) {
-        hbone_fail(hc, res == -ECANCELED ? "connection timed out, maybe a NetworkPolicy is "
-                                           "blocking HBONE port 15008"
-                                         : errno_text(-res));
+        hbone_fail(hc, res == -ECANCELED ? CloseCause::of(CloseReason::dial_timeout)
+                                         : CloseCause::connect_failed(-res));
         return;
     }
     hc.local = local_address(hc.fd.get());
@@ -246,7 +245,7 @@ void Worker::Impl::hbone_on_connect(HboneConn& hc, int32_t res) {
     // The client speaks first: the first flight is produced by feeding nothing.
     auto started = hc.conn->feed({});
     if (!started) {
-        hbone_fail(hc, std::string("TLS: ") + std::string(to_string(started.error().code)));
+        hbone_fail(hc, CloseCause::tls_start_failure(started.error().code));
         return;
     }
     hbone_arm_recv(hc);
@@ -257,7 +256,8 @@ void Worker::Impl::start_stream(HboneConn& hc, Tunnel& t) {
     t.hc = &hc;
     auto stream = hc.conn->h2().submit_connect(t.request);
     if (!stream) {
-        tunnel_abort(t, "cannot open an HBONE stream", telemetry::ResponseFlag::connect);
+        tunnel_abort(t, CloseCause::of(CloseReason::stream_open_failed)
+                                .with_flag(telemetry::ResponseFlag::connect));
         return;
     }
     t.stream_id = *stream;
@@ -289,8 +289,7 @@ void Worker::Impl::on_response(Tunnel& t, uint16_t http_status) {
     // The server refused: the application's connection is closed (not reset) and the status
     // is the error, as ztunnel reports `http status: 401`.
     t.stream_closed = true;
-    tunnel_abort(t, "http status: " + std::to_string(http_status),
-                 telemetry::ResponseFlag::connect);
+    tunnel_abort(t, CloseCause::http_refusal(http_status));
 }
 
 // --- inbound --------------------------------------------------------------------------------
@@ -301,7 +300,8 @@ void Worker::Impl::on_inbound_hbone(Pod& pod, UniqueFd client) {
     const state::Workload* workload = snapshot ? snapshot->workload_by_uid(pod.uid) : nullptr;
     if (workload == nullptr) {
         telemetry::log_connection_failed(peer.to_string(), local.to_string(),
-                                         telemetry::Direction::inbound, "unknown workload");
+                                         telemetry::Direction::inbound,
+                                         error_text(CloseCause::of(CloseReason::unknown_workload)));
         return;
     }
     std::string identity = workload->identity(options.trust_domain);
@@ -310,7 +310,7 @@ void Worker::Impl::on_inbound_hbone(Pod& pod, UniqueFd client) {
     if (entry == nullptr) {
         telemetry::log_connection_failed(peer.to_string(), local.to_string(),
                                          telemetry::Direction::inbound,
-                                         "no certificate for identity " + identity);
+                                         error_text(CloseCause::no_certificate(identity)));
         return;
     }
     auto engine = hbone::Connection::create(entry->server, {}, hbone::TlsLimits{},
@@ -334,15 +334,14 @@ void Worker::Impl::on_inbound_hbone(Pod& pod, UniqueFd client) {
 }
 
 void Worker::Impl::reject_stream(HboneConn& hc, int32_t stream_id, uint16_t http_status,
-                                 Conn* record, std::string_view error,
-                                 telemetry::ResponseFlag flag) {
+                                 Conn* record, const CloseCause& cause) {
     (void)hc.conn->h2().respond(stream_id, http_status);
     if (record != nullptr) {
-        finish_conn(*record, error, flag);
+        finish_conn(*record, cause);
         delete record;
     } else {
         telemetry::log_connection_failed(hc.peer.to_string(), hc.local.to_string(),
-                                         telemetry::Direction::inbound, error);
+                                         telemetry::Direction::inbound, error_text(cause));
     }
 }
 
@@ -351,7 +350,7 @@ void Worker::Impl::on_request(HboneConn& hc, const hbone::H2Event& event) {
     const state::Workload* workload = snapshot ? snapshot->workload_by_uid(pod.uid) : nullptr;
     if (workload == nullptr || pod.closing || draining) {
         reject_stream(hc, event.stream_id, hbone::kStatusServiceUnavailable, nullptr,
-                      "unknown workload", telemetry::ResponseFlag::none);
+                      CloseCause::of(CloseReason::unknown_workload));
         return;
     }
     const hbone::Authority& authority = event.authority;
@@ -380,7 +379,7 @@ void Worker::Impl::on_request(HboneConn& hc, const hbone::H2Event& event) {
         }
         if (!port || *port == 0) {
             reject_stream(hc, event.stream_id, hbone::kStatusServiceUnavailable, nullptr,
-                          "unknown service " + authority_text, telemetry::ResponseFlag::none);
+                          CloseCause::of(CloseReason::unknown_service, authority_text));
             return;
         }
         target.port = *port;
@@ -391,14 +390,14 @@ void Worker::Impl::on_request(HboneConn& hc, const hbone::H2Event& event) {
         target.port = authority.port;
         if (ip != hc.local.ip) {
             reject_stream(hc, event.stream_id, hbone::kStatusBadRequest, nullptr,
-                          "ip mismatch: " + ip.to_string() + " != " + hc.local.ip.to_string(),
-                          telemetry::ResponseFlag::none);
+                          CloseCause::of(CloseReason::ip_mismatch,
+                                         ip.to_string() + " != " + hc.local.ip.to_string()));
             return;
         }
     }
     if (is_ztunnel_port(target.port)) {
         reject_stream(hc, event.stream_id, hbone::kStatusServiceUnavailable, nullptr,
-                      "attempted recursive call to ourselves", telemetry::ResponseFlag::none);
+                      CloseCause::of(CloseReason::self_call));
         return;
     }
 
@@ -419,14 +418,13 @@ void Worker::Impl::on_request(HboneConn& hc, const hbone::H2Event& event) {
     RbacDecision decision = evaluate(snapshot->policies_for(*workload), record->rbac);
     if (!decision.allowed) {
         reject_stream(hc, event.stream_id, hbone::kStatusUnauthorized, record,
-                      "connection closed due to policy rejection: " + decision.reason,
-                      telemetry::ResponseFlag::deny);
+                      CloseCause::policy_rejection(decision.reason));
         return;
     }
     auto upstream = make_upstream_socket(pod, target);
     if (!upstream) {
         reject_stream(hc, event.stream_id, hbone::kStatusServiceUnavailable, record,
-                      errno_text(upstream.error().sys_errno), telemetry::ResponseFlag::connect);
+                      CloseCause::connect_failed(upstream.error().sys_errno));
         return;
     }
     (void)spoof_source(upstream->get(), hc.peer, target);
@@ -450,7 +448,7 @@ void Worker::Impl::tunnel_on_connect(Tunnel& t, int32_t res) {
     if (res < 0) {
         (void)hc.conn->h2().respond(t.stream_id, hbone::kStatusServiceUnavailable);
         t.stream_closed = true;
-        tunnel_abort(t, errno_text(-res), telemetry::ResponseFlag::connect);
+        tunnel_abort(t, CloseCause::connect_failed(-res));
         hbone_flush(hc);
         return;
     }
@@ -538,7 +536,7 @@ void Worker::Impl::tunnel_on_recv(Tunnel& t, int32_t res, uint32_t flags) {
         auto queued = hc.conn->h2().write_data(t.stream_id, data, false);
         if (!queued) {
             tunnel_return_buffer(t);
-            tunnel_abort(t, "HBONE stream refused data", telemetry::ResponseFlag::none);
+            tunnel_abort(t, CloseCause::of(CloseReason::stream_refused_data));
         } else {
             t.up_outstanding = true;
         }
@@ -549,7 +547,7 @@ void Worker::Impl::tunnel_on_recv(Tunnel& t, int32_t res, uint32_t flags) {
     } else {
         // A reset from the application becomes RST_STREAM(CONNECT_ERROR) (RFC 9113 §8.5).
         t.abort_socket = true;
-        tunnel_abort(t, "", telemetry::ResponseFlag::none);
+        tunnel_abort(t, CloseCause::of(CloseReason::reset));
     }
     hbone_flush(hc);
 }
@@ -608,7 +606,7 @@ void Worker::Impl::tunnel_on_send(Tunnel& t, int32_t res) {
     if (res < 0) {
         HboneConn* hc = t.hc;
         t.abort_socket = true;
-        tunnel_abort(t, "", telemetry::ResponseFlag::none);
+        tunnel_abort(t, CloseCause::of(CloseReason::reset));
         if (hc != nullptr) {
             hbone_flush(*hc);
         }
@@ -663,22 +661,18 @@ void Worker::Impl::tunnel_maybe_done(Tunnel& t) {
     }
 }
 
-void Worker::Impl::tunnel_abort(Tunnel& t, std::string_view error, telemetry::ResponseFlag flag) {
+void Worker::Impl::tunnel_abort(Tunnel& t, const CloseCause& cause) {
     if (t.state == TunnelState::closing) {
         return;
     }
-    if (t.error.empty()) {
-        t.error = error;
-    }
-    if (t.flag == telemetry::ResponseFlag::none) {
-        t.flag = flag;
-    }
+    t.cause = cause;
     if (t.hc != nullptr && t.stream_id >= 0 && !t.stream_closed) {
         t.hc->conn->h2().reset_stream(t.stream_id, hbone::kConnectError);
         t.stream_closed = true;
     }
     if (t.state == TunnelState::open || t.state == TunnelState::connecting) {
-        t.abort_socket = t.abort_socket || !error.empty() || flag != telemetry::ResponseFlag::none;
+        t.abort_socket =
+                t.abort_socket || cause.is_error() || cause.flag != telemetry::ResponseFlag::none;
     }
     tunnel_close(t);
 }
@@ -732,9 +726,7 @@ void Worker::Impl::tunnel_close(Tunnel& t) {
         // the stream carries the client's bytes.
         record->log.request_bytes = t.outbound ? t.bytes_up : t.bytes_down;
         record->log.response_bytes = t.outbound ? t.bytes_down : t.bytes_up;
-        std::string error = record->close_reason.empty() ? t.error : record->close_reason;
-        telemetry::ResponseFlag flag = record->close_reason.empty() ? t.flag : record->close_flag;
-        finish_conn(*record, error, flag);
+        finish_conn(*record, record->imposed.is_error() ? record->imposed : t.cause);
         record->pod->conns.erase(record);
         open_connections.fetch_sub(1, std::memory_order_relaxed);
         delete record;
@@ -832,7 +824,8 @@ void Worker::Impl::hbone_on_recv(HboneConn& hc, int32_t res, uint32_t flags) {
         return;
     }
     if (res <= 0) {
-        hbone_fail(hc, res == 0 ? "connection closed by peer" : errno_text(-res));
+        hbone_fail(hc, res == 0 ? CloseCause::of(CloseReason::peer_closed)
+                                : CloseCause::io_error(-res));
         return;
     }
     hc.last_active_ns = monotonic_ns();
@@ -848,11 +841,7 @@ void Worker::Impl::hbone_on_recv(HboneConn& hc, int32_t res, uint32_t flags) {
     }
     hbone_drain_events(hc);
     if (!fed) {
-        std::string why = hc.conn->tls().error_reason().empty()
-                                  ? std::string(to_string(fed.error().code))
-                                  : std::string(to_string(fed.error().code)) + ": " +
-                                            std::string(hc.conn->tls().error_reason());
-        hbone_fail(hc, why);
+        hbone_fail(hc, CloseCause::engine_failure(fed.error().code, hc.conn->tls().error_reason()));
         return;
     }
     hbone_arm_recv(hc);
@@ -936,7 +925,7 @@ void Worker::Impl::hbone_drain_events(HboneConn& hc) {
                 t->stream_closed = true;
                 if (hbone::reset_aborts_socket(event.error_code, t->peer_fin)) {
                     t->abort_socket = true;
-                    tunnel_abort(*t, "", telemetry::ResponseFlag::none);
+                    tunnel_abort(*t, CloseCause::of(CloseReason::reset));
                 }
                 break;
             case hbone::H2EventKind::send_done:
@@ -949,7 +938,7 @@ void Worker::Impl::hbone_drain_events(HboneConn& hc) {
                 t->stream_closed = true;
                 if (!(t->sock_eof && t->peer_fin)) {
                     t->abort_socket = true;
-                    tunnel_abort(*t, "", telemetry::ResponseFlag::none);
+                    tunnel_abort(*t, CloseCause::of(CloseReason::reset));
                 }
                 break;
             default:
@@ -1058,7 +1047,7 @@ void Worker::Impl::hbone_flush(HboneConn& hc) {
 void Worker::Impl::hbone_on_send(HboneConn& hc, int32_t res) {
     if (res < 0) {
         if (hc.state != HcState::closing) {
-            hbone_fail(hc, errno_text(-res));
+            hbone_fail(hc, CloseCause::io_error(-res));
         }
         hbone_maybe_free(hc);
         return;
@@ -1071,35 +1060,34 @@ void Worker::Impl::hbone_on_send(HboneConn& hc, int32_t res) {
         return;
     }
     if (hc.state != HcState::closing && hc.conn->state() == hbone::ConnectionState::closed) {
-        hbone_fail(hc, hc.error.empty() ? "HBONE connection closed" : hc.error);
+        hbone_fail(hc, CloseCause::of(CloseReason::link_closed));
         return;
     }
     hbone_flush(hc);
 }
 
-void Worker::Impl::hbone_fail(HboneConn& hc, std::string_view error) {
+void Worker::Impl::hbone_fail(HboneConn& hc, const CloseCause& cause) {
     if (hc.state == HcState::closing || hc.state == HcState::closed) {
         return;
     }
-    bool was_connecting = hc.state == HcState::connecting;
     hc.state = HcState::closing;
     // Aborting the tunnels below may empty the connection; it must survive this function.
     hc.failing = true;
-    hc.error = error;
+    hc.cause = cause;
     pool_remove(hc);
-    if (hc.role == hbone::Role::server && error != "connection closed by peer") {
+    if (hc.role == hbone::Role::server && cause.reason != CloseReason::peer_closed) {
         log::debug("proxy", "inbound HBONE connection failed",
                    {log::Field::display("src.addr", hc.peer.to_string()),
-                    log::Field::str("error", error)});
+                    log::Field::str("error", error_text(cause))});
     }
     std::vector<Tunnel*> tunnels(hc.waiting.begin(), hc.waiting.end());
     for (auto& [id, t] : hc.streams) {
         tunnels.push_back(t);
     }
-    telemetry::ResponseFlag flag = hc.role == hbone::Role::client && was_connecting
-                                           ? telemetry::ResponseFlag::connect
-                                           : telemetry::ResponseFlag::none;
-    std::string why = hc.role == hbone::Role::client ? std::string(error) : std::string();
+    // A client's tunnels end with the link's cause, a server's with "connection lost"; a tunnel
+    // that was not open yet failed to connect.
+    CloseCause lost =
+            hc.role == hbone::Role::client ? cause : CloseCause::of(CloseReason::link_lost);
     for (Tunnel* t : tunnels) {
         t->stream_closed = true;
         if (t->state == TunnelState::open && t->peer_fin && t->sock_eof) {
@@ -1113,10 +1101,9 @@ void Worker::Impl::hbone_fail(HboneConn& hc, std::string_view error) {
             continue;
         }
         t->abort_socket = hc.role == hbone::Role::server || t->state == TunnelState::open;
-        tunnel_abort(*t, why.empty() ? "HBONE connection lost" : why,
-                     t->state == TunnelState::open           ? telemetry::ResponseFlag::none
-                     : flag == telemetry::ResponseFlag::none ? telemetry::ResponseFlag::connect
-                                                             : flag);
+        tunnel_abort(*t, lost.with_flag(t->state == TunnelState::open
+                                                ? telemetry::ResponseFlag::none
+                                                : telemetry::ResponseFlag::connect));
     }
     if (hc.connect_c.in_kernel) {
         ring->cancel(hc.connect_c);
@@ -1203,9 +1190,9 @@ void Worker::Impl::hbone_tick_all(uint64_t now_ns) {
         }
         auto ticked = hc->conn->tick(now_ns);
         if (!ticked) {
-            hbone_fail(*hc, ticked.error().code == Errc::timed_out
-                                    ? "HBONE keepalive or handshake timed out"
-                                    : "HBONE protocol error");
+            hbone_fail(*hc, CloseCause::of(ticked.error().code == Errc::timed_out
+                                                   ? CloseReason::keepalive_timeout
+                                                   : CloseReason::protocol_error));
             continue;
         }
         // A client connection out of the pool (it was full, or got GOAWAY) can take no new
@@ -1219,7 +1206,7 @@ void Worker::Impl::hbone_tick_all(uint64_t now_ns) {
                 pool_remove(*hc);
                 hc->conn->h2().drain();
                 hbone_flush(*hc);
-                hbone_fail(*hc, "idle");
+                hbone_fail(*hc, CloseCause::of(CloseReason::link_idle));
                 continue;
             }
         }
@@ -1243,15 +1230,15 @@ void Worker::Impl::hbone_drain_all() {
     }
 }
 
-void Worker::Impl::hbone_abort_all(Pod& pod, std::string_view reason) {
+void Worker::Impl::hbone_abort_all(Pod& pod, const CloseCause& cause) {
     std::vector<HboneConn*> all(pod.hbone_conns.begin(), pod.hbone_conns.end());
     for (HboneConn* hc : all) {
         for (auto& [id, t] : hc->streams) {
-            if (t->record != nullptr && t->record->close_reason.empty()) {
-                t->record->close_reason = reason;
+            if (t->record != nullptr && !t->record->imposed.is_error()) {
+                t->record->imposed = cause;
             }
         }
-        hbone_fail(*hc, reason);
+        hbone_fail(*hc, cause);
     }
 }
 

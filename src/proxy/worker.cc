@@ -72,10 +72,6 @@ bool is_ztunnel_port(uint16_t port) {
     return false;
 }
 
-std::string errno_text(int err) {
-    return std::string(std::strerror(err)) + " (os error " + std::to_string(err) + ")";
-}
-
 namespace {
 
 void on_accept_cb(uring::Completion& completion, int32_t res, uint32_t flags) {
@@ -205,7 +201,7 @@ void Worker::Impl::on_wake() {
         forced = true;
         relays->drain();
         for (auto& [uid, pod] : pods) {
-            hbone_abort_all(*pod, "connection closed due to drain");
+            hbone_abort_all(*pod, CloseCause::of(CloseReason::drained));
         }
     }
     if (stop_requested.load()) {
@@ -219,7 +215,7 @@ void Worker::Impl::on_wake() {
         }
         for (const std::string& uid : uids) {
             auto node = pods.extract(uid);
-            close_pod(std::move(node.mapped()), "ztunnel shutting down");
+            close_pod(std::move(node.mapped()), CloseReason::shutting_down);
         }
         maybe_release_closing_pods();
         return;
@@ -257,7 +253,7 @@ void Worker::Impl::reconcile() {
     }
     for (const std::string& uid : gone) {
         auto node = pods.extract(uid);
-        close_pod(std::move(node.mapped()), "pod removed");
+        close_pod(std::move(node.mapped()), CloseReason::pod_removed);
     }
     if (!draining) {
         for (const state::Pod& wanted : snapshot->pods()) {
@@ -410,13 +406,13 @@ void Worker::Impl::close_listeners(Pod& pod) {
     }
 }
 
-void Worker::Impl::close_pod(std::unique_ptr<Pod> pod, std::string_view reason) {
+void Worker::Impl::close_pod(std::unique_ptr<Pod> pod, CloseReason reason) {
     pod->closing = true;
     close_listeners(*pod);
-    std::string why = "connection closed: " + std::string(reason);
+    CloseCause why = CloseCause::of(reason);
     for (Conn* conn : pod->conns) {
         if (conn->relay != 0) {
-            conn->close_reason = why;
+            conn->imposed = why;
             relays->abort(conn->relay);
         }
     }
@@ -453,7 +449,7 @@ void Worker::Impl::recheck_policies() {
         std::vector<const state::Policy*> policies = snapshot->policies_for(*workload);
         std::vector<Conn*> denied;
         for (Conn* conn : pod->conns) {
-            if (!conn->inbound_tracked || !conn->close_reason.empty()) {
+            if (!conn->inbound_tracked || conn->imposed.is_error()) {
                 continue;
             }
             if (!evaluate(policies, conn->rbac).allowed) {
@@ -461,12 +457,11 @@ void Worker::Impl::recheck_policies() {
             }
         }
         for (Conn* conn : denied) {
-            conn->close_reason = "connection closed due to policy change";
-            conn->close_flag = telemetry::ResponseFlag::deny;
+            conn->imposed = CloseCause::of(CloseReason::policy_change);
             if (conn->relay != 0) {
                 relays->abort(conn->relay);
             } else if (conn->tunnel != nullptr) {
-                tunnel_abort(*conn->tunnel, conn->close_reason, conn->close_flag);
+                tunnel_abort(*conn->tunnel, conn->imposed);
             }
         }
     }
@@ -566,16 +561,17 @@ std::optional<Worker::Impl::Captured> Worker::Impl::admit(Pod& pod, int fd,
         (!outbound || captured.destination.ip.is_loopback())) {
         telemetry::log_connection_failed(captured.peer.to_string(),
                                          captured.destination.to_string(), direction,
-                                         "attempted recursive call to ourselves");
+                                         error_text(CloseCause::of(CloseReason::self_call)));
         return std::nullopt;
     }
     captured.workload = snapshot ? snapshot->workload_by_uid(pod.uid) : nullptr;
     if (captured.workload == nullptr) {
+        CloseCause unknown = CloseCause::of(outbound ? CloseReason::unknown_source_workload
+                                                     : CloseReason::unknown_destination_workload,
+                                            pod.uid);
         telemetry::log_connection_failed(captured.peer.to_string(),
                                          captured.destination.to_string(), direction,
-                                         std::string(outbound ? "unknown source workload "
-                                                              : "unknown destination workload ") +
-                                                 pod.uid);
+                                         error_text(unknown));
         return std::nullopt;
     }
     // TCP_NODELAY and keepalive came with the socket from its listener (open_listener).
@@ -615,8 +611,7 @@ void Worker::Impl::relay_to(Pod& pod, UniqueFd client, Conn* conn, const state::
                             bool spoof) {
     auto upstream = make_upstream_socket(pod, target);
     if (!upstream) {
-        finish_conn(*conn, errno_text(upstream.error().sys_errno),
-                    telemetry::ResponseFlag::connect);
+        finish_conn(*conn, CloseCause::connect_failed(upstream.error().sys_errno));
         delete conn;
         return;
     }
@@ -628,7 +623,8 @@ void Worker::Impl::relay_to(Pod& pod, UniqueFd client, Conn* conn, const state::
     auto relay = relays->connect_and_relay(std::move(client), std::move(*upstream),
                                            reinterpret_cast<sockaddr*>(&addr), len, conn);
     if (!relay) {
-        finish_conn(*conn, "connection limit reached", telemetry::ResponseFlag::connect);
+        finish_conn(*conn, CloseCause::of(CloseReason::connection_limit)
+                                   .with_flag(telemetry::ResponseFlag::connect));
         delete conn;
         return;
     }
@@ -648,14 +644,9 @@ void Worker::Impl::on_outbound(Pod& pod, UniqueFd client) {
     route_options.random = random();
     Plan plan = plan_outbound(*snapshot, *captured->workload, destination, route_options);
     if (plan.kind == PlanKind::refuse) {
-        std::string error(to_string(plan.reason));
-        if (plan.reason == RefuseReason::no_healthy_upstream) {
-            error = "no healthy upstream: " + destination.to_string();
-        } else if (plan.reason == RefuseReason::self_call) {
-            error = "attempted recursive call to ourselves";
-        }
-        telemetry::log_connection_failed(peer.to_string(), destination.to_string(),
-                                         telemetry::Direction::outbound, error);
+        telemetry::log_connection_failed(
+                peer.to_string(), destination.to_string(), telemetry::Direction::outbound,
+                error_text(CloseCause::refused_by_route(plan.reason, destination.to_string())));
         return;
     }
     if (plan.kind == PlanKind::hbone) {
@@ -691,8 +682,7 @@ void Worker::Impl::on_inbound_plain(Pod& pod, UniqueFd client) {
     conn->rbac.dst = captured->destination;
     RbacDecision decision = evaluate(snapshot->policies_for(*workload), conn->rbac);
     if (!decision.allowed) {
-        finish_conn(*conn, "connection closed due to policy rejection: " + decision.reason,
-                    telemetry::ResponseFlag::deny);
+        finish_conn(*conn, CloseCause::policy_rejection(decision.reason));
         delete conn;
         return;
     }
@@ -727,11 +717,11 @@ bool Worker::Impl::spoof_source(int fd, const state::SocketAddr& peer,
     return false;
 }
 
-void Worker::Impl::finish_conn(Conn& conn, std::string_view error, telemetry::ResponseFlag flag) {
+void Worker::Impl::finish_conn(Conn& conn, const CloseCause& cause) {
     conn.metrics.add_request_bytes(conn.log.request_bytes);
     conn.metrics.add_response_bytes(conn.log.response_bytes);
-    conn.metrics.close(flag);
-    telemetry::log_connection_complete(conn.log, monotonic_ns() - conn.start_ns, error);
+    conn.metrics.close(cause.flag);
+    telemetry::log_connection_complete(conn.log, monotonic_ns() - conn.start_ns, error_text(cause));
 }
 
 void Worker::Impl::on_relay_done(const uring::RelayReport& report) {
@@ -743,38 +733,37 @@ void Worker::Impl::on_relay_done(const uring::RelayReport& report) {
     conn->log.request_bytes = report.bytes_source_to_target;
     conn->log.response_bytes = report.bytes_target_to_source;
 
-    std::string error = conn->close_reason;
-    telemetry::ResponseFlag flag = conn->close_flag;
-    if (error.empty()) {
+    CloseCause cause = conn->imposed;
+    if (!cause.is_error()) {
         switch (report.end) {
             case uring::RelayEnd::completed:
                 break;
             case uring::RelayEnd::reset:
                 // ztunnel does not report resets during the copy as errors.
+                cause = CloseCause::of(CloseReason::reset);
                 break;
             case uring::RelayEnd::connect_failed:
-                error = errno_text(report.sys_errno);
-                flag = telemetry::ResponseFlag::connect;
+                cause = CloseCause::connect_failed(report.sys_errno);
                 break;
             case uring::RelayEnd::connect_timeout:
-                error = "connection timed out";
-                flag = telemetry::ResponseFlag::connect;
+                cause = CloseCause::of(CloseReason::connect_timeout)
+                                .with_flag(telemetry::ResponseFlag::connect);
                 break;
             case uring::RelayEnd::idle_timeout:
-                error = "idle timeout";
+                cause = CloseCause::of(CloseReason::idle_timeout);
                 break;
             case uring::RelayEnd::aborted:
-                error = "connection aborted";
+                cause = CloseCause::of(CloseReason::aborted);
                 break;
             case uring::RelayEnd::drained:
-                error = "connection closed due to drain";
+                cause = CloseCause::of(CloseReason::drained);
                 break;
             case uring::RelayEnd::no_resources:
-                error = "out of pipe resources";
+                cause = CloseCause::of(CloseReason::out_of_pipes);
                 break;
         }
     }
-    finish_conn(*conn, error, flag);
+    finish_conn(*conn, cause);
     if (pod.closing) {
         maybe_release_closing_pods();
     }

@@ -23,6 +23,7 @@
 
 #include "hbone/connection.h"
 #include "src/inpod/netns.h"
+#include "src/proxy/close_cause.h"
 #include "src/proxy/conn_info.h"
 #include "src/proxy/rbac.h"
 #include "src/proxy/route.h"
@@ -73,8 +74,9 @@ struct Conn {
     RbacConnection rbac;
     telemetry::ConnectionLog log;
     telemetry::ConnectionMetrics metrics;
-    std::string close_reason;  // Set when we end it on purpose (policy change, pod removed).
-    telemetry::ResponseFlag close_flag = telemetry::ResponseFlag::none;
+    // imposed is set when we end it on purpose (policy change, pod removed): it wins over
+    // whatever the transport reports as the connection goes.
+    CloseCause imposed;
 };
 
 // Pod is one captured pod on this worker: its namespace, its listeners, its connections and its
@@ -144,7 +146,7 @@ struct HboneConn {
     sockaddr_storage connect_addr{};
     socklen_t connect_len = 0;
     std::string local_identity;  // Our SPIFFE URI on this connection.
-    std::string error;
+    CloseCause cause;            // Why it is closing.
 };
 
 // TunnelState is one HBONE stream's life.
@@ -203,8 +205,7 @@ struct Tunnel {
     bool shut_wr = false;   // shutdown(SHUT_WR) done on the socket.
     bool stream_closed = false;
     bool abort_socket = false;  // Close with RST (SO_LINGER 0).
-    std::string error;
-    telemetry::ResponseFlag flag = telemetry::ResponseFlag::none;
+    CloseCause cause;
     uint64_t bytes_up = 0;          // socket → stream
     uint64_t bytes_down = 0;        // stream → socket
     hbone::ConnectRequest request;  // Client: sent when the connection opens.
@@ -263,7 +264,7 @@ struct Worker::Impl {
     void reconcile();
     void open_pod(Pod& pod);
     Result<UniqueFd> open_listener(Pod& pod, uint16_t port);
-    void close_pod(std::unique_ptr<Pod> pod, std::string_view reason);
+    void close_pod(std::unique_ptr<Pod> pod, CloseReason reason);
     void close_listeners(Pod& pod);
     void maybe_release_closing_pods();
     void recheck_policies();
@@ -297,7 +298,7 @@ struct Worker::Impl {
     void on_relay_done(const uring::RelayReport& report);
     Result<UniqueFd> make_upstream_socket(Pod& pod, const state::SocketAddr& target);
     bool spoof_source(int fd, const state::SocketAddr& peer, const state::SocketAddr& target);
-    void finish_conn(Conn& conn, std::string_view error, telemetry::ResponseFlag flag);
+    void finish_conn(Conn& conn, const CloseCause& cause);
     bool finished() const;
 
     // hbone_paths.cc
@@ -322,11 +323,11 @@ struct Worker::Impl {
     bool hbone_hold_output(const HboneConn& hc, bool was_handshaking, bool was_answered) const;
     void hbone_drain_events(HboneConn& hc);
     void hbone_opened(HboneConn& hc);
-    void hbone_fail(HboneConn& hc, std::string_view error);
+    void hbone_fail(HboneConn& hc, const CloseCause& cause);
     void hbone_maybe_free(HboneConn& hc);
     void hbone_tick_all(uint64_t now_ns);
     void hbone_drain_all();
-    void hbone_abort_all(Pod& pod, std::string_view reason);
+    void hbone_abort_all(Pod& pod, const CloseCause& cause);
     // hbone_retire_if_unused closes a client connection that is out of the pool and has no
     // stream left (GOAWAY, then the socket once it is written).
     void hbone_retire_if_unused(HboneConn& hc);
@@ -352,15 +353,12 @@ struct Worker::Impl {
     // from the plaintext when its socket is idle, else a copy into `down_queued`.
     void tunnel_take_down(Tunnel& tunnel, size_t first, HboneConn& hc);
     void tunnel_maybe_done(Tunnel& tunnel);
-    void tunnel_abort(Tunnel& tunnel, std::string_view error, telemetry::ResponseFlag flag);
+    void tunnel_abort(Tunnel& tunnel, const CloseCause& cause);
     void tunnel_close(Tunnel& tunnel);
     void tunnel_maybe_free(Tunnel& tunnel);
     void reject_stream(HboneConn& hc, int32_t stream_id, uint16_t http_status, Conn* record,
-                       std::string_view error, telemetry::ResponseFlag flag);
+                       const CloseCause& cause);
 };
-
-// errno_text renders an errno as ztunnel's io errors read: `Connection refused (os error 111)`.
-std::string errno_text(int err);
 
 // is_ztunnel_port says whether `port` is one of ztunnel's own listener ports.
 bool is_ztunnel_port(uint16_t port);
