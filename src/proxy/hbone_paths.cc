@@ -201,7 +201,7 @@ void Worker::Impl::start_outbound_hbone(Pod& pod, UniqueFd client, const state::
             expected.push_back(*id);
         }
     }
-    auto engine = hbone::Connection::create(entry->client, expected, hbone::TlsLimits{},
+    auto engine = hbone::LinkEngine::create(entry->client, expected, hbone::TlsLimits{},
                                             hbone::default_limits(hbone::Role::client),
                                             uint64_t(monotonic_ns()), unix_ns() / kNanosPerSecond);
     auto sock = make_upstream_socket(pod, plan.connect_to);
@@ -313,7 +313,7 @@ void Worker::Impl::on_inbound_hbone(Pod& pod, UniqueFd client) {
                                          error_text(CloseCause::no_certificate(identity)));
         return;
     }
-    auto engine = hbone::Connection::create(entry->server, {}, hbone::TlsLimits{},
+    auto engine = hbone::LinkEngine::create(entry->server, {}, hbone::TlsLimits{},
                                             hbone::default_limits(hbone::Role::server),
                                             uint64_t(monotonic_ns()), unix_ns() / kNanosPerSecond);
     if (!engine) {
@@ -829,13 +829,13 @@ void Worker::Impl::hbone_on_recv(HboneConn& hc, int32_t res, uint32_t flags) {
         return;
     }
     hc.last_active_ns = monotonic_ns();
-    bool was_handshaking = hc.conn->state() == hbone::ConnectionState::handshaking;
+    bool was_handshaking = hc.conn->state() == hbone::LinkEngineState::handshaking;
     bool was_answered = hc.answered;
     // `feed` keeps no reference to its input (a trailing partial record is copied), so a lent
     // buffer goes back right after it.
     auto fed = hc.conn->feed(ByteSpan(data, size_t(res)));
     hbone_return_recv(hc);
-    if (was_handshaking && hc.conn->state() == hbone::ConnectionState::open) {
+    if (was_handshaking && hc.conn->state() == hbone::LinkEngineState::open) {
         hc.state = HcState::open;
         hbone_opened(hc);
     }
@@ -1059,7 +1059,7 @@ void Worker::Impl::hbone_on_send(HboneConn& hc, int32_t res) {
                    MSG_NOSIGNAL);
         return;
     }
-    if (hc.state != HcState::closing && hc.conn->state() == hbone::ConnectionState::closed) {
+    if (hc.state != HcState::closing && hc.conn->state() == hbone::LinkEngineState::closed) {
         hbone_fail(hc, CloseCause::of(CloseReason::link_closed));
         return;
     }

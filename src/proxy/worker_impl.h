@@ -21,7 +21,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "hbone/connection.h"
+#include "hbone/link_engine.h"
 #include "src/inpod/netns.h"
 #include "src/proxy/close_cause.h"
 #include "src/proxy/conn_info.h"
@@ -116,7 +116,7 @@ struct HboneConn {
     hbone::Role role = hbone::Role::client;
     HcState state = HcState::connecting;
     UniqueFd fd;
-    std::unique_ptr<hbone::Connection> conn;
+    std::unique_ptr<hbone::LinkEngine> conn;
     uring::Completion connect_c;
     uring::Completion recv_c;
     uring::Completion send_c;
@@ -197,7 +197,7 @@ struct Tunnel {
     // A direct send (from the engine's plaintext, no copy) holds that buffer in `down_pin` until
     // its completion: `down_direct_bytes` in flight (0: none), from `down_direct_data` when it is
     // one piece, else from the pieces of `down_gather` (made on the first such send, kept).
-    std::shared_ptr<const hbone::Connection::PlaintextBuffer> down_pin;
+    std::shared_ptr<const hbone::LinkEngine::PlaintextBuffer> down_pin;
     size_t down_direct_bytes = 0;
     const uint8_t* down_direct_data = nullptr;
     std::unique_ptr<GatherSend> down_gather;
