@@ -38,18 +38,18 @@ constexpr int64_t kPoolIdleNs = 300 * kNanosPerSecond;
 constexpr int64_t kDialTimeoutNs = 10 * kNanosPerSecond;
 
 void hc_connect_cb(uring::Completion& c, int32_t res, uint32_t) {
-    auto* hc = static_cast<HboneConn*>(c.context);
-    hc->owner->hbone_on_connect(*hc, res);
+    auto* link = static_cast<Link*>(c.context);
+    link->owner->hbone_on_connect(*link, res);
 }
 
 void hc_recv_cb(uring::Completion& c, int32_t res, uint32_t flags) {
-    auto* hc = static_cast<HboneConn*>(c.context);
-    hc->owner->hbone_on_recv(*hc, res, flags);
+    auto* link = static_cast<Link*>(c.context);
+    link->owner->hbone_on_recv(*link, res, flags);
 }
 
 void hc_send_cb(uring::Completion& c, int32_t res, uint32_t) {
-    auto* hc = static_cast<HboneConn*>(c.context);
-    hc->owner->hbone_on_send(*hc, res);
+    auto* link = static_cast<Link*>(c.context);
+    link->owner->hbone_on_send(*link, res);
 }
 
 void t_connect_cb(uring::Completion& c, int32_t res, uint32_t) {
@@ -67,22 +67,22 @@ void t_send_cb(uring::Completion& c, int32_t res, uint32_t) {
     t->owner->tunnel_on_send(*t, res);
 }
 
-std::unique_ptr<HboneConn> new_hbone_conn(Worker::Impl* owner, Pod& pod, hbone::Role role) {
-    auto hc = std::make_unique<HboneConn>();
-    hc->owner = owner;
-    hc->pod = &pod;
-    hc->role = role;
-    hc->connect_c.callback = &hc_connect_cb;
-    hc->connect_c.context = hc.get();
-    hc->recv_c.callback = &hc_recv_cb;
-    hc->recv_c.context = hc.get();
-    hc->send_c.callback = &hc_send_cb;
-    hc->send_c.context = hc.get();
-    hc->last_active_ns = monotonic_ns();
-    return hc;
+std::unique_ptr<Link> new_hbone_conn(Worker::Impl* owner, Pod& pod, hbone::Role role) {
+    auto link = std::make_unique<Link>();
+    link->owner = owner;
+    link->pod = &pod;
+    link->role = role;
+    link->connect_c.callback = &hc_connect_cb;
+    link->connect_c.context = link.get();
+    link->recv_c.callback = &hc_recv_cb;
+    link->recv_c.context = link.get();
+    link->send_c.callback = &hc_send_cb;
+    link->send_c.context = link.get();
+    link->last_active_ns = monotonic_ns();
+    return link;
 }
 
-Tunnel* new_tunnel(Worker::Impl* owner, bool outbound, UniqueFd sock, Conn* record) {
+Tunnel* new_tunnel(Worker::Impl* owner, bool outbound, UniqueFd sock, ProxiedConnection* record) {
     auto* t = new Tunnel();
     t->owner = owner;
     t->outbound = outbound;
@@ -138,7 +138,7 @@ void Worker::Impl::start_outbound_hbone(Pod& pod, UniqueFd client, const state::
                                         const Plan& plan, const state::SocketAddr& peer,
                                         const state::SocketAddr& destination) {
     std::string identity = source.identity(options.trust_domain);
-    ConnParties parties;
+    ConnectionParties parties;
     parties.source = &source;
     parties.destination = plan.upstream;
     parties.service = plan.service;
@@ -146,8 +146,8 @@ void Worker::Impl::start_outbound_hbone(Pod& pod, UniqueFd client, const state::
     if (auto parsed = certs::Identity::parse(identity)) {
         parties.tls_source_identity = *parsed;
     }
-    Conn* record = open_conn(pod, ConnKind::outbound_hbone, parties, peer, plan.connect_to,
-                             plan.authority, destination.to_string());
+    ProxiedConnection* record = open_conn(pod, ProxyPath::outbound_hbone, parties, peer,
+                                          plan.connect_to, plan.authority, destination.to_string());
 
     std::shared_ptr<const TlsContexts> tls = shared.tls ? shared.tls->load() : nullptr;
     const IdentityTls* entry = tls ? tls->find(identity) : nullptr;
@@ -174,23 +174,23 @@ void Worker::Impl::start_outbound_hbone(Pod& pod, UniqueFd client, const state::
     // dial per key at a time.
     std::string key = pool_key(identity, plan.expected_identities, plan.connect_to, peer.ip);
     auto& candidates = pod.pool[key];
-    for (HboneConn* hc : candidates) {
-        if (hc->goaway || hc->state == HcState::closing || hc->state == HcState::closed) {
+    for (Link* link : candidates) {
+        if (link->goaway || link->state == LinkPhase::closing || link->state == LinkPhase::closed) {
             continue;
         }
-        size_t used = hc->streams.size() + hc->waiting.size();
+        size_t used = link->streams.size() + link->waiting.size();
         if (used >= options.pool_streams_max) {
             continue;
         }
-        if (hc->state == HcState::open) {
-            if (hc->conn->h2().streams_available() == 0) {
+        if (link->state == LinkPhase::open) {
+            if (link->engine->h2().streams_available() == 0) {
                 continue;
             }
-            start_stream(*hc, *t);
-            hbone_flush(*hc);
+            start_stream(*link, *t);
+            hbone_flush(*link);
         } else {
-            t->hc = hc;
-            hc->waiting.push_back(t);
+            t->link = link;
+            link->waiting.push_back(t);
         }
         return;
     }
@@ -213,48 +213,48 @@ void Worker::Impl::start_outbound_hbone(Pod& pod, UniqueFd client, const state::
     }
     (void)set_delayed_ack(sock->get());
     auto owned = new_hbone_conn(this, pod, hbone::Role::client);
-    HboneConn& hc = *owned;
-    hc.conn = std::move(*engine);
-    hc.fd = std::move(*sock);
-    hc.peer = plan.connect_to;
-    hc.pool_key = key;
-    hc.pooled = true;
-    hc.local_identity = identity;
-    hc.state = HcState::connecting;
-    hc.connect_len = to_sockaddr(plan.connect_to, hc.connect_addr);
-    t->hc = &hc;
-    hc.waiting.push_back(t);
-    candidates.push_back(&hc);
+    Link& link = *owned;
+    link.engine = std::move(*engine);
+    link.fd = std::move(*sock);
+    link.peer = plan.connect_to;
+    link.pool_key = key;
+    link.pooled = true;
+    link.local_identity = identity;
+    link.state = LinkPhase::dialing;
+    link.connect_len = to_sockaddr(plan.connect_to, link.connect_addr);
+    t->link = &link;
+    link.waiting.push_back(t);
+    candidates.push_back(&link);
     pod.hbone_conns.insert(owned.release());
-    ring->connect(hc.connect_c, hc.fd.get(), reinterpret_cast<sockaddr*>(&hc.connect_addr),
-                  hc.connect_len);
+    ring->connect(link.connect_c, link.fd.get(), reinterpret_cast<sockaddr*>(&link.connect_addr),
+                  link.connect_len);
 }
 
-void Worker::Impl::hbone_on_connect(HboneConn& hc, int32_t res) {
-    if (hc.state != HcState::connecting) {
-        hbone_maybe_free(hc);
+void Worker::Impl::hbone_on_connect(Link& link, int32_t res) {
+    if (link.state != LinkPhase::dialing) {
+        hbone_maybe_free(link);
         return;
     }
     if (res < 0) {
-        hbone_fail(hc, res == -ECANCELED ? CloseCause::of(CloseReason::dial_timeout)
-                                         : CloseCause::connect_failed(-res));
+        hbone_fail(link, res == -ECANCELED ? CloseCause::of(CloseReason::dial_timeout)
+                                           : CloseCause::connect_failed(-res));
         return;
     }
-    hc.local = local_address(hc.fd.get());
-    hc.state = HcState::handshaking;
+    link.local = local_address(link.fd.get());
+    link.state = LinkPhase::handshaking;
     // The client speaks first: the first flight is produced by feeding nothing.
-    auto started = hc.conn->feed({});
+    auto started = link.engine->feed({});
     if (!started) {
-        hbone_fail(hc, CloseCause::tls_start_failure(started.error().code));
+        hbone_fail(link, CloseCause::tls_start_failure(started.error().code));
         return;
     }
-    hbone_arm_recv(hc);
-    hbone_flush(hc);
+    hbone_arm_recv(link);
+    hbone_flush(link);
 }
 
-void Worker::Impl::start_stream(HboneConn& hc, Tunnel& t) {
-    t.hc = &hc;
-    auto stream = hc.conn->h2().submit_connect(t.request);
+void Worker::Impl::start_stream(Link& link, Tunnel& t) {
+    t.link = &link;
+    auto stream = link.engine->h2().submit_connect(t.request);
     if (!stream) {
         tunnel_abort(t, CloseCause::of(CloseReason::stream_open_failed)
                                 .with_flag(telemetry::ResponseFlag::connect));
@@ -264,25 +264,25 @@ void Worker::Impl::start_stream(HboneConn& hc, Tunnel& t) {
     // nghttp2 copied the header fields: the tunnel need not keep ~400 bytes of them while idle.
     t.request = {};
     t.state = TunnelState::awaiting_response;
-    hc.streams[t.stream_id] = &t;
-    hc.last_active_ns = monotonic_ns();
-    if (hc.streams.size() >= options.pool_streams_max) {
+    link.streams[t.stream_id] = &t;
+    link.last_active_ns = monotonic_ns();
+    if (link.streams.size() >= options.pool_streams_max) {
         // Full: it keeps serving its streams but leaves the pool, as ztunnel's pool does.
-        pool_remove(hc);
+        pool_remove(link);
     }
 }
 
-void Worker::Impl::hbone_opened(HboneConn& hc) {
+void Worker::Impl::hbone_opened(Link& link) {
     std::vector<Tunnel*> waiting;
-    waiting.swap(hc.waiting);
+    waiting.swap(link.waiting);
     for (Tunnel* t : waiting) {
-        start_stream(hc, *t);
+        start_stream(link, *t);
     }
 }
 
 void Worker::Impl::on_response(Tunnel& t, uint16_t http_status) {
     if (http_status == hbone::kStatusOk) {
-        t.hc->answered = true;
+        t.link->answered = true;
         tunnel_open(t);
         return;
     }
@@ -322,41 +322,41 @@ void Worker::Impl::on_inbound_hbone(Pod& pod, UniqueFd client) {
     (void)set_nodelay(client.get());
     (void)set_delayed_ack(client.get());
     auto owned = new_hbone_conn(this, pod, hbone::Role::server);
-    HboneConn& hc = *owned;
-    hc.conn = std::move(*engine);
-    hc.fd = std::move(client);
-    hc.peer = peer;
-    hc.local = local;
-    hc.local_identity = identity;
-    hc.state = HcState::handshaking;
+    Link& link = *owned;
+    link.engine = std::move(*engine);
+    link.fd = std::move(client);
+    link.peer = peer;
+    link.local = local;
+    link.local_identity = identity;
+    link.state = LinkPhase::handshaking;
     pod.hbone_conns.insert(owned.release());
-    hbone_arm_recv(hc);
+    hbone_arm_recv(link);
 }
 
-void Worker::Impl::reject_stream(HboneConn& hc, int32_t stream_id, uint16_t http_status,
-                                 Conn* record, const CloseCause& cause) {
-    (void)hc.conn->h2().respond(stream_id, http_status);
+void Worker::Impl::reject_stream(Link& link, int32_t stream_id, uint16_t http_status,
+                                 ProxiedConnection* record, const CloseCause& cause) {
+    (void)link.engine->h2().respond(stream_id, http_status);
     if (record != nullptr) {
         finish_conn(*record, cause);
         delete record;
     } else {
-        telemetry::log_connection_failed(hc.peer.to_string(), hc.local.to_string(),
+        telemetry::log_connection_failed(link.peer.to_string(), link.local.to_string(),
                                          telemetry::Direction::inbound, error_text(cause));
     }
 }
 
-void Worker::Impl::on_request(HboneConn& hc, const hbone::H2Event& event) {
-    Pod& pod = *hc.pod;
+void Worker::Impl::on_request(Link& link, const hbone::H2Event& event) {
+    Pod& pod = *link.pod;
     const state::Workload* workload = snapshot ? snapshot->workload_by_uid(pod.uid) : nullptr;
     if (workload == nullptr || pod.closing || draining) {
-        reject_stream(hc, event.stream_id, hbone::kStatusServiceUnavailable, nullptr,
+        reject_stream(link, event.stream_id, hbone::kStatusServiceUnavailable, nullptr,
                       CloseCause::of(CloseReason::unknown_workload));
         return;
     }
     const hbone::Authority& authority = event.authority;
     std::string authority_text = hbone::format_authority(authority);
     state::SocketAddr target;
-    target.ip = hc.local.ip;
+    target.ip = link.local.ip;
     const state::Service* service = nullptr;
     if (authority.kind == hbone::AuthorityKind::hostname) {
         // A service hostname: the target is this pod, on the service's target port for it.
@@ -378,7 +378,7 @@ void Worker::Impl::on_request(HboneConn& hc, const hbone::H2Event& event) {
             }
         }
         if (!port || *port == 0) {
-            reject_stream(hc, event.stream_id, hbone::kStatusServiceUnavailable, nullptr,
+            reject_stream(link, event.stream_id, hbone::kStatusServiceUnavailable, nullptr,
                           CloseCause::of(CloseReason::unknown_service, authority_text));
             return;
         }
@@ -388,52 +388,53 @@ void Worker::Impl::on_request(HboneConn& hc, const hbone::H2Event& event) {
         ip.v6 = authority.kind == hbone::AuthorityKind::ipv6;
         std::memcpy(ip.bytes.data(), authority.ip.data(), ip.v6 ? 16 : 4);
         target.port = authority.port;
-        if (ip != hc.local.ip) {
-            reject_stream(hc, event.stream_id, hbone::kStatusBadRequest, nullptr,
+        if (ip != link.local.ip) {
+            reject_stream(link, event.stream_id, hbone::kStatusBadRequest, nullptr,
                           CloseCause::of(CloseReason::ip_mismatch,
-                                         ip.to_string() + " != " + hc.local.ip.to_string()));
+                                         ip.to_string() + " != " + link.local.ip.to_string()));
             return;
         }
     }
     if (is_ztunnel_port(target.port)) {
-        reject_stream(hc, event.stream_id, hbone::kStatusServiceUnavailable, nullptr,
+        reject_stream(link, event.stream_id, hbone::kStatusServiceUnavailable, nullptr,
                       CloseCause::of(CloseReason::self_call));
         return;
     }
 
-    ConnParties parties;
-    parties.source = snapshot->workload_by_ip({workload->network, hc.peer.ip});
+    ConnectionParties parties;
+    parties.source = snapshot->workload_by_ip({workload->network, link.peer.ip});
     parties.destination = workload;
     parties.service = service ? service : guess_inbound_service(*snapshot, *workload, target.port);
     parties.mutual_tls = true;
-    const certs::Identity& peer_identity = hc.conn->tls().peer_identity();
+    const certs::Identity& peer_identity = link.engine->tls().peer_identity();
     parties.tls_source_identity = peer_identity;
-    Conn* record = open_conn(pod, ConnKind::inbound_hbone, parties, hc.peer, target, authority_text,
-                             parties.service ? parties.service->hostname : "");
+    ProxiedConnection* record =
+            open_conn(pod, ProxyPath::inbound_hbone, parties, link.peer, target, authority_text,
+                      parties.service ? parties.service->hostname : "");
     record->inbound_tracked = true;
-    record->rbac.src = hc.peer;
+    record->rbac.src = link.peer;
     record->rbac.dst = target;
     record->rbac.src_identity = peer_identity;
 
     RbacDecision decision = evaluate(snapshot->policies_for(*workload), record->rbac);
     if (!decision.allowed) {
-        reject_stream(hc, event.stream_id, hbone::kStatusUnauthorized, record,
+        reject_stream(link, event.stream_id, hbone::kStatusUnauthorized, record,
                       CloseCause::policy_rejection(decision.reason));
         return;
     }
     auto upstream = make_upstream_socket(pod, target);
     if (!upstream) {
-        reject_stream(hc, event.stream_id, hbone::kStatusServiceUnavailable, record,
+        reject_stream(link, event.stream_id, hbone::kStatusServiceUnavailable, record,
                       CloseCause::connect_failed(upstream.error().sys_errno));
         return;
     }
-    (void)spoof_source(upstream->get(), hc.peer, target);
+    (void)spoof_source(upstream->get(), link.peer, target);
     track(*record);
     Tunnel* t = new_tunnel(this, false, std::move(*upstream), record);
-    t->hc = &hc;
+    t->link = &link;
     t->stream_id = event.stream_id;
     t->state = TunnelState::connecting;
-    hc.streams[t->stream_id] = t;
+    link.streams[t->stream_id] = t;
     t->upstream_len = to_sockaddr(target, t->upstream_addr);
     ring->connect(t->sock_connect, t->sock.get(), reinterpret_cast<sockaddr*>(&t->upstream_addr),
                   t->upstream_len);
@@ -444,19 +445,19 @@ void Worker::Impl::tunnel_on_connect(Tunnel& t, int32_t res) {
         tunnel_maybe_free(t);
         return;
     }
-    HboneConn& hc = *t.hc;
+    Link& link = *t.link;
     if (res < 0) {
-        (void)hc.conn->h2().respond(t.stream_id, hbone::kStatusServiceUnavailable);
+        (void)link.engine->h2().respond(t.stream_id, hbone::kStatusServiceUnavailable);
         t.stream_closed = true;
         tunnel_abort(t, CloseCause::connect_failed(-res));
-        hbone_flush(hc);
+        hbone_flush(link);
         return;
     }
     // TCP_NODELAY and keepalive were set before the connect (make_upstream_socket).
     // 200 only once the application accepted the connection (ztunnel-behaviour §2.4).
-    (void)hc.conn->h2().respond(t.stream_id, hbone::kStatusOk);
+    (void)link.engine->h2().respond(t.stream_id, hbone::kStatusOk);
     tunnel_open(t);
-    hbone_flush(hc);
+    hbone_flush(link);
 }
 
 // --- tunnels --------------------------------------------------------------------------------
@@ -521,7 +522,7 @@ void Worker::Impl::tunnel_on_recv(Tunnel& t, int32_t res, uint32_t flags) {
         tunnel_arm_recv(t);
         return;
     }
-    HboneConn& hc = *t.hc;
+    Link& link = *t.link;
     if (res > 0) {
         ByteSpan data =
                 t.up_lent >= 0
@@ -533,7 +534,7 @@ void Worker::Impl::tunnel_on_recv(Tunnel& t, int32_t res, uint32_t flags) {
         // on); a small read on a bulk flow makes it chatty again, so that it waits on a lent
         // buffer and gives its own one back.
         t.up_bulk = size_t(res) == capacity || (t.up_bulk && size_t(res) > kTunnelFirstReadBytes);
-        auto queued = hc.conn->h2().write_data(t.stream_id, data, false);
+        auto queued = link.engine->h2().write_data(t.stream_id, data, false);
         if (!queued) {
             tunnel_return_buffer(t);
             tunnel_abort(t, CloseCause::of(CloseReason::stream_refused_data));
@@ -542,14 +543,14 @@ void Worker::Impl::tunnel_on_recv(Tunnel& t, int32_t res, uint32_t flags) {
         }
     } else if (res == 0) {
         t.sock_eof = true;
-        (void)hc.conn->h2().write_data(t.stream_id, ByteSpan(), true);
+        (void)link.engine->h2().write_data(t.stream_id, ByteSpan(), true);
         tunnel_maybe_done(t);
     } else {
         // A reset from the application becomes RST_STREAM(CONNECT_ERROR) (RFC 9113 §8.5).
         t.abort_socket = true;
         tunnel_abort(t, CloseCause::of(CloseReason::reset));
     }
-    hbone_flush(hc);
+    hbone_flush(link);
 }
 
 void Worker::Impl::tunnel_pump_down(Tunnel& t) {
@@ -604,11 +605,11 @@ void Worker::Impl::tunnel_on_send(Tunnel& t, int32_t res) {
         res = 0;
     }
     if (res < 0) {
-        HboneConn* hc = t.hc;
+        Link* link = t.link;
         t.abort_socket = true;
         tunnel_abort(t, CloseCause::of(CloseReason::reset));
-        if (hc != nullptr) {
-            hbone_flush(*hc);
+        if (link != nullptr) {
+            hbone_flush(*link);
         }
         return;
     }
@@ -640,15 +641,15 @@ void Worker::Impl::tunnel_on_send(Tunnel& t, int32_t res) {
     }
     t.bytes_down += uint64_t(res);
     tunnel_pump_down(t);
-    HboneConn* hc = t.hc;
-    if (hc != nullptr) {
+    Link* link = t.link;
+    if (link != nullptr) {
         // The window goes back only now that the bytes left for the application: back-pressure.
-        hc->conn->h2().consume(t.stream_id, size_t(res));
+        link->engine->h2().consume(t.stream_id, size_t(res));
     }
-    // May free `t` (not `hc`: a tunnel still attached to a connection means it is not closing).
+    // May free `t` (not `link`: a tunnel still attached to a connection means it is not closing).
     tunnel_maybe_done(t);
-    if (hc != nullptr) {
-        hbone_flush(*hc);
+    if (link != nullptr) {
+        hbone_flush(*link);
     }
 }
 
@@ -666,8 +667,8 @@ void Worker::Impl::tunnel_abort(Tunnel& t, const CloseCause& cause) {
         return;
     }
     t.cause = cause;
-    if (t.hc != nullptr && t.stream_id >= 0 && !t.stream_closed) {
-        t.hc->conn->h2().reset_stream(t.stream_id, hbone::kConnectError);
+    if (t.link != nullptr && t.stream_id >= 0 && !t.stream_closed) {
+        t.link->engine->h2().reset_stream(t.stream_id, hbone::kConnectError);
         t.stream_closed = true;
     }
     if (t.state == TunnelState::open || t.state == TunnelState::connecting) {
@@ -681,23 +682,23 @@ void Worker::Impl::tunnel_close(Tunnel& t) {
     t.state = TunnelState::closing;
     // Detach from the HBONE connection now: it may be freed before this tunnel's socket
     // completions arrive, so a closing tunnel never looks at it again.
-    HboneConn* hc = std::exchange(t.hc, nullptr);
+    Link* link = std::exchange(t.link, nullptr);
     if (t.up_outstanding) {
         // HTTP/2 still borrows the last read (a failing connection closes its streams without
         // RST_STREAM): make it forget the bytes before the buffer goes back, so that it can never
         // frame another tunnel's bytes from a reused buffer.
-        if (hc != nullptr && t.stream_id >= 0) {
-            hc->conn->h2().reset_stream(t.stream_id, hbone::kConnectError);
+        if (link != nullptr && t.stream_id >= 0) {
+            link->engine->h2().reset_stream(t.stream_id, hbone::kConnectError);
         }
         t.up_outstanding = false;
     }
     tunnel_return_buffer(t);
-    if (hc != nullptr) {
+    if (link != nullptr) {
         // Received bytes that will never reach the socket still hold connection window: give it
         // back, or every aborted stream would shrink the connection's window until the peer
         // cannot send on any stream of it.
         size_t undelivered = t.down_queued.size() + (t.down_inflight.size() - t.down_offset);
-        for (auto& [owner, span] : hc->borrowed) {
+        for (auto& [owner, span] : link->borrowed) {
             if (owner == &t) {
                 owner = nullptr;
                 undelivered += span.size();
@@ -707,21 +708,21 @@ void Worker::Impl::tunnel_close(Tunnel& t) {
         // stays until the tunnel is freed.
         undelivered += std::exchange(t.down_direct_bytes, 0);
         if (t.stream_id >= 0 && undelivered > 0) {
-            hc->conn->h2().consume(t.stream_id, undelivered);
+            link->engine->h2().consume(t.stream_id, undelivered);
             t.down_queued.clear();
             t.down_offset = t.down_inflight.size();
         }
         if (t.stream_id >= 0) {
-            auto found = hc->streams.find(t.stream_id);
-            if (found != hc->streams.end() && found->second == &t) {
-                hc->streams.erase(found);
+            auto found = link->streams.find(t.stream_id);
+            if (found != link->streams.end() && found->second == &t) {
+                link->streams.erase(found);
             }
         }
-        hc->waiting.erase(std::remove(hc->waiting.begin(), hc->waiting.end(), &t),
-                          hc->waiting.end());
-        hc->last_active_ns = monotonic_ns();
+        link->waiting.erase(std::remove(link->waiting.begin(), link->waiting.end(), &t),
+                            link->waiting.end());
+        link->last_active_ns = monotonic_ns();
     }
-    if (Conn* record = t.record) {
+    if (ProxiedConnection* record = t.record) {
         // Bytes from the local workload's side: outbound, the socket is the client; inbound,
         // the stream carries the client's bytes.
         record->log.request_bytes = t.outbound ? t.bytes_up : t.bytes_down;
@@ -742,10 +743,10 @@ void Worker::Impl::tunnel_close(Tunnel& t) {
         }
     }
     tunnel_maybe_free(t);
-    if (hc != nullptr && hc->state == HcState::closing) {
-        hbone_maybe_free(*hc);
-    } else if (hc != nullptr) {
-        hbone_retire_if_unused(*hc);
+    if (link != nullptr && link->state == LinkPhase::closing) {
+        hbone_maybe_free(*link);
+    } else if (link != nullptr) {
+        hbone_retire_if_unused(*link);
     }
 }
 
@@ -761,97 +762,99 @@ void Worker::Impl::tunnel_maybe_free(Tunnel& t) {
 
 // --- HBONE connections ----------------------------------------------------------------------
 
-bool Worker::Impl::hbone_idle(const HboneConn& hc) const {
-    return hc.state == HcState::open && hc.streams.empty() && hc.waiting.empty();
+bool Worker::Impl::hbone_idle(const Link& link) const {
+    return link.state == LinkPhase::open && link.streams.empty() && link.waiting.empty();
 }
 
-void Worker::Impl::hbone_arm_recv(HboneConn& hc) {
-    if (hc.recv_c.in_kernel || hc.state == HcState::closing || hc.state == HcState::closed) {
+void Worker::Impl::hbone_arm_recv(Link& link) {
+    if (link.recv_c.in_kernel || link.state == LinkPhase::closing ||
+        link.state == LinkPhase::closed) {
         return;
     }
     // Only a connection whose buffers the tick released receives into lent ones: one that
     // is idle between two tunnels keeps its own (no allocation per tunnel).
-    if (hc.recv_buf == nullptr && hbone_idle(hc) && tunnel_buffers != nullptr &&
-        !hc.recv_heap_once) {
-        ring->recv_select(hc.recv_c, hc.fd.get(), tunnel_buffers->group());
+    if (link.recv_buf == nullptr && hbone_idle(link) && tunnel_buffers != nullptr &&
+        !link.recv_heap_once) {
+        ring->recv_select(link.recv_c, link.fd.get(), tunnel_buffers->group());
         return;
     }
-    hc.recv_heap_once = false;
-    if (hc.recv_buf == nullptr) {
-        hc.recv_buf = std::make_unique_for_overwrite<uint8_t[]>(kHboneRecvBytes);
+    link.recv_heap_once = false;
+    if (link.recv_buf == nullptr) {
+        link.recv_buf = std::make_unique_for_overwrite<uint8_t[]>(kHboneRecvBytes);
     }
-    ring->recv(hc.recv_c, hc.fd.get(), std::span(hc.recv_buf.get(), kHboneRecvBytes));
+    ring->recv(link.recv_c, link.fd.get(), std::span(link.recv_buf.get(), kHboneRecvBytes));
 }
 
-void Worker::Impl::hbone_release_idle(HboneConn& hc) {
-    hc.conn->release_idle_buffers();
-    hc.send_buf.clear();
-    hc.send_buf.release();
-    if (hc.recv_buf == nullptr || tunnel_buffers == nullptr || hc.recv_idle_cancel) {
+void Worker::Impl::hbone_release_idle(Link& link) {
+    link.engine->release_idle_buffers();
+    link.send_buf.clear();
+    link.send_buf.release();
+    if (link.recv_buf == nullptr || tunnel_buffers == nullptr || link.recv_idle_cancel) {
         return;
     }
-    if (!hc.recv_c.in_kernel) {
-        hc.recv_buf.reset();
+    if (!link.recv_c.in_kernel) {
+        link.recv_buf.reset();
         return;
     }
     // The receive in flight holds the 128 KiB buffer: swap it for a lent one. Its CQE
     // (-ECANCELED, or bytes if they won the race) frees it and re-arms.
-    hc.recv_idle_cancel = true;
-    ring->cancel(hc.recv_c);
+    link.recv_idle_cancel = true;
+    ring->cancel(link.recv_c);
 }
 
-void Worker::Impl::hbone_on_recv(HboneConn& hc, int32_t res, uint32_t flags) {
-    const uint8_t* data = hc.recv_buf.get();
+void Worker::Impl::hbone_on_recv(Link& link, int32_t res, uint32_t flags) {
+    const uint8_t* data = link.recv_buf.get();
     if ((flags & IORING_CQE_F_BUFFER) != 0) {
-        hc.recv_lent = uring::BufferRing::buffer_id(flags);
-        data = tunnel_buffers->buffer(uint16_t(hc.recv_lent)).data();
+        link.recv_lent = uring::BufferRing::buffer_id(flags);
+        data = tunnel_buffers->buffer(uint16_t(link.recv_lent)).data();
     }
-    bool idle_cancel = std::exchange(hc.recv_idle_cancel, false);
-    if (hc.state == HcState::closing || hc.state == HcState::closed) {
-        hbone_return_recv(hc);
-        hbone_maybe_free(hc);
+    bool idle_cancel = std::exchange(link.recv_idle_cancel, false);
+    if (link.state == LinkPhase::closing || link.state == LinkPhase::closed) {
+        hbone_return_recv(link);
+        hbone_maybe_free(link);
         return;
     }
     if ((res == -ECANCELED && idle_cancel) || res == -ENOBUFS) {
-        if (idle_cancel && hbone_idle(hc)) {
-            hc.recv_buf.reset();
+        if (idle_cancel && hbone_idle(link)) {
+            link.recv_buf.reset();
         }
-        hc.recv_heap_once = res == -ENOBUFS;
+        link.recv_heap_once = res == -ENOBUFS;
         if (res == -ENOBUFS) {
             count_buffers_exhausted();
         }
-        hbone_arm_recv(hc);
+        hbone_arm_recv(link);
         return;
     }
     if (res <= 0) {
-        hbone_fail(hc, res == 0 ? CloseCause::of(CloseReason::peer_closed)
-                                : CloseCause::io_error(-res));
+        hbone_fail(link, res == 0 ? CloseCause::of(CloseReason::peer_closed)
+                                  : CloseCause::io_error(-res));
         return;
     }
-    hc.last_active_ns = monotonic_ns();
-    bool was_handshaking = hc.conn->state() == hbone::LinkEngineState::handshaking;
-    bool was_answered = hc.answered;
+    link.last_active_ns = monotonic_ns();
+    bool was_handshaking = link.engine->state() == hbone::LinkEngineState::handshaking;
+    bool was_answered = link.answered;
     // `feed` keeps no reference to its input (a trailing partial record is copied), so a lent
     // buffer goes back right after it.
-    auto fed = hc.conn->feed(ByteSpan(data, size_t(res)));
-    hbone_return_recv(hc);
-    if (was_handshaking && hc.conn->state() == hbone::LinkEngineState::open) {
-        hc.state = HcState::open;
-        hbone_opened(hc);
+    auto fed = link.engine->feed(ByteSpan(data, size_t(res)));
+    hbone_return_recv(link);
+    if (was_handshaking && link.engine->state() == hbone::LinkEngineState::open) {
+        link.state = LinkPhase::open;
+        hbone_opened(link);
     }
-    hbone_drain_events(hc);
+    hbone_drain_events(link);
     if (!fed) {
-        hbone_fail(hc, CloseCause::engine_failure(fed.error().code, hc.conn->tls().error_reason()));
+        hbone_fail(link,
+                   CloseCause::engine_failure(fed.error().code, link.engine->tls().error_reason()));
         return;
     }
-    hbone_arm_recv(hc);
-    if (hbone_hold_output(hc, was_handshaking, was_answered)) {
+    hbone_arm_recv(link);
+    if (hbone_hold_output(link, was_handshaking, was_answered)) {
         return;
     }
-    hbone_flush(hc);
+    hbone_flush(link);
 }
 
-bool Worker::Impl::hbone_hold_output(const HboneConn& hc, bool was_handshaking,
+bool Worker::Impl::hbone_hold_output(const Link& link, bool was_handshaking,
                                      bool was_answered) const {
     // What a new connection's feed leaves to send is only HTTP/2 bookkeeping, and a frame that
     // follows within a ring turn or two carries it in the same send: one flight fewer for this
@@ -861,50 +864,50 @@ bool Worker::Impl::hbone_hold_output(const HboneConn& hc, bool was_handshaking,
     // completion sends the 200 or the refusal, `tunnel_on_connect`); the client holds its
     // SETTINGS ACK until the first tunnel's first read (`tunnel_on_recv`). Every other path
     // that produces output flushes, and the tick flushes every connection: held at most 1 s.
-    if (hc.role == hbone::Role::server) {
+    if (link.role == hbone::Role::server) {
         if (!was_handshaking) {
             return false;
         }
-        for (const auto& [id, t] : hc.streams) {
+        for (const auto& [id, t] : link.streams) {
             if (t->state == TunnelState::connecting) {
                 return true;
             }
         }
         return false;
     }
-    return !was_answered && hc.answered;
+    return !was_answered && link.answered;
 }
 
-void Worker::Impl::hbone_return_recv(HboneConn& hc) {
-    if (hc.recv_lent >= 0) {
-        tunnel_buffers->give_back(uint16_t(hc.recv_lent));
-        hc.recv_lent = -1;
+void Worker::Impl::hbone_return_recv(Link& link) {
+    if (link.recv_lent >= 0) {
+        tunnel_buffers->give_back(uint16_t(link.recv_lent));
+        link.recv_lent = -1;
     }
 }
 
-void Worker::Impl::hbone_drain_events(HboneConn& hc) {
+void Worker::Impl::hbone_drain_events(Link& link) {
     hbone::H2Event event;
-    while (hc.conn->h2().poll_event(event)) {
+    while (link.engine->h2().poll_event(event)) {
         if (event.kind == hbone::H2EventKind::request) {
-            on_request(hc, event);
+            on_request(link, event);
             continue;
         }
         if (event.kind == hbone::H2EventKind::goaway) {
-            hc.goaway = true;
-            pool_remove(hc);
+            link.goaway = true;
+            pool_remove(link);
             continue;
         }
-        auto found = hc.streams.find(event.stream_id);
-        Tunnel* t = found == hc.streams.end() ? nullptr : found->second;
+        auto found = link.streams.find(event.stream_id);
+        Tunnel* t = found == link.streams.end() ? nullptr : found->second;
         if (t == nullptr) {
             if (event.kind == hbone::H2EventKind::data) {
-                hc.conn->h2().consume(event.stream_id, event.data.size());
+                link.engine->h2().consume(event.stream_id, event.data.size());
             }
             continue;
         }
-        if (event.kind != hbone::H2EventKind::data && !hc.borrowed.empty()) {
+        if (event.kind != hbone::H2EventKind::data && !link.borrowed.empty()) {
             // Bytes before a FIN or a reset go first.
-            hbone_settle(hc, t);
+            hbone_settle(link, t);
         }
         switch (event.kind) {
             case hbone::H2EventKind::response:
@@ -914,7 +917,7 @@ void Worker::Impl::hbone_drain_events(HboneConn& hc) {
                 // The payload borrows the engine's plaintext until the next feed; it is settled
                 // when this drain ends, so that one feed's frames leave in one socket send. The
                 // window is returned when the bytes reach the socket.
-                hc.borrowed.emplace_back(t, event.data);
+                link.borrowed.emplace_back(t, event.data);
                 break;
             case hbone::H2EventKind::end_stream:
                 t->peer_fin = true;
@@ -945,27 +948,27 @@ void Worker::Impl::hbone_drain_events(HboneConn& hc) {
                 break;
         }
     }
-    hbone_settle(hc, nullptr);
+    hbone_settle(link, nullptr);
 }
 
-void Worker::Impl::hbone_settle(HboneConn& hc, Tunnel* only) {
-    if (hc.borrowed.empty()) {
+void Worker::Impl::hbone_settle(Link& link, Tunnel* only) {
+    if (link.borrowed.empty()) {
         return;
     }
-    for (size_t i = 0; i < hc.borrowed.size(); i++) {
-        Tunnel* t = hc.borrowed[i].first;
+    for (size_t i = 0; i < link.borrowed.size(); i++) {
+        Tunnel* t = link.borrowed[i].first;
         if (t != nullptr && (only == nullptr || t == only)) {
-            tunnel_take_down(*t, i, hc);
+            tunnel_take_down(*t, i, link);
         }
     }
     if (only == nullptr) {
-        hc.borrowed.clear();
+        link.borrowed.clear();
     } else {
-        std::erase_if(hc.borrowed, [](const auto& entry) { return entry.first == nullptr; });
+        std::erase_if(link.borrowed, [](const auto& entry) { return entry.first == nullptr; });
     }
 }
 
-void Worker::Impl::tunnel_take_down(Tunnel& t, size_t first, HboneConn& hc) {
+void Worker::Impl::tunnel_take_down(Tunnel& t, size_t first, Link& link) {
     // An idle socket sends the payloads straight from the engine's plaintext (no copy); a busy
     // or not yet open one gets them appended to its queue.
     bool direct = t.state == TunnelState::open && !t.sock_send.in_kernel &&
@@ -973,8 +976,8 @@ void Worker::Impl::tunnel_take_down(Tunnel& t, size_t first, HboneConn& hc) {
     size_t pieces = 0;
     size_t bytes = 0;
     ByteSpan one;
-    for (size_t i = first; i < hc.borrowed.size(); i++) {
-        auto& [owner, span] = hc.borrowed[i];
+    for (size_t i = first; i < link.borrowed.size(); i++) {
+        auto& [owner, span] = link.borrowed[i];
         if (owner != &t) {
             continue;
         }
@@ -1004,7 +1007,7 @@ void Worker::Impl::tunnel_take_down(Tunnel& t, size_t first, HboneConn& hc) {
     if (bytes == 0) {
         return;
     }
-    t.down_pin = hc.conn->plaintext_owner();
+    t.down_pin = link.engine->plaintext_owner();
     t.down_direct_bytes = bytes;
     if (pieces == 1) {
         // One frame (a chatty flow): a plain send, and no gather state for an idle tunnel.
@@ -1020,155 +1023,157 @@ void Worker::Impl::tunnel_take_down(Tunnel& t, size_t first, HboneConn& hc) {
     ring->sendmsg(t.sock_send, t.sock.get(), g.message, MSG_NOSIGNAL);
 }
 
-void Worker::Impl::hbone_flush(HboneConn& hc) {
-    if (hc.send_c.in_kernel || hc.state == HcState::connecting || hc.state == HcState::closed ||
-        !hc.fd) {
+void Worker::Impl::hbone_flush(Link& link) {
+    if (link.send_c.in_kernel || link.state == LinkPhase::dialing ||
+        link.state == LinkPhase::closed || !link.fd) {
         return;
     }
-    if (hc.conn->pending_output().empty()) {
-        if (hc.state == HcState::closing) {
-            hbone_maybe_free(hc);
+    if (link.engine->pending_output().empty()) {
+        if (link.state == LinkPhase::closing) {
+            hbone_maybe_free(link);
         }
         return;
     }
     // Take the engines' output buffer itself (a swap, no copy): they keep our previous, drained
     // buffer, so nothing they do while the kernel reads this one can move or overwrite it.
-    hc.send_buf.clear();
-    hc.conn->take_output(hc.send_buf);
-    size_t n = hc.send_buf.size();
-    hc.send_offset = 0;
-    hc.send_len = n;
-    ring->send(hc.send_c, hc.fd.get(), ByteSpan(hc.send_buf.data(), n), MSG_NOSIGNAL);
+    link.send_buf.clear();
+    link.engine->take_output(link.send_buf);
+    size_t n = link.send_buf.size();
+    link.send_offset = 0;
+    link.send_len = n;
+    ring->send(link.send_c, link.fd.get(), ByteSpan(link.send_buf.data(), n), MSG_NOSIGNAL);
     // Framing produced events (`send_done` for lent socket buffers): handle them now, or a tunnel
     // would wait for the peer's next frame to read its socket again.
-    hbone_drain_events(hc);
+    hbone_drain_events(link);
 }
 
-void Worker::Impl::hbone_on_send(HboneConn& hc, int32_t res) {
+void Worker::Impl::hbone_on_send(Link& link, int32_t res) {
     if (res < 0) {
-        if (hc.state != HcState::closing) {
-            hbone_fail(hc, CloseCause::io_error(-res));
+        if (link.state != LinkPhase::closing) {
+            hbone_fail(link, CloseCause::io_error(-res));
         }
-        hbone_maybe_free(hc);
+        hbone_maybe_free(link);
         return;
     }
-    hc.send_offset += size_t(res);
-    if (hc.send_offset < hc.send_len) {
-        ring->send(hc.send_c, hc.fd.get(),
-                   ByteSpan(hc.send_buf.data() + hc.send_offset, hc.send_len - hc.send_offset),
-                   MSG_NOSIGNAL);
+    link.send_offset += size_t(res);
+    if (link.send_offset < link.send_len) {
+        ring->send(
+                link.send_c, link.fd.get(),
+                ByteSpan(link.send_buf.data() + link.send_offset, link.send_len - link.send_offset),
+                MSG_NOSIGNAL);
         return;
     }
-    if (hc.state != HcState::closing && hc.conn->state() == hbone::LinkEngineState::closed) {
-        hbone_fail(hc, CloseCause::of(CloseReason::link_closed));
+    if (link.state != LinkPhase::closing &&
+        link.engine->state() == hbone::LinkEngineState::closed) {
+        hbone_fail(link, CloseCause::of(CloseReason::link_closed));
         return;
     }
-    hbone_flush(hc);
+    hbone_flush(link);
 }
 
-void Worker::Impl::hbone_fail(HboneConn& hc, const CloseCause& cause) {
-    if (hc.state == HcState::closing || hc.state == HcState::closed) {
+void Worker::Impl::hbone_fail(Link& link, const CloseCause& cause) {
+    if (link.state == LinkPhase::closing || link.state == LinkPhase::closed) {
         return;
     }
-    hc.state = HcState::closing;
+    link.state = LinkPhase::closing;
     // Aborting the tunnels below may empty the connection; it must survive this function.
-    hc.failing = true;
-    hc.cause = cause;
-    pool_remove(hc);
-    if (hc.role == hbone::Role::server && cause.reason != CloseReason::peer_closed) {
+    link.failing = true;
+    link.cause = cause;
+    pool_remove(link);
+    if (link.role == hbone::Role::server && cause.reason != CloseReason::peer_closed) {
         log::debug("proxy", "inbound HBONE connection failed",
-                   {log::Field::display("src.addr", hc.peer.to_string()),
+                   {log::Field::display("src.addr", link.peer.to_string()),
                     log::Field::str("error", error_text(cause))});
     }
-    std::vector<Tunnel*> tunnels(hc.waiting.begin(), hc.waiting.end());
-    for (auto& [id, t] : hc.streams) {
+    std::vector<Tunnel*> tunnels(link.waiting.begin(), link.waiting.end());
+    for (auto& [id, t] : link.streams) {
         tunnels.push_back(t);
     }
     // A client's tunnels end with the link's cause, a server's with "connection lost"; a tunnel
     // that was not open yet failed to connect.
     CloseCause lost =
-            hc.role == hbone::Role::client ? cause : CloseCause::of(CloseReason::link_lost);
+            link.role == hbone::Role::client ? cause : CloseCause::of(CloseReason::link_lost);
     for (Tunnel* t : tunnels) {
         t->stream_closed = true;
         if (t->state == TunnelState::open && t->peer_fin && t->sock_eof) {
             // Both directions already ended on the wire: only our socket writes remain. Let the
             // tunnel finish without the connection, or the application would see a reset after
             // every byte arrived (a peer closing right after the last stream, as in a drain).
-            hc.streams.erase(t->stream_id);
-            t->hc = nullptr;
+            link.streams.erase(t->stream_id);
+            t->link = nullptr;
             tunnel_pump_down(*t);
             tunnel_maybe_done(*t);
             continue;
         }
-        t->abort_socket = hc.role == hbone::Role::server || t->state == TunnelState::open;
+        t->abort_socket = link.role == hbone::Role::server || t->state == TunnelState::open;
         tunnel_abort(*t, lost.with_flag(t->state == TunnelState::open
                                                 ? telemetry::ResponseFlag::none
                                                 : telemetry::ResponseFlag::connect));
     }
-    if (hc.connect_c.in_kernel) {
-        ring->cancel(hc.connect_c);
+    if (link.connect_c.in_kernel) {
+        ring->cancel(link.connect_c);
     }
-    if (hc.recv_c.in_kernel) {
-        ring->cancel(hc.recv_c);
+    if (link.recv_c.in_kernel) {
+        ring->cancel(link.recv_c);
     }
     // Flush what the engines still have (an alert, a GOAWAY), then close.
-    hbone_flush(hc);
-    hc.failing = false;
-    hbone_maybe_free(hc);
+    hbone_flush(link);
+    link.failing = false;
+    hbone_maybe_free(link);
 }
 
-void Worker::Impl::hbone_maybe_free(HboneConn& hc) {
-    if ((hc.state != HcState::closing && hc.state != HcState::closed) || hc.failing) {
+void Worker::Impl::hbone_maybe_free(Link& link) {
+    if ((link.state != LinkPhase::closing && link.state != LinkPhase::closed) || link.failing) {
         return;
     }
-    if (hc.connect_c.in_kernel || hc.recv_c.in_kernel || hc.send_c.in_kernel ||
-        !hc.streams.empty() || !hc.waiting.empty()) {
+    if (link.connect_c.in_kernel || link.recv_c.in_kernel || link.send_c.in_kernel ||
+        !link.streams.empty() || !link.waiting.empty()) {
         return;
     }
-    hc.state = HcState::closed;
-    hc.fd.reset();
-    Pod* pod = hc.pod;
-    pod->hbone_conns.erase(&hc);
-    delete &hc;
+    link.state = LinkPhase::closed;
+    link.fd.reset();
+    Pod* pod = link.pod;
+    pod->hbone_conns.erase(&link);
+    delete &link;
     if (pod->closing) {
         maybe_release_closing_pods();
     }
 }
 
-void Worker::Impl::hbone_retire_if_unused(HboneConn& hc) {
+void Worker::Impl::hbone_retire_if_unused(Link& link) {
     // A client connection that left the pool (full, GOAWAY, drain) closes after its last stream,
     // as ztunnel's does (hyper closes a connection nothing refers to); a pooled one waits for
     // reuse until the idle timeout. With POOL_MAX_STREAMS_PER_CONNECTION=1 this is every
     // connection, so none lingers holding a socket. The GOAWAY lets nghttp2 end the session once
     // written; `hbone_on_send` then closes the socket.
-    if (hc.role != hbone::Role::client || hc.pooled || hc.state != HcState::open ||
-        !hc.streams.empty() || !hc.waiting.empty()) {
+    if (link.role != hbone::Role::client || link.pooled || link.state != LinkPhase::open ||
+        !link.streams.empty() || !link.waiting.empty()) {
         return;
     }
-    if (hc.conn->h2().state() == hbone::H2State::open) {
-        hc.conn->h2().drain();  // Not twice: a drained connection already sent its GOAWAY.
+    if (link.engine->h2().state() == hbone::H2State::open) {
+        link.engine->h2().drain();  // Not twice: a drained connection already sent its GOAWAY.
     }
-    hbone_flush(hc);
+    hbone_flush(link);
 }
 
-void Worker::Impl::pool_remove(HboneConn& hc) {
-    if (!hc.pooled) {
+void Worker::Impl::pool_remove(Link& link) {
+    if (!link.pooled) {
         return;
     }
-    hc.pooled = false;
-    auto found = hc.pod->pool.find(hc.pool_key);
-    if (found == hc.pod->pool.end()) {
+    link.pooled = false;
+    auto found = link.pod->pool.find(link.pool_key);
+    if (found == link.pod->pool.end()) {
         return;
     }
     auto& list = found->second;
-    list.erase(std::remove(list.begin(), list.end(), &hc), list.end());
+    list.erase(std::remove(list.begin(), list.end(), &link), list.end());
     if (list.empty()) {
-        hc.pod->pool.erase(found);
+        link.pod->pool.erase(found);
     }
 }
 
 void Worker::Impl::hbone_tick_all(uint64_t now_ns) {
-    std::vector<HboneConn*> all;
+    std::vector<Link*> all;
     for (auto* pods_list : {&pods}) {
         for (auto& [uid, pod] : *pods_list) {
             all.insert(all.end(), pod->hbone_conns.begin(), pod->hbone_conns.end());
@@ -1177,68 +1182,68 @@ void Worker::Impl::hbone_tick_all(uint64_t now_ns) {
     for (auto& pod : closing_pods) {
         all.insert(all.end(), pod->hbone_conns.begin(), pod->hbone_conns.end());
     }
-    for (HboneConn* hc : all) {
-        if (hc->state == HcState::closing || hc->state == HcState::closed) {
+    for (Link* link : all) {
+        if (link->state == LinkPhase::closing || link->state == LinkPhase::closed) {
             continue;
         }
-        if (hc->state == HcState::connecting) {
-            if (int64_t(now_ns) - hc->last_active_ns > kDialTimeoutNs) {
+        if (link->state == LinkPhase::dialing) {
+            if (int64_t(now_ns) - link->last_active_ns > kDialTimeoutNs) {
                 // Cancelling the connect ends it with -ECANCELED: reported as the timeout.
-                ring->cancel(hc->connect_c);
+                ring->cancel(link->connect_c);
             }
             continue;
         }
-        auto ticked = hc->conn->tick(now_ns);
+        auto ticked = link->engine->tick(now_ns);
         if (!ticked) {
-            hbone_fail(*hc, CloseCause::of(ticked.error().code == Errc::timed_out
-                                                   ? CloseReason::keepalive_timeout
-                                                   : CloseReason::protocol_error));
+            hbone_fail(*link, CloseCause::of(ticked.error().code == Errc::timed_out
+                                                     ? CloseReason::keepalive_timeout
+                                                     : CloseReason::protocol_error));
             continue;
         }
         // A client connection out of the pool (it was full, or got GOAWAY) can take no new
         // stream: it went with its last stream (`hbone_retire_if_unused`, which also catches any
         // left here); a pooled one goes after the pool's idle timeout. After a burst this returns
         // ~75 KB per connection at each end.
-        if (hc->role == hbone::Role::client && hc->streams.empty() && hc->waiting.empty()) {
-            if (!hc->pooled) {
-                hbone_retire_if_unused(*hc);
-            } else if (int64_t(now_ns) - hc->last_active_ns > kPoolIdleNs) {
-                pool_remove(*hc);
-                hc->conn->h2().drain();
-                hbone_flush(*hc);
-                hbone_fail(*hc, CloseCause::of(CloseReason::link_idle));
+        if (link->role == hbone::Role::client && link->streams.empty() && link->waiting.empty()) {
+            if (!link->pooled) {
+                hbone_retire_if_unused(*link);
+            } else if (int64_t(now_ns) - link->last_active_ns > kPoolIdleNs) {
+                pool_remove(*link);
+                link->engine->h2().drain();
+                hbone_flush(*link);
+                hbone_fail(*link, CloseCause::of(CloseReason::link_idle));
                 continue;
             }
         }
-        hbone_flush(*hc);
-        if (hbone_idle(*hc) && !hc->send_c.in_kernel) {
+        hbone_flush(*link);
+        if (hbone_idle(*link) && !link->send_c.in_kernel) {
             // Here, outside any event handling, no event still points into the engine's buffers.
-            hbone_release_idle(*hc);
+            hbone_release_idle(*link);
         }
     }
 }
 
 void Worker::Impl::hbone_drain_all() {
     for (auto& [uid, pod] : pods) {
-        for (HboneConn* hc : pod->hbone_conns) {
-            pool_remove(*hc);
-            if (hc->state == HcState::open) {
-                hc->conn->h2().drain();
-                hbone_flush(*hc);
+        for (Link* link : pod->hbone_conns) {
+            pool_remove(*link);
+            if (link->state == LinkPhase::open) {
+                link->engine->h2().drain();
+                hbone_flush(*link);
             }
         }
     }
 }
 
 void Worker::Impl::hbone_abort_all(Pod& pod, const CloseCause& cause) {
-    std::vector<HboneConn*> all(pod.hbone_conns.begin(), pod.hbone_conns.end());
-    for (HboneConn* hc : all) {
-        for (auto& [id, t] : hc->streams) {
+    std::vector<Link*> all(pod.hbone_conns.begin(), pod.hbone_conns.end());
+    for (Link* link : all) {
+        for (auto& [id, t] : link->streams) {
             if (t->record != nullptr && !t->record->imposed.is_error()) {
                 t->record->imposed = cause;
             }
         }
-        hbone_fail(*hc, cause);
+        hbone_fail(*link, cause);
     }
 }
 

@@ -410,10 +410,10 @@ void Worker::Impl::close_pod(std::unique_ptr<Pod> pod, CloseReason reason) {
     pod->closing = true;
     close_listeners(*pod);
     CloseCause why = CloseCause::of(reason);
-    for (Conn* conn : pod->conns) {
-        if (conn->relay != 0) {
-            conn->imposed = why;
-            relays->abort(conn->relay);
+    for (ProxiedConnection* connection : pod->conns) {
+        if (connection->relay != 0) {
+            connection->imposed = why;
+            relays->abort(connection->relay);
         }
     }
     hbone_abort_all(*pod, why);
@@ -447,21 +447,21 @@ void Worker::Impl::recheck_policies() {
             continue;
         }
         std::vector<const state::Policy*> policies = snapshot->policies_for(*workload);
-        std::vector<Conn*> denied;
-        for (Conn* conn : pod->conns) {
-            if (!conn->inbound_tracked || conn->imposed.is_error()) {
+        std::vector<ProxiedConnection*> denied;
+        for (ProxiedConnection* connection : pod->conns) {
+            if (!connection->inbound_tracked || connection->imposed.is_error()) {
                 continue;
             }
-            if (!evaluate(policies, conn->rbac).allowed) {
-                denied.push_back(conn);
+            if (!evaluate(policies, connection->rbac).allowed) {
+                denied.push_back(connection);
             }
         }
-        for (Conn* conn : denied) {
-            conn->imposed = CloseCause::of(CloseReason::policy_change);
-            if (conn->relay != 0) {
-                relays->abort(conn->relay);
-            } else if (conn->tunnel != nullptr) {
-                tunnel_abort(*conn->tunnel, conn->imposed);
+        for (ProxiedConnection* connection : denied) {
+            connection->imposed = CloseCause::of(CloseReason::policy_change);
+            if (connection->relay != 0) {
+                relays->abort(connection->relay);
+            } else if (connection->tunnel != nullptr) {
+                tunnel_abort(*connection->tunnel, connection->imposed);
             }
         }
     }
@@ -478,17 +478,17 @@ void Worker::Impl::publish_status(bool with_connections) {
         if (!with_connections) {
             continue;
         }
-        for (const Conn* conn : pod->conns) {
+        for (const ProxiedConnection* connection : pod->conns) {
             ConnectionSummary& summary = entry.connection_list.emplace_back();
-            summary.inbound =
-                    conn->kind == ConnKind::inbound_plain || conn->kind == ConnKind::inbound_hbone;
-            summary.src = conn->log.src_addr;
-            summary.original_dst = conn->original_dst;
-            summary.actual_dst = conn->log.dst_addr;
-            summary.protocol =
-                    conn->kind == ConnKind::outbound_hbone || conn->kind == ConnKind::inbound_hbone
-                            ? "HBONE"
-                            : "TCP";
+            summary.inbound = connection->kind == ProxyPath::inbound_plaintext ||
+                              connection->kind == ProxyPath::inbound_hbone;
+            summary.src = connection->log.src_addr;
+            summary.original_dst = connection->original_dst;
+            summary.actual_dst = connection->log.dst_addr;
+            summary.protocol = connection->kind == ProxyPath::outbound_hbone ||
+                                               connection->kind == ProxyPath::inbound_hbone
+                                       ? "HBONE"
+                                       : "TCP";
         }
     }
     std::lock_guard lock(status_mutex);
@@ -578,58 +578,60 @@ std::optional<Worker::Impl::Captured> Worker::Impl::admit(Pod& pod, int fd,
     return captured;
 }
 
-Conn* Worker::Impl::open_conn(Pod& pod, ConnKind kind, const ConnParties& parties,
-                              const state::SocketAddr& src, const state::SocketAddr& dst,
-                              std::string_view hbone_addr, std::string original_dst) {
-    bool outbound = kind == ConnKind::outbound_tcp || kind == ConnKind::outbound_hbone;
-    auto* conn = new Conn();
-    conn->pod = &pod;
-    conn->kind = kind;
-    conn->start_ns = monotonic_ns();
-    conn->original_dst = std::move(original_dst);
-    conn->log = connection_log(
+ProxiedConnection* Worker::Impl::open_conn(Pod& pod, ProxyPath kind,
+                                           const ConnectionParties& parties,
+                                           const state::SocketAddr& src,
+                                           const state::SocketAddr& dst,
+                                           std::string_view hbone_addr, std::string original_dst) {
+    bool outbound = kind == ProxyPath::outbound_tcp || kind == ProxyPath::outbound_hbone;
+    auto* connection = new ProxiedConnection();
+    connection->pod = &pod;
+    connection->kind = kind;
+    connection->start_ns = monotonic_ns();
+    connection->original_dst = std::move(original_dst);
+    connection->log = connection_log(
             outbound ? telemetry::Direction::outbound : telemetry::Direction::inbound, parties, src,
             dst, hbone_addr, options.trust_domain);
     if (shared.traffic != nullptr) {
         // Opened is counted here, after the decision, as ztunnel counts it.
-        conn->metrics = telemetry::ConnectionMetrics(
+        connection->metrics = telemetry::ConnectionMetrics(
                 *shared.traffic, size_t(index),
                 traffic_labels(
                         outbound ? telemetry::Reporter::source : telemetry::Reporter::destination,
                         parties, options.trust_domain));
     }
-    telemetry::log_connection_opened(conn->log);
-    return conn;
+    telemetry::log_connection_opened(connection->log);
+    return connection;
 }
 
-void Worker::Impl::track(Conn& conn) {
-    conn.pod->conns.insert(&conn);
+void Worker::Impl::track(ProxiedConnection& connection) {
+    connection.pod->conns.insert(&connection);
     open_connections.fetch_add(1, std::memory_order_relaxed);
 }
 
-void Worker::Impl::relay_to(Pod& pod, UniqueFd client, Conn* conn, const state::SocketAddr& target,
-                            bool spoof) {
+void Worker::Impl::relay_to(Pod& pod, UniqueFd client, ProxiedConnection* connection,
+                            const state::SocketAddr& target, bool spoof) {
     auto upstream = make_upstream_socket(pod, target);
     if (!upstream) {
-        finish_conn(*conn, CloseCause::connect_failed(upstream.error().sys_errno));
-        delete conn;
+        finish_conn(*connection, CloseCause::connect_failed(upstream.error().sys_errno));
+        delete connection;
         return;
     }
     if (spoof) {
-        (void)spoof_source(upstream->get(), conn->rbac.src, target);
+        (void)spoof_source(upstream->get(), connection->rbac.src, target);
     }
     sockaddr_storage addr;
     socklen_t len = to_sockaddr(target, addr);
     auto relay = relays->connect_and_relay(std::move(client), std::move(*upstream),
-                                           reinterpret_cast<sockaddr*>(&addr), len, conn);
+                                           reinterpret_cast<sockaddr*>(&addr), len, connection);
     if (!relay) {
-        finish_conn(*conn, CloseCause::of(CloseReason::connection_limit)
-                                   .with_flag(telemetry::ResponseFlag::connect));
-        delete conn;
+        finish_conn(*connection, CloseCause::of(CloseReason::connection_limit)
+                                         .with_flag(telemetry::ResponseFlag::connect));
+        delete connection;
         return;
     }
-    conn->relay = *relay;
-    track(*conn);
+    connection->relay = *relay;
+    track(*connection);
 }
 
 void Worker::Impl::on_outbound(Pod& pod, UniqueFd client) {
@@ -654,13 +656,13 @@ void Worker::Impl::on_outbound(Pod& pod, UniqueFd client) {
         return;
     }
     state::SocketAddr target = plan.kind == PlanKind::tcp ? plan.connect_to : destination;
-    ConnParties parties;
+    ConnectionParties parties;
     parties.source = captured->workload;
     parties.destination = plan.upstream;
     parties.service = plan.service;
-    Conn* conn = open_conn(pod, ConnKind::outbound_tcp, parties, peer, target, {},
-                           destination.to_string());
-    relay_to(pod, std::move(client), conn, target, false);
+    ProxiedConnection* connection = open_conn(pod, ProxyPath::outbound_tcp, parties, peer, target,
+                                              {}, destination.to_string());
+    relay_to(pod, std::move(client), connection, target, false);
 }
 
 void Worker::Impl::on_inbound_plain(Pod& pod, UniqueFd client) {
@@ -669,24 +671,24 @@ void Worker::Impl::on_inbound_plain(Pod& pod, UniqueFd client) {
         return;
     }
     const state::Workload* workload = captured->workload;
-    ConnParties parties;
+    ConnectionParties parties;
     parties.source = snapshot->workload_by_ip({workload->network, captured->peer.ip});
     parties.destination = workload;
     parties.service = guess_inbound_service(*snapshot, *workload, captured->destination.port);
-    Conn* conn =
-            open_conn(pod, ConnKind::inbound_plain, parties, captured->peer, captured->destination,
-                      {}, parties.service ? parties.service->hostname : "");
+    ProxiedConnection* connection =
+            open_conn(pod, ProxyPath::inbound_plaintext, parties, captured->peer,
+                      captured->destination, {}, parties.service ? parties.service->hostname : "");
     // Tracked before the first check, so a policy swap cannot slip between check and track.
-    conn->inbound_tracked = true;
-    conn->rbac.src = captured->peer;
-    conn->rbac.dst = captured->destination;
-    RbacDecision decision = evaluate(snapshot->policies_for(*workload), conn->rbac);
+    connection->inbound_tracked = true;
+    connection->rbac.src = captured->peer;
+    connection->rbac.dst = captured->destination;
+    RbacDecision decision = evaluate(snapshot->policies_for(*workload), connection->rbac);
     if (!decision.allowed) {
-        finish_conn(*conn, CloseCause::policy_rejection(decision.reason));
-        delete conn;
+        finish_conn(*connection, CloseCause::policy_rejection(decision.reason));
+        delete connection;
         return;
     }
-    relay_to(pod, std::move(client), conn, captured->destination, true);
+    relay_to(pod, std::move(client), connection, captured->destination, true);
 }
 
 bool Worker::Impl::spoof_source(int fd, const state::SocketAddr& peer,
@@ -717,23 +719,24 @@ bool Worker::Impl::spoof_source(int fd, const state::SocketAddr& peer,
     return false;
 }
 
-void Worker::Impl::finish_conn(Conn& conn, const CloseCause& cause) {
-    conn.metrics.add_request_bytes(conn.log.request_bytes);
-    conn.metrics.add_response_bytes(conn.log.response_bytes);
-    conn.metrics.close(cause.flag);
-    telemetry::log_connection_complete(conn.log, monotonic_ns() - conn.start_ns, error_text(cause));
+void Worker::Impl::finish_conn(ProxiedConnection& connection, const CloseCause& cause) {
+    connection.metrics.add_request_bytes(connection.log.request_bytes);
+    connection.metrics.add_response_bytes(connection.log.response_bytes);
+    connection.metrics.close(cause.flag);
+    telemetry::log_connection_complete(connection.log, monotonic_ns() - connection.start_ns,
+                                       error_text(cause));
 }
 
 void Worker::Impl::on_relay_done(const uring::RelayReport& report) {
-    std::unique_ptr<Conn> conn(static_cast<Conn*>(report.user));
-    Pod& pod = *conn->pod;
-    pod.conns.erase(conn.get());
+    std::unique_ptr<ProxiedConnection> connection(static_cast<ProxiedConnection*>(report.user));
+    Pod& pod = *connection->pod;
+    pod.conns.erase(connection.get());
     open_connections.fetch_sub(1, std::memory_order_relaxed);
     // Istio's byte convention: received = client→server, sent = server→client.
-    conn->log.request_bytes = report.bytes_source_to_target;
-    conn->log.response_bytes = report.bytes_target_to_source;
+    connection->log.request_bytes = report.bytes_source_to_target;
+    connection->log.response_bytes = report.bytes_target_to_source;
 
-    CloseCause cause = conn->imposed;
+    CloseCause cause = connection->imposed;
     if (!cause.is_error()) {
         switch (report.end) {
             case uring::RelayEnd::completed:
@@ -763,7 +766,7 @@ void Worker::Impl::on_relay_done(const uring::RelayReport& report) {
                 break;
         }
     }
-    finish_conn(*conn, cause);
+    finish_conn(*connection, cause);
     if (pod.closing) {
         maybe_release_closing_pods();
     }

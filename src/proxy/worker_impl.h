@@ -44,7 +44,7 @@ inline constexpr int kListenerCount = 3;
 inline constexpr size_t kTunnelFirstReadBytes = 4096;
 
 struct Pod;
-struct HboneConn;
+struct Link;
 struct Tunnel;
 
 // Listener is one listening socket of one pod with its multishot accept.
@@ -57,15 +57,15 @@ struct Listener {
     uring::Timer rearm;  // Re-arms the accept after an error such as EMFILE, without spinning.
 };
 
-// ConnKind is which path a connection took.
-enum class ConnKind : uint8_t { outbound_tcp, inbound_plain, outbound_hbone, inbound_hbone };
+// ProxyPath is which path a connection took.
+enum class ProxyPath : uint8_t { outbound_tcp, inbound_plaintext, outbound_hbone, inbound_hbone };
 
-// Conn is what every proxied connection records for the access log, the metrics and, for
-// inbound ones, the RBAC re-check after every snapshot swap. Plain-TCP connections are owned by
+// ProxiedConnection is what every proxied connection records for the access log, the metrics and,
+// for inbound ones, the RBAC re-check after every snapshot swap. Plain-TCP connections are owned by
 // the splice relay (this record rides along as its `user`); HBONE ones by their `Tunnel`.
-struct Conn {
+struct ProxiedConnection {
     Pod* pod = nullptr;
-    ConnKind kind = ConnKind::outbound_tcp;
+    ProxyPath kind = ProxyPath::outbound_tcp;
     uring::RelayId relay = 0;  // Plain TCP only.
     Tunnel* tunnel = nullptr;  // HBONE only.
     int64_t start_ns = 0;
@@ -86,10 +86,10 @@ struct Pod {
     std::string uid;
     inpod::Netns netns;
     Listener listeners[kListenerCount];
-    std::unordered_set<Conn*> conns;
-    std::unordered_set<HboneConn*> hbone_conns;
+    std::unordered_set<ProxiedConnection*> conns;
+    std::unordered_set<Link*> hbone_conns;
     // pool: key → client connections that may take more streams (ztunnel's WorkloadHBONEPool).
-    std::unordered_map<std::string, std::vector<HboneConn*>> pool;
+    std::unordered_map<std::string, std::vector<Link*>> pool;
     bool closing = false;
     bool listening = false;
     std::string error;
@@ -97,26 +97,26 @@ struct Pod {
     explicit Pod(inpod::Netns ns) : netns(std::move(ns)) {}
 };
 
-// HcState is an HBONE connection's life.
-enum class HcState : uint8_t {
-    connecting,   // Client: TCP connect in flight.
+// LinkPhase is an HBONE connection's life.
+enum class LinkPhase : uint8_t {
+    dialing,      // Client: TCP connect in flight.
     handshaking,  // TLS handshake running.
     open,         // HTTP/2 running.
     closing,      // Flushing final bytes, or waiting for completions before the close.
     closed,       // Socket closed; freed once no completion is in flight.
 };
 
-// HboneConn is one TCP connection carrying TLS 1.3 + HTTP/2: a pooled client connection from a
+// Link is one TCP connection carrying TLS 1.3 + HTTP/2: a pooled client connection from a
 // pod's outbound side, or one accepted on a pod's 15008. One receive and one send at most are in
 // the kernel; what the engines produce is swapped into `send_buf` (`Connection::take_output`, no
 // copy), so the engines own none of the bytes the kernel reads and may go on producing output.
-struct HboneConn {
+struct Link {
     Worker::Impl* owner = nullptr;
     Pod* pod = nullptr;
     hbone::Role role = hbone::Role::client;
-    HcState state = HcState::connecting;
+    LinkPhase state = LinkPhase::dialing;
     UniqueFd fd;
-    std::unique_ptr<hbone::LinkEngine> conn;
+    std::unique_ptr<hbone::LinkEngine> engine;
     uring::Completion connect_c;
     uring::Completion recv_c;
     uring::Completion send_c;
@@ -151,7 +151,7 @@ struct HboneConn {
 
 // TunnelState is one HBONE stream's life.
 enum class TunnelState : uint8_t {
-    waiting_conn,       // Client: waiting for the pooled connection's handshake.
+    waiting_link,       // Client: waiting for the pooled connection's handshake.
     awaiting_response,  // Client: CONNECT sent, no status yet.
     connecting,         // Server: connecting to the application before answering 200.
     open,               // Bytes flow both ways.
@@ -176,10 +176,10 @@ struct GatherSend {
 // (back-pressure end to end).
 struct Tunnel {
     Worker::Impl* owner = nullptr;
-    HboneConn* hc = nullptr;
-    Conn* record = nullptr;
+    Link* link = nullptr;
+    ProxiedConnection* record = nullptr;
     bool outbound = true;
-    TunnelState state = TunnelState::waiting_conn;
+    TunnelState state = TunnelState::waiting_link;
     int32_t stream_id = -1;
     UniqueFd sock;
     uring::Completion sock_connect;
@@ -248,8 +248,8 @@ struct Worker::Impl {
     std::shared_ptr<const state::Snapshot> snapshot;  // The one pods were reconciled with.
     std::unordered_map<std::string, std::unique_ptr<Pod>> pods;
     std::vector<std::unique_ptr<Pod>> closing_pods;
-    std::unordered_set<HboneConn*> dead_hbone;  // Closed, waiting for completions.
-    std::unordered_set<Tunnel*> dead_tunnels;   // Closing, waiting for completions.
+    std::unordered_set<Link*> dead_hbone;      // Closed, waiting for completions.
+    std::unordered_set<Tunnel*> dead_tunnels;  // Closing, waiting for completions.
     bool draining = false;
     bool forced = false;
     std::mt19937_64 random{std::random_device{}()};
@@ -284,21 +284,21 @@ struct Worker::Impl {
     // socket options.
     std::optional<Captured> admit(Pod& pod, int fd, telemetry::Direction direction);
     // open_conn makes a connection's record, counting it opened and logging `connection opened`.
-    Conn* open_conn(Pod& pod, ConnKind kind, const ConnParties& parties,
-                    const state::SocketAddr& src, const state::SocketAddr& dst,
-                    std::string_view hbone_addr, std::string original_dst);
+    ProxiedConnection* open_conn(Pod& pod, ProxyPath kind, const ConnectionParties& parties,
+                                 const state::SocketAddr& src, const state::SocketAddr& dst,
+                                 std::string_view hbone_addr, std::string original_dst);
     // track adds an open connection to its pod and to the worker's count.
-    void track(Conn& conn);
+    void track(ProxiedConnection& connection);
     // relay_to connects to `target` from the pod (from the client's address when `spoof`) and
-    // splices `client` to it; failures finish and free `conn`.
-    void relay_to(Pod& pod, UniqueFd client, Conn* conn, const state::SocketAddr& target,
-                  bool spoof);
+    // splices `client` to it; failures finish and free `connection`.
+    void relay_to(Pod& pod, UniqueFd client, ProxiedConnection* connection,
+                  const state::SocketAddr& target, bool spoof);
     void on_outbound(Pod& pod, UniqueFd client);
     void on_inbound_plain(Pod& pod, UniqueFd client);
     void on_relay_done(const uring::RelayReport& report);
     Result<UniqueFd> make_upstream_socket(Pod& pod, const state::SocketAddr& target);
     bool spoof_source(int fd, const state::SocketAddr& peer, const state::SocketAddr& target);
-    void finish_conn(Conn& conn, const CloseCause& cause);
+    void finish_conn(ProxiedConnection& connection, const CloseCause& cause);
     bool finished() const;
 
     // hbone_paths.cc
@@ -306,34 +306,34 @@ struct Worker::Impl {
                               const Plan& plan, const state::SocketAddr& peer,
                               const state::SocketAddr& destination);
     void on_inbound_hbone(Pod& pod, UniqueFd client);
-    void hbone_on_connect(HboneConn& hc, int32_t res);
-    void hbone_on_recv(HboneConn& hc, int32_t res, uint32_t cqe_flags);
-    void hbone_on_send(HboneConn& hc, int32_t res);
-    void hbone_arm_recv(HboneConn& hc);
-    // hbone_idle reports whether `hc` is open with no stream and none waiting.
-    bool hbone_idle(const HboneConn& hc) const;
+    void hbone_on_connect(Link& link, int32_t res);
+    void hbone_on_recv(Link& link, int32_t res, uint32_t cqe_flags);
+    void hbone_on_send(Link& link, int32_t res);
+    void hbone_arm_recv(Link& link);
+    // hbone_idle reports whether `link` is open with no stream and none waiting.
+    bool hbone_idle(const Link& link) const;
     // hbone_release_idle drops an idle connection's buffers (engines, send, receive).
-    void hbone_release_idle(HboneConn& hc);
+    void hbone_release_idle(Link& link);
     // hbone_return_recv gives a connection's lent receive buffer back to `tunnel_buffers`.
-    void hbone_return_recv(HboneConn& hc);
-    void hbone_flush(HboneConn& hc);
+    void hbone_return_recv(Link& link);
+    void hbone_flush(Link& link);
     // hbone_hold_output reports whether the receive that just ended a handshake
     // (`was_handshaking`) or opened the client's first tunnel (`answered` turned true; it was
     // `was_answered` before) may leave its output for a frame that follows shortly.
-    bool hbone_hold_output(const HboneConn& hc, bool was_handshaking, bool was_answered) const;
-    void hbone_drain_events(HboneConn& hc);
-    void hbone_opened(HboneConn& hc);
-    void hbone_fail(HboneConn& hc, const CloseCause& cause);
-    void hbone_maybe_free(HboneConn& hc);
+    bool hbone_hold_output(const Link& link, bool was_handshaking, bool was_answered) const;
+    void hbone_drain_events(Link& link);
+    void hbone_opened(Link& link);
+    void hbone_fail(Link& link, const CloseCause& cause);
+    void hbone_maybe_free(Link& link);
     void hbone_tick_all(uint64_t now_ns);
     void hbone_drain_all();
     void hbone_abort_all(Pod& pod, const CloseCause& cause);
     // hbone_retire_if_unused closes a client connection that is out of the pool and has no
     // stream left (GOAWAY, then the socket once it is written).
-    void hbone_retire_if_unused(HboneConn& hc);
-    void pool_remove(HboneConn& hc);
-    void start_stream(HboneConn& hc, Tunnel& tunnel);
-    void on_request(HboneConn& hc, const hbone::H2Event& event);
+    void hbone_retire_if_unused(Link& link);
+    void pool_remove(Link& link);
+    void start_stream(Link& link, Tunnel& tunnel);
+    void on_request(Link& link, const hbone::H2Event& event);
     void on_response(Tunnel& tunnel, uint16_t http_status);
     void tunnel_on_connect(Tunnel& tunnel, int32_t res);
     void tunnel_on_recv(Tunnel& tunnel, int32_t res, uint32_t cqe_flags);
@@ -346,18 +346,18 @@ struct Worker::Impl {
     void tunnel_open(Tunnel& tunnel);
     void tunnel_arm_recv(Tunnel& tunnel);
     void tunnel_pump_down(Tunnel& tunnel);
-    // hbone_settle hands the DATA payloads in `hc.borrowed` (those of `only`, or all when null)
+    // hbone_settle hands the DATA payloads in `link.borrowed` (those of `only`, or all when null)
     // to their tunnels before the engine's plaintext can change (the next feed).
-    void hbone_settle(HboneConn& hc, Tunnel* only);
-    // tunnel_take_down takes `tunnel`'s payloads from `hc.borrowed[first..]`: one send straight
+    void hbone_settle(Link& link, Tunnel* only);
+    // tunnel_take_down takes `tunnel`'s payloads from `link.borrowed[first..]`: one send straight
     // from the plaintext when its socket is idle, else a copy into `down_queued`.
-    void tunnel_take_down(Tunnel& tunnel, size_t first, HboneConn& hc);
+    void tunnel_take_down(Tunnel& tunnel, size_t first, Link& link);
     void tunnel_maybe_done(Tunnel& tunnel);
     void tunnel_abort(Tunnel& tunnel, const CloseCause& cause);
     void tunnel_close(Tunnel& tunnel);
     void tunnel_maybe_free(Tunnel& tunnel);
-    void reject_stream(HboneConn& hc, int32_t stream_id, uint16_t http_status, Conn* record,
-                       const CloseCause& cause);
+    void reject_stream(Link& link, int32_t stream_id, uint16_t http_status,
+                       ProxiedConnection* record, const CloseCause& cause);
 };
 
 // is_ztunnel_port says whether `port` is one of ztunnel's own listener ports.
