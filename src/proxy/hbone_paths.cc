@@ -34,7 +34,6 @@ constexpr size_t kHboneRecvBytes = 128 * 1024;
 // 1.27 -> 1.23 CPU s/GB and 5.55 -> 5.86 Gbit/s at 1 stream, 1.29 -> 1.10 and 5.62 -> 6.27 at
 // 8 streams; the client reads and sends a quarter as often per GB.
 constexpr size_t kTunnelReadBytes = 16 * (16384 - 9);
-constexpr int64_t kPoolIdleNs = 300 * kNanosPerSecond;
 constexpr int64_t kDialTimeoutNs = 10 * kNanosPerSecond;
 
 void hc_connect_cb(uring::Completion& c, int32_t res, uint32_t) {
@@ -113,23 +112,6 @@ std::string baggage_of(const state::Workload& w) {
     return hbone::build_baggage(fields);
 }
 
-std::string pool_key(std::string_view identity, const std::vector<std::string>& expected,
-                     const state::SocketAddr& dst, const state::IpAddr& client_ip) {
-    std::vector<std::string> sorted = expected;
-    std::sort(sorted.begin(), sorted.end());
-    std::string key(identity);
-    key += '|';
-    for (const std::string& id : sorted) {
-        key += id;
-        key += ',';
-    }
-    key += '|';
-    key += dst.to_string();
-    key += '|';
-    key += client_ip.to_string();
-    return key;
-}
-
 }  // namespace
 
 // --- outbound -------------------------------------------------------------------------------
@@ -170,28 +152,18 @@ void Worker::Impl::start_outbound_hbone(Pod& pod, UniqueFd client, const state::
     std::memcpy(parent_id.data(), &r3, 8);
     t->request.traceparent = hbone::build_traceparent(trace_id, parent_id);
 
-    // Reuse a pooled connection with room, or join one that is still being dialled: only one
-    // dial per key at a time.
-    std::string key = pool_key(identity, plan.expected_identities, plan.connect_to, peer.ip);
-    auto& candidates = pod.pool[key];
-    for (Link* link : candidates) {
-        if (link->goaway || link->state == LinkPhase::closing || link->state == LinkPhase::closed) {
-            continue;
-        }
-        size_t used = link->streams.size() + link->waiting.size();
-        if (used >= options.pool_streams_max) {
-            continue;
-        }
-        if (link->state == LinkPhase::open) {
-            if (link->engine->h2().streams_available() == 0) {
-                continue;
-            }
-            start_stream(*link, *t);
-            hbone_flush(*link);
-        } else {
-            t->link = link;
-            link->waiting.push_back(t);
-        }
+    // Reuse a pooled link with room, or join one that is still being dialled: only one dial per
+    // key at a time.
+    PoolKey key = PoolKey::make(identity, plan.expected_identities, plan.connect_to, peer.ip);
+    auto [pooled, choice] = pod.pool.checkout(key);
+    if (choice == PoolChoice::use) {
+        start_stream(*pooled, *t);
+        hbone_flush(*pooled);
+        return;
+    }
+    if (choice == PoolChoice::wait) {
+        t->link = pooled;
+        pooled->waiting.push_back(t);
         return;
     }
 
@@ -217,14 +189,12 @@ void Worker::Impl::start_outbound_hbone(Pod& pod, UniqueFd client, const state::
     link.engine = std::move(*engine);
     link.fd = std::move(*sock);
     link.peer = plan.connect_to;
-    link.pool_key = key;
-    link.pooled = true;
     link.local_identity = identity;
     link.state = LinkPhase::dialing;
     link.connect_len = to_sockaddr(plan.connect_to, link.connect_addr);
     t->link = &link;
     link.waiting.push_back(t);
-    candidates.push_back(&link);
+    pod.pool.add(key, link);
     pod.hbone_conns.insert(owned.release());
     ring->connect(link.connect_c, link.fd.get(), reinterpret_cast<sockaddr*>(&link.connect_addr),
                   link.connect_len);
@@ -266,10 +236,8 @@ void Worker::Impl::start_stream(Link& link, Tunnel& t) {
     t.state = TunnelState::awaiting_response;
     link.streams[t.stream_id] = &t;
     link.last_active_ns = monotonic_ns();
-    if (link.streams.size() >= options.pool_streams_max) {
-        // Full: it keeps serving its streams but leaves the pool, as ztunnel's pool does.
-        pool_remove(link);
-    }
+    // Full: it keeps serving its streams but leaves the pool, as ztunnel's pool does.
+    link.pod->pool.opened_stream(link, link.streams.size());
 }
 
 void Worker::Impl::hbone_opened(Link& link) {
@@ -893,8 +861,7 @@ void Worker::Impl::hbone_drain_events(Link& link) {
             continue;
         }
         if (event.kind == hbone::H2EventKind::goaway) {
-            link.goaway = true;
-            pool_remove(link);
+            link.pod->pool.remove(link);
             continue;
         }
         auto found = link.streams.find(event.stream_id);
@@ -1079,7 +1046,7 @@ void Worker::Impl::hbone_fail(Link& link, const CloseCause& cause) {
     // Aborting the tunnels below may empty the connection; it must survive this function.
     link.failing = true;
     link.cause = cause;
-    pool_remove(link);
+    link.pod->pool.remove(link);
     if (link.role == hbone::Role::server && cause.reason != CloseReason::peer_closed) {
         log::debug("proxy", "inbound HBONE connection failed",
                    {log::Field::display("src.addr", link.peer.to_string()),
@@ -1146,30 +1113,14 @@ void Worker::Impl::hbone_retire_if_unused(Link& link) {
     // reuse until the idle timeout. With POOL_MAX_STREAMS_PER_CONNECTION=1 this is every
     // connection, so none lingers holding a socket. The GOAWAY lets nghttp2 end the session once
     // written; `hbone_on_send` then closes the socket.
-    if (link.role != hbone::Role::client || link.pooled || link.state != LinkPhase::open ||
-        !link.streams.empty() || !link.waiting.empty()) {
+    if (link.role != hbone::Role::client || link.pod->pool.contains(link) ||
+        link.state != LinkPhase::open || !link.streams.empty() || !link.waiting.empty()) {
         return;
     }
     if (link.engine->h2().state() == hbone::H2State::open) {
         link.engine->h2().drain();  // Not twice: a drained connection already sent its GOAWAY.
     }
     hbone_flush(link);
-}
-
-void Worker::Impl::pool_remove(Link& link) {
-    if (!link.pooled) {
-        return;
-    }
-    link.pooled = false;
-    auto found = link.pod->pool.find(link.pool_key);
-    if (found == link.pod->pool.end()) {
-        return;
-    }
-    auto& list = found->second;
-    list.erase(std::remove(list.begin(), list.end(), &link), list.end());
-    if (list.empty()) {
-        link.pod->pool.erase(found);
-    }
 }
 
 void Worker::Impl::hbone_tick_all(uint64_t now_ns) {
@@ -1205,10 +1156,10 @@ void Worker::Impl::hbone_tick_all(uint64_t now_ns) {
         // left here); a pooled one goes after the pool's idle timeout. After a burst this returns
         // ~75 KB per connection at each end.
         if (link->role == hbone::Role::client && link->streams.empty() && link->waiting.empty()) {
-            if (!link->pooled) {
+            if (!link->pod->pool.contains(*link)) {
                 hbone_retire_if_unused(*link);
-            } else if (int64_t(now_ns) - link->last_active_ns > kPoolIdleNs) {
-                pool_remove(*link);
+            } else if (link->pod->pool.idle_expired(int64_t(now_ns) - link->last_active_ns)) {
+                link->pod->pool.remove(*link);
                 link->engine->h2().drain();
                 hbone_flush(*link);
                 hbone_fail(*link, CloseCause::of(CloseReason::link_idle));
@@ -1226,7 +1177,7 @@ void Worker::Impl::hbone_tick_all(uint64_t now_ns) {
 void Worker::Impl::hbone_drain_all() {
     for (auto& [uid, pod] : pods) {
         for (Link* link : pod->hbone_conns) {
-            pool_remove(*link);
+            pod->pool.remove(*link);
             if (link->state == LinkPhase::open) {
                 link->engine->h2().drain();
                 hbone_flush(*link);

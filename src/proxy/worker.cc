@@ -268,14 +268,15 @@ void Worker::Impl::reconcile() {
                         {log::Field::str("pod", wanted.uid), log::Field::str("netns", wanted.netns),
                          log::Field::str("error", errno_text(netns.error().sys_errno))});
                 // Retried on the next reconcile; reported through pod_status meanwhile.
-                auto pod = std::make_unique<Pod>(inpod::Netns(UniqueFd(), 0, 0, wanted.netns));
+                auto pod = std::make_unique<Pod>(inpod::Netns(UniqueFd(), 0, 0, wanted.netns),
+                                                 pool_policy());
                 pod->uid = wanted.uid;
                 pod->error = "network namespace " + wanted.netns + ": " +
                              errno_text(netns.error().sys_errno);
                 pods.emplace(wanted.uid, std::move(pod));
                 continue;
             }
-            auto pod = std::make_unique<Pod>(std::move(*netns));
+            auto pod = std::make_unique<Pod>(std::move(*netns), pool_policy());
             pod->uid = wanted.uid;
             Pod& ref = *pod;
             pods.emplace(wanted.uid, std::move(pod));

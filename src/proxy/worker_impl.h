@@ -25,6 +25,7 @@
 #include "src/inpod/netns.h"
 #include "src/proxy/close_cause.h"
 #include "src/proxy/conn_info.h"
+#include "src/proxy/pool.h"
 #include "src/proxy/rbac.h"
 #include "src/proxy/route.h"
 #include "src/proxy/tls_store.h"
@@ -88,13 +89,13 @@ struct Pod {
     Listener listeners[kListenerCount];
     std::unordered_set<ProxiedConnection*> conns;
     std::unordered_set<Link*> hbone_conns;
-    // pool: key → client connections that may take more streams (ztunnel's WorkloadHBONEPool).
-    std::unordered_map<std::string, std::vector<Link*>> pool;
+    // pool: the client links that may take more streams (ztunnel's WorkloadHBONEPool).
+    LinkPool<Link> pool;
     bool closing = false;
     bool listening = false;
     std::string error;
 
-    explicit Pod(inpod::Netns ns) : netns(std::move(ns)) {}
+    Pod(inpod::Netns ns, const PoolPolicy& pool_policy) : netns(std::move(ns)), pool(pool_policy) {}
 };
 
 // LinkPhase is an HBONE connection's life.
@@ -135,10 +136,7 @@ struct Link {
     // the engine's plaintext buffer: `hbone_settle` sends or copies them before the next feed.
     std::vector<std::pair<Tunnel*, ByteSpan>> borrowed;
     std::vector<Tunnel*> waiting;  // Client: tunnels waiting for the handshake.
-    std::string pool_key;
-    bool pooled = false;
-    bool goaway = false;
-    bool failing = false;   // Inside `hbone_fail`: not to be freed yet.
+    bool failing = false;          // Inside `hbone_fail`: not to be freed yet.
     bool answered = false;  // Client: a 200 arrived on this connection (its first tunnel opened).
     int64_t last_active_ns = 0;
     state::SocketAddr peer;
@@ -147,6 +145,12 @@ struct Link {
     socklen_t connect_len = 0;
     std::string local_identity;  // Our SPIFFE URI on this connection.
     CloseCause cause;            // Why it is closing.
+
+    // pool_view is what the pod's pool needs to know of this client link.
+    PoolView pool_view() const {
+        bool open = state == LinkPhase::open;
+        return {open, streams.size() + waiting.size(), open ? engine->h2().streams_available() : 0};
+    }
 };
 
 // TunnelState is one HBONE stream's life.
@@ -301,6 +305,13 @@ struct Worker::Impl {
     void finish_conn(ProxiedConnection& connection, const CloseCause& cause);
     bool finished() const;
 
+    // pool_policy is the policy of every pod's link pool.
+    PoolPolicy pool_policy() const {
+        PoolPolicy policy;
+        policy.streams_per_link = options.pool_streams_max;
+        return policy;
+    }
+
     // hbone_paths.cc
     void start_outbound_hbone(Pod& pod, UniqueFd client, const state::Workload& source,
                               const Plan& plan, const state::SocketAddr& peer,
@@ -331,7 +342,6 @@ struct Worker::Impl {
     // hbone_retire_if_unused closes a client connection that is out of the pool and has no
     // stream left (GOAWAY, then the socket once it is written).
     void hbone_retire_if_unused(Link& link);
-    void pool_remove(Link& link);
     void start_stream(Link& link, Tunnel& tunnel);
     void on_request(Link& link, const hbone::H2Event& event);
     void on_response(Tunnel& tunnel, uint16_t http_status);
