@@ -17,6 +17,7 @@
 
 #include "hbone/connect.h"
 #include "src/proxy/conn_info.h"
+#include "src/proxy/inbound_plan.h"
 #include "src/proxy/sockaddr.h"
 #include "src/proxy/sockopt.h"
 #include "src/proxy/worker_impl.h"
@@ -315,81 +316,39 @@ void Worker::Impl::reject_stream(Link& link, int32_t stream_id, uint16_t http_st
 
 void Worker::Impl::on_request(Link& link, const hbone::H2Event& event) {
     Pod& pod = *link.pod;
-    const state::Workload* workload = snapshot ? snapshot->workload_by_uid(pod.uid) : nullptr;
-    if (workload == nullptr || pod.closing || draining) {
+    if (snapshot == nullptr) {  // Pods exist only once a snapshot does; kept for safety.
         reject_stream(link, event.stream_id, hbone::kStatusServiceUnavailable, nullptr,
                       CloseCause::of(CloseReason::unknown_workload));
         return;
     }
-    const hbone::Authority& authority = event.authority;
-    std::string authority_text = hbone::format_authority(authority);
-    state::SocketAddr target;
-    target.ip = link.local.ip;
-    const state::Service* service = nullptr;
-    if (authority.kind == hbone::AuthorityKind::hostname) {
-        // A service hostname: the target is this pod, on the service's target port for it.
-        service = snapshot->best_service_by_host(authority.host, workload->namespace_);
-        std::optional<uint16_t> port;
-        if (service != nullptr) {
-            for (const state::WorkloadService& entry : workload->services) {
-                if (entry.service.hostname == service->hostname &&
-                    entry.service.namespace_ == service->namespace_) {
-                    port = state::find_port(entry.ports, authority.port);
-                }
-            }
-            if (!port || *port == 0) {
-                std::optional<uint16_t> service_target =
-                        state::find_port(service->ports, authority.port);
-                if (service_target && *service_target != 0) {
-                    port = service_target;
-                }
-            }
-        }
-        if (!port || *port == 0) {
-            reject_stream(link, event.stream_id, hbone::kStatusServiceUnavailable, nullptr,
-                          CloseCause::of(CloseReason::unknown_service, authority_text));
-            return;
-        }
-        target.port = *port;
-    } else {
-        state::IpAddr ip;
-        ip.v6 = authority.kind == hbone::AuthorityKind::ipv6;
-        std::memcpy(ip.bytes.data(), authority.ip.data(), ip.v6 ? 16 : 4);
-        target.port = authority.port;
-        if (ip != link.local.ip) {
-            reject_stream(link, event.stream_id, hbone::kStatusBadRequest, nullptr,
-                          CloseCause::of(CloseReason::ip_mismatch,
-                                         ip.to_string() + " != " + link.local.ip.to_string()));
-            return;
-        }
-    }
-    if (is_ztunnel_port(target.port)) {
-        reject_stream(link, event.stream_id, hbone::kStatusServiceUnavailable, nullptr,
-                      CloseCause::of(CloseReason::self_call));
+    InboundRequest request;
+    request.workload = snapshot ? snapshot->workload_by_uid(pod.uid) : nullptr;
+    request.accepting = !pod.closing && !draining;
+    request.authority = event.authority;
+    request.local = link.local;
+    request.peer = link.peer;
+    request.peer_identity = link.engine->tls().peer_identity();
+    InboundDecision decision = plan_inbound(*snapshot, request);
+    if (decision.action == InboundAction::refuse) {
+        reject_stream(link, event.stream_id, decision.status, nullptr, decision.cause);
         return;
     }
-
     ConnectionParties parties;
-    parties.source = snapshot->workload_by_ip({workload->network, link.peer.ip});
-    parties.destination = workload;
-    parties.service = service ? service : guess_inbound_service(*snapshot, *workload, target.port);
+    parties.source = decision.source;
+    parties.destination = decision.destination;
+    parties.service = decision.service;
     parties.mutual_tls = true;
-    const certs::Identity& peer_identity = link.engine->tls().peer_identity();
-    parties.tls_source_identity = peer_identity;
-    ProxiedConnection* record =
-            open_conn(pod, ProxyPath::inbound_hbone, parties, link.peer, target, authority_text,
-                      parties.service ? parties.service->hostname : "");
+    parties.tls_source_identity = request.peer_identity;
+    ProxiedConnection* record = open_conn(pod, ProxyPath::inbound_hbone, parties, link.peer,
+                                          decision.target, hbone::format_authority(event.authority),
+                                          parties.service ? parties.service->hostname : "");
     record->inbound_tracked = true;
-    record->rbac.src = link.peer;
-    record->rbac.dst = target;
-    record->rbac.src_identity = peer_identity;
-
-    RbacDecision decision = evaluate(snapshot->policies_for(*workload), record->rbac);
-    if (!decision.allowed) {
-        reject_stream(link, event.stream_id, hbone::kStatusUnauthorized, record,
-                      CloseCause::policy_rejection(decision.reason));
+    record->rbac = decision.rbac;
+    if (decision.action == InboundAction::deny) {
+        reject_stream(link, event.stream_id, decision.status, record, decision.cause);
         return;
     }
+    const state::SocketAddr& target = decision.target;
     auto upstream = make_upstream_socket(pod, target);
     if (!upstream) {
         reject_stream(link, event.stream_id, hbone::kStatusServiceUnavailable, record,

@@ -63,15 +63,6 @@ constexpr uint32_t kTrimFollowups = 2;
 
 }  // namespace
 
-bool is_ztunnel_port(uint16_t port) {
-    for (uint16_t own : kZtunnelPorts) {
-        if (own == port) {
-            return true;
-        }
-    }
-    return false;
-}
-
 namespace {
 
 void on_accept_cb(uring::Completion& completion, int32_t res, uint32_t flags) {

@@ -23,11 +23,6 @@ namespace zt::proxy {
 
 class TlsStore;
 
-// The in-pod listener ports (SPEC.md §3).
-inline constexpr uint16_t kOutboundPort = 15001;
-inline constexpr uint16_t kInboundPlainPort = 15006;
-inline constexpr uint16_t kInboundHbonePort = 15008;
-
 // WorkerOptions are the settings every worker shares.
 struct WorkerOptions {
     uint32_t packet_mark = 1337;

@@ -26,6 +26,7 @@
 #include "src/proxy/close_cause.h"
 #include "src/proxy/conn_info.h"
 #include "src/proxy/pool.h"
+#include "src/proxy/ports.h"
 #include "src/proxy/rbac.h"
 #include "src/proxy/route.h"
 #include "src/proxy/tls_store.h"
@@ -369,8 +370,5 @@ struct Worker::Impl {
     void reject_stream(Link& link, int32_t stream_id, uint16_t http_status,
                        ProxiedConnection* record, const CloseCause& cause);
 };
-
-// is_ztunnel_port says whether `port` is one of ztunnel's own listener ports.
-bool is_ztunnel_port(uint16_t port);
 
 }  // namespace zt::proxy
