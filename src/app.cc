@@ -25,6 +25,7 @@
 #include "src/config/watcher.h"
 #include "src/lifecycle/control_loop.h"
 #include "src/lifecycle/process.h"
+#include "src/proxy/pod_sockets.h"
 #include "src/proxy/tls_store.h"
 #include "src/proxy/worker.h"
 #include "src/state/store.h"
@@ -78,6 +79,7 @@ struct App {
     std::unique_ptr<certs::CertStore> cert_store;
     proxy::TlsStore tls_store;
     std::vector<certs::Identity> local_identities;
+    std::unique_ptr<proxy::PodSockets> pod_sockets;  // Outlives the workers (declared before).
     std::vector<std::unique_ptr<proxy::Worker>> workers;
     std::unique_ptr<admin::LogLevels> log_levels;
     std::unique_ptr<admin::OperatorServers> servers;
@@ -144,13 +146,20 @@ int App::start(lifecycle::ShutdownSignals& signals) {
     }
 
     proxy::WorkerOptions worker_options;
-    worker_options.packet_mark = options.packet_mark;
     worker_options.trust_domain = options.trust_domain;
     worker_options.pool_streams_max = options.pool_streams_max;
+    auto sockets = proxy::InPodSockets::create(options.packet_mark);
+    if (!sockets) {
+        log::error("app", "cannot open our own network namespace",
+                   {log::Field::display("error", to_string(sockets.error().code))});
+        return 1;
+    }
+    pod_sockets = std::move(*sockets);
     proxy::WorkerShared shared;
     shared.snapshots = &snapshots;
     shared.tls = &tls_store;
     shared.traffic = &metrics->traffic;
+    shared.sockets = pod_sockets.get();
     for (int i = 0; i < options.workers; ++i) {
         auto worker = std::make_unique<proxy::Worker>(i, worker_options, shared);
         auto started = worker->start();

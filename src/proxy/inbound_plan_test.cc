@@ -112,7 +112,7 @@ TEST_CASE("inbound_plan: plan_inbound answers as ztunnel's serve_connect") {
              "server.default.svc", "client"},
     };
     for (const Row& row : rows) {
-        CAPTURE(row.what);
+        CAPTURE(std::string(row.what));
         InboundRequest request;
         request.workload = *row.workload ? snapshot.workload_by_uid(row.workload) : nullptr;
         request.accepting = row.accepting;

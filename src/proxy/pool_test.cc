@@ -66,7 +66,7 @@ TEST_CASE("pool: the rule for one link") {
             {"still dialling and full of waiting tunnels", {false, 3, 0}, PoolChoice::skip},
     };
     for (const Row& row : rows) {
-        CAPTURE(row.what);
+        CAPTURE(std::string(row.what));
         CHECK(choose(row.view, policy) == row.want);
     }
 }
