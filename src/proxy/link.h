@@ -26,6 +26,7 @@
 #include "hbone/link_engine.h"
 #include "src/proxy/close_cause.h"
 #include "src/proxy/link_state.h"
+#include "src/proxy/owned_set.h"
 #include "src/proxy/pod_sockets.h"
 #include "src/proxy/pool.h"
 #include "src/proxy/tunnel.h"
@@ -37,7 +38,7 @@ namespace zt::proxy {
 class WorkerContext;
 struct Pod;
 
-class Link {
+class Link : public OwnedSet<Link>::Member {
 public:
     // dial makes `pod`'s client link over `socket` (not connected yet) and starts the TCP
     // connect; `identity` is ours (the pod's SPIFFE URI). The link joins the pod's pool under

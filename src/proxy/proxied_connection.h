@@ -16,6 +16,7 @@
 
 #include "src/proxy/close_cause.h"
 #include "src/proxy/conn_info.h"
+#include "src/proxy/owned_set.h"
 #include "src/proxy/rbac.h"
 #include "src/telemetry/access_log.h"
 #include "src/telemetry/traffic_metrics.h"
@@ -37,7 +38,7 @@ enum class ProxyPath : uint8_t {
 
 std::string_view to_string(ProxyPath path);
 
-struct ProxiedConnection {
+struct ProxiedConnection : OwnedSet<ProxiedConnection>::Member {
     Pod* pod = nullptr;
     ProxyPath path = ProxyPath::outbound_tcp;
     uring::RelayId relay = 0;  // Plaintext paths: the relay carrying it, once it started.

@@ -25,6 +25,7 @@
 #include "hbone/connect.h"
 #include "hbone/link_engine.h"
 #include "src/proxy/close_cause.h"
+#include "src/proxy/owned_set.h"
 #include "src/proxy/pod_sockets.h"
 #include "src/proxy/tunnel_state.h"
 #include "uring/ring.h"
@@ -55,7 +56,7 @@ enum class ReadInto : uint8_t {
 
 std::string_view to_string(ReadInto into);
 
-class Tunnel {
+class Tunnel : public OwnedSet<Tunnel>::Member {
 public:
     // create_outbound makes `pod`'s tunnel for the application's client socket `client`, carrying
     // `connection`; it sends `request` once a link takes it (`Link::add_tunnel`).
