@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -77,6 +78,7 @@ struct App {
     uint64_t reloads_success_seen = 0;
     uint64_t reloads_failure_seen = 0;
     std::unique_ptr<certs::CertStore> cert_store;
+    std::map<Errc, uint64_t> certificate_refusals_counted;  // Of the store's, counted so far.
     proxy::TlsStore tls_store;
     std::vector<certs::Identity> local_identities;
     std::unique_ptr<proxy::PodSockets> pod_sockets;  // Outlives the workers (declared before).
@@ -158,7 +160,7 @@ int App::start(lifecycle::ShutdownSignals& signals) {
     proxy::WorkerShared shared;
     shared.snapshots = &snapshots;
     shared.tls = &tls_store;
-    shared.traffic = &metrics->traffic;
+    shared.metrics = metrics.get();
     shared.sockets = pod_sockets.get();
     for (int i = 0; i < options.workers; ++i) {
         auto worker = std::make_unique<proxy::Worker>(i, worker_options, shared);
@@ -302,6 +304,16 @@ void App::certificate_work() {
     auto next = proxy::TlsContexts::rebuild(current, *cert_store, local_identities);
     if (next != current) {
         tls_store.store(std::move(next));
+    }
+    // Local certificates the store refused or could not get, by reason (the workers count the
+    // peers' certificates they refuse into their own shards).
+    for (const auto& [code, total] : cert_store->stats().refusals_by_reason) {
+        uint64_t& counted = certificate_refusals_counted[code];
+        if (total > counted) {
+            metrics->certificate_refusals.cell(metrics->control_shard(), {to_string(code)})
+                    ->add(total - counted);
+            counted = total;
+        }
     }
 }
 

@@ -5,7 +5,12 @@
 // server in the server pod; the client is a socket in the client pod whose "captured"
 // destination the test chooses. Each case checks what the application sees and what both nodes
 // log and count: byte-exact HBONE, the pool, RBAC (401), an IP mismatch (400), a closed port
-// (503), drain, and a policy change closing a tunnel. Every wait is bounded.
+// (503), drain, a policy change closing a tunnel, and the protection counters README.md names
+// (refusals, TLS handshake failures, certificate refusals, HTTP/2 misbehaviour). Every wait is
+// bounded.
+
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <memory>
 #include <string>
@@ -14,9 +19,11 @@
 
 #include "src/proxy/ports.h"
 #include "tests/support/echo_app.h"
+#include "tests/support/h2_frames.h"
 #include "tests/support/log_capture.h"
 #include "tests/support/loopback_sockets.h"
 #include "tests/support/proxy_node.h"
+#include "tests/support/raw_hbone_client.h"
 
 namespace {
 
@@ -62,13 +69,15 @@ std::string config(const std::string& pod, std::string_view policies = "[]") {
 })";
 }
 
-// Mesh is the two nodes, the application and the log of one test.
+// Mesh is the two nodes, the application and the log of one test. With `foreign_client_ca`,
+// the client node's certificates come from a CA the server does not trust (and the other way
+// round).
 struct Mesh {
-    explicit Mesh(std::string_view server_policies = "[]") {
+    explicit Mesh(std::string_view server_policies = "[]", bool foreign_client_ca = false) {
         sockets.add_pod(kClientUid, kClientIp);
         sockets.add_pod(kServerUid, kServerIp);
         sockets.alias(kAliasIp, kServerUid);
-        client = std::make_unique<zt::test::ProxyNode>(sockets, pki);
+        client = std::make_unique<zt::test::ProxyNode>(sockets, foreign_client_ca ? foreign : pki);
         server = std::make_unique<zt::test::ProxyNode>(sockets, pki);
         std::string errors;
         REQUIRE_MESSAGE(client->apply(config(kClientUid), &errors), errors);
@@ -95,6 +104,7 @@ struct Mesh {
     LogCapture log;
     zt::test::LoopbackSockets sockets;
     zt::test::ProxyPki pki;
+    zt::test::ProxyPki foreign;
     zt::test::EchoApp app{kServerIp};
     // The nodes go first: their workers stop before the sockets, the PKI and the app they use.
     std::unique_ptr<zt::test::ProxyNode> client;
@@ -199,6 +209,8 @@ TEST_CASE("proxy_inprocess: an authority that is not the pod's address gets 400"
     CHECK(mesh.log.count({"connection failed", "direction=\"inbound\"",
                           "error=\"ip mismatch: 127.0.2.9 != 127.0.2.2\""}) == 1);
     CHECK(mesh.app.peers().empty());
+    CHECK(metric_sum(mesh.server->metrics(), "ztunnel_connections_refused_total",
+                     {"reason=\"ip_mismatch\""}) == 1);
 }
 
 TEST_CASE("proxy_inprocess: a port nothing listens on gets 503") {
@@ -254,4 +266,83 @@ TEST_CASE("proxy_inprocess: a policy change closes an open tunnel") {
                   mesh.log.dump());
     CHECK(metric_sum(mesh.server->metrics(), "istio_tcp_connections_closed_total",
                      {"response_flags=\"DENY\""}) == 1);
+}
+
+TEST_CASE("proxy_inprocess: a loop to one of ztunnel's own ports is refused and counted") {
+    Mesh mesh;
+    auto connection = mesh.connect({*IpAddr::parse("127.0.0.1"), zt::proxy::kOutboundPort});
+    CHECK(connection->read_end() == "eof");
+    CHECK_MESSAGE(mesh.log.wait_for({"connection failed", "dst.addr=127.0.0.1:15001",
+                                     "error=\"attempted recursive call to ourselves\""}),
+                  mesh.log.dump());
+    CHECK(metric_sum(mesh.client->metrics(), "ztunnel_connections_refused_total",
+                     {"reason=\"self_call\""}) == 1);
+    // Refused before anything was decided: no traffic metric counts it.
+    CHECK(metric_sum(mesh.client->metrics(), "istio_tcp_connections_opened_total") == 0);
+}
+
+TEST_CASE("proxy_inprocess: a TLS handshake that fails is counted") {
+    Mesh mesh;
+    TestClient garbage(kClientIp);
+    REQUIRE(garbage.connect(mesh.sockets.listener(kServerUid, ListenerKind::inbound_hbone)));
+    std::string hello = "hello world\r\n\r\n";
+    REQUIRE(::send(garbage.fd(), hello.data(), hello.size(), MSG_NOSIGNAL) ==
+            ssize_t(hello.size()));
+    CHECK(garbage.read_end() == "data");  // A TLS alert, then the end.
+    bool counted = false;
+    for (int i = 0; i < 500 && !counted; ++i) {
+        counted = metric_sum(mesh.server->metrics(), "ztunnel_tls_handshake_failures_total",
+                             {"reason=\"tls_handshake\""}) == 1;
+        ::usleep(10000);
+    }
+    CHECK_MESSAGE(counted, mesh.server->metrics());
+}
+
+TEST_CASE("proxy_inprocess: a peer certificate from an unknown CA is refused and counted") {
+    Mesh mesh("[]", /*foreign_client_ca=*/true);
+    auto connection = mesh.connect(mesh.app.address());
+    CHECK(connection->read_end() == "eof");
+    mesh.settle();
+    CHECK_MESSAGE(mesh.log.wait_for({"connection complete", "direction=\"outbound\"",
+                                     "error=\"cert_unknown_ca"}),
+                  mesh.log.dump());
+    CHECK(metric_sum(mesh.client->metrics(), "ztunnel_certificate_refusals_total",
+                     {"reason=\"cert_unknown_ca\""}) == 1);
+    CHECK(metric_sum(mesh.client->metrics(), "ztunnel_tls_handshake_failures_total",
+                     {"reason=\"cert_unknown_ca\""}) == 1);
+    // The server saw the client give up on the handshake.
+    bool counted = false;
+    for (int i = 0; i < 500 && !counted; ++i) {
+        counted = metric_sum(mesh.server->metrics(), "ztunnel_tls_handshake_failures_total") == 1;
+        ::usleep(10000);
+    }
+    CHECK_MESSAGE(counted, mesh.server->metrics());
+    CHECK(mesh.app.peers().empty());
+}
+
+TEST_CASE("proxy_inprocess: HTTP/2 misbehaviour by a peer is counted by kind") {
+    Mesh mesh;
+    auto peer = zt::test::RawHboneClient::connect(
+            kClientIp, mesh.sockets.listener(kServerUid, ListenerKind::inbound_hbone),
+            mesh.pki.client_context("spiffe://cluster.local/ns/default/sa/client"),
+            zt::certs::Identity::parse("spiffe://cluster.local/ns/default/sa/server").value());
+    REQUIRE(peer != nullptr);
+    std::vector<uint8_t> frames = zt::test::client_preface();
+    zt::test::append_settings(frames, {});  // A SETTINGS frame beyond the first.
+    const uint8_t priority[5] = {0, 0, 0, 0, 16};
+    for (int i = 0; i < 3; ++i) {
+        zt::test::append_frame(frames, zt::test::kFramePriority, 0, 1, zt::ByteSpan(priority, 5));
+    }
+    REQUIRE(peer->send(frames));
+    (void)peer->receive(200);
+    peer.reset();  // The link ends: its misbehaviour is counted at once.
+    bool counted = false;
+    std::string scrape;
+    for (int i = 0; i < 500 && !counted; ++i) {
+        scrape = mesh.server->metrics();
+        counted = metric_sum(scrape, "ztunnel_h2_glitches_total", {"kind=\"priority_frame\""}) == 3;
+        ::usleep(10000);
+    }
+    CHECK_MESSAGE(counted, scrape);
+    CHECK(metric_sum(scrape, "ztunnel_h2_glitches_total", {"kind=\"extra_settings\""}) == 1);
 }

@@ -277,6 +277,10 @@ void Link::fail(const CloseCause& cause) {
     }
     cause_ = cause;
     pod_.pool.remove(*this);
+    if (state_.phase() == LinkPhase::handshaking) {
+        context_.counters.handshake_failed(cause);
+    }
+    count_misbehaviour();
     if (state_.role() == LinkRole::server && cause.reason != CloseReason::peer_closed) {
         log::debug("proxy", "inbound HBONE connection failed",
                    {log::Field::display("src.addr", peer_.to_string()),
@@ -313,6 +317,7 @@ void Link::tick(int64_t now_ns) {
         return;
     }
     auto ticked = engine_->tick(uint64_t(now_ns));
+    count_misbehaviour();
     if (!ticked) {
         fail(CloseCause::of(ticked.error().code == Errc::timed_out ? CloseReason::keepalive_timeout
                                                                    : CloseReason::protocol_error));
@@ -403,6 +408,19 @@ void Link::arm_receive(bool own_buffer) {
     }
     context_.ring.recv(receive_op_, fd_.get(), std::span(receive_buffer_.get(), kReceiveBytes));
     handle(LinkEvent::receiving_own);
+}
+
+void Link::count_misbehaviour() {
+    H2Misbehaviour now = H2Misbehaviour::of(h2().counters());
+    uint64_t counted = misbehaviour_counted_ ? misbehaviour_counted_->total() : 0;
+    if (now.total() == counted) {
+        return;
+    }
+    if (misbehaviour_counted_ == nullptr) {
+        misbehaviour_counted_ = std::make_unique<H2Misbehaviour>();
+    }
+    context_.counters.h2_misbehaved(*misbehaviour_counted_, now);
+    *misbehaviour_counted_ = now;
 }
 
 void Link::return_lent_buffer() {

@@ -29,6 +29,7 @@
 #include "src/proxy/owned_set.h"
 #include "src/proxy/pod_sockets.h"
 #include "src/proxy/pool.h"
+#include "src/proxy/proxy_counters.h"
 #include "src/proxy/tunnel.h"
 #include "src/state/net.h"
 #include "uring/ring.h"
@@ -149,6 +150,8 @@ private:
     void return_lent_buffer();
     // upstream_connecting says whether an inbound tunnel waits for its application connect.
     bool upstream_connecting() const;
+    // count_misbehaviour counts what the peer did wrong since the last count (tick and end).
+    void count_misbehaviour();
 
     WorkerContext& context_;
     Pod& pod_;
@@ -177,6 +180,9 @@ private:
     // engine's plaintext: handed to their tunnels before the next receive is fed.
     std::vector<Payload> payloads_;
     bool flush_queued_ = false;  // In the worker's flush list (WorkerContext::flush_later).
+    // misbehaviour_counted_ is the peer's misbehaviour counted so far; made only for a peer
+    // that misbehaved, so a well-behaved link carries no more than the pointer.
+    std::unique_ptr<H2Misbehaviour> misbehaviour_counted_;
 
     friend class WorkerContext;
 };

@@ -24,6 +24,7 @@ void relay_to(WorkerContext& context, Pod& pod, UniqueFd client, ProxiedConnecti
                                                    reinterpret_cast<sockaddr*>(&upstream->address),
                                                    upstream->length, &connection);
     if (!relay) {
+        context.counters.connection_refused(to_string(CloseReason::connection_limit));
         finish_connection(context, connection,
                           CloseCause::of(CloseReason::connection_limit)
                                   .with_flag(telemetry::ResponseFlag::connect));

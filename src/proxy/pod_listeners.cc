@@ -94,8 +94,10 @@ void Listener::on_accepted(int32_t res, uint32_t flags) {
         UniqueFd client(res);
         if (state_ == ListenerState::accepting && pod_->accepting() && !context_->draining) {
             dispatch(*context_, *pod_, kind_, std::move(client));
+        } else {
+            // Accepted while the listener was being cancelled: refused (closed).
+            context_->counters.connection_refused("draining");
         }
-        // Else it was accepted while the listener was being cancelled: refused (closed).
     }
     if ((flags & IORING_CQE_F_MORE) != 0) {
         return;

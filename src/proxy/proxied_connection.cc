@@ -6,6 +6,7 @@
 
 #include "src/proxy/pod.h"
 #include "src/proxy/worker_context.h"
+#include "src/telemetry/standard_metrics.h"
 
 namespace zt::proxy {
 
@@ -36,10 +37,10 @@ ProxiedConnection& open_connection(WorkerContext& context, Pod& pod, ProxyPath p
     connection.log = connection_log(
             outbound ? telemetry::Direction::outbound : telemetry::Direction::inbound, parties, src,
             dst, hbone_addr, context.options.trust_domain);
-    if (context.shared.traffic != nullptr) {
+    if (context.shared.metrics != nullptr) {
         // Opened is counted here, after the decision, as ztunnel counts it.
         connection.metrics = telemetry::ConnectionMetrics(
-                *context.shared.traffic, size_t(context.index),
+                context.shared.metrics->traffic, size_t(context.index),
                 traffic_labels(
                         outbound ? telemetry::Reporter::source : telemetry::Reporter::destination,
                         parties, context.options.trust_domain));
@@ -61,10 +62,12 @@ void finish_connection(WorkerContext& context, ProxiedConnection& connection,
     connection.pod->connections.destroy(connection);
 }
 
-void refuse_connection(WorkerContext&, const state::SocketAddr& src, const state::SocketAddr& dst,
-                       telemetry::Direction direction, const CloseCause& cause) {
+void refuse_connection(WorkerContext& context, const state::SocketAddr& src,
+                       const state::SocketAddr& dst, telemetry::Direction direction,
+                       const CloseCause& cause) {
     telemetry::log_connection_failed(src.to_string(), dst.to_string(), direction,
                                      error_text(cause));
+    context.counters.connection_refused(to_string(cause.reason));
 }
 
 }  // namespace zt::proxy

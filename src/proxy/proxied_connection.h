@@ -77,7 +77,7 @@ void finish_connection(WorkerContext& context, ProxiedConnection& connection,
                        const CloseCause& cause);
 
 // refuse_connection reports a connection refused before it was recorded: `connection failed`
-// with ztunnel's error text.
+// with ztunnel's error text, counted in `ztunnel_connections_refused_total`.
 void refuse_connection(WorkerContext& context, const state::SocketAddr& src,
                        const state::SocketAddr& dst, telemetry::Direction direction,
                        const CloseCause& cause);

@@ -16,9 +16,12 @@
 #include <vector>
 
 #include "src/state/store.h"
-#include "src/telemetry/traffic_metrics.h"
 #include "zt/clock.h"
 #include "zt/result.h"
+
+namespace zt::telemetry {
+class StandardMetrics;
+}
 
 namespace zt::proxy {
 
@@ -45,7 +48,8 @@ struct WorkerOptions {
 struct WorkerShared {
     const state::SnapshotStore* snapshots = nullptr;
     const TlsStore* tls = nullptr;
-    telemetry::TrafficMetrics* traffic = nullptr;
+    // metrics is where the workers count, each into its own shard (null: count nothing).
+    telemetry::StandardMetrics* metrics = nullptr;
     // sockets makes every socket the workers make in pods (pod_sockets.h): `InPodSockets` in
     // production, loopback sockets in the in-process tests.
     PodSockets* sockets = nullptr;

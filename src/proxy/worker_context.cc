@@ -20,6 +20,7 @@ WorkerContext::WorkerContext(int index_, const WorkerOptions& options_, const Wo
     , ring(ring_)
     , read_buffers(read_buffers_)
     , sockets(sockets_)
+    , counters(shared_.metrics, size_t(index_))
     , open_connections_(open_connections) {}
 
 PoolPolicy WorkerContext::pool_policy() const {

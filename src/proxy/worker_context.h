@@ -19,6 +19,7 @@
 
 #include "src/proxy/pod_sockets.h"
 #include "src/proxy/pool.h"
+#include "src/proxy/proxy_counters.h"
 #include "src/proxy/worker.h"
 #include "src/state/snapshot.h"
 #include "uring/buffer_ring.h"
@@ -60,6 +61,7 @@ public:
     std::shared_ptr<const state::Snapshot> snapshot;
     bool draining = false;  // Listeners closed; new streams are refused.
     std::mt19937_64 random{std::random_device{}()};
+    ProxyCounters counters;  // The worker's protection counts (its metrics shard).
 
     // pool_policy is the policy of every pod's link pool.
     PoolPolicy pool_policy() const;

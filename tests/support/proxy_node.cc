@@ -31,6 +31,12 @@ void ProxyPki::publish(proxy::TlsStore& store, const std::vector<std::string>& i
     store.store(std::move(contexts));
 }
 
+std::shared_ptr<const hbone::TlsContext> ProxyPki::client_context(const std::string& identity) {
+    proxy::TlsStore store;
+    publish(store, {identity});
+    return store.load()->find(identity)->client;
+}
+
 ProxyNode::ProxyNode(LoopbackSockets& sockets, ProxyPki& pki, proxy::WorkerOptions options)
     : pki_(pki) {
     telemetry::StandardMetricsOptions metric_options;
@@ -39,7 +45,7 @@ ProxyNode::ProxyNode(LoopbackSockets& sockets, ProxyPki& pki, proxy::WorkerOptio
     proxy::WorkerShared shared;
     shared.snapshots = &snapshots_;
     shared.tls = &tls_;
-    shared.traffic = &metrics_->traffic;
+    shared.metrics = metrics_.get();
     shared.sockets = &sockets;
     worker_ = std::make_unique<proxy::Worker>(0, std::move(options), shared);
     auto started = worker_->start();

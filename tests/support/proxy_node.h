@@ -32,6 +32,9 @@ public:
     // contexts in `store`.
     void publish(proxy::TlsStore& store, const std::vector<std::string>& identities);
 
+    // client_context is a client TLS context presenting `identity` (a SPIFFE URI).
+    std::shared_ptr<const hbone::TlsContext> client_context(const std::string& identity);
+
     const testing::TestCa& ca() const { return ca_; }
 
 private:
