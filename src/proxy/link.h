@@ -41,9 +41,9 @@ struct Pod;
 
 class Link : public OwnedSet<Link>::Member {
 public:
-    // dial makes `pod`'s client link over `socket` (not connected yet) and starts the TCP
-    // connect; `identity` is ours (the pod's SPIFFE URI). The link joins the pod's pool under
-    // `key` at once, so other tunnels of the key wait for its handshake instead of dialling.
+    // dial makes `pod`'s client link to `peer` over `socket` (not connected yet) and starts the
+    // TCP connect. The link joins the pod's pool under `key` at once, so other tunnels of the key
+    // wait for its handshake instead of dialling.
     static Link& dial(WorkerContext& context, Pod& pod, std::unique_ptr<hbone::LinkEngine> engine,
                       UpstreamSocket socket, const state::SocketAddr& peer, const PoolKey& key);
 
@@ -108,9 +108,7 @@ public:
 
     const LinkState& state() const { return state_; }
 
-    const CloseCause& cause() const { return cause_; }
-
-    // peer and local are the socket's addresses; identity is ours on this link.
+    // peer and local are the socket's addresses.
     const state::SocketAddr& peer() const { return peer_; }
 
     const state::SocketAddr& local() const { return local_; }
