@@ -80,7 +80,6 @@ struct Worker::Impl {
     std::unique_ptr<Pods> pods;
     uring::Completion wake_poll;
     uring::Timer tick_timer;
-    bool draining = false;
     bool forced = false;
     uint32_t trim_peak_connections = 0;  // Most open connections seen since the last trim.
     uint32_t trim_followups = 0;         // Trims still due on the next ticks.
@@ -207,8 +206,7 @@ void Worker::Impl::on_wake() {
         force_requested.store(true);
         drain_requested.store(true);
     }
-    if (drain_requested.load() && !draining) {
-        draining = true;
+    if (drain_requested.load() && !context->draining) {
         context->draining = true;
         pods->drain();
     }
