@@ -6,7 +6,7 @@
 #include <cstring>
 #include <optional>
 
-#include "src/proxy/conn_info.h"
+#include "src/proxy/connection_labels.h"
 #include "src/proxy/ports.h"
 
 namespace zt::proxy {

@@ -15,7 +15,7 @@
 #include <string_view>
 
 #include "src/proxy/close_cause.h"
-#include "src/proxy/conn_info.h"
+#include "src/proxy/connection_labels.h"
 #include "src/proxy/owned_set.h"
 #include "src/proxy/rbac.h"
 #include "src/telemetry/access_log.h"

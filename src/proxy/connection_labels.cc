@@ -1,9 +1,9 @@
-// conn_info.cc turns the snapshot's view of a connection into metric labels and access-log
+// connection_labels.cc turns the snapshot's view of a connection into metric labels and access-log
 // fields exactly as ztunnel derives them: `*_workload` labels from `workloadName`, the log's
 // `*.workload` from the pod name, `destination_principal` from the destination workload and
 // `source_principal` only from a TLS identity.
 
-#include "src/proxy/conn_info.h"
+#include "src/proxy/connection_labels.h"
 
 namespace zt::proxy {
 
