@@ -140,15 +140,23 @@ Result<void> PodListeners::open(WorkerContext& context, Pod& pod, std::string& e
     for (size_t i = 0; i < kListenerCount; ++i) {
         listeners_[i].open(context, pod, kListenerKinds[i], std::move(fds[i]));
     }
-    listening_ = true;
     return ok();
 }
 
 void PodListeners::close() {
-    listening_ = false;
     for (Listener& listener : listeners_) {
         listener.close();
     }
+}
+
+bool PodListeners::listening() const {
+    for (const Listener& listener : listeners_) {
+        if (listener.state() != ListenerState::accepting &&
+            listener.state() != ListenerState::backing_off) {
+            return false;
+        }
+    }
+    return true;
 }
 
 bool PodListeners::busy() const {

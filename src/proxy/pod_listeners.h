@@ -84,11 +84,12 @@ public:
     // busy says whether any listener still has an operation in the kernel.
     bool busy() const;
 
-    bool listening() const { return listening_; }
+    // listening says whether every listener takes connections (accepting, or backing off
+    // after an error).
+    bool listening() const;
 
 private:
     Listener listeners_[kListenerCount];
-    bool listening_ = false;
 };
 
 // Captured is a connection accepted on a capturing listener, admitted: who, where to, and the
