@@ -37,6 +37,12 @@ else
     fi
 fi
 
+# The in-process proxy cases (two workers speaking HBONE on loopback) ran with the unit tests
+# above; name them, since they stand for the proxy when the netns scenarios cannot run.
+echo "  in-process proxy cases (tests/proxy_inprocess_test.cc), among the unit tests:"
+"$BUILD/zt_tests" --list-test-cases --no-intro=true -tc='proxy_inprocess*' 2>/dev/null |
+    grep '^proxy_inprocess' | sed 's/^/    /'
+
 echo "fuzz corpus replays"
 for replay in "$BUILD"/replay/*; do
     [ -x "$replay" ] || continue

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -25,6 +26,7 @@
 #include "src/config/watcher.h"
 #include "src/lifecycle/control_loop.h"
 #include "src/lifecycle/process.h"
+#include "src/proxy/pod_sockets.h"
 #include "src/proxy/tls_store.h"
 #include "src/proxy/worker.h"
 #include "src/state/store.h"
@@ -76,8 +78,10 @@ struct App {
     uint64_t reloads_success_seen = 0;
     uint64_t reloads_failure_seen = 0;
     std::unique_ptr<certs::CertStore> cert_store;
+    std::map<Errc, uint64_t> certificate_refusals_counted;  // Of the store's, counted so far.
     proxy::TlsStore tls_store;
     std::vector<certs::Identity> local_identities;
+    std::unique_ptr<proxy::PodSockets> pod_sockets;  // Outlives the workers (declared before).
     std::vector<std::unique_ptr<proxy::Worker>> workers;
     std::unique_ptr<admin::LogLevels> log_levels;
     std::unique_ptr<admin::OperatorServers> servers;
@@ -144,13 +148,20 @@ int App::start(lifecycle::ShutdownSignals& signals) {
     }
 
     proxy::WorkerOptions worker_options;
-    worker_options.packet_mark = options.packet_mark;
     worker_options.trust_domain = options.trust_domain;
     worker_options.pool_streams_max = options.pool_streams_max;
+    auto sockets = proxy::InPodSockets::create(options.packet_mark);
+    if (!sockets) {
+        log::error("app", "cannot open our own network namespace",
+                   {log::Field::display("error", to_string(sockets.error().code))});
+        return 1;
+    }
+    pod_sockets = std::move(*sockets);
     proxy::WorkerShared shared;
     shared.snapshots = &snapshots;
     shared.tls = &tls_store;
-    shared.traffic = &metrics->traffic;
+    shared.metrics = metrics.get();
+    shared.sockets = pod_sockets.get();
     for (int i = 0; i < options.workers; ++i) {
         auto worker = std::make_unique<proxy::Worker>(i, worker_options, shared);
         auto started = worker->start();
@@ -293,6 +304,16 @@ void App::certificate_work() {
     auto next = proxy::TlsContexts::rebuild(current, *cert_store, local_identities);
     if (next != current) {
         tls_store.store(std::move(next));
+    }
+    // Local certificates the store refused or could not get, by reason (the workers count the
+    // peers' certificates they refuse into their own shards).
+    for (const auto& [code, total] : cert_store->stats().refusals_by_reason) {
+        uint64_t& counted = certificate_refusals_counted[code];
+        if (total > counted) {
+            metrics->certificate_refusals.cell(metrics->control_shard(), {to_string(code)})
+                    ->add(total - counted);
+            counted = total;
+        }
     }
 }
 

@@ -15,9 +15,13 @@
 #   - stats (15020) and readiness (15021) listen on the node's wildcard: they answer the garbage
 #     with HTTP 400 when reached (directly, or through outbound passthrough from a captured pod);
 #   - nothing listens on the pods' own 15000/15020/15021/15053/15080 (no DNS proxy, no SOCKS5).
-# Afterwards: the refusals were logged, the matrix caused a bounded number of connection records
-# (a loop would multiply them), fds are back to their baseline, opened == closed on both nodes, and
-# normal traffic still flows byte-exact (captured and uncaptured clients) with admin still local.
+# Then a peer with a valid mesh certificate misbehaves at the HTTP/2 level on the server's 15008
+# (tests/peers/hbone_peer.py misbehave: a second SETTINGS, PRIORITY frames, a GET answered 400).
+# Afterwards: the refusals were logged, and counted by the protection counters README.md names
+# (connections refused and TLS handshake failures on both nodes, HTTP/2 glitches on the server's),
+# the matrix caused a bounded number of connection records (a loop would multiply them), fds are
+# back to their baseline, opened == closed on both nodes, and normal traffic still flows
+# byte-exact (captured and uncaptured clients) with admin still local.
 # timeout: 120
 set -euo pipefail
 . "$(dirname "$0")/lib/mesh.sh"
@@ -158,13 +162,37 @@ mesh_wait_log 1 'connection failed.*dst.addr=127.0.0.1:15001.*attempted recursiv
 mesh_wait_log 2 'connection failed.*attempted recursive call to ourselves' ||
     mesh_fail "node2 did not log the inbound refusal"
 
+# An authenticated peer that misbehaves at the HTTP/2 level.
+"$ZT_BIN" ca issue --ca-dir "$MESH_WORK/ca" --identity spiffe://cluster.local/ns/default/sa/rogue \
+    --out "$MESH_WORK/rogue" >/dev/null
+zt_in "$(zt_ns_pod 1 plain)" timeout 30 $HBONE_PEER misbehave --connect 198.18.2.2:15008 \
+    --authority 198.18.2.2:8080 --ca "$MESH_WORK/ca/root-cert.pem" \
+    --cert "$MESH_WORK/rogue/cert-chain.pem" --key "$MESH_WORK/rogue/key.pem" \
+    >"$MESH_WORK/misbehave.out" 2>&1 || mesh_fail "misbehaving peer: $(cat "$MESH_WORK/misbehave.out")"
+echo "misbehaving peer: $(cat "$MESH_WORK/misbehave.out")"
+
+# The protection counters saw all of it (`sum` adds a family's samples; grep -c counts series).
+sum() { echo "$1" | grep "^$2{" | awk '{s+=$NF} END {print s+0}'; }
+for n in 1 2; do
+    m=$(mesh_metrics "$n")
+    for family in ztunnel_connections_refused_total ztunnel_tls_handshake_failures_total; do
+        [ "$(sum "$m" $family)" -gt 0 ] || mesh_fail "node$n $family is 0: $(echo "$m" | grep ztunnel_)"
+        echo "node$n $family: $(echo "$m" | grep -c "^$family{") series, $(sum "$m" $family) in all"
+    done
+done
+m=$(mesh_metrics 2)
+[ "$(sum "$m" ztunnel_h2_glitches_total)" -gt 0 ] ||
+    mesh_fail "node2 counted no HTTP/2 glitch: $(echo "$m" | grep ztunnel_)"
+echo "node2 ztunnel_h2_glitches_total: $(echo "$m" | grep '^ztunnel_h2_glitches_total{' | tr '\n' ' ')"
+echo "$m" | grep -q '^ztunnel_connections_refused_total{reason="self_call"}' ||
+    mesh_fail "node2 did not count the inbound self call"
+
 # No loop: each cell that reached a ztunnel accounts for at most a few connection records.
 sleep 0.5
 n1=$(($(records 1) - before1))
 n2=$(($(records 2) - before2))
 echo "connection records during the matrix: node1 $n1, node2 $n2"
 [ "$n1" -le 80 ] && [ "$n2" -le 40 ] || mesh_fail "too many connection records, a loop?"
-sum() { echo "$1" | grep "^$2{" | awk '{s+=$NF} END {print s+0}'; }
 for n in 1 2; do
     m=$(mesh_metrics "$n")
     [ "$(sum "$m" istio_tcp_connections_opened_total)" = "$(sum "$m" istio_tcp_connections_closed_total)" ] ||

@@ -1,5 +1,5 @@
 // grpc_channel.cc drives one gRPC connection on the agent's io_uring: resolve (off-thread for
-// names), connect with a deadline, TLS and HTTP/2 through hbone::Connection, then calls as
+// names), connect with a deadline, TLS and HTTP/2 through hbone::LinkEngine, then calls as
 // generic HTTP/2 streams carrying length-prefixed messages. One `advance` per channel is the only
 // code that submits to the ring; completion callbacks record what happened and call it. Memory
 // the kernel holds (the receive buffer, the send buffer, timers, the socket) is left alone until
@@ -277,7 +277,7 @@ void Channel::connected() {
     // A response header block may carry a long grpc-message (a NACK echo, an error list).
     h2.header_list_bytes_max = 64 * 1024;
     auto connection =
-            hbone::Connection::create(tls_context_, {}, tls_limits, h2,
+            hbone::LinkEngine::create(tls_context_, {}, tls_limits, h2,
                                       uint64_t(clock_.monotonic_ns()), clock_.unix_seconds());
     if (!connection) {
         fail("cannot start TLS: " + std::string(to_string(connection.error().code)));

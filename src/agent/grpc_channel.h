@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "hbone/byte_buffer.h"
-#include "hbone/connection.h"
+#include "hbone/link_engine.h"
 #include "src/agent/grpc_frame.h"
 #include "src/agent/resolver.h"
 #include "uring/ring.h"
@@ -275,7 +275,7 @@ private:
     size_t next_address_ = 0;
     UniqueFd socket_;
     std::shared_ptr<const hbone::TlsContext> tls_context_;
-    std::unique_ptr<hbone::Connection> connection_;
+    std::unique_ptr<hbone::LinkEngine> connection_;
 
     uring::Completion resolve_completion_{&Channel::on_resolved, this};
     uring::Completion connect_completion_{&Channel::on_connected, this};

@@ -1,41 +1,32 @@
-// worker.cc runs one data-plane thread: the ring loop, the per-pod listeners and the plain-TCP
-// paths (outbound TCP and passthrough from 15001, inbound plaintext on 15006) through the splice
-// relay. Control flow: every completion callback records its result and calls into one handler
-// of `Worker::Impl`; pods and connections are explicit records whose kernel-held parts
-// (listener accepts, relays) are released only after their completions arrived.
+// worker.cc runs one data-plane thread: it creates the ring, the relay engine and the lent read
+// buffers, then loops on completions. The control thread talks to it through atomics and an
+// eventfd (`wake`): each wake-up reconciles the pods with the latest snapshot, starts a drain or
+// a forced close, or publishes the pods' status. A one-second tick drives the links' timers and
+// hands freed heap memory back after a large drop in connections. Everything a connection does
+// happens in the units of the other files (pods.h, pod_listeners.h, link.h, tunnel.h, ...);
+// docs/architecture.md walks through them.
 //
 // Nothing here blocks: sockets are nonblocking, setns+socket are immediate, and cross-thread
 // requests arrive as atomics plus an eventfd wake-up.
 
 #include "src/proxy/worker.h"
 
-#include <fcntl.h>
 #include <malloc.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
-#include <cstring>
 #include <future>
 #include <mutex>
-#include <random>
+#include <optional>
 #include <thread>
-#include <unordered_map>
-#include <unordered_set>
-#include <utility>
 
-#include "src/inpod/netns.h"
-#include "src/proxy/conn_info.h"
-#include "src/proxy/rbac.h"
-#include "src/proxy/route.h"
-#include "src/proxy/sockaddr.h"
-#include "src/proxy/sockopt.h"
-#include "src/proxy/worker_impl.h"
+#include "src/proxy/plaintext.h"
+#include "src/proxy/pods.h"
+#include "src/proxy/worker_context.h"
+#include "uring/buffer_ring.h"
 #include "uring/ring.h"
 #include "uring/splice_relay.h"
 #include "zt/log.h"
@@ -44,12 +35,10 @@ namespace zt::proxy {
 
 namespace {
 
-constexpr uint16_t kListenerPorts[] = {kOutboundPort, kInboundPlainPort, kInboundHbonePort};
-
 // kTickNs paces HBONE keepalive, handshake deadlines and pool eviction.
 constexpr int64_t kTickNs = kNanosPerSecond;
-// kTunnelBufferGroup is the provided-buffer group id of a worker's `tunnel_buffers`.
-constexpr uint16_t kTunnelBufferGroup = 1;
+// kReadBufferGroup is the provided-buffer group id of a worker's lent read buffers.
+constexpr uint16_t kReadBufferGroup = 1;
 // kTrimDropConnections is how far a worker's open connections must fall below their peak before
 // it hands freed heap memory back to the kernel: glibc keeps freed chunks in the middle of its
 // per-thread arenas (only the top of a heap is trimmed on free), so after a burst of closes the
@@ -58,58 +47,77 @@ constexpr uint16_t kTunnelBufferGroup = 1;
 // per connection.
 constexpr uint32_t kTrimDropConnections = 1024;
 // kTrimFollowups is how many ticks after such a drop trim again: what goes after the
-// connections (HBONE connections left without streams, closed on the next tick) is freed then.
+// connections (links left without streams, closed on the next tick) is freed then.
 constexpr uint32_t kTrimFollowups = 2;
 
 }  // namespace
 
-bool is_ztunnel_port(uint16_t port) {
-    for (uint16_t own : kZtunnelPorts) {
-        if (own == port) {
-            return true;
-        }
-    }
-    return false;
-}
+struct Worker::Impl {
+    Impl(int index_, WorkerOptions options_, WorkerShared shared_)
+        : index(index_), options(std::move(options_)), shared(shared_) {}
 
-std::string errno_text(int err) {
-    return std::string(std::strerror(err)) + " (os error " + std::to_string(err) + ")";
-}
+    // --- control-thread side -----------------------------------------------------------------
+    int index;
+    WorkerOptions options;
+    WorkerShared shared;
+    std::thread thread;
+    UniqueFd wake_fd;
+    std::atomic<bool> drain_requested{false};
+    std::atomic<bool> force_requested{false};
+    std::atomic<bool> stop_requested{false};
+    std::atomic<uint32_t> open_connections{0};
+    std::atomic<const state::Snapshot*> reconciled{nullptr};
+    std::atomic<uint64_t> status_requested{0};
+    std::atomic<uint64_t> status_served{0};
+    mutable std::mutex status_mutex;  // Guards `status`; taken once per reconcile, never per I/O.
+    std::vector<PodStatus> status;
+
+    // --- worker-thread side ------------------------------------------------------------------
+    std::unique_ptr<uring::Ring> ring;
+    std::unique_ptr<uring::RelayEngine> relays;
+    std::unique_ptr<uring::BufferRing> read_buffers;
+    std::unique_ptr<WorkerContext> context;
+    std::unique_ptr<Pods> pods;
+    uring::Completion wake_poll;
+    uring::Timer tick_timer;
+    bool forced = false;
+    uint32_t trim_peak_connections = 0;  // Most open connections seen since the last trim.
+    uint32_t trim_followups = 0;         // Trims still due on the next ticks.
+
+    WorkerContext& context_ref() { return *context; }
+
+    void run(std::promise<Result<void>>& started);
+    // on_wake acts on what the control thread asked for.
+    void on_wake();
+    void on_tick();
+    // maybe_trim returns freed heap memory to the kernel once the open connections fell far
+    // below their peak since the last trim (glibc keeps it otherwise).
+    void maybe_trim();
+    // reconcile takes the latest snapshot, if it changed, and brings the pods in line.
+    void reconcile();
+    void publish_status(bool with_connections = false);
+
+    bool finished() const { return stop_requested.load() && ring->in_flight() == 0; }
+};
 
 namespace {
 
-void on_accept_cb(uring::Completion& completion, int32_t res, uint32_t flags) {
-    auto* listener = static_cast<Listener*>(completion.context);
-    listener->owner->on_accept(*listener, res, flags);
-}
-
-void on_rearm_cb(uring::Completion& completion, int32_t, uint32_t) {
-    auto* listener = static_cast<Listener*>(completion.context);
-    if (!listener->pod->closing && !listener->owner->draining && listener->fd) {
-        listener->owner->arm_accept(*listener);
-    } else {
-        listener->owner->maybe_release_closing_pods();
-    }
-}
-
-void on_wake_cb(uring::Completion& completion, int32_t res, uint32_t flags) {
-    auto* impl = static_cast<Worker::Impl*>(completion.context);
-    (void)res;
+void on_wake_cb(uring::Completion& completion, int32_t, uint32_t flags) {
+    auto& impl = *static_cast<Worker::Impl*>(completion.context);
     uint64_t value;
-    while (::read(impl->wake_fd.get(), &value, sizeof value) == sizeof value) {
+    while (::read(impl.wake_fd.get(), &value, sizeof value) == sizeof value) {
     }
-    if (!(flags & IORING_CQE_F_MORE) && !impl->stop_requested.load()) {
-        impl->ring->poll_multishot(impl->wake_poll, impl->wake_fd.get(), POLLIN);
+    if (!(flags & IORING_CQE_F_MORE) && !impl.stop_requested.load()) {
+        impl.ring->poll_multishot(impl.wake_poll, impl.wake_fd.get(), POLLIN);
     }
-    impl->on_wake();
-}
-
-void on_relay_done_cb(void* context, const uring::RelayReport& report) {
-    static_cast<Worker::Impl*>(context)->on_relay_done(report);
+    impl.on_wake();
+    impl.context->settle();
 }
 
 void on_tick_cb(uring::Completion& completion, int32_t, uint32_t) {
-    static_cast<Worker::Impl*>(completion.context)->on_tick();
+    auto& impl = *static_cast<Worker::Impl*>(completion.context);
+    impl.on_tick();
+    impl.context->settle();
 }
 
 }  // namespace
@@ -121,26 +129,27 @@ void Worker::Impl::run(std::promise<Result<void>>& started) {
         return;
     }
     ring = std::move(*created);
-    auto own = inpod::Netns::current();
-    if (own) {
-        own_netns.emplace(std::move(*own));
-    }
     uring::RelayOptions relay_options;
     relay_options.relays_max = options.relays_max;
     relay_options.connect_timeout_ns = options.connect_timeout_ns;
-    relays = std::make_unique<uring::RelayEngine>(*ring, relay_options, &on_relay_done_cb, this);
     if (options.tunnel_read_buffers != 0) {
-        auto buffers =
-                uring::BufferRing::create(*ring, kTunnelBufferGroup, options.tunnel_read_buffers,
-                                          uint32_t(kTunnelFirstReadBytes));
+        auto buffers = uring::BufferRing::create(
+                *ring, kReadBufferGroup, options.tunnel_read_buffers, uint32_t(kLentReadBytes));
         if (buffers) {
-            tunnel_buffers = std::move(*buffers);
+            read_buffers = std::move(*buffers);
         } else {
             // Tunnels read into their own buffers instead: correct, 4 KiB more per idle tunnel.
             log::warn("proxy", "no provided-buffer ring for tunnel reads",
                       {log::Field::str("error", std::string(to_string(buffers.error().code)))});
         }
     }
+    context = std::make_unique<WorkerContext>(index, options, shared, *ring, read_buffers.get(),
+                                              *shared.sockets, open_connections);
+    relays = std::make_unique<uring::RelayEngine>(*ring, relay_options, &on_relay_done,
+                                                  context.get());
+    pods = std::make_unique<Pods>(*context);
+    context->relays = relays.get();
+    context->pods = pods.get();
     wake_poll.callback = &on_wake_cb;
     wake_poll.context = this;
     ring->poll_multishot(wake_poll, wake_fd.get(), POLLIN);
@@ -150,17 +159,24 @@ void Worker::Impl::run(std::promise<Result<void>>& started) {
     started.set_value(ok());
 
     on_wake();
+    context->settle();
     while (!finished()) {
         ring->run(-1);
+        // Relay ends are reported from inside the relay engine's completions: the pods they
+        // emptied are released here, once per batch.
+        context->settle();
     }
-    // Every operation has completed; the buffers, the relay engine and the ring may go.
-    tunnel_buffers.reset();
+    // Every operation has completed; the units, the relay engine, the buffers and the ring may
+    // go, in that order.
+    pods.reset();
     relays.reset();
+    context.reset();
+    read_buffers.reset();
     ring.reset();
 }
 
 void Worker::Impl::on_tick() {
-    hbone_tick_all(uint64_t(monotonic_ns()));
+    pods->tick(monotonic_ns());
     maybe_trim();
     if (!stop_requested.load()) {
         ring->arm_timer(tick_timer, kTickNs);
@@ -184,44 +200,26 @@ void Worker::Impl::maybe_trim() {
                 log::Field::num("duration.us", uint64_t(monotonic_ns() - start_ns) / 1000)});
 }
 
-bool Worker::Impl::finished() const {
-    return stop_requested.load() && ring->in_flight() == 0;
-}
-
 void Worker::Impl::on_wake() {
     if (stop_requested.load()) {
         // Stop implies force: end everything, then let the loop run dry.
         force_requested.store(true);
         drain_requested.store(true);
     }
-    if (drain_requested.load() && !draining) {
-        draining = true;
-        for (auto& [uid, pod] : pods) {
-            close_listeners(*pod);
-        }
-        hbone_drain_all();
+    if (drain_requested.load() && !context->draining) {
+        context->draining = true;
+        pods->drain();
     }
     if (force_requested.load() && !forced) {
         forced = true;
-        relays->drain();
-        for (auto& [uid, pod] : pods) {
-            hbone_abort_all(*pod, "connection closed due to drain");
-        }
+        pods->end_all(CloseCause::of(CloseReason::drained));
     }
     if (stop_requested.load()) {
         ring->cancel(wake_poll);
         ring->cancel_timer(tick_timer);
-        // Pods without listeners or connections can go at once; the rest follow as their
+        // Pods without listeners or connections go at once; the rest follow as their
         // completions arrive.
-        std::vector<std::string> uids;
-        for (auto& [uid, pod] : pods) {
-            uids.push_back(uid);
-        }
-        for (const std::string& uid : uids) {
-            auto node = pods.extract(uid);
-            close_pod(std::move(node.mapped()), "ztunnel shutting down");
-        }
-        maybe_release_closing_pods();
+        pods->close_all();
         return;
     }
     reconcile();
@@ -234,550 +232,20 @@ void Worker::Impl::on_wake() {
 
 void Worker::Impl::reconcile() {
     std::shared_ptr<const state::Snapshot> latest = shared.snapshots->load();
-    if (latest == nullptr || latest == snapshot) {
+    if (latest == nullptr || latest == context->snapshot) {
         publish_status();
         return;
     }
-    snapshot = std::move(latest);
-    // Pods that left the file (or whose workload vanished) are drained at once, as ztunnel does
-    // on a ZDS delete.
-    std::vector<std::string> gone;
-    for (auto& [uid, pod] : pods) {
-        const state::Pod* wanted = snapshot->pod_by_uid(uid);
-        if (wanted == nullptr || snapshot->pod_pending(*wanted)) {
-            gone.push_back(uid);
-            continue;
-        }
-        // A pod re-created under the same uid gets a new namespace: replace its listeners.
-        auto current = inpod::Netns::open(wanted->netns);
-        if (current &&
-            (current->inode() != pod->netns.inode() || current->device() != pod->netns.device())) {
-            gone.push_back(uid);
-        }
-    }
-    for (const std::string& uid : gone) {
-        auto node = pods.extract(uid);
-        close_pod(std::move(node.mapped()), "pod removed");
-    }
-    if (!draining) {
-        for (const state::Pod& wanted : snapshot->pods()) {
-            if (snapshot->pod_pending(wanted) || pods.count(wanted.uid) != 0) {
-                continue;
-            }
-            auto netns = inpod::Netns::open(wanted.netns);
-            if (!netns) {
-                PodStatus failed;
-                log::warn(
-                        "proxy", "pod network namespace unavailable",
-                        {log::Field::str("pod", wanted.uid), log::Field::str("netns", wanted.netns),
-                         log::Field::str("error", errno_text(netns.error().sys_errno))});
-                // Retried on the next reconcile; reported through pod_status meanwhile.
-                auto pod = std::make_unique<Pod>(inpod::Netns(UniqueFd(), 0, 0, wanted.netns));
-                pod->uid = wanted.uid;
-                pod->error = "network namespace " + wanted.netns + ": " +
-                             errno_text(netns.error().sys_errno);
-                pods.emplace(wanted.uid, std::move(pod));
-                continue;
-            }
-            auto pod = std::make_unique<Pod>(std::move(*netns));
-            pod->uid = wanted.uid;
-            Pod& ref = *pod;
-            pods.emplace(wanted.uid, std::move(pod));
-            open_pod(ref);
-        }
-        // Pods whose namespace was missing are retried.
-        for (auto& [uid, pod] : pods) {
-            if (!pod->listening && pod->netns.fd() < 0) {
-                const state::Pod* wanted = snapshot->pod_by_uid(uid);
-                auto netns = wanted ? inpod::Netns::open(wanted->netns)
-                                    : Result<inpod::Netns>(fail(Errc::not_found));
-                if (netns) {
-                    pod->netns = std::move(*netns);
-                    pod->error.clear();
-                    open_pod(*pod);
-                }
-            }
-        }
-    }
-    recheck_policies();
-    reconciled.store(snapshot.get());
+    context->snapshot = std::move(latest);
+    pods->reconcile();
+    reconciled.store(context->snapshot.get());
     publish_status();
 }
 
-Result<UniqueFd> Worker::Impl::open_listener(Pod& pod, uint16_t port) {
-    // A dual-stack [::] listener takes IPv4 too; a pod without IPv6 gets 0.0.0.0.
-    for (int family : {AF_INET6, AF_INET}) {
-        auto sock = inpod::socket_in(pod.netns, *own_netns, family, SOCK_STREAM | SOCK_NONBLOCK, 0,
-                                     options.packet_mark);
-        if (!sock) {
-            if (family == AF_INET6) {
-                continue;
-            }
-            return sock;
-        }
-        int one = 1;
-        int zero = 0;
-        ::setsockopt(sock->get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        // SO_REUSEPORT lets every worker (and an upgrading second ztunnel) bind the same port.
-        ::setsockopt(sock->get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-        if (family == AF_INET6) {
-            ::setsockopt(sock->get(), IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-        }
-        // Best effort, as ztunnel's maybe_set_transparent: lets TPROXY-style captures through.
-        (void)set_transparent(sock->get(), family);
-        if (port != kInboundHbonePort) {
-            // Captured connections get ztunnel's TCP_NODELAY and keepalive by inheriting them
-            // from their listener: set once here instead of five calls per new connection.
-            (void)set_nodelay(sock->get());
-            (void)set_keepalive(sock->get(), {});
-        }
-        sockaddr_storage addr{};
-        socklen_t len;
-        if (family == AF_INET6) {
-            auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
-            v6->sin6_family = AF_INET6;
-            v6->sin6_port = htons(port);
-            v6->sin6_addr = in6addr_any;
-            len = sizeof *v6;
-        } else {
-            auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
-            v4->sin_family = AF_INET;
-            v4->sin_port = htons(port);
-            v4->sin_addr.s_addr = htonl(INADDR_ANY);
-            len = sizeof *v4;
-        }
-        if (::bind(sock->get(), reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-            ::listen(sock->get(), options.listen_backlog) != 0) {
-            int err = errno;
-            if (family == AF_INET6 && (err == EADDRNOTAVAIL || err == EAFNOSUPPORT)) {
-                continue;
-            }
-            return fail_errno(err);
-        }
-        return std::move(*sock);
-    }
-    return fail(Errc::unsupported);
-}
-
-void Worker::Impl::open_pod(Pod& pod) {
-    for (int i = 0; i < kListenerCount; ++i) {
-        auto fd = open_listener(pod, kListenerPorts[i]);
-        if (!fd) {
-            pod.error = "listen on port " + std::to_string(kListenerPorts[i]) + ": " +
-                        errno_text(fd.error().sys_errno);
-            log::error("proxy", "cannot open pod listener",
-                       {log::Field::str("pod", pod.uid), log::Field::str("error", pod.error)});
-            close_listeners(pod);
-            return;
-        }
-        Listener& listener = pod.listeners[i];
-        listener.owner = this;
-        listener.pod = &pod;
-        listener.kind = ListenerKind(i);
-        listener.fd = std::move(*fd);
-        listener.accept.callback = &on_accept_cb;
-        listener.accept.context = &listener;
-        listener.rearm.completion.callback = &on_rearm_cb;
-        listener.rearm.completion.context = &listener;
-    }
-    for (Listener& listener : pod.listeners) {
-        arm_accept(listener);
-    }
-    pod.listening = true;
-    if (index == 0) {
-        log::info("proxy", "pod listeners up", {log::Field::str("pod", pod.uid)});
-    }
-}
-
-void Worker::Impl::arm_accept(Listener& listener) {
-    ring->accept_multishot(listener.accept, listener.fd.get());
-}
-
-void Worker::Impl::close_listeners(Pod& pod) {
-    pod.listening = false;
-    for (Listener& listener : pod.listeners) {
-        if (!listener.fd) {
-            continue;
-        }
-        if (listener.accept.in_kernel) {
-            // The fd closes when the accept's final completion arrives.
-            ring->cancel(listener.accept);
-        } else if (listener.rearm.completion.in_kernel) {
-            ring->cancel_timer(listener.rearm);
-        } else {
-            listener.fd.reset();
-        }
-    }
-}
-
-void Worker::Impl::close_pod(std::unique_ptr<Pod> pod, std::string_view reason) {
-    pod->closing = true;
-    close_listeners(*pod);
-    std::string why = "connection closed: " + std::string(reason);
-    for (Conn* conn : pod->conns) {
-        if (conn->relay != 0) {
-            conn->close_reason = why;
-            relays->abort(conn->relay);
-        }
-    }
-    hbone_abort_all(*pod, why);
-    closing_pods.push_back(std::move(pod));
-    maybe_release_closing_pods();
-}
-
-void Worker::Impl::maybe_release_closing_pods() {
-    for (size_t i = 0; i < closing_pods.size();) {
-        Pod& pod = *closing_pods[i];
-        bool busy = !pod.conns.empty() || !pod.hbone_conns.empty();
-        for (Listener& listener : pod.listeners) {
-            if (listener.accept.in_kernel || listener.rearm.completion.in_kernel) {
-                busy = true;
-            } else {
-                listener.fd.reset();
-            }
-        }
-        if (busy) {
-            ++i;
-            continue;
-        }
-        closing_pods.erase(closing_pods.begin() + long(i));
-    }
-}
-
-void Worker::Impl::recheck_policies() {
-    for (auto& [uid, pod] : pods) {
-        const state::Workload* workload = snapshot->workload_by_uid(uid);
-        if (workload == nullptr) {
-            continue;
-        }
-        std::vector<const state::Policy*> policies = snapshot->policies_for(*workload);
-        std::vector<Conn*> denied;
-        for (Conn* conn : pod->conns) {
-            if (!conn->inbound_tracked || !conn->close_reason.empty()) {
-                continue;
-            }
-            if (!evaluate(policies, conn->rbac).allowed) {
-                denied.push_back(conn);
-            }
-        }
-        for (Conn* conn : denied) {
-            conn->close_reason = "connection closed due to policy change";
-            conn->close_flag = telemetry::ResponseFlag::deny;
-            if (conn->relay != 0) {
-                relays->abort(conn->relay);
-            } else if (conn->tunnel != nullptr) {
-                tunnel_abort(*conn->tunnel, conn->close_reason, conn->close_flag);
-            }
-        }
-    }
-}
-
 void Worker::Impl::publish_status(bool with_connections) {
-    std::vector<PodStatus> fresh;
-    for (auto& [uid, pod] : pods) {
-        PodStatus& entry = fresh.emplace_back();
-        entry.uid = uid;
-        entry.listening = pod->listening;
-        entry.error = pod->error;
-        entry.connections = uint32_t(pod->conns.size());
-        if (!with_connections) {
-            continue;
-        }
-        for (const Conn* conn : pod->conns) {
-            ConnectionSummary& summary = entry.connection_list.emplace_back();
-            summary.inbound =
-                    conn->kind == ConnKind::inbound_plain || conn->kind == ConnKind::inbound_hbone;
-            summary.src = conn->log.src_addr;
-            summary.original_dst = conn->original_dst;
-            summary.actual_dst = conn->log.dst_addr;
-            summary.protocol =
-                    conn->kind == ConnKind::outbound_hbone || conn->kind == ConnKind::inbound_hbone
-                            ? "HBONE"
-                            : "TCP";
-        }
-    }
+    std::vector<PodStatus> fresh = pods->status(with_connections);
     std::lock_guard lock(status_mutex);
     status = std::move(fresh);
-}
-
-void Worker::Impl::on_accept(Listener& listener, int32_t res, uint32_t flags) {
-    Pod& pod = *listener.pod;
-    bool more = (flags & IORING_CQE_F_MORE) != 0;
-    if (res >= 0) {
-        UniqueFd client(res);
-        if (pod.closing || draining) {
-            // Accepted while the listener was being cancelled: refuse it.
-            client.reset();
-        } else {
-            switch (listener.kind) {
-                case ListenerKind::outbound:
-                    on_outbound(pod, std::move(client));
-                    break;
-                case ListenerKind::inbound_plain:
-                    on_inbound_plain(pod, std::move(client));
-                    break;
-                case ListenerKind::inbound_hbone:
-                    on_inbound_hbone(pod, std::move(client));
-                    break;
-            }
-        }
-    }
-    if (more) {
-        return;
-    }
-    // The multishot accept ended (cancelled, or an error such as EMFILE ended it).
-    if (pod.closing || draining) {
-        listener.fd.reset();
-        maybe_release_closing_pods();
-        return;
-    }
-    if (res < 0 && res != -ECANCELED) {
-        // Back off briefly so fd exhaustion does not become a busy loop (reliability §5).
-        ring->arm_timer(listener.rearm, 50 * kNanosPerMilli);
-        return;
-    }
-    arm_accept(listener);
-}
-
-Result<UniqueFd> Worker::Impl::make_upstream_socket(Pod& pod, const state::SocketAddr& target) {
-    int family = target.ip.v6 ? AF_INET6 : AF_INET;
-    auto sock = inpod::socket_in(pod.netns, *own_netns, family, SOCK_STREAM | SOCK_NONBLOCK, 0,
-                                 options.packet_mark);
-    if (!sock) {
-        return sock;
-    }
-    (void)set_nodelay(sock->get());
-    (void)set_keepalive(sock->get(), {});
-    return sock;
-}
-
-std::optional<Worker::Impl::Captured> Worker::Impl::admit(Pod& pod, int fd,
-                                                          telemetry::Direction direction) {
-    Captured captured;
-    captured.peer = peer_address(fd);
-    auto original = original_destination(fd);
-    if (!original) {
-        return std::nullopt;
-    }
-    captured.destination = to_socket_addr(*original);
-    // Loops: outbound to loopback on a ztunnel port, inbound to any ztunnel port.
-    bool outbound = direction == telemetry::Direction::outbound;
-    if (is_ztunnel_port(captured.destination.port) &&
-        (!outbound || captured.destination.ip.is_loopback())) {
-        telemetry::log_connection_failed(captured.peer.to_string(),
-                                         captured.destination.to_string(), direction,
-                                         "attempted recursive call to ourselves");
-        return std::nullopt;
-    }
-    captured.workload = snapshot ? snapshot->workload_by_uid(pod.uid) : nullptr;
-    if (captured.workload == nullptr) {
-        telemetry::log_connection_failed(captured.peer.to_string(),
-                                         captured.destination.to_string(), direction,
-                                         std::string(outbound ? "unknown source workload "
-                                                              : "unknown destination workload ") +
-                                                 pod.uid);
-        return std::nullopt;
-    }
-    // TCP_NODELAY and keepalive came with the socket from its listener (open_listener).
-    return captured;
-}
-
-Conn* Worker::Impl::open_conn(Pod& pod, ConnKind kind, const ConnParties& parties,
-                              const state::SocketAddr& src, const state::SocketAddr& dst,
-                              std::string_view hbone_addr, std::string original_dst) {
-    bool outbound = kind == ConnKind::outbound_tcp || kind == ConnKind::outbound_hbone;
-    auto* conn = new Conn();
-    conn->pod = &pod;
-    conn->kind = kind;
-    conn->start_ns = monotonic_ns();
-    conn->original_dst = std::move(original_dst);
-    conn->log = connection_log(
-            outbound ? telemetry::Direction::outbound : telemetry::Direction::inbound, parties, src,
-            dst, hbone_addr, options.trust_domain);
-    if (shared.traffic != nullptr) {
-        // Opened is counted here, after the decision, as ztunnel counts it.
-        conn->metrics = telemetry::ConnectionMetrics(
-                *shared.traffic, size_t(index),
-                traffic_labels(
-                        outbound ? telemetry::Reporter::source : telemetry::Reporter::destination,
-                        parties, options.trust_domain));
-    }
-    telemetry::log_connection_opened(conn->log);
-    return conn;
-}
-
-void Worker::Impl::track(Conn& conn) {
-    conn.pod->conns.insert(&conn);
-    open_connections.fetch_add(1, std::memory_order_relaxed);
-}
-
-void Worker::Impl::relay_to(Pod& pod, UniqueFd client, Conn* conn, const state::SocketAddr& target,
-                            bool spoof) {
-    auto upstream = make_upstream_socket(pod, target);
-    if (!upstream) {
-        finish_conn(*conn, errno_text(upstream.error().sys_errno),
-                    telemetry::ResponseFlag::connect);
-        delete conn;
-        return;
-    }
-    if (spoof) {
-        (void)spoof_source(upstream->get(), conn->rbac.src, target);
-    }
-    sockaddr_storage addr;
-    socklen_t len = to_sockaddr(target, addr);
-    auto relay = relays->connect_and_relay(std::move(client), std::move(*upstream),
-                                           reinterpret_cast<sockaddr*>(&addr), len, conn);
-    if (!relay) {
-        finish_conn(*conn, "connection limit reached", telemetry::ResponseFlag::connect);
-        delete conn;
-        return;
-    }
-    conn->relay = *relay;
-    track(*conn);
-}
-
-void Worker::Impl::on_outbound(Pod& pod, UniqueFd client) {
-    auto captured = admit(pod, client.get(), telemetry::Direction::outbound);
-    if (!captured) {
-        return;
-    }
-    const state::SocketAddr& peer = captured->peer;
-    const state::SocketAddr& destination = captured->destination;
-    RouteOptions route_options;
-    route_options.default_trust_domain = options.trust_domain;
-    route_options.random = random();
-    Plan plan = plan_outbound(*snapshot, *captured->workload, destination, route_options);
-    if (plan.kind == PlanKind::refuse) {
-        std::string error(to_string(plan.reason));
-        if (plan.reason == RefuseReason::no_healthy_upstream) {
-            error = "no healthy upstream: " + destination.to_string();
-        } else if (plan.reason == RefuseReason::self_call) {
-            error = "attempted recursive call to ourselves";
-        }
-        telemetry::log_connection_failed(peer.to_string(), destination.to_string(),
-                                         telemetry::Direction::outbound, error);
-        return;
-    }
-    if (plan.kind == PlanKind::hbone) {
-        start_outbound_hbone(pod, std::move(client), *captured->workload, plan, peer, destination);
-        return;
-    }
-    state::SocketAddr target = plan.kind == PlanKind::tcp ? plan.connect_to : destination;
-    ConnParties parties;
-    parties.source = captured->workload;
-    parties.destination = plan.upstream;
-    parties.service = plan.service;
-    Conn* conn = open_conn(pod, ConnKind::outbound_tcp, parties, peer, target, {},
-                           destination.to_string());
-    relay_to(pod, std::move(client), conn, target, false);
-}
-
-void Worker::Impl::on_inbound_plain(Pod& pod, UniqueFd client) {
-    auto captured = admit(pod, client.get(), telemetry::Direction::inbound);
-    if (!captured) {
-        return;
-    }
-    const state::Workload* workload = captured->workload;
-    ConnParties parties;
-    parties.source = snapshot->workload_by_ip({workload->network, captured->peer.ip});
-    parties.destination = workload;
-    parties.service = guess_inbound_service(*snapshot, *workload, captured->destination.port);
-    Conn* conn =
-            open_conn(pod, ConnKind::inbound_plain, parties, captured->peer, captured->destination,
-                      {}, parties.service ? parties.service->hostname : "");
-    // Tracked before the first check, so a policy swap cannot slip between check and track.
-    conn->inbound_tracked = true;
-    conn->rbac.src = captured->peer;
-    conn->rbac.dst = captured->destination;
-    RbacDecision decision = evaluate(snapshot->policies_for(*workload), conn->rbac);
-    if (!decision.allowed) {
-        finish_conn(*conn, "connection closed due to policy rejection: " + decision.reason,
-                    telemetry::ResponseFlag::deny);
-        delete conn;
-        return;
-    }
-    relay_to(pod, std::move(client), conn, captured->destination, true);
-}
-
-bool Worker::Impl::spoof_source(int fd, const state::SocketAddr& peer,
-                                const state::SocketAddr& target) {
-    // Connect from the client's own address so the application sees it (ztunnel's
-    // freebind_connect); without CAP_NET_ADMIN fall back to an unspoofed connect, warning once.
-    if (peer.ip == target.ip) {
-        return true;
-    }
-    int family = target.ip.v6 ? AF_INET6 : AF_INET;
-    if (peer.ip.v6 == target.ip.v6 && set_transparent(fd, family)) {
-        // The port is left to connect(2) (see set_bind_address_no_port); best effort.
-        (void)set_bind_address_no_port(fd);
-        state::SocketAddr from = peer;
-        from.port = 0;
-        sockaddr_storage bind_addr;
-        socklen_t bind_len = to_sockaddr(from, bind_addr);
-        if (::bind(fd, reinterpret_cast<sockaddr*>(&bind_addr), bind_len) == 0) {
-            return true;
-        }
-    }
-    static std::atomic<bool> warned{false};
-    if (!warned.exchange(true)) {
-        log::warn("proxy",
-                  "cannot connect from the original source address; "
-                  "the application will see ztunnel's address");
-    }
-    return false;
-}
-
-void Worker::Impl::finish_conn(Conn& conn, std::string_view error, telemetry::ResponseFlag flag) {
-    conn.metrics.add_request_bytes(conn.log.request_bytes);
-    conn.metrics.add_response_bytes(conn.log.response_bytes);
-    conn.metrics.close(flag);
-    telemetry::log_connection_complete(conn.log, monotonic_ns() - conn.start_ns, error);
-}
-
-void Worker::Impl::on_relay_done(const uring::RelayReport& report) {
-    std::unique_ptr<Conn> conn(static_cast<Conn*>(report.user));
-    Pod& pod = *conn->pod;
-    pod.conns.erase(conn.get());
-    open_connections.fetch_sub(1, std::memory_order_relaxed);
-    // Istio's byte convention: received = client→server, sent = server→client.
-    conn->log.request_bytes = report.bytes_source_to_target;
-    conn->log.response_bytes = report.bytes_target_to_source;
-
-    std::string error = conn->close_reason;
-    telemetry::ResponseFlag flag = conn->close_flag;
-    if (error.empty()) {
-        switch (report.end) {
-            case uring::RelayEnd::completed:
-                break;
-            case uring::RelayEnd::reset:
-                // ztunnel does not report resets during the copy as errors.
-                break;
-            case uring::RelayEnd::connect_failed:
-                error = errno_text(report.sys_errno);
-                flag = telemetry::ResponseFlag::connect;
-                break;
-            case uring::RelayEnd::connect_timeout:
-                error = "connection timed out";
-                flag = telemetry::ResponseFlag::connect;
-                break;
-            case uring::RelayEnd::idle_timeout:
-                error = "idle timeout";
-                break;
-            case uring::RelayEnd::aborted:
-                error = "connection aborted";
-                break;
-            case uring::RelayEnd::drained:
-                error = "connection closed due to drain";
-                break;
-            case uring::RelayEnd::no_resources:
-                error = "out of pipe resources";
-                break;
-        }
-    }
-    finish_conn(*conn, error, flag);
-    if (pod.closing) {
-        maybe_release_closing_pods();
-    }
 }
 
 // --- Worker (control-thread API) ----------------------------------------------------------------
@@ -792,6 +260,7 @@ Worker::~Worker() {
 }
 
 Result<void> Worker::start() {
+    ZT_CHECK(impl_->shared.sockets != nullptr);
     impl_->wake_fd.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     if (!impl_->wake_fd) {
         return fail_errno(errno);

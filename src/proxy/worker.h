@@ -5,7 +5,8 @@
 // listeners accept, confined to this thread for life (DESIGN.md "Threads"). The control thread
 // publishes snapshots and calls `wake`; the worker then reconciles its pods (listeners for new
 // pods, immediate drain of removed ones) and re-checks the policy of every tracked inbound
-// connection against the new snapshot (late rejection).
+// connection against the new snapshot (late rejection). docs/architecture.md walks through the
+// units a worker runs (pods.h, link.h, tunnel.h, ...).
 //
 // Everything the control thread may call is thread-safe and never blocks on the data path.
 
@@ -15,22 +16,20 @@
 #include <vector>
 
 #include "src/state/store.h"
-#include "src/telemetry/traffic_metrics.h"
 #include "zt/clock.h"
 #include "zt/result.h"
 
+namespace zt::telemetry {
+class StandardMetrics;
+}
+
 namespace zt::proxy {
 
+class PodSockets;
 class TlsStore;
-
-// The in-pod listener ports (SPEC.md §3).
-inline constexpr uint16_t kOutboundPort = 15001;
-inline constexpr uint16_t kInboundPlainPort = 15006;
-inline constexpr uint16_t kInboundHbonePort = 15008;
 
 // WorkerOptions are the settings every worker shares.
 struct WorkerOptions {
-    uint32_t packet_mark = 1337;
     std::string trust_domain = "cluster.local";
     uint32_t relays_max = 16384;
     int64_t connect_timeout_ns = 10 * kNanosPerSecond;
@@ -49,7 +48,11 @@ struct WorkerOptions {
 struct WorkerShared {
     const state::SnapshotStore* snapshots = nullptr;
     const TlsStore* tls = nullptr;
-    telemetry::TrafficMetrics* traffic = nullptr;
+    // metrics is where the workers count, each into its own shard (null: count nothing).
+    telemetry::StandardMetrics* metrics = nullptr;
+    // sockets makes every socket the workers make in pods (pod_sockets.h): `InPodSockets` in
+    // production, loopback sockets in the in-process tests.
+    PodSockets* sockets = nullptr;
 };
 
 // ConnectionSummary is one open connection as `/config_dump`'s `workloadState` lists it.

@@ -64,7 +64,9 @@ StandardMetrics::StandardMetrics(const StandardMetricsOptions& options)
                                            Stability::unstable}))
     , pods(registry_.gauge({"ztunnel_pods", "Local pods by state", {"state"}, Stability::unstable}))
     , connections_refused(registry_.counter({"ztunnel_connections_refused",
-                                             "Connections refused at a limit, by reason",
+                                             "Connections refused before they were proxied "
+                                             "(loops, unknown workloads, routing, a limit), "
+                                             "by reason",
                                              {"reason"},
                                              Stability::unstable}))
     , tls_handshake_failures(registry_.counter({"ztunnel_tls_handshake_failures",
@@ -72,11 +74,13 @@ StandardMetrics::StandardMetrics(const StandardMetricsOptions& options)
                                                 {"reason"},
                                                 Stability::unstable}))
     , h2_glitches(registry_.counter({"ztunnel_h2_glitches",
-                                     "HTTP/2 peer misbehaviour charged to the glitch budget",
+                                     "HTTP/2 misbehaviour by peers, by kind",
                                      {"kind"},
                                      Stability::unstable}))
     , certificate_refusals(registry_.counter({"ztunnel_certificate_refusals",
-                                              "Certificates refused, by reason",
+                                              "Certificates refused: peers' in TLS handshakes, "
+                                              "and local ones not loaded or not issued, by "
+                                              "reason",
                                               {"reason"},
                                               Stability::unstable}))
     , http_refused(registry_.counter({"ztunnel_http_requests_refused",

@@ -3,7 +3,7 @@
 // StandardMetrics registers every family ztunnel's dashboards and SPEC.md §7 name, in one place,
 // so that names, labels and HELP texts are defined once: the traffic group, `istio_build`,
 // `process_open_fds`/`process_max_fds`, our config and pod metrics, and the counters for limits
-// and protections (connections refused at a limit, TLS handshake failures, HTTP/2 glitches,
+// and protections (connections refused, TLS handshake failures, HTTP/2 glitches,
 // certificate refusals, admin-server refusals). Components get references to the families here
 // and count into their own shard.
 
@@ -52,14 +52,17 @@ public:
     // ztunnel_pods{state="pending|up"}.
     GaugeFamily& pods;
 
-    // Limits and protections, each counted where it is hit, by `reason` (or `kind`).
-    // ztunnel_connections_refused_total{reason}: e.g. `max_connections`, `drain`.
+    // Limits and protections, each counted where it is hit, by `reason` (or `kind`); the
+    // workers count through src/proxy/proxy_counters.h.
+    // ztunnel_connections_refused_total{reason}: e.g. `self_call`, `ip_mismatch`,
+    // `connection_limit`, `draining`.
     ShardedFamily& connections_refused;
-    // ztunnel_tls_handshake_failures_total{reason}: e.g. `timeout`, `alpn`, `protocol`.
+    // ztunnel_tls_handshake_failures_total{reason}: e.g. `tls_handshake`, `timed_out`, `eof`.
     ShardedFamily& tls_handshake_failures;
-    // ztunnel_h2_glitches_total{kind}: peer misbehaviour charged to the glitch budget.
+    // ztunnel_h2_glitches_total{kind}: HTTP/2 misbehaviour by peers, e.g. `priority_frame`.
     ShardedFamily& h2_glitches;
-    // ztunnel_certificate_refusals_total{reason}: peer or issued certificates refused.
+    // ztunnel_certificate_refusals_total{reason}: peers' certificates refused in handshakes
+    // (workers), local ones the store refused or could not get (control thread).
     ShardedFamily& certificate_refusals;
     // ztunnel_http_requests_refused_total{server,reason}: admin/metrics/readiness refusals.
     ShardedFamily& http_refused;

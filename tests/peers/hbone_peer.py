@@ -11,6 +11,9 @@ package).
           (status, bytes and SHA-256 each way, the server certificate's serial) on stdout. Exit
           codes: 0 = 200 and a clean end, 3 = a non-200 answer, 4 = TLS handshake refused,
           5 = protocol or transfer error.
+  misbehave  connects like `client`, then misbehaves at the HTTP/2 level as an attacking peer
+          would (a second SETTINGS, PRIORITY frames, and a GET instead of a CONNECT, which the
+          server answers 400 itself), and prints the status it got. For the protection counters.
   server  stands in for a remote node's ztunnel: TLS 1.3 only, ALPN h2, a client certificate that
           verifies to --ca, then checks each CONNECT (client SPIFFE ID, :authority, the shape of
           baggage/forwarded/traceparent) and echoes the stream's bytes back. Every stream is logged
@@ -336,6 +339,45 @@ def run_server(args):
         ServerConnection(raw, ctx, args, log_lock).start()
 
 
+def run_misbehave(args):
+    ctx = tls_context(False, args.cert, args.key, args.ca)
+    host, port = split_hostport(args.connect)
+    raw = socket.create_connection((host, port), timeout=args.timeout)
+    try:
+        sock = ctx.wrap_socket(raw, server_hostname=None)
+    except (ssl.SSLError, ConnectionError, OSError) as err:
+        print(json.dumps({"error": "handshake", "detail": str(err)}))
+        return 4
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(
+        client_side=True, header_encoding="utf-8", validate_outbound_headers=False))
+    conn.initiate_connection()
+    conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1024 * 1024})
+    stream_id = conn.get_next_available_stream_id()
+    for weight in (16, 32, 64):
+        conn.prioritize(stream_id + 2, weight=weight)
+    conn.send_headers(stream_id, [(":method", "GET"), (":scheme", "https"), (":path", "/"),
+                                  (":authority", args.authority)], end_stream=True)
+    pump = Pump(sock, conn)
+    status = None
+    try:
+        pump.flush()
+        while status is None:
+            events = pump.receive()
+            if events is None:
+                break
+            for event in events:
+                if isinstance(event, h2.events.ResponseReceived):
+                    status = int(dict(event.headers).get(":status", "0"))
+                elif isinstance(event, h2.events.ConnectionTerminated):
+                    status = status or 0
+            pump.flush()
+    except (ssl.SSLError, OSError, h2.exceptions.ProtocolError) as err:
+        print(json.dumps({"error": "protocol", "detail": str(err), "status": status}))
+        return 5
+    print(json.dumps({"status": status}))
+    return 0 if status == 400 else 3
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -353,6 +395,13 @@ def main():
     client.add_argument("--seed", type=int, default=1)
     client.add_argument("--out")
     client.add_argument("--timeout", type=float, default=20.0)
+    misbehave = sub.add_parser("misbehave")
+    misbehave.add_argument("--connect", required=True, help="HBONE server ip:port")
+    misbehave.add_argument("--authority", required=True, help=":authority of the GET")
+    misbehave.add_argument("--cert", required=True)
+    misbehave.add_argument("--key", required=True)
+    misbehave.add_argument("--ca", required=True)
+    misbehave.add_argument("--timeout", type=float, default=20.0)
     server = sub.add_parser("server")
     server.add_argument("--listen", required=True)
     server.add_argument("--cert", required=True)
@@ -364,6 +413,8 @@ def main():
     args = parser.parse_args()
     if args.mode == "client":
         sys.exit(run_client(args))
+    if args.mode == "misbehave":
+        sys.exit(run_misbehave(args))
     run_server(args)
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# hbone_interop.sh runs our HBONE engines (build/tools/hbone_loopback: hbone::Connection over
+# hbone_interop.sh runs our HBONE engines (build/tools/hbone_loopback: hbone::LinkEngine over
 # loopback TCP) against the independent peer tests/peers/hbone_peer.py (OpenSSL + python3-h2),
 # both ways, with certificates made by openssl at run time: 5 MB echoed byte-exact each way with
 # HBONE's headers accepted by the peer; a client without a certificate, a client from an unknown

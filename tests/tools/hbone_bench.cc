@@ -21,7 +21,7 @@
 #include <openssl/aead.h>
 #include <openssl/rand.h>
 
-#include "hbone/connection.h"
+#include "hbone/link_engine.h"
 #include "tests/support/hbone_pki.h"
 
 using namespace zt::hbone;
@@ -96,7 +96,7 @@ struct OneWay {
 };
 
 template <class Handler>
-void drain(Connection& client, Connection& server, Handler& h) {
+void drain(LinkEngine& client, LinkEngine& server, Handler& h) {
     H2Event event;
     while (client.h2().poll_event(event)) {
         h.on_client(client.h2(), event);
@@ -107,7 +107,7 @@ void drain(Connection& client, Connection& server, Handler& h) {
 }
 
 // hop feeds `from`'s output straight into `to` (no extra copy: the socket would be the copy).
-bool hop(Connection& from, Connection& to) {
+bool hop(LinkEngine& from, LinkEngine& to) {
     zt::ByteSpan out = from.pending_output();
     if (out.empty()) {
         return false;
@@ -123,7 +123,7 @@ bool hop(Connection& from, Connection& to) {
 }
 
 template <class Handler>
-void run(Connection& client, Connection& server, Handler& h) {
+void run(LinkEngine& client, LinkEngine& server, Handler& h) {
     for (;;) {
         drain(client, server, h);
         bool moved = hop(client, server);
@@ -145,9 +145,9 @@ struct Nothing {
 // stack_rate moves `total` bytes client → server over `streams` tunnels; returns timing.
 Timing stack_rate(const zt::test::HbonePki& pki, size_t streams, size_t total,
                   const std::vector<uint8_t>& buffer) {
-    auto client = Connection::create(pki.client_ctx, {pki.server_id}, TlsLimits{},
+    auto client = LinkEngine::create(pki.client_ctx, {pki.server_id}, TlsLimits{},
                                      default_limits(Role::client), 0, pki.ca.now_unix());
-    auto server = Connection::create(pki.server_ctx, {}, TlsLimits{}, default_limits(Role::server),
+    auto server = LinkEngine::create(pki.server_ctx, {}, TlsLimits{}, default_limits(Role::server),
                                      0, pki.ca.now_unix());
     if (!client || !server) {
         std::fprintf(stderr, "create failed\n");

@@ -1,4 +1,4 @@
-// hbone_loopback runs our HBONE engines (hbone::Connection) over real loopback TCP sockets, so an
+// hbone_loopback runs our HBONE engines (hbone::LinkEngine) over real loopback TCP sockets, so an
 // independent peer (tests/peers/hbone_peer.py: OpenSSL + python3-h2) can be tested against them:
 //
 //   hbone_loopback server --listen 127.0.0.1:PORT --cert C --key K --ca CA --id SPIFFE
@@ -33,7 +33,7 @@
 #include <openssl/sha.h>
 
 #include "certs/certified_key.h"
-#include "hbone/connection.h"
+#include "hbone/link_engine.h"
 
 using namespace zt::hbone;
 
@@ -112,7 +112,7 @@ sockaddr_in parse_addr(const std::string& text) {
 // pump moves bytes between `fd` and `conn` for up to `timeout_ms`; returns false when the socket
 // closed or the connection failed. `handle` runs after every feed.
 template <class Handle>
-bool pump(int fd, Connection& conn, Handle&& handle, int timeout_ms) {
+bool pump(int fd, LinkEngine& conn, Handle&& handle, int timeout_ms) {
     std::vector<uint8_t> buf(256 * 1024);
     bool open = true;
     uint64_t deadline = mono_ns() + uint64_t(timeout_ms) * 1'000'000;
@@ -141,7 +141,7 @@ bool pump(int fd, Connection& conn, Handle&& handle, int timeout_ms) {
             }
         }
         (void)conn.tick(mono_ns());
-        if (!handle(conn, zt::ok()) || conn.state() == ConnectionState::closed) {
+        if (!handle(conn, zt::ok()) || conn.state() == LinkEngineState::closed) {
             break;
         }
     }
@@ -178,14 +178,14 @@ int run_server(const Args& args) {
         if (fd < 0) {
             continue;
         }
-        auto conn = Connection::create(ctx, {}, TlsLimits{}, default_limits(Role::server),
+        auto conn = LinkEngine::create(ctx, {}, TlsLimits{}, default_limits(Role::server),
                                        mono_ns(), time(nullptr));
         if (!conn) {
             close(fd);
             continue;
         }
         std::map<int32_t, EchoStream> streams;
-        auto handle = [&](Connection& c, const zt::Result<void>& fed) {
+        auto handle = [&](LinkEngine& c, const zt::Result<void>& fed) {
             if (!fed) {
                 std::printf("{\"event\": \"connection_error\", \"error\": \"%s\"}\n",
                             std::string(zt::to_string(fed.error().code)).c_str());
@@ -246,7 +246,7 @@ int run_server(const Args& args) {
             return true;
         };
         pump(fd, **conn, handle, 60'000);
-        if ((*conn)->state() != ConnectionState::open && (*conn)->error().code != zt::Errc::sys) {
+        if ((*conn)->state() != LinkEngineState::open && (*conn)->error().code != zt::Errc::sys) {
             std::printf("{\"event\": \"closed\", \"reason\": \"%s\"}\n",
                         std::string(zt::to_string((*conn)->error().code)).c_str());
             std::fflush(stdout);
@@ -272,7 +272,7 @@ int run_client(const Args& args) {
     if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
         die("connect");
     }
-    auto conn = Connection::create(ctx, {*expected}, TlsLimits{}, default_limits(Role::client),
+    auto conn = LinkEngine::create(ctx, {*expected}, TlsLimits{}, default_limits(Role::client),
                                    mono_ns(), time(nullptr));
     if (!conn) {
         die("create");
@@ -297,13 +297,13 @@ int run_client(const Args& args) {
     zt::Error failure{};
     bool failed = false;
     constexpr size_t kChunk = 256 * 1024;
-    auto handle = [&](Connection& c, const zt::Result<void>& fed) {
+    auto handle = [&](LinkEngine& c, const zt::Result<void>& fed) {
         if (!fed) {
             failure = fed.error();
             failed = true;
             return false;
         }
-        if (c.state() != ConnectionState::open) {
+        if (c.state() != LinkEngineState::open) {
             return true;
         }
         H2Session& h2 = c.h2();

@@ -1,8 +1,8 @@
-// connection.cc pumps bytes between TlsSession and H2Session for one HBONE connection. It owns
+// link_engine.cc pumps bytes between TlsSession and H2Session for one HBONE link. It owns
 // the record packing (whole frames per record, so a full DATA frame is one 16 KiB record) and the
 // plaintext buffer that H2 data events borrow. It must not make syscalls or read clocks.
 
-#include "hbone/connection.h"
+#include "hbone/link_engine.h"
 
 #include <algorithm>
 
@@ -18,26 +18,26 @@ constexpr size_t kOutputHighWaterBytes = 64 * 1024;
 
 }  // namespace
 
-std::string_view to_string(ConnectionState state) {
+std::string_view to_string(LinkEngineState state) {
     switch (state) {
-        case ConnectionState::handshaking:
+        case LinkEngineState::handshaking:
             return "handshaking";
-        case ConnectionState::open:
+        case LinkEngineState::open:
             return "open";
-        case ConnectionState::closing:
+        case LinkEngineState::closing:
             return "closing";
-        case ConnectionState::closed:
+        case LinkEngineState::closed:
             return "closed";
     }
     return "unknown";
 }
 
-Result<std::unique_ptr<Connection>> Connection::create(std::shared_ptr<const TlsContext> context,
+Result<std::unique_ptr<LinkEngine>> LinkEngine::create(std::shared_ptr<const TlsContext> context,
                                                        std::vector<certs::Identity> expected_peers,
                                                        const TlsLimits& tls_limits,
                                                        const H2Limits& h2_limits, uint64_t now_ns,
                                                        int64_t now_unix) {
-    std::unique_ptr<Connection> c(new Connection());
+    std::unique_ptr<LinkEngine> c(new LinkEngine());
     Role role = context->role();
     auto tls = TlsSession::create(std::move(context), std::move(expected_peers), tls_limits, now_ns,
                                   now_unix);
@@ -61,7 +61,7 @@ Result<std::unique_ptr<Connection>> Connection::create(std::shared_ptr<const Tls
     return c;
 }
 
-Result<void> Connection::fail(Error error) {
+Result<void> LinkEngine::fail(Error error) {
     if (!failed_) {
         failed_ = true;
         error_ = error;
@@ -69,7 +69,7 @@ Result<void> Connection::fail(Error error) {
     return zt::fail(error);
 }
 
-Result<void> Connection::feed(ByteSpan ciphertext) {
+Result<void> LinkEngine::feed(ByteSpan ciphertext) {
     if (failed_) {
         return zt::fail(error_);
     }
@@ -146,7 +146,7 @@ Result<void> Connection::feed(ByteSpan ciphertext) {
     return result;
 }
 
-Result<void> Connection::encrypt_frames(ByteSpan frames) {
+Result<void> LinkEngine::encrypt_frames(ByteSpan frames) {
     // Pack whole frames into records: a record is cut before a frame that would not fit, so a
     // 16384-byte DATA frame (16375 payload) is sealed alone in one full record.
     size_t start = 0;
@@ -169,7 +169,7 @@ Result<void> Connection::encrypt_frames(ByteSpan frames) {
     return ok();
 }
 
-ByteSpan Connection::pending_output() {
+ByteSpan LinkEngine::pending_output() {
     if (tls_->is_done() && !failed_) {
         while (tls_->pending_output().size() < kOutputHighWaterBytes) {
             ByteSpan frames = h2_->pending_output();
@@ -193,11 +193,11 @@ ByteSpan Connection::pending_output() {
     return tls_->pending_output();
 }
 
-void Connection::consume_output(size_t n) {
+void LinkEngine::consume_output(size_t n) {
     tls_->consume_output(n);
 }
 
-void Connection::release_idle_buffers() {
+void LinkEngine::release_idle_buffers() {
     // A buffer a send still holds stays alive with that send (`plaintext_owner`).
     plain_.reset();
     spare_.reset();
@@ -205,12 +205,12 @@ void Connection::release_idle_buffers() {
     h2_->release_idle_buffers();
 }
 
-void Connection::take_output(ByteBuffer& out) {
+void LinkEngine::take_output(ByteBuffer& out) {
     (void)pending_output();
     tls_->take_output(out);
 }
 
-Result<void> Connection::tick(uint64_t now_ns) {
+Result<void> LinkEngine::tick(uint64_t now_ns) {
     if (failed_) {
         return zt::fail(error_);
     }
@@ -229,26 +229,26 @@ Result<void> Connection::tick(uint64_t now_ns) {
     return ok();
 }
 
-ConnectionState Connection::state() {
+LinkEngineState LinkEngine::state() {
     bool flushed = tls_->pending_output().empty();
     if (failed_) {
         return flushed && (!tls_->is_done() || h2_->pending_output().empty())
-                       ? ConnectionState::closed
-                       : ConnectionState::closing;
+                       ? LinkEngineState::closed
+                       : LinkEngineState::closing;
     }
     if (!tls_->is_done()) {
-        return ConnectionState::handshaking;
+        return LinkEngineState::handshaking;
     }
     switch (h2_->state()) {
         case H2State::open:
         case H2State::draining:
-            return ConnectionState::open;
+            return LinkEngineState::open;
         case H2State::closing:
-            return ConnectionState::closing;
+            return LinkEngineState::closing;
         case H2State::closed:
-            return flushed ? ConnectionState::closed : ConnectionState::closing;
+            return flushed ? LinkEngineState::closed : LinkEngineState::closing;
     }
-    return ConnectionState::closing;
+    return LinkEngineState::closing;
 }
 
 }  // namespace zt::hbone

@@ -1,9 +1,9 @@
-// conn_info.cc turns the snapshot's view of a connection into metric labels and access-log
+// connection_labels.cc turns the snapshot's view of a connection into metric labels and access-log
 // fields exactly as ztunnel derives them: `*_workload` labels from `workloadName`, the log's
 // `*.workload` from the pod name, `destination_principal` from the destination workload and
 // `source_principal` only from a TLS identity.
 
-#include "src/proxy/conn_info.h"
+#include "src/proxy/connection_labels.h"
 
 namespace zt::proxy {
 
@@ -15,7 +15,8 @@ std::string principal_of(const state::Workload& workload, std::string_view defau
 
 }  // namespace
 
-telemetry::TrafficLabels traffic_labels(telemetry::Reporter reporter, const ConnParties& parties,
+telemetry::TrafficLabels traffic_labels(telemetry::Reporter reporter,
+                                        const ConnectionParties& parties,
                                         std::string_view default_trust_domain) {
     telemetry::TrafficLabels labels;
     labels.reporter = reporter;
@@ -63,7 +64,8 @@ telemetry::TrafficLabels traffic_labels(telemetry::Reporter reporter, const Conn
     return labels;
 }
 
-telemetry::ConnectionLog connection_log(telemetry::Direction direction, const ConnParties& parties,
+telemetry::ConnectionLog connection_log(telemetry::Direction direction,
+                                        const ConnectionParties& parties,
                                         const state::SocketAddr& src_addr,
                                         const state::SocketAddr& dst_addr,
                                         std::string_view hbone_addr,

@@ -16,8 +16,8 @@
 
 namespace zt::proxy {
 
-// ConnParties names the two ends of a connection as the snapshot knows them; any may be null.
-struct ConnParties {
+// ConnectionParties names the two ends of a connection as the snapshot knows them; any may be null.
+struct ConnectionParties {
     const state::Workload* source = nullptr;
     const state::Workload* destination = nullptr;
     const state::Service* service = nullptr;
@@ -28,12 +28,14 @@ struct ConnParties {
 };
 
 // traffic_labels fills ztunnel's CommonTrafficLabels for `parties`.
-telemetry::TrafficLabels traffic_labels(telemetry::Reporter reporter, const ConnParties& parties,
+telemetry::TrafficLabels traffic_labels(telemetry::Reporter reporter,
+                                        const ConnectionParties& parties,
                                         std::string_view default_trust_domain);
 
 // connection_log fills the access-log record: `src_addr`, `dst_addr` (the L4 next hop) and
 // `hbone_addr` (the CONNECT authority, empty for plain TCP) plus the names from `parties`.
-telemetry::ConnectionLog connection_log(telemetry::Direction direction, const ConnParties& parties,
+telemetry::ConnectionLog connection_log(telemetry::Direction direction,
+                                        const ConnectionParties& parties,
                                         const state::SocketAddr& src_addr,
                                         const state::SocketAddr& dst_addr,
                                         std::string_view hbone_addr,

@@ -1,9 +1,11 @@
 #pragma once
 
-// Connection stacks the two HBONE engines: ciphertext in, `TlsSession` (handshake, then records),
-// `H2Session` (frames, events), and back out the same way. It is what src/ drives per HBONE TCP
-// connection: `feed` what the socket received, send `pending_output`, drain `h2()` events, call
-// `tick` from a timer. Sans-I/O like its parts: no syscalls, no clocks, no callbacks.
+// LinkEngine stacks the two HBONE engines of one HBONE link (one TCP connection carrying mutual
+// TLS 1.3 and HTTP/2 between two ztunnels): ciphertext in, `TlsSession` (handshake, then records),
+// `H2Session` (frames, events), and back out the same way. It is what src/ drives per link:
+// `feed` what the socket received, send `pending_output`, drain `h2()` events, call `tick` from
+// a timer. Sans-I/O like its parts: no syscalls, no clocks, no callbacks. (Named for the link so
+// that "connection" keeps one meaning in src/proxy: the application's TCP connection.)
 
 #include <cstdint>
 #include <memory>
@@ -17,8 +19,8 @@
 
 namespace zt::hbone {
 
-// ConnectionState is the stack's life cycle.
-enum class ConnectionState : uint8_t {
+// LinkEngineState is the stack's life cycle.
+enum class LinkEngineState : uint8_t {
     handshaking,  // TLS handshake in progress; HTTP/2 not started.
     open,         // TLS done and peer verified; HTTP/2 running (it may be draining).
     closing,      // A fatal error or the end of HTTP/2: flush `pending_output`, then close.
@@ -26,13 +28,14 @@ enum class ConnectionState : uint8_t {
 };
 
 // to_string returns a stable lowercase name for `state`, for logs.
-std::string_view to_string(ConnectionState state);
+std::string_view to_string(LinkEngineState state);
 
-// Connection is one HBONE connection, client or server (the role of its `TlsContext`).
-class Connection {
+// LinkEngine is the protocol state of one HBONE link, client or server (the role of its
+// `TlsContext`).
+class LinkEngine {
 public:
     // create makes the TLS and HTTP/2 sessions (see `TlsSession::create`, `H2Session::create`).
-    static Result<std::unique_ptr<Connection>> create(std::shared_ptr<const TlsContext> context,
+    static Result<std::unique_ptr<LinkEngine>> create(std::shared_ptr<const TlsContext> context,
                                                       std::vector<certs::Identity> expected_peers,
                                                       const TlsLimits& tls_limits,
                                                       const H2Limits& h2_limits, uint64_t now_ns,
@@ -87,7 +90,7 @@ public:
     Result<void> tick(uint64_t now_ns);
 
     // state is the connection's life-cycle state.
-    ConnectionState state();
+    LinkEngineState state();
 
     // h2 and tls expose the engines (borrowed, live as long as this connection).
     H2Session& h2() { return *h2_; }
@@ -98,7 +101,7 @@ public:
     Error error() const { return error_; }
 
 private:
-    Connection() = default;
+    LinkEngine() = default;
     // fail records the first failure and returns it.
     Result<void> fail(Error error);
     // encrypt_frames seals whole HTTP/2 frames, cutting records only between frames.

@@ -1,11 +1,11 @@
-// Unit tests for hbone/connection: the whole HBONE stack (TLS 1.3 mTLS + HTTP/2 CONNECT) with a
+// Unit tests for hbone/link_engine: the whole HBONE stack (TLS 1.3 mTLS + HTTP/2 CONNECT) with a
 // client and a server joined in memory: 100 concurrent tunnels of 1 MiB each way with per-stream
 // SHA-256, byte-at-a-time delivery (B19), record packing (one full DATA frame per 16 KiB record),
 // half-close/reset through TLS, a refused peer that never gets HTTP/2, a GOAWAY that makes it
 // out through TLS after an HTTP/2 error, an idle connection that gives its buffers back, and
 // plaintext buffers held by a send left untouched.
 
-#include "hbone/connection.h"
+#include "hbone/link_engine.h"
 
 #include <algorithm>
 #include <memory>
@@ -31,17 +31,17 @@ zt::test::HbonePki& pki() {
     return instance;
 }
 
-std::unique_ptr<Connection> make(Role role, std::vector<Identity> expected = {}) {
+std::unique_ptr<LinkEngine> make(Role role, std::vector<Identity> expected = {}) {
     auto ctx = role == Role::client ? pki().client_ctx : pki().server_ctx;
-    auto c = Connection::create(ctx, std::move(expected), TlsLimits{}, default_limits(role), 0,
+    auto c = LinkEngine::create(ctx, std::move(expected), TlsLimits{}, default_limits(role), 0,
                                 pki().ca.now_unix());
     REQUIRE(c);
     return std::move(*c);
 }
 
 struct StackPair {
-    std::unique_ptr<Connection> client = make(Role::client, {pki().server_id});
-    std::unique_ptr<Connection> server = make(Role::server);
+    std::unique_ptr<LinkEngine> client = make(Role::client, {pki().server_id});
+    std::unique_ptr<LinkEngine> server = make(Role::server);
     zt::test::ChunkPolicy policy;
     std::vector<uint8_t> wire;
     zt::Result<void> client_error = zt::ok();
@@ -123,8 +123,8 @@ TEST_CASE("hbone: stack 100 concurrent tunnels carry 1 MiB each way over TLS+H2 
     zt::test::BulkTunnels bulk(100, 1 << 20);
     Ignore ignore;
     pair.run(ignore);  // Handshake and SETTINGS.
-    REQUIRE(pair.client->state() == ConnectionState::open);
-    REQUIRE(pair.server->state() == ConnectionState::open);
+    REQUIRE(pair.client->state() == LinkEngineState::open);
+    REQUIRE(pair.server->state() == LinkEngineState::open);
     CHECK(pair.server->tls().peer_identity() == pki().client_id);
     bulk.start(pair.client->h2(), 100);
     pair.run(bulk);
@@ -140,7 +140,7 @@ TEST_CASE("hbone: stack B19 TLS and frames delivered one byte at a time") {
     zt::test::BulkTunnels bulk(2, 20'000);
     Ignore ignore;
     pair.run(ignore);
-    REQUIRE(pair.client->state() == ConnectionState::open);
+    REQUIRE(pair.client->state() == LinkEngineState::open);
     bulk.start(pair.client->h2(), 2);
     pair.run(bulk);
     REQUIRE(pair.client_error);
@@ -302,8 +302,8 @@ TEST_CASE("hbone: stack A11 a refused server never sees HTTP/2 from the client")
     pair.run(ignore);
     REQUIRE_FALSE(pair.client_error);
     CHECK(pair.client_error.error().code == Errc::identity_mismatch);
-    CHECK(pair.client->state() == ConnectionState::closed);
-    CHECK(pair.server->state() != ConnectionState::open);
+    CHECK(pair.client->state() == LinkEngineState::closed);
+    CHECK(pair.server->state() != LinkEngineState::open);
     CHECK(pair.server->h2().counters().settings_frames == 0);
 }
 
@@ -318,7 +318,7 @@ TEST_CASE("hbone: stack an HTTP/2 connection error sends its GOAWAY through TLS"
     REQUIRE_FALSE(pair.server_error);
     CHECK(pair.server_error.error().code == Errc::h2_protocol);
     CHECK(Log::has(log.client, H2EventKind::goaway, kProtocolError));
-    CHECK(pair.server->state() == ConnectionState::closed);
+    CHECK(pair.server->state() == LinkEngineState::closed);
 }
 
 TEST_CASE("hbone: stack first-request deadline counts from the end of the handshake") {
@@ -326,7 +326,7 @@ TEST_CASE("hbone: stack first-request deadline counts from the end of the handsh
     Ignore ignore;
     REQUIRE(pair.server->tick(8'000'000'000));  // A slow handshake: 8 s after the accept.
     pair.run(ignore);
-    REQUIRE(pair.server->state() == ConnectionState::open);
+    REQUIRE(pair.server->state() == LinkEngineState::open);
     REQUIRE(pair.server->tick(17'000'000'000));  // 9 s after the handshake: still waiting.
     auto late = pair.server->tick(18'000'000'000);
     REQUIRE_FALSE(late);
@@ -380,7 +380,7 @@ TEST_CASE("hbone: stack a held plaintext buffer is left untouched by the next fe
         pair.server->h2().consume(*id, data.data.size());
         return data;
     };
-    auto inside = [](const Connection::PlaintextBuffer& buffer, zt::ByteSpan span) {
+    auto inside = [](const LinkEngine::PlaintextBuffer& buffer, zt::ByteSpan span) {
         return span.data() >= buffer.bytes.get() && span.data() < buffer.bytes.get() + buffer.size;
     };
 

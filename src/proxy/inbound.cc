@@ -1,0 +1,108 @@
+// inbound.cc is the inbound HBONE path: server links for a pod's 15008 and the execution of
+// `plan_inbound`'s decision for each CONNECT stream.
+
+#include "src/proxy/inbound.h"
+
+#include "src/proxy/inbound_plan.h"
+#include "src/proxy/link.h"
+#include "src/proxy/pod.h"
+#include "src/proxy/sockaddr.h"
+#include "src/proxy/tls_store.h"
+#include "src/proxy/tunnel.h"
+#include "src/proxy/worker_context.h"
+
+namespace zt::proxy {
+
+namespace {
+
+// answer_refusal ends stream `stream_id` with `status` and reports why: as a finished
+// connection when it was recorded, else as `connection failed`.
+void answer_refusal(Link& link, int32_t stream_id, uint16_t status, ProxiedConnection* connection,
+                    const CloseCause& cause) {
+    (void)link.h2().respond(stream_id, status);
+    if (connection != nullptr) {
+        finish_connection(link.context(), *connection, cause);
+    } else {
+        refuse_connection(link.context(), link.peer(), link.local(), telemetry::Direction::inbound,
+                          cause);
+    }
+}
+
+}  // namespace
+
+void accept_inbound_hbone(WorkerContext& context, Pod& pod, UniqueFd client) {
+    state::SocketAddr peer = peer_address(client.get());
+    state::SocketAddr local = local_address(client.get());
+    const state::Workload* workload =
+            context.snapshot ? context.snapshot->workload_by_uid(pod.uid()) : nullptr;
+    if (workload == nullptr) {
+        refuse_connection(context, peer, local, telemetry::Direction::inbound,
+                          CloseCause::of(CloseReason::unknown_workload));
+        return;
+    }
+    // The pod's listener presents the pod's own identity.
+    std::string identity = workload->identity(context.options.trust_domain);
+    std::shared_ptr<const TlsContexts> tls =
+            context.shared.tls ? context.shared.tls->load() : nullptr;
+    const IdentityTls* entry = tls ? tls->find(identity) : nullptr;
+    if (entry == nullptr) {
+        refuse_connection(context, peer, local, telemetry::Direction::inbound,
+                          CloseCause::no_certificate(identity));
+        return;
+    }
+    auto engine = hbone::LinkEngine::create(entry->server, {}, hbone::TlsLimits{},
+                                            hbone::default_limits(hbone::Role::server),
+                                            uint64_t(monotonic_ns()), unix_ns() / kNanosPerSecond);
+    if (!engine) {
+        return;
+    }
+    Link::accept(context, pod, std::move(*engine), std::move(client), peer, local);
+}
+
+void on_connect_request(Link& link, const hbone::H2Event& event) {
+    WorkerContext& context = link.context();
+    Pod& pod = link.pod();
+    if (context.snapshot == nullptr) {  // Pods exist only once a snapshot does.
+        answer_refusal(link, event.stream_id, hbone::kStatusServiceUnavailable, nullptr,
+                       CloseCause::of(CloseReason::unknown_workload));
+        return;
+    }
+    InboundRequest request;
+    request.workload = context.snapshot->workload_by_uid(pod.uid());
+    request.accepting = pod.accepting() && !context.draining;
+    request.authority = event.authority;
+    request.local = link.local();
+    request.peer = link.peer();
+    request.peer_identity = link.engine().tls().peer_identity();
+    InboundDecision decision = plan_inbound(*context.snapshot, request);
+    if (decision.action == InboundAction::refuse) {
+        answer_refusal(link, event.stream_id, decision.status, nullptr, decision.cause);
+        return;
+    }
+    ConnectionParties parties;
+    parties.source = decision.source;
+    parties.destination = decision.destination;
+    parties.service = decision.service;
+    parties.mutual_tls = true;
+    parties.tls_source_identity = request.peer_identity;
+    ProxiedConnection& connection =
+            open_connection(context, pod, ProxyPath::inbound_hbone, parties, link.peer(),
+                            decision.target, hbone::format_authority(event.authority),
+                            parties.service ? parties.service->hostname : "");
+    connection.policy_tracked = true;
+    connection.rbac = decision.rbac;
+    if (decision.action == InboundAction::deny) {
+        answer_refusal(link, event.stream_id, decision.status, &connection, decision.cause);
+        return;
+    }
+    state::SocketAddr client = link.peer();
+    auto upstream = context.sockets.upstream(pod.network, decision.target, &client);
+    if (!upstream) {
+        answer_refusal(link, event.stream_id, hbone::kStatusServiceUnavailable, &connection,
+                       CloseCause::connect_failed(upstream.error().sys_errno));
+        return;
+    }
+    Tunnel::create_inbound(context, pod, connection, link, event.stream_id, std::move(*upstream));
+}
+
+}  // namespace zt::proxy

@@ -1,0 +1,140 @@
+// Table tests for plan_inbound, ztunnel's inbound cases (its test_policy, hbone_ip_mismatch and
+// service-hostname tests): an IP authority equal to the pod's address (IPv4 and IPv6), one that
+// is not (400), a service hostname whose port goes through the pod's endpoint map or the
+// service's target port, one with no port (503), ztunnel's own ports (503), an unknown or
+// draining workload (503), an RBAC deny (401). One row per case.
+
+#include "src/proxy/inbound_plan.h"
+
+#include <string>
+
+#include <doctest/doctest.h>
+
+#include "src/config/load.h"
+
+namespace {
+
+using zt::proxy::InboundAction;
+using zt::proxy::InboundRequest;
+
+constexpr std::string_view kMesh = R"({
+  "workloads": [
+    {"uid": "c//Pod/default/client", "name": "client", "namespace": "default",
+     "serviceAccount": "client", "workloadIps": ["198.18.1.2"], "protocol": "HBONE",
+     "services": {}},
+    {"uid": "c//Pod/default/server", "name": "server", "namespace": "default",
+     "serviceAccount": "server", "workloadIps": ["198.18.2.2", "2001:db8:2::2"],
+     "protocol": "HBONE",
+     "services": {"default/server.default.svc": {"80": 8080},
+                  "default/fallback.default.svc": {},
+                  "default/noport.default.svc": {}}}
+  ],
+  "services": [
+    {"name": "server", "namespace": "default", "hostname": "server.default.svc",
+     "vips": ["/198.19.0.10"], "ports": {"80": 8000}},
+    {"name": "fallback", "namespace": "default", "hostname": "fallback.default.svc",
+     "vips": ["/198.19.0.11"], "ports": {"81": 8181}},
+    {"name": "noport", "namespace": "default", "hostname": "noport.default.svc",
+     "vips": ["/198.19.0.12"], "ports": {"82": 0}}
+  ],
+  "policies": [
+    {"name": "deny-robot", "namespace": "default", "scope": "Namespace", "action": "Deny",
+     "rules": [[[{"principals": [{"Suffix": "/sa/robot"}]}]]]}
+  ]
+})";
+
+constexpr const char* kServer = "c//Pod/default/server";
+constexpr const char* kClientId = "spiffe://cluster.local/ns/default/sa/client";
+
+struct Row {
+    const char* what;
+    const char* workload;  // uid; "" for an unknown one
+    bool accepting;
+    const char* authority;
+    const char* local;  // the link's local address
+    const char* peer;
+    const char* identity;
+    InboundAction action;
+    uint16_t status;
+    const char* target;  // connect and deny only
+    const char* error;   // ztunnel's error text, "" when connecting
+    const char* service;
+    const char* source;  // the peer's workload name, "" when unknown
+};
+
+}  // namespace
+
+TEST_CASE("inbound_plan: plan_inbound answers as ztunnel's serve_connect") {
+    auto loaded = zt::config::load_text(kMesh);
+    for (const auto& e : loaded.errors) {
+        MESSAGE(e);
+    }
+    REQUIRE(loaded.snapshot);
+    const zt::state::Snapshot& snapshot = *loaded.snapshot;
+
+    const Row rows[] = {
+            {"IP authority of the pod itself", kServer, true, "198.18.2.2:8080", "198.18.2.2:15008",
+             "198.18.1.2:40000", kClientId, InboundAction::connect, 200, "198.18.2.2:8080", "",
+             "server.default.svc", "client"},
+            {"IPv6 authority of the pod itself", kServer, true, "[2001:db8:2::2]:8080",
+             "[2001:db8:2::2]:15008", "[2001:db8:1::2]:40000", kClientId, InboundAction::connect,
+             200, "[2001:db8:2::2]:8080", "", "server.default.svc", ""},
+            {"IP authority of another address", kServer, true, "198.18.2.9:8080",
+             "198.18.2.2:15008", "198.18.1.2:40000", kClientId, InboundAction::refuse, 400, "",
+             "ip mismatch: 198.18.2.9 != 198.18.2.2", "", ""},
+            {"service hostname: the pod's endpoint map wins over the service's target port",
+             kServer, true, "server.default.svc:80", "198.18.2.2:15008", "198.18.1.2:40000",
+             kClientId, InboundAction::connect, 200, "198.18.2.2:8080", "", "server.default.svc",
+             "client"},
+            {"service hostname: the service's target port when the pod maps none", kServer, true,
+             "fallback.default.svc:81", "198.18.2.2:15008", "198.18.1.2:40000", kClientId,
+             InboundAction::connect, 200, "198.18.2.2:8181", "", "fallback.default.svc", "client"},
+            {"service hostname the pod does not serve", kServer, true, "unknown.default.svc:80",
+             "198.18.2.2:15008", "198.18.1.2:40000", kClientId, InboundAction::refuse, 503, "",
+             "unknown service unknown.default.svc:80", "", ""},
+            {"service hostname with no port for it", kServer, true, "noport.default.svc:82",
+             "198.18.2.2:15008", "198.18.1.2:40000", kClientId, InboundAction::refuse, 503, "",
+             "unknown service noport.default.svc:82", "", ""},
+            {"a port of ztunnel's own (a loop)", kServer, true, "198.18.2.2:15008",
+             "198.18.2.2:15008", "198.18.1.2:40000", kClientId, InboundAction::refuse, 503, "",
+             "attempted recursive call to ourselves", "", ""},
+            {"the pod's workload is unknown", "", true, "198.18.2.2:8080", "198.18.2.2:15008",
+             "198.18.1.2:40000", kClientId, InboundAction::refuse, 503, "", "unknown workload", "",
+             ""},
+            {"the pod is draining", kServer, false, "198.18.2.2:8080", "198.18.2.2:15008",
+             "198.18.1.2:40000", kClientId, InboundAction::refuse, 503, "", "unknown workload", "",
+             ""},
+            {"RBAC denies the peer's identity", kServer, true, "198.18.2.2:8080",
+             "198.18.2.2:15008", "198.18.1.2:40000", "spiffe://cluster.local/ns/default/sa/robot",
+             InboundAction::deny, 401, "198.18.2.2:8080",
+             "connection closed due to policy rejection: explicitly denied by: "
+             "default/deny-robot",
+             "server.default.svc", "client"},
+    };
+    for (const Row& row : rows) {
+        CAPTURE(std::string(row.what));
+        InboundRequest request;
+        request.workload = *row.workload ? snapshot.workload_by_uid(row.workload) : nullptr;
+        request.accepting = row.accepting;
+        request.authority = zt::hbone::parse_authority(row.authority).value();
+        request.local = *zt::state::SocketAddr::parse(row.local);
+        request.peer = *zt::state::SocketAddr::parse(row.peer);
+        request.peer_identity = zt::certs::Identity::parse(row.identity).value();
+        zt::proxy::InboundDecision decision = plan_inbound(snapshot, request);
+        CHECK(to_string(decision.action) == to_string(row.action));
+        CHECK(decision.status == row.status);
+        CHECK(error_text(decision.cause) == row.error);
+        if (row.action == InboundAction::refuse) {
+            continue;
+        }
+        CHECK(decision.target.to_string() == row.target);
+        CHECK(decision.destination == request.workload);
+        REQUIRE(decision.service != nullptr);
+        CHECK(decision.service->hostname == row.service);
+        CHECK((decision.source ? decision.source->name : std::string()) == row.source);
+        // RBAC judged the application's address, not 15008, with the peer's identity.
+        CHECK(decision.rbac.dst == decision.target);
+        CHECK(decision.rbac.src == request.peer);
+        CHECK(decision.rbac.src_identity->to_string() == row.identity);
+    }
+}

@@ -1,0 +1,18 @@
+#pragma once
+
+// The outbound path (15001): a captured connection is admitted, routed by `plan_outbound`
+// (route.h), and carried out: refused, relayed as plain TCP (plaintext.h), or tunnelled over
+// HBONE on a link from the pod's pool (or a new one). A waypoint hop changes only the plan (where
+// to connect, which authority and identities), not this code.
+
+#include "zt/unique_fd.h"
+
+namespace zt::proxy {
+
+class WorkerContext;
+struct Pod;
+
+// accept_outbound takes connection `client`, accepted on `pod`'s 15001.
+void accept_outbound(WorkerContext& context, Pod& pod, UniqueFd client);
+
+}  // namespace zt::proxy

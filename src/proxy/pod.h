@@ -1,0 +1,56 @@
+#pragma once
+
+// Pod is one captured pod on one worker: its network namespace, its listeners, and everything
+// they started and the pod owns: its proxied connections, its HBONE links (client links dialled
+// from its outbound side and server links accepted on its 15008), its tunnels, and its link pool.
+// A removed pod closes its listeners and ends everything it owns, then waits (`Pods`) until every
+// one is gone before it is freed.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "src/proxy/link.h"
+#include "src/proxy/owned_set.h"
+#include "src/proxy/pod_listeners.h"
+#include "src/proxy/pod_sockets.h"
+#include "src/proxy/pool.h"
+#include "src/proxy/proxied_connection.h"
+#include "src/proxy/tunnel.h"
+
+namespace zt::proxy {
+
+// PodState is a pod's life on one worker.
+enum class PodState : uint8_t {
+    waiting,    // No listeners yet: its namespace could not be opened (retried on reconcile).
+    failed,     // Its listeners could not be opened (`error` says why).
+    listening,  // Accepting.
+    draining,   // ztunnel drains: listeners closed, connections finish.
+    closing,    // Removed: listeners closed and everything ended; freed once all is gone.
+};
+
+std::string_view to_string(PodState state);
+
+struct Pod {
+    Pod(PodNetwork network_, const PoolPolicy& pool_policy)
+        : network(std::move(network_)), pool(pool_policy) {}
+
+    Pod(const Pod&) = delete;
+    Pod& operator=(const Pod&) = delete;
+
+    const std::string& uid() const { return network.uid; }
+
+    // accepting says whether new connections and streams are taken.
+    bool accepting() const { return state == PodState::listening; }
+
+    PodNetwork network;
+    PodState state = PodState::waiting;
+    std::string error;  // Why the listeners could not be opened.
+    PodListeners listeners;
+    OwnedSet<ProxiedConnection> connections;
+    OwnedSet<Link> links;
+    OwnedSet<Tunnel> tunnels;
+    LinkPool<Link> pool;  // The client links that may take more streams.
+};
+
+}  // namespace zt::proxy

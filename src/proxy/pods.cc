@@ -1,0 +1,226 @@
+// pods.cc keeps one worker's pods equal to the snapshot's, ends what a removed pod owns, and
+// re-judges tracked inbound connections after each config change.
+
+#include "src/proxy/pods.h"
+
+#include "src/inpod/netns.h"
+#include "src/proxy/worker_context.h"
+#include "zt/log.h"
+
+namespace zt::proxy {
+
+std::string_view to_string(PodState state) {
+    switch (state) {
+        case PodState::waiting:
+            return "waiting";
+        case PodState::failed:
+            return "failed";
+        case PodState::listening:
+            return "listening";
+        case PodState::draining:
+            return "draining";
+        case PodState::closing:
+            return "closing";
+    }
+    return "unknown";
+}
+
+void Pods::reconcile() {
+    const state::Snapshot& snapshot = *context_.snapshot;
+    // Pods that left the file (or whose workload vanished) are drained at once, as ztunnel does
+    // on a ZDS delete; a pod re-created under the same uid gets a new namespace, so its
+    // listeners are replaced.
+    std::vector<std::string> gone;
+    for (auto& [uid, pod] : pods_) {
+        const state::Pod* wanted = snapshot.pod_by_uid(uid);
+        if (wanted == nullptr || snapshot.pod_pending(*wanted)) {
+            gone.push_back(uid);
+            continue;
+        }
+        auto current = inpod::Netns::open(wanted->netns);
+        const inpod::Netns& netns = pod->network.netns;
+        if (current && (current->inode() != netns.inode() || current->device() != netns.device())) {
+            gone.push_back(uid);
+        }
+    }
+    for (const std::string& uid : gone) {
+        auto node = pods_.extract(uid);
+        close_pod(std::move(node.mapped()), CloseReason::pod_removed);
+    }
+    if (!context_.draining) {
+        for (const state::Pod& wanted : snapshot.pods()) {
+            if (snapshot.pod_pending(wanted) || pods_.count(wanted.uid) != 0) {
+                continue;
+            }
+            auto netns = inpod::Netns::open(wanted.netns);
+            PodNetwork network{wanted.uid, netns ? std::move(*netns)
+                                                 : inpod::Netns(UniqueFd(), 0, 0, wanted.netns)};
+            auto pod = std::make_unique<Pod>(std::move(network), context_.pool_policy());
+            Pod& ref = *pod;
+            pods_.emplace(wanted.uid, std::move(pod));
+            if (!netns) {
+                // Retried on the next reconcile; reported through the pod's status meanwhile.
+                ref.error = "network namespace " + wanted.netns + ": " +
+                            errno_text(netns.error().sys_errno);
+                log::warn(
+                        "proxy", "pod network namespace unavailable",
+                        {log::Field::str("pod", wanted.uid), log::Field::str("netns", wanted.netns),
+                         log::Field::str("error", errno_text(netns.error().sys_errno))});
+                continue;
+            }
+            open_pod(ref);
+        }
+        for (auto& [uid, pod] : pods_) {
+            if (pod->state != PodState::waiting || pod->network.netns.fd() >= 0) {
+                continue;
+            }
+            const state::Pod* wanted = snapshot.pod_by_uid(uid);
+            auto netns = wanted ? inpod::Netns::open(wanted->netns)
+                                : Result<inpod::Netns>(fail(Errc::not_found));
+            if (netns) {
+                pod->network.netns = std::move(*netns);
+                pod->error.clear();
+                open_pod(*pod);
+            }
+        }
+    }
+    recheck_policies();
+}
+
+void Pods::open_pod(Pod& pod) {
+    if (!pod.listeners.open(context_, pod, pod.error)) {
+        pod.state = PodState::failed;
+        log::error("proxy", "cannot open pod listener",
+                   {log::Field::str("pod", pod.uid()), log::Field::str("error", pod.error)});
+        return;
+    }
+    pod.state = PodState::listening;
+    if (context_.index == 0) {
+        log::info("proxy", "pod listeners up", {log::Field::str("pod", pod.uid())});
+    }
+}
+
+void Pods::close_pod(std::unique_ptr<Pod> pod, CloseReason reason) {
+    pod->state = PodState::closing;
+    pod->listeners.close();
+    CloseCause why = CloseCause::of(reason);
+    for (ProxiedConnection* connection : pod->connections.members()) {
+        if (connection->relay != 0) {
+            connection->imposed = why;
+            context_.relays->abort(connection->relay);
+        }
+    }
+    for (Link* link : pod->links.members()) {
+        link->abort_streams(why);
+    }
+    closing_.push_back(std::move(pod));
+}
+
+void Pods::release_closed() {
+    for (size_t i = 0; i < closing_.size();) {
+        Pod& pod = *closing_[i];
+        if (pod.listeners.busy() || !pod.connections.empty() || !pod.links.empty() ||
+            !pod.tunnels.empty()) {
+            ++i;
+            continue;
+        }
+        closing_.erase(closing_.begin() + long(i));
+    }
+}
+
+void Pods::recheck_policies() {
+    const state::Snapshot& snapshot = *context_.snapshot;
+    for (auto& [uid, pod] : pods_) {
+        const state::Workload* workload = snapshot.workload_by_uid(uid);
+        if (workload == nullptr) {
+            continue;
+        }
+        std::vector<const state::Policy*> policies = snapshot.policies_for(*workload);
+        std::vector<ProxiedConnection*> denied;
+        pod->connections.for_each([&](const ProxiedConnection& connection) {
+            if (connection.policy_tracked && !connection.imposed.is_error() &&
+                !evaluate(policies, connection.rbac).allowed) {
+                denied.push_back(const_cast<ProxiedConnection*>(&connection));
+            }
+        });
+        for (ProxiedConnection* connection : denied) {
+            connection->imposed = CloseCause::of(CloseReason::policy_change);
+            if (connection->relay != 0) {
+                context_.relays->abort(connection->relay);
+            } else if (connection->tunnel != nullptr) {
+                connection->tunnel->fail(connection->imposed);
+            }
+        }
+    }
+}
+
+void Pods::drain() {
+    for (auto& [uid, pod] : pods_) {
+        if (pod->state == PodState::listening) {
+            pod->state = PodState::draining;
+        }
+        pod->listeners.close();
+        for (Link* link : pod->links.members()) {
+            link->drain();
+        }
+    }
+}
+
+void Pods::end_all(const CloseCause& cause) {
+    context_.relays->drain();
+    for (auto& [uid, pod] : pods_) {
+        for (Link* link : pod->links.members()) {
+            link->abort_streams(cause);
+        }
+    }
+}
+
+void Pods::close_all() {
+    std::vector<std::string> uids;
+    for (auto& [uid, pod] : pods_) {
+        uids.push_back(uid);
+    }
+    for (const std::string& uid : uids) {
+        auto node = pods_.extract(uid);
+        close_pod(std::move(node.mapped()), CloseReason::shutting_down);
+    }
+}
+
+void Pods::tick(int64_t now_ns) {
+    auto tick_links = [now_ns](Pod& pod) {
+        for (Link* link : pod.links.members()) {
+            link->tick(now_ns);
+        }
+    };
+    for (auto& [uid, pod] : pods_) {
+        tick_links(*pod);
+    }
+    for (auto& pod : closing_) {
+        tick_links(*pod);
+    }
+}
+
+std::vector<PodStatus> Pods::status(bool with_connections) const {
+    std::vector<PodStatus> out;
+    for (const auto& [uid, pod] : pods_) {
+        PodStatus& entry = out.emplace_back();
+        entry.uid = uid;
+        entry.listening = pod->listeners.listening();
+        entry.error = pod->error;
+        entry.connections = uint32_t(pod->connections.size());
+        if (!with_connections) {
+            continue;
+        }
+        pod->connections.for_each([&entry](const ProxiedConnection& connection) {
+            ConnectionSummary& summary = entry.connection_list.emplace_back();
+            summary.inbound = connection.inbound();
+            summary.src = connection.log.src_addr;
+            summary.original_dst = connection.original_dst;
+            summary.actual_dst = connection.log.dst_addr;
+            summary.protocol = connection.hbone() ? "HBONE" : "TCP";
+        });
+    }
+    return out;
+}
+
+}  // namespace zt::proxy

@@ -1,0 +1,68 @@
+#pragma once
+
+// Pods is one worker's set of captured pods, kept equal to the snapshot's `pods` (ztunnel's ZDS
+// state): `reconcile` opens listeners for new pods (retrying those whose namespace was not there
+// yet), drains removed ones at once (and a pod re-created under the same uid, which comes back
+// with a new namespace), and judges every tracked inbound connection against the new policies
+// (late rejection). Closed pods wait here until everything they owned is gone.
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "src/proxy/close_cause.h"
+#include "src/proxy/pod.h"
+#include "src/proxy/worker.h"
+
+namespace zt::proxy {
+
+class WorkerContext;
+
+class Pods {
+public:
+    explicit Pods(WorkerContext& context) : context_(context) {}
+
+    Pods(const Pods&) = delete;
+    Pods& operator=(const Pods&) = delete;
+
+    // reconcile brings the pods in line with `context.snapshot` (which just changed).
+    void reconcile();
+
+    // drain stops accepting: every listener closes and every link sends GOAWAY; open
+    // connections go on.
+    void drain();
+
+    // end_all ends every connection now with `cause` (the drain deadline passed).
+    void end_all(const CloseCause& cause);
+
+    // close_all removes every pod (ztunnel stops).
+    void close_all();
+
+    // tick passes time to every link.
+    void tick(int64_t now_ns);
+
+    // release_closed frees removed pods that own nothing any more.
+    void release_closed();
+
+    // status is every pod's view for readiness and `/config_dump`, with each open connection
+    // when `with_connections`.
+    std::vector<PodStatus> status(bool with_connections) const;
+
+    // empty says whether no pod is left, open or closing.
+    bool empty() const { return pods_.empty() && closing_.empty(); }
+
+private:
+    // open_pod opens the listeners of `pod`.
+    void open_pod(Pod& pod);
+    // close_pod ends everything `pod` owns with `reason` and keeps it until all of it is gone.
+    void close_pod(std::unique_ptr<Pod> pod, CloseReason reason);
+    // recheck_policies ends the tracked inbound connections the new policies deny.
+    void recheck_policies();
+
+    WorkerContext& context_;
+    std::unordered_map<std::string, std::unique_ptr<Pod>> pods_;
+    std::vector<std::unique_ptr<Pod>> closing_;
+};
+
+}  // namespace zt::proxy
