@@ -4,13 +4,21 @@
 
 #include "certs/store.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <doctest/doctest.h>
 
 #include "tests/support/test_ca.h"
+#include "zt/unique_fd.h"
 
 using zt::Errc;
 using zt::FakeClock;
@@ -406,4 +414,95 @@ TEST_CASE("certs: reload renews at once in issuer mode; forget and want start ov
     f.store->tick();
     CHECK(f.store->get(who) != nullptr);
     CHECK(f.issuer->calls == 3);
+}
+
+namespace {
+
+// tick_bounded runs `store.tick()` on a scratch thread and says whether it returned within 2 s.
+// A tick stuck opening a FIFO (opened for reading, it waits for a writer) is released by opening
+// the write end of every path in `fifos`, so the thread can be joined either way.
+bool tick_bounded(CertStore& store, const std::vector<std::filesystem::path>& fifos) {
+    std::promise<void> done;
+    auto finished = done.get_future();
+    std::thread ticker([&] {
+        store.tick();
+        done.set_value();
+    });
+    bool in_time = finished.wait_for(std::chrono::seconds(2)) == std::future_status::ready;
+    while (!in_time &&
+           finished.wait_for(std::chrono::milliseconds(10)) != std::future_status::ready) {
+        for (const auto& fifo : fifos) {
+            zt::UniqueFd writer(::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+        }
+    }
+    ticker.join();
+    return in_time;
+}
+
+}  // namespace
+
+TEST_CASE("certs: a FIFO as key.pem or root-cert.pem is refused at once, never waited on") {
+    TempDir dir;
+    FakeClock clock(zt::unix_ns());
+    TestCa ca = TestCa::root("cluster.local", clock.unix_seconds());
+    auto who = id("spiffe://cluster.local/ns/default/sa/app");
+    dir.write("root-cert.pem", ca.root_pem());
+    auto leaf = ca.issue_leaf(who.to_string());
+    dir.write("default/app/cert-chain.pem", leaf.chain_pem);
+    dir.write("default/app/key.pem", leaf.key_pem);
+    auto store = CertStore::with_files(dir.path.string(), clock);
+    store->want(who);
+    store->tick();
+    auto good = store->get(who);
+    REQUIRE(good);
+
+    SUBCASE("key.pem") {
+        auto key = dir.path / "default/app/key.pem";
+        std::filesystem::remove(key);
+        REQUIRE(::mkfifo(key.c_str(), 0600) == 0);
+        clock.advance_seconds(1);
+        REQUIRE_MESSAGE(tick_bounded(*store, {key}), "tick blocked on a FIFO key.pem");
+        CHECK(store->get(who) == good);  // the last good certificate stays
+        CHECK(store->state(who).second == Errc::invalid_argument);
+        CHECK(store->stats().refusals_by_reason[Errc::invalid_argument] == 1);
+    }
+    SUBCASE("root-cert.pem") {
+        auto roots = dir.path / "root-cert.pem";
+        std::filesystem::remove(roots);
+        REQUIRE(::mkfifo(roots.c_str(), 0600) == 0);
+        clock.advance_seconds(1);
+        REQUIRE_MESSAGE(tick_bounded(*store, {roots}), "tick blocked on a FIFO root-cert.pem");
+        CHECK(store->get(who) == good);
+        CHECK(store->stats().files_refused_total == 1);
+        CHECK(store->stats().refusals_by_reason[Errc::invalid_argument] == 1);
+    }
+    SUBCASE("a directory as cert-chain.pem") {
+        auto chain = dir.path / "default/app/cert-chain.pem";
+        std::filesystem::remove(chain);
+        std::filesystem::create_directory(chain);
+        clock.advance_seconds(1);
+        REQUIRE(tick_bounded(*store, {}));
+        CHECK(store->get(who) == good);
+        CHECK(store->state(who).second == Errc::invalid_argument);
+    }
+}
+
+TEST_CASE("certs: read_pem_file reads regular files only, without blocking") {
+    TempDir dir;
+    auto fifo = dir.path / "fifo.pem";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    std::promise<zt::Result<std::string>> result;
+    auto read = result.get_future();
+    std::thread reader([&] { result.set_value(zt::certs::read_pem_file(fifo.string())); });
+    bool in_time = read.wait_for(std::chrono::seconds(2)) == std::future_status::ready;
+    if (!in_time) {
+        zt::UniqueFd writer(::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+    }
+    reader.join();
+    REQUIRE_MESSAGE(in_time, "read_pem_file blocked on a FIFO");
+    auto text = read.get();
+    REQUIRE_FALSE(text);
+    CHECK(text.error().code == Errc::invalid_argument);
+    CHECK(zt::certs::read_pem_file((dir.path / "missing").string()).error().code ==
+          Errc::not_found);
 }
