@@ -189,6 +189,11 @@ int App::start(lifecycle::ShutdownSignals& signals) {
     control.tick = [this] {
         tick();
     };
+    control.reload = [this] {
+        // Forced: even unchanged bytes are parsed and applied again, as a daemon's SIGHUP does.
+        (void)watcher->reload_now();
+        after_config_work();
+    };
     loop = std::make_unique<lifecycle::ControlLoop>(loop_options, signals, readiness,
                                                     std::move(control));
     loop->set_log_queue(log_queue.get());
