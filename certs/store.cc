@@ -200,7 +200,7 @@ void CertStore::count_refusal(Errc code) {
     stats_.refusals_by_reason[code] += 1;
 }
 
-void CertStore::tick_roots(int64_t now_mono) {
+void CertStore::tick_roots(int64_t now_mono, int64_t now_unix) {
     if (now_mono < roots_due_mono_ns_ && !roots_forced_) {
         return;
     }
@@ -233,10 +233,32 @@ void CertStore::tick_roots(int64_t now_mono) {
     log::info(
             kLogTarget, "loaded root certificates",
             {log::Field::str("path", path), log::Field::num("roots", file_roots_->roots().size())});
-    // Every CertifiedKey embeds its roots: rebuild them all against the new bundle.
+    // Every CertifiedKey embeds the roots its handshakes verify peers against. Re-publish each
+    // current one with the new bundle at once, whatever state its files are in, so no new
+    // handshake trusts a root that was just removed. An identity whose own leaf does not chain to
+    // the new roots cannot keep its certificate either: it becomes unavailable (readiness names
+    // it) until a leaf that matches the new roots is written. Its files are re-read below in any
+    // case (the agent may have written the new leaf already).
     for (auto& [id, entry] : entries_) {
         entry->forced = true;
         entry->due_mono_ns = 0;
+        if (!entry->current) {
+            continue;
+        }
+        auto rebound = entry->current->with_roots(file_roots_, now_unix);
+        if (rebound) {
+            entry->current = std::move(rebound).value();
+            continue;
+        }
+        entry->current.reset();
+        entry->state = CertState::unavailable;
+        entry->last_error = rebound.error().code;
+        stats_.roots_mismatch_total += 1;
+        log::error(kLogTarget,
+                   "certificate does not chain to the new root certificates; identity unavailable "
+                   "until a matching certificate is written",
+                   {log::Field::str("identity", id.to_string()),
+                    log::Field::display("reason", zt::to_string(rebound.error().code))});
     }
 }
 
@@ -342,7 +364,7 @@ void CertStore::tick() {
     {
         std::lock_guard lock(mu_);
         if (!issuer_) {
-            tick_roots(now_mono);
+            tick_roots(now_mono, now_unix);
         }
         for (auto& [id, entry] : entries_) {
             if (entry->current && now_unix >= entry->current->not_after_unix()) {

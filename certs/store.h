@@ -96,6 +96,9 @@ struct StoreStats {
     uint64_t files_loaded_total = 0;    // certificate files accepted (first load or rotation)
     uint64_t files_refused_total = 0;   // certificate or root files refused
     uint64_t expired_total = 0;         // published certificates that expired unreplaced
+    // roots_mismatch_total counts identities made unavailable because a new root bundle no
+    // longer verifies their leaf (file mode).
+    uint64_t roots_mismatch_total = 0;
     std::map<Errc, uint64_t> refusals_by_reason;  // issue failures and refusals, by reason
     // earliest_expiry_unix is the soonest notAfter among published certificates (0 when none),
     // for a `cert_expiry_timestamp_seconds` gauge that alerts before expiry.
@@ -160,7 +163,7 @@ private:
                                                         int64_t now_unix, bool& unchanged);
     void apply(const Identity& id, Entry& entry, Result<std::shared_ptr<const CertifiedKey>> result,
                int64_t now_mono, int64_t now_unix);
-    void tick_roots(int64_t now_mono);
+    void tick_roots(int64_t now_mono, int64_t now_unix);
 
     const Clock& clock_;
     StoreOptions options_;

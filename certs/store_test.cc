@@ -506,3 +506,83 @@ TEST_CASE("certs: read_pem_file reads regular files only, without blocking") {
     CHECK(zt::certs::read_pem_file((dir.path / "missing").string()).error().code ==
           Errc::not_found);
 }
+
+TEST_CASE("certs: roots that drop an identity's CA make it unavailable until a matching leaf") {
+    TempDir dir;
+    FakeClock clock(zt::unix_ns());
+    TestCa old_ca = TestCa::root("cluster.local", clock.unix_seconds());
+    TestCa new_ca = TestCa::root("cluster.local", clock.unix_seconds());
+    auto who = id("spiffe://cluster.local/ns/default/sa/app");
+    auto bystander = id("spiffe://cluster.local/ns/default/sa/bystander");
+    dir.write("root-cert.pem", old_ca.root_pem());
+    auto old_leaf = old_ca.issue_leaf(who.to_string());
+    dir.write("default/app/cert-chain.pem", old_leaf.chain_pem);
+    dir.write("default/app/key.pem", old_leaf.key_pem);
+    // The bystander already moved to the new CA while both roots were trusted.
+    dir.write("root-cert.pem", old_ca.root_pem() + new_ca.root_pem());
+    auto bystander_leaf = new_ca.issue_leaf(bystander.to_string());
+    dir.write("default/bystander/cert-chain.pem", bystander_leaf.chain_pem);
+    dir.write("default/bystander/key.pem", bystander_leaf.key_pem);
+    auto store = CertStore::with_files(dir.path.string(), clock);
+    store->want(who);
+    store->want(bystander);
+    store->tick();
+    auto before = store->get(who);
+    REQUIRE(before);
+    REQUIRE(store->get(bystander));
+    CHECK(before->roots().roots().size() == 2);
+
+    // The old root leaves; app's leaf (old CA) stays on disk unchanged.
+    dir.write("root-cert.pem", new_ca.root_pem());
+    clock.advance_seconds(1);
+    store->tick();
+    CHECK(store->get(who) == nullptr);  // no more handshakes trusting the removed root
+    CHECK(store->state(who).first == CertState::unavailable);
+    CHECK(store->state(who).second == Errc::cert_unknown_ca);
+    CHECK(store->stats().roots_mismatch_total == 1);
+    CHECK(store->dump().at(0).state == "Unavailable: cert_unknown_ca");
+    // The bystander's leaf chains to the new root: it stays, now trusting only the new root.
+    auto moved = store->get(bystander);
+    REQUIRE(moved);
+    CHECK(moved->roots().roots().size() == 1);
+    CHECK(store->state(bystander).first == CertState::available);
+
+    // A matching leaf arrives: available again, with the new root.
+    auto new_leaf = new_ca.issue_leaf(who.to_string());
+    dir.write("default/app/cert-chain.pem", new_leaf.chain_pem);
+    dir.write("default/app/key.pem", new_leaf.key_pem);
+    clock.advance_seconds(1);
+    store->tick();
+    auto after = store->get(who);
+    REQUIRE(after);
+    CHECK(store->state(who).first == CertState::available);
+    CHECK(after->roots().roots().size() == 1);
+    CHECK(zt::certs::serial_decimal(after->leaf()) ==
+          zt::certs::serial_decimal(new_leaf.cert.get()));
+}
+
+TEST_CASE("certs: new roots reach every identity at once, even with its files unreadable") {
+    TempDir dir;
+    FakeClock clock(zt::unix_ns());
+    TestCa ca = TestCa::root("cluster.local", clock.unix_seconds());
+    TestCa next = TestCa::root("cluster.local", clock.unix_seconds());
+    auto who = id("spiffe://cluster.local/ns/default/sa/app");
+    dir.write("root-cert.pem", ca.root_pem());
+    auto leaf = ca.issue_leaf(who.to_string());
+    dir.write("default/app/cert-chain.pem", leaf.chain_pem);
+    dir.write("default/app/key.pem", leaf.key_pem);
+    auto store = CertStore::with_files(dir.path.string(), clock);
+    store->want(who);
+    store->tick();
+    REQUIRE(store->get(who));
+    // The key file is being rewritten (half a key) when the bundle grows: the leaf in use still
+    // chains to the bundle, so it is published again with both roots.
+    dir.write("default/app/key.pem", leaf.key_pem.substr(0, 20));
+    dir.write("root-cert.pem", ca.root_pem() + next.root_pem());
+    clock.advance_seconds(1);
+    store->tick();
+    auto current = store->get(who);
+    REQUIRE(current);
+    CHECK(current->roots().roots().size() == 2);
+    CHECK(store->state(who).first == CertState::available);
+}

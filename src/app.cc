@@ -76,6 +76,7 @@ struct App {
     uint64_t reloads_success_seen = 0;
     uint64_t reloads_failure_seen = 0;
     std::unique_ptr<certs::CertStore> cert_store;
+    certs::StoreStats cert_stats_exported;
     proxy::TlsStore tls_store;
     std::vector<certs::Identity> local_identities;
     std::vector<std::unique_ptr<proxy::Worker>> workers;
@@ -87,6 +88,7 @@ struct App {
     bool start_certificates();
     void track_identities();
     void certificate_work();
+    void export_certificate_stats();
     std::string config_dump();
     void after_config_work();
     void update_readiness();
@@ -298,6 +300,33 @@ void App::certificate_work() {
     auto next = proxy::TlsContexts::rebuild(current, *cert_store, local_identities);
     if (next != current) {
         tls_store.store(std::move(next));
+    }
+    export_certificate_stats();
+}
+
+// export_certificate_stats adds what the store counted since the last call to the control
+// shard's certificate counters (the store keeps totals; the metrics want increments).
+void App::export_certificate_stats() {
+    certs::StoreStats now = cert_store->stats();
+    certs::StoreStats& seen = cert_stats_exported;
+    size_t shard = metrics->control_shard();
+    auto event = [&](std::string_view name, uint64_t total, uint64_t& exported) {
+        if (total > exported) {
+            metrics->certificate_events.cell(shard, {name})->add(total - exported);
+            exported = total;
+        }
+    };
+    event("issued", now.issued_total, seen.issued_total);
+    event("issue_failed", now.issue_failures_total, seen.issue_failures_total);
+    event("loaded", now.files_loaded_total, seen.files_loaded_total);
+    event("expired", now.expired_total, seen.expired_total);
+    event("roots_mismatch", now.roots_mismatch_total, seen.roots_mismatch_total);
+    for (const auto& [code, total] : now.refusals_by_reason) {
+        uint64_t& exported = seen.refusals_by_reason[code];
+        if (total > exported) {
+            metrics->certificate_refusals.cell(shard, {to_string(code)})->add(total - exported);
+            exported = total;
+        }
     }
 }
 

@@ -79,6 +79,11 @@ StandardMetrics::StandardMetrics(const StandardMetricsOptions& options)
                                               "Certificates refused, by reason",
                                               {"reason"},
                                               Stability::unstable}))
+    , certificate_events(registry_.counter({"ztunnel_certificate_events",
+                                            "Local certificates issued, loaded, expired or made "
+                                            "unavailable, by event",
+                                            {"event"},
+                                            Stability::unstable}))
     , http_refused(registry_.counter({"ztunnel_http_requests_refused",
                                       "Admin, metrics and readiness requests refused at a limit",
                                       {"server", "reason"},

@@ -61,6 +61,10 @@ public:
     ShardedFamily& h2_glitches;
     // ztunnel_certificate_refusals_total{reason}: peer or issued certificates refused.
     ShardedFamily& certificate_refusals;
+    // ztunnel_certificate_events_total{event}: the local certificates' life, counted on the
+    // control shard: `issued`, `issue_failed`, `loaded` (file mode), `expired` (unreplaced),
+    // `roots_mismatch` (a new root bundle no longer verifies an identity's leaf).
+    ShardedFamily& certificate_events;
     // ztunnel_http_requests_refused_total{server,reason}: admin/metrics/readiness refusals.
     ShardedFamily& http_refused;
 
