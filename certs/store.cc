@@ -62,6 +62,9 @@ struct CertStore::Entry {
     int64_t due_mono_ns = 0;
     uint32_t failures = 0;
     bool forced = false;
+    // retrying_not_yet_valid is set while unchanged files that were refused as not yet valid
+    // are re-read every poll: the refusal was logged and counted once already.
+    bool retrying_not_yet_valid = false;
     FileStamp chain_stamp;
     FileStamp key_stamp;
 };
@@ -272,9 +275,13 @@ Result<std::shared_ptr<const CertifiedKey>> CertStore::attempt(const Identity& i
     std::string key_path = dir + "/key.pem";
     FileStamp chain_stamp = FileStamp::of(chain_path);
     FileStamp key_stamp = FileStamp::of(key_path);
-    if (!entry.forced && chain_stamp == entry.chain_stamp && key_stamp == entry.key_stamp) {
+    bool same_files = chain_stamp == entry.chain_stamp && key_stamp == entry.key_stamp;
+    if (!entry.forced && same_files) {
         unchanged = true;
         return fail(Errc::would_block);
+    }
+    if (!same_files) {
+        entry.retrying_not_yet_valid = false;
     }
     entry.forced = false;
     entry.chain_stamp = chain_stamp;
@@ -303,6 +310,7 @@ void CertStore::apply(const Identity& id, Entry& entry,
         entry.current = fresh;
         entry.state = CertState::available;
         entry.failures = 0;
+        entry.retrying_not_yet_valid = false;
         if (issuer_) {
             stats_.issued_total += 1;
             int64_t refresh_ns = (fresh->refresh_at_unix() - now_unix) * kNanosPerSecond;
@@ -339,6 +347,17 @@ void CertStore::apply(const Identity& id, Entry& entry,
         return;
     }
     entry.due_mono_ns = now_mono + options_.file_poll_interval_ms * kNanosPerMilli;
+    if (code == Errc::cert_not_yet_valid) {
+        // The CA's clock runs ahead of ours: the same files become valid by themselves, so they
+        // are read again at every poll (not only when they change) until they are.
+        entry.forced = true;
+        if (entry.retrying_not_yet_valid) {
+            log::debug(kLogTarget, "certificate still not yet valid; will retry",
+                       {log::Field::str("identity", name)});
+            return;
+        }
+        entry.retrying_not_yet_valid = true;
+    }
     if (code == Errc::not_found && entry.state == CertState::initializing) {
         // Files an agent has not written yet are "not yet", not a refusal.
         log::debug(kLogTarget, "waiting for certificate files",

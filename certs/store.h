@@ -12,8 +12,11 @@
 //    `DIR/<ns>/<sa>/{cert-chain.pem,key.pem}`. Each `tick` stats the files (every
 //    `file_poll_interval_ms`); a change is loaded for new handshakes at once. A certificate filed
 //    under another identity, an expired one, a key that does not match or a chain that does not
-//    verify is refused and logged, and the last good one stays in use. src/ may add an inotify
-//    watch and call `reload` to react faster than the poll.
+//    verify is refused and logged, and the last good one stays in use; one refused only as not
+//    yet valid (the CA's clock ahead of ours) is read again at every poll until it is valid. A
+//    new root bundle re-verifies every published certificate at once; one whose leaf no longer
+//    chains to it is withdrawn (the identity is unavailable until a matching leaf arrives).
+//    src/ may add an inotify watch and call `reload` to react faster than the poll.
 //
 // Time and threading: the store makes no network calls and starts no thread. The owner (src/)
 // calls `tick()` from one control thread whenever `next_due_mono_ns()` passes; `get`, `want`,

@@ -586,3 +586,39 @@ TEST_CASE("certs: new roots reach every identity at once, even with its files un
     CHECK(current->roots().roots().size() == 2);
     CHECK(store->state(who).first == CertState::available);
 }
+
+TEST_CASE("certs: a file-mode certificate refused as not yet valid is retried until it is") {
+    TempDir dir;
+    FakeClock clock(zt::unix_ns());
+    TestCa ca = TestCa::root("cluster.local", clock.unix_seconds());
+    auto who = id("spiffe://cluster.local/ns/default/sa/app");
+    dir.write("root-cert.pem", ca.root_pem());
+    // The CA's clock runs 5 s ahead of this node's: the leaf starts in the node's future.
+    auto spec = ca.leaf_spec(who.to_string());
+    spec.not_before_unix = clock.unix_seconds() + 5;
+    spec.not_after_unix = clock.unix_seconds() + kDay;
+    auto early = ca.issue(spec);
+    dir.write("default/app/cert-chain.pem", early.chain_pem);
+    dir.write("default/app/key.pem", early.key_pem);
+    auto store = CertStore::with_files(dir.path.string(), clock);
+    store->want(who);
+    store->tick();
+    CHECK(store->get(who) == nullptr);
+    CHECK(store->state(who).first == CertState::unavailable);
+    CHECK(store->state(who).second == Errc::cert_not_yet_valid);
+
+    // The files do not change; time passes. Each poll retries, and the first one after notBefore
+    // publishes the certificate.
+    for (int second = 1; second <= 4; ++second) {
+        clock.advance_seconds(1);
+        store->tick();
+        CHECK(store->get(who) == nullptr);
+    }
+    CHECK(store->stats().refusals_by_reason[Errc::cert_not_yet_valid] == 1);  // logged once
+    clock.advance_seconds(2);
+    store->tick();
+    auto ck = store->get(who);
+    REQUIRE(ck);
+    CHECK(store->state(who).first == CertState::available);
+    CHECK(zt::certs::serial_decimal(ck->leaf()) == zt::certs::serial_decimal(early.cert.get()));
+}
