@@ -17,6 +17,7 @@
 
 #include "certs/issue.h"
 #include "certs/store.h"
+#include "hbone/tls_session.h"
 #include "src/admin/logging.h"
 #include "src/admin/operator_servers.h"
 #include "src/admin/readiness.h"
@@ -77,6 +78,7 @@ struct App {
     uint64_t reloads_failure_seen = 0;
     std::unique_ptr<certs::CertStore> cert_store;
     certs::StoreStats cert_stats_exported;
+    uint64_t cipher_refusals_exported = 0;
     proxy::TlsStore tls_store;
     std::vector<certs::Identity> local_identities;
     std::vector<std::unique_ptr<proxy::Worker>> workers;
@@ -88,7 +90,7 @@ struct App {
     bool start_certificates();
     void track_identities();
     void certificate_work();
-    void export_certificate_stats();
+    void export_store_counters();
     std::string config_dump();
     void after_config_work();
     void update_readiness();
@@ -301,12 +303,12 @@ void App::certificate_work() {
     if (next != current) {
         tls_store.store(std::move(next));
     }
-    export_certificate_stats();
+    export_store_counters();
 }
 
-// export_certificate_stats adds what the store counted since the last call to the control
-// shard's certificate counters (the store keeps totals; the metrics want increments).
-void App::export_certificate_stats() {
+// export_store_counters adds what the certificate store and hbone/ counted since the last call
+// to the control shard's counters (they keep totals; the metrics want increments).
+void App::export_store_counters() {
     certs::StoreStats now = cert_store->stats();
     certs::StoreStats& seen = cert_stats_exported;
     size_t shard = metrics->control_shard();
@@ -321,6 +323,13 @@ void App::export_certificate_stats() {
     event("loaded", now.files_loaded_total, seen.files_loaded_total);
     event("expired", now.expired_total, seen.expired_total);
     event("roots_mismatch", now.roots_mismatch_total, seen.roots_mismatch_total);
+    // hbone/ counts handshakes refused for their TLS 1.3 suite process-wide (any worker).
+    uint64_t cipher_refusals = hbone::tls_cipher_refusals_total();
+    if (cipher_refusals > cipher_refusals_exported) {
+        metrics->tls_handshake_failures.cell(shard, {to_string(Errc::tls_cipher)})
+                ->add(cipher_refusals - cipher_refusals_exported);
+        cipher_refusals_exported = cipher_refusals;
+    }
     for (const auto& [code, total] : now.refusals_by_reason) {
         uint64_t& exported = seen.refusals_by_reason[code];
         if (total > exported) {
