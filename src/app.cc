@@ -15,8 +15,11 @@
 #include <string>
 #include <vector>
 
+#include <nghttp2/nghttp2.h>
+
 #include "certs/issue.h"
 #include "certs/store.h"
+#include "hbone/h2_session.h"
 #include "hbone/tls_session.h"
 #include "src/admin/logging.h"
 #include "src/admin/operator_servers.h"
@@ -91,6 +94,7 @@ struct App {
     void track_identities();
     void certificate_work();
     void export_store_counters();
+    void log_nghttp2_protections();
     std::string config_dump();
     void after_config_work();
     void update_readiness();
@@ -124,6 +128,7 @@ int App::start(lifecycle::ShutdownSignals& signals) {
         metric_options.istio_version = version;
     }
     metrics = std::make_unique<telemetry::StandardMetrics>(metric_options);
+    log_nghttp2_protections();
     metrics->set_log_dropped_source(log_queue.get(), &telemetry::LogQueue::read_dropped);
     metrics->set_verify_cache_sources(
             [](const void*) { return double(certs::verify_cache_hits_total()); },
@@ -234,6 +239,24 @@ int App::start(lifecycle::ShutdownSignals& signals) {
                log::Field::str("node", options.node_name)});
     after_config_work();
     return 0;
+}
+
+// log_nghttp2_protections says which of nghttp2's optional protections the linked library has
+// (hbone/ detects them by symbol: Debian backports them under an unchanged version number, and
+// without them a peer's rapid reset or CONTINUATION flood is bounded only by our own guards).
+void App::log_nghttp2_protections() {
+    bool reset_rate_limit = hbone::h2_has_reset_rate_limit();
+    bool max_continuations = hbone::h2_has_max_continuations();
+    metrics->nghttp2_protections.set({"stream_reset_rate_limit"}, reset_rate_limit ? 1 : 0);
+    metrics->nghttp2_protections.set({"max_continuations"}, max_continuations ? 1 : 0);
+    auto yes_no = [](bool on) {
+        return std::string_view(on ? "yes" : "no");
+    };
+    auto level = reset_rate_limit && max_continuations ? log::Level::info : log::Level::warn;
+    log::write(level, "app", "nghttp2 protections",
+               {log::Field::display("version", nghttp2_version(0)->version_str),
+                log::Field::display("stream_reset_rate_limit", yes_no(reset_rate_limit)),
+                log::Field::display("max_continuations", yes_no(max_continuations))});
 }
 
 // start_certificates opens the certificate store: local CA mode signs with the CA of

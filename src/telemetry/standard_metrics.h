@@ -51,6 +51,9 @@ public:
     GaugeFamily& config_last_success;
     // ztunnel_pods{state="pending|up"}.
     GaugeFamily& pods;
+    // ztunnel_nghttp2_protection{protection}: 1 when the linked nghttp2 has that protection
+    // (detected by symbol at start), 0 when not.
+    GaugeFamily& nghttp2_protections;
 
     // Limits and protections, each counted where it is hit, by `reason` (or `kind`).
     // ztunnel_connections_refused_total{reason}: e.g. `max_connections`, `drain`.
