@@ -266,36 +266,44 @@ void HttpServer::accept_ready() {
         socklen_t length = sizeof peer;
         UniqueFd fd(::accept4(listener_.get(), reinterpret_cast<sockaddr*>(&peer), &length,
                               SOCK_NONBLOCK | SOCK_CLOEXEC));
+        int err = fd ? 0 : errno;
         bool holds_spare = false;
-        if (!fd && (errno == EMFILE || errno == ENFILE) && spare_) {
+        if (!fd && (err == EMFILE || err == ENFILE) && spare_) {
             // Out of descriptors: give the spare back so that this one client (typically the
             // kubelet's probe) is still answered.
             spare_.reset();
             length = sizeof peer;
             fd = UniqueFd(::accept4(listener_.get(), reinterpret_cast<sockaddr*>(&peer), &length,
                                     SOCK_NONBLOCK | SOCK_CLOEXEC));
+            err = fd ? 0 : errno;
             holds_spare = fd.valid();
             if (!holds_spare) {
                 restore_spare();
             }
         }
         if (!fd) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                return;
+            switch (err) {
+                case EAGAIN:
+                    return;
+                case EINTR:
+                case ECONNABORTED:
+                case EPROTO:
+                case EPERM:
+                    continue;  // this one client is gone or refused; the next may be fine
+                case EMFILE:
+                case ENFILE:
+                case ENOBUFS:
+                case ENOMEM:
+                    // Out of a resource while the listener stays readable: pause polling it
+                    // instead of spinning on it, and count it.
+                    ++stats_.fd_exhausted;
+                    count_refusal("fd_limit");
+                    accept_paused_until_ms_ = now_ms() + options_.accept_pause_ms;
+                    return;
+                default:
+                    ++stats_.io_errors;
+                    return;
             }
-            if (errno == EINTR || errno == ECONNABORTED) {
-                continue;  // the client gave up before we took it
-            }
-            if (errno == EMFILE || errno == ENFILE) {
-                // The listener stays readable while we cannot accept: pause polling it rather
-                // than spin on it.
-                ++stats_.fd_exhausted;
-                count_refusal("fd_limit");
-                accept_paused_until_ms_ = now_ms() + options_.accept_pause_ms;
-                return;
-            }
-            ++stats_.io_errors;
-            return;
         }
         ++stats_.accepted;
         admit(std::move(fd), peer, holds_spare);

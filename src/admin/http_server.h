@@ -73,7 +73,7 @@ struct HttpServerStats {
     uint64_t refused_connection_limit = 0;
     uint64_t refused_per_source = 0;
     uint64_t evicted = 0;       // idle connections closed to make room for a new one
-    uint64_t fd_exhausted = 0;  // accepts refused by EMFILE/ENFILE (accepting paused)
+    uint64_t fd_exhausted = 0;  // accepts failed for want of fds or memory (accepting paused)
     uint64_t bad_requests = 0;  // 4xx/5xx produced by the parser
     uint64_t timeouts = 0;
     uint64_t io_errors = 0;
