@@ -53,13 +53,19 @@ old_threads=$(ls "/proc/$old/task" | wc -l)
 kill -9 "$old"
 wait "$old" 2>/dev/null || true
 [ ! -e "/proc/$old" ] || mesh_fail "the killed ztunnel is still there"
+# The kernel releases a dead process's sockets a moment after it is reaped.
+for i in $(seq 100); do
+    [ "$(listening client)" = "*:8080" ] && [ "$(listening client2)" = "*:8080" ] && break
+    sleep 0.05
+done
+[ "$(listening client)" = "*:8080" ] || mesh_fail "the killed ztunnel's listeners stay: $(listening client | tr '\n' ' ')"
 echo "SIGKILLed ztunnel $old ($old_threads threads) under load"
 
 # Start again and time until every pod listens as before: a watcher inside each pod's namespace
 # polls its listening sockets every 5 ms and notes the time they are all back.
 watch_listening() { # POD: prints the time (ns) POD's listening sockets equal those before
     local want
-    want=$(listening "$1" | wc -l)
+    eval "want=\$(echo \"\$listen_$1\" | wc -l)"
     zt_in "$(zt_ns_pod 1 "$1")" bash -c "for i in \$(seq 2000); do
         [ \$(ss -Hltn | wc -l) -ge $want ] && { date +%s%N; exit 0; }; sleep 0.005; done; exit 1" \
         >"$MESH_WORK/listening-$1" &
@@ -83,10 +89,10 @@ done
 echo "every pod listening again $listen_ms ms after start"
 tail -n +"$((log_lines + 1))" "$MESH_WORK/zt1.log" | grep -E "config applied|listeners up|ztunnel started" | cut -c1-100
 # Within 1 s of start. Wall time means something only on a machine that is not overloaded (a
-# shared 2-core builder runs at a load of 10 and more): beyond two runnable tasks per core the
+# shared 2-core builder runs at a load of 10 and more): beyond four runnable tasks per core the
 # figure is reported, not judged.
 load=$(cut -d' ' -f1 /proc/loadavg)
-if awk -v l="$load" -v c="$(nproc)" 'BEGIN {exit !(l > 2 * c)}'; then
+if awk -v l="$load" -v c="$(nproc)" 'BEGIN {exit !(l > 4 * c)}'; then
     echo "load average $load on $(nproc) cores: the 1 s bound is not judged in this run"
 else
     [ "$listen_ms" -le 1000 ] || mesh_fail "pods listening only after $listen_ms ms (want 1 s)"
