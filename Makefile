@@ -6,6 +6,7 @@
 #   make bench      benchmarks against peers; writes docs/bench/
 #   make demo       the main job on the built-in two-node netns topology
 #   make asan       unit tests under ASan + UBSan (build-asan/)
+#   make e2e-asan   the netns scenarios against an ASan + UBSan ztunnel (build-asan/; T=name)
 #   make tidy       layering and banned-pattern checks
 #   make format     clang-format the sources (make format-check: fail on unformatted files)
 #   make deps       install the Debian packages (as root; demo and test do it themselves)
@@ -125,13 +126,13 @@ FUZZ_NAMES := $(notdir $(patsubst %_fuzz.cc,%,$(FUZZ_SRCS)))
 REPLAYS    := $(patsubst %,$(BUILD)/replay/%,$(FUZZ_NAMES))
 FUZZERS    := $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ_NAMES))
 
-.PHONY: all deps test e2e bench demo asan tidy format format-check install clean check-linkage fuzz fuzzers help
+.PHONY: all deps test e2e e2e-asan bench demo asan tidy format format-check install clean check-linkage fuzz fuzzers help
 .DEFAULT_GOAL := all
 
 all: $(BIN) $(AGENT_BIN) $(TEST_BIN) $(TOOLS) $(REPLAYS) check-linkage
 
 help:
-	@sed -n '3,15p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,16p' Makefile | sed 's/^# \{0,1\}//'
 
 # --- compile --------------------------------------------------------------------------------------
 $(BUILD)/obj/%.o: %.cc
@@ -271,10 +272,18 @@ demo:
 	$(Q)BUILD=$(BUILD) scripts/demo.sh
 
 asan:
-	$(Q)$(MAKE) --no-print-directory BUILD=build-asan OPT='-O1 -g -fno-omit-frame-pointer' \
-	    SANITIZE='-fsanitize=address,undefined -fno-sanitize-recover=undefined' \
-	    build-asan/zt_tests
+	$(Q)$(MAKE) --no-print-directory $(ASAN_BUILD_FLAGS) build-asan/zt_tests
 	$(Q)ASAN_OPTIONS=detect_leaks=1 build-asan/zt_tests
+
+# The e2e scenarios against sanitized binaries: every ztunnel a scenario starts runs under ASan
+# (leaks included) and UBSan; a sanitizer report written during a scenario fails it
+# (scripts/e2e-asan.sh).
+ASAN_BUILD_FLAGS = BUILD=build-asan OPT='-O1 -g -fno-omit-frame-pointer' \
+    SANITIZE='-fsanitize=address,undefined -fno-sanitize-recover=undefined'
+
+e2e-asan:
+	$(Q)$(MAKE) --no-print-directory $(ASAN_BUILD_FLAGS) build-asan/ztunnel build-asan/tools/zt_relay
+	$(Q)scripts/e2e-asan.sh $(T)
 
 tidy:
 	$(Q)scripts/tidy.sh

@@ -68,4 +68,36 @@ Result<std::shared_ptr<const CertifiedKey>> CertifiedKey::make(
     return std::shared_ptr<const CertifiedKey>(std::move(out));
 }
 
+Result<std::shared_ptr<const CertifiedKey>> CertifiedKey::with_roots(
+        std::shared_ptr<const TrustBundle> roots, int64_t now_unix) const {
+    ZT_ASSERT(roots != nullptr);
+    std::vector<X509*> borrowed;
+    for (const auto& cert : certs_) {
+        borrowed.push_back(cert.get());
+    }
+    for (PeerRole role : {PeerRole::server, PeerRole::client}) {
+        auto id = verify_svid(*roots, std::span<X509* const>(borrowed), role, now_unix);
+        if (!id) {
+            return fail(id.error());
+        }
+    }
+    std::shared_ptr<CertifiedKey> out(new CertifiedKey(identity_));
+    for (const auto& cert : certs_) {
+        X509_up_ref(cert.get());
+        out->certs_.emplace_back(cert.get());
+    }
+    for (const auto& buffer : buffers_) {
+        CRYPTO_BUFFER_up_ref(buffer.get());
+        out->chain_ptrs_.push_back(buffer.get());
+        out->buffers_.emplace_back(buffer.get());
+    }
+    EVP_PKEY_up_ref(key_.get());
+    out->key_.reset(key_.get());
+    out->roots_ = std::move(roots);
+    out->not_before_unix_ = not_before_unix_;
+    out->not_after_unix_ = not_after_unix_;
+    out->chain_pem_ = chain_pem_;
+    return std::shared_ptr<const CertifiedKey>(std::move(out));
+}
+
 }  // namespace zt::certs

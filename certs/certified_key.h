@@ -46,6 +46,14 @@ public:
             const Identity& expected, std::string_view chain_pem, std::string_view key_pem,
             std::shared_ptr<const TrustBundle> roots, int64_t now_unix);
 
+    // with_roots returns this chain and key re-verified against `roots` at `now_unix`, as a new
+    // CertifiedKey that trusts `roots` (this one is unchanged: handshakes holding it keep it).
+    // It fails with the `verify_svid` reason (e.g. `Errc::cert_unknown_ca` when the leaf does not
+    // chain to any of `roots`). A root rotation in file mode uses it so that no identity goes on
+    // trusting a root that was removed.
+    Result<std::shared_ptr<const CertifiedKey>> with_roots(std::shared_ptr<const TrustBundle> roots,
+                                                           int64_t now_unix) const;
+
     // identity is the SPIFFE ID the leaf proves.
     const Identity& identity() const { return identity_; }
 

@@ -181,13 +181,19 @@ std::string base64_encode(std::string_view data) {
 }
 
 Result<std::string> read_pem_file(const std::string& path) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    // O_NONBLOCK: a FIFO planted in the certificate folder must not hold the control thread in
+    // open() until a writer appears (it is refused just below); O_NOCTTY: nor may a terminal
+    // become ours. A regular file reads the same with or without it.
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
     if (!fd) {
         return errno == ENOENT ? fail(Errc::not_found) : fail_errno(errno);
     }
     struct stat st;
     if (::fstat(fd.get(), &st) != 0) {
         return fail_errno(errno);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return fail(Errc::invalid_argument);
     }
     if (st.st_size < 0 || size_t(st.st_size) > kMaxPemBytes) {
         return fail(Errc::cert_parse);

@@ -76,8 +76,10 @@ std::string format_rfc3339(int64_t unix_seconds);
 std::string base64_encode(std::string_view data);
 
 // read_pem_file reads the file at `path` (following symlinks: Kubernetes secret mounts swap a
-// `..data` symlink). Fails with `Errc::not_found` when it does not exist, `Errc::cert_parse` when
-// it is larger than `kMaxPemBytes` (nothing is read then), or `Errc::sys` with the errno.
+// `..data` symlink). Fails with `Errc::not_found` when it does not exist,
+// `Errc::invalid_argument` when it is not a regular file (a FIFO, a device, a directory: refused
+// without waiting on it), `Errc::cert_parse` when it is larger than `kMaxPemBytes` (nothing is
+// read then), or `Errc::sys` with the errno. It never blocks on what the path turns out to be.
 Result<std::string> read_pem_file(const std::string& path);
 
 // keys_match returns true when `key` is the private key of `cert`'s public key.

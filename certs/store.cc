@@ -62,6 +62,9 @@ struct CertStore::Entry {
     int64_t due_mono_ns = 0;
     uint32_t failures = 0;
     bool forced = false;
+    // retrying_not_yet_valid is set while unchanged files that were refused as not yet valid
+    // are re-read every poll: the refusal was logged and counted once already.
+    bool retrying_not_yet_valid = false;
     FileStamp chain_stamp;
     FileStamp key_stamp;
 };
@@ -200,7 +203,7 @@ void CertStore::count_refusal(Errc code) {
     stats_.refusals_by_reason[code] += 1;
 }
 
-void CertStore::tick_roots(int64_t now_mono) {
+void CertStore::tick_roots(int64_t now_mono, int64_t now_unix) {
     if (now_mono < roots_due_mono_ns_ && !roots_forced_) {
         return;
     }
@@ -233,10 +236,32 @@ void CertStore::tick_roots(int64_t now_mono) {
     log::info(
             kLogTarget, "loaded root certificates",
             {log::Field::str("path", path), log::Field::num("roots", file_roots_->roots().size())});
-    // Every CertifiedKey embeds its roots: rebuild them all against the new bundle.
+    // Every CertifiedKey embeds the roots its handshakes verify peers against. Re-publish each
+    // current one with the new bundle at once, whatever state its files are in, so no new
+    // handshake trusts a root that was just removed. An identity whose own leaf does not chain to
+    // the new roots cannot keep its certificate either: it becomes unavailable (readiness names
+    // it) until a leaf that matches the new roots is written. Its files are re-read below in any
+    // case (the agent may have written the new leaf already).
     for (auto& [id, entry] : entries_) {
         entry->forced = true;
         entry->due_mono_ns = 0;
+        if (!entry->current) {
+            continue;
+        }
+        auto rebound = entry->current->with_roots(file_roots_, now_unix);
+        if (rebound) {
+            entry->current = std::move(rebound).value();
+            continue;
+        }
+        entry->current.reset();
+        entry->state = CertState::unavailable;
+        entry->last_error = rebound.error().code;
+        stats_.roots_mismatch_total += 1;
+        log::error(kLogTarget,
+                   "certificate does not chain to the new root certificates; identity unavailable "
+                   "until a matching certificate is written",
+                   {log::Field::str("identity", id.to_string()),
+                    log::Field::display("reason", zt::to_string(rebound.error().code))});
     }
 }
 
@@ -250,9 +275,13 @@ Result<std::shared_ptr<const CertifiedKey>> CertStore::attempt(const Identity& i
     std::string key_path = dir + "/key.pem";
     FileStamp chain_stamp = FileStamp::of(chain_path);
     FileStamp key_stamp = FileStamp::of(key_path);
-    if (!entry.forced && chain_stamp == entry.chain_stamp && key_stamp == entry.key_stamp) {
+    bool same_files = chain_stamp == entry.chain_stamp && key_stamp == entry.key_stamp;
+    if (!entry.forced && same_files) {
         unchanged = true;
         return fail(Errc::would_block);
+    }
+    if (!same_files) {
+        entry.retrying_not_yet_valid = false;
     }
     entry.forced = false;
     entry.chain_stamp = chain_stamp;
@@ -281,6 +310,7 @@ void CertStore::apply(const Identity& id, Entry& entry,
         entry.current = fresh;
         entry.state = CertState::available;
         entry.failures = 0;
+        entry.retrying_not_yet_valid = false;
         if (issuer_) {
             stats_.issued_total += 1;
             int64_t refresh_ns = (fresh->refresh_at_unix() - now_unix) * kNanosPerSecond;
@@ -317,6 +347,17 @@ void CertStore::apply(const Identity& id, Entry& entry,
         return;
     }
     entry.due_mono_ns = now_mono + options_.file_poll_interval_ms * kNanosPerMilli;
+    if (code == Errc::cert_not_yet_valid) {
+        // The CA's clock runs ahead of ours: the same files become valid by themselves, so they
+        // are read again at every poll (not only when they change) until they are.
+        entry.forced = true;
+        if (entry.retrying_not_yet_valid) {
+            log::debug(kLogTarget, "certificate still not yet valid; will retry",
+                       {log::Field::str("identity", name)});
+            return;
+        }
+        entry.retrying_not_yet_valid = true;
+    }
     if (code == Errc::not_found && entry.state == CertState::initializing) {
         // Files an agent has not written yet are "not yet", not a refusal.
         log::debug(kLogTarget, "waiting for certificate files",
@@ -342,7 +383,7 @@ void CertStore::tick() {
     {
         std::lock_guard lock(mu_);
         if (!issuer_) {
-            tick_roots(now_mono);
+            tick_roots(now_mono, now_unix);
         }
         for (auto& [id, entry] : entries_) {
             if (entry->current && now_unix >= entry->current->not_after_unix()) {

@@ -12,8 +12,11 @@
 //    `DIR/<ns>/<sa>/{cert-chain.pem,key.pem}`. Each `tick` stats the files (every
 //    `file_poll_interval_ms`); a change is loaded for new handshakes at once. A certificate filed
 //    under another identity, an expired one, a key that does not match or a chain that does not
-//    verify is refused and logged, and the last good one stays in use. src/ may add an inotify
-//    watch and call `reload` to react faster than the poll.
+//    verify is refused and logged, and the last good one stays in use; one refused only as not
+//    yet valid (the CA's clock ahead of ours) is read again at every poll until it is valid. A
+//    new root bundle re-verifies every published certificate at once; one whose leaf no longer
+//    chains to it is withdrawn (the identity is unavailable until a matching leaf arrives).
+//    src/ may add an inotify watch and call `reload` to react faster than the poll.
 //
 // Time and threading: the store makes no network calls and starts no thread. The owner (src/)
 // calls `tick()` from one control thread whenever `next_due_mono_ns()` passes; `get`, `want`,
@@ -96,6 +99,9 @@ struct StoreStats {
     uint64_t files_loaded_total = 0;    // certificate files accepted (first load or rotation)
     uint64_t files_refused_total = 0;   // certificate or root files refused
     uint64_t expired_total = 0;         // published certificates that expired unreplaced
+    // roots_mismatch_total counts identities made unavailable because a new root bundle no
+    // longer verifies their leaf (file mode).
+    uint64_t roots_mismatch_total = 0;
     std::map<Errc, uint64_t> refusals_by_reason;  // issue failures and refusals, by reason
     // earliest_expiry_unix is the soonest notAfter among published certificates (0 when none),
     // for a `cert_expiry_timestamp_seconds` gauge that alerts before expiry.
@@ -160,7 +166,7 @@ private:
                                                         int64_t now_unix, bool& unchanged);
     void apply(const Identity& id, Entry& entry, Result<std::shared_ptr<const CertifiedKey>> result,
                int64_t now_mono, int64_t now_unix);
-    void tick_roots(int64_t now_mono);
+    void tick_roots(int64_t now_mono, int64_t now_unix);
 
     const Clock& clock_;
     StoreOptions options_;

@@ -4,13 +4,21 @@
 
 #include "certs/store.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <doctest/doctest.h>
 
 #include "tests/support/test_ca.h"
+#include "zt/unique_fd.h"
 
 using zt::Errc;
 using zt::FakeClock;
@@ -406,4 +414,211 @@ TEST_CASE("certs: reload renews at once in issuer mode; forget and want start ov
     f.store->tick();
     CHECK(f.store->get(who) != nullptr);
     CHECK(f.issuer->calls == 3);
+}
+
+namespace {
+
+// tick_bounded runs `store.tick()` on a scratch thread and says whether it returned within 2 s.
+// A tick stuck opening a FIFO (opened for reading, it waits for a writer) is released by opening
+// the write end of every path in `fifos`, so the thread can be joined either way.
+bool tick_bounded(CertStore& store, const std::vector<std::filesystem::path>& fifos) {
+    std::promise<void> done;
+    auto finished = done.get_future();
+    std::thread ticker([&] {
+        store.tick();
+        done.set_value();
+    });
+    bool in_time = finished.wait_for(std::chrono::seconds(2)) == std::future_status::ready;
+    while (!in_time &&
+           finished.wait_for(std::chrono::milliseconds(10)) != std::future_status::ready) {
+        for (const auto& fifo : fifos) {
+            zt::UniqueFd writer(::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+        }
+    }
+    ticker.join();
+    return in_time;
+}
+
+}  // namespace
+
+TEST_CASE("certs: a FIFO as key.pem or root-cert.pem is refused at once, never waited on") {
+    TempDir dir;
+    FakeClock clock(zt::unix_ns());
+    TestCa ca = TestCa::root("cluster.local", clock.unix_seconds());
+    auto who = id("spiffe://cluster.local/ns/default/sa/app");
+    dir.write("root-cert.pem", ca.root_pem());
+    auto leaf = ca.issue_leaf(who.to_string());
+    dir.write("default/app/cert-chain.pem", leaf.chain_pem);
+    dir.write("default/app/key.pem", leaf.key_pem);
+    auto store = CertStore::with_files(dir.path.string(), clock);
+    store->want(who);
+    store->tick();
+    auto good = store->get(who);
+    REQUIRE(good);
+
+    SUBCASE("key.pem") {
+        auto key = dir.path / "default/app/key.pem";
+        std::filesystem::remove(key);
+        REQUIRE(::mkfifo(key.c_str(), 0600) == 0);
+        clock.advance_seconds(1);
+        REQUIRE_MESSAGE(tick_bounded(*store, {key}), "tick blocked on a FIFO key.pem");
+        CHECK(store->get(who) == good);  // the last good certificate stays
+        CHECK(store->state(who).second == Errc::invalid_argument);
+        CHECK(store->stats().refusals_by_reason[Errc::invalid_argument] == 1);
+    }
+    SUBCASE("root-cert.pem") {
+        auto roots = dir.path / "root-cert.pem";
+        std::filesystem::remove(roots);
+        REQUIRE(::mkfifo(roots.c_str(), 0600) == 0);
+        clock.advance_seconds(1);
+        REQUIRE_MESSAGE(tick_bounded(*store, {roots}), "tick blocked on a FIFO root-cert.pem");
+        CHECK(store->get(who) == good);
+        CHECK(store->stats().files_refused_total == 1);
+        CHECK(store->stats().refusals_by_reason[Errc::invalid_argument] == 1);
+    }
+    SUBCASE("a directory as cert-chain.pem") {
+        auto chain = dir.path / "default/app/cert-chain.pem";
+        std::filesystem::remove(chain);
+        std::filesystem::create_directory(chain);
+        clock.advance_seconds(1);
+        REQUIRE(tick_bounded(*store, {}));
+        CHECK(store->get(who) == good);
+        CHECK(store->state(who).second == Errc::invalid_argument);
+    }
+}
+
+TEST_CASE("certs: read_pem_file reads regular files only, without blocking") {
+    TempDir dir;
+    auto fifo = dir.path / "fifo.pem";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    std::promise<zt::Result<std::string>> result;
+    auto read = result.get_future();
+    std::thread reader([&] { result.set_value(zt::certs::read_pem_file(fifo.string())); });
+    bool in_time = read.wait_for(std::chrono::seconds(2)) == std::future_status::ready;
+    if (!in_time) {
+        zt::UniqueFd writer(::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+    }
+    reader.join();
+    REQUIRE_MESSAGE(in_time, "read_pem_file blocked on a FIFO");
+    auto text = read.get();
+    REQUIRE_FALSE(text);
+    CHECK(text.error().code == Errc::invalid_argument);
+    CHECK(zt::certs::read_pem_file((dir.path / "missing").string()).error().code ==
+          Errc::not_found);
+}
+
+TEST_CASE("certs: roots that drop an identity's CA make it unavailable until a matching leaf") {
+    TempDir dir;
+    FakeClock clock(zt::unix_ns());
+    TestCa old_ca = TestCa::root("cluster.local", clock.unix_seconds());
+    TestCa new_ca = TestCa::root("cluster.local", clock.unix_seconds());
+    auto who = id("spiffe://cluster.local/ns/default/sa/app");
+    auto bystander = id("spiffe://cluster.local/ns/default/sa/bystander");
+    dir.write("root-cert.pem", old_ca.root_pem());
+    auto old_leaf = old_ca.issue_leaf(who.to_string());
+    dir.write("default/app/cert-chain.pem", old_leaf.chain_pem);
+    dir.write("default/app/key.pem", old_leaf.key_pem);
+    // The bystander already moved to the new CA while both roots were trusted.
+    dir.write("root-cert.pem", old_ca.root_pem() + new_ca.root_pem());
+    auto bystander_leaf = new_ca.issue_leaf(bystander.to_string());
+    dir.write("default/bystander/cert-chain.pem", bystander_leaf.chain_pem);
+    dir.write("default/bystander/key.pem", bystander_leaf.key_pem);
+    auto store = CertStore::with_files(dir.path.string(), clock);
+    store->want(who);
+    store->want(bystander);
+    store->tick();
+    auto before = store->get(who);
+    REQUIRE(before);
+    REQUIRE(store->get(bystander));
+    CHECK(before->roots().roots().size() == 2);
+
+    // The old root leaves; app's leaf (old CA) stays on disk unchanged.
+    dir.write("root-cert.pem", new_ca.root_pem());
+    clock.advance_seconds(1);
+    store->tick();
+    CHECK(store->get(who) == nullptr);  // no more handshakes trusting the removed root
+    CHECK(store->state(who).first == CertState::unavailable);
+    CHECK(store->state(who).second == Errc::cert_unknown_ca);
+    CHECK(store->stats().roots_mismatch_total == 1);
+    CHECK(store->dump().at(0).state == "Unavailable: cert_unknown_ca");
+    // The bystander's leaf chains to the new root: it stays, now trusting only the new root.
+    auto moved = store->get(bystander);
+    REQUIRE(moved);
+    CHECK(moved->roots().roots().size() == 1);
+    CHECK(store->state(bystander).first == CertState::available);
+
+    // A matching leaf arrives: available again, with the new root.
+    auto new_leaf = new_ca.issue_leaf(who.to_string());
+    dir.write("default/app/cert-chain.pem", new_leaf.chain_pem);
+    dir.write("default/app/key.pem", new_leaf.key_pem);
+    clock.advance_seconds(1);
+    store->tick();
+    auto after = store->get(who);
+    REQUIRE(after);
+    CHECK(store->state(who).first == CertState::available);
+    CHECK(after->roots().roots().size() == 1);
+    CHECK(zt::certs::serial_decimal(after->leaf()) ==
+          zt::certs::serial_decimal(new_leaf.cert.get()));
+}
+
+TEST_CASE("certs: new roots reach every identity at once, even with its files unreadable") {
+    TempDir dir;
+    FakeClock clock(zt::unix_ns());
+    TestCa ca = TestCa::root("cluster.local", clock.unix_seconds());
+    TestCa next = TestCa::root("cluster.local", clock.unix_seconds());
+    auto who = id("spiffe://cluster.local/ns/default/sa/app");
+    dir.write("root-cert.pem", ca.root_pem());
+    auto leaf = ca.issue_leaf(who.to_string());
+    dir.write("default/app/cert-chain.pem", leaf.chain_pem);
+    dir.write("default/app/key.pem", leaf.key_pem);
+    auto store = CertStore::with_files(dir.path.string(), clock);
+    store->want(who);
+    store->tick();
+    REQUIRE(store->get(who));
+    // The key file is being rewritten (half a key) when the bundle grows: the leaf in use still
+    // chains to the bundle, so it is published again with both roots.
+    dir.write("default/app/key.pem", leaf.key_pem.substr(0, 20));
+    dir.write("root-cert.pem", ca.root_pem() + next.root_pem());
+    clock.advance_seconds(1);
+    store->tick();
+    auto current = store->get(who);
+    REQUIRE(current);
+    CHECK(current->roots().roots().size() == 2);
+    CHECK(store->state(who).first == CertState::available);
+}
+
+TEST_CASE("certs: a file-mode certificate refused as not yet valid is retried until it is") {
+    TempDir dir;
+    FakeClock clock(zt::unix_ns());
+    TestCa ca = TestCa::root("cluster.local", clock.unix_seconds());
+    auto who = id("spiffe://cluster.local/ns/default/sa/app");
+    dir.write("root-cert.pem", ca.root_pem());
+    // The CA's clock runs 5 s ahead of this node's: the leaf starts in the node's future.
+    auto spec = ca.leaf_spec(who.to_string());
+    spec.not_before_unix = clock.unix_seconds() + 5;
+    spec.not_after_unix = clock.unix_seconds() + kDay;
+    auto early = ca.issue(spec);
+    dir.write("default/app/cert-chain.pem", early.chain_pem);
+    dir.write("default/app/key.pem", early.key_pem);
+    auto store = CertStore::with_files(dir.path.string(), clock);
+    store->want(who);
+    store->tick();
+    CHECK(store->get(who) == nullptr);
+    CHECK(store->state(who).first == CertState::unavailable);
+    CHECK(store->state(who).second == Errc::cert_not_yet_valid);
+
+    // The files do not change; time passes. Each poll retries, and the first one after notBefore
+    // publishes the certificate.
+    for (int second = 1; second <= 4; ++second) {
+        clock.advance_seconds(1);
+        store->tick();
+        CHECK(store->get(who) == nullptr);
+    }
+    CHECK(store->stats().refusals_by_reason[Errc::cert_not_yet_valid] == 1);  // logged once
+    clock.advance_seconds(2);
+    store->tick();
+    auto ck = store->get(who);
+    REQUIRE(ck);
+    CHECK(store->state(who).first == CertState::available);
+    CHECK(zt::certs::serial_decimal(ck->leaf()) == zt::certs::serial_decimal(early.cert.get()));
 }

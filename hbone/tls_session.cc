@@ -53,12 +53,34 @@ int select_alpn(SSL*, const uint8_t** out, uint8_t* out_len, const uint8_t* in, 
     return SSL_TLSEXT_ERR_OK;
 }
 
-// Server: a ClientHello without ALPN never reaches `select_alpn`, so refuse it here.
-enum ssl_select_cert_result_t require_alpn(const SSL_CLIENT_HELLO* hello) {
+// offers_only_other_tls13_suites says whether a ClientHello's cipher suite list (two bytes per
+// suite) names TLS 1.3 suites (0x13XX) but no AES-GCM one. A list without any TLS 1.3 suite is
+// a TLS 1.2 client: left to BoringSSL, which answers it with protocol_version.
+bool offers_only_other_tls13_suites(const uint8_t* suites, size_t len) {
+    bool any_tls13 = false;
+    for (size_t at = 0; at + 1 < len; at += 2) {
+        uint16_t suite = uint16_t(suites[at] << 8 | suites[at + 1]);
+        if (is_allowed_tls13_suite(suite)) {
+            return false;
+        }
+        any_tls13 = any_tls13 || (suite >> 8) == 0x13;
+    }
+    return any_tls13;
+}
+
+// Server: a ClientHello without ALPN never reaches `select_alpn`, and one that offers no AES-GCM
+// suite would be answered with ChaCha20-Poly1305 (this BoringSSL cannot restrict TLS 1.3
+// suites): refuse both here, before anything is negotiated.
+enum ssl_select_cert_result_t check_client_hello(const SSL_CLIENT_HELLO* hello) {
     const uint8_t* data = nullptr;
     size_t len = 0;
     if (SSL_early_callback_ctx_extension_get(
                 hello, TLSEXT_TYPE_application_layer_protocol_negotiation, &data, &len) == 0) {
+        return ssl_select_cert_error;
+    }
+    if (offers_only_other_tls13_suites(hello->cipher_suites, hello->cipher_suites_len)) {
+        auto* session = static_cast<TlsSession*>(SSL_get_app_data(hello->ssl));
+        session->refuse_cipher();
         return ssl_select_cert_error;
     }
     return ssl_select_cert_success;
@@ -145,8 +167,9 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::create(
         ERR_clear_error();
         return fail(Errc::no_capacity);
     }
-    // TLS 1.3 suites cannot be configured in this BoringSSL; it orders AES-GCM first when the CPU
-    // has AES instructions (tested), which is what ztunnel's AES-only list achieves.
+    // TLS 1.3 suites cannot be configured in this BoringSSL (no SSL_CTX_set_compliance_policy):
+    // a server refuses a ClientHello without AES-GCM (`check_client_hello`) and both sides refuse
+    // a handshake that settled on anything else (`handshake`), as ztunnel's AES-only list does.
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_early_data_enabled(ctx, 0);
@@ -172,7 +195,7 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::create(
         }
     } else {
         SSL_CTX_set_alpn_select_cb(ctx, select_alpn, nullptr);
-        SSL_CTX_set_select_certificate_cb(ctx, require_alpn);
+        SSL_CTX_set_select_certificate_cb(ctx, check_client_hello);
     }
     return std::shared_ptr<const TlsContext>(std::move(context));
 }
@@ -300,6 +323,10 @@ Error TlsSession::failure(Errc fallback, int ssl_result) {
     if (verify_error_ != Errc::sys) {
         return Error{verify_error_, 0};
     }
+    if (cipher_refused_) {
+        error_reason_ = "NO_AES_GCM_SUITE";
+        return Error{Errc::tls_cipher, 0};
+    }
     if (ERR_GET_LIB(err) == ERR_LIB_SSL &&
         (ERR_GET_REASON(err) == SSL_R_NO_APPLICATION_PROTOCOL ||
          ERR_GET_REASON(err) == SSL_R_TLSV1_ALERT_NO_APPLICATION_PROTOCOL ||
@@ -375,6 +402,14 @@ Result<TlsWant> TlsSession::handshake() {
     }
     int rc = SSL_do_handshake(ssl_.get());
     if (rc == 1) {
+        if (!is_allowed_tls13_suite(cipher_id())) {
+            // A peer that preferred ChaCha20-Poly1305 (this BoringSSL's server honours the
+            // client's order) or a server that picked it: refused before any application data.
+            SSL_send_fatal_alert(ssl_.get(), SSL_AD_HANDSHAKE_FAILURE);
+            ERR_clear_error();
+            refuse_cipher();
+            return fail(Errc::tls_cipher);
+        }
         const uint8_t* alpn = nullptr;
         unsigned alpn_len = 0;
         SSL_get0_alpn_selected(ssl_.get(), &alpn, &alpn_len);
@@ -461,6 +496,11 @@ uint16_t TlsSession::cipher_id() const {
 
 uint16_t TlsSession::version() const {
     return static_cast<uint16_t>(SSL_version(ssl_.get()));
+}
+
+void TlsSession::refuse_cipher() {
+    cipher_refused_ = true;
+    error_reason_ = "NO_AES_GCM_SUITE";
 }
 
 }  // namespace zt::hbone

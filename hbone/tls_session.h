@@ -24,10 +24,11 @@
 
 namespace zt::hbone {
 
-// TlsContext is the per-identity, per-role TLS configuration (an `SSL_CTX`): TLS 1.3 only, our
-// chain and key from a `certs::CertifiedKey`, client certificates required, ALPN `h2` required,
-// no session tickets, no session cache, no early data. Immutable once made; share it between
-// the connections of one local identity (BoringSSL's `SSL_CTX` is thread-safe for that).
+// TlsContext is the per-identity, per-role TLS configuration (an `SSL_CTX`): TLS 1.3 only with
+// the AES-GCM suites only (as ztunnel), our chain and key from a `certs::CertifiedKey`, client
+// certificates required, ALPN `h2` required, no session tickets, no session cache, no early data.
+// Immutable once made; share it between the connections of one local identity (BoringSSL's
+// `SSL_CTX` is thread-safe for that).
 class TlsContext {
 public:
     // create builds the context for `role` presenting `key`. The context keeps `key` (its roots
@@ -149,8 +150,11 @@ public:
     // handshake advances the handshake as far as the fed input allows. Failures: a certs/ code
     // (`Errc::cert_unknown_ca`, `Errc::identity_mismatch`, `Errc::trust_domain_mismatch`, ...)
     // when the peer's certificate was refused, `Errc::tls_alpn` when ALPN `h2` was not agreed,
-    // `Errc::timed_out` after the deadline (see `tick`), `Errc::tls_handshake` otherwise. An
-    // alert for the peer may be left in `pending_output`: flush it before closing.
+    // `Errc::tls_cipher` when the peer offered no AES-GCM suite or the handshake settled on
+    // another (ChaCha20-Poly1305; refused before any application data; the proxy counts it as a
+    // handshake failure), `Errc::timed_out` after the deadline (see `tick`),
+    // `Errc::tls_handshake` otherwise. An alert for the peer may be left in `pending_output`:
+    // flush it before closing.
     Result<TlsWant> handshake();
 
     // tick enforces the handshake deadline at `now_ns`: `Errc::timed_out` once it passed before
@@ -194,6 +198,10 @@ public:
     // ssl returns the underlying connection, borrowed, for tests and metrics.
     SSL* ssl() const { return ssl_.get(); }
 
+    // refuse_cipher records a refusal for a suite other than AES-GCM (offered or negotiated);
+    // the handshake then fails with `Errc::tls_cipher`. Called from inside BoringSSL's callbacks.
+    void refuse_cipher();
+
 private:
     struct Bio;
     friend struct Bio;
@@ -217,6 +225,7 @@ private:
     bool done_ = false;
     bool peer_verified_ = false;  // `verify_peer` accepted the peer's certificate.
     bool timed_out_ = false;
+    bool cipher_refused_ = false;
     Errc verify_error_ = Errc::sys;  // `Errc::sys` = none.
     std::string_view error_reason_;
     ByteBuffer in_;
@@ -226,6 +235,12 @@ private:
     ByteBuffer out_;
     size_t out_offset_ = 0;
 };
+
+// is_allowed_tls13_suite says whether `suite` (an IANA number) is one HBONE allows, as ztunnel:
+// TLS_AES_128_GCM_SHA256 (0x1301) and TLS_AES_256_GCM_SHA384 (0x1302).
+constexpr bool is_allowed_tls13_suite(uint16_t suite) {
+    return suite == 0x1301 || suite == 0x1302;
+}
 
 // kAlpnH2 is the one ALPN protocol HBONE speaks.
 inline constexpr std::string_view kAlpnH2 = "h2";

@@ -16,8 +16,12 @@
 #include <string>
 #include <vector>
 
+#include <nghttp2/nghttp2.h>
+
 #include "certs/issue.h"
 #include "certs/store.h"
+#include "hbone/h2_session.h"
+#include "hbone/tls_session.h"
 #include "src/admin/logging.h"
 #include "src/admin/operator_servers.h"
 #include "src/admin/readiness.h"
@@ -78,7 +82,7 @@ struct App {
     uint64_t reloads_success_seen = 0;
     uint64_t reloads_failure_seen = 0;
     std::unique_ptr<certs::CertStore> cert_store;
-    std::map<Errc, uint64_t> certificate_refusals_counted;  // Of the store's, counted so far.
+    certs::StoreStats cert_stats_exported;
     proxy::TlsStore tls_store;
     std::vector<certs::Identity> local_identities;
     std::unique_ptr<proxy::PodSockets> pod_sockets;  // Outlives the workers (declared before).
@@ -91,6 +95,8 @@ struct App {
     bool start_certificates();
     void track_identities();
     void certificate_work();
+    void export_store_counters();
+    void log_nghttp2_protections();
     std::string config_dump();
     void after_config_work();
     void update_readiness();
@@ -124,6 +130,7 @@ int App::start(lifecycle::ShutdownSignals& signals) {
         metric_options.istio_version = version;
     }
     metrics = std::make_unique<telemetry::StandardMetrics>(metric_options);
+    log_nghttp2_protections();
     metrics->set_log_dropped_source(log_queue.get(), &telemetry::LogQueue::read_dropped);
     metrics->set_verify_cache_sources(
             [](const void*) { return double(certs::verify_cache_hits_total()); },
@@ -200,6 +207,11 @@ int App::start(lifecycle::ShutdownSignals& signals) {
     control.tick = [this] {
         tick();
     };
+    control.reload = [this] {
+        // Forced: even unchanged bytes are parsed and applied again, as a daemon's SIGHUP does.
+        (void)watcher->reload_now();
+        after_config_work();
+    };
     loop = std::make_unique<lifecycle::ControlLoop>(loop_options, signals, readiness,
                                                     std::move(control));
     loop->set_log_queue(log_queue.get());
@@ -236,6 +248,24 @@ int App::start(lifecycle::ShutdownSignals& signals) {
                log::Field::str("node", options.node_name)});
     after_config_work();
     return 0;
+}
+
+// log_nghttp2_protections says which of nghttp2's optional protections the linked library has
+// (hbone/ detects them by symbol: Debian backports them under an unchanged version number, and
+// without them a peer's rapid reset or CONTINUATION flood is bounded only by our own guards).
+void App::log_nghttp2_protections() {
+    bool reset_rate_limit = hbone::h2_has_reset_rate_limit();
+    bool max_continuations = hbone::h2_has_max_continuations();
+    metrics->nghttp2_protections.set({"stream_reset_rate_limit"}, reset_rate_limit ? 1 : 0);
+    metrics->nghttp2_protections.set({"max_continuations"}, max_continuations ? 1 : 0);
+    auto yes_no = [](bool on) {
+        return std::string_view(on ? "yes" : "no");
+    };
+    auto level = reset_rate_limit && max_continuations ? log::Level::info : log::Level::warn;
+    log::write(level, "app", "nghttp2 protections",
+               {log::Field::display("version", nghttp2_version(0)->version_str),
+                log::Field::display("stream_reset_rate_limit", yes_no(reset_rate_limit)),
+                log::Field::display("max_continuations", yes_no(max_continuations))});
 }
 
 // start_certificates opens the certificate store: local CA mode signs with the CA of
@@ -305,14 +335,31 @@ void App::certificate_work() {
     if (next != current) {
         tls_store.store(std::move(next));
     }
-    // Local certificates the store refused or could not get, by reason (the workers count the
-    // peers' certificates they refuse into their own shards).
-    for (const auto& [code, total] : cert_store->stats().refusals_by_reason) {
-        uint64_t& counted = certificate_refusals_counted[code];
-        if (total > counted) {
-            metrics->certificate_refusals.cell(metrics->control_shard(), {to_string(code)})
-                    ->add(total - counted);
-            counted = total;
+    export_store_counters();
+}
+
+// export_store_counters adds what the certificate store and hbone/ counted since the last call
+// to the control shard's counters (they keep totals; the metrics want increments).
+void App::export_store_counters() {
+    certs::StoreStats now = cert_store->stats();
+    certs::StoreStats& seen = cert_stats_exported;
+    size_t shard = metrics->control_shard();
+    auto event = [&](std::string_view name, uint64_t total, uint64_t& exported) {
+        if (total > exported) {
+            metrics->certificate_events.cell(shard, {name})->add(total - exported);
+            exported = total;
+        }
+    };
+    event("issued", now.issued_total, seen.issued_total);
+    event("issue_failed", now.issue_failures_total, seen.issue_failures_total);
+    event("loaded", now.files_loaded_total, seen.files_loaded_total);
+    event("expired", now.expired_total, seen.expired_total);
+    event("roots_mismatch", now.roots_mismatch_total, seen.roots_mismatch_total);
+    for (const auto& [code, total] : now.refusals_by_reason) {
+        uint64_t& exported = seen.refusals_by_reason[code];
+        if (total > exported) {
+            metrics->certificate_refusals.cell(shard, {to_string(code)})->add(total - exported);
+            exported = total;
         }
     }
 }

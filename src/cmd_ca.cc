@@ -132,9 +132,10 @@ bool read_file(const std::string& path, std::string& out, std::string& err) {
     if (!text) {
         const Error& e = text.error();
         err = path + ": " +
-              (e.code == Errc::sys         ? std::string(std::strerror(e.sys_errno))
-               : e.code == Errc::not_found ? std::string("no such file")
-                                           : std::string("too large"));
+              (e.code == Errc::sys                ? std::string(std::strerror(e.sys_errno))
+               : e.code == Errc::not_found        ? std::string("no such file")
+               : e.code == Errc::invalid_argument ? std::string("not a regular file")
+                                                  : std::string("too large"));
         return false;
     }
     out = std::move(text).value();

@@ -184,6 +184,7 @@ Result<std::unique_ptr<Ring>> Ring::create(const RingOptions& options) {
     }
     ring->initialized_ = true;
     ring->features_.setup_flags = flags_used;
+    ring->refused_room_submits_ = options.refused_room_submits_for_testing;
 
     // The probe answer has a flexible array of 256 ops; give it room on the stack.
     alignas(io_uring_probe)
@@ -230,14 +231,73 @@ Ring::~Ring() {
 
 io_uring_sqe* Ring::get_sqe() {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-    if (sqe == nullptr) [[unlikely]] {
-        // SQ full: hand what is queued to the kernel and take the slot that frees up.
-        ++sqe_full_total_;
-        io_uring_submit(&ring_);
-        sqe = io_uring_get_sqe(&ring_);
+    if (sqe != nullptr) [[likely]] {
+        return sqe;
     }
-    ZT_CHECK(sqe != nullptr);
-    return sqe;
+    // SQ full: hand what is queued to the kernel and take the slot that frees up.
+    ++sqe_full_total_;
+    (void)submit_for_room();
+    sqe = io_uring_get_sqe(&ring_);
+    return sqe != nullptr ? sqe : wait_for_sqe();
+}
+
+// wait_for_sqe is the rare path where a submit freed no slot: the kernel refused the queued
+// entries for now (-EAGAIN when it cannot allocate, -EBUSY, -EINTR). Aborting the worker would
+// drop every connection it owns; instead wait for completions (they release kernel resources and
+// CQ room), set them aside for `run`, and submit again until a slot is free.
+io_uring_sqe* Ring::wait_for_sqe() {
+    for (;;) {
+        ++sq_waits_total_;
+        if (sq_waits_total_ == 1 || sq_waits_total_ % 1024 == 0) {
+            log::warn("uring", "submission queue stays full; waiting for completions",
+                      {log::Field::num("waits", sq_waits_total_)});
+        }
+        set_aside_completions();
+        (void)submit_for_room();
+        io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+        if (sqe != nullptr) {
+            return sqe;
+        }
+    }
+}
+
+int Ring::submit_for_room() {
+    if (refused_room_submits_ > 0) {
+        --refused_room_submits_;
+        return -EAGAIN;
+    }
+    return io_uring_submit(&ring_);
+}
+
+// set_aside_completions waits up to 1 ms for completions (entering the kernel, which also runs
+// deferred task work) and copies every available CQE into `set_aside_`, advancing the CQ.
+void Ring::set_aside_completions() {
+    __kernel_timespec ts{};
+    ts.tv_nsec = 1'000'000;
+    io_uring_cqe* unused = nullptr;
+    (void)io_uring_wait_cqes(&ring_, &unused, 1, &ts, nullptr);
+    io_uring_cqe* cqe = nullptr;
+    unsigned head;
+    unsigned seen = 0;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+        set_aside_.push_back(*cqe);
+        ++seen;
+    }
+    io_uring_cq_advance(&ring_, seen);
+}
+
+uint32_t Ring::dispatch_set_aside() {
+    uint32_t dispatched = 0;
+    while (!set_aside_.empty()) {
+        // Callbacks may submit, and a submit may set more aside: take the batch out first.
+        std::vector<io_uring_cqe> batch;
+        batch.swap(set_aside_);
+        for (const io_uring_cqe& cqe : batch) {
+            dispatch(cqe);
+        }
+        dispatched += uint32_t(batch.size());
+    }
+    return dispatched;
 }
 
 io_uring_sqe* Ring::prepare(Completion& completion) {
@@ -437,6 +497,12 @@ void Ring::submit() {
 }
 
 uint32_t Ring::run(int64_t timeout_ns) {
+    // Completions a submitter set aside are older than anything in the CQ: dispatch them first,
+    // and do not sleep while they wait.
+    uint32_t dispatched = dispatch_set_aside();
+    if (dispatched > 0) {
+        timeout_ns = 0;
+    }
     if (timeout_ns < 0) {
         io_uring_submit_and_wait(&ring_, 1);
     } else if (timeout_ns == 0) {
@@ -454,7 +520,6 @@ uint32_t Ring::run(int64_t timeout_ns) {
     // Copy a batch out, release the CQ slots with one advance, then dispatch: callbacks may
     // submit more work, and the kernel can post into the freed slots meanwhile.
     constexpr unsigned kBatch = 64;
-    uint32_t dispatched = 0;
     for (;;) {
         io_uring_cqe* cqes[kBatch];
         unsigned n = io_uring_peek_batch_cqe(&ring_, cqes, kBatch);
@@ -474,7 +539,7 @@ uint32_t Ring::run(int64_t timeout_ns) {
             break;
         }
     }
-    return dispatched;
+    return dispatched + dispatch_set_aside();
 }
 
 void Ring::dispatch(const io_uring_cqe& cqe) {

@@ -14,6 +14,7 @@
 #include <optional>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include <liburing.h>
 
@@ -60,6 +61,10 @@ struct RingOptions {
     // legacy_kernel makes the ring behave as on the oldest kernel it supports: plain setup
     // flags, one-shot accept and poll, no msg_ring. For tests of the fallback paths.
     bool legacy_kernel = false;
+    // refused_room_submits_for_testing makes the next N submits that `Ring` makes to free a full
+    // submission queue fail with -EAGAIN without entering the kernel, as a kernel short of
+    // memory answers them. For tests of that path only.
+    uint32_t refused_room_submits_for_testing = 0;
 };
 
 // RingFeatures is what the start-up probe found. Required opcodes are not listed: without one
@@ -217,8 +222,18 @@ public:
     // sqe_full_total counts how often the SQ was full and had to be submitted to make room.
     uint64_t sqe_full_total() const { return sqe_full_total_; }
 
+    // sq_waits_total counts how often submitting did not free a slot (the kernel took nothing:
+    // -EAGAIN under memory pressure, -EBUSY, ...) and the ring waited for completions instead.
+    // Completions reaped while waiting are set aside and dispatched by the next `run`, never from
+    // inside a submitter. A worker exports it as a metric.
+    uint64_t sq_waits_total() const { return sq_waits_total_; }
+
 private:
     io_uring_sqe* get_sqe();
+    io_uring_sqe* wait_for_sqe();
+    int submit_for_room();
+    void set_aside_completions();
+    uint32_t dispatch_set_aside();
     io_uring_sqe* prepare(Completion& completion);
     void dispatch(const io_uring_cqe& cqe);
 
@@ -227,6 +242,11 @@ private:
     RingFeatures features_{};
     uint32_t in_flight_ = 0;
     uint64_t sqe_full_total_ = 0;
+    uint64_t sq_waits_total_ = 0;
+    uint32_t refused_room_submits_ = 0;  // RingOptions::refused_room_submits_for_testing
+    // set_aside_ holds completions reaped while a submitter waited for a free SQ slot, in
+    // arrival order, until `run` dispatches them.
+    std::vector<io_uring_cqe> set_aside_;
 };
 
 }  // namespace zt::uring

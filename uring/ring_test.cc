@@ -571,3 +571,37 @@ TEST_CASE("ring: a full submission queue is submitted to make room, and counted"
         CHECK(nop->results == std::vector<int32_t>{0});
     }
 }
+
+TEST_CASE("ring: a submit that frees no slot waits for completions instead of aborting") {
+    // The kernel may take none of a full queue (-EAGAIN when it cannot allocate): the ring then
+    // waits for completions and submits again, counting it, and the worker goes on.
+    zt::uring::RingOptions options;
+    options.sq_entries = 4;
+    options.refused_room_submits_for_testing = 3;
+    auto created = Ring::create(options);
+    if (!created) {
+        MESSAGE("skipping: io_uring unavailable");
+        return;
+    }
+    Ring& ring = **created;
+    // A timer in flight: its completion arrives while the ring waits for room.
+    Recorder fired;
+    Timer timer;
+    timer.completion.callback = &Recorder::on_cqe;
+    timer.completion.context = &fired;
+    ring.arm_timer(timer, 2 * zt::kNanosPerMilli);
+    ring.submit();
+    std::vector<std::unique_ptr<Recorder>> nops;
+    for (int i = 0; i < 40; ++i) {
+        nops.push_back(std::make_unique<Recorder>());
+        ring.nop(nops.back()->completion);  // must not abort when the queue stays full
+    }
+    CHECK(ring.sqe_full_total() > 0);
+    CHECK(ring.sq_waits_total() == 3);
+    CHECK(ring.in_flight() == 41);
+    REQUIRE(run_until(ring, [&] { return ring.in_flight() == 0; }));
+    CHECK(fired.results == std::vector<int32_t>{-ETIME});
+    for (auto& nop : nops) {
+        CHECK(nop->results == std::vector<int32_t>{0});  // each exactly once
+    }
+}

@@ -57,6 +57,7 @@ enum class Errc : uint16_t {
     // hbone/.
     tls_handshake,  // The TLS handshake failed.
     tls_alpn,       // The peer did not agree on ALPN `h2`.
+    tls_cipher,     // The peer offered or negotiated a TLS 1.3 suite other than AES-GCM.
     tls_protocol,   // A TLS protocol error after the handshake.
     h2_protocol,    // HTTP/2 framing or state error.
     h2_refused,     // The stream was refused (limit, GOAWAY).
@@ -157,6 +158,8 @@ constexpr std::string_view to_string(Errc code) {
             return "tls_handshake";
         case Errc::tls_alpn:
             return "tls_alpn";
+        case Errc::tls_cipher:
+            return "tls_cipher";
         case Errc::tls_protocol:
             return "tls_protocol";
         case Errc::h2_protocol:

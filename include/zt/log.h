@@ -260,15 +260,71 @@ using Sink = void (*)(const Record&);
 
 namespace detail {
 
-inline void append_quoted(std::string& out, std::string_view text) {
-    out += '"';
-    for (char c : text) {
+// utf8_sequence_length returns the length (1 to 4) of the well-formed UTF-8 sequence that starts
+// `text`, or 0 when the bytes there are not one: a stray continuation byte, an overlong form, a
+// UTF-16 surrogate, a code point above U+10FFFF or a truncated sequence (RFC 3629, Unicode table
+// 3-7). `text` must not be empty.
+inline size_t utf8_sequence_length(std::string_view text) {
+    auto byte = [&](size_t at) {
+        return at < text.size() ? uint8_t(text[at]) : uint8_t(0);
+    };
+    auto tail = [&](size_t at) {
+        return (byte(at) & 0xc0) == 0x80;
+    };
+    uint8_t lead = byte(0);
+    if (lead < 0x80) {
+        return 1;
+    }
+    if (lead >= 0xc2 && lead <= 0xdf) {
+        return tail(1) ? 2 : 0;
+    }
+    if (lead >= 0xe0 && lead <= 0xef) {
+        // E0 needs A0..BF next (shorter forms are overlong); ED needs 80..9F (A0..BF would be
+        // a surrogate).
+        uint8_t lo = lead == 0xe0 ? 0xa0 : 0x80;
+        uint8_t hi = lead == 0xed ? 0x9f : 0xbf;
+        return byte(1) >= lo && byte(1) <= hi && tail(2) ? 3 : 0;
+    }
+    if (lead >= 0xf0 && lead <= 0xf4) {
+        // F0 needs 90..BF next (overlong otherwise); F4 needs 80..8F (above U+10FFFF otherwise).
+        uint8_t lo = lead == 0xf0 ? 0x90 : 0x80;
+        uint8_t hi = lead == 0xf4 ? 0x8f : 0xbf;
+        return byte(1) >= lo && byte(1) <= hi && tail(2) && tail(3) ? 4 : 0;
+    }
+    return 0;
+}
+
+// append_escaped appends `text` so that the result is valid UTF-8 on one line whatever `text`
+// holds (config values and peer bytes end up in logs): `"` and `\` escaped when `quoting`;
+// newline, CR and tab as `\n`, `\r`, `\t`; other control bytes and DEL as `\u00XX`; well-formed
+// UTF-8 kept; each byte of an invalid sequence as the four characters `\xNN`, so its value stays
+// readable. A JSON string cannot name a byte that is not a character, so with `json` that
+// backslash is itself escaped (`\\xNN` in the line, `\xNN` once decoded).
+inline void append_escaped(std::string& out, std::string_view text, bool quoting, bool json) {
+    constexpr char kHex[] = "0123456789abcdef";
+    size_t i = 0;
+    while (i < text.size()) {
+        unsigned char c = static_cast<unsigned char>(text[i]);
+        if (c >= 0x80) {
+            size_t n = utf8_sequence_length(text.substr(i));
+            if (n > 0) {
+                out.append(text.data() + i, n);
+                i += n;
+                continue;
+            }
+            out += json ? "\\\\x" : "\\x";
+            out += kHex[c >> 4];
+            out += kHex[c & 15];
+            ++i;
+            continue;
+        }
+        ++i;
         switch (c) {
             case '"':
-                out += "\\\"";
+                out += quoting ? "\\\"" : "\"";
                 break;
             case '\\':
-                out += "\\\\";
+                out += quoting ? "\\\\" : "\\";
                 break;
             case '\n':
                 out += "\\n";
@@ -280,16 +336,20 @@ inline void append_quoted(std::string& out, std::string_view text) {
                 out += "\\t";
                 break;
             default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x",
-                                  unsigned(static_cast<unsigned char>(c)));
-                    out += buf;
+                if (c < 0x20 || c == 0x7f) {
+                    out += "\\u00";
+                    out += kHex[c >> 4];
+                    out += kHex[c & 15];
                 } else {
-                    out += c;
+                    out += char(c);
                 }
         }
     }
+}
+
+inline void append_quoted(std::string& out, std::string_view text, bool json = false) {
+    out += '"';
+    append_escaped(out, text, true, json);
     out += '"';
 }
 
@@ -333,7 +393,7 @@ inline std::string format_plain(const Record& record) {
                     detail::append_quoted(out, field.text);
                     break;
                 case Field::Kind::display:
-                    out += field.text;
+                    detail::append_escaped(out, field.text, false, false);
                     break;
                 case Field::Kind::number:
                     out += std::to_string(field.number);
@@ -352,17 +412,17 @@ inline std::string format_json(const Record& record) {
     out += "\",\"time\":\"";
     out += format_time(record.unix_ns);
     out += "\",\"scope\":";
-    detail::append_quoted(out, record.target);
+    detail::append_quoted(out, record.target, true);
     out += ",\"message\":";
-    detail::append_quoted(out, record.message);
+    detail::append_quoted(out, record.message, true);
     for (const Field& field : record.fields) {
         out += ',';
-        detail::append_quoted(out, field.key);
+        detail::append_quoted(out, field.key, true);
         out += ':';
         if (field.kind == Field::Kind::number) {
             out += std::to_string(field.number);
         } else {
-            detail::append_quoted(out, field.text);
+            detail::append_quoted(out, field.text, true);
         }
     }
     out += '}';

@@ -1,8 +1,10 @@
 # runner.sh: shared by scripts/run-tests.sh and scripts/e2e/run.sh. Runs script tests one at a
 # time with a per-test timeout (liburing's runtests.sh idea) and keeps the counts. Exit code 0 is
 # a pass, 77 a skip (not root, feature missing), anything else a failure. A script may raise its
-# own timeout with a line `# timeout: SECONDS` near the top. Output goes to $LOG_DIR/NAME.log and
-# is shown only when the test fails.
+# own timeout with a line `# timeout: SECONDS` near the top (scaled by $RUN_TIMEOUT_SCALE, for
+# sanitizer builds). Output goes to $LOG_DIR/NAME.log and is shown only when the test fails. With
+# $ZT_SANITIZER_DIR set (scripts/e2e-asan.sh), a sanitizer report written there while a test ran
+# fails the test and is shown.
 
 : "${LOG_DIR:=${BUILD:-build}/test-logs}"
 mkdir -p "$LOG_DIR"
@@ -19,12 +21,24 @@ run_script() {
     name=$(basename "$script" .sh)
     local limit
     limit=$(sed -n 's/^# timeout: *\([0-9]\+\).*/\1/p' "$script" | head -n 1)
-    limit=${limit:-300}
+    limit=$(( ${limit:-300} * ${RUN_TIMEOUT_SCALE:-1} ))
     local log="$LOG_DIR/$name.log"
     local start=$SECONDS
     local rc=0
+    local reports_before=0
+    if [ -n "${ZT_SANITIZER_DIR:-}" ]; then
+        reports_before=$(ls "$ZT_SANITIZER_DIR" | wc -l)
+    fi
     timeout --kill-after=10 "$limit" bash "$script" "$@" >"$log" 2>&1 </dev/null || rc=$?
     local took=$((SECONDS - start))
+    if [ -n "${ZT_SANITIZER_DIR:-}" ] && [ "$(ls "$ZT_SANITIZER_DIR" | wc -l)" -gt "$reports_before" ]; then
+        local report
+        for report in $(ls -t "$ZT_SANITIZER_DIR" | head -n $(( $(ls "$ZT_SANITIZER_DIR" | wc -l) - reports_before ))); do
+            mv "$ZT_SANITIZER_DIR/$report" "$ZT_SANITIZER_DIR/$name.$report"
+            { echo "--- sanitizer report $name.$report"; cat "$ZT_SANITIZER_DIR/$name.$report"; } >>"$log"
+        done
+        [ "$rc" = 0 ] && rc=99
+    fi
     case $rc in
         0)
             RUN_PASSED=$((RUN_PASSED + 1))
@@ -33,6 +47,12 @@ run_script() {
         77)
             RUN_SKIPPED=$((RUN_SKIPPED + 1))
             printf '  SKIP  %-40s %s\n' "$name" "$(tail -n 1 "$log")"
+            ;;
+        99)
+            RUN_FAILED=$((RUN_FAILED + 1))
+            RUN_FAILED_NAMES="$RUN_FAILED_NAMES $name"
+            printf '  FAIL  %-40s sanitizer report after %ss\n' "$name" "$took"
+            grep -A25 -- '--- sanitizer report' "$log" | head -n 60 | sed 's/^/        /'
             ;;
         124|137)
             RUN_FAILED=$((RUN_FAILED + 1))

@@ -3,14 +3,18 @@
 // (connections, header size, request time) refused and counted.
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <doctest/doctest.h>
 
@@ -125,6 +129,55 @@ std::string get(std::string_view path, std::string_view extra_headers = {}) {
 std::string post(std::string_view path) {
     return "POST " + std::string(path) +
            " HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n";
+}
+
+}  // namespace
+
+namespace {
+
+// connect_from opens a non-blocking connection from `source` (a 127.x.y.z address) to
+// 127.0.0.1:`port` and leaves it idle. Returns an invalid fd when the socket cannot be made.
+zt::UniqueFd connect_from(const char* source, uint16_t port) {
+    zt::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd.valid()) {
+        return fd;
+    }
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    ::inet_pton(AF_INET, source, &local.sin_addr);
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
+        return zt::UniqueFd();
+    }
+    sockaddr_in remote{};
+    remote.sin_family = AF_INET;
+    remote.sin_port = htons(port);
+    remote.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    (void)::connect(fd.get(), reinterpret_cast<sockaddr*>(&remote), sizeof remote);
+    return fd;
+}
+
+// exchange_from sends `request` from `source` to 127.0.0.1:`port` and returns the reply.
+Reply exchange_from(const char* source, uint16_t port, const std::string& request) {
+    zt::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    REQUIRE(fd.valid());
+    timeval tv{5, 0};
+    setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    ::inet_pton(AF_INET, source, &local.sin_addr);
+    REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&local), sizeof local) == 0);
+    sockaddr_in remote{};
+    remote.sin_family = AF_INET;
+    remote.sin_port = htons(port);
+    remote.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd.get(), reinterpret_cast<sockaddr*>(&remote), sizeof remote) == 0);
+    REQUIRE(::send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL) ==
+            ssize_t(request.size()));
+    std::string raw = read_to_eof(fd.get());
+    if (raw.empty()) {
+        return Reply{};  // status 0: closed without an answer
+    }
+    return parse_reply(raw);
 }
 
 }  // namespace
@@ -267,40 +320,86 @@ TEST_CASE("admin: connection, header-size and time limits refuse and count") {
                                      metrics.control_shard());
     REQUIRE(server.has_value());
     uint16_t port = (*server)->port();
-    {
-        ServerThread thread(**server);
-        // One idle connection fills the server; the next one is told 503.
-        zt::UniqueFd idle = connect_to(port);
-        for (int i = 0; i < 200 && (*server)->connection_count() == 0; ++i) {
+    auto wait_for_count = [&](size_t want) {
+        for (int i = 0; i < 400 && (*server)->connection_count() != want; ++i) {
             usleep(5000);
         }
+        return (*server)->connection_count() == want;
+    };
+    {
+        ServerThread thread(**server);
+        // One idle connection fills the server; a newcomer evicts it (the oldest connection
+        // still waiting for its request) and is answered. The idle one gets no answer.
+        zt::UniqueFd idle = connect_to(port);
+        REQUIRE(wait_for_count(1));
+        Reply answered = http_exchange(port, get("/healthz/ready"));
+        CHECK(answered.status == 200);
+        CHECK(read_to_eof(idle.get()).empty());
+        REQUIRE(wait_for_count(0));
+        // A connection that never sends its request is closed at the deadline, unanswered.
+        zt::UniqueFd silent = connect_to(port);
+        CHECK(read_to_eof(silent.get()).empty());
+        REQUIRE(wait_for_count(0));
+        // A client that read its answer but keeps the socket open holds the only slot while the
+        // server lingers; nothing is evictable then, and a newcomer is told 503.
+        zt::UniqueFd keeper = connect_to(port);
+        std::string request = get("/healthz/ready");
+        REQUIRE(::send(keeper.get(), request.data(), request.size(), MSG_NOSIGNAL) ==
+                ssize_t(request.size()));
+        CHECK(parse_reply(read_to_eof(keeper.get())).status == 200);
         Reply busy = http_exchange(port, get("/healthz/ready"));
         CHECK(busy.status == 503);
-        // The idle one is closed at its deadline without an answer.
-        CHECK(read_to_eof(idle.get()).empty());
+        keeper.reset();
+        REQUIRE(wait_for_count(0));
         // A head over the limit gets 431.
         Reply big = http_exchange(
                 port, get("/healthz/ready", "X-Big: " + std::string(400, 'a') + "\r\n"));
         CHECK(big.status == 431);
-        // The server lingers until it sees our close; wait for the slot to be free again.
-        for (int i = 0; i < 400 && (*server)->connection_count() != 0; ++i) {
-            usleep(5000);
-        }
+        REQUIRE(wait_for_count(0));
         // A request that arrives in pieces still works.
         zt::UniqueFd slow = connect_to(port);
-        std::string request = get("/healthz/ready");
         for (char c : request) {
             REQUIRE(::send(slow.get(), &c, 1, MSG_NOSIGNAL) == 1);
         }
         CHECK(parse_reply(read_to_eof(slow.get())).status == 200);
     }
     const HttpServerStats& stats = (*server)->stats();
+    CHECK(stats.evicted == 1);
     CHECK(stats.refused_connection_limit == 1);
     CHECK(stats.timeouts == 1);
     CHECK(stats.bad_requests == 1);
+    CHECK(metrics.http_refused.value({"readiness", "evicted"}) == 1);
     CHECK(metrics.http_refused.value({"readiness", "connection_limit"}) == 1);
     CHECK(metrics.http_refused.value({"readiness", "timeout"}) == 1);
     CHECK(metrics.http_refused.value({"readiness", "request_too_large"}) == 1);
+}
+
+TEST_CASE("admin: one source address is capped; others are not") {
+    zt::telemetry::StandardMetrics metrics({1, "", {}});
+    Readiness readiness;
+    ReadinessHandler handler(readiness);
+    HttpServerOptions options;
+    options.name = "readiness";
+    options.max_connections = 8;
+    options.max_connections_per_source = 2;
+    auto server = HttpServer::listen("127.0.0.1:0", options, handler, &metrics.http_refused,
+                                     metrics.control_shard());
+    REQUIRE(server.has_value());
+    uint16_t port = (*server)->port();
+    ServerThread thread(**server);
+    zt::UniqueFd first = connect_from("127.0.0.2", port);
+    zt::UniqueFd second = connect_from("127.0.0.2", port);
+    for (int i = 0; i < 400 && (*server)->connection_count() != 2; ++i) {
+        usleep(5000);
+    }
+    REQUIRE((*server)->connection_count() == 2);
+    // A third from the same address is refused at once; one from another address is served.
+    Reply third = exchange_from("127.0.0.2", port, get("/healthz/ready"));
+    CHECK(third.status == 503);
+    Reply other = exchange_from("127.0.0.3", port, get("/healthz/ready"));
+    CHECK(other.status == 200);
+    CHECK(metrics.http_refused.value({"readiness", "per_source_limit"}) == 1);
+    CHECK((*server)->stats().refused_per_source == 1);
 }
 
 TEST_CASE("admin: stop_accepting closes the listener and keeps serving open connections") {
@@ -383,4 +482,127 @@ TEST_CASE("admin: the operator servers refuse a non-loopback admin address") {
     CHECK(index.status == 200);
     CHECK(scrape.status == 200);
     CHECK(scrape.body.find("# TYPE istio_build gauge") != std::string::npos);
+}
+
+TEST_CASE("admin: 1,000 idle sockets from one source starve neither a probe nor a scrape") {
+    // Each attacking socket costs two descriptors here (both ends live in this process).
+    rlimit limit{};
+    REQUIRE(getrlimit(RLIMIT_NOFILE, &limit) == 0);
+    if (limit.rlim_max < 8192) {
+        MESSAGE("skipped: RLIMIT_NOFILE hard limit below 8192");
+        return;
+    }
+    rlimit raised = limit;
+    raised.rlim_cur = std::max<rlim_t>(limit.rlim_cur, 8192);
+    REQUIRE(setrlimit(RLIMIT_NOFILE, &raised) == 0);
+
+    zt::telemetry::StandardMetrics metrics({1, "", {}});
+    Readiness readiness;
+    LogLevels levels(zt::log::Filter(zt::log::Level::info));
+    OperatorOptions options;
+    options.admin_addr = "127.0.0.1:0";
+    options.admin_addr_v6.clear();
+    options.metrics_addr = "127.0.0.1:0";
+    options.readiness_addr = "127.0.0.1:0";
+    auto servers = OperatorServers::start(options, metrics, readiness, levels, {});
+    REQUIRE(servers.has_value());
+    OperatorServers& ops = **servers;
+    std::atomic<bool> stop{false};
+    std::thread loop([&] {
+        while (!stop.load()) {
+            (void)ops.poll_once(10);
+        }
+    });
+
+    // A pod (127.0.0.2) opens 1,000 idle sockets to each of readiness and metrics.
+    std::vector<zt::UniqueFd> idle;
+    for (int i = 0; i < 1000; ++i) {
+        for (uint16_t port : {ops.readiness_port(), ops.metrics_port()}) {
+            zt::UniqueFd fd = connect_from("127.0.0.2", port);
+            REQUIRE(fd.valid());
+            idle.push_back(std::move(fd));
+        }
+    }
+    usleep(200 * 1000);  // let the server take what it will of them
+
+    // The kubelet (127.0.0.3) probes and Prometheus (127.0.0.4) scrapes: both are answered.
+    Reply probe = exchange_from("127.0.0.3", ops.readiness_port(), get("/healthz/ready"));
+    Reply scrape = exchange_from("127.0.0.4", ops.metrics_port(), get("/metrics"));
+    CHECK(probe.status == 200);
+    CHECK(scrape.status == 200);
+
+    // The idle sockets are dropped at the 2 s header deadline, and every refusal is counted.
+    for (int i = 0; i < 100 && (ops.readiness_connections() > 0 || ops.metrics_connections() > 0);
+         ++i) {
+        usleep(50 * 1000);
+    }
+    CHECK(ops.readiness_connections() == 0);
+    CHECK(ops.metrics_connections() == 0);
+    stop.store(true);
+    loop.join();
+    uint64_t refused = 0;
+    for (const char* server : {"readiness", "metrics"}) {
+        for (const char* reason : {"per_source_limit", "timeout", "connection_limit"}) {
+            refused += metrics.http_refused.value({server, reason});
+        }
+    }
+    CHECK(refused >= 2000 - 2 * 64);  // all but the few each server let in before its cap
+    CHECK(metrics.http_refused.value({"readiness", "timeout"}) > 0);
+    idle.clear();
+    REQUIRE(setrlimit(RLIMIT_NOFILE, &limit) == 0);
+}
+
+TEST_CASE("admin: out of descriptors, the spare one still lets a probe in; then accepting pauses") {
+    zt::telemetry::StandardMetrics metrics({1, "", {}});
+    Readiness readiness;
+    ReadinessHandler handler(readiness);
+    HttpServerOptions options;
+    options.name = "readiness";
+    options.accept_pause_ms = 50;
+    auto server = HttpServer::listen("127.0.0.1:0", options, handler, &metrics.http_refused,
+                                     metrics.control_shard());
+    REQUIRE(server.has_value());
+    uint16_t port = (*server)->port();
+    rlimit limit{};
+    REQUIRE(getrlimit(RLIMIT_NOFILE, &limit) == 0);
+    std::vector<zt::UniqueFd> fillers;
+    std::string request = get("/healthz/ready");
+    {
+        ServerThread thread(**server);
+        // Take every descriptor this process may open (a low soft limit keeps it quick), then
+        // free exactly one for each client socket this test opens.
+        rlimit low = limit;
+        low.rlim_cur = std::min<rlim_t>(limit.rlim_cur, 4096);
+        REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+        for (;;) {
+            zt::UniqueFd fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+            if (!fd.valid()) {
+                break;
+            }
+            fillers.push_back(std::move(fd));
+        }
+        fillers.pop_back();
+        zt::UniqueFd first = connect_to(port);
+        REQUIRE(::send(first.get(), request.data(), request.size(), MSG_NOSIGNAL) ==
+                ssize_t(request.size()));
+        // Answered through the spare descriptor, although accept4 hit EMFILE.
+        CHECK(parse_reply(read_to_eof(first.get())).status == 200);
+        // Keep that one open (the server lingers on it, holding the spare's number); a second
+        // client cannot be accepted now: the server pauses accepting instead of spinning.
+        fillers.pop_back();
+        zt::UniqueFd second = connect_to(port);
+        REQUIRE(::send(second.get(), request.data(), request.size(), MSG_NOSIGNAL) ==
+                ssize_t(request.size()));
+        for (int i = 0; i < 200 && (*server)->stats().fd_exhausted == 0; ++i) {
+            usleep(5000);
+        }
+        CHECK((*server)->stats().fd_exhausted > 0);
+        // Descriptors come back: the waiting client is accepted and answered.
+        fillers.clear();
+        CHECK(parse_reply(read_to_eof(second.get())).status == 200);
+    }
+    REQUIRE(setrlimit(RLIMIT_NOFILE, &limit) == 0);
+    CHECK(metrics.http_refused.value({"readiness", "fd_limit"}) > 0);
+    // A pause is short and bounded: far fewer refusals than a spinning accept loop would count.
+    CHECK((*server)->stats().fd_exhausted < 200);
 }

@@ -5,12 +5,14 @@
 #include "src/admin/http_server.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
+#include <climits>
 #include <cstring>
 
 #include "zt/clock.h"
@@ -74,7 +76,7 @@ Result<ParsedAddress> parse_address(std::string_view address) {
     return parsed;
 }
 
-Result<UniqueFd> bind_listener(const ParsedAddress& address) {
+Result<UniqueFd> bind_listener(const ParsedAddress& address, int backlog) {
     int family = address.storage.ss_family;
     UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd) {
@@ -91,10 +93,34 @@ Result<UniqueFd> bind_listener(const ParsedAddress& address) {
         0) {
         return fail_errno(errno);
     }
-    if (::listen(fd.get(), 128) != 0) {
+    if (::listen(fd.get(), backlog) != 0) {
         return fail_errno(errno);
     }
     return fd;
+}
+
+// source_key names a client by its address alone (not its port), the unit of the per-source
+// cap. An IPv4 client of a dual-stack listener arrives IPv4-mapped; it is folded to plain IPv4
+// so one client has one key whichever listener it reached.
+std::string source_key(const sockaddr_storage& peer) {
+    if (peer.ss_family == AF_INET) {
+        const auto* v4 = reinterpret_cast<const sockaddr_in*>(&peer);
+        return std::string(reinterpret_cast<const char*>(&v4->sin_addr), 4);
+    }
+    if (peer.ss_family == AF_INET6) {
+        const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&peer);
+        const char* bytes = reinterpret_cast<const char*>(&v6->sin6_addr);
+        if (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) {
+            return std::string(bytes + 12, 4);
+        }
+        return std::string(bytes, 16);
+    }
+    return std::string();
+}
+
+// open_spare opens the descriptor kept in reserve for fd exhaustion.
+UniqueFd open_spare() {
+    return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
 }
 
 }  // namespace
@@ -126,6 +152,9 @@ struct HttpServer::Connection {
     std::string out;
     size_t written = 0;
     int64_t deadline_ms = 0;
+    uint64_t sequence = 0;     // accept order: a lower number is an older connection
+    std::string source;        // the client address, a `per_source_` key
+    bool holds_spare = false;  // accepted in place of the spare descriptor
 
     Connection(UniqueFd socket, HttpLimits limits, int64_t deadline)
         : fd(std::move(socket)), parser(limits), deadline_ms(deadline) {}
@@ -140,14 +169,14 @@ Result<std::unique_ptr<HttpServer>> HttpServer::listen(std::string_view address,
     if (!parsed) {
         return fail(parsed.error());
     }
-    auto fd = bind_listener(*parsed);
+    auto fd = bind_listener(*parsed, options.listen_backlog);
     if (!fd && parsed->wildcard_v6 && fd.error().sys_errno == EAFNOSUPPORT) {
         auto fallback = parse_address(
                 "0.0.0.0:" +
                 std::to_string(
                         ntohs(reinterpret_cast<const sockaddr_in6*>(&parsed->storage)->sin6_port)));
         if (fallback) {
-            fd = bind_listener(*fallback);
+            fd = bind_listener(*fallback, options.listen_backlog);
         }
     }
     if (!fd) {
@@ -172,18 +201,23 @@ HttpServer::HttpServer(UniqueFd listener, uint16_t port, HttpServerOptions optio
     , options_(std::move(options))
     , handler_(handler)
     , refused_(refused)
-    , shard_(shard) {}
+    , shard_(shard)
+    , spare_(open_spare()) {}
 
 HttpServer::~HttpServer() = default;
 
 void HttpServer::collect_pollfds(std::vector<pollfd>& fds) const {
-    if (listener_) {
+    if (listener_ && now_ms() >= accept_paused_until_ms_) {
         fds.push_back({listener_.get(), POLLIN, 0});
     }
-    for (const auto& connection : connections_) {
+    for (const auto& [fd, connection] : connections_) {
         short events = connection->state == Connection::State::writing ? POLLOUT : POLLIN;
-        fds.push_back({connection->fd.get(), events, 0});
+        fds.push_back({fd, events, 0});
     }
+}
+
+bool HttpServer::owns(int fd) const {
+    return (listener_ && fd == listener_.get()) || connections_.count(fd) != 0;
 }
 
 void HttpServer::on_poll(const pollfd& entry) {
@@ -194,20 +228,18 @@ void HttpServer::on_poll(const pollfd& entry) {
         accept_ready();
         return;
     }
-    for (size_t i = 0; i < connections_.size(); ++i) {
-        Connection& connection = *connections_[i];
-        if (connection.fd.get() != entry.fd) {
-            continue;
-        }
-        if (connection.state == Connection::State::writing) {
-            on_writable(connection);
-        } else {
-            on_readable(connection);
-        }
-        if (!connection.fd) {
-            close(i);
-        }
-        return;
+    auto found = connections_.find(entry.fd);
+    if (found == connections_.end()) {
+        return;  // closed earlier in this round
+    }
+    Connection& connection = *found->second;
+    if (connection.state == Connection::State::writing) {
+        on_writable(connection);
+    } else {
+        on_readable(connection);
+    }
+    if (!connection.fd) {
+        close(entry.fd);
     }
 }
 
@@ -215,29 +247,134 @@ void HttpServer::count_refusal(std::string_view reason) {
     if (refused_ != nullptr) {
         refused_->cell(shard_, {options_.name, reason})->increment();
     }
+    // One line per burst at most: a flood must not flood the log too.
+    int64_t now = now_ms();
+    if (now - last_refusal_log_ms_ >= 10'000) {
+        last_refusal_log_ms_ = now;
+        log::warn(kLogTarget, "refused or dropped connections (counted; logged once per 10 s)",
+                  {log::Field::str("server", options_.name), log::Field::str("reason", reason),
+                   log::Field::num("connections", connections_.size()),
+                   log::Field::num("sources", per_source_.size())});
+    }
 }
 
 void HttpServer::accept_ready() {
-    // Accept what is queued now; a bounded number per wakeup keeps other servers responsive.
-    for (int i = 0; i < 64; ++i) {
-        UniqueFd fd(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
-        if (!fd) {
-            if (errno != EAGAIN && errno != EINTR) {
-                ++stats_.io_errors;
+    // Accept what is queued now, a bounded number per wakeup so other servers stay responsive;
+    // refusing is cheap (a close), so a flood drains quickly and the backlog keeps room.
+    for (int i = 0; i < options_.accepts_per_wakeup; ++i) {
+        sockaddr_storage peer{};
+        socklen_t length = sizeof peer;
+        UniqueFd fd(::accept4(listener_.get(), reinterpret_cast<sockaddr*>(&peer), &length,
+                              SOCK_NONBLOCK | SOCK_CLOEXEC));
+        int err = fd ? 0 : errno;
+        bool holds_spare = false;
+        if (!fd && (err == EMFILE || err == ENFILE) && spare_) {
+            // Out of descriptors: give the spare back so that this one client (typically the
+            // kubelet's probe) is still answered.
+            spare_.reset();
+            length = sizeof peer;
+            fd = UniqueFd(::accept4(listener_.get(), reinterpret_cast<sockaddr*>(&peer), &length,
+                                    SOCK_NONBLOCK | SOCK_CLOEXEC));
+            err = fd ? 0 : errno;
+            holds_spare = fd.valid();
+            if (!holds_spare) {
+                restore_spare();
             }
-            return;
+        }
+        if (!fd) {
+            switch (err) {
+                case EAGAIN:
+                    return;
+                case EINTR:
+                case ECONNABORTED:
+                case EPROTO:
+                case EPERM:
+                    continue;  // this one client is gone or refused; the next may be fine
+                case EMFILE:
+                case ENFILE:
+                case ENOBUFS:
+                case ENOMEM:
+                    // Out of a resource while the listener stays readable: pause polling it
+                    // instead of spinning on it, and count it.
+                    ++stats_.fd_exhausted;
+                    count_refusal("fd_limit");
+                    accept_paused_until_ms_ = now_ms() + options_.accept_pause_ms;
+                    return;
+                default:
+                    ++stats_.io_errors;
+                    return;
+            }
         }
         ++stats_.accepted;
-        if (connections_.size() >= options_.max_connections) {
-            ++stats_.refused_connection_limit;
-            count_refusal("connection_limit");
-            std::string busy = serialize(text_response(503, "too many connections\n"));
-            (void)::send(fd.get(), busy.data(), busy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-            continue;  // `fd` closes here
+        admit(std::move(fd), peer, holds_spare);
+    }
+}
+
+void HttpServer::admit(UniqueFd fd, const sockaddr_storage& peer, bool holds_spare) {
+    std::string source = source_key(peer);
+    auto counted = per_source_.find(source);
+    size_t from_source = counted == per_source_.end() ? 0 : counted->second;
+    if (options_.max_connections_per_source > 0 &&
+        from_source >= options_.max_connections_per_source) {
+        ++stats_.refused_per_source;
+        refuse(std::move(fd), "per_source_limit", holds_spare);
+        return;
+    }
+    if (connections_.size() >= options_.max_connections && !evict_one()) {
+        ++stats_.refused_connection_limit;
+        refuse(std::move(fd), "connection_limit", holds_spare);
+        return;
+    }
+    int key = fd.get();
+    auto connection = std::make_unique<Connection>(std::move(fd), options_.limits,
+                                                   now_ms() + options_.request_timeout_ms);
+    connection->sequence = ++accept_sequence_;
+    connection->source = std::move(source);
+    connection->holds_spare = holds_spare;
+    per_source_[connection->source] += 1;
+    connections_.emplace(key, std::move(connection));
+    connection_count_.store(connections_.size(), std::memory_order_relaxed);
+}
+
+void HttpServer::refuse(UniqueFd fd, std::string_view reason, bool holds_spare) {
+    count_refusal(reason);
+    std::string busy = serialize(text_response(503, "too many connections\n"));
+    (void)::send(fd.get(), busy.data(), busy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    fd.reset();
+    if (holds_spare) {
+        restore_spare();
+    }
+}
+
+bool HttpServer::evict_one() {
+    // The victim is a connection still waiting for its request (an answered one is nearly done),
+    // from the address holding the most connections, the oldest of those: whoever opens many
+    // idle sockets loses them first, and a newcomer from elsewhere always gets a slot.
+    Connection* victim = nullptr;
+    size_t victim_source_count = 0;
+    for (const auto& [fd, connection] : connections_) {
+        if (connection->state != Connection::State::reading) {
+            continue;
         }
-        connections_.push_back(std::make_unique<Connection>(
-                std::move(fd), options_.limits, now_ms() + options_.request_timeout_ms));
-        connection_count_.store(connections_.size(), std::memory_order_relaxed);
+        size_t count = per_source_[connection->source];
+        if (victim == nullptr || count > victim_source_count ||
+            (count == victim_source_count && connection->sequence < victim->sequence)) {
+            victim = connection.get();
+            victim_source_count = count;
+        }
+    }
+    if (victim == nullptr) {
+        return false;
+    }
+    ++stats_.evicted;
+    count_refusal("evicted");
+    close(victim->fd.get());
+    return true;
+}
+
+void HttpServer::restore_spare() {
+    if (!spare_) {
+        spare_ = open_spare();
     }
 }
 
@@ -292,6 +429,7 @@ void HttpServer::respond(Connection& connection, const HttpResponse& response, b
     connection.out = serialize(response, head_only);
     connection.written = 0;
     connection.state = Connection::State::writing;
+    connection.deadline_ms = now_ms() + options_.response_timeout_ms;
     on_writable(connection);
 }
 
@@ -316,30 +454,48 @@ void HttpServer::on_writable(Connection& connection) {
     connection.deadline_ms = now_ms() + options_.linger_timeout_ms;
 }
 
-void HttpServer::close(size_t index) {
-    connections_[index] = std::move(connections_.back());
-    connections_.pop_back();
+void HttpServer::close(int fd) {
+    auto found = connections_.find(fd);
+    if (found == connections_.end()) {
+        return;
+    }
+    std::unique_ptr<Connection> connection = std::move(found->second);
+    connections_.erase(found);
+    auto counted = per_source_.find(connection->source);
+    if (counted != per_source_.end() && --counted->second == 0) {
+        per_source_.erase(counted);
+    }
     connection_count_.store(connections_.size(), std::memory_order_relaxed);
+    bool held_spare = connection->holds_spare;
+    connection.reset();  // closes the socket first, so the spare can take its number back
+    if (held_spare) {
+        restore_spare();
+    }
 }
 
 void HttpServer::expire(int64_t now) {
-    for (size_t i = 0; i < connections_.size();) {
-        Connection& connection = *connections_[i];
-        if (now < connection.deadline_ms) {
-            ++i;
+    std::vector<int> due;
+    for (const auto& [fd, connection] : connections_) {
+        if (now < connection->deadline_ms) {
             continue;
         }
-        if (connection.state != Connection::State::lingering) {
+        if (connection->state != Connection::State::lingering) {
             ++stats_.timeouts;
             count_refusal("timeout");
         }
-        close(i);
+        due.push_back(fd);
+    }
+    for (int fd : due) {
+        close(fd);
     }
 }
 
 int HttpServer::next_timeout_ms(int64_t now) const {
     int64_t best = -1;
-    for (const auto& connection : connections_) {
+    if (listener_ && accept_paused_until_ms_ > now) {
+        best = accept_paused_until_ms_ - now;
+    }
+    for (const auto& [fd, connection] : connections_) {
         int64_t wait = connection->deadline_ms - now;
         if (wait < 0) {
             wait = 0;

@@ -3,21 +3,33 @@
 // HttpServer is a poll()-driven HTTP/1.1 server for the control thread: one listening socket,
 // a bounded set of connections, one request per connection (answered with `Connection: close`).
 // The control thread either calls `poll_once(timeout)` or folds `collect_pollfds` into its own
-// poll set and hands readiness back through `on_poll`. Every limit (connections, header and body
-// size, request time) is configured and counted when hit.
+// poll set and hands readiness back through `on_poll`. Every limit (connections in all and per
+// source address, header and body size, request and response time) is configured and counted
+// when hit.
 //
 // Each connection is a small state machine: reading → writing → lingering → closed. After the
 // response is written the server shuts down its write side and reads until the client closes
 // (bounded), so that unread request bytes never turn the close into a RST that would destroy
 // the response in flight.
+//
+// Idle sockets cannot starve it (the readiness and metrics ports are open to every pod): the
+// request must arrive within `request_timeout_ms` (2 s, ztunnel's header-read deadline), one
+// source address holds at most `max_connections_per_source` connections (more are refused at
+// once), and when every slot is taken a new connection evicts the oldest one still waiting for
+// its request from the source holding the most, so a client from another address (the kubelet,
+// Prometheus) always gets in. A spare descriptor is kept so that one connection can still be
+// accepted when the process runs out of descriptors; past that, accepting pauses briefly
+// instead of spinning on a listener it cannot serve.
 
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "src/admin/http.h"
@@ -37,12 +49,21 @@ public:
 
 // HttpServerOptions configures one server.
 struct HttpServerOptions {
-    std::string name = "admin";   // the `server` label of refusal counters
-    size_t max_connections = 32;  // past it, new connections get 503 and are closed
+    std::string name = "admin";  // the `server` label of refusal counters
+    // max_connections bounds open connections; past it a new one evicts the oldest connection
+    // still reading its request (from the source with the most), or is refused with 503.
+    size_t max_connections = 32;
+    // max_connections_per_source bounds the connections of one client IP address (0: no cap);
+    // past it new ones from that address are refused with 503.
+    size_t max_connections_per_source = 0;
     HttpLimits limits;
-    int64_t request_timeout_ms = 10000;  // whole request must arrive within this
-    int64_t linger_timeout_ms = 1000;    // wait for the client's close after responding
+    int64_t request_timeout_ms = 2000;    // the whole request must arrive within this
+    int64_t response_timeout_ms = 10000;  // the client must take the response within this
+    int64_t linger_timeout_ms = 1000;     // wait for the client's close after responding
     size_t max_response_bytes = 64 << 20;
+    int listen_backlog = 1024;      // a burst of connects must not overflow the queue
+    int accepts_per_wakeup = 256;   // bounded, so one flood cannot monopolise a wakeup
+    int64_t accept_pause_ms = 100;  // after EMFILE/ENFILE with the spare descriptor used
 };
 
 // HttpServerStats counts what the server refused or gave up on. Control thread only.
@@ -50,6 +71,9 @@ struct HttpServerStats {
     uint64_t accepted = 0;
     uint64_t requests = 0;
     uint64_t refused_connection_limit = 0;
+    uint64_t refused_per_source = 0;
+    uint64_t evicted = 0;       // idle connections closed to make room for a new one
+    uint64_t fd_exhausted = 0;  // accepts failed for want of fds or memory (accepting paused)
     uint64_t bad_requests = 0;  // 4xx/5xx produced by the parser
     uint64_t timeouts = 0;
     uint64_t io_errors = 0;
@@ -82,6 +106,9 @@ public:
     // collect_pollfds appends this server's fds with the events it waits for.
     void collect_pollfds(std::vector<pollfd>& fds) const;
 
+    // owns says whether `fd` is this server's listener or one of its connections.
+    bool owns(int fd) const;
+
     // on_poll handles one entry that `collect_pollfds` produced, after poll() returned. Entries
     // for fds this server does not own are ignored.
     void on_poll(const pollfd& entry);
@@ -111,11 +138,15 @@ private:
                telemetry::ShardedFamily* refused, size_t shard);
 
     void accept_ready();
+    void admit(UniqueFd fd, const sockaddr_storage& peer, bool holds_spare);
+    void refuse(UniqueFd fd, std::string_view reason, bool holds_spare);
+    bool evict_one();
     void on_readable(Connection& connection);
     void on_writable(Connection& connection);
     void respond(Connection& connection, const HttpResponse& response, bool head_only);
     void count_refusal(std::string_view reason);
-    void close(size_t index);
+    void close(int fd);
+    void restore_spare();
 
     UniqueFd listener_;
     uint16_t port_;
@@ -123,8 +154,17 @@ private:
     HttpHandler& handler_;
     telemetry::ShardedFamily* refused_;
     size_t shard_;
-    std::vector<std::unique_ptr<Connection>> connections_;
+    // connections_ maps a connection's fd to it; per_source_ counts connections by client
+    // address (raw bytes, IPv4-mapped IPv6 folded to IPv4).
+    std::unordered_map<int, std::unique_ptr<Connection>> connections_;
+    std::unordered_map<std::string, size_t> per_source_;
     std::atomic<size_t> connection_count_{0};
+    // spare_ is a descriptor held in reserve: closed to accept one connection at EMFILE, taken
+    // back when that connection closes.
+    UniqueFd spare_;
+    int64_t accept_paused_until_ms_ = 0;
+    int64_t last_refusal_log_ms_ = INT64_MIN / 2;
+    uint64_t accept_sequence_ = 0;
     HttpServerStats stats_;
 };
 

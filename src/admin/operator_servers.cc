@@ -35,6 +35,10 @@ Result<std::unique_ptr<OperatorServers>> OperatorServers::start(const OperatorOp
         }
         HttpServerOptions server_options = options.limits;
         server_options.name = name;
+        if (&handler != &servers->admin_handler_) {
+            server_options.max_connections = options.public_max_connections;
+            server_options.max_connections_per_source = options.public_max_connections_per_source;
+        }
         auto server =
                 HttpServer::listen(address, server_options, handler, &metrics.http_refused, shard);
         if (!server) {
@@ -92,17 +96,16 @@ void OperatorServers::collect_pollfds(std::vector<pollfd>& fds) const {
 }
 
 void OperatorServers::on_poll(const pollfd& entry) {
-    // Each server ignores fds it does not own, but a connection fd number may be closed and
-    // reused by another server within one round; stop at the first server that owns it.
-    std::vector<pollfd> mine;
+    // Most entries of a round have nothing to report; the rest go to the one server that owns
+    // the fd now (a number closed and reused by another server within the round reaches that
+    // server, which at worst finds nothing to read).
+    if (entry.revents == 0) {
+        return;
+    }
     for (HttpServer* server : all()) {
-        mine.clear();
-        server->collect_pollfds(mine);
-        for (const pollfd& candidate : mine) {
-            if (candidate.fd == entry.fd) {
-                server->on_poll(entry);
-                return;
-            }
+        if (server->owns(entry.fd)) {
+            server->on_poll(entry);
+            return;
         }
     }
 }

@@ -5,7 +5,9 @@
 // both), metrics on [::]:15020, readiness on [::]:15021. The control thread owns it and drives
 // it through the same poll API as a single `HttpServer`, folding in its own fds (signalfd,
 // inotify) or calling `poll_once`. Refusals are counted in
-// `ztunnel_http_requests_refused_total{server,reason}` on the control shard.
+// `ztunnel_http_requests_refused_total{server,reason}` on the control shard (reasons
+// `connection_limit`, `per_source_limit`, `evicted`, `fd_limit`, `timeout`, `bad_request`,
+// `request_too_large`).
 
 #include <memory>
 #include <string>
@@ -26,6 +28,11 @@ struct OperatorOptions {
     std::string metrics_addr = "[::]:15020";
     std::string readiness_addr = "[::]:15021";
     HttpServerOptions limits;  // `name` is set per server
+    // Metrics and readiness answer any pod on the node, so they get more slots and a cap per
+    // client address (the admin server is loopback-only and keeps `limits`): 1,000 idle sockets
+    // from one pod cannot make the kubelet's probe or a Prometheus scrape fail.
+    size_t public_max_connections = 512;
+    size_t public_max_connections_per_source = 16;
 };
 
 class OperatorServers {
@@ -57,6 +64,11 @@ public:
     uint16_t metrics_port() const { return metrics_ ? metrics_->port() : 0; }
 
     uint16_t readiness_port() const { return readiness_ ? readiness_->port() : 0; }
+
+    // metrics_connections and readiness_connections are those servers' open connections.
+    size_t metrics_connections() const { return metrics_ ? metrics_->connection_count() : 0; }
+
+    size_t readiness_connections() const { return readiness_ ? readiness_->connection_count() : 0; }
 
 private:
     OperatorServers(AdminHooks hooks, LogLevels& levels, const telemetry::Registry& registry,

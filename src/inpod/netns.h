@@ -21,8 +21,9 @@ namespace zt::inpod {
 class Netns {
 public:
     // open opens the namespace at `path` (e.g. /var/run/netns/zt-pod). It fails with
-    // `Errc::not_found` if the path does not exist and `Errc::invalid_argument` if it is not a
-    // network namespace.
+    // `Errc::not_found` if the path does not exist and `Errc::invalid_argument` (errno EINVAL)
+    // if it is not a network namespace: a FIFO, a device, a regular file, a directory or another
+    // kind of namespace. It never blocks, whatever the path names.
     static Result<Netns> open(std::string_view path);
 
     // current opens the namespace of the calling thread.

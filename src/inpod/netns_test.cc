@@ -3,6 +3,7 @@
 
 #include "src/inpod/netns.h"
 
+#include <fcntl.h>
 #include <linux/sockios.h>
 #include <sched.h>
 #include <sys/ioctl.h>
@@ -10,7 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <future>
 #include <optional>
+#include <string>
 #include <thread>
 
 #include <doctest/doctest.h>
@@ -76,4 +80,52 @@ TEST_CASE("inpod: opening something that is not a network namespace fails cleanl
     auto not_ns = zt::inpod::Netns::open("/proc/self/status");
     REQUIRE_FALSE(not_ns);
     CHECK(not_ns.error().code == zt::Errc::invalid_argument);
+}
+
+namespace {
+
+// open_bounded runs `Netns::open(path)` on a scratch thread and waits up to 2 s for it. A call
+// that blocks (a FIFO opened for reading waits for a writer) fails the test, and is then released
+// by opening the FIFO's write end so the thread can be joined.
+std::optional<zt::Result<zt::inpod::Netns>> open_bounded(const std::string& path, bool is_fifo) {
+    std::promise<zt::Result<zt::inpod::Netns>> promise;
+    auto future = promise.get_future();
+    std::thread opener([&] { promise.set_value(zt::inpod::Netns::open(path)); });
+    bool in_time = future.wait_for(std::chrono::seconds(2)) == std::future_status::ready;
+    if (!in_time && is_fifo) {
+        zt::UniqueFd writer(::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+        future.wait();
+    }
+    opener.join();
+    if (!in_time) {
+        return std::nullopt;
+    }
+    return future.get();
+}
+
+}  // namespace
+
+TEST_CASE(
+        "inpod: a FIFO, a regular file or a directory as netns path is refused without blocking") {
+    char dir_template[] = "/tmp/zt-netns-test.XXXXXX";
+    REQUIRE(::mkdtemp(dir_template) != nullptr);
+    std::string dir = dir_template;
+    std::string fifo = dir + "/fifo";
+    std::string file = dir + "/file";
+    std::string subdir = dir + "/dir";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    { zt::UniqueFd created(::open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600)); }
+    REQUIRE(::mkdir(subdir.c_str(), 0700) == 0);
+
+    for (const std::string& path : {fifo, file, subdir, std::string("/proc/self/ns/mnt")}) {
+        CAPTURE(path);
+        auto opened = open_bounded(path, path == fifo);
+        REQUIRE_MESSAGE(opened.has_value(), "Netns::open blocked on " << path);
+        REQUIRE_FALSE(*opened);
+        CHECK(opened->error().code == zt::Errc::invalid_argument);
+    }
+    ::unlink(fifo.c_str());
+    ::unlink(file.c_str());
+    ::rmdir(subdir.c_str());
+    ::rmdir(dir.c_str());
 }

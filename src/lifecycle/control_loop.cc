@@ -63,6 +63,12 @@ void ControlLoop::step() {
             if (request == ShutdownRequest::graceful) {
                 shutdown_requested_ = true;
             }
+            if (signals_.take_reload()) {
+                log::info(kTarget, "SIGHUP: reloading the config file");
+                if (hooks_.reload) {
+                    hooks_.reload();
+                }
+            }
         }
         for (size_t i = 0; i < watches_.size(); ++i) {
             if (fds[1 + i].revents != 0) {

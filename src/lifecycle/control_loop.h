@@ -10,7 +10,8 @@
 // On entering `draining` it fails readiness at once, tells systemd `STOPPING=1`, and calls
 // `start_drain` (the data plane stops accepting and sends GOAWAY). It leaves `draining` when
 // `drained()` says no connection is left, or at the drain deadline after `force_close`. It sends
-// `READY=1` to systemd the first time readiness is ready. Everything runs on the calling thread.
+// `READY=1` to systemd the first time readiness is ready. A SIGHUP calls `reload` in any phase
+// and changes nothing else. Everything runs on the calling thread.
 
 #include <poll.h>
 
@@ -31,6 +32,7 @@ struct ControlHooks {
     std::function<bool()> drained;      // true when no connection is left; empty: wait deadline
     std::function<void()> force_close;  // the deadline passed: close what is left
     std::function<void()> tick;         // every tick, for periodic control-plane work
+    std::function<void()> reload;       // SIGHUP: re-read the config file now
 };
 
 struct ControlLoopOptions {

@@ -123,3 +123,37 @@ TEST_CASE("lifecycle: a second SIGINT ends the loop without waiting for the drai
     CHECK(scope.signals->draining());
     CHECK(zt::monotonic_ns() - start < 5 * zt::kNanosPerSecond);
 }
+
+TEST_CASE("lifecycle: SIGHUP calls the reload hook and the loop keeps running") {
+    SignalScope scope;
+    REQUIRE(scope.signals.has_value());
+    zt::admin::Readiness readiness;
+    int reloads = 0;
+    int ticks = 0;
+    ControlHooks hooks;
+    hooks.reload = [&] {
+        ++reloads;
+    };
+    ControlLoop* self = nullptr;
+    hooks.tick = [&] {
+        ++ticks;
+        if (ticks == 2) {
+            pthread_kill(pthread_self(), SIGHUP);
+        }
+        if (ticks == 4) {
+            pthread_kill(pthread_self(), SIGUSR1);
+        }
+        if (ticks == 8) {
+            CHECK(self->phase() == ControlLoop::Phase::running);
+            self->request_shutdown();
+        }
+    };
+    hooks.drained = [] {
+        return true;
+    };
+    ControlLoop loop({zt::kNanosPerSecond, 5}, *scope.signals, readiness, std::move(hooks));
+    self = &loop;
+    CHECK(loop.run() == 0);
+    CHECK(reloads == 1);
+    CHECK(ticks >= 8);
+}

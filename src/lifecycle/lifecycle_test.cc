@@ -72,3 +72,31 @@ TEST_CASE("lifecycle: systemd notification goes to NOTIFY_SOCKET") {
     unsetenv("NOTIFY_SOCKET");
     unlink(path.c_str());
 }
+
+TEST_CASE("lifecycle: SIGHUP asks for a reload and SIGUSR1 is ignored; neither drains or kills") {
+    sigset_t old_mask;
+    REQUIRE(pthread_sigmask(SIG_SETMASK, nullptr, &old_mask) == 0);
+    auto signals = ShutdownSignals::open();
+    REQUIRE(signals.has_value());
+    sigset_t mask;
+    REQUIRE(pthread_sigmask(SIG_SETMASK, nullptr, &mask) == 0);
+    // Unblocked, either signal's default action would end the whole process (no drain).
+    REQUIRE(sigismember(&mask, SIGHUP) == 1);
+    REQUIRE(sigismember(&mask, SIGUSR1) == 1);
+    REQUIRE(pthread_kill(pthread_self(), SIGHUP) == 0);
+    CHECK(signals->on_readable() == ShutdownRequest::none);
+    CHECK(signals->take_reload());
+    CHECK_FALSE(signals->take_reload());  // taken once
+    REQUIRE(pthread_kill(pthread_self(), SIGUSR1) == 0);
+    CHECK(signals->on_readable() == ShutdownRequest::none);
+    CHECK_FALSE(signals->take_reload());
+    CHECK_FALSE(signals->draining());
+    // A SIGTERM after them still drains.
+    REQUIRE(pthread_kill(pthread_self(), SIGTERM) == 0);
+    CHECK(signals->on_readable() == ShutdownRequest::graceful);
+    sigset_t pending;
+    REQUIRE(sigpending(&pending) == 0);
+    CHECK(sigismember(&pending, SIGHUP) == 0);
+    CHECK(sigismember(&pending, SIGUSR1) == 0);
+    REQUIRE(pthread_sigmask(SIG_SETMASK, &old_mask, nullptr) == 0);
+}

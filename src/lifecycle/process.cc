@@ -45,6 +45,8 @@ Result<ShutdownSignals> ShutdownSignals::open() {
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     int rc = pthread_sigmask(SIG_BLOCK, &set, nullptr);
     if (rc != 0) {
         return fail_errno(rc);
@@ -63,6 +65,13 @@ ShutdownRequest ShutdownSignals::on_readable() {
         ssize_t n = ::read(fd_.get(), &info, sizeof info);
         if (n != ssize_t(sizeof info)) {
             break;  // EAGAIN: nothing more queued
+        }
+        if (info.ssi_signo == SIGHUP) {
+            reload_ = true;
+            continue;
+        }
+        if (info.ssi_signo == SIGUSR1) {
+            continue;  // Ignored: it has no meaning here and must not end the process.
         }
         if (info.ssi_signo == SIGINT && draining_) {
             return ShutdownRequest::immediate;

@@ -3,12 +3,14 @@
 // Process-level lifecycle pieces for `ztunnel run` (issue 7 §5, ztunnel-behaviour.md §10.2):
 // SIGPIPE ignored, RLIMIT_NOFILE raised to the hard limit, SIGTERM/SIGINT delivered through a
 // signalfd the control thread polls (first signal: graceful drain; a second SIGINT: exit now),
-// and systemd's readiness notification without linking libsystemd.
+// SIGHUP a config reload (the daemon convention, never the default "terminate" that skipped the
+// drain), SIGUSR1 ignored, and systemd's readiness notification without linking libsystemd.
 
 #include <sys/resource.h>
 
 #include <cstdint>
 #include <string_view>
+#include <utility>
 
 #include "zt/result.h"
 #include "zt/unique_fd.h"
@@ -29,8 +31,9 @@ enum class ShutdownRequest : uint8_t {
     immediate,  // SIGINT while already draining: exit 0 at once
 };
 
-// ShutdownSignals blocks SIGTERM and SIGINT in the calling thread (and every thread it creates
-// afterwards; create it before the workers) and receives them through a signalfd.
+// ShutdownSignals blocks SIGTERM, SIGINT, SIGHUP and SIGUSR1 in the calling thread (and every
+// thread it creates afterwards; create it before the workers) and receives them through a
+// signalfd, so none of them can end the process without its drain.
 class ShutdownSignals {
 public:
     // open blocks the signals and creates the signalfd. Fails with `Errc::sys`.
@@ -40,8 +43,12 @@ public:
     int fd() const { return fd_.get(); }
 
     // on_readable reads pending signals and says what they ask for, given everything seen so
-    // far. A second SIGTERM while draining changes nothing, as in ztunnel.
+    // far. A second SIGTERM while draining changes nothing, as in ztunnel. A SIGHUP is kept for
+    // `take_reload`; a SIGUSR1 is read and dropped.
     ShutdownRequest on_readable();
+
+    // take_reload says whether a SIGHUP arrived since the last call, and clears it.
+    bool take_reload() { return std::exchange(reload_, false); }
 
     // draining says whether a graceful shutdown was already requested.
     bool draining() const { return draining_; }
@@ -51,6 +58,7 @@ private:
 
     UniqueFd fd_;
     bool draining_ = false;
+    bool reload_ = false;
 };
 
 // notify_systemd sends `state` (`READY=1`, `STOPPING=1`) to `$NOTIFY_SOCKET` when systemd set

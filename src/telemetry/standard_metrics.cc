@@ -63,6 +63,11 @@ StandardMetrics::StandardMetrics(const StandardMetricsOptions& options)
                                            {},
                                            Stability::unstable}))
     , pods(registry_.gauge({"ztunnel_pods", "Local pods by state", {"state"}, Stability::unstable}))
+    , nghttp2_protections(registry_.gauge({"ztunnel_nghttp2_protection",
+                                           "Whether the linked nghttp2 has this protection "
+                                           "(1) or not (0), detected by symbol at start",
+                                           {"protection"},
+                                           Stability::unstable}))
     , connections_refused(registry_.counter({"ztunnel_connections_refused",
                                              "Connections refused before they were proxied "
                                              "(loops, unknown workloads, routing, a limit), "
@@ -83,6 +88,11 @@ StandardMetrics::StandardMetrics(const StandardMetricsOptions& options)
                                               "reason",
                                               {"reason"},
                                               Stability::unstable}))
+    , certificate_events(registry_.counter({"ztunnel_certificate_events",
+                                            "Local certificates issued, loaded, expired or made "
+                                            "unavailable, by event",
+                                            {"event"},
+                                            Stability::unstable}))
     , http_refused(registry_.counter({"ztunnel_http_requests_refused",
                                       "Admin, metrics and readiness requests refused at a limit",
                                       {"server", "reason"},

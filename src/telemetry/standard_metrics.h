@@ -51,6 +51,9 @@ public:
     GaugeFamily& config_last_success;
     // ztunnel_pods{state="pending|up"}.
     GaugeFamily& pods;
+    // ztunnel_nghttp2_protection{protection}: 1 when the linked nghttp2 has that protection
+    // (detected by symbol at start), 0 when not.
+    GaugeFamily& nghttp2_protections;
 
     // Limits and protections, each counted where it is hit, by `reason` (or `kind`); the
     // workers count through src/proxy/proxy_counters.h.
@@ -64,6 +67,10 @@ public:
     // ztunnel_certificate_refusals_total{reason}: peers' certificates refused in handshakes
     // (workers), local ones the store refused or could not get (control thread).
     ShardedFamily& certificate_refusals;
+    // ztunnel_certificate_events_total{event}: the local certificates' life, counted on the
+    // control shard: `issued`, `issue_failed`, `loaded` (file mode), `expired` (unreplaced),
+    // `roots_mismatch` (a new root bundle no longer verifies an identity's leaf).
+    ShardedFamily& certificate_events;
     // ztunnel_http_requests_refused_total{server,reason}: admin/metrics/readiness refusals.
     ShardedFamily& http_refused;
 

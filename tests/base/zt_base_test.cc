@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 
@@ -134,4 +135,121 @@ TEST_CASE("log: plain and json formats") {
           "{\"level\":\"info\",\"time\":\"2025-11-26T05:39:28.123456Z\",\"scope\":\"access\","
           "\"message\":\"connection complete\",\"src.addr\":\"198.18.1.2:40000\","
           "\"src.workload\":\"cli\\\"ent\",\"bytes_sent\":11}");
+}
+
+namespace {
+
+// is_valid_utf8 checks `text` against RFC 3629 (Unicode table 3-7): no stray continuation byte,
+// no overlong form, no surrogate, nothing above U+10FFFF, no truncated sequence. Written apart
+// from log.h's own check so the test does not grade the code with itself.
+bool is_valid_utf8(std::string_view text) {
+    size_t i = 0;
+    auto in = [&](size_t at, unsigned lo, unsigned hi) {
+        return at < text.size() && uint8_t(text[at]) >= lo && uint8_t(text[at]) <= hi;
+    };
+    while (i < text.size()) {
+        unsigned c = uint8_t(text[i]);
+        if (c < 0x80) {
+            i += 1;
+        } else if (c >= 0xc2 && c <= 0xdf && in(i + 1, 0x80, 0xbf)) {
+            i += 2;
+        } else if (c == 0xe0 && in(i + 1, 0xa0, 0xbf) && in(i + 2, 0x80, 0xbf)) {
+            i += 3;
+        } else if (((c >= 0xe1 && c <= 0xec) || c == 0xee || c == 0xef) && in(i + 1, 0x80, 0xbf) &&
+                   in(i + 2, 0x80, 0xbf)) {
+            i += 3;
+        } else if (c == 0xed && in(i + 1, 0x80, 0x9f) && in(i + 2, 0x80, 0xbf)) {
+            i += 3;
+        } else if (c == 0xf0 && in(i + 1, 0x90, 0xbf) && in(i + 2, 0x80, 0xbf) &&
+                   in(i + 3, 0x80, 0xbf)) {
+            i += 4;
+        } else if (c >= 0xf1 && c <= 0xf3 && in(i + 1, 0x80, 0xbf) && in(i + 2, 0x80, 0xbf) &&
+                   in(i + 3, 0x80, 0xbf)) {
+            i += 4;
+        } else if (c == 0xf4 && in(i + 1, 0x80, 0x8f) && in(i + 2, 0x80, 0xbf) &&
+                   in(i + 3, 0x80, 0xbf)) {
+            i += 4;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
+std::string json_line(std::string_view message, std::string_view value) {
+    zt::log::Field fields[] = {zt::log::Field::str("peer", value),
+                               zt::log::Field::display("addr", value)};
+    zt::log::Record record{zt::log::Level::warn, "proxy", message, fields, 0};
+    return zt::log::format_json(record);
+}
+
+}  // namespace
+
+TEST_CASE("log: json lines stay valid UTF-8 whatever bytes a config or a peer put in them") {
+    struct Case {
+        const char* what;
+        std::string input;
+        std::string escaped;  // the JSON string body `input` must become
+    };
+
+    const Case cases[] = {
+            {"valid multibyte text is kept", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+             "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"},
+            {"a lone byte 0xff",
+             "a\xff"
+             "b",
+             "a\\\\xffb"},
+            {"a stray continuation byte", "\x80", "\\\\x80"},
+            {"an overlong '/' in two bytes", "\xc0\xaf", "\\\\xc0\\\\xaf"},
+            {"an overlong NUL in three bytes", "\xe0\x80\x80", "\\\\xe0\\\\x80\\\\x80"},
+            {"an overlong in four bytes", "\xf0\x80\x80\xaf", "\\\\xf0\\\\x80\\\\x80\\\\xaf"},
+            {"a lone high surrogate U+D800", "\xed\xa0\x80", "\\\\xed\\\\xa0\\\\x80"},
+            {"a lone low surrogate U+DFFF", "\xed\xbf\xbf", "\\\\xed\\\\xbf\\\\xbf"},
+            {"above U+10FFFF", "\xf4\x90\x80\x80", "\\\\xf4\\\\x90\\\\x80\\\\x80"},
+            {"a truncated sequence", "\xe2\x82", "\\\\xe2\\\\x82"},
+            {"a truncated sequence before ASCII", "\xe2\x82x", "\\\\xe2\\\\x82x"},
+            {"control bytes and DEL", std::string("\x01\x1b[2J\x7f\n\0", 8),
+             "\\u0001\\u001b[2J\\u007f\\n\\u0000"},
+            {"quotes and backslashes", "\"\\", "\\\"\\\\"},
+    };
+    for (const Case& c : cases) {
+        std::string what = c.what;
+        CAPTURE(what);
+        std::string line = json_line(c.input, c.input);
+        CHECK(is_valid_utf8(line));
+        CHECK(line ==
+              "{\"level\":\"warn\",\"time\":\"1970-01-01T00:00:00.000000Z\",\"scope\":"
+              "\"proxy\",\"message\":\"" +
+                      c.escaped + "\",\"peer\":\"" + c.escaped + "\",\"addr\":\"" + c.escaped +
+                      "\"}");
+    }
+    // Any bytes at all: 20,000 random strings, each line valid UTF-8 with no raw control byte.
+    uint64_t state = 0x2545f4914f6cdd1dull;
+    for (int round = 0; round < 20000; ++round) {
+        std::string bytes(size_t(state % 24), '\0');
+        for (char& b : bytes) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            b = char(state);
+        }
+        std::string line = json_line(bytes, bytes);
+        bool no_raw_control =
+                std::all_of(line.begin(), line.end(), [](char b) { return uint8_t(b) >= 0x20; });
+        if (!is_valid_utf8(line) || !no_raw_control) {
+            FAIL_CHECK("round " << round << ": " << line);
+            break;
+        }
+    }
+}
+
+TEST_CASE("log: plain lines escape invalid UTF-8 and control bytes in every field") {
+    zt::log::Field fields[] = {zt::log::Field::str("peer", "x\xff\n"),
+                               zt::log::Field::display("addr", "y\xc0\xaf\r\n")};
+    zt::log::Record record{zt::log::Level::info, "proxy", "m", fields, 0};
+    std::string line = zt::log::format_plain(record);
+    CHECK(line ==
+          "1970-01-01T00:00:00.000000Z\tinfo\tproxy\tm\tpeer=\"x\\xff\\n\" "
+          "addr=y\\xc0\\xaf\\r\\n");
+    CHECK(is_valid_utf8(line));
 }
