@@ -74,7 +74,13 @@ fi
 zt_in "$(zt_ns_pod 1 client)" timeout 60 $PEER client --connect 198.18.2.2:8080 --bytes 4194304 \
     --pace-ms 30 >"$MESH_WORK/inflight.out" 2>&1 &
 xfer=$!
-sleep 0.5
+# SIGTERM only once the transfer is established through ztunnel (on a loaded machine 0.5 s was not
+# always enough, and a ztunnel with nothing in flight rightly exits at once).
+for _ in $(seq 100); do
+    [ -n "$(zt_in "$(zt_ns_pod 1 client)" ss -tnH state established dst 198.18.2.2:8080)" ] && break
+    sleep 0.1
+done
+sleep 0.3
 start=$(date +%s%N)
 kill -TERM "$MESH_ZT1_PID"
 sleep 0.1
