@@ -28,7 +28,7 @@ git ls-files -z | perl -0 -ne '
         my $next = $i < $#lines ? $lines[$i + 1] : "";
         (my $scan = $l) =~ s{\.\./shared/reference/protos}{}g;    # the one allowed path
         my @why;
-        push @why, "SPEC.md"                if $scan =~ /(?<![\w\/.-])SPEC(?:\.md| §|\x27s\b)/;
+        push @why, "SPEC.md"                if $scan =~ /(?<![\w\/.-])SPEC(?:\.md| §|\x27s\b)|\bthe SPEC\b/;
         push @why, "DESIGN.md"              if $scan =~ /(?<![\w\/.-])DESIGN(?:\.md| "|\x27s\b)/;
         push @why, "ztunnel-behaviour.md"   if $scan =~ /ztunnel-behaviour/;
         push @why, "style-anchors.md"       if $scan =~ /style-anchors/;
