@@ -9,6 +9,8 @@
 # One exception: `../shared/reference/protos` is where the optional proto-compatibility test and the
 # agent scenario look for Istio's .proto files (a data location, overridable with
 # ZT_REFERENCE_PROTOS), not a citation.
+# It also fails when a citation of docs/X.md names a section X does not have (`§N`, `§N.M`, `§6a`,
+# or a quoted heading such as docs/design.md "Threads"), so renumbering a note breaks loudly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,7 +45,35 @@ git ls-files -z | perl -0 -ne '
             $f, $i + 1, join(", ", @why), substr($l =~ s/^\s+//r, 0, 100);
         $main::hits++;
     }
+    # A citation of docs/X.md must name sections X has (`## N.`, `### N.M`, `### 6a.`) or, for
+    # docs/design.md and docs/architecture.md, a heading in quotes.
+    while ($text =~ m{(?<![\w/.-])(docs/(?:contract|design|architecture|ztunnel-reference|reliability|ecosystem|style|perf-anchors)\.md)([^\n]*(?:\n[ \t]*(?://|\#)[ \t]*§[^\n]*)?)}g) {
+        my ($doc, $rest) = ($1, $2);
+        my $line = 1 + (() = substr($text, 0, $-[0]) =~ /\n/g);
+        $rest =~ s/\n[ \t]*(?:\/\/|\#)[ \t]*/ /;
+        $rest = substr($rest, 0, 90);
+        $rest =~ s/(?<![\w\/.-])docs\/\w[\w-]*\.md.*//;    # stop at the next cited file
+        my $heads = ($main::heads{$doc} //= do {
+            my %h;
+            if (open(my $d, "<", $doc)) {
+                local $/ = "\n";
+                while (my $hl = <$d>) {
+                    $h{$1} = 1 if $hl =~ /^#{2,3} (\d+[a-z]?)[. ]/;
+                    $h{"$1.$2"} = 1 if $hl =~ /^#{2,3} (\d+)\.(\d+)[. ]/;
+                    $h{"\"$1\""} = 1 if $hl =~ /^#{2,3} (.*?)\s*$/;
+                }
+            }
+            \%h;
+        });
+        my @refs = $rest =~ /§\s*(\d+[a-z]?(?:\.\d+)?)(?:[–-](\d+(?:\.\d+)?))?/g;
+        push @refs, $1 if $rest =~ /^(?:\x27s)?\s*("[A-Z][^"]*")/;
+        for my $r (grep { defined } @refs) {
+            next if $heads->{$r};
+            printf "%s:%d: cites %s %s, which has no such section\n", $f, $line, $doc, $r =~ /^"/ ? $r : "§$r";
+            $main::hits++;
+        }
+    }
     END { exit($main::hits ? 1 : 0) }
 ' && exit 0
-echo "check-citations: the files above cite ../shared; cite docs/ instead (same section numbers)" >&2
+echo "check-citations: cite docs/... (same section numbers as the old notes), and only sections that exist" >&2
 exit 1
