@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <memory>
 #include <set>
@@ -27,6 +28,7 @@
 #include "src/admin/readiness.h"
 #include "src/config/dump.h"
 #include "src/config/load.h"
+#include "src/config/pods_view.h"
 #include "src/config/watcher.h"
 #include "src/lifecycle/control_loop.h"
 #include "src/lifecycle/process.h"
@@ -78,6 +80,16 @@ struct App {
     std::unique_ptr<PendingSet> pending;
     state::SnapshotStore snapshots;
     std::shared_ptr<const state::Snapshot> published;
+
+    // AppliedConfig is one published snapshot with its file's sha256 and its generation (the
+    // count of snapshots applied); `/pods` maps a worker's view to the content it answers for.
+    struct AppliedConfig {
+        std::shared_ptr<const state::Snapshot> snapshot;
+        std::string sha256;
+        uint64_t generation = 0;
+    };
+
+    std::deque<AppliedConfig> applied;  // The last few, newest last.
     std::unique_ptr<config::Watcher> watcher;
     uint64_t reloads_success_seen = 0;
     uint64_t reloads_failure_seen = 0;
@@ -98,6 +110,7 @@ struct App {
     void export_store_counters();
     void log_nghttp2_protections();
     std::string config_dump();
+    std::string pods_view();
     void after_config_work();
     void update_readiness();
     void tick();
@@ -230,6 +243,9 @@ int App::start(lifecycle::ShutdownSignals& signals) {
     hooks.config_dump = [this] {
         return config_dump();
     };
+    hooks.pods = [this] {
+        return pods_view();
+    };
     auto started_servers = admin::OperatorServers::start(server_options, *metrics, readiness,
                                                          *log_levels, std::move(hooks));
     if (!started_servers) {
@@ -304,11 +320,12 @@ bool App::start_certificates() {
 void App::track_identities() {
     std::vector<certs::Identity> wanted;
     for (const state::Pod& pod : published->pods()) {
-        const state::Workload* workload = published->workload_by_uid(pod.uid);
-        if (workload == nullptr) {
+        // The workload's identity, or what the pod entry says before the workload is known.
+        std::string identity = published->pod_identity(pod, options.trust_domain);
+        if (identity.empty()) {
             continue;
         }
-        auto id = certs::Identity::parse(workload->identity(options.trust_domain));
+        auto id = certs::Identity::parse(identity);
         if (id && std::find(wanted.begin(), wanted.end(), *id) == wanted.end()) {
             wanted.push_back(*id);
         }
@@ -380,6 +397,13 @@ void App::after_config_work() {
     std::shared_ptr<const state::Snapshot> current = snapshots.load();
     if (current != published) {
         published = current;
+        uint64_t generation = applied.empty() ? 1 : applied.back().generation + 1;
+        applied.push_back({current, stats.applied_sha256, generation});
+        // Enough for workers a few snapshots behind; older views read as "unknown content".
+        constexpr size_t kAppliedKept = 16;
+        while (applied.size() > kAppliedKept) {
+            applied.pop_front();
+        }
         track_identities();
         certificate_work();
         readiness.release("state manager");
@@ -412,8 +436,7 @@ void App::update_readiness() {
                 continue;
             }
             bool up = reconciled;
-            const state::Workload* workload = published->workload_by_uid(pod.uid);
-            auto id = certs::Identity::parse(workload->identity(options.trust_domain));
+            auto id = certs::Identity::parse(published->pod_identity(pod, options.trust_domain));
             if (id && cert_store->state(*id).first != certs::CertState::available) {
                 wanted.insert("certificate " + id->to_string());
                 up = false;
@@ -458,6 +481,45 @@ std::string json_duration(int64_t ns) {
 
 }  // namespace
 
+// pods_view gathers `/pods`'s inputs on the control thread: the applied snapshot with its sha256
+// and generation, and each worker's last published view of its pods (published after every
+// reconcile, so no wait is needed).
+std::string App::pods_view() {
+    config::PodsInputs inputs;
+    if (published != nullptr && !applied.empty()) {
+        inputs.sha256 = applied.back().sha256;
+        inputs.generation = applied.back().generation;
+        for (const state::Pod& pod : published->pods()) {
+            config::PodsAppliedPod& entry = inputs.pods.emplace_back();
+            entry.uid = pod.uid;
+            entry.netns = pod.netns;
+            entry.workload_known = published->workload_by_uid(pod.uid) != nullptr;
+            entry.has_info = pod.has_info();
+        }
+    }
+    for (const AppliedConfig& config : applied) {
+        inputs.generations.emplace_back(config.generation, config.sha256);
+    }
+    inputs.draining = loop != nullptr && loop->phase() != lifecycle::ControlLoop::Phase::running;
+    for (auto& worker : workers) {
+        std::vector<config::PodsWorkerView>& views = inputs.workers.emplace_back();
+        for (const proxy::PodStatus& status : worker->pod_status()) {
+            config::PodsWorkerView& view = views.emplace_back();
+            view.uid = status.uid;
+            for (const AppliedConfig& config : applied) {
+                if (config.snapshot.get() == status.snapshot) {
+                    view.generation = config.generation;
+                }
+            }
+            view.listening = status.listening;
+            view.failed = status.failed;
+            view.draining = status.draining;
+            view.error = status.error;
+        }
+    }
+    return config::render_pods(inputs);
+}
+
 // config_dump gathers `/config_dump`'s inputs on the control thread: the published snapshot,
 // the file re-read for `staticConfig` (as ztunnel does), the certificates, and each worker's
 // pods with their open connections (asked of the workers, bounded wait).
@@ -482,6 +544,11 @@ std::string App::config_dump() {
                 entry.name = workload->name;
                 entry.namespace_name = workload->namespace_;
                 entry.service_account = workload->service_account;
+            } else if (pod.has_info()) {
+                // Listening before its workload is known: who the pod entry says it is.
+                entry.name = pod.name;
+                entry.namespace_name = pod.namespace_;
+                entry.service_account = pod.service_account;
             }
             size_t listening = 0;
             for (const proxy::PodStatus& status : statuses) {

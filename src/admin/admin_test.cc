@@ -606,3 +606,28 @@ TEST_CASE("admin: out of descriptors, the spare one still lets a probe in; then 
     // A pause is short and bounded: far fewer refusals than a spinning accept loop would count.
     CHECK((*server)->stats().fd_exhausted < 200);
 }
+
+TEST_CASE("admin: /pods answers GET with the provider's JSON, 405 otherwise, 503 without one") {
+    LogLevels levels(zt::log::Filter(zt::log::Level::info));
+    AdminHooks hooks;
+    hooks.pods = [] {
+        return std::string("{\"config\":{\"generation\":1,\"sha256\":\"ab\"},\"pods\":[]}\n");
+    };
+    AdminHandler handler(std::move(hooks), levels);
+    auto server = HttpServer::listen("127.0.0.1:0", {}, handler);
+    REQUIRE(server.has_value());
+    {
+        ServerThread thread(**server);
+        Reply pods = http_exchange((*server)->port(), get("/pods"));
+        CHECK(pods.status == 200);
+        CHECK(pods.header("content-type") == "application/json");
+        CHECK(pods.body == "{\"config\":{\"generation\":1,\"sha256\":\"ab\"},\"pods\":[]}\n");
+        CHECK(http_exchange((*server)->port(), post("/pods")).status == 405);
+        CHECK(http_exchange((*server)->port(), get("/")).body.find("/pods") != std::string::npos);
+    }
+    AdminHandler without({}, levels);
+    auto bare = HttpServer::listen("127.0.0.1:0", {}, without);
+    REQUIRE(bare.has_value());
+    ServerThread thread(**bare);
+    CHECK(http_exchange((*bare)->port(), get("/pods")).status == 503);
+}

@@ -21,6 +21,8 @@ constexpr std::string_view kIndex =
         "ztunnel admin\n"
         "\n"
         "/config_dump        dump the current configuration, workloads and certificates (JSON)\n"
+        "/pods               captured pods: state, listeners on every worker, config content "
+        "(JSON)\n"
         "/logging            POST: show or change log levels (?level=<spec>, ?reset)\n"
         "/quitquitquit       POST: shut down gracefully\n"
         "\n"
@@ -41,6 +43,18 @@ HttpResponse AdminHandler::handle(const HttpRequest& request) {
         HttpResponse response;
         response.content_type = "application/json";
         response.body = hooks_.config_dump();
+        return response;
+    }
+    if (path == "/pods") {
+        if (request.method != "GET") {
+            return empty(405);
+        }
+        if (!hooks_.pods) {
+            return text_response(503, "pods not available yet\n");
+        }
+        HttpResponse response;
+        response.content_type = "application/json";
+        response.body = hooks_.pods();
         return response;
     }
     if (path == "/logging") {

@@ -1,7 +1,8 @@
 #pragma once
 
 // The handlers of the three operator servers (SPEC.md §6, §7; ztunnel-behaviour.md §7):
-//   admin (127.0.0.1:15000)  `/` index, `/config_dump`, `POST /logging`, `POST /quitquitquit`,
+//   admin (127.0.0.1:15000)  `/` index, `/config_dump`, `/pods`, `POST /logging`, `POST
+//   /quitquitquit`,
 //                            404 otherwise, 405 for a wrong method where ztunnel gives one;
 //   metrics ([::]:15020)     `/metrics` and `/stats/prometheus`, negotiated format, gzip;
 //   readiness ([::]:15021)   `GET /healthz/ready`.
@@ -21,6 +22,9 @@ namespace zt::admin {
 struct AdminHooks {
     // config_dump returns the `/config_dump` JSON text (built by src/config). Empty: 503.
     std::function<std::string()> config_dump;
+    // pods returns the `/pods` JSON text (per pod: listeners open on every worker, for which
+    // config content). Empty: 503.
+    std::function<std::string()> pods;
     // shutdown starts a graceful drain and returns at once; `/quitquitquit` answers after it.
     std::function<void()> shutdown;
 };

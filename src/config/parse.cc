@@ -1335,9 +1335,41 @@ void Reader::read_pod(Value value, const Path& path, state::Pod& out) {
                 out.netns.find('\0') != std::string::npos) {
                 error(field, "not an absolute path: " + quote_text(out.netns));
             }
+        } else if (item.key() == "name" || item.key() == "namespace" ||
+                   item.key() == "serviceAccount") {
+            std::string& target = item.key() == "name"        ? out.name
+                                  : item.key() == "namespace" ? out.namespace_
+                                                              : out.service_account;
+            if (string(item.value(), field, target) && target.empty()) {
+                error(field, "must not be empty");
+            }
         } else {
             unknown_key(field);
         }
+    }
+    // What ZDS says of a pod (`WorkloadInfo`) comes whole: its listeners present the identity
+    // these keys make, so a partial set is a mistake, never a default.
+    const char* info_keys[] = {"name", "namespace", "serviceAccount"};
+    size_t present = 0;
+    for (const char* key : info_keys) {
+        present += value.find(key) != value.end() ? 1 : 0;
+    }
+    if (present != 0 && present != 3) {
+        for (const char* key : info_keys) {
+            if (value.find(key) == value.end()) {
+                error(path, "missing required key \"" + std::string(key) +
+                                    "\" (name, namespace and serviceAccount come together)");
+            }
+        }
+        out.name.clear();
+        out.namespace_.clear();
+        out.service_account.clear();
+        return;
+    }
+    if (present == 3 && !out.namespace_.empty() && !out.service_account.empty() &&
+        !certs::Identity::from_parts("cluster.local", out.namespace_, out.service_account)) {
+        error(path, "namespace and serviceAccount do not form a valid SPIFFE ID: " +
+                            quote_text(out.identity("cluster.local")));
     }
 }
 

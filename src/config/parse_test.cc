@@ -215,6 +215,27 @@ TEST_CASE("config: each validation error names its JSON path") {
              "pods[0].netns: not an absolute path: \"var/run/netns/zt-a\""},
             {"pod without netns", replace(", \"netns\": \"/var/run/netns/zt-a\"", ""),
              "pods[0]: missing required key \"netns\""},
+            {"pod info without serviceAccount",
+             replace("\"netns\": \"/var/run/netns/zt-a\"",
+                     "\"netns\": \"/var/run/netns/zt-a\", \"name\": \"a\", \"namespace\": \"ns\""),
+             "pods[0]: missing required key \"serviceAccount\" (name, namespace and "
+             "serviceAccount come together)"},
+            {"pod info with an empty name",
+             replace("\"netns\": \"/var/run/netns/zt-a\"",
+                     "\"netns\": \"/var/run/netns/zt-a\", \"name\": \"\", \"namespace\": \"ns\", "
+                     "\"serviceAccount\": \"a\""),
+             "pods[0].name: must not be empty"},
+            {"pod serviceAccount not a string",
+             replace("\"netns\": \"/var/run/netns/zt-a\"",
+                     "\"netns\": \"/var/run/netns/zt-a\", \"name\": \"a\", \"namespace\": \"ns\", "
+                     "\"serviceAccount\": 7"),
+             "pods[0].serviceAccount: expected a string, got number"},
+            {"pod info that is no SPIFFE ID",
+             replace("\"netns\": \"/var/run/netns/zt-a\"",
+                     "\"netns\": \"/var/run/netns/zt-a\", \"name\": \"a\", \"namespace\": \"n/s\", "
+                     "\"serviceAccount\": \"a\""),
+             "pods[0]: namespace and serviceAccount do not form a valid SPIFFE ID: "
+             "\"spiffe://cluster.local/ns/n/s/sa/a\""},
             {"duplicate workload uid",
              std::string(kBase).replace(kBase.find("  ],\n  \"services\""), 0,
                                         ",{\"uid\": \"c//Pod/ns/a\", \"namespace\": \"ns\", "
@@ -469,4 +490,36 @@ TEST_CASE("config: error lines stay one line whatever the file holds") {
     for (const auto& e : result.errors) {
         CHECK(e.find('\n') == std::string::npos);
     }
+}
+
+TEST_CASE("config: a pod entry with what ZDS says of it is not pending without its workload") {
+    std::string text(kBase);
+    std::string pods = "\"pods\": [{\"uid\": \"c//Pod/ns/a\", \"netns\": \"/var/run/netns/zt-a\"}]";
+    size_t at = text.find(pods);
+    REQUIRE(at != std::string::npos);
+    text.replace(at, pods.size(),
+                 "\"pods\": [{\"uid\": \"c//Pod/ns/a\", \"netns\": \"/var/run/netns/zt-a\"},"
+                 " {\"uid\": \"c//Pod/ns/later\", \"netns\": \"/var/run/netns/zt-b\", "
+                 "\"name\": \"later\", \"namespace\": \"ns\", \"serviceAccount\": \"sa-later\"},"
+                 " {\"uid\": \"c//Pod/ns/bare\", \"netns\": \"/var/run/netns/zt-c\"}]");
+    auto result = load_text(text);
+    INFO(result.errors.size());
+    REQUIRE(result.snapshot != nullptr);
+    const auto& snapshot = *result.snapshot;
+    const zt::state::Pod* later = snapshot.pod_by_uid("c//Pod/ns/later");
+    REQUIRE(later != nullptr);
+    CHECK(later->name == "later");
+    CHECK(later->namespace_ == "ns");
+    CHECK(later->service_account == "sa-later");
+    CHECK_FALSE(snapshot.pod_pending(*later));
+    CHECK(snapshot.pod_identity(*later, "td.example") == "spiffe://td.example/ns/ns/sa/sa-later");
+    // Without the keys and without a workload: pending, as before.
+    const zt::state::Pod* bare = snapshot.pod_by_uid("c//Pod/ns/bare");
+    REQUIRE(bare != nullptr);
+    CHECK(snapshot.pod_pending(*bare));
+    CHECK(snapshot.pod_identity(*bare, "td.example").empty());
+    // With a workload the workload's identity wins (its trust domain, namespace and account).
+    const zt::state::Pod* known = snapshot.pod_by_uid("c//Pod/ns/a");
+    REQUIRE(known != nullptr);
+    CHECK(snapshot.pod_identity(*known, "td.example") == "spiffe://td.example/ns/ns/sa/default");
 }

@@ -531,6 +531,12 @@ void pod(Out& out, const state::Pod& p) {
     out.begin_object();
     out.string_member("uid", p.uid);
     out.string_member("netns", p.netns);
+    // What the CNI said of the pod (ZDS WorkloadInfo): all three or none (parse.cc).
+    if (p.has_info()) {
+        out.string_member("name", p.name);
+        out.string_member("namespace", p.namespace_);
+        out.string_member("serviceAccount", p.service_account);
+    }
     out.end_object();
 }
 

@@ -78,7 +78,9 @@ constexpr std::string_view kEveryKey = R"({
     {"name": "g", "namespace": "istio-system", "scope": "Global", "action": "Allow",
      "dryRun": false, "rules": []}
   ],
-  "pods": [{"uid": "Kubernetes//Pod/ns/a", "netns": "/var/run/netns/zt-a"}]
+  "pods": [{"uid": "Kubernetes//Pod/ns/a", "netns": "/var/run/netns/zt-a"},
+           {"uid": "Kubernetes//Pod/ns/b", "netns": "/var/run/netns/zt-b", "name": "b",
+            "namespace": "ns", "serviceAccount": "sa-b"}]
 })";
 
 std::string read_text(const std::filesystem::path& path) {
@@ -145,8 +147,12 @@ TEST_CASE("render: one resource per line, in the order given") {
     auto parsed = parse(kEveryKey);
     REQUIRE(parsed.errors.empty());
     std::string text = render(parsed.config);
-    // 2 workloads, 2 services, 2 policies, 1 pod, 4 section heads, 4 closing brackets, 2 braces.
-    CHECK(std::count(text.begin(), text.end(), '\n') == 17);
+    // 2 workloads, 2 services, 2 policies, 2 pods, 4 section heads, 4 closing brackets, 2 braces.
+    CHECK(std::count(text.begin(), text.end(), '\n') == 18);
+    CHECK(text.find(R"({"uid":"Kubernetes//Pod/ns/b","netns":"/var/run/netns/zt-b","name":"b",)"
+                    R"("namespace":"ns","serviceAccount":"sa-b"})") != std::string::npos);
+    CHECK(text.find(R"({"uid":"Kubernetes//Pod/ns/a","netns":"/var/run/netns/zt-a"})") !=
+          std::string::npos);
     CHECK(text.find("\"uid\":\"Kubernetes//Pod/ns/a\"") < text.find("\"uid\":\"u2\""));
 }
 

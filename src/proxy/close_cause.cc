@@ -21,6 +21,8 @@ std::string_view to_string(CloseReason reason) {
             return "unknown_destination_workload";
         case CloseReason::unknown_workload:
             return "unknown_workload";
+        case CloseReason::local_workload_timeout:
+            return "local_workload_timeout";
         case CloseReason::no_healthy_upstream:
             return "no_healthy_upstream";
         case CloseReason::route_refused:
@@ -172,6 +174,8 @@ std::string error_text(const CloseCause& cause) {
             return "unknown destination workload " + cause.detail;
         case CloseReason::unknown_workload:
             return "unknown workload";
+        case CloseReason::local_workload_timeout:
+            return "failed to fetch information about local workload: " + cause.detail;
         case CloseReason::no_healthy_upstream:
             return "no healthy upstream: " + cause.detail;
         case CloseReason::route_refused:

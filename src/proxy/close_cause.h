@@ -26,6 +26,8 @@ enum class CloseReason : uint8_t {
     unknown_source_workload,       // `detail`: the pod's uid.
     unknown_destination_workload,  // `detail`: the pod's uid.
     unknown_workload,              // The pod's workload is not (or no longer) in the config.
+    local_workload_timeout,        // The pod's workload did not arrive within 5 s; `detail`:
+                                   // the pod as ztunnel shows a WorkloadInfo, `sa.ns (name)`.
     no_healthy_upstream,           // `detail`: the destination.
     route_refused,                 // Another refusal of the route; `code`: a `RefuseReason`.
     unknown_service,               // Inbound: no port for a hostname authority; `detail` it.

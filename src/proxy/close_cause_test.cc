@@ -32,6 +32,8 @@ TEST_CASE("close_cause: each reason renders ztunnel's error text and response fl
             {CloseCause::of(CloseReason::unknown_destination_workload, "c//Pod/default/x"),
              "unknown destination workload c//Pod/default/x", ResponseFlag::none},
             {CloseCause::of(CloseReason::unknown_workload), "unknown workload", ResponseFlag::none},
+            {CloseCause::of(CloseReason::local_workload_timeout, "sa.ns (name)"),
+             "failed to fetch information about local workload: sa.ns (name)", ResponseFlag::none},
             {CloseCause::refused_by_route(zt::proxy::RefuseReason::no_healthy_upstream,
                                           "198.19.0.10:80"),
              "no healthy upstream: 198.19.0.10:80", ResponseFlag::none},

@@ -17,6 +17,7 @@
 #include "src/proxy/pool.h"
 #include "src/proxy/proxied_connection.h"
 #include "src/proxy/tunnel.h"
+#include "src/proxy/workload_wait.h"
 
 namespace zt::proxy {
 
@@ -47,6 +48,7 @@ struct Pod {
     PodState state = PodState::waiting;
     std::string error;  // Why the listeners could not be opened.
     PodListeners listeners;
+    WorkloadWait waiting;  // Connections accepted before the workload was known.
     OwnedSet<ProxiedConnection> connections;
     OwnedSet<Link> links;
     OwnedSet<Tunnel> tunnels;

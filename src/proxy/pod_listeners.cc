@@ -23,8 +23,9 @@ namespace {
 // armed again: fd exhaustion must not become a busy loop (reliability §5).
 constexpr int64_t kRearmBackoffNs = 50 * kNanosPerMilli;
 
-// dispatch hands an accepted socket to the path of its listener.
-void dispatch(WorkerContext& context, Pod& pod, ListenerKind kind, UniqueFd client) {
+}  // namespace
+
+void dispatch_accepted(WorkerContext& context, Pod& pod, ListenerKind kind, UniqueFd client) {
     switch (kind) {
         case ListenerKind::outbound:
             accept_outbound(context, pod, std::move(client));
@@ -36,6 +37,18 @@ void dispatch(WorkerContext& context, Pod& pod, ListenerKind kind, UniqueFd clie
             accept_inbound_hbone(context, pod, std::move(client));
             return;
     }
+}
+
+namespace {
+
+// dispatch hands an accepted socket to the path of its listener, or parks it while the pod's
+// workload is not known yet (workload_wait.h).
+void dispatch(WorkerContext& context, Pod& pod, ListenerKind kind, UniqueFd client) {
+    if (pod.waiting.must_park(context, pod)) {
+        pod.waiting.park(context, pod, kind, std::move(client));
+        return;
+    }
+    dispatch_accepted(context, pod, kind, std::move(client));
 }
 
 }  // namespace

@@ -92,6 +92,9 @@ private:
     Listener listeners_[kListenerCount];
 };
 
+// dispatch_accepted hands socket `client`, accepted on `pod`'s `kind` listener, to its path.
+void dispatch_accepted(WorkerContext& context, Pod& pod, ListenerKind kind, UniqueFd client);
+
 // Captured is a connection accepted on a capturing listener, admitted: who, where to, and the
 // pod's workload.
 struct Captured {

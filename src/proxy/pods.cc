@@ -84,6 +84,10 @@ void Pods::reconcile() {
             }
         }
     }
+    // Connections that waited for their pod's workload go on once this snapshot has it.
+    for (auto& [uid, pod] : pods_) {
+        pod->waiting.resume();
+    }
     recheck_policies();
 }
 
@@ -103,6 +107,7 @@ void Pods::open_pod(Pod& pod) {
 void Pods::close_pod(std::unique_ptr<Pod> pod, CloseReason reason) {
     pod->state = PodState::closing;
     pod->listeners.close();
+    pod->waiting.close(CloseCause::of(reason));
     CloseCause why = CloseCause::of(reason);
     for (ProxiedConnection* connection : pod->connections.members()) {
         if (connection->relay != 0) {
@@ -119,8 +124,8 @@ void Pods::close_pod(std::unique_ptr<Pod> pod, CloseReason reason) {
 void Pods::release_closed() {
     for (size_t i = 0; i < closing_.size();) {
         Pod& pod = *closing_[i];
-        if (pod.listeners.busy() || !pod.connections.empty() || !pod.links.empty() ||
-            !pod.tunnels.empty()) {
+        if (pod.listeners.busy() || pod.waiting.busy() || !pod.connections.empty() ||
+            !pod.links.empty() || !pod.tunnels.empty()) {
             ++i;
             continue;
         }
@@ -160,6 +165,7 @@ void Pods::drain() {
             pod->state = PodState::draining;
         }
         pod->listeners.close();
+        pod->waiting.close(CloseCause::of(CloseReason::drained));
         for (Link* link : pod->links.members()) {
             link->drain();
         }
@@ -205,9 +211,13 @@ std::vector<PodStatus> Pods::status(bool with_connections) const {
     for (const auto& [uid, pod] : pods_) {
         PodStatus& entry = out.emplace_back();
         entry.uid = uid;
+        entry.snapshot = context_.snapshot.get();
         entry.listening = pod->listeners.listening();
+        entry.failed = pod->state == PodState::failed;
+        entry.draining = pod->state == PodState::draining;
         entry.error = pod->error;
         entry.connections = uint32_t(pod->connections.size());
+        entry.waiting = uint32_t(pod->waiting.size());
         if (!with_connections) {
             continue;
         }
@@ -219,6 +229,15 @@ std::vector<PodStatus> Pods::status(bool with_connections) const {
             summary.actual_dst = connection.log.dst_addr;
             summary.protocol = connection.hbone() ? "HBONE" : "TCP";
         });
+    }
+    // Removed pods still ending their connections come last (a pod re-created under the same
+    // uid is found first), listed until they are freed.
+    for (const auto& pod : closing_) {
+        PodStatus& entry = out.emplace_back();
+        entry.uid = pod->uid();
+        entry.snapshot = context_.snapshot.get();
+        entry.draining = true;
+        entry.connections = uint32_t(pod->connections.size());
     }
     return out;
 }

@@ -49,6 +49,9 @@ public:
     // when `with_connections`.
     std::vector<PodStatus> status(bool with_connections) const;
 
+    // closing_count is how many removed pods still end what they owned.
+    size_t closing_count() const { return closing_.size(); }
+
     // empty says whether no pod is left, open or closing.
     bool empty() const { return pods_.empty() && closing_.empty(); }
 

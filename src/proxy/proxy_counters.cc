@@ -36,6 +36,12 @@ void ProxyCounters::connection_refused(std::string_view reason) {
     }
 }
 
+void ProxyCounters::workload_wait(std::string_view result) {
+    if (metrics_ != nullptr) {
+        metrics_->workload_waits.cell(shard_, {result})->increment();
+    }
+}
+
 void ProxyCounters::handshake_failed(const CloseCause& cause) {
     if (metrics_ == nullptr) {
         return;

@@ -7,7 +7,9 @@
 //   ztunnel_tls_handshake_failures_total{reason}   a link whose TLS handshake failed;
 //   ztunnel_certificate_refusals_total{reason}     a peer's certificate refused in a handshake
 //                                                  (the control thread adds the store's own);
-//   ztunnel_h2_glitches_total{kind}                HTTP/2 misbehaviour by a peer, by kind.
+//   ztunnel_h2_glitches_total{kind}                HTTP/2 misbehaviour by a peer, by kind;
+//   ztunnel_workload_waits_total{result}           a connection that waited for its pod's
+//                                                  workload: found, or timed_out.
 // Without metrics (some tests) it counts nothing.
 
 #include <cstdint>
@@ -53,6 +55,10 @@ public:
     // connection_refused counts one connection refused for `reason` (a `CloseReason` name, or
     // "draining" for one accepted while its listener closed).
     void connection_refused(std::string_view reason);
+
+    // workload_wait counts one connection that waited for its pod's workload, by `result`
+    // (`found` or `timed_out`).
+    void workload_wait(std::string_view result);
 
     // handshake_failed counts a TLS handshake ended by `cause`, and a certificate refusal when
     // the cause is the peer's certificate.

@@ -83,6 +83,7 @@ struct Worker::Impl {
     bool forced = false;
     uint32_t trim_peak_connections = 0;  // Most open connections seen since the last trim.
     uint32_t trim_followups = 0;         // Trims still due on the next ticks.
+    size_t published_closing = 0;        // Removed pods in the last published status.
 
     WorkerContext& context_ref() { return *context; }
 
@@ -177,6 +178,10 @@ void Worker::Impl::run(std::promise<Result<void>>& started) {
 
 void Worker::Impl::on_tick() {
     pods->tick(monotonic_ns());
+    // A removed pod stays in the status (`draining`) until it is freed; say when it is gone.
+    if (pods->closing_count() != published_closing) {
+        publish_status();
+    }
     maybe_trim();
     if (!stop_requested.load()) {
         ring->arm_timer(tick_timer, kTickNs);
@@ -244,6 +249,7 @@ void Worker::Impl::reconcile() {
 
 void Worker::Impl::publish_status(bool with_connections) {
     std::vector<PodStatus> fresh = pods->status(with_connections);
+    published_closing = pods->closing_count();
     std::lock_guard lock(status_mutex);
     status = std::move(fresh);
 }

@@ -65,12 +65,18 @@ struct ConnectionSummary {
     std::string protocol;  // "TCP" or "HBONE".
 };
 
-// PodStatus is one worker's view of one pod, for readiness and `/config_dump`.
+// PodStatus is one worker's view of one pod, for readiness, `/config_dump` and `/pods`.
 struct PodStatus {
     std::string uid;
+    // snapshot is the snapshot this view answers for (the worker's, when it published it); only
+    // compared, never dereferenced, by the control thread.
+    const state::Snapshot* snapshot = nullptr;
     bool listening = false;
-    std::string error;  // Why the listeners could not be opened (netns gone, port taken, ...).
+    bool failed = false;    // Its listeners could not be opened.
+    bool draining = false;  // ztunnel drains, or the pod left the config and its connections end.
+    std::string error;      // Why the listeners could not be opened (netns gone, port taken, ...).
     uint32_t connections = 0;
+    uint32_t waiting = 0;                            // Connections waiting for the pod's workload.
     std::vector<ConnectionSummary> connection_list;  // Filled by `refresh_status` only.
 };
 

@@ -411,4 +411,11 @@ const Pod* Snapshot::pod_by_uid(std::string_view uid) const {
     return it == pods_by_uid_.end() ? nullptr : it->second;
 }
 
+std::string Snapshot::pod_identity(const Pod& pod, std::string_view trust_domain) const {
+    if (const Workload* workload = workload_by_uid(pod.uid)) {
+        return workload->identity(trust_domain);
+    }
+    return pod.has_info() ? pod.identity(trust_domain) : std::string();
+}
+
 }  // namespace zt::state

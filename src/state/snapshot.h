@@ -140,8 +140,16 @@ public:
     // pod_by_uid returns the node-local pod with this uid, or null.
     const Pod* pod_by_uid(std::string_view uid) const;
 
-    // pod_pending is true when `pod`'s workload is not (yet) in the snapshot.
-    bool pod_pending(const Pod& pod) const { return workload_by_uid(pod.uid) == nullptr; }
+    // pod_pending is true when `pod`'s workload is not (yet) in the snapshot and the entry does
+    // not say who the pod is either: such a pod gets no listeners. A pod entry with its name,
+    // namespace and service account is never pending: its connections wait for the workload.
+    bool pod_pending(const Pod& pod) const {
+        return !pod.has_info() && workload_by_uid(pod.uid) == nullptr;
+    }
+
+    // pod_identity is the SPIFFE identity `pod`'s listeners present: its workload's when known,
+    // else the entry's own (`trust_domain` from the command line); empty when neither.
+    std::string pod_identity(const Pod& pod, std::string_view trust_domain) const;
 
 private:
     explicit Snapshot(Config config) : config_(std::move(config)) {}

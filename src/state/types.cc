@@ -37,6 +37,10 @@ std::optional<uint16_t> find_port(const PortMap& map, uint16_t service_port) {
     return it->second;
 }
 
+std::string Pod::identity(std::string_view trust_domain) const {
+    return "spiffe://" + std::string(trust_domain) + "/ns/" + namespace_ + "/sa/" + service_account;
+}
+
 std::string Workload::identity(std::string_view default_trust_domain) const {
     std::string_view td = trust_domain.empty() ? default_trust_domain : trust_domain;
     constexpr std::string_view kScheme = "spiffe://", kNs = "/ns/", kSa = "/sa/";

@@ -247,10 +247,21 @@ struct Policy {
     friend bool operator==(const Policy&, const Policy&) = default;
 };
 
-// Pod is one node-local captured pod: the workload `uid` it runs as and its netns path.
+// Pod is one node-local captured pod: the workload `uid` it runs as and its netns path, and,
+// when the CNI said it (ZDS `WorkloadInfo`), the pod's name, namespace and service account: with
+// these the pod gets its listeners and certificate before its workload is known.
 struct Pod {
     std::string uid;
     std::string netns;
+    std::string name;
+    std::string namespace_;
+    std::string service_account;
+
+    // has_info says whether the entry carries the pod's name, namespace and service account.
+    bool has_info() const { return !service_account.empty(); }
+
+    // identity is `spiffe://<trust_domain>/ns/<namespace>/sa/<serviceAccount>` (has_info only).
+    std::string identity(std::string_view trust_domain) const;
 
     friend bool operator==(const Pod&, const Pod&) = default;
 };

@@ -96,7 +96,13 @@ StandardMetrics::StandardMetrics(const StandardMetricsOptions& options)
     , http_refused(registry_.counter({"ztunnel_http_requests_refused",
                                       "Admin, metrics and readiness requests refused at a limit",
                                       {"server", "reason"},
-                                      Stability::unstable})) {
+                                      Stability::unstable}))
+    , workload_waits(registry_.counter({"ztunnel_workload_waits",
+                                        "Connections of pods whose workload was not known yet "
+                                        "that waited for it (up to 5 s), by result: found or "
+                                        "timed_out",
+                                        {"result"},
+                                        Stability::unstable})) {
     // istio_build is a constant 1 whose labels carry the information, as in ztunnel.
     GaugeFamily& build = registry_.gauge(
             {"istio_build", "Istio component build info", {"component", "tag"}, Stability::stable});

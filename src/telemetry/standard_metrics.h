@@ -73,6 +73,10 @@ public:
     ShardedFamily& certificate_events;
     // ztunnel_http_requests_refused_total{server,reason}: admin/metrics/readiness refusals.
     ShardedFamily& http_refused;
+    // ztunnel_workload_waits_total{result}: connections of a pod whose workload was not known
+    // yet that waited for it (up to 5 s): `found` (it arrived, the connection went on) or
+    // `timed_out` (closed with ztunnel's "failed to fetch information about local workload").
+    ShardedFamily& workload_waits;
 
     // record_config_reload counts one reload result from the control thread and, on success,
     // sets the last-success timestamp to `unix_seconds`.

@@ -69,8 +69,10 @@ bool ProxyNode::apply(std::string_view config, std::string* errors) {
     }
     std::vector<std::string> identities;
     for (const state::Pod& pod : loaded.snapshot->pods()) {
-        if (const state::Workload* workload = loaded.snapshot->workload_by_uid(pod.uid)) {
-            identities.push_back(workload->identity("cluster.local"));
+        // The workload's identity, or the pod entry's before its workload is known.
+        std::string identity = loaded.snapshot->pod_identity(pod, "cluster.local");
+        if (!identity.empty()) {
+            identities.push_back(identity);
         }
     }
     pki_.publish(tls_, identities);

@@ -1,0 +1,191 @@
+// In-process tests of pods whose workload arrives after their listeners
+// (src/proxy/workload_wait.h): a pod entry with name, namespace and service account (what istio-cni
+// says over ZDS) gets its listeners and certificate at once; each of its connections waits up to 5
+// s for the workload. Two nodes (tests/support/proxy_node.h, one worker each) speak HBONE over
+// loopback: the client pod's outbound connection waits for its own workload, the server pod's
+// inbound HBONE connection for the server's; a workload that never comes ends the connection after
+// 5 s with ztunnel's error, logged and counted. Every wait is bounded.
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <doctest/doctest.h>
+
+#include "src/proxy/ports.h"
+#include "tests/support/echo_app.h"
+#include "tests/support/log_capture.h"
+#include "tests/support/loopback_sockets.h"
+#include "tests/support/proxy_node.h"
+#include "zt/clock.h"
+
+namespace {
+
+using zt::proxy::ListenerKind;
+using zt::state::IpAddr;
+using zt::state::SocketAddr;
+using zt::test::LogCapture;
+using zt::test::metric_sum;
+using zt::test::pattern;
+using zt::test::TestClient;
+
+const std::string kClientUid = "c1//Pod/default/client";
+const std::string kServerUid = "c1//Pod/default/server";
+const IpAddr kClientIp = *IpAddr::parse("127.0.3.2");
+const IpAddr kServerIp = *IpAddr::parse("127.0.4.2");
+
+constexpr std::string_view kClientWorkload = R"(
+    {"uid": "c1//Pod/default/client", "name": "client", "namespace": "default",
+     "serviceAccount": "client", "workloadIps": ["127.0.3.2"], "protocol": "HBONE",
+     "node": "node1", "services": {}})";
+constexpr std::string_view kServerWorkload = R"(
+    {"uid": "c1//Pod/default/server", "name": "server", "namespace": "default",
+     "serviceAccount": "server", "workloadIps": ["127.0.4.2"], "protocol": "HBONE",
+     "node": "node2", "services": {}})";
+
+// config is a node's file: `workloads` (joined), and `pod` as its only captured pod, with what
+// ZDS says of it (name, namespace, service account).
+std::string config(std::initializer_list<std::string_view> workloads, const std::string& pod,
+                   std::string_view name) {
+    std::string list;
+    for (std::string_view workload : workloads) {
+        list += (list.empty() ? "" : ",") + std::string(workload);
+    }
+    return R"({"workloads": [)" + list + R"(],
+  "pods": [{"uid": ")" +
+           pod + R"(", "netns": "/proc/self/ns/net", "name": ")" + std::string(name) +
+           R"(", "namespace": "default", "serviceAccount": ")" + std::string(name) + R"("}]})";
+}
+
+struct Nodes {
+    Nodes() {
+        sockets.add_pod(kClientUid, kClientIp);
+        sockets.add_pod(kServerUid, kServerIp);
+        client = std::make_unique<zt::test::ProxyNode>(sockets, pki);
+        server = std::make_unique<zt::test::ProxyNode>(sockets, pki);
+    }
+
+    // connect opens an application connection in the client pod to the echo app, as the pod's
+    // redirect would (to the client pod's 15001, the app as original destination).
+    std::unique_ptr<TestClient> connect() {
+        auto connection = std::make_unique<TestClient>(kClientIp, 15000);
+        sockets.capture(connection->local(), app.address());
+        REQUIRE(connection->connect(sockets.listener(kClientUid, ListenerKind::outbound)));
+        return connection;
+    }
+
+    LogCapture log;
+    zt::test::LoopbackSockets sockets;
+    zt::test::ProxyPki pki;
+    zt::test::EchoApp app{kServerIp};
+    std::unique_ptr<zt::test::ProxyNode> client;
+    std::unique_ptr<zt::test::ProxyNode> server;
+};
+
+// apply_later applies `text` to `node` after `delay_ms` on another thread, as the agent writes
+// the workload once istiod sends it.
+std::thread apply_later(zt::test::ProxyNode& node, std::string text, int delay_ms) {
+    return std::thread([&node, text = std::move(text), delay_ms] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+        CHECK(node.apply(text));
+    });
+}
+
+}  // namespace
+
+TEST_CASE("workload_wait: an outbound connection waits for its pod's workload, then succeeds") {
+    Nodes nodes;
+    std::string errors;
+    // The client node knows the server but not yet its own pod's workload.
+    REQUIRE_MESSAGE(nodes.client->apply(config({kServerWorkload}, kClientUid, "client"), &errors),
+                    errors);
+    REQUIRE_MESSAGE(
+            nodes.server->apply(config({kClientWorkload, kServerWorkload}, kServerUid, "server"),
+                                &errors),
+            errors);
+    REQUIRE(nodes.client->wait_listening(kClientUid));
+    REQUIRE(nodes.server->wait_listening(kServerUid));
+
+    auto connection = nodes.connect();
+    std::thread writer = apply_later(
+            *nodes.client, config({kClientWorkload, kServerWorkload}, kClientUid, "client"), 1000);
+    std::vector<uint8_t> bytes = pattern(256 << 10, 3);
+    bool exchanged = connection->exchange(bytes);
+    writer.join();
+    REQUIRE(exchanged);
+    REQUIRE(connection->finish());
+    CHECK(nodes.client->wait_idle());
+    CHECK(nodes.server->wait_idle());
+
+    CHECK_MESSAGE(nodes.log.wait_for({"connection complete", "direction=\"outbound\"",
+                                      "src.workload=\"client\"", "bytes_sent=262144",
+                                      "bytes_recv=262144"}),
+                  nodes.log.dump());
+    std::string metrics = nodes.client->metrics();
+    CHECK(metric_sum(metrics, "ztunnel_workload_waits_total", {"result=\"found\""}) == 1);
+    CHECK(metric_sum(metrics, "ztunnel_workload_waits_total", {"result=\"timed_out\""}) == 0);
+    CHECK(metrics.find("# HELP ztunnel_workload_waits_total") != std::string::npos);
+}
+
+TEST_CASE("workload_wait: an inbound HBONE connection waits for the server pod's workload") {
+    Nodes nodes;
+    std::string errors;
+    REQUIRE_MESSAGE(
+            nodes.client->apply(config({kClientWorkload, kServerWorkload}, kClientUid, "client"),
+                                &errors),
+            errors);
+    // The server node does not know its own pod's workload yet: it listens with the identity the
+    // pod entry gives (spiffe://cluster.local/ns/default/sa/server).
+    REQUIRE_MESSAGE(nodes.server->apply(config({kClientWorkload}, kServerUid, "server"), &errors),
+                    errors);
+    REQUIRE(nodes.client->wait_listening(kClientUid));
+    REQUIRE(nodes.server->wait_listening(kServerUid));
+
+    auto connection = nodes.connect();
+    std::thread writer = apply_later(
+            *nodes.server, config({kClientWorkload, kServerWorkload}, kServerUid, "server"), 1000);
+    std::vector<uint8_t> bytes = pattern(64 << 10, 5);
+    bool exchanged = connection->exchange(bytes);
+    writer.join();
+    REQUIRE(exchanged);
+    REQUIRE(connection->finish());
+    CHECK(nodes.client->wait_idle());
+    CHECK(nodes.server->wait_idle());
+    CHECK_MESSAGE(
+            nodes.log.wait_for({"connection complete", "direction=\"inbound\"",
+                                "dst.workload=\"server\"", "bytes_sent=65536", "bytes_recv=65536"}),
+            nodes.log.dump());
+    CHECK(metric_sum(nodes.server->metrics(), "ztunnel_workload_waits_total",
+                     {"result=\"found\""}) == 1);
+}
+
+TEST_CASE("workload_wait: a workload that never arrives fails the connection after 5 s, counted") {
+    Nodes nodes;
+    std::string errors;
+    REQUIRE_MESSAGE(nodes.client->apply(config({kServerWorkload}, kClientUid, "client"), &errors),
+                    errors);
+    REQUIRE_MESSAGE(
+            nodes.server->apply(config({kClientWorkload, kServerWorkload}, kServerUid, "server"),
+                                &errors),
+            errors);
+    REQUIRE(nodes.client->wait_listening(kClientUid));
+
+    int64_t start = zt::monotonic_ns();
+    auto connection = nodes.connect();
+    // ztunnel writes nothing back: the application sees its connection closed.
+    std::string end = connection->read_end();
+    int64_t waited_ms = (zt::monotonic_ns() - start) / zt::kNanosPerMilli;
+    CHECK((end == "eof" || end == "reset"));
+    // The timer cannot fire before the 5 s deadline (a lower bound, never an upper one).
+    CHECK(waited_ms >= 5000);
+    CHECK_MESSAGE(nodes.log.wait_for({"connection failed", "direction=\"outbound\"",
+                                      "error=\"failed to fetch information about local "
+                                      "workload: client.default (client)\""}),
+                  nodes.log.dump());
+    std::string metrics = nodes.client->metrics();
+    CHECK(metric_sum(metrics, "ztunnel_workload_waits_total", {"result=\"timed_out\""}) == 1);
+    CHECK(metric_sum(metrics, "ztunnel_workload_waits_total", {"result=\"found\""}) == 0);
+    CHECK(metric_sum(metrics, "ztunnel_connections_refused_total",
+                     {"reason=\"local_workload_timeout\""}) == 1);
+    CHECK(metric_sum(metrics, "istio_tcp_connections_opened_total") == 0);
+}
