@@ -170,6 +170,11 @@ int App::start(lifecycle::ShutdownSignals& signals) {
     proxy::WorkerOptions worker_options;
     worker_options.trust_domain = options.trust_domain;
     worker_options.pool_streams_max = options.pool_streams_max;
+    worker_options.pending_handshakes_max = options.limits.pending_handshakes;
+    worker_options.hbone_connections_max = options.limits.hbone_connections;
+    worker_options.peer_connections_max = options.limits.peer_connections;
+    worker_options.peer_streams_max = options.limits.peer_streams;
+    worker_options.fd_reserve = options.limits.fd_reserve;
     auto sockets = proxy::InPodSockets::create(options.packet_mark);
     if (!sockets) {
         log::error("app", "cannot open our own network namespace",

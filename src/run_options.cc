@@ -40,6 +40,17 @@ const char* const kRunUsage =
         "  --cluster-domain D   Kubernetes cluster domain for DNS names (cluster.local)\n"
         "                       [CLUSTER_DOMAIN]\n"
         "\n"
+        "limits, per worker thread (0: none; README \"Limits\"):\n"
+        "  --max-pending-handshakes N  inbound TLS handshakes in progress (1024)\n"
+        "                       [ZTUNNEL_MAX_PENDING_HANDSHAKES]\n"
+        "  --max-hbone-connections N  HBONE connections (16384) [ZTUNNEL_MAX_HBONE_CONNECTIONS]\n"
+        "  --max-peer-connections N  inbound HBONE connections per peer identity (1024)\n"
+        "                       [ZTUNNEL_MAX_PEER_CONNECTIONS]\n"
+        "  --max-peer-streams N inbound HBONE streams per peer identity (4096)\n"
+        "                       [ZTUNNEL_MAX_PEER_STREAMS]\n"
+        "  --fd-reserve N       descriptors kept for listeners and operator servers (64)\n"
+        "                       [ZTUNNEL_FD_RESERVE]\n"
+        "\n"
         "environment only:\n"
         "  POOL_MAX_STREAMS_PER_CONNECTION  HBONE streams per pooled connection, 1-65535 (100)\n"
         "  IPV6_ENABLED                     true or false: AAAA answers for mesh names (true)\n"
@@ -87,6 +98,16 @@ bool set_duration(int64_t& field, std::string_view value) {
         return false;
     }
     field = *parsed;
+    return true;
+}
+
+// set_count reads a cap: a number up to 10,000,000, 0 meaning none.
+bool set_count(uint32_t& field, std::string_view value) {
+    uint64_t number = 0;
+    if (!parse_uint(value, 10'000'000, number)) {
+        return false;
+    }
+    field = uint32_t(number);
     return true;
 }
 
@@ -224,6 +245,31 @@ const OptionSpec kOptions[] = {
              }
              o.cluster_domain = name->to_string();
              return true;
+         }},
+        {"--max-pending-handshakes",
+         {"ZTUNNEL_MAX_PENDING_HANDSHAKES", nullptr},
+         [](RunOptions& o, std::string_view v, int) {
+             return set_count(o.limits.pending_handshakes, v);
+         }},
+        {"--max-hbone-connections",
+         {"ZTUNNEL_MAX_HBONE_CONNECTIONS", nullptr},
+         [](RunOptions& o, std::string_view v, int) {
+             return set_count(o.limits.hbone_connections, v);
+         }},
+        {"--max-peer-connections",
+         {"ZTUNNEL_MAX_PEER_CONNECTIONS", nullptr},
+         [](RunOptions& o, std::string_view v, int) {
+             return set_count(o.limits.peer_connections, v);
+         }},
+        {"--max-peer-streams",
+         {"ZTUNNEL_MAX_PEER_STREAMS", nullptr},
+         [](RunOptions& o, std::string_view v, int) {
+             return set_count(o.limits.peer_streams, v);
+         }},
+        {"--fd-reserve",
+         {"ZTUNNEL_FD_RESERVE", nullptr},
+         [](RunOptions& o, std::string_view v, int) {
+             return set_count(o.limits.fd_reserve, v);
          }},
 };
 

@@ -31,6 +31,16 @@ struct RunOptions {
     // pooled HBONE connection leaves the pool when it carries this many streams; 1 means a new
     // HBONE connection (a full mTLS handshake) for every new outbound connection.
     uint32_t pool_streams_max = 100;
+
+    // The proxy's caps, per worker thread (README "Limits"); 0 disables one.
+    struct Limits {
+        uint32_t pending_handshakes = 1024;  // --max-pending-handshakes
+        uint32_t hbone_connections = 16384;  // --max-hbone-connections
+        uint32_t peer_connections = 1024;    // --max-peer-connections
+        uint32_t peer_streams = 4096;        // --max-peer-streams
+        uint32_t fd_reserve = 64;            // --fd-reserve
+    } limits;
+
     bool log_json = false;
     std::string log_level = "info";
     bool help = false;

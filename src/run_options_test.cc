@@ -231,3 +231,30 @@ TEST_CASE("run options: the DNS proxy's settings") {
     CHECK_FALSE(bad_domain.options);
     CHECK(bad_domain.error == "CLUSTER_DOMAIN: invalid value \"a..b\"");
 }
+
+TEST_CASE("run options: the proxy's caps come from flags or their variables") {
+    auto unset = parse({"--config", "c", "--ca-dir", "d"});
+    REQUIRE(unset.options);
+    CHECK(unset.options->limits.pending_handshakes == 1024);
+    CHECK(unset.options->limits.hbone_connections == 16384);
+    CHECK(unset.options->limits.peer_connections == 1024);
+    CHECK(unset.options->limits.peer_streams == 4096);
+    CHECK(unset.options->limits.fd_reserve == 64);
+    auto set = parse({"--config", "c", "--ca-dir", "d", "--max-pending-handshakes", "7",
+                      "--max-peer-streams", "0", "--fd-reserve", "10"},
+                     {{"ZTUNNEL_MAX_PENDING_HANDSHAKES", "9"},
+                      {"ZTUNNEL_MAX_HBONE_CONNECTIONS", "100"},
+                      {"ZTUNNEL_MAX_PEER_CONNECTIONS", "3"}});
+    REQUIRE(set.options);
+    CHECK(set.options->limits.pending_handshakes == 7);  // The flag beats its variable.
+    CHECK(set.options->limits.hbone_connections == 100);
+    CHECK(set.options->limits.peer_connections == 3);
+    CHECK(set.options->limits.peer_streams == 0);  // No cap.
+    CHECK(set.options->limits.fd_reserve == 10);
+    for (const char* bad : {"-1", "", "many", "10000001"}) {
+        CAPTURE(bad);
+        auto p = parse({"--config", "c", "--ca-dir", "d"}, {{"ZTUNNEL_FD_RESERVE", bad}});
+        REQUIRE_FALSE(p.options);
+        CHECK(p.error.find("ZTUNNEL_FD_RESERVE: invalid value") == 0);
+    }
+}

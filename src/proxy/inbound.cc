@@ -3,6 +3,8 @@
 
 #include "src/proxy/inbound.h"
 
+#include <cerrno>
+
 #include "src/proxy/inbound_plan.h"
 #include "src/proxy/link.h"
 #include "src/proxy/pod.h"
@@ -31,6 +33,11 @@ void answer_refusal(Link& link, int32_t stream_id, uint16_t status, ProxiedConne
 }  // namespace
 
 void accept_inbound_hbone(WorkerContext& context, Pod& pod, UniqueFd client) {
+    // At a cap the socket just closes (counted, logged once per burst): a flood must cost no
+    // more than the accept.
+    if (!context.limits.accepts_link(/*inbound=*/true)) {
+        return;
+    }
     state::SocketAddr peer = peer_address(client.get());
     state::SocketAddr local = local_address(client.get());
     const state::Workload* workload =
@@ -67,6 +74,11 @@ void on_connect_request(Link& link, const hbone::H2Event& event) {
                        CloseCause::of(CloseReason::unknown_workload));
         return;
     }
+    if (const PeerUsage* usage = link.peer_usage();
+        usage != nullptr && !context.limits.accepts_stream(*usage)) {
+        (void)link.h2().respond(event.stream_id, hbone::kStatusServiceUnavailable);
+        return;
+    }
     InboundRequest request;
     request.workload = context.snapshot->workload_by_uid(pod.uid());
     request.accepting = pod.accepting() && !context.draining;
@@ -97,6 +109,11 @@ void on_connect_request(Link& link, const hbone::H2Event& event) {
     }
     state::SocketAddr client = link.peer();
     auto upstream = context.sockets.upstream(pod.network, decision.target, &client);
+    if (upstream && context.limits.fd_in_reserve(upstream->fd.get())) {
+        answer_refusal(link, event.stream_id, hbone::kStatusServiceUnavailable, &connection,
+                       CloseCause::connect_failed(EMFILE));
+        return;
+    }
     if (!upstream) {
         answer_refusal(link, event.stream_id, hbone::kStatusServiceUnavailable, &connection,
                        CloseCause::connect_failed(upstream.error().sys_errno));

@@ -21,6 +21,10 @@ namespace {
 
 // kReceiveBytes is a link's own receive buffer: up to eight full TLS records per receive.
 constexpr size_t kReceiveBytes = 128 * 1024;
+// kHandshakeReceiveBytes is the own buffer of a link still in its handshake, used only when
+// every lent buffer is taken: one full TLS record. The 128 KiB buffer waits for the handshake,
+// so a flood of stalled handshakes does not hold 128 KiB each.
+constexpr size_t kHandshakeReceiveBytes = 16 * 1024 + 256;
 // kDialTimeoutNs bounds a client link's TCP connect (ztunnel's connect timeout).
 constexpr int64_t kDialTimeoutNs = 10 * kNanosPerSecond;
 
@@ -40,10 +44,22 @@ Link::Link(WorkerContext& context, Pod& pod, LinkRole role,
     , send_op_(&on_completion<Link, &Link::on_sent>, this) {
     // ACKs ride on the answer: a new link's first flights carry one segment fewer.
     (void)set_delayed_ack(fd_.get());
+    context_.limits.link_opened();
+    if (role == LinkRole::server) {
+        handshake_counted_ = true;
+        context_.limits.handshake_started();
+    }
 }
 
 Link::~Link() {
     ZT_ASSERT(!in_kernel() && !carries_streams());
+    if (handshake_counted_) {
+        context_.limits.handshake_ended();
+    }
+    if (peer_usage_ != nullptr) {
+        context_.limits.release_peer(peer_identity_, *peer_usage_);
+    }
+    context_.limits.link_closed();
 }
 
 Link& Link::dial(WorkerContext& context, Pod& pod, std::unique_ptr<hbone::LinkEngine> engine,
@@ -102,6 +118,9 @@ void Link::answered() {
 
 void Link::adopt_stream(Tunnel& tunnel, int32_t stream_id) {
     streams_[stream_id] = &tunnel;
+    if (peer_usage_ != nullptr) {
+        ++peer_usage_->streams;
+    }
 }
 
 void Link::detach(Tunnel& tunnel, size_t undelivered) {
@@ -113,6 +132,9 @@ void Link::detach(Tunnel& tunnel, size_t undelivered) {
         auto found = streams_.find(id);
         if (found != streams_.end() && found->second == &tunnel) {
             streams_.erase(found);
+            if (peer_usage_ != nullptr) {
+                --peer_usage_->streams;
+            }
         }
     }
     waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), &tunnel), waiting_.end());
@@ -203,6 +225,10 @@ void Link::on_received(int32_t res, uint32_t flags) {
     bool finished_handshake = was_handshaking && engine_->state() == hbone::LinkEngineState::open;
     if (finished_handshake) {
         handle(LinkEvent::handshake_done);
+        if (!admit_peer()) {
+            fail(CloseCause::of(CloseReason::connection_limit));
+            return;
+        }
     }
     dispatch();
     if (!fed) {
@@ -350,6 +376,10 @@ void Link::tick(int64_t now_ns) {
 
 void Link::handle(LinkEvent event) {
     LinkSteps steps = state_.on(event);
+    if (handshake_counted_ && state_.phase() != LinkPhase::handshaking) {
+        handshake_counted_ = false;  // Done, or failed: no longer a pending handshake.
+        context_.limits.handshake_ended();
+    }
     if (steps.start_tls) {
         // The client speaks first: the first flight is produced by feeding nothing.
         auto started = engine_->feed({});
@@ -396,18 +426,35 @@ void Link::arm_receive(bool own_buffer) {
         return;
     }
     // Only a link whose buffers the tick released receives into lent ones: one that is idle
-    // between two tunnels keeps its own (no allocation per tunnel).
+    // between two tunnels keeps its own (no allocation per tunnel). A link in its handshake
+    // has no buffer of its own yet and receives into lent ones too.
+    bool handshaking = state_.phase() == LinkPhase::handshaking;
     bool idle = state_.phase() == LinkPhase::open && !carries_streams();
-    if (!own_buffer && receive_buffer_ == nullptr && idle && context_.read_buffers != nullptr) {
+    if (!own_buffer && receive_buffer_ == nullptr && (idle || handshaking) &&
+        context_.read_buffers != nullptr) {
         context_.ring.recv_select(receive_op_, fd_.get(), context_.read_buffers->group());
         handle(LinkEvent::receiving_lent);
         return;
     }
-    if (receive_buffer_ == nullptr) {
-        receive_buffer_ = std::make_unique_for_overwrite<uint8_t[]>(kReceiveBytes);
+    size_t wanted = handshaking ? kHandshakeReceiveBytes : kReceiveBytes;
+    if (receive_buffer_ != nullptr && receive_bytes_ < wanted) {
+        receive_buffer_.reset();  // The handshake's small buffer: nothing is in the kernel.
     }
-    context_.ring.recv(receive_op_, fd_.get(), std::span(receive_buffer_.get(), kReceiveBytes));
+    if (receive_buffer_ == nullptr) {
+        receive_buffer_ = std::make_unique_for_overwrite<uint8_t[]>(wanted);
+        receive_bytes_ = wanted;
+    }
+    context_.ring.recv(receive_op_, fd_.get(), std::span(receive_buffer_.get(), receive_bytes_));
     handle(LinkEvent::receiving_own);
+}
+
+bool Link::admit_peer() {
+    if (state_.role() != LinkRole::server || peer_usage_ != nullptr) {
+        return true;
+    }
+    peer_identity_ = engine_->tls().peer_identity().to_string();
+    peer_usage_ = context_.limits.add_peer_link(peer_identity_);
+    return peer_usage_ != nullptr;
 }
 
 void Link::count_misbehaviour() {

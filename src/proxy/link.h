@@ -11,7 +11,9 @@
 // sent only when the worker settles a completion (`WorkerContext::flush_later`), so whatever one
 // event produced on a link leaves in one send, and no handler flushes from inside another's
 // event handling. A link that carries no stream gives its buffers back (`release_idle`): it then
-// receives into a small buffer the worker lends.
+// receives into a small buffer the worker lends. So does a link whose handshake is not done: a
+// peer that sends a ClientHello and stalls holds no receive buffer (src/proxy/limits.h caps how
+// many such handshakes a worker keeps).
 
 #include <sys/socket.h>
 
@@ -25,6 +27,7 @@
 #include "hbone/h2_session.h"
 #include "hbone/link_engine.h"
 #include "src/proxy/close_cause.h"
+#include "src/proxy/limits.h"
 #include "src/proxy/link_state.h"
 #include "src/proxy/owned_set.h"
 #include "src/proxy/pod_sockets.h"
@@ -115,6 +118,10 @@ public:
 
     hbone::LinkEngine& engine() { return *engine_; }
 
+    // peer_usage is what the peer identity of this server link holds on the worker (null before
+    // the handshake, and on a client link).
+    const PeerUsage* peer_usage() const { return peer_usage_; }
+
     // Completion handlers (see `on_completion`).
     void on_dialed(int32_t res, uint32_t flags);
     void on_received(int32_t res, uint32_t flags);
@@ -150,6 +157,9 @@ private:
     bool upstream_connecting() const;
     // count_misbehaviour counts what the peer did wrong since the last count (tick and end).
     void count_misbehaviour();
+    // admit_peer records a server link's verified peer with the worker's per-peer cap; false
+    // when the peer is at its cap (the link must fail).
+    bool admit_peer();
 
     WorkerContext& context_;
     Pod& pod_;
@@ -168,8 +178,12 @@ private:
     // receive_buffer_ is not zero-filled (only the pages the kernel writes become resident) and
     // exists only while the link carries streams or has not been idle through a tick.
     std::unique_ptr<uint8_t[]> receive_buffer_;
-    int32_t lent_id_ = -1;           // The lent buffer the last receive landed in, or -1.
-    hbone::ByteBuffer send_buffer_;  // The send in flight: the engines' former output buffer.
+    size_t receive_bytes_ = 0;         // The size of receive_buffer_.
+    bool handshake_counted_ = false;   // Counted as a pending inbound handshake (WorkerLimits).
+    PeerUsage* peer_usage_ = nullptr;  // Server: its peer's usage, once admitted.
+    std::string peer_identity_;        // Server: the peer identity `peer_usage_` is kept under.
+    int32_t lent_id_ = -1;             // The lent buffer the last receive landed in, or -1.
+    hbone::ByteBuffer send_buffer_;    // The send in flight: the engines' former output buffer.
     size_t send_offset_ = 0;
 
     std::unordered_map<int32_t, Tunnel*> streams_;

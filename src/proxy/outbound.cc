@@ -4,6 +4,7 @@
 #include "src/proxy/outbound.h"
 
 #include <array>
+#include <cerrno>
 #include <cstring>
 
 #include "hbone/connect.h"
@@ -96,7 +97,16 @@ void tunnel_outbound(WorkerContext& context, Pod& pod, UniqueFd client,
     auto engine = hbone::LinkEngine::create(entry->client, expected, hbone::TlsLimits{},
                                             hbone::default_limits(hbone::Role::client),
                                             uint64_t(monotonic_ns()), unix_ns() / kNanosPerSecond);
+    if (!context.limits.accepts_link(/*inbound=*/false)) {
+        tunnel.fail(CloseCause::of(CloseReason::connection_limit)
+                            .with_flag(telemetry::ResponseFlag::connect));
+        return;
+    }
     auto socket = context.sockets.upstream(pod.network, plan.connect_to, nullptr);
+    if (socket && context.limits.fd_in_reserve(socket->fd.get())) {
+        tunnel.fail(CloseCause::connect_failed(EMFILE));
+        return;
+    }
     if (!socket) {
         tunnel.fail(CloseCause::connect_failed(socket.error().sys_errno));
         return;

@@ -4,6 +4,7 @@
 
 #include "src/proxy/pod_listeners.h"
 
+#include <algorithm>
 #include <cerrno>
 
 #include "src/proxy/close_cause.h"
@@ -20,8 +21,10 @@ namespace zt::proxy {
 namespace {
 
 // kRearmBackoffNs is how long an accept that ended on an error (EMFILE, ...) waits before it is
-// armed again: fd exhaustion must not become a busy loop (reliability §5).
+// armed again: fd exhaustion must not become a busy loop (reliability §5). It doubles with each
+// failure in a row, up to kRearmBackoffMaxNs.
 constexpr int64_t kRearmBackoffNs = 50 * kNanosPerMilli;
+constexpr int64_t kRearmBackoffMaxNs = 800 * kNanosPerMilli;
 
 }  // namespace
 
@@ -105,7 +108,10 @@ void Listener::close() {
 void Listener::on_accepted(int32_t res, uint32_t flags) {
     if (res >= 0) {
         UniqueFd client(res);
-        if (state_ == ListenerState::accepting && pod_->accepting() && !context_->draining) {
+        accept_failures_ = 0;
+        if (context_->limits.fd_in_reserve(client.get())) {
+            // Closed at once: the descriptors above it are the listeners' and operators'.
+        } else if (state_ == ListenerState::accepting && pod_->accepting() && !context_->draining) {
             dispatch(*context_, *pod_, kind_, std::move(client));
         } else {
             // Accepted while the listener was being cancelled: refused (closed).
@@ -122,8 +128,16 @@ void Listener::on_accepted(int32_t res, uint32_t flags) {
         return;
     }
     if (res < 0 && res != -ECANCELED) {
+        // Counted each time, logged once per run of failures; the backoff doubles meanwhile.
+        context_->counters.accept_failed(-res);
+        if (accept_failures_++ == 0) {
+            log::warn("proxy", "accept failed; backing off",
+                      {log::Field::num("port", listener_port(kind_)),
+                       log::Field::str("error", errno_text(-res))});
+        }
+        int64_t backoff = kRearmBackoffNs << std::min<uint32_t>(accept_failures_ - 1, 4);
         state_ = ListenerState::backing_off;
-        context_->ring.arm_timer(rearm_, kRearmBackoffNs);
+        context_->ring.arm_timer(rearm_, std::min(backoff, kRearmBackoffMaxNs));
         return;
     }
     arm();

@@ -70,6 +70,9 @@ private:
     UniqueFd fd_;
     uring::Completion accept_;
     uring::Timer rearm_;
+    // accept_failures_ counts the accepts that failed in a row: it lengthens the backoff and
+    // keeps a burst to one log line.
+    uint32_t accept_failures_ = 0;
 };
 
 // PodListeners is every listener of one pod.

@@ -4,6 +4,8 @@
 
 #include "src/proxy/proxy_counters.h"
 
+#include <cerrno>
+
 #include "src/telemetry/standard_metrics.h"
 
 namespace zt::proxy {
@@ -72,6 +74,30 @@ void ProxyCounters::h2_misbehaved(const H2Misbehaviour& before, const H2Misbehav
     add("continuation_flood", before.continuation_floods, now.continuation_floods);
     add("ack_flood", before.ack_floods, now.ack_floods);
     add("glitch_budget_spent", before.budgets_spent, now.budgets_spent);
+}
+
+void ProxyCounters::accept_failed(int err) {
+    if (metrics_ == nullptr) {
+        return;
+    }
+    std::string_view error = err == EMFILE    ? "EMFILE"
+                             : err == ENFILE  ? "ENFILE"
+                             : err == ENOMEM  ? "ENOMEM"
+                             : err == ENOBUFS ? "ENOBUFS"
+                                              : "other";
+    metrics_->accept_failures.cell(shard_, {error})->increment();
+}
+
+void ProxyCounters::sq_waits(uint64_t waits) {
+    if (metrics_ != nullptr && waits > 0) {
+        metrics_->uring_sq_waits.cell(shard_, {})->add(waits);
+    }
+}
+
+void ProxyCounters::read_buffers_exhausted() {
+    if (metrics_ != nullptr) {
+        metrics_->read_buffers_exhausted.cell(shard_, {})->increment();
+    }
 }
 
 std::string_view handshake_failure_reason(const CloseCause& cause) {

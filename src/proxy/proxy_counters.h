@@ -9,7 +9,10 @@
 //                                                  (the control thread adds the store's own);
 //   ztunnel_h2_glitches_total{kind}                HTTP/2 misbehaviour by a peer, by kind;
 //   ztunnel_workload_waits_total{result}           a connection that waited for its pod's
-//                                                  workload: found, or timed_out.
+//                                                  workload: found, or timed_out;
+//   ztunnel_accept_failures_total{error}           a listener's accept that failed;
+//   ztunnel_uring_sq_waits_total                   the ring's submission queue was full;
+//   ztunnel_read_buffers_exhausted_total           a read found no lent buffer free.
 // Without metrics (some tests) it counts nothing.
 
 #include <cstdint>
@@ -66,6 +69,15 @@ public:
 
     // h2_misbehaved counts what `now` adds to `before`, kind by kind.
     void h2_misbehaved(const H2Misbehaviour& before, const H2Misbehaviour& now);
+
+    // accept_failed counts a listener's accept that failed with errno `err`.
+    void accept_failed(int err);
+
+    // sq_waits adds `waits` times the worker's submission queue was full.
+    void sq_waits(uint64_t waits);
+
+    // read_buffers_exhausted counts a read that found every lent buffer in use.
+    void read_buffers_exhausted();
 
 private:
     telemetry::StandardMetrics* metrics_;

@@ -84,6 +84,7 @@ struct Worker::Impl {
     uint32_t trim_peak_connections = 0;  // Most open connections seen since the last trim.
     uint32_t trim_followups = 0;         // Trims still due on the next ticks.
     size_t published_closing = 0;        // Removed pods in the last published status.
+    uint64_t sq_waits_exported = 0;      // The ring's sq waits already in the metrics shard.
 
     WorkerContext& context_ref() { return *context; }
 
@@ -124,7 +125,10 @@ void on_tick_cb(uring::Completion& completion, int32_t, uint32_t) {
 }  // namespace
 
 void Worker::Impl::run(std::promise<Result<void>>& started) {
-    auto created = uring::Ring::create();
+    uring::RingOptions ring_options;
+    ring_options.sq_entries = options.ring_entries;
+    ring_options.refused_room_submits_for_testing = options.ring_refused_submits_for_testing;
+    auto created = uring::Ring::create(ring_options);
     if (!created) {
         started.set_value(fail(created.error()));
         return;
@@ -182,6 +186,11 @@ void Worker::Impl::on_tick() {
     if (pods->closing_count() != published_closing) {
         publish_status();
     }
+    context->limits.tick();
+    context->limits.refresh_fd_ceiling();  // prlimit may have changed it.
+    uint64_t sq_waits = ring->sq_waits_total();
+    context->counters.sq_waits(sq_waits - sq_waits_exported);
+    sq_waits_exported = sq_waits;
     maybe_trim();
     if (!stop_requested.load()) {
         ring->arm_timer(tick_timer, kTickNs);
@@ -189,8 +198,12 @@ void Worker::Impl::on_tick() {
 }
 
 void Worker::Impl::maybe_trim() {
-    uint32_t open = open_connections.load(std::memory_order_relaxed);
-    trim_peak_connections = std::max(trim_peak_connections, open);
+    // Links count too: a flood of handshakes that never became connections (ClientHello only)
+    // leaves the same freed memory behind.
+    uint32_t connections = open_connections.load(std::memory_order_relaxed);
+    uint32_t open = connections + context->limits.links();
+    trim_peak_connections =
+            std::max(trim_peak_connections, connections + context->limits.take_links_peak());
     bool dropped = trim_peak_connections - open >= kTrimDropConnections &&
                    open <= trim_peak_connections / 2;
     if (!dropped && trim_followups == 0) {

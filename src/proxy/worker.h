@@ -41,6 +41,25 @@ struct WorkerOptions {
     // power of two up to 32768; 0: every tunnel reads into its own buffer). A read that finds
     // them all lent uses the tunnel's own buffer once.
     uint32_t tunnel_read_buffers = 64;
+    // The caps of src/proxy/limits.h, per worker; 0 disables one. Each refusal is counted as
+    // `ztunnel_connections_refused_total{reason}` (README "Limits").
+    // pending_handshakes_max: inbound TLS handshakes not yet finished (a peer that stalls after
+    // its ClientHello holds one until the 10 s handshake deadline).
+    uint32_t pending_handshakes_max = 1024;
+    // hbone_connections_max: HBONE links, client and server.
+    uint32_t hbone_connections_max = 16384;
+    // peer_connections_max / peer_streams_max: server links and inbound streams of one peer
+    // identity.
+    uint32_t peer_connections_max = 1024;
+    uint32_t peer_streams_max = 4096;
+    // fd_reserve: descriptors kept for listeners and the operator servers; a data-path socket
+    // numbered at or above the soft RLIMIT_NOFILE minus this (at most half the limit) is closed.
+    uint32_t fd_reserve = 64;
+    // ring_entries sizes the worker's io_uring submission queue; ring_refused_submits_for_testing
+    // makes its first N submits for room fail (uring::RingOptions), for tests of the full-queue
+    // path and its metric.
+    uint32_t ring_entries = 256;
+    uint32_t ring_refused_submits_for_testing = 0;
 };
 
 // WorkerShared is what the workers share with the control thread: only immutable data and

@@ -21,6 +21,7 @@ WorkerContext::WorkerContext(int index_, const WorkerOptions& options_, const Wo
     , read_buffers(read_buffers_)
     , sockets(sockets_)
     , counters(shared_.metrics, size_t(index_))
+    , limits(options_, counters, index_)
     , open_connections_(open_connections) {}
 
 PoolPolicy WorkerContext::pool_policy() const {
@@ -31,6 +32,7 @@ PoolPolicy WorkerContext::pool_policy() const {
 
 void WorkerContext::read_buffers_exhausted() {
     read_buffers_exhausted_++;
+    counters.read_buffers_exhausted();
     if ((read_buffers_exhausted_ & (read_buffers_exhausted_ - 1)) == 0) {
         // Logged at 1, 2, 4, 8, ...: visible without flooding the log in a burst.
         log::debug("proxy", "every lent read buffer is in use; reading into own buffers",

@@ -17,6 +17,7 @@
 #include <random>
 #include <vector>
 
+#include "src/proxy/limits.h"
 #include "src/proxy/pod_sockets.h"
 #include "src/proxy/pool.h"
 #include "src/proxy/proxy_counters.h"
@@ -62,6 +63,7 @@ public:
     bool draining = false;  // Listeners closed; new streams are refused.
     std::mt19937_64 random{std::random_device{}()};
     ProxyCounters counters;  // The worker's protection counts (its metrics shard).
+    WorkerLimits limits;     // The worker's caps (handshakes, links, peers, descriptors).
 
     // pool_policy is the policy of every pod's link pool.
     PoolPolicy pool_policy() const;

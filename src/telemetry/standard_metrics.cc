@@ -102,7 +102,22 @@ StandardMetrics::StandardMetrics(const StandardMetricsOptions& options)
                                         "that waited for it (up to 5 s), by result: found or "
                                         "timed_out",
                                         {"result"},
-                                        Stability::unstable})) {
+                                        Stability::unstable}))
+    , accept_failures(registry_.counter({"ztunnel_accept_failures",
+                                         "Accepts on the proxy's listeners that failed "
+                                         "(descriptors or memory exhausted), by error",
+                                         {"error"},
+                                         Stability::unstable}))
+    , uring_sq_waits(registry_.counter({"ztunnel_uring_sq_waits",
+                                        "Times a worker's io_uring submission queue was full "
+                                        "and the worker waited for completions",
+                                        {},
+                                        Stability::unstable}))
+    , read_buffers_exhausted(registry_.counter({"ztunnel_read_buffers_exhausted",
+                                                "Reads that found every lent read buffer in use "
+                                                "and read into their own buffer instead",
+                                                {},
+                                                Stability::unstable})) {
     // istio_build is a constant 1 whose labels carry the information, as in ztunnel.
     GaugeFamily& build = registry_.gauge(
             {"istio_build", "Istio component build info", {"component", "tag"}, Stability::stable});

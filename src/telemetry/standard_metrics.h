@@ -77,6 +77,15 @@ public:
     // yet that waited for it (up to 5 s): `found` (it arrived, the connection went on) or
     // `timed_out` (closed with ztunnel's "failed to fetch information about local workload").
     ShardedFamily& workload_waits;
+    // ztunnel_accept_failures_total{error}: a listener's accept that failed (`EMFILE`, `ENFILE`,
+    // `ENOMEM`, `ENOBUFS`, `other`); the listener backs off before accepting again.
+    ShardedFamily& accept_failures;
+    // ztunnel_uring_sq_waits_total: a worker found its submission queue full and waited for
+    // completions before submitting (uring::Ring::sq_waits_total), added up each tick.
+    ShardedFamily& uring_sq_waits;
+    // ztunnel_read_buffers_exhausted_total: a read found every lent buffer of its worker in use
+    // (-ENOBUFS) and was re-armed into the reader's own buffer.
+    ShardedFamily& read_buffers_exhausted;
 
     // record_config_reload counts one reload result from the control thread and, on success,
     // sets the last-success timestamp to `unix_seconds`.
