@@ -83,6 +83,10 @@ void Link::add_tunnel(Tunnel& tunnel) {
 void Link::open_stream(Tunnel& tunnel) {
     auto stream = h2().submit_connect(tunnel.request());
     if (!stream) {
+        // A link that cannot open a stream (ids spent, GOAWAY, closing) would fail every tunnel
+        // the pool gives it: it leaves the pool now, and the failure does not count as use
+        // (`detach` keeps the idle clock for a tunnel that never had a stream).
+        pod_.pool.remove(*this);
         tunnel.fail(CloseCause::of(CloseReason::stream_open_failed)
                             .with_flag(telemetry::ResponseFlag::connect));
         return;
@@ -90,8 +94,12 @@ void Link::open_stream(Tunnel& tunnel) {
     streams_[*stream] = &tunnel;
     last_active_ns_ = monotonic_ns();
     tunnel.stream_opened(*stream);
-    // Full: it keeps serving its streams but leaves the pool, as ztunnel's pool does.
+    // Full: it keeps serving its streams but leaves the pool, as ztunnel's pool does. So does a
+    // link that just used its last stream id.
     pod_.pool.opened_stream(*this, streams_.size());
+    if (h2().stream_ids_exhausted()) {
+        pod_.pool.remove(*this);
+    }
 }
 
 void Link::answered() {
@@ -116,7 +124,9 @@ void Link::detach(Tunnel& tunnel, size_t undelivered) {
         }
     }
     waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), &tunnel), waiting_.end());
-    last_active_ns_ = monotonic_ns();
+    if (id >= 0) {
+        last_active_ns_ = monotonic_ns();  // Only a stream that was carried is use.
+    }
     retire_if_unused();
 }
 

@@ -41,6 +41,9 @@ struct WorkerOptions {
     // power of two up to 32768; 0: every tunnel reads into its own buffer). A read that finds
     // them all lent uses the tunnel's own buffer once.
     uint32_t tunnel_read_buffers = 64;
+    // first_stream_id is the id of a new outbound link's first HTTP/2 stream (odd). Only tests
+    // change it: near 2^31 a link runs out of stream ids after a few tunnels.
+    int32_t first_stream_id = 1;
 };
 
 // WorkerShared is what the workers share with the control thread: only immutable data and
