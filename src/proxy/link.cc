@@ -449,6 +449,8 @@ void Link::dispatch() {
         }
         if (event.kind == hbone::H2EventKind::goaway) {
             pod_.pool.remove(*this);  // It takes no new stream; its streams go on.
+            goaway_received_ = true;
+            goaway_code_ = event.error_code;
             continue;
         }
         auto found = streams_.find(event.stream_id);
@@ -482,7 +484,10 @@ void Link::dispatch() {
                 tunnel->on_framed();
                 break;
             case hbone::H2EventKind::closed:
-                tunnel->on_stream_closed();
+                // A stream the GOAWAY left unprocessed is reported with the GOAWAY's code, as
+                // ztunnel's HTTP/2 library reports it.
+                tunnel->on_stream_closed(goaway_received_ ? goaway_code_ : event.error_code,
+                                         goaway_received_);
                 break;
             default:
                 break;

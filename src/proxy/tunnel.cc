@@ -113,6 +113,14 @@ void Tunnel::on_end_stream() {
 }
 
 void Tunnel::on_reset(uint32_t error_code) {
+    if (state_.phase() == TunnelPhase::awaiting_response) {
+        // The peer reset the CONNECT before answering it: a failure to connect, logged with
+        // ztunnel's text and counted with flag CONNECT; the application's connection is closed,
+        // as on a refusal by status.
+        end_with(CloseCause::h2_refusal(error_code, false));
+        handle(TunnelEvent::refused);
+        return;
+    }
     bool end_stream_received = state_.writing() != SocketWriting::open;
     if (!hbone::reset_aborts_socket(error_code, end_stream_received)) {
         handle(TunnelEvent::stream_reset);
@@ -130,7 +138,14 @@ void Tunnel::on_framed() {
     handle(TunnelEvent::framed);
 }
 
-void Tunnel::on_stream_closed() {
+void Tunnel::on_stream_closed(uint32_t error_code, bool after_goaway) {
+    if (state_.phase() == TunnelPhase::awaiting_response) {
+        // Closed unanswered without a reset of its own: a GOAWAY whose last stream is below this
+        // one (nghttp2 closes such streams with REFUSED_STREAM), or a session that ended.
+        end_with(CloseCause::h2_refusal(error_code, after_goaway));
+        handle(TunnelEvent::refused);
+        return;
+    }
     handle(TunnelEvent::stream_closed);
 }
 

@@ -80,7 +80,9 @@ public:
     void on_end_stream();
     void on_reset(uint32_t error_code);
     void on_framed();
-    void on_stream_closed();
+    // on_stream_closed: the stream ended with HTTP/2 `error_code`, after the link got a GOAWAY
+    // when `after_goaway`.
+    void on_stream_closed(uint32_t error_code, bool after_goaway);
     void on_link_lost(const CloseCause& link_cause);
     // take_payloads takes this tunnel's entries of `payloads` from index `first` on: one send
     // straight from the engine's plaintext when its socket is idle, else a copy into its queue.
