@@ -326,6 +326,11 @@ void Link::tick(int64_t now_ns) {
         }
         return;
     }
+    if (state_.role() == LinkRole::server) {
+        for (const auto& [id, tunnel] : streams_) {
+            tunnel->check_connect_deadline(now_ns);
+        }
+    }
     auto ticked = engine_->tick(uint64_t(now_ns));
     count_misbehaviour();
     if (!ticked) {

@@ -77,6 +77,7 @@ Tunnel& Tunnel::create_inbound(WorkerContext& context, Pod& pod, ProxiedConnecti
     link.adopt_stream(tunnel, stream_id);
     tunnel.upstream_address_ = upstream.address;
     tunnel.upstream_length_ = upstream.length;
+    tunnel.connect_started_ns_ = monotonic_ns();
     context.ring.connect(tunnel.connect_op_, tunnel.socket_.get(),
                          reinterpret_cast<sockaddr*>(&tunnel.upstream_address_),
                          tunnel.upstream_length_);
@@ -171,6 +172,17 @@ void Tunnel::impose(const CloseCause& cause) {
     }
 }
 
+void Tunnel::check_connect_deadline(int64_t now_ns) {
+    if (state_.phase() != TunnelPhase::connecting || !connect_op_.in_kernel || connect_timed_out_ ||
+        now_ns - connect_started_ns_ <= context_.options.connect_timeout_ns) {
+        return;
+    }
+    // A blackholed application (SYNs dropped) would otherwise hold the stream for the kernel's
+    // SYN retries (~2 min). The cancelled connect completes with -ECANCELED: `on_connected`.
+    connect_timed_out_ = true;
+    context_.ring.cancel(connect_op_);
+}
+
 void Tunnel::take_payloads(std::vector<Payload>& payloads, size_t first) {
     // An idle socket sends the payloads straight from the engine's plaintext (no copy); a busy
     // or not yet open one gets them appended to its queue.
@@ -238,7 +250,10 @@ void Tunnel::on_connected(int32_t res, uint32_t) {
     Link& link = *link_;
     if (res < 0) {
         (void)link.h2().respond(stream_id_, hbone::kStatusServiceUnavailable);
-        end_with(CloseCause::connect_failed(-res));
+        end_with(connect_timed_out_ && res == -ECANCELED
+                         ? CloseCause::of(CloseReason::connect_timeout)
+                                   .with_flag(telemetry::ResponseFlag::connect)
+                         : CloseCause::connect_failed(-res));
         handle(TunnelEvent::upstream_failed);
         link.flush_later();
         return;
