@@ -176,7 +176,9 @@ void Worker::Impl::run(std::promise<Result<void>>& started) {
 }
 
 void Worker::Impl::on_tick() {
-    pods->tick(monotonic_ns());
+    if (pods->tick(monotonic_ns())) {
+        publish_status();  // A pod's listeners came up on a retry: readiness may now pass.
+    }
     maybe_trim();
     if (!stop_requested.load()) {
         ring->arm_timer(tick_timer, kTickNs);
