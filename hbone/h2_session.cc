@@ -562,6 +562,10 @@ Result<void> H2Session::init() {
                 static_cast<int32_t>(limits_.connection_window_bytes)) != 0) {
         return zt::fail(Errc::no_capacity);
     }
+    if (role_ == Role::client && limits_.first_stream_id > 1 &&
+        nghttp2_session_set_next_stream_id(session_, limits_.first_stream_id) != 0) {
+        return zt::fail(Errc::invalid_argument);  // Even, or beyond 2^31-1.
+    }
     return ok();
 }
 
@@ -1005,7 +1009,15 @@ uint32_t H2Session::streams_available() const {
     if (state_ != H2State::open || open_local_streams_ >= cap) {
         return 0;
     }
-    return cap - open_local_streams_;
+    // Client ids are odd and end at 2^31-1: the ids left bound the streams left.
+    uint32_t next = nghttp2_session_get_next_stream_id(session_);
+    uint32_t ids_left = next > uint32_t(INT32_MAX) ? 0 : (uint32_t(INT32_MAX) - next) / 2 + 1;
+    return std::min(cap - open_local_streams_, ids_left);
+}
+
+bool H2Session::stream_ids_exhausted() const {
+    return role_ == Role::client &&
+           nghttp2_session_get_next_stream_id(session_) > uint32_t(INT32_MAX);
 }
 
 H2State H2Session::state() {

@@ -68,6 +68,9 @@ struct H2Limits {
     size_t outbound_queue_max = 5000;
     // output_chunk_bytes is how much `pending_output` gathers before handing it out.
     size_t output_chunk_bytes = 64 * 1024;
+    // first_stream_id (client, odd) is the id of the first stream it opens. Only tests move it,
+    // near 2^31, to run a connection out of stream ids.
+    int32_t first_stream_id = 1;
 };
 
 // default_limits returns ztunnel's settings for `role`: the client assumes 100 concurrent streams
@@ -269,8 +272,13 @@ public:
     // client sends GOAWAY at once. Existing streams run to completion.
     void drain();
 
-    // streams_available (client) is how many more streams the peer currently allows.
+    // streams_available (client) is how many more streams the peer currently allows and the
+    // stream ids left can number: 0 once the ids are spent (`stream_ids_exhausted`).
     uint32_t streams_available() const;
+
+    // stream_ids_exhausted (client) says that no stream id is left: the connection can open no
+    // stream ever again (RFC 9113 §5.1.1), so it must leave a pool.
+    bool stream_ids_exhausted() const;
 
     // state is the connection's life-cycle state; `closed` once nothing more is to be sent or read.
     H2State state();

@@ -984,3 +984,29 @@ TEST_CASE("hbone: h2 client refuses to open streams on a server session and bad 
     CHECK(client->submit_connect(connect_to("10.0.0.1")).error().code == Errc::invalid_argument);
     CHECK(client->streams_available() == 100);
 }
+
+TEST_CASE("hbone: h2 a client whose stream ids run out says so before it refuses a stream") {
+    H2Limits limits = default_limits(Role::client);
+    limits.first_stream_id = INT32_MAX - 2;  // Two ids left: 2^31-3 and 2^31-1.
+    Pair pair;
+    pair.client = make(Role::client, limits);
+    Recorder handler;
+    pair.run(handler);
+    CHECK(pair.client->streams_available() == 2);
+    CHECK_FALSE(pair.client->stream_ids_exhausted());
+    auto first = pair.client->submit_connect(connect_to("198.18.0.7:80"));
+    REQUIRE(first);
+    CHECK(*first == INT32_MAX - 2);
+    CHECK(pair.client->streams_available() == 1);
+    auto last = pair.client->submit_connect(connect_to("198.18.0.7:80"));
+    REQUIRE(last);
+    CHECK(*last == INT32_MAX);
+    // Both streams are still open, and the peer allows 98 more: the ids are what ran out.
+    CHECK(pair.client->stream_ids_exhausted());
+    CHECK(pair.client->streams_available() == 0);
+    CHECK(pair.client->submit_connect(connect_to("198.18.0.7:80")).error().code ==
+          Errc::h2_refused);
+    pair.run(handler);
+    CHECK(Recorder::count(handler.server, H2EventKind::request) == 2);
+    CHECK(make(Role::server)->stream_ids_exhausted() == false);
+}

@@ -4,6 +4,7 @@
 #include "src/proxy/close_cause.h"
 
 #include <cstring>
+#include <iterator>
 
 namespace zt::proxy {
 
@@ -43,6 +44,8 @@ std::string_view to_string(CloseReason reason) {
             return "engine_setup_failed";
         case CloseReason::stream_open_failed:
             return "stream_open_failed";
+        case CloseReason::stream_refused:
+            return "stream_refused";
         case CloseReason::http_status:
             return "http_status";
         case CloseReason::policy_rejection:
@@ -135,6 +138,13 @@ CloseCause CloseCause::http_refusal(uint16_t status) {
     return cause;
 }
 
+CloseCause CloseCause::h2_refusal(uint32_t error_code, bool goaway) {
+    CloseCause cause = of(CloseReason::stream_refused, goaway ? "goaway" : "");
+    cause.code = int32_t(error_code);
+    cause.flag = telemetry::ResponseFlag::connect;
+    return cause;
+}
+
 CloseCause CloseCause::policy_rejection(std::string rbac_reason) {
     return of(CloseReason::policy_rejection, std::move(rbac_reason));
 }
@@ -156,6 +166,35 @@ CloseCause CloseCause::tls_start_failure(Errc code) {
     cause.code = int32_t(code);
     return cause;
 }
+
+namespace {
+
+// h2_reason_text is an HTTP/2 error code as ztunnel's HTTP/2 library (h2) describes it.
+std::string h2_reason_text(uint32_t code) {
+    static constexpr std::string_view kReasons[] = {
+            "not a result of an error",
+            "unspecific protocol error detected",
+            "unexpected internal error encountered",
+            "flow-control protocol violated",
+            "settings ACK not received in timely manner",
+            "received frame when stream half-closed",
+            "frame with invalid size",
+            "refused stream before processing any application logic",
+            "stream no longer needed",
+            "unable to maintain the header compression context",
+            "connection established in response to a CONNECT request was reset or abnormally "
+            "closed",
+            "detected excessive load generating behavior",
+            "security properties do not meet minimum requirements",
+            "endpoint requires HTTP/1.1",
+    };
+    if (code < std::size(kReasons)) {
+        return std::string(kReasons[code]);
+    }
+    return "unknown reason code: " + std::to_string(code);
+}
+
+}  // namespace
 
 std::string errno_text(int err) {
     return std::string(std::strerror(err)) + " (os error " + std::to_string(err) + ")";
@@ -198,6 +237,12 @@ std::string error_text(const CloseCause& cause) {
             return "cannot open an HBONE stream";
         case CloseReason::http_status:
             return "http status: " + std::to_string(cause.code);
+        case CloseReason::stream_refused:
+            // ztunnel's `h2 failed: {h2::Error}`: a reset the peer sent, or a GOAWAY it sent.
+            return std::string("h2 failed: ") +
+                   (cause.detail.empty() ? "stream error received: "
+                                         : "connection error received: ") +
+                   h2_reason_text(uint32_t(cause.code));
         case CloseReason::policy_rejection:
             return "connection closed due to policy rejection: " + cause.detail;
         case CloseReason::dial_timeout:

@@ -41,6 +41,8 @@ enum class CloseReason : uint8_t {
     engine_setup_failed,  // The HBONE engines could not be created.
     stream_open_failed,   // The link refused a new CONNECT stream.
     http_status,          // The peer answered the CONNECT with `code`, not 200.
+    stream_refused,       // The peer ended the CONNECT before any answer: RST_STREAM (`detail`
+                          // empty) or GOAWAY (`detail` "goaway"); `code`: the HTTP/2 error code.
     policy_rejection,     // RBAC denied a new connection; `detail`: the decision's reason.
 
     // HBONE link failures.
@@ -91,6 +93,9 @@ struct CloseCause {
     static CloseCause io_error(int err);
     static CloseCause refused_by_route(RefuseReason reason, std::string destination);
     static CloseCause http_refusal(uint16_t status);
+    // h2_refusal is a CONNECT the peer ended before answering, by RST_STREAM or (`goaway`) by a
+    // GOAWAY that left it unprocessed, with HTTP/2 `error_code`: flag CONNECT.
+    static CloseCause h2_refusal(uint32_t error_code, bool goaway);
     static CloseCause policy_rejection(std::string rbac_reason);
     static CloseCause no_certificate(std::string identity);
     static CloseCause engine_failure(Errc code, std::string_view tls_reason);

@@ -60,6 +60,17 @@ TEST_CASE("close_cause: each reason renders ztunnel's error text and response fl
             {CloseCause::of(CloseReason::stream_open_failed), "cannot open an HBONE stream",
              ResponseFlag::none},
             {CloseCause::http_refusal(401), "http status: 401", ResponseFlag::connect},
+            {CloseCause::h2_refusal(7, false),
+             "h2 failed: stream error received: refused stream before processing any application "
+             "logic",
+             ResponseFlag::connect},
+            {CloseCause::h2_refusal(0, true),
+             "h2 failed: connection error received: not a result of an error",
+             ResponseFlag::connect},
+            {CloseCause::h2_refusal(99, false),
+             "h2 failed: stream error received: unknown reason "
+             "code: 99",
+             ResponseFlag::connect},
             {CloseCause::policy_rejection("explicitly denied by: default/deny"),
              "connection closed due to policy rejection: explicitly denied by: default/deny",
              ResponseFlag::deny},

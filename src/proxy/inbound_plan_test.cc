@@ -1,8 +1,8 @@
 // Table tests for plan_inbound, ztunnel's inbound cases (its test_policy, hbone_ip_mismatch and
 // service-hostname tests): an IP authority equal to the pod's address (IPv4 and IPv6), one that
 // is not (400), a service hostname whose port goes through the pod's endpoint map or the
-// service's target port, one with no port (503), ztunnel's own ports (503), an unknown or
-// draining workload (503), an RBAC deny (401). One row per case.
+// service's target port, one with no port (503), ztunnel's own ports 15001/15006/15008 (503, but
+// not 15020/15021), an unknown or draining workload (503), an RBAC deny (401). One row per case.
 
 #include "src/proxy/inbound_plan.h"
 
@@ -98,6 +98,18 @@ TEST_CASE("inbound_plan: plan_inbound answers as ztunnel's serve_connect") {
             {"a port of ztunnel's own (a loop)", kServer, true, "198.18.2.2:15008",
              "198.18.2.2:15008", "198.18.1.2:40000", kClientId, InboundAction::refuse, 503, "",
              "attempted recursive call to ourselves", "", ""},
+            {"15006 is ztunnel's own too", kServer, true, "198.18.2.2:15006", "198.18.2.2:15008",
+             "198.18.1.2:40000", kClientId, InboundAction::refuse, 503, "",
+             "attempted recursive call to ourselves", "", ""},
+            {"15001 is ztunnel's own too", kServer, true, "198.18.2.2:15001", "198.18.2.2:15008",
+             "198.18.1.2:40000", kClientId, InboundAction::refuse, 503, "",
+             "attempted recursive call to ourselves", "", ""},
+            {"15020 is the application's (ztunnel's metrics listen outside the pod)", kServer, true,
+             "198.18.2.2:15020", "198.18.2.2:15008", "198.18.1.2:40000", kClientId,
+             InboundAction::connect, 200, "198.18.2.2:15020", "", "", "client"},
+            {"15021 is the application's (ztunnel's readiness listens outside the pod)", kServer,
+             true, "198.18.2.2:15021", "198.18.2.2:15008", "198.18.1.2:40000", kClientId,
+             InboundAction::connect, 200, "198.18.2.2:15021", "", "", "client"},
             {"the pod's workload is unknown", "", true, "198.18.2.2:8080", "198.18.2.2:15008",
              "198.18.1.2:40000", kClientId, InboundAction::refuse, 503, "", "unknown workload", "",
              ""},

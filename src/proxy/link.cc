@@ -99,6 +99,10 @@ void Link::add_tunnel(Tunnel& tunnel) {
 void Link::open_stream(Tunnel& tunnel) {
     auto stream = h2().submit_connect(tunnel.request());
     if (!stream) {
+        // A link that cannot open a stream (ids spent, GOAWAY, closing) would fail every tunnel
+        // the pool gives it: it leaves the pool now, and the failure does not count as use
+        // (`detach` keeps the idle clock for a tunnel that never had a stream).
+        pod_.pool.remove(*this);
         tunnel.fail(CloseCause::of(CloseReason::stream_open_failed)
                             .with_flag(telemetry::ResponseFlag::connect));
         return;
@@ -106,8 +110,12 @@ void Link::open_stream(Tunnel& tunnel) {
     streams_[*stream] = &tunnel;
     last_active_ns_ = monotonic_ns();
     tunnel.stream_opened(*stream);
-    // Full: it keeps serving its streams but leaves the pool, as ztunnel's pool does.
+    // Full: it keeps serving its streams but leaves the pool, as ztunnel's pool does. So does a
+    // link that just used its last stream id.
     pod_.pool.opened_stream(*this, streams_.size());
+    if (h2().stream_ids_exhausted()) {
+        pod_.pool.remove(*this);
+    }
 }
 
 void Link::answered() {
@@ -138,7 +146,9 @@ void Link::detach(Tunnel& tunnel, size_t undelivered) {
         }
     }
     waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), &tunnel), waiting_.end());
-    last_active_ns_ = monotonic_ns();
+    if (id >= 0) {
+        last_active_ns_ = monotonic_ns();  // Only a stream that was carried is use.
+    }
     retire_if_unused();
 }
 
@@ -342,6 +352,11 @@ void Link::tick(int64_t now_ns) {
         }
         return;
     }
+    if (state_.role() == LinkRole::server) {
+        for (const auto& [id, tunnel] : streams_) {
+            tunnel->check_connect_deadline(now_ns);
+        }
+    }
     auto ticked = engine_->tick(uint64_t(now_ns));
     count_misbehaviour();
     if (!ticked) {
@@ -486,6 +501,8 @@ void Link::dispatch() {
         }
         if (event.kind == hbone::H2EventKind::goaway) {
             pod_.pool.remove(*this);  // It takes no new stream; its streams go on.
+            goaway_received_ = true;
+            goaway_code_ = event.error_code;
             continue;
         }
         auto found = streams_.find(event.stream_id);
@@ -519,7 +536,10 @@ void Link::dispatch() {
                 tunnel->on_framed();
                 break;
             case hbone::H2EventKind::closed:
-                tunnel->on_stream_closed();
+                // A stream the GOAWAY left unprocessed is reported with the GOAWAY's code, as
+                // ztunnel's HTTP/2 library reports it.
+                tunnel->on_stream_closed(goaway_received_ ? goaway_code_ : event.error_code,
+                                         goaway_received_);
                 break;
             default:
                 break;

@@ -192,6 +192,10 @@ private:
     // engine's plaintext: handed to their tunnels before the next receive is fed.
     std::vector<Payload> payloads_;
     bool flush_queued_ = false;  // In the worker's flush list (WorkerContext::flush_later).
+    // goaway_received_: the peer sent GOAWAY (with `goaway_code_`), so a stream closed
+    // unanswered after it was refused by that GOAWAY.
+    bool goaway_received_ = false;
+    uint32_t goaway_code_ = 0;
     // misbehaviour_counted_ is the peer's misbehaviour counted so far; made only for a peer
     // that misbehaved, so a well-behaved link carries no more than the pointer.
     std::unique_ptr<H2Misbehaviour> misbehaviour_counted_;

@@ -94,8 +94,9 @@ void tunnel_outbound(WorkerContext& context, Pod& pod, UniqueFd client,
             expected.push_back(*id);
         }
     }
-    auto engine = hbone::LinkEngine::create(entry->client, expected, hbone::TlsLimits{},
-                                            hbone::default_limits(hbone::Role::client),
+    hbone::H2Limits h2_limits = hbone::default_limits(hbone::Role::client);
+    h2_limits.first_stream_id = context.options.first_stream_id;
+    auto engine = hbone::LinkEngine::create(entry->client, expected, hbone::TlsLimits{}, h2_limits,
                                             uint64_t(monotonic_ns()), unix_ns() / kNanosPerSecond);
     if (!context.limits.accepts_link(/*inbound=*/false)) {
         tunnel.fail(CloseCause::of(CloseReason::connection_limit)

@@ -24,7 +24,7 @@ namespace zt::proxy {
 // PodState is a pod's life on one worker.
 enum class PodState : uint8_t {
     waiting,    // No listeners yet: its namespace could not be opened (retried on reconcile).
-    failed,     // Its listeners could not be opened (`error` says why).
+    failed,     // Its listeners could not be opened (`error` says why); retried with backoff.
     listening,  // Accepting.
     draining,   // ztunnel drains: listeners closed, connections finish.
     closing,    // Removed: listeners closed and everything ended; freed once all is gone.
@@ -47,6 +47,9 @@ struct Pod {
     PodNetwork network;
     PodState state = PodState::waiting;
     std::string error;  // Why the listeners could not be opened.
+    // A failed pod's next attempt to open its listeners, and the wait before the one after.
+    int64_t retry_at_ns = 0;
+    int64_t retry_backoff_ns = 0;
     PodListeners listeners;
     WorkloadWait waiting;  // Connections accepted before the workload was known.
     OwnedSet<ProxiedConnection> connections;

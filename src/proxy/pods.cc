@@ -3,11 +3,22 @@
 
 #include "src/proxy/pods.h"
 
+#include <algorithm>
+
 #include "src/inpod/netns.h"
 #include "src/proxy/worker_context.h"
 #include "zt/log.h"
 
 namespace zt::proxy {
+
+namespace {
+
+// A pod whose listeners failed to open is retried after 1 s, then 2, 4, 8 and every 16 s: a port
+// another process holds in the pod, or a momentary fd shortage, heals without a config change.
+constexpr int64_t kListenRetryFirstNs = 1 * kNanosPerSecond;
+constexpr int64_t kListenRetryMaxNs = 16 * kNanosPerSecond;
+
+}  // namespace
 
 std::string_view to_string(PodState state) {
     switch (state) {
@@ -68,7 +79,7 @@ void Pods::reconcile() {
                          log::Field::str("error", errno_text(netns.error().sys_errno))});
                 continue;
             }
-            open_pod(ref);
+            open_pod(ref, monotonic_ns());
         }
         for (auto& [uid, pod] : pods_) {
             if (pod->state != PodState::waiting || pod->network.netns.fd() >= 0) {
@@ -80,7 +91,7 @@ void Pods::reconcile() {
             if (netns) {
                 pod->network.netns = std::move(*netns);
                 pod->error.clear();
-                open_pod(*pod);
+                open_pod(*pod, monotonic_ns());
             }
         }
     }
@@ -91,17 +102,27 @@ void Pods::reconcile() {
     recheck_policies();
 }
 
-void Pods::open_pod(Pod& pod) {
+bool Pods::open_pod(Pod& pod, int64_t now_ns) {
     if (!pod.listeners.open(context_, pod, pod.error)) {
         pod.state = PodState::failed;
-        log::error("proxy", "cannot open pod listener",
-                   {log::Field::str("pod", pod.uid()), log::Field::str("error", pod.error)});
-        return;
+        pod.retry_backoff_ns = pod.retry_backoff_ns == 0
+                                       ? kListenRetryFirstNs
+                                       : std::min(pod.retry_backoff_ns * 2, kListenRetryMaxNs);
+        pod.retry_at_ns = now_ns + pod.retry_backoff_ns;
+        log::error(
+                "proxy", "cannot open pod listener",
+                {log::Field::str("pod", pod.uid()), log::Field::str("error", pod.error),
+                 log::Field::num("retry_in_ms", uint64_t(pod.retry_backoff_ns / kNanosPerMilli))});
+        return false;
     }
+    bool retried = pod.state == PodState::failed;
     pod.state = PodState::listening;
-    if (context_.index == 0) {
+    pod.error.clear();
+    pod.retry_backoff_ns = 0;
+    if (context_.index == 0 || retried) {
         log::info("proxy", "pod listeners up", {log::Field::str("pod", pod.uid())});
     }
+    return true;
 }
 
 void Pods::close_pod(std::unique_ptr<Pod> pod, CloseReason reason) {
@@ -192,18 +213,23 @@ void Pods::close_all() {
     }
 }
 
-void Pods::tick(int64_t now_ns) {
+bool Pods::tick(int64_t now_ns) {
     auto tick_links = [now_ns](Pod& pod) {
         for (Link* link : pod.links.members()) {
             link->tick(now_ns);
         }
     };
+    bool changed = false;
     for (auto& [uid, pod] : pods_) {
         tick_links(*pod);
+        if (pod->state == PodState::failed && !context_.draining && now_ns >= pod->retry_at_ns) {
+            changed = open_pod(*pod, now_ns) || changed;
+        }
     }
     for (auto& pod : closing_) {
         tick_links(*pod);
     }
+    return changed;
 }
 
 std::vector<PodStatus> Pods::status(bool with_connections) const {

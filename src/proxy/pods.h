@@ -39,8 +39,9 @@ public:
     // close_all removes every pod (ztunnel stops).
     void close_all();
 
-    // tick passes time to every link.
-    void tick(int64_t now_ns);
+    // tick passes time to every link and retries the listeners of failed pods whose backoff
+    // passed; true when a pod's state changed (its status is worth publishing).
+    bool tick(int64_t now_ns);
 
     // release_closed frees removed pods that own nothing any more.
     void release_closed();
@@ -56,8 +57,10 @@ public:
     bool empty() const { return pods_.empty() && closing_.empty(); }
 
 private:
-    // open_pod opens the listeners of `pod`.
-    void open_pod(Pod& pod);
+    // open_pod opens the listeners of `pod`; on failure (EADDRINUSE, EMFILE, ...) the pod is
+    // `failed` and retried from `tick` after a backoff (kListenRetryFirstNs, doubling up to
+    // kListenRetryMaxNs). True when it listens.
+    bool open_pod(Pod& pod, int64_t now_ns);
     // close_pod ends everything `pod` owns with `reason` and keeps it until all of it is gone.
     void close_pod(std::unique_ptr<Pod> pod, CloseReason reason);
     // recheck_policies ends the tracked inbound connections the new policies deny.

@@ -20,9 +20,12 @@ namespace zt::proxy {
 // kHbonePort is where every HBONE workload's ztunnel listens (SPEC.md §3).
 inline constexpr uint16_t kHbonePort = 15008;
 
-// kZtunnelPorts are ztunnel's own listeners; a loopback destination on one of them is a loop.
-inline constexpr uint16_t kZtunnelPorts[] = {15000, 15001, 15006, 15008,
-                                             15020, 15021, 15053, 15080};
+// kZtunnelPorts are ztunnel's `illegal_ports`: the in-pod listeners a connection must never be
+// sent to (a loopback destination on one outbound; any destination on one inbound), which would
+// loop or nest HBONE in HBONE. Exactly these three, as ztunnel's: 15020 and 15021 listen in the
+// node's namespace, not the pod's, so an application may serve them in its own pod, and
+// 15000/15053/15080 are not in-pod listeners of ours.
+inline constexpr uint16_t kZtunnelPorts[] = {15001, 15006, 15008};
 
 enum class PlanKind : uint8_t {
     hbone,        // mTLS + HTTP/2 CONNECT to `connect_to` (ip:15008) with `authority`.

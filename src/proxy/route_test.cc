@@ -140,6 +140,8 @@ TEST_CASE("route: plan_outbound follows ztunnel's build_request") {
              "", "", RefuseReason::self_call},
             {"loopback on an app port passes through", "127.0.0.1:8080", 0, PlanKind::passthrough,
              "127.0.0.1:8080", "", "", RefuseReason::none},
+            {"loopback on 15021 is the pod's own application's", "127.0.0.1:15021", 0,
+             PlanKind::passthrough, "127.0.0.1:15021", "", "", RefuseReason::none},
             {"IPv6 VIP picks the endpoint's IPv6 address", "[2001:db8:ffff::70]:80", 1,
              PlanKind::hbone, "[2001:db8::70]:15008", "[2001:db8::70]:8080",
              "spiffe://cluster.local/ns/default/sa/dual", RefuseReason::none},

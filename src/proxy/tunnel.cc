@@ -77,6 +77,7 @@ Tunnel& Tunnel::create_inbound(WorkerContext& context, Pod& pod, ProxiedConnecti
     link.adopt_stream(tunnel, stream_id);
     tunnel.upstream_address_ = upstream.address;
     tunnel.upstream_length_ = upstream.length;
+    tunnel.connect_started_ns_ = monotonic_ns();
     context.ring.connect(tunnel.connect_op_, tunnel.socket_.get(),
                          reinterpret_cast<sockaddr*>(&tunnel.upstream_address_),
                          tunnel.upstream_length_);
@@ -113,6 +114,14 @@ void Tunnel::on_end_stream() {
 }
 
 void Tunnel::on_reset(uint32_t error_code) {
+    if (state_.phase() == TunnelPhase::awaiting_response) {
+        // The peer reset the CONNECT before answering it: a failure to connect, logged with
+        // ztunnel's text and counted with flag CONNECT; the application's connection is closed,
+        // as on a refusal by status.
+        end_with(CloseCause::h2_refusal(error_code, false));
+        handle(TunnelEvent::refused);
+        return;
+    }
     bool end_stream_received = state_.writing() != SocketWriting::open;
     if (!hbone::reset_aborts_socket(error_code, end_stream_received)) {
         handle(TunnelEvent::stream_reset);
@@ -130,7 +139,14 @@ void Tunnel::on_framed() {
     handle(TunnelEvent::framed);
 }
 
-void Tunnel::on_stream_closed() {
+void Tunnel::on_stream_closed(uint32_t error_code, bool after_goaway) {
+    if (state_.phase() == TunnelPhase::awaiting_response) {
+        // Closed unanswered without a reset of its own: a GOAWAY whose last stream is below this
+        // one (nghttp2 closes such streams with REFUSED_STREAM), or a session that ended.
+        end_with(CloseCause::h2_refusal(error_code, after_goaway));
+        handle(TunnelEvent::refused);
+        return;
+    }
     handle(TunnelEvent::stream_closed);
 }
 
@@ -154,6 +170,17 @@ void Tunnel::impose(const CloseCause& cause) {
     if (connection_ != nullptr && !connection_->imposed.is_error()) {
         connection_->imposed = cause;
     }
+}
+
+void Tunnel::check_connect_deadline(int64_t now_ns) {
+    if (state_.phase() != TunnelPhase::connecting || !connect_op_.in_kernel || connect_timed_out_ ||
+        now_ns - connect_started_ns_ <= context_.options.connect_timeout_ns) {
+        return;
+    }
+    // A blackholed application (SYNs dropped) would otherwise hold the stream for the kernel's
+    // SYN retries (~2 min). The cancelled connect completes with -ECANCELED: `on_connected`.
+    connect_timed_out_ = true;
+    context_.ring.cancel(connect_op_);
 }
 
 void Tunnel::take_payloads(std::vector<Payload>& payloads, size_t first) {
@@ -223,7 +250,10 @@ void Tunnel::on_connected(int32_t res, uint32_t) {
     Link& link = *link_;
     if (res < 0) {
         (void)link.h2().respond(stream_id_, hbone::kStatusServiceUnavailable);
-        end_with(CloseCause::connect_failed(-res));
+        end_with(connect_timed_out_ && res == -ECANCELED
+                         ? CloseCause::of(CloseReason::connect_timeout)
+                                   .with_flag(telemetry::ResponseFlag::connect)
+                         : CloseCause::connect_failed(-res));
         handle(TunnelEvent::upstream_failed);
         link.flush_later();
         return;

@@ -80,7 +80,9 @@ public:
     void on_end_stream();
     void on_reset(uint32_t error_code);
     void on_framed();
-    void on_stream_closed();
+    // on_stream_closed: the stream ended with HTTP/2 `error_code`, after the link got a GOAWAY
+    // when `after_goaway`.
+    void on_stream_closed(uint32_t error_code, bool after_goaway);
     void on_link_lost(const CloseCause& link_cause);
     // take_payloads takes this tunnel's entries of `payloads` from index `first` on: one send
     // straight from the engine's plaintext when its socket is idle, else a copy into its queue.
@@ -91,6 +93,10 @@ public:
     // impose makes `cause` the end its connection reports, whatever ends the tunnel next (the
     // first imposed cause wins).
     void impose(const CloseCause& cause);
+    // check_connect_deadline (inbound, from its link's tick) cancels the connect to the
+    // application once it took longer than the worker's `connect_timeout_ns` (ztunnel's 10 s):
+    // the CONNECT is answered 503 and the end logged as `connection timed out`.
+    void check_connect_deadline(int64_t now_ns);
 
     // Completion handlers (see `on_completion`).
     void on_connected(int32_t res, uint32_t flags);
@@ -148,6 +154,8 @@ private:
     UniqueFd socket_;
     sockaddr_storage upstream_address_{};  // Inbound: read by the connect until it completes.
     socklen_t upstream_length_ = 0;
+    int64_t connect_started_ns_ = 0;  // Inbound: when the connect to the application began.
+    bool connect_timed_out_ = false;  // Inbound: the deadline cancelled the connect.
     uring::Completion connect_op_;
     uring::Completion read_op_;
     uring::Completion write_op_;

@@ -181,9 +181,10 @@ void Worker::Impl::run(std::promise<Result<void>>& started) {
 }
 
 void Worker::Impl::on_tick() {
-    pods->tick(monotonic_ns());
-    // A removed pod stays in the status (`draining`) until it is freed; say when it is gone.
-    if (pods->closing_count() != published_closing) {
+    // A pod's listeners that came up on a retry may let readiness pass; a removed pod stays in
+    // the status (`draining`) until it is freed. Either way, publish.
+    bool listeners_retried = pods->tick(monotonic_ns());
+    if (listeners_retried || pods->closing_count() != published_closing) {
         publish_status();
     }
     context->limits.tick();

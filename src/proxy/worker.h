@@ -60,6 +60,9 @@ struct WorkerOptions {
     // path and its metric.
     uint32_t ring_entries = 256;
     uint32_t ring_refused_submits_for_testing = 0;
+    // first_stream_id is the id of a new outbound link's first HTTP/2 stream (odd). Only tests
+    // change it: near 2^31 a link runs out of stream ids after a few tunnels.
+    int32_t first_stream_id = 1;
 };
 
 // WorkerShared is what the workers share with the control thread: only immutable data and
