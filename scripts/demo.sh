@@ -112,6 +112,11 @@ zt_in "$(zt_ns_pod 1 client)" bash -c 'echo "hello from client" | timeout 5 soca
 echo "the server application saw the client's own address: $(tail -n 1 "$WORK/seen.log")"
 step "The same through the service VIP 198.19.0.10:80 (load-balanced, port 80 -> 8080)"
 zt_in "$(zt_ns_pod 1 client)" bash -c 'echo "hello via the service" | timeout 5 socat - TCP:198.19.0.10:80'
+step "DNS in the pod: ztunnel's DNS proxy on 127.0.0.1:15053 answers the service's name"
+zt_in "$(zt_ns_pod 1 client)" dig +time=3 +tries=1 @127.0.0.1 -p 15053 server.default.svc.cluster.local A |
+    grep -E 'status:|^server\.'
+echo "and its short form, expanded from the client's namespace: $(zt_in "$(zt_ns_pod 1 client)" \
+    dig +time=3 +tries=1 +short @127.0.0.1 -p 15053 server)"
 step "And to legacy, outside the mesh: plain TCP passthrough"
 zt_in "$(zt_ns_pod 1 client)" bash -c 'echo "hello legacy" | timeout 5 socat - TCP:198.18.2.3:8080'
 sleep 0.3

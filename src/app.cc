@@ -30,6 +30,8 @@
 #include "src/config/load.h"
 #include "src/config/pods_view.h"
 #include "src/config/watcher.h"
+#include "src/dns/settings.h"
+#include "src/dns/telemetry.h"
 #include "src/lifecycle/control_loop.h"
 #include "src/lifecycle/process.h"
 #include "src/proxy/pod_sockets.h"
@@ -98,6 +100,8 @@ struct App {
     proxy::TlsStore tls_store;
     std::vector<certs::Identity> local_identities;
     std::unique_ptr<proxy::PodSockets> pod_sockets;  // Outlives the workers (declared before).
+    dns::ServerSettings dns_settings;                // Every pod's DNS config (outlives them).
+    dns::DnsMetrics* dns_metrics = nullptr;          // Owned by `metrics`' registry.
     std::vector<std::unique_ptr<proxy::Worker>> workers;
     std::unique_ptr<admin::LogLevels> log_levels;
     std::unique_ptr<admin::OperatorServers> servers;
@@ -109,6 +113,7 @@ struct App {
     void certificate_work();
     void export_store_counters();
     void log_nghttp2_protections();
+    void start_dns(proxy::WorkerShared& shared);
     std::string config_dump();
     std::string pods_view();
     void after_config_work();
@@ -187,6 +192,9 @@ int App::start(lifecycle::ShutdownSignals& signals) {
     shared.tls = &tls_store;
     shared.metrics = metrics.get();
     shared.sockets = pod_sockets.get();
+    if (options.dns_capture) {
+        start_dns(shared);
+    }
     for (int i = 0; i < options.workers; ++i) {
         auto worker = std::make_unique<proxy::Worker>(i, worker_options, shared);
         auto started = worker->start();
@@ -269,6 +277,24 @@ int App::start(lifecycle::ShutdownSignals& signals) {
                log::Field::str("node", options.node_name)});
     after_config_work();
     return 0;
+}
+
+// start_dns prepares every pod's DNS proxy (DNS capture on): the shared config, with ztunnel's
+// resolv.conf read once here and never on a worker, and the DNS metrics, a shard per worker.
+void App::start_dns(proxy::WorkerShared& shared) {
+    dns_settings = dns::server_settings(options);
+    for (const std::string& warning : dns_settings.warnings) {
+        log::warn("dns", "DNS proxy", {log::Field::str("warning", warning)});
+    }
+    std::string upstreams;
+    for (const state::SocketAddr& upstream : dns_settings.config.forwarder.upstreams) {
+        upstreams += (upstreams.empty() ? "" : ",") + upstream.to_string();
+    }
+    log::info("dns", "DNS proxy on 15053 in every pod", {log::Field::str("upstreams", upstreams)});
+    dns_metrics = &metrics->registry().add(std::make_unique<dns::DnsMetrics>(
+            metrics->registry().shard_count(), telemetry::RegistryLimits{}.max_series_per_shard));
+    shared.dns = &dns_settings.config;
+    shared.dns_metrics = dns_metrics;
 }
 
 // log_nghttp2_protections says which of nghttp2's optional protections the linked library has

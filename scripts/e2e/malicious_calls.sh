@@ -14,7 +14,10 @@
 #   - admin (15000) listens on node loopback only: no cell may get an answer from it;
 #   - stats (15020) and readiness (15021) listen on the node's wildcard: they answer the garbage
 #     with HTTP 400 when reached (directly, or through outbound passthrough from a captured pod);
-#   - nothing listens on the pods' own 15000/15020/15021/15053/15080 (no DNS proxy, no SOCKS5).
+#   - nothing listens on the pods' own 15000/15020/15021/15080 (no SOCKS5), nor on 15053 of the
+#     pod's IP; the DNS proxy listens on 127.0.0.1:15053 of captured pods only, and takes the
+#     probe's first two bytes as a DNS-over-TCP length (26725): it waits for the rest, silent,
+#     past the probe's wait (its 5 s request timeout closes it later).
 # Then a peer with a valid mesh certificate misbehaves at the HTTP/2 level on the server's 15008
 # (tests/peers/hbone_peer.py misbehave: a second SETTINGS, PRIORITY frames, a GET answered 400).
 # Afterwards: the refusals were logged, and counted by the protection counters README.md names
@@ -51,7 +54,7 @@ client localhost 15008 tls_alert
 client localhost 15000 refused
 client localhost 15020 refused
 client localhost 15021 refused
-client localhost 15053 refused
+client localhost 15053 open
 client localhost 15080 refused
 client node 15001 closed
 client node 15006 closed

@@ -786,9 +786,8 @@ void Reader::read_workload_field(std::string_view key, Value value, const Path& 
     } else if (key == "canonicalRevision") {
         string(value, path, out.canonical_revision);
     } else if (key == "hostname") {
-        if (string(value, path, out.hostname) && !out.hostname.empty()) {
-            note_unsupported("workloads[].hostname");
-        }
+        // A hostname-only workload is resolved on demand at connect time (src/proxy/on_demand.h).
+        string(value, path, out.hostname);
     } else if (key == "status") {
         enumeration<state::HealthStatus>(
                 value, path, {state::HealthStatus::healthy, state::HealthStatus::unhealthy},

@@ -9,6 +9,7 @@
 
 #include "hbone/connect.h"
 #include "src/proxy/link.h"
+#include "src/proxy/on_demand.h"
 #include "src/proxy/plaintext.h"
 #include "src/proxy/pod.h"
 #include "src/proxy/route.h"
@@ -135,19 +136,29 @@ void accept_outbound(WorkerContext& context, Pod& pod, UniqueFd client) {
     route_options.default_trust_domain = context.options.trust_domain;
     route_options.random = context.random();
     Plan plan = plan_outbound(*context.snapshot, *captured->workload, destination, route_options);
+    if (plan.resolve_hostname) {
+        // A hostname-only upstream: its address first (on-demand DNS), then carry_outbound.
+        resolve_outbound(context, pod, std::move(client), *captured->workload, plan, peer,
+                         destination);
+        return;
+    }
+    carry_outbound(context, pod, std::move(client), *captured->workload, plan, peer, destination);
+}
+
+void carry_outbound(WorkerContext& context, Pod& pod, UniqueFd client,
+                    const state::Workload& source, const Plan& plan, const state::SocketAddr& peer,
+                    const state::SocketAddr& destination) {
     switch (plan.kind) {
         case PlanKind::refuse:
             refuse_connection(context, peer, destination, telemetry::Direction::outbound,
                               CloseCause::refused_by_route(plan.reason, destination.to_string()));
             return;
         case PlanKind::hbone:
-            tunnel_outbound(context, pod, std::move(client), *captured->workload, plan, peer,
-                            destination);
+            tunnel_outbound(context, pod, std::move(client), source, plan, peer, destination);
             return;
         case PlanKind::tcp:
         case PlanKind::passthrough:
-            relay_outbound_tcp(context, pod, std::move(client), *captured->workload, plan, peer,
-                               destination);
+            relay_outbound_tcp(context, pod, std::move(client), source, plan, peer, destination);
             return;
     }
 }

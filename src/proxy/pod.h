@@ -2,7 +2,8 @@
 
 // Pod is one captured pod on one worker: its network namespace, its listeners, and everything
 // they started and the pod owns: its proxied connections, its HBONE links (client links dialled
-// from its outbound side and server links accepted on its 15008), its tunnels, and its link pool.
+// from its outbound side and server links accepted on its 15008), its tunnels, its link pool, and
+// its outbound connections waiting for on-demand DNS.
 // A removed pod closes its listeners and ends everything it owns, then waits (`Pods`) until every
 // one is gone before it is freed.
 
@@ -11,6 +12,7 @@
 #include <string_view>
 
 #include "src/proxy/link.h"
+#include "src/proxy/on_demand.h"
 #include "src/proxy/owned_set.h"
 #include "src/proxy/pod_listeners.h"
 #include "src/proxy/pod_sockets.h"
@@ -56,6 +58,9 @@ struct Pod {
     OwnedSet<Link> links;
     OwnedSet<Tunnel> tunnels;
     LinkPool<Link> pool;  // The client links that may take more streams.
+    // resolutions are outbound connections waiting for on-demand DNS (declared after
+    // `listeners`, whose DNS server they use, so they go first).
+    OwnedSet<OnDemand> resolutions;
 };
 
 }  // namespace zt::proxy

@@ -39,6 +39,14 @@ void dispatch_accepted(WorkerContext& context, Pod& pod, ListenerKind kind, Uniq
         case ListenerKind::inbound_hbone:
             accept_inbound_hbone(context, pod, std::move(client));
             return;
+        case ListenerKind::dns_udp_v4:
+        case ListenerKind::dns_tcp_v4:
+        case ListenerKind::dns_udp_v6:
+        case ListenerKind::dns_tcp_v6:
+            // The DNS sockets are served by the pod's DNS server (pod_dns.cc), never accepted
+            // here.
+            ZT_ASSERT(false);
+            return;
     }
 }
 
@@ -164,6 +172,9 @@ Result<void> PodListeners::open(WorkerContext& context, Pod& pod, std::string& e
         }
         fds[i] = std::move(*fd);
     }
+    if (auto dns = dns_.open(context, pod, error); !dns) {
+        return fail(dns.error());
+    }
     for (size_t i = 0; i < kListenerCount; ++i) {
         listeners_[i].open(context, pod, kListenerKinds[i], std::move(fds[i]));
     }
@@ -174,6 +185,7 @@ void PodListeners::close() {
     for (Listener& listener : listeners_) {
         listener.close();
     }
+    dns_.close();
 }
 
 bool PodListeners::listening() const {
@@ -187,6 +199,9 @@ bool PodListeners::listening() const {
 }
 
 bool PodListeners::busy() const {
+    if (dns_.busy()) {
+        return true;
+    }
     for (const Listener& listener : listeners_) {
         if (listener.busy()) {
             return true;

@@ -6,15 +6,16 @@
 // rather than at once, so fd exhaustion never becomes a busy loop. Closing cancels the accepts;
 // the sockets close as their final completions arrive.
 //
-// To add a listener (a DNS proxy's UDP and TCP sockets on 127.0.0.1:15053 and [::1]:15053): a
-// kind in ports.h, how to open it in `PodSockets::listen`, and its handler in `dispatch` below. A
-// UDP kind arms a multishot receive instead of an accept; everything else (opening with the pod,
-// draining, closing with it) is shared.
+// To add a listener: a kind in ports.h, how to open it in `PodSockets::listen`, and its handler
+// in `dispatch` below. The DNS proxy's UDP and TCP sockets on 127.0.0.1:15053 and [::1]:15053
+// are kinds opened the same way, but handed whole to the pod's DNS server (pod_dns.h), which
+// receives and accepts on them itself; opening, draining and closing with the pod are shared.
 
 #include <cstdint>
 #include <optional>
 #include <string>
 
+#include "src/proxy/pod_dns.h"
 #include "src/proxy/ports.h"
 #include "src/state/net.h"
 #include "src/telemetry/access_log.h"
@@ -91,8 +92,12 @@ public:
     // after an error).
     bool listening() const;
 
+    // dns is the pod's DNS proxy (idle when DNS capture is off).
+    PodDns& dns() { return dns_; }
+
 private:
     Listener listeners_[kListenerCount];
+    PodDns dns_;
 };
 
 // dispatch_accepted hands socket `client`, accepted on `pod`'s `kind` listener, to its path.

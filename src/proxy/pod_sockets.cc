@@ -56,6 +56,9 @@ Result<std::unique_ptr<InPodSockets>> InPodSockets::create(uint32_t packet_mark)
 }
 
 Result<UniqueFd> InPodSockets::listen(const PodNetwork& pod, ListenerKind kind, int backlog) {
+    if (is_dns(kind)) {
+        return listen_dns(pod, kind, backlog);
+    }
     uint16_t port = listener_port(kind);
     // A dual-stack [::] listener takes IPv4 too; a pod without IPv6 gets 0.0.0.0.
     for (int family : {AF_INET6, AF_INET}) {
@@ -99,6 +102,40 @@ Result<UniqueFd> InPodSockets::listen(const PodNetwork& pod, ListenerKind kind, 
         return std::move(*sock);
     }
     return fail(Errc::unsupported);
+}
+
+// listen_dns binds one of the DNS proxy's sockets to the pod's loopback: 127.0.0.1:15053 or
+// [::1]:15053 (IPV6_V6ONLY, so the two never overlap), SO_REUSEPORT so every worker has its own.
+Result<UniqueFd> InPodSockets::listen_dns(const PodNetwork& pod, ListenerKind kind, int backlog) {
+    int family = is_v6(kind) ? AF_INET6 : AF_INET;
+    int type = is_udp(kind) ? SOCK_DGRAM : SOCK_STREAM;
+    auto sock = inpod::socket_in(pod.netns, own_, family, type | SOCK_NONBLOCK, 0, packet_mark_);
+    if (!sock) {
+        return sock;
+    }
+    int one = 1;
+    ::setsockopt(sock->get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    ::setsockopt(sock->get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    state::SocketAddr loopback;
+    if (family == AF_INET6) {
+        ::setsockopt(sock->get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        loopback.ip.v6 = true;
+        loopback.ip.bytes[15] = 1;  // ::1
+    } else {
+        loopback.ip = state::IpAddr::v4(127, 0, 0, 1);
+    }
+    loopback.port = listener_port(kind);
+    sockaddr_storage address;
+    socklen_t length = to_sockaddr(loopback, address);
+    if (::bind(sock->get(), reinterpret_cast<sockaddr*>(&address), length) != 0 ||
+        (type == SOCK_STREAM && ::listen(sock->get(), backlog) != 0)) {
+        return fail_errno(errno);
+    }
+    return std::move(*sock);
+}
+
+Result<UniqueFd> InPodSockets::socket(const PodNetwork& pod, int family, int type) {
+    return inpod::socket_in(pod.netns, own_, family, type | SOCK_NONBLOCK, 0, packet_mark_);
 }
 
 Result<state::SocketAddr> InPodSockets::original_destination(const PodNetwork&, int fd) {

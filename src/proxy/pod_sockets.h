@@ -42,8 +42,15 @@ public:
     virtual ~PodSockets() = default;
 
     // listen returns `pod`'s nonblocking listening socket for `kind`, bound and listening with
-    // `backlog`. Every worker opens its own (SO_REUSEPORT).
+    // `backlog`. Every worker opens its own (SO_REUSEPORT). A DNS kind is bound to the pod's
+    // loopback address of its family (a UDP one is only bound); where the pod's loopback lacks
+    // IPv6 a v6 kind fails with EADDRNOTAVAIL or EAFNOSUPPORT.
     virtual Result<UniqueFd> listen(const PodNetwork& pod, ListenerKind kind, int backlog) = 0;
+
+    // socket returns a nonblocking socket(`family`, `type`) made in `pod`, unbound and
+    // unconnected: the DNS proxy's sockets towards its upstream resolvers, which leave from the
+    // pod's namespace as ztunnel's do.
+    virtual Result<UniqueFd> socket(const PodNetwork& pod, int family, int type) = 0;
 
     // original_destination says where connection `fd`, accepted on one of `pod`'s capturing
     // listeners, was going before it was redirected.
@@ -66,6 +73,7 @@ public:
     static Result<std::unique_ptr<InPodSockets>> create(uint32_t packet_mark);
 
     Result<UniqueFd> listen(const PodNetwork& pod, ListenerKind kind, int backlog) override;
+    Result<UniqueFd> socket(const PodNetwork& pod, int family, int type) override;
     Result<state::SocketAddr> original_destination(const PodNetwork& pod, int fd) override;
     Result<UpstreamSocket> upstream(const PodNetwork& pod, const state::SocketAddr& target,
                                     const state::SocketAddr* client) override;
@@ -73,6 +81,8 @@ public:
 private:
     InPodSockets(inpod::Netns own, uint32_t packet_mark)
         : own_(std::move(own)), packet_mark_(packet_mark) {}
+
+    Result<UniqueFd> listen_dns(const PodNetwork& pod, ListenerKind kind, int backlog);
 
     inpod::Netns own_;
     uint32_t packet_mark_;

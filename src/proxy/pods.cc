@@ -146,7 +146,7 @@ void Pods::release_closed() {
     for (size_t i = 0; i < closing_.size();) {
         Pod& pod = *closing_[i];
         if (pod.listeners.busy() || pod.waiting.busy() || !pod.connections.empty() ||
-            !pod.links.empty() || !pod.tunnels.empty()) {
+            !pod.links.empty() || !pod.tunnels.empty() || !pod.resolutions.empty()) {
             ++i;
             continue;
         }

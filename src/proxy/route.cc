@@ -366,11 +366,10 @@ const state::Endpoint* load_balance(const state::Snapshot& snapshot, const state
     }
     auto eligible = [&](const state::Endpoint& endpoint) {
         const state::Workload& workload = *endpoint.workload;
-        if (workload.workload_ips.empty()) {
-            // Reachable only through a network gateway from another network (ztunnel keeps
-            // hostname-only workloads too, to resolve them; without workload DNS we cannot).
-            return workload.hostname.empty() && workload.network != source.network &&
-                   workload.network_gateway.has_value();
+        if (workload.workload_ips.empty() && workload.hostname.empty()) {
+            // Reachable only through a network gateway from another network. A hostname-only
+            // workload stays: its address comes from on-demand DNS at connect time.
+            return workload.network != source.network && workload.network_gateway.has_value();
         }
         if (mode == ResolutionMode::standard) {
             return service_target.value_or(0) != 0 ||
@@ -443,6 +442,38 @@ std::optional<uint16_t> upstream_port(const state::Service& service,
     return std::nullopt;
 }
 
+namespace {
+
+// on_demand plans a connection to hostname-only `workload`: everything but its address, which
+// the outbound path resolves (ztunnel's on-demand DNS) and fills in with `resolved`.
+Plan on_demand(const state::Workload& workload, const Upstream& upstream,
+               const RouteOptions& options) {
+    Plan plan;
+    plan.upstream = &workload;
+    plan.final_destination = &workload;
+    plan.service = upstream.service;
+    plan.resolve_hostname = true;
+    plan.resolved_port = upstream.port;
+    if (workload.protocol == state::Protocol::tcp) {
+        plan.kind = PlanKind::tcp;
+        plan.connect_to.port = upstream.port;
+        return plan;
+    }
+    plan.kind = PlanKind::hbone;
+    plan.connect_to.port = kHbonePort;
+    plan.expected_identities = expected_identities(upstream, options);
+    return plan;
+}
+
+}  // namespace
+
+void resolved(Plan& plan, const state::IpAddr& ip) {
+    plan.connect_to.ip = ip;
+    if (plan.kind == PlanKind::hbone) {
+        plan.authority = state::SocketAddr{ip, plan.resolved_port}.to_string();
+    }
+}
+
 Plan plan_outbound(const state::Snapshot& snapshot, const state::Workload& source,
                    const state::SocketAddr& destination, const RouteOptions& options) {
     if (destination.ip.is_loopback() &&
@@ -483,6 +514,10 @@ Plan plan_outbound(const state::Snapshot& snapshot, const state::Workload& sourc
     const state::Workload& workload = *upstream.workload;
     const state::IpAddr* ip = select_ip(workload, destination.ip, upstream.service);
     bool via_gateway = workload.network != source.network && workload.network_gateway;
+    bool hostname_only = workload.workload_ips.empty() && !workload.hostname.empty();
+    if (hostname_only && workload.network == source.network) {
+        return on_demand(workload, upstream, options);
+    }
     if (ip == nullptr && !via_gateway) {
         return refuse(RefuseReason::no_workload_ip, &workload);
     }

@@ -39,7 +39,8 @@ enum class RefuseReason : uint8_t {
     self_call,             // Loopback destination on a ztunnel port.
     no_healthy_upstream,   // A service with no endpoint that can take this port (ztunnel's
                            // NoHealthyUpstream; also `Strict` load balancing with no match).
-    no_workload_ip,        // The chosen workload has no usable IP (hostname-only: no DNS yet).
+    no_workload_ip,        // The chosen workload has no usable IP (or, hostname-only, its
+                           // name did not resolve, or the pod has no DNS proxy to resolve it).
     waypoint_unsupported,  // The service or workload has a waypoint and `RouteOptions::waypoints`
                            // is off: fail closed, never bypass the waypoint.
     unknown_waypoint,      // The waypoint reference names nothing that can take the connection.
@@ -88,7 +89,17 @@ struct Plan {
     // `weightedWaypoints` entry, or the workload's `waypoint`); null on other paths. A refusal
     // sets `upstream` and `waypoint` to what it concerns, when anything, for `refuse_error`.
     const state::GatewayAddress* waypoint = nullptr;
+    // resolve_hostname: `upstream` is a hostname-only workload (a ServiceEntry with DNS
+    // resolution), so `connect_to`'s IP (and the authority's) is left to ztunnel's on-demand DNS
+    // at connect time; `resolved_port` is the target port the authority (HBONE) or `connect_to`
+    // (TCP) then carries. `resolved` completes the plan with the address found.
+    bool resolve_hostname = false;
+    uint16_t resolved_port = 0;
 };
+
+// resolved completes a `resolve_hostname` plan with `ip`, the address its upstream's hostname
+// resolved to.
+void resolved(Plan& plan, const state::IpAddr& ip);
 
 // RouteOptions are the inputs that are not part of the snapshot.
 struct RouteOptions {
@@ -118,8 +129,7 @@ enum class ResolutionMode : uint8_t { standard, waypoint };
 //   it when the service's target is 0 (a named port). Waypoint resolution drops only endpoints
 //   without an application tunnel when the service lacks the port.
 // - An endpoint whose workload has no IP is kept only when it is on another network and has a
-//   network gateway. A hostname-only workload is dropped: this project has no DNS for
-//   workloads, so it could not be reached (ztunnel would resolve it).
+//   network gateway, or when it is hostname-only (resolved on demand at connect time).
 // - `Standard` (or no `loadBalancer`): weighted by capacity over all of them. `Strict` and
 //   `Failover` rank each endpoint by how many `routingPreferences` match the source in order,
 //   stopping at the first mismatch (Region, Zone, Subzone from `locality`, Node, Cluster,

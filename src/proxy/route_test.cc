@@ -822,7 +822,7 @@ TEST_CASE("route: refusals carry ztunnel's error text for the access log") {
         auto plan = zt::proxy::plan_outbound(snap, *source, destination, options);
         CHECK(zt::proxy::refuse_error(plan, destination) == row.error);
     }
-    // A workload without a usable IP (hostname-only: no workload DNS here).
+    // A hostname-only waypoint is not resolved on demand: no usable IP.
     auto dns_only = zt::config::load_text(R"({"workloads": [
         {"uid": "c//Pod/d/client", "namespace": "d", "workloadIps": ["198.18.8.1"], "services": {}},
         {"uid": "c//Pod/d/wp", "name": "wp", "namespace": "d", "hostname": "wp.example",
@@ -880,16 +880,20 @@ TEST_CASE("route: load_balance weighs by capacity over the endpoints that can ta
         const auto* e = zt::proxy::load_balance(snap, *source, service, port, mode, options);
         return e == nullptr ? std::string("none") : e->workload->uid.substr(10);
     };
-    // Port 443: w1 (capacity 1) and w2 (3); w5 weighs 0; w4 has no IP (and no workload DNS).
+    // Port 443: w1 (capacity 1), w2 (3) and w4 (1, hostname-only: resolved on demand when
+    // picked); w5 weighs 0.
     std::map<std::string, int> picks;
-    for (uint64_t r = 0; r < 400; ++r) {
+    for (uint64_t r = 0; r < 500; ++r) {
         picks[pick(*svc, 443, ResolutionMode::standard, r)]++;
     }
-    CHECK(picks == std::map<std::string, int>{{"w1", 100}, {"w2", 300}});
-    // Port 80 is named (target 0): only endpoints mapping it qualify, w1 of those with weight.
+    CHECK(picks == std::map<std::string, int>{{"w1", 100}, {"w2", 300}, {"w4", 100}});
+    // Port 80 is named (target 0): only endpoints mapping it qualify, w1 and w4 of those with
+    // weight.
+    picks.clear();
     for (uint64_t r = 0; r < 10; ++r) {
-        CHECK(pick(*svc, 80, ResolutionMode::standard, r) == "w1");
+        picks[pick(*svc, 80, ResolutionMode::standard, r)]++;
     }
+    CHECK(picks == std::map<std::string, int>{{"w1", 5}, {"w4", 5}});
     CHECK(pick(*svc, 9999, ResolutionMode::standard, 0) == "none");
     // Waypoint resolution: the port need not be on the service for a tunnelled endpoint.
     for (uint64_t r = 0; r < 10; ++r) {
@@ -907,4 +911,49 @@ TEST_CASE("route: load_balance weighs by capacity over the endpoints that can ta
     CHECK(zt::proxy::upstream_port(*svc, svc_endpoints[0], 80) == 9001);   // The endpoint's map.
     CHECK(zt::proxy::upstream_port(*svc, svc_endpoints[1], 443) == 8443);  // The service's.
     CHECK_FALSE(zt::proxy::upstream_port(*svc, svc_endpoints[1], 80).has_value());
+}
+
+TEST_CASE("route: a hostname-only endpoint is planned for on-demand DNS, completed by resolved") {
+    auto loaded = zt::config::load_text(R"({
+      "workloads": [
+        {"uid": "c//Pod/d/client", "namespace": "d", "workloadIps": ["198.18.8.1"], "services": {}},
+        {"uid": "c//se/d/db", "name": "db", "namespace": "d", "hostname": "db.example",
+         "workloadIps": [], "protocol": "HBONE", "serviceAccount": "db",
+         "services": {"d/db.example": {"5432": 15432}}},
+        {"uid": "c//se/d/web", "name": "web", "namespace": "d", "hostname": "web.example",
+         "workloadIps": [], "protocol": "TCP", "services": {"d/web.example": {"80": 8080}}}
+      ],
+      "services": [
+        {"name": "db", "namespace": "d", "hostname": "db.example", "vips": ["/198.19.8.1"],
+         "ports": {"5432": 5432}},
+        {"name": "web", "namespace": "d", "hostname": "web.example", "vips": ["/198.19.8.2"],
+         "ports": {"80": 80}}
+      ]
+    })");
+    REQUIRE(loaded.snapshot);
+    const auto& snap = *loaded.snapshot;
+    const auto* client = snap.workload_by_uid("c//Pod/d/client");
+    REQUIRE(client);
+    zt::proxy::RouteOptions options;
+    auto hbone = zt::proxy::plan_outbound(
+            snap, *client, *zt::state::SocketAddr::parse("198.19.8.1:5432"), options);
+    CHECK(hbone.kind == zt::proxy::PlanKind::hbone);
+    CHECK(hbone.resolve_hostname);
+    REQUIRE(hbone.upstream);
+    CHECK(hbone.upstream->hostname == "db.example");
+    CHECK(hbone.connect_to.port == 15008);
+    CHECK(hbone.authority.empty());
+    CHECK(hbone.expected_identities ==
+          std::vector<std::string>{"spiffe://cluster.local/ns/d/sa/db"});
+    zt::proxy::resolved(hbone, *zt::state::IpAddr::parse("198.18.9.9"));
+    CHECK(hbone.connect_to.to_string() == "198.18.9.9:15008");
+    CHECK(hbone.authority == "198.18.9.9:15432");
+
+    auto tcp = zt::proxy::plan_outbound(snap, *client,
+                                        *zt::state::SocketAddr::parse("198.19.8.2:80"), options);
+    CHECK(tcp.kind == zt::proxy::PlanKind::tcp);
+    CHECK(tcp.resolve_hostname);
+    zt::proxy::resolved(tcp, *zt::state::IpAddr::parse("2001:db8:9::9"));
+    CHECK(tcp.connect_to.to_string() == "[2001:db8:9::9]:8080");
+    CHECK(tcp.authority.empty());
 }

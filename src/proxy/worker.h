@@ -23,6 +23,11 @@ namespace zt::telemetry {
 class StandardMetrics;
 }
 
+namespace zt::dns {
+struct ServerConfig;
+class DnsMetrics;
+}  // namespace zt::dns
+
 namespace zt::proxy {
 
 class PodSockets;
@@ -75,6 +80,10 @@ struct WorkerShared {
     // sockets makes every socket the workers make in pods (pod_sockets.h): `InPodSockets` in
     // production, loopback sockets in the in-process tests.
     PodSockets* sockets = nullptr;
+    // dns, when set, gives every pod a DNS proxy on 15053 with this config (null: DNS capture
+    // off); dns_metrics is where its servers count, shard i for worker i (set with `dns`).
+    const dns::ServerConfig* dns = nullptr;
+    dns::DnsMetrics* dns_metrics = nullptr;
 };
 
 // ConnectionSummary is one open connection as `/config_dump`'s `workloadState` lists it.

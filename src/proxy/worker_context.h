@@ -53,6 +53,9 @@ public:
     // read_buffers lends small buffers to tunnel reads and idle links' receives; null when the
     // kernel has no provided-buffer rings (then everyone reads into its own buffer).
     uring::BufferRing* const read_buffers;
+    // dns_buffers are the receive buffers every pod's DNS UDP sockets share on this worker (set
+    // by the worker with DNS capture on; null: each socket receives into its own).
+    uring::BufferRing* dns_buffers = nullptr;
     PodSockets& sockets;
     // relays and pods are set by the worker right after the context (both refer to it).
     uring::RelayEngine* relays = nullptr;

@@ -73,7 +73,11 @@ Result<UniqueFd> LoopbackSockets::listen(const proxy::PodNetwork& pod, proxy::Li
     if (ip == pod_ips_.end()) {
         return fail(Errc::not_found);
     }
-    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (proxy::is_v6(kind)) {
+        return fail_errno(EAFNOSUPPORT);  // As a pod whose loopback has no IPv6.
+    }
+    int type = proxy::is_udp(kind) ? SOCK_DGRAM : SOCK_STREAM;
+    UniqueFd fd(::socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd) {
         return fail_errno(errno);
     }
@@ -89,10 +93,18 @@ Result<UniqueFd> LoopbackSockets::listen(const proxy::PodNetwork& pod, proxy::Li
     if (auto bound = bind_to(fd.get(), ip->second, port); !bound) {
         return fail(bound.error());
     }
-    if (::listen(fd.get(), backlog) != 0) {
+    if (type == SOCK_STREAM && ::listen(fd.get(), backlog) != 0) {
         return fail_errno(errno);
     }
     port = proxy::local_address(fd.get()).port;
+    return fd;
+}
+
+Result<UniqueFd> LoopbackSockets::socket(const proxy::PodNetwork&, int family, int type) {
+    UniqueFd fd(::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) {
+        return fail_errno(errno);
+    }
     return fd;
 }
 

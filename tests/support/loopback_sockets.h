@@ -40,6 +40,7 @@ public:
 
     Result<UniqueFd> listen(const proxy::PodNetwork& pod, proxy::ListenerKind kind,
                             int backlog) override;
+    Result<UniqueFd> socket(const proxy::PodNetwork& pod, int family, int type) override;
     Result<state::SocketAddr> original_destination(const proxy::PodNetwork& pod, int fd) override;
     Result<proxy::UpstreamSocket> upstream(const proxy::PodNetwork& pod,
                                            const state::SocketAddr& target,

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "src/config/load.h"
+#include "src/dns/telemetry.h"
 #include "zt/clock.h"
 
 namespace zt::test {
@@ -37,7 +38,8 @@ std::shared_ptr<const hbone::TlsContext> ProxyPki::client_context(const std::str
     return store.load()->find(identity)->client;
 }
 
-ProxyNode::ProxyNode(LoopbackSockets& sockets, ProxyPki& pki, proxy::WorkerOptions options)
+ProxyNode::ProxyNode(LoopbackSockets& sockets, ProxyPki& pki, proxy::WorkerOptions options,
+                     const dns::ServerConfig* dns)
     : pki_(pki) {
     telemetry::StandardMetricsOptions metric_options;
     metric_options.worker_count = 1;
@@ -47,6 +49,11 @@ ProxyNode::ProxyNode(LoopbackSockets& sockets, ProxyPki& pki, proxy::WorkerOptio
     shared.tls = &tls_;
     shared.metrics = metrics_.get();
     shared.sockets = &sockets;
+    if (dns != nullptr) {
+        shared.dns = dns;
+        shared.dns_metrics = &metrics_->registry().add(
+                std::make_unique<dns::DnsMetrics>(metrics_->registry().shard_count(), 64));
+    }
     worker_ = std::make_unique<proxy::Worker>(0, std::move(options), shared);
     auto started = worker_->start();
     ZT_CHECK(started.has_value());

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "certs/store.h"
+#include "src/dns/server.h"
 #include "src/proxy/tls_store.h"
 #include "src/proxy/worker.h"
 #include "src/state/store.h"
@@ -45,7 +46,10 @@ private:
 // ProxyNode is one node: a worker with its own config, certificates and metrics.
 class ProxyNode {
 public:
-    ProxyNode(LoopbackSockets& sockets, ProxyPki& pki, proxy::WorkerOptions options = {});
+    // With `dns` set, every pod gets the DNS proxy with that config (DNS capture on), its
+    // metrics in `metrics()`.
+    ProxyNode(LoopbackSockets& sockets, ProxyPki& pki, proxy::WorkerOptions options = {},
+              const dns::ServerConfig* dns = nullptr);
     ~ProxyNode();
     ProxyNode(const ProxyNode&) = delete;
     ProxyNode& operator=(const ProxyNode&) = delete;
