@@ -39,7 +39,9 @@ main() {
     case $out in /*) ;; *) out=$repo/$out ;; esac
     local idle=${SOAK_IDLE:-2000} rate=${SOAK_RATE:-50}
 
-    export BUILD=build-asan
+    # SOAK_BUILD and SOAK_ROTATE_TICKS (rotate every N 10-s ticks) exist to try the script quickly.
+    export BUILD=${SOAK_BUILD:-build-asan}
+    local rotate_ticks=${SOAK_ROTATE_TICKS:-30}
     [ -x "$BUILD/ztunnel" ] || { echo "soak: missing $BUILD/ztunnel (make soak builds it)" >&2; exit 2; }
     if [ "$(id -u)" != 0 ]; then
         echo "soak: needs root (network namespaces); skipped"
@@ -99,8 +101,8 @@ main() {
     }
     # sample T: one line per ztunnel: t node rss_kib fds threads cpu_ticks.
     local samples=$work/samples.tsv
-    soak_sample() {
-        local n pid
+    soak_sample() { # T [FILE]
+        local n pid file=${2:-$samples}
         for n in 1 2; do
             eval "pid=\$MESH_ZT${n}_PID"
             [ -d "/proc/$pid" ] || { echo "soak: node$n's ztunnel is gone" >&2; continue; }
@@ -108,7 +110,7 @@ main() {
                 "$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")" \
                 "$(ls "/proc/$pid/fd" | wc -l)" \
                 "$(awk '/^Threads:/ {print $2}' "/proc/$pid/status")" \
-                "$(awk '{print $14 + $15}' "/proc/$pid/stat")" >>"$samples"
+                "$(awk '{print $14 + $15}' "/proc/$pid/stat")" >>"$file"
         done
     }
 
@@ -133,7 +135,7 @@ main() {
         soak_sample "$((SECONDS - start))"
         reloads=$((reloads + 1))
         soak_rewrite || reload_failures=$((reload_failures + 1))
-        if [ $((tick % 30)) = 0 ]; then
+        if [ $((tick % rotate_ticks)) = 0 ]; then
             soak_rotate
         fi
         if [ $((tick % 6)) = 0 ]; then
@@ -142,7 +144,10 @@ main() {
     done
     local peer_rc=0
     wait "$peer" || peer_rc=$?
-    soak_sample "$((SECONDS - start))"
+    # After the load (the idle tunnels closed too): what each ztunnel keeps, apart from the slopes.
+    sleep 5
+    printf 't\tnode\trss_kib\tfds\tthreads\tcpu_ticks\n' >"$work/after.tsv"
+    soak_sample "$((SECONDS - start))" "$work/after.tsv"
     echo "soak: peer exit $peer_rc: $(tail -1 "$work/peer.out")"
 
     # Stop both ztunnels as a kubelet would, so LeakSanitizer checks each at exit.
@@ -166,7 +171,7 @@ main() {
     done
 
     local report_rc=0
-    /usr/bin/python3 scripts/soak_report.py --samples "$samples" --peer-stats "$work/peer-stats.jsonl" \
+    /usr/bin/python3 scripts/soak_report.py --samples "$samples" --after "$work/after.tsv" --peer-stats "$work/peer-stats.jsonl" \
         --peer-summary "$work/peer.out" --sanitizer-dir "$sanitizer_dir" --out "$out" \
         --duration "$duration_text" --idle "$idle" --rate "$rate" --reloads "$reloads" \
         --reload-failures "$reload_failures" --rotations "$rotations" \

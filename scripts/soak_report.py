@@ -124,7 +124,7 @@ unset multiplot
 
 def main():
     ap = argparse.ArgumentParser()
-    for name in ("samples", "peer-stats", "peer-summary", "sanitizer-dir", "out", "duration"):
+    for name in ("samples", "after", "peer-stats", "peer-summary", "sanitizer-dir", "out", "duration"):
         ap.add_argument("--" + name, required=True)
     for name in ("idle", "rate", "reloads", "reload-failures", "rotations", "rotation-failures",
                  "stop-failures", "peer-exit"):
@@ -132,6 +132,7 @@ def main():
     args = ap.parse_args()
 
     series = read_samples(args.samples)
+    after_load = read_samples(args.after) if os.path.exists(args.after) else {}
     end = max((rows[-1]["t"] for rows in series.values() if rows), default=0)
     warmup = max(60, int(end * 0.2))
     peer = last_json_line(args.peer_summary)
@@ -240,6 +241,15 @@ def main():
                 cpu = "–" if r["cpu"] is None else f"{r['cpu']:.0f}"
                 cells += [f"{r['rss'] / 1024:.1f}", str(r["fds"]), str(r["threads"]), cpu]
         w("| " + " | ".join(cells) + " |")
+    if after_load:
+        cells = ["after the load"]
+        for n in nodes:
+            r = after_load.get(n, [None])[0]
+            cells += ["–"] * 4 if r is None else [f"{r['rss'] / 1024:.1f}", str(r["fds"]), str(r["threads"]), "–"]
+        w("| " + " | ".join(cells) + " |")
+        w("")
+        w("The last row is 5 s after the load ended (the idle tunnels closed too): the fds the first "
+          "row had, plus the HBONE connections the pool keeps until they idle out.")
     w("")
     with open(args.out, "w") as f:
         f.write("\n".join(out))
