@@ -190,7 +190,7 @@ def main():
     ap.add_argument("--rate", type=float, default=50)
     ap.add_argument("--seconds", type=float, required=True)
     ap.add_argument("--max-bytes", type=int, default=16384)
-    ap.add_argument("--workers", type=int, default=16)
+    ap.add_argument("--workers", type=int, default=64)
     ap.add_argument("--check-every", type=float, default=60)
     ap.add_argument("--stats", required=True)
     ap.add_argument("--stats-every", type=float, default=10)
