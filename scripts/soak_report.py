@@ -5,7 +5,7 @@ Inputs: the samples (t, node, RSS KiB, fds, threads, CPU ticks every 10 s per zt
 peer's running totals and summary (tests/peers/soak_peer.py), the sanitizer report directory and
 the counts of reloads and rotations. Output: a Markdown note (a table of one row a minute, the
 least-squares slopes of RSS and fds after warm-up, what was lost, sanitizer reports, a verdict)
-and a plot beside it (same name, .png, drawn by gnuplot). Exit 0 only when nothing was lost, every
+and a plot beside it (same name, .png, drawn by gnuplot), and the raw samples (NAME-samples.tsv). Exit 0 only when nothing was lost, every
 reload and rotation applied, both ztunnels stopped and no sanitizer report was written; the
 slopes are reported for a reader to judge, not gated (a shared machine's noise moves them).
 """
@@ -132,6 +132,9 @@ def main():
     args = ap.parse_args()
 
     series = read_samples(args.samples)
+    # The raw samples beside the note, for a reader who wants more than one row a minute.
+    with open(args.samples) as src, open(os.path.splitext(args.out)[0] + "-samples.tsv", "w") as dst:
+        dst.write(src.read())
     after_load = read_samples(args.after) if os.path.exists(args.after) else {}
     end = max((rows[-1]["t"] for rows in series.values() if rows), default=0)
     warmup = max(60, int(end * 0.2))
