@@ -7,6 +7,8 @@
 #   make demo       the main job on the built-in two-node netns topology
 #   make asan       unit tests under ASan + UBSan (build-asan/)
 #   make e2e-asan   the netns scenarios against an ASan + UBSan ztunnel (build-asan/; T=name)
+#   make soak       L7 soak against the ASan + UBSan ztunnel (SOAK=1h default, SOAK=10m short;
+#                   SOAK_OUT=docs/bench/soak.md); not in CI
 #   make tidy       layering and banned-pattern checks
 #   make format     clang-format the sources (make format-check: fail on unformatted files)
 #   make deps       install the Debian packages (as root; demo and test do it themselves)
@@ -126,13 +128,13 @@ FUZZ_NAMES := $(notdir $(patsubst %_fuzz.cc,%,$(FUZZ_SRCS)))
 REPLAYS    := $(patsubst %,$(BUILD)/replay/%,$(FUZZ_NAMES))
 FUZZERS    := $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ_NAMES))
 
-.PHONY: all deps test e2e e2e-asan bench demo asan tidy format format-check install clean check-linkage fuzz fuzzers help
+.PHONY: all deps test e2e e2e-asan soak bench demo asan tidy format format-check install clean check-linkage fuzz fuzzers help
 .DEFAULT_GOAL := all
 
 all: $(BIN) $(AGENT_BIN) $(TEST_BIN) $(TOOLS) $(REPLAYS) check-linkage
 
 help:
-	@sed -n '3,16p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,18p' Makefile | sed 's/^# \{0,1\}//'
 
 # --- compile --------------------------------------------------------------------------------------
 $(BUILD)/obj/%.o: %.cc
@@ -284,6 +286,13 @@ ASAN_BUILD_FLAGS = BUILD=build-asan OPT='-O1 -g -fno-omit-frame-pointer' \
 e2e-asan:
 	$(Q)$(MAKE) --no-print-directory $(ASAN_BUILD_FLAGS) build-asan/ztunnel build-asan/tools/zt_relay
 	$(Q)scripts/e2e-asan.sh $(T)
+
+# The soak (scripts/soak.sh) against the sanitized ztunnel; its load is Python (tests/peers/).
+SOAK ?= 1h
+SOAK_OUT ?= docs/bench/soak.md
+soak:
+	$(Q)$(MAKE) --no-print-directory $(ASAN_BUILD_FLAGS) build-asan/ztunnel
+	$(Q)SOAK_OUT=$(SOAK_OUT) scripts/soak.sh $(SOAK)
 
 tidy:
 	$(Q)scripts/tidy.sh

@@ -12,6 +12,8 @@
 #                (scripts/bench/dns.sh writes docs/bench/dns.md)
 #   agent        ztunnel-agent between the independent xDS server and ztunnel: initial sync of a
 #                10,000-workload mesh and 50 changes/s (scripts/bench/agent.sh), docs/bench/agent.md
+#   loads        the full-size loads L3 and L5 (scripts/e2e/load_streams.sh with 16 MiB streams;
+#                `make test` runs them at 4 MiB to fit CI): pass or fail, and the time they took
 # Environment: RUNS (3), DURATION (5 s), the knobs listed in scripts/bench/relay.py, and PARTS
 # (hbone only: a comma list of iperf,pingpong,connrate,idle; a partial run leaves docs alone).
 # Needs root (it makes a namespace); exits 77 when not root.
@@ -31,6 +33,7 @@ case $section in
         "$0" hbone
         "$0" dns
         "$0" agent
+        "$0" loads
         exit 0
         ;;
     relay) ;;
@@ -54,7 +57,17 @@ case $section in
         echo "bench: control agent, xDS push to ztunnel applied -> docs/bench/agent.md"
         exec scripts/bench/agent.sh
         ;;
-    *) echo "run.sh: unknown section '$section' (known: all relay hbone-micro config hbone dns agent)" >&2; exit 2 ;;
+    loads)
+        echo "bench: loads L3 and L5 at full size (100 streams x 16 MiB) -> $BUILD/bench/loads.txt"
+        started=$SECONDS
+        set +e
+        LOAD_STREAM_MIB=16 bash scripts/e2e/load_streams.sh 2>&1 | grep -v 'connection complete' |
+            tee "$BUILD/bench/loads.txt"
+        rc=${PIPESTATUS[0]}
+        echo "loads: exit $rc after $((SECONDS - started)) s" | tee -a "$BUILD/bench/loads.txt"
+        exit "$rc"
+        ;;
+    *) echo "run.sh: unknown section '$section' (known: all relay hbone-micro config hbone dns agent loads)" >&2; exit 2 ;;
 esac
 zt_require_root
 for tool in iperf3 haproxy socat gnuplot /usr/bin/python3 "$BUILD/tools/echo_server" \

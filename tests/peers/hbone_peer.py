@@ -14,6 +14,11 @@ package).
   misbehave  connects like `client`, then misbehaves at the HTTP/2 level as an attacking peer
           would (a second SETTINGS, PRIORITY frames, and a GET instead of a CONNECT, which the
           server answers 400 itself), and prints the status it got. For the protection counters.
+  attack  an attacking peer for load L6, for --seconds, reconnecting whenever the server ends a
+          connection: `--kind reset` is Rapid Reset (B11: HEADERS CONNECT then RST_STREAM CANCEL,
+          in batches, as fast as it can), `--kind ping` a PING flood that never reads (B13).
+          Prints one JSON line: connections made, frames sent, GOAWAYs received (by error code)
+          and how the connections ended. Always exit 0 (the test judges the server).
   server  stands in for a remote node's ztunnel: TLS 1.3 only, ALPN h2, a client certificate that
           verifies to --ca, then checks each CONNECT (client SPIFFE ID, :authority, the shape of
           baggage/forwarded/traceparent) and echoes the stream's bytes back. Every stream is logged
@@ -26,6 +31,7 @@ import hashlib
 import json
 import random
 import re
+import signal
 import socket
 import ssl
 import sys
@@ -378,6 +384,85 @@ def run_misbehave(args):
     return 0 if status == 400 else 3
 
 
+def run_attack(args):
+    import time
+    ctx = tls_context(False, args.cert, args.key, args.ca)
+    host, port = split_hostport(args.connect)
+    deadline = time.monotonic() + args.seconds
+    stop = []
+    signal.signal(signal.SIGINT, lambda *_: stop.append(True))
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    totals = {"kind": args.kind, "connections": 0, "handshake_failures": 0, "frames": 0,
+              "goaways": {}, "ended": {}}
+
+    def ended(how):
+        totals["ended"][how] = totals["ended"].get(how, 0) + 1
+
+    def drain(sock, conn):
+        """Reads what the server sent without waiting; False once the connection is over."""
+        sock.settimeout(0)
+        try:
+            while True:
+                data = sock.recv(READ_SIZE)
+                if not data:
+                    ended("eof")
+                    return False
+                for event in conn.receive_data(data):
+                    if isinstance(event, h2.events.ConnectionTerminated):
+                        code = str(int(event.error_code))
+                        totals["goaways"][code] = totals["goaways"].get(code, 0) + 1
+                        ended("goaway")
+                        return False
+        except (BlockingIOError, ssl.SSLWantReadError):
+            return True
+        except h2.exceptions.ProtocolError:
+            ended("protocol")
+            return False
+        finally:
+            sock.settimeout(5)
+
+    while time.monotonic() < deadline and not stop:
+        try:
+            raw = socket.create_connection((host, port), timeout=5)
+            sock = ctx.wrap_socket(raw, server_hostname=None)
+        except (ssl.SSLError, OSError):
+            totals["handshake_failures"] += 1
+            time.sleep(0.1)
+            continue
+        totals["connections"] += 1
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(
+            client_side=True, header_encoding="utf-8", validate_outbound_headers=False))
+        conn.initiate_connection()
+        try:
+            sock.sendall(conn.data_to_send())
+            alive = True
+            while alive and time.monotonic() < deadline and not stop:
+                for _ in range(100):
+                    if args.kind == "reset":
+                        stream_id = conn.get_next_available_stream_id()
+                        conn.send_headers(stream_id, [(":method", "CONNECT"),
+                                                      (":authority", args.authority)])
+                        conn.reset_stream(stream_id, error_code=8)
+                        totals["frames"] += 2
+                    else:
+                        conn.ping(totals["frames"].to_bytes(8, "big"))
+                        totals["frames"] += 1
+                sock.sendall(conn.data_to_send())
+                if args.kind == "reset":
+                    alive = drain(sock, conn)
+            else:
+                if alive:
+                    ended("deadline")
+        except (ssl.SSLError, OSError) as err:
+            ended(type(err).__name__)
+        except (h2.exceptions.ProtocolError, h2.exceptions.StreamIDTooLowError):
+            ended("protocol")
+        finally:
+            sock.close()
+    print(json.dumps(totals))
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -402,6 +487,14 @@ def main():
     misbehave.add_argument("--key", required=True)
     misbehave.add_argument("--ca", required=True)
     misbehave.add_argument("--timeout", type=float, default=20.0)
+    attack = sub.add_parser("attack")
+    attack.add_argument("--connect", required=True, help="HBONE server ip:port")
+    attack.add_argument("--authority", required=True, help="CONNECT :authority")
+    attack.add_argument("--cert", required=True)
+    attack.add_argument("--key", required=True)
+    attack.add_argument("--ca", required=True)
+    attack.add_argument("--kind", choices=("reset", "ping"), required=True)
+    attack.add_argument("--seconds", type=float, required=True)
     server = sub.add_parser("server")
     server.add_argument("--listen", required=True)
     server.add_argument("--cert", required=True)
@@ -415,6 +508,8 @@ def main():
         sys.exit(run_client(args))
     if args.mode == "misbehave":
         sys.exit(run_misbehave(args))
+    if args.mode == "attack":
+        sys.exit(run_attack(args))
     run_server(args)
 
 

@@ -9,6 +9,17 @@ such as `tcp_peer.py server`.
            first half of the echo and then resets the connection (SO_LINGER 0), so a test can
            check that the proxies release everything an aborted connection held.
 
+Options for the stream loads (L3, L5 of the test plan):
+  --random-chunks  each tunnel writes and reads in random sizes (1 byte to 64 KiB, seeded per
+                   tunnel), so frame and record boundaries fall everywhere.
+  --slow N         N more tunnels run beside the --tunnels ones, each reading its echo at only
+                   --slow-rate bytes/s while any fast tunnel is still running. When every fast
+                   tunnel has finished, the peer records how much each slow reader still had to
+                   read (all > 0 shows the fast ones finished while the slow ones were held back),
+                   writes --marker and waits (60 s at most) for MARKER.go, so a test can read the
+                   proxies' memory while the slow readers' backlog is pending; then the slow
+                   readers read the rest at full speed and are checked like every other tunnel.
+
 Every connection is checked byte for byte as it arrives. Payloads come from one random block,
 rotated by a different offset per connection, so bytes delivered to the wrong connection or at
 the wrong offset are caught, without holding hundreds of megabytes in memory. Prints one JSON
@@ -17,6 +28,7 @@ line (counts, seconds, the first errors); exit 0 only when every connection echo
 
 import argparse
 import json
+import os
 import random
 import socket
 import struct
@@ -55,13 +67,16 @@ class Payload:
             count -= take
         return views
 
-    def send_open(self, sock):
-        for at in range(0, self.length, CHUNK):
-            for view in self.slice(at, min(CHUNK, self.length - at)):
+    def send_open(self, sock, rng=None):
+        at = 0
+        while at < self.length:
+            count = min(rng.randint(1, CHUNK) if rng else CHUNK, self.length - at)
+            for view in self.slice(at, count):
                 sock.sendall(view)
+            at += count
 
-    def send(self, sock):
-        self.send_open(sock)
+    def send(self, sock, rng=None):
+        self.send_open(sock, rng)
         sock.shutdown(socket.SHUT_WR)
 
     def matches(self, offset, data):
@@ -72,13 +87,16 @@ class Payload:
         return data == b"".join(bytes(v) for v in self.slice(offset, len(data)))
 
 
-def echo_once(sock, payload, sender_thread):
-    """Sends the payload (in a thread when asked) and checks the echo; returns an error or None."""
+def echo_once(sock, payload, sender_thread, rng=None, pace=None):
+    """Sends the payload (in a thread when asked) and checks the echo; returns an error or None.
+    With `rng`, writes and reads are of random sizes; `pace(received)` is called before each read
+    (a slow reader sleeps in it)."""
     errors = []
+    send_rng = random.Random(rng.random()) if rng else None
 
     def send():
         try:
-            payload.send(sock)
+            payload.send(sock, send_rng)
         except OSError as err:
             errors.append("send: %s" % err)
 
@@ -91,7 +109,9 @@ def echo_once(sock, payload, sender_thread):
     received = 0
     try:
         while True:
-            data = sock.recv(CHUNK)
+            if pace:
+                pace(received)
+            data = sock.recv(rng.randint(1, CHUNK) if rng else CHUNK)
             if not data:
                 break
             if received + len(data) > payload.length or not payload.matches(received, data):
@@ -115,11 +135,61 @@ def connect(args):
     return sock
 
 
-def run_tunnels(args, block, errors):
-    barrier = threading.Barrier(args.tunnels + 1)
+class SlowReaders:
+    """The --slow tunnels' pacing: --slow-rate bytes/s while any fast tunnel runs, then (after the
+    marker handshake) full speed."""
+
+    def __init__(self, args):
+        self.args = args
+        self.fast_left = args.tunnels
+        self.lock = threading.Lock()
+        self.released = threading.Event()
+        self.received = {}
+        self.pending_at_fast_done = None
+
+    def fast_finished(self):
+        with self.lock:
+            self.fast_left -= 1
+            if self.fast_left > 0:
+                return
+            self.pending_at_fast_done = {i: self.args.slow_bytes - n for i, n in self.received.items()}
+        if self.args.marker:
+            with open(self.args.marker, "w") as f:
+                f.write(json.dumps({"slow_pending": sorted(self.pending_at_fast_done.values())}))
+            deadline = time.monotonic() + 60
+            while not os.path.exists(self.args.marker + ".go") and time.monotonic() < deadline:
+                time.sleep(0.05)
+        self.released.set()
+
+    def pacer(self, index):
+        started = time.monotonic()
+
+        def pace(received):
+            with self.lock:
+                self.received[index] = received
+            if self.released.is_set():
+                return
+            due = started + received / self.args.slow_rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                self.released.wait(delay)
+
+        return pace
+
+
+def run_tunnels(args, block, errors, slow=None):
+    count = args.tunnels + (args.slow if slow else 0)
+    barrier = threading.Barrier(count + 1)
     ok = []
 
     def tunnel(index):
+        try:
+            run_one(index)
+        finally:
+            if slow and index < args.tunnels:
+                slow.fast_finished()
+
+    def run_one(index):
         try:
             sock = connect(args)
         except OSError as err:
@@ -131,14 +201,18 @@ def run_tunnels(args, block, errors):
         except threading.BrokenBarrierError:
             sock.close()
             return
-        error = echo_once(sock, Payload(block, index, args.bytes), True)
+        rng = random.Random(args.seed * 1000003 + index) if args.random_chunks else None
+        is_slow = index >= args.tunnels
+        pace = slow.pacer(index) if is_slow else None
+        length = args.slow_bytes if is_slow else args.bytes
+        error = echo_once(sock, Payload(block, index, length), True, rng, pace)
         sock.close()
         if error:
-            errors.append("tunnel %d: %s" % (index, error))
+            errors.append("%s tunnel %d: %s" % ("slow" if is_slow else "fast", index, error))
         else:
             ok.append(index)
 
-    threads = [threading.Thread(target=tunnel, args=(i,), daemon=True) for i in range(args.tunnels)]
+    threads = [threading.Thread(target=tunnel, args=(i,), daemon=True) for i in range(count)]
     for t in threads:
         t.start()
     try:
@@ -245,14 +319,25 @@ def main():
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--timeout", type=float, default=30.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--random-chunks", action="store_true")
+    parser.add_argument("--slow", type=int, default=0)
+    parser.add_argument("--slow-rate", type=float, default=10240)
+    parser.add_argument("--slow-bytes", type=int, default=16 << 20)
+    parser.add_argument("--marker")
     args = parser.parse_args()
-    block = random.Random(args.seed).randbytes(max(args.bytes, args.short_bytes, 1 << 20))
+    block = random.Random(args.seed).randbytes(max(args.bytes, args.short_bytes, 1 << 20,
+                                                   args.slow_bytes if args.slow else 0))
+    slow = SlowReaders(args) if args.slow > 0 else None
     errors = []
     result = {}
     if args.tunnels > 0:
-        ok, secs = run_tunnels(args, block, errors)
+        ok, secs = run_tunnels(args, block, errors, slow)
         result.update({"tunnels": args.tunnels, "tunnels_ok": ok, "tunnel_bytes": args.bytes,
                        "tunnel_seconds": round(secs, 2)})
+        if slow:
+            pending = slow.pending_at_fast_done or {}
+            result.update({"slow": args.slow, "slow_pending_min": min(pending.values(), default=0),
+                           "slow_pending_max": max(pending.values(), default=0)})
     if args.short > 0:
         ok, secs = run_short(args, block, errors)
         result.update({"short": args.short, "short_ok": ok, "short_seconds": round(secs, 2)})
@@ -262,7 +347,7 @@ def main():
     result["errors"] = len(errors)
     result["first_errors"] = errors[:5]
     print(json.dumps(result), flush=True)
-    all_ok = (not errors and result.get("tunnels_ok", 0) == max(args.tunnels, 0)
+    all_ok = (not errors and result.get("tunnels_ok", 0) == max(args.tunnels, 0) + (args.slow if slow else 0)
               and result.get("short_ok", 0) == max(args.short, 0)
               and result.get("aborts_ok", 0) == max(args.aborts, 0))
     return 0 if all_ok else 1
