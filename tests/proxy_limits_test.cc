@@ -196,11 +196,12 @@ TEST_CASE("proxy_limits: inbound streams of one peer identity are capped and cou
 }
 
 TEST_CASE("proxy_limits: the ring's submission-queue waits reach /metrics from the worker") {
-    // A submission queue of 4 overflows when the pod's listeners open, and the first three
-    // submits for room are refused, as a kernel short of memory does: the worker waits for
-    // completions three times, and its tick adds them to its shard.
+    // A submission queue of 2 overflows when the pod's three listeners arm their accepts (in one
+    // reconcile, before any submit), and the first three submits for room are refused, as a
+    // kernel short of memory does: the worker waits for completions three times, and its tick
+    // adds them to its shard.
     zt::proxy::WorkerOptions options;
-    options.ring_entries = 4;
+    options.ring_entries = 2;
     options.ring_refused_submits_for_testing = 3;
     Server server(options);
     std::string scrape;
