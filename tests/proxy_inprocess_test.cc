@@ -9,9 +9,12 @@
 // (refusals, TLS handshake failures, certificate refusals, HTTP/2 misbehaviour). Every wait is
 // bounded.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -73,12 +76,15 @@ std::string config(const std::string& pod, std::string_view policies = "[]") {
 // the client node's certificates come from a CA the server does not trust (and the other way
 // round).
 struct Mesh {
-    explicit Mesh(std::string_view server_policies = "[]", bool foreign_client_ca = false) {
+    explicit Mesh(std::string_view server_policies = "[]", bool foreign_client_ca = false,
+                  zt::proxy::WorkerOptions client_options = {},
+                  zt::proxy::WorkerOptions server_options = {}) {
         sockets.add_pod(kClientUid, kClientIp);
         sockets.add_pod(kServerUid, kServerIp);
         sockets.alias(kAliasIp, kServerUid);
-        client = std::make_unique<zt::test::ProxyNode>(sockets, foreign_client_ca ? foreign : pki);
-        server = std::make_unique<zt::test::ProxyNode>(sockets, pki);
+        client = std::make_unique<zt::test::ProxyNode>(sockets, foreign_client_ca ? foreign : pki,
+                                                       client_options);
+        server = std::make_unique<zt::test::ProxyNode>(sockets, pki, server_options);
         std::string errors;
         REQUIRE_MESSAGE(client->apply(config(kClientUid), &errors), errors);
         REQUIRE_MESSAGE(server->apply(config(kServerUid, server_policies), &errors), errors);
@@ -349,4 +355,92 @@ TEST_CASE("proxy_inprocess: HTTP/2 misbehaviour by a peer is counted by kind") {
     }
     CHECK_MESSAGE(counted, scrape);
     CHECK(metric_sum(scrape, "ztunnel_h2_glitches_total", {"kind=\"extra_settings\""}) == 1);
+}
+
+TEST_CASE(
+        "proxy_inprocess: a pooled link out of stream ids leaves the pool; the next tunnel dials") {
+    zt::proxy::WorkerOptions client_options;
+    client_options.first_stream_id = INT32_MAX - 2;  // Each link has two stream ids.
+    Mesh mesh("[]", false, client_options);
+    for (int i = 0; i < 3; ++i) {
+        auto connection = mesh.connect(mesh.app.address());
+        REQUIRE(connection->exchange(pattern(4096, uint8_t(10 + i))));
+        REQUIRE(connection->finish());
+    }
+    mesh.settle();
+    // The first link carried two tunnels and left the pool with its last id; the third tunnel
+    // got a new link instead of a refused stream.
+    CHECK(mesh.sockets.dials({kServerIp, zt::proxy::kInboundHbonePort}) == 2);
+    CHECK(mesh.log.count({"connection complete", "direction=\"outbound\"", "error="}) == 0);
+    CHECK(metric_sum(mesh.client->metrics(), "istio_tcp_connections_closed_total",
+                     {"response_flags=\"-\""}) == 3);
+}
+
+TEST_CASE(
+        "proxy_inprocess: an application that never accepts the connect gets 503 at the deadline") {
+    // A listener whose accept queue is full drops new SYNs: a connect to it hangs, as to a
+    // blackholed address, until the kernel gives up after ~2 minutes.
+    zt::UniqueFd blackhole(::socket(AF_INET, SOCK_STREAM, 0));
+    REQUIRE(blackhole);
+    SocketAddr hole{kServerIp, 0};
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    std::memcpy(&address.sin_addr, kServerIp.bytes.data(), 4);
+    REQUIRE(::bind(blackhole.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    REQUIRE(::listen(blackhole.get(), 0) == 0);
+    socklen_t length = sizeof address;
+    REQUIRE(::getsockname(blackhole.get(), reinterpret_cast<sockaddr*>(&address), &length) == 0);
+    hole.port = ntohs(address.sin_port);
+    TestClient filler(kClientIp, 2000);  // Takes the one place of the accept queue.
+    REQUIRE(filler.connect(hole));
+
+    zt::proxy::WorkerOptions server_options;
+    server_options.connect_timeout_ns = 1 * zt::kNanosPerSecond;  // ztunnel's is 10 s.
+    Mesh mesh("[]", false, {}, server_options);
+    auto connection = mesh.connect(hole);
+    // The CONNECT is answered 503 once the deadline passes; the application's connection closes.
+    CHECK(connection->read_end() == "eof");
+    mesh.settle();
+    CHECK_MESSAGE(mesh.log.wait_for({"connection complete", "direction=\"inbound\"",
+                                     "error=\"connection timed out\""}),
+                  mesh.log.dump());
+    CHECK_MESSAGE(mesh.log.wait_for({"connection complete", "direction=\"outbound\"",
+                                     "error=\"http status: 503\""}),
+                  mesh.log.dump());
+    CHECK(metric_sum(mesh.server->metrics(), "istio_tcp_connections_failed_total",
+                     {"response_flags=\"CONNECT\""}) == 1);
+}
+
+TEST_CASE("proxy_inprocess: a pod whose listener port is taken is retried until it listens") {
+    LogCapture log;
+    zt::test::LoopbackSockets sockets;
+    zt::test::ProxyPki pki;
+    sockets.add_pod(kServerUid, kServerIp);
+    // Another socket in the pod holds the port the pod's 15008 listener must bind (no
+    // SO_REUSEPORT): the bind fails with EADDRINUSE.
+    zt::UniqueFd holder(::socket(AF_INET, SOCK_STREAM, 0));
+    REQUIRE(holder);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    std::memcpy(&address.sin_addr, kServerIp.bytes.data(), 4);
+    REQUIRE(::bind(holder.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    REQUIRE(::listen(holder.get(), 1) == 0);
+    socklen_t length = sizeof address;
+    REQUIRE(::getsockname(holder.get(), reinterpret_cast<sockaddr*>(&address), &length) == 0);
+    sockets.assign_port(kServerUid, ListenerKind::inbound_hbone, ntohs(address.sin_port));
+
+    zt::test::ProxyNode server(sockets, pki);
+    REQUIRE(server.apply(config(kServerUid)));
+    CHECK_FALSE(server.wait_listening(kServerUid, 1500));
+    bool named = false;
+    for (const zt::proxy::PodStatus& pod : server.worker().pod_status()) {
+        named = named || (pod.uid == kServerUid && !pod.listening &&
+                          pod.error.find("Address already in use") != std::string::npos);
+    }
+    CHECK_MESSAGE(named, log.dump());
+    CHECK(log.wait_for({"cannot open pod listener", "retry_in_ms="}));
+
+    holder.reset();  // The port is free again: the next retry opens every listener.
+    CHECK_MESSAGE(server.wait_listening(kServerUid, 20000), log.dump());
+    CHECK(log.wait_for({"pod listeners up"}));
 }

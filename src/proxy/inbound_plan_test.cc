@@ -141,8 +141,12 @@ TEST_CASE("inbound_plan: plan_inbound answers as ztunnel's serve_connect") {
         }
         CHECK(decision.target.to_string() == row.target);
         CHECK(decision.destination == request.workload);
-        REQUIRE(decision.service != nullptr);
-        CHECK(decision.service->hostname == row.service);
+        if (*row.service == '\0') {
+            CHECK(decision.service == nullptr);  // A port no service of the pod names.
+        } else {
+            REQUIRE(decision.service != nullptr);
+            CHECK(decision.service->hostname == row.service);
+        }
         CHECK((decision.source ? decision.source->name : std::string()) == row.source);
         // RBAC judged the application's address, not 15008, with the peer's identity.
         CHECK(decision.rbac.dst == decision.target);

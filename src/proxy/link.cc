@@ -322,7 +322,14 @@ void Link::fail(const CloseCause& cause) {
                    {log::Field::display("src.addr", peer_.to_string()),
                     log::Field::str("error", error_text(cause))});
     }
+    bool never_connected = state_.phase() == LinkPhase::dialing;
     handle(LinkEvent::failed);
+    if (never_connected) {
+        // Nothing may be sent on a socket whose connect failed or was cancelled: a send there
+        // waits in the kernel for the connect, which a blackholed peer keeps in SYN-SENT for the
+        // kernel's SYN retries (~2 min), holding the link and its socket that long.
+        handle(LinkEvent::output_done);
+    }
     context_.free_later(*this);
 }
 

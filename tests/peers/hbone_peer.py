@@ -23,7 +23,12 @@ package).
           verifies to --ca, then checks each CONNECT (client SPIFFE ID, :authority, the shape of
           baggage/forwarded/traceparent) and echoes the stream's bytes back. Every stream is logged
           as one JSON line to --log (with the client certificate's SPIFFE IDs and serial), so
-          tests can assert on what our client sent.
+          tests can assert on what our client sent. Misbehaving on purpose, for our client's
+          fault handling: --refuse rst answers each CONNECT with RST_STREAM(REFUSED_STREAM) before
+          any status, --refuse goaway with a GOAWAY(NO_ERROR) whose last stream is below it (the
+          request is left unprocessed); --goaway-after-bytes N sends a graceful GOAWAY (last
+          stream = the highest so far) once a connection received N bytes, and goes on serving
+          the streams it has. Records carry "conn", the connection's number.
 """
 
 import argparse
@@ -42,6 +47,8 @@ import h2.connection
 import h2.events
 import h2.exceptions
 import h2.settings
+from h2.errors import ErrorCodes
+from hyperframe.frame import GoAwayFrame
 
 TRACEPARENT_RE = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$")
 FORWARDED_RE = re.compile(r'^for="?(\[[0-9a-fA-F:.]+\]|[0-9.]+)(:[0-9]+)?"?(;host=[^;,\s]+)?$')
@@ -227,16 +234,18 @@ def run_client(args):
 
 
 class ServerConnection(threading.Thread):
-    def __init__(self, raw, ctx, args, log_lock):
+    def __init__(self, raw, ctx, args, log_lock, number):
         super().__init__(daemon=True)
         self.raw = raw
         self.ctx = ctx
         self.args = args
         self.log_lock = log_lock
+        self.number = number
 
     def log(self, record):
         if not self.args.log:
             return
+        record["conn"] = self.number
         with self.log_lock:
             with open(self.args.log, "a") as f:
                 f.write(json.dumps(record) + "\n")
@@ -282,6 +291,16 @@ class ServerConnection(threading.Thread):
         pending = {}
         ending = set()
         stats = {}
+        received = 0
+        goaway_last = None  # The last stream of the GOAWAY we sent, once sent.
+
+        def send_goaway(last_stream_id):
+            # Raw, outside h2's state machine, which would refuse to send anything after it:
+            # a graceful GOAWAY lets the streams up to `last_stream_id` finish.
+            pump.flush()
+            sock.sendall(GoAwayFrame(stream_id=0, last_stream_id=last_stream_id,
+                                     error_code=0).serialize())
+
         try:
             pump.flush()
             while True:
@@ -291,11 +310,23 @@ class ServerConnection(threading.Thread):
                 for event in events:
                     if isinstance(event, h2.events.RequestReceived):
                         problems = self.check_request(event.headers, tls_info)
+                        if goaway_last is not None and event.stream_id > goaway_last:
+                            problems.append("stream %d opened after GOAWAY(last %d)" %
+                                            (event.stream_id, goaway_last))
                         record = {"event": "request", "stream": event.stream_id,
                                   "headers": dict(event.headers), "tls": tls_info,
                                   "problems": problems}
                         self.log(record)
-                        if problems:
+                        if self.args.refuse == "rst":
+                            conn.reset_stream(event.stream_id, ErrorCodes.REFUSED_STREAM)
+                            self.log({"event": "refused", "stream": event.stream_id,
+                                      "by": "rst"})
+                        elif self.args.refuse == "goaway":
+                            goaway_last = max(event.stream_id - 2, 0)
+                            send_goaway(goaway_last)
+                            self.log({"event": "refused", "stream": event.stream_id,
+                                      "by": "goaway"})
+                        elif problems:
                             conn.send_headers(event.stream_id, [(":status", "400")],
                                               end_stream=True)
                         else:
@@ -305,6 +336,13 @@ class ServerConnection(threading.Thread):
                     elif isinstance(event, h2.events.DataReceived):
                         conn.acknowledge_received_data(event.flow_controlled_length,
                                                        event.stream_id)
+                        received += len(event.data)
+                        if (self.args.goaway_after_bytes and goaway_last is None and
+                                received >= self.args.goaway_after_bytes):
+                            goaway_last = max(pending) if pending else 0
+                            send_goaway(goaway_last)
+                            self.log({"event": "goaway_sent", "last_stream": goaway_last,
+                                      "received": received})
                         if event.stream_id in pending:
                             pending[event.stream_id] += event.data
                             stats[event.stream_id][0] += len(event.data)
@@ -340,9 +378,11 @@ def run_server(args):
     listener.listen(128)
     print("hbone_peer: listening on %s" % args.listen, flush=True)
     log_lock = threading.Lock()
+    number = 0
     while True:
         raw, _ = listener.accept()
-        ServerConnection(raw, ctx, args, log_lock).start()
+        number += 1
+        ServerConnection(raw, ctx, args, log_lock, number).start()
 
 
 def run_misbehave(args):
@@ -503,6 +543,10 @@ def main():
     server.add_argument("--expect-client-id")
     server.add_argument("--expect-authority")
     server.add_argument("--log")
+    server.add_argument("--refuse", choices=["rst", "goaway"],
+                        help="refuse every CONNECT before answering it")
+    server.add_argument("--goaway-after-bytes", type=int, default=0,
+                        help="send a graceful GOAWAY once a connection received this many bytes")
     args = parser.parse_args()
     if args.mode == "client":
         sys.exit(run_client(args))

@@ -60,6 +60,11 @@ void LoopbackSockets::capture(const state::SocketAddr& client,
     captured_[client.to_string()] = destination;
 }
 
+void LoopbackSockets::assign_port(const std::string& uid, proxy::ListenerKind kind, uint16_t port) {
+    std::lock_guard lock(mutex_);
+    ports_[{uid, kind}] = port;
+}
+
 size_t LoopbackSockets::dials(const state::SocketAddr& target) const {
     std::lock_guard lock(mutex_);
     auto found = dials_.find(target.to_string());

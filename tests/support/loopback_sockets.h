@@ -35,6 +35,10 @@ public:
     // `destination`.
     void capture(const state::SocketAddr& client, const state::SocketAddr& destination);
 
+    // assign_port makes pod `uid`'s listener `kind` bind `port` (one a test may hold already,
+    // to make the bind fail with EADDRINUSE).
+    void assign_port(const std::string& uid, proxy::ListenerKind kind, uint16_t port);
+
     // dials counts the sockets made to connect to `target` (for a peer's 15008: one per link).
     size_t dials(const state::SocketAddr& target) const;
 

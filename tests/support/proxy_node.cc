@@ -96,8 +96,8 @@ bool ProxyNode::apply(std::string_view config, std::string* errors) {
     return true;
 }
 
-bool ProxyNode::wait_listening(const std::string& uid) {
-    int64_t deadline = monotonic_ns() + 5 * kNanosPerSecond;
+bool ProxyNode::wait_listening(const std::string& uid, int timeout_ms) {
+    int64_t deadline = monotonic_ns() + int64_t(timeout_ms) * kNanosPerMilli;
     while (monotonic_ns() < deadline) {
         for (const proxy::PodStatus& pod : worker_->pod_status()) {
             if (pod.uid == uid && pod.listening) {

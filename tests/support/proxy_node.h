@@ -59,8 +59,8 @@ public:
     // the worker does not take it within 5 s.
     bool apply(std::string_view config, std::string* errors = nullptr);
 
-    // wait_listening waits until pod `uid` has its listeners (or 5 s passed).
-    bool wait_listening(const std::string& uid);
+    // wait_listening waits until pod `uid` has its listeners (or `timeout_ms` passed).
+    bool wait_listening(const std::string& uid, int timeout_ms = 5000);
 
     // wait_idle waits until the worker has no open connection (or `timeout_ms` passed).
     bool wait_idle(int timeout_ms = 5000);
