@@ -23,6 +23,8 @@ MESH_ZT_ARGS="--workers 1"
 mesh_up streams
 
 mib=${LOAD_STREAM_MIB:-4}
+# How long one read may wait: a sanitizer build (RUN_TIMEOUT_SCALE) is slower.
+op_timeout=$((60 * ${RUN_TIMEOUT_SCALE:-1}))
 rss_kib() {
     local pid
     eval "pid=\$MESH_ZT${1}_PID"
@@ -36,9 +38,9 @@ fds2=$(mesh_fds 2)
 
 # --- L3 ---------------------------------------------------------------------------------------
 started=$SECONDS
-zt_in "$(zt_ns_pod 1 client)" timeout 200 /usr/bin/python3 "$here_mesh/tests/peers/load_peer.py" \
+zt_in "$(zt_ns_pod 1 client)" timeout $((200 * ${RUN_TIMEOUT_SCALE:-1})) /usr/bin/python3 "$here_mesh/tests/peers/load_peer.py" \
     --connect 198.18.2.2:8080 --tunnels 100 --bytes $((mib << 20)) --short 0 --random-chunks \
-    --timeout 60 --seed "$RANDOM" >"$MESH_WORK/l3.out" 2>&1 &
+    --timeout "$op_timeout" --seed "$RANDOM" >"$MESH_WORK/l3.out" 2>&1 &
 peer=$!
 most_links=0
 while kill -0 "$peer" 2>/dev/null; do
@@ -57,12 +59,12 @@ echo "L3: warm RSS node1 $warm1 KiB, node2 $warm2 KiB"
 # --- L5 ---------------------------------------------------------------------------------------
 started=$SECONDS
 marker=$MESH_WORK/l5.marker
-zt_in "$(zt_ns_pod 1 client)" timeout 200 /usr/bin/python3 "$here_mesh/tests/peers/load_peer.py" \
+zt_in "$(zt_ns_pod 1 client)" timeout $((200 * ${RUN_TIMEOUT_SCALE:-1})) /usr/bin/python3 "$here_mesh/tests/peers/load_peer.py" \
     --connect 198.18.2.2:8080 --tunnels 90 --bytes $((mib << 20)) --short 0 --random-chunks \
     --slow 10 --slow-rate 10240 --slow-bytes $((16 << 20)) --marker "$marker" \
-    --timeout 60 --seed "$RANDOM" >"$MESH_WORK/l5.out" 2>&1 &
+    --timeout "$op_timeout" --seed "$RANDOM" >"$MESH_WORK/l5.out" 2>&1 &
 peer=$!
-for i in $(seq 1800); do
+for i in $(seq $((1800 * ${RUN_TIMEOUT_SCALE:-1}))); do
     [ -e "$marker" ] && break
     kill -0 "$peer" 2>/dev/null || break
     sleep 0.1

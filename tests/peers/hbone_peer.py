@@ -16,7 +16,8 @@ package).
           server answers 400 itself), and prints the status it got. For the protection counters.
   attack  an attacking peer for load L6, for --seconds, reconnecting whenever the server ends a
           connection: `--kind reset` is Rapid Reset (B11: HEADERS CONNECT then RST_STREAM CANCEL,
-          in batches, as fast as it can), `--kind ping` a PING flood that never reads (B13).
+          in batches, as fast as it can), `--kind ping` a PING flood that never reads (B13);
+          it stops at --seconds, on SIGINT/SIGTERM, or once --stop-file exists.
           Prints one JSON line: connections made, frames sent, GOAWAYs received (by error code)
           and how the connections ended. Always exit 0 (the test judges the server).
   server  stands in for a remote node's ztunnel: TLS 1.3 only, ALPN h2, a client certificate that
@@ -34,6 +35,7 @@ package).
 import argparse
 import hashlib
 import json
+import os
 import random
 import re
 import signal
@@ -432,6 +434,11 @@ def run_attack(args):
     stop = []
     signal.signal(signal.SIGINT, lambda *_: stop.append(True))
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+
+    def stopped():
+        if not stop and args.stop_file and os.path.exists(args.stop_file):
+            stop.append(True)
+        return bool(stop)
     totals = {"kind": args.kind, "connections": 0, "handshake_failures": 0, "frames": 0,
               "goaways": {}, "ended": {}}
 
@@ -461,7 +468,7 @@ def run_attack(args):
         finally:
             sock.settimeout(5)
 
-    while time.monotonic() < deadline and not stop:
+    while time.monotonic() < deadline and not stopped():
         try:
             raw = socket.create_connection((host, port), timeout=5)
             sock = ctx.wrap_socket(raw, server_hostname=None)
@@ -476,7 +483,7 @@ def run_attack(args):
         try:
             sock.sendall(conn.data_to_send())
             alive = True
-            while alive and time.monotonic() < deadline and not stop:
+            while alive and time.monotonic() < deadline and not stopped():
                 for _ in range(100):
                     if args.kind == "reset":
                         stream_id = conn.get_next_available_stream_id()
@@ -535,6 +542,7 @@ def main():
     attack.add_argument("--ca", required=True)
     attack.add_argument("--kind", choices=("reset", "ping"), required=True)
     attack.add_argument("--seconds", type=float, required=True)
+    attack.add_argument("--stop-file", help="stop as soon as this file exists")
     server = sub.add_parser("server")
     server.add_argument("--listen", required=True)
     server.add_argument("--cert", required=True)
