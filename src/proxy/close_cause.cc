@@ -112,7 +112,8 @@ CloseCause CloseCause::io_error(int err) {
     return cause;
 }
 
-CloseCause CloseCause::refused_by_route(RefuseReason reason, std::string destination) {
+CloseCause CloseCause::refused_by_route(RefuseReason reason, std::string destination,
+                                        std::string error) {
     switch (reason) {
         case RefuseReason::self_call:
             return of(CloseReason::self_call);
@@ -121,7 +122,7 @@ CloseCause CloseCause::refused_by_route(RefuseReason reason, std::string destina
         default:
             break;
     }
-    CloseCause cause = of(CloseReason::route_refused);
+    CloseCause cause = of(CloseReason::route_refused, std::move(error));
     cause.code = int32_t(reason);
     return cause;
 }
@@ -175,7 +176,8 @@ std::string error_text(const CloseCause& cause) {
         case CloseReason::no_healthy_upstream:
             return "no healthy upstream: " + cause.detail;
         case CloseReason::route_refused:
-            return std::string(to_string(RefuseReason(cause.code)));
+            return cause.detail.empty() ? std::string(to_string(RefuseReason(cause.code)))
+                                        : cause.detail;
         case CloseReason::unknown_service:
             return "unknown service " + cause.detail;
         case CloseReason::ip_mismatch:

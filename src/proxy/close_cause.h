@@ -27,7 +27,8 @@ enum class CloseReason : uint8_t {
     unknown_destination_workload,  // `detail`: the pod's uid.
     unknown_workload,              // The pod's workload is not (or no longer) in the config.
     no_healthy_upstream,           // `detail`: the destination.
-    route_refused,                 // Another refusal of the route; `code`: a `RefuseReason`.
+    route_refused,                 // Another refusal of the route; `code`: a `RefuseReason`,
+                                   // `detail`: its text (`refuse_error`), when given.
     unknown_service,               // Inbound: no port for a hostname authority; `detail` it.
     ip_mismatch,                   // Inbound: `detail` is "authority IP != local IP".
     no_certificate,                // `detail`: the identity without a certificate.
@@ -87,7 +88,10 @@ struct CloseCause {
     static CloseCause connect_failed(int err);
     // io_error is a failed send or receive with `err` on something already connected.
     static CloseCause io_error(int err);
-    static CloseCause refused_by_route(RefuseReason reason, std::string destination);
+    // refused_by_route is the route's refusal `reason` for `destination`; `error` is the access
+    // log's text for it (`refuse_error`), which reasons without their own text carry.
+    static CloseCause refused_by_route(RefuseReason reason, std::string destination,
+                                       std::string error = {});
     static CloseCause http_refusal(uint16_t status);
     static CloseCause policy_rejection(std::string rbac_reason);
     static CloseCause no_certificate(std::string identity);
