@@ -20,7 +20,8 @@
 #   MESH_CERT_MODE     `ca` (default: --ca-dir, ztunnel signs) or `files` (--cert-dir
 #                      $MESH_WORK/certs, written by `mesh_issue_cert` as an agent would)
 #   MESH_EXTRA_CAPTURED  more captured pods ("N:NAME:X" words)
-#   MESH_NODE1_PODS, MESH_NODE2_PODS, MESH_EXTRA_WORKLOADS   see mesh_config / mesh_workloads
+#   MESH_NODE1_PODS, MESH_NODE2_PODS, MESH_EXTRA_WORKLOADS, MESH_EXTRA_SERVICES
+#                      see mesh_config / mesh_workloads
 #   MESH_SERVICE_PORTS, MESH_SERVER_PORTS   the service's and the server endpoint's port maps
 #   MESH_POLICIES, MESH_LOG_LEVEL
 # Certificates in /config_dump: mesh_cert_serial, mesh_wait_cert_serial.
@@ -48,8 +49,9 @@ mesh_down() {
     [ -n "${MESH_WORK:-}" ] && rm -rf "$MESH_WORK"
 }
 
-# mesh_workloads: the workloads and services both nodes know (MESH_EXTRA_WORKLOADS, when set,
-# is prepended to the list: JSON objects each followed by a comma). MESH_SERVICE_PORTS (the
+# mesh_workloads: the workloads and services both nodes know (MESH_EXTRA_WORKLOADS and
+# MESH_EXTRA_SERVICES, when set, are prepended to their lists: JSON objects each followed by a
+# comma). MESH_SERVICE_PORTS (the
 # service's port map, default {"80": 8080}) and MESH_SERVER_PORTS (the server endpoint's own map
 # for that service, default {"80": 8080}) are read at each mesh_config, so a scenario can change
 # them and rewrite the config.
@@ -75,7 +77,7 @@ mesh_workloads() {
      "serviceAccount": "pyhbone", "workloadIps": ["198.18.2.4"], "protocol": "HBONE",
      "node": "node2", "services": {}}
   ],
-  "services": [
+  "services": [ ${MESH_EXTRA_SERVICES:-}
     {"name": "server", "namespace": "default", "hostname": "server.default.svc.cluster.local",
      "vips": ["/198.19.0.10"], "ports": $service_ports,
      "subjectAltNames": ["spiffe://cluster.local/ns/default/sa/server"]}
