@@ -40,7 +40,8 @@ tokens='src.addr=198.18.1.2:[0-9]+ src.workload="client" src.namespace="default"
 t1=${tokens/DSTADDR/198.18.2.2:15008}
 grep -Eq "	info	access	connection complete	${t1/DIR/outbound}" "$MESH_WORK/zt1.log" ||
     mesh_fail "node1 access log tokens: $(grep 'connection complete' "$MESH_WORK/zt1.log")"
-t2=${tokens/DSTADDR/198.18.2.2:8080}
+# Inbound too, as ztunnel logs it: dst.addr is the pod's HBONE address the client connected to.
+t2=${tokens/DSTADDR/198.18.2.2:15008}
 grep -Eq "	info	access	connection complete	${t2/DIR/inbound}" "$MESH_WORK/zt2.log" ||
     mesh_fail "node2 access log tokens: $(grep 'connection complete' "$MESH_WORK/zt2.log")"
 echo "metrics and access logs: ok"

@@ -31,14 +31,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // Exercise the lookups over whatever the input built: every workload routes to every
     // workload IP and service VIP it has, without crashing.
     const auto& snap = *result.snapshot;
-    // Waypoints and locality ranking on, so their lookups (hostname scans, unscoped VIPs,
-    // weighted samples) run over every input too.
+    // With a source IP and a waypoint sample, so the waypoint and locality lookups (hostname
+    // scans, unscoped VIPs, weighted samples) run over every input too.
     zt::proxy::RouteOptions options;
     options.default_trust_domain = "td";
     options.random = size;
     options.waypoint_random = size / 2;
-    options.waypoints = true;
-    options.locality_load_balancing = true;
     for (const auto& source : snap.workloads()) {
         options.source_ip = std::nullopt;
         if (!source.workload_ips.empty()) {

@@ -826,12 +826,10 @@ void Reader::read_workload_field(std::string_view key, Value value, const Path& 
         out.locality = std::move(locality);
     } else if (key == "waypoint") {
         gateway(value, path, out.waypoint);
-        note_unsupported("workloads[].waypoint");
     } else if (key == "networkGateway") {
         gateway(value, path, out.network_gateway);
         note_unsupported("workloads[].networkGateway");
     } else if (key == "applicationTunnel") {
-        note_unsupported("workloads[].applicationTunnel");
         if (!object(value, path)) {
             return;
         }
@@ -961,9 +959,7 @@ void Reader::read_service_field(std::string_view key, Value value, const Path& p
         read_endpoints(value, path, out);
     } else if (key == "waypoint") {
         gateway(value, path, out.waypoint);
-        note_unsupported("services[].waypoint");
     } else if (key == "weightedWaypoints") {
-        note_unsupported("services[].weightedWaypoints");
         if (!array(value, path)) {
             return;
         }
@@ -1047,19 +1043,12 @@ void Reader::read_load_balancer(Value value, const Path& path, state::LoadBalanc
                     out.routing_preferences.push_back(preference);
                 }
             }
-            if (!out.routing_preferences.empty()) {
-                note_unsupported("services[].loadBalancer.routingPreferences");
-            }
         } else if (item.key() == "mode") {
             enumeration<state::LoadBalancerMode>(
                     item.value(), field,
                     {state::LoadBalancerMode::standard, state::LoadBalancerMode::strict,
                      state::LoadBalancerMode::failover, state::LoadBalancerMode::passthrough},
                     out.mode);
-            if (out.mode == state::LoadBalancerMode::strict ||
-                out.mode == state::LoadBalancerMode::failover) {
-                note_unsupported("services[].loadBalancer.mode (Strict, Failover)");
-            }
         } else if (item.key() == "healthPolicy") {
             enumeration<state::HealthPolicy>(
                     item.value(), field,

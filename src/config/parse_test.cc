@@ -376,18 +376,21 @@ TEST_CASE("config: every truncation of a valid file is rejected") {
 }
 
 TEST_CASE("config: keys ztunnel knows but we do not implement are accepted and listed once") {
+    // Waypoints are implemented (issue 16): accepted and not listed. A network gateway (double
+    // HBONE) is not.
     std::string text = replace("\"protocol\": \"HBONE\"",
                                "\"protocol\": \"HBONE\", \"waypoint\": {\"destination\": "
-                               "\"/198.19.9.9\", \"hboneMtlsPort\": 15008}");
+                               "\"/198.19.9.9\", \"hboneMtlsPort\": 15008}, \"networkGateway\": "
+                               "{\"destination\": \"/198.19.9.8\", \"hboneMtlsPort\": 15008}, "
+                               "\"applicationTunnel\": {\"protocol\": \"PROXY\", \"port\": 15088}");
     text.replace(text.find("\"vips\""), 0,
                  "\"waypoint\": {\"destination\": \"istio-system/wp.svc\", \"hboneMtlsPort\": "
                  "15008}, ");
     auto result = load_text(text);
     REQUIRE(result.snapshot);
     const auto& unsupported = result.snapshot->config().unsupported;
-    REQUIRE(unsupported.size() == 2);
-    CHECK(unsupported[0] == "workloads[].waypoint");
-    CHECK(unsupported[1] == "services[].waypoint");
+    REQUIRE(unsupported.size() == 1);
+    CHECK(unsupported[0] == "workloads[].networkGateway");
     const auto& waypoint = *result.snapshot->services()[0].waypoint;
     CHECK_FALSE(waypoint.address.has_value());
     CHECK(waypoint.host->to_string() == "istio-system/wp.svc");

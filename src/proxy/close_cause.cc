@@ -117,7 +117,8 @@ CloseCause CloseCause::io_error(int err) {
     return cause;
 }
 
-CloseCause CloseCause::refused_by_route(RefuseReason reason, std::string destination) {
+CloseCause CloseCause::refused_by_route(RefuseReason reason, std::string destination,
+                                        std::string error) {
     switch (reason) {
         case RefuseReason::self_call:
             return of(CloseReason::self_call);
@@ -126,7 +127,7 @@ CloseCause CloseCause::refused_by_route(RefuseReason reason, std::string destina
         default:
             break;
     }
-    CloseCause cause = of(CloseReason::route_refused);
+    CloseCause cause = of(CloseReason::route_refused, std::move(error));
     cause.code = int32_t(reason);
     return cause;
 }
@@ -218,7 +219,8 @@ std::string error_text(const CloseCause& cause) {
         case CloseReason::no_healthy_upstream:
             return "no healthy upstream: " + cause.detail;
         case CloseReason::route_refused:
-            return std::string(to_string(RefuseReason(cause.code)));
+            return cause.detail.empty() ? std::string(to_string(RefuseReason(cause.code)))
+                                        : cause.detail;
         case CloseReason::unknown_service:
             return "unknown service " + cause.detail;
         case CloseReason::ip_mismatch:

@@ -29,7 +29,8 @@ enum class CloseReason : uint8_t {
     local_workload_timeout,        // The pod's workload did not arrive within 5 s; `detail`:
                                    // the pod as ztunnel shows a WorkloadInfo, `sa.ns (name)`.
     no_healthy_upstream,           // `detail`: the destination.
-    route_refused,                 // Another refusal of the route; `code`: a `RefuseReason`.
+    route_refused,                 // Another refusal of the route; `code`: a `RefuseReason`,
+                                   // `detail`: its text (`refuse_error`), when given.
     unknown_service,               // Inbound: no port for a hostname authority; `detail` it.
     ip_mismatch,                   // Inbound: `detail` is "authority IP != local IP".
     no_certificate,                // `detail`: the identity without a certificate.
@@ -91,7 +92,10 @@ struct CloseCause {
     static CloseCause connect_failed(int err);
     // io_error is a failed send or receive with `err` on something already connected.
     static CloseCause io_error(int err);
-    static CloseCause refused_by_route(RefuseReason reason, std::string destination);
+    // refused_by_route is the route's refusal `reason` for `destination`; `error` is the access
+    // log's text for it (`refuse_error`), which reasons without their own text carry.
+    static CloseCause refused_by_route(RefuseReason reason, std::string destination,
+                                       std::string error = {});
     static CloseCause http_refusal(uint16_t status);
     // h2_refusal is a CONNECT the peer ended before answering, by RST_STREAM or (`goaway`) by a
     // GOAWAY that left it unprocessed, with HTTP/2 `error_code`: flag CONNECT.

@@ -97,9 +97,11 @@ void on_connect_request(Link& link, const hbone::H2Event& event) {
     parties.service = decision.service;
     parties.mutual_tls = true;
     parties.tls_source_identity = request.peer_identity;
+    // As ztunnel logs every inbound HBONE connection: `dst.addr` the pod's HBONE address the
+    // client connected to, `dst.hbone_addr` the CONNECT target.
     ProxiedConnection& connection =
             open_connection(context, pod, ProxyPath::inbound_hbone, parties, link.peer(),
-                            decision.target, hbone::format_authority(event.authority),
+                            link.local(), hbone::format_authority(event.authority),
                             parties.service ? parties.service->hostname : "");
     connection.policy_tracked = true;
     connection.rbac = decision.rbac;
@@ -107,8 +109,23 @@ void on_connect_request(Link& link, const hbone::H2Event& event) {
         answer_refusal(link, event.stream_id, decision.status, &connection, decision.cause);
         return;
     }
+    std::vector<uint8_t> preamble;
+    if (decision.tunnel.send_proxy_header) {
+        // The verified client identity travels in TLV 0xD0; without one (not on an mTLS link)
+        // the header carries the addresses alone.
+        auto header = proxy_header(request.peer, request.peer_identity, decision.tunnel);
+        if (!header) {
+            answer_refusal(link, event.stream_id, hbone::kStatusServiceUnavailable, &connection,
+                           CloseCause::of(CloseReason::engine_setup_failed));
+            return;
+        }
+        preamble = std::move(*header);
+    }
+    // The application sees the client's own address, except behind a loopback application
+    // tunnel: there the client is named by the PROXY header and the dial comes from loopback.
     state::SocketAddr client = link.peer();
-    auto upstream = context.sockets.upstream(pod.network, decision.target, &client);
+    auto upstream = context.sockets.upstream(pod.network, decision.tunnel.connect_to,
+                                             decision.tunnel.from_loopback ? nullptr : &client);
     if (upstream && context.limits.fd_in_reserve(upstream->fd.get())) {
         answer_refusal(link, event.stream_id, hbone::kStatusServiceUnavailable, &connection,
                        CloseCause::connect_failed(EMFILE));
@@ -119,7 +136,8 @@ void on_connect_request(Link& link, const hbone::H2Event& event) {
                        CloseCause::connect_failed(upstream.error().sys_errno));
         return;
     }
-    Tunnel::create_inbound(context, pod, connection, link, event.stream_id, std::move(*upstream));
+    Tunnel::create_inbound(context, pod, connection, link, event.stream_id, std::move(*upstream),
+                           std::move(preamble));
 }
 
 }  // namespace zt::proxy

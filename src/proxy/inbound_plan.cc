@@ -3,7 +3,6 @@
 
 #include "src/proxy/inbound_plan.h"
 
-#include <cstring>
 #include <optional>
 
 #include "src/proxy/connection_labels.h"
@@ -64,8 +63,19 @@ InboundDecision plan_inbound(const state::Snapshot& snapshot, const InboundReque
     }
     // The target is always this pod's own address; only the port comes from the authority.
     const hbone::Authority& authority = request.authority;
+    InboundTargetDecision accepted =
+            check_inbound_target(snapshot, *workload, request.local.ip, authority);
+    if (!accepted.accepted()) {
+        return refuse(hbone::kStatusBadRequest,
+                      CloseCause::of(CloseReason::ip_mismatch,
+                                     authority_address(authority)->ip.to_string() +
+                                             " != " + request.local.ip.to_string()));
+    }
     state::SocketAddr target;
     target.ip = request.local.ip;
+    // tunnel_target is the destination a PROXY header names: the authority's address, or for a
+    // hostname one of its service's VIPs (PROXY carries no names).
+    std::optional<state::SocketAddr> tunnel_target = authority_address(authority);
     const state::Service* service = nullptr;
     if (authority.kind == hbone::AuthorityKind::hostname) {
         // A service hostname: the pod's target port for that service port.
@@ -80,31 +90,40 @@ InboundDecision plan_inbound(const state::Snapshot& snapshot, const InboundReque
                                          hbone::format_authority(authority)));
         }
         target.port = *port;
+        tunnel_target = hostname_tunnel_target(*service, workload->network, authority.port);
     } else {
-        // ztunnel's validate_destination: the authority IP must be the address the client
-        // reached. (Waypoint "sandwich" rules will widen this check.)
-        state::IpAddr ip;
-        ip.v6 = authority.kind == hbone::AuthorityKind::ipv6;
-        std::memcpy(ip.bytes.data(), authority.ip.data(), ip.v6 ? 16 : 4);
-        if (ip != request.local.ip) {
-            return refuse(hbone::kStatusBadRequest,
-                          CloseCause::of(CloseReason::ip_mismatch,
-                                         ip.to_string() + " != " + request.local.ip.to_string()));
-        }
         target.port = authority.port;
+        if (accepted.check == InboundTargetCheck::waypoint) {
+            // A waypoint receiving traffic for a service it fronts reports that service.
+            service =
+                    snapshot.find_address_unscoped({workload->network, tunnel_target->ip}).service;
+        }
     }
     if (is_ztunnel_port(target.port)) {
         return refuse(hbone::kStatusServiceUnavailable, CloseCause::of(CloseReason::self_call));
     }
+    AppTunnelDecision tunnel = decide_app_tunnel(*workload, target, tunnel_target.value_or(target),
+                                                 request.localhost_app_tunnel);
+    if (tunnel.send_proxy_header && !tunnel_target) {
+        // ztunnel's NoIPForService: a hostname whose service has no VIP to name in the header.
+        return refuse(
+                hbone::kStatusServiceUnavailable,
+                CloseCause::of(CloseReason::unknown_service, hbone::format_authority(authority)));
+    }
 
     InboundDecision decision;
-    decision.target = target;
+    decision.target = tunnel.upstream;
+    decision.tunnel = tunnel;
+    decision.check = accepted.check;
     decision.destination = workload;
     decision.source = snapshot.workload_by_ip({workload->network, request.peer.ip});
     decision.service =
             service != nullptr ? service : guess_inbound_service(snapshot, *workload, target.port);
+    // RBAC as ztunnel evaluates it, also for what a waypoint sends on: the TCP peer and its
+    // verified identity (the waypoint's, not the original client's), and the pod's address on
+    // the port the bytes go to (after the tunnel's override; never 15008, never loopback).
     decision.rbac.src = request.peer;
-    decision.rbac.dst = target;
+    decision.rbac.dst = tunnel.upstream;
     decision.rbac.src_identity = request.peer_identity;
     RbacDecision verdict = evaluate(snapshot.policies_for(*workload), decision.rbac);
     if (!verdict.allowed) {

@@ -9,10 +9,10 @@
 // Separate code (inbound.cc) carries the decision out; nothing here touches a socket, so every
 // case is one row of a table test.
 //
-// Where later features slot in: waypoint "sandwich" rules widen the authority check
-// (`check_destination` in inbound_plan.cc); an application tunnel (the PROXY protocol) is part of
-// the resolved target (`InboundDecision::target`); a workload that is not known yet becomes a
-// decision to wait for it rather than to refuse.
+// The authority check is `check_inbound_target` (waypoint.h): the pod's own IP, a hostname, or
+// the waypoint "sandwich" rules; the pod's application tunnel (`decide_app_tunnel`) is part of
+// the decision (`InboundDecision::tunnel`). Where a later feature slots in: a workload that is not
+// known yet becomes a decision to wait for it rather than to refuse.
 
 #include <cstdint>
 #include <optional>
@@ -21,6 +21,7 @@
 #include "hbone/connect.h"
 #include "src/proxy/close_cause.h"
 #include "src/proxy/rbac.h"
+#include "src/proxy/waypoint.h"
 #include "src/state/net.h"
 #include "src/state/snapshot.h"
 
@@ -34,6 +35,9 @@ struct InboundRequest {
     state::SocketAddr local;     // The link's local address (the pod's IP and 15008).
     state::SocketAddr peer;      // The link's peer (the client's address).
     std::optional<certs::Identity> peer_identity;  // The peer's verified SPIFFE identity.
+    // localhost_app_tunnel is ztunnel's `LOCALHOST_APP_TUNNEL` (default true): a PROXY
+    // application tunnel is dialled on loopback from loopback.
+    bool localhost_app_tunnel = true;
 };
 
 // InboundAction is what the server does with the request.
@@ -50,7 +54,10 @@ struct InboundDecision {
     InboundAction action = InboundAction::refuse;
     uint16_t status = 0;       // The HTTP status to answer (200 once connected).
     CloseCause cause;          // Why it was refused or denied.
-    state::SocketAddr target;  // The application: the pod's IP and the resolved port.
+    state::SocketAddr target;  // The application: the pod's IP and the resolved port (after the
+                               // application tunnel's port override: `tunnel.upstream`).
+    AppTunnelDecision tunnel;  // Where to dial, from where, and whether a PROXY header goes first.
+    InboundTargetCheck check = InboundTargetCheck::ip_mismatch;  // Why the authority was accepted.
     const state::Workload* source = nullptr;       // The peer's workload by IP (labels only).
     const state::Workload* destination = nullptr;  // The pod's workload.
     const state::Service* service = nullptr;       // The authority's service, else guessed.

@@ -154,3 +154,124 @@ TEST_CASE("inbound_plan: plan_inbound answers as ztunnel's serve_connect") {
         CHECK(decision.rbac.src_identity->to_string() == row.identity);
     }
 }
+
+namespace {
+
+constexpr std::string_view kWaypointMesh = R"({
+  "workloads": [
+    {"uid": "c//Pod/default/wp", "name": "wp", "namespace": "default", "serviceAccount": "wp",
+     "workloadIps": ["198.18.3.5"], "protocol": "HBONE", "services": {}},
+    {"uid": "c//Pod/default/behind", "name": "behind", "namespace": "default",
+     "serviceAccount": "behind", "workloadIps": ["198.18.3.6"], "protocol": "HBONE",
+     "waypoint": {"destination": "/198.18.3.5", "hboneMtlsPort": 15008},
+     "authorizationPolicies": ["default/only-waypoint"], "services": {}},
+    {"uid": "c//Pod/default/tun", "name": "tun", "namespace": "default", "serviceAccount": "tun",
+     "workloadIps": ["198.18.3.7"], "protocol": "HBONE",
+     "applicationTunnel": {"protocol": "PROXY", "port": 15088},
+     "services": {"default/tunsvc.default.svc": {"80": 8080}}},
+    {"uid": "c//Pod/default/tunnone", "name": "tunnone", "namespace": "default",
+     "workloadIps": ["198.18.3.8"], "protocol": "HBONE",
+     "applicationTunnel": {"protocol": "NONE", "port": 15090}, "services": {}}
+  ],
+  "services": [
+    {"name": "wpsvc", "namespace": "default", "hostname": "wpsvc.default.svc",
+     "vips": ["/198.19.3.20"], "ports": {"80": 8080},
+     "waypoint": {"destination": "/198.18.3.5", "hboneMtlsPort": 15008}},
+    {"name": "tunsvc", "namespace": "default", "hostname": "tunsvc.default.svc",
+     "vips": ["/198.19.3.30"], "ports": {"80": 8080}}
+  ],
+  "policies": [
+    {"name": "only-waypoint", "namespace": "default", "scope": "WorkloadSelector",
+     "action": "Allow", "rules": [[[{"principals": [{"Exact": "cluster.local/ns/default/sa/wp"}]}]]]}
+  ]
+})";
+
+zt::proxy::InboundDecision plan(const zt::state::Snapshot& snapshot, const char* uid,
+                                const char* authority, const char* local, const char* identity) {
+    InboundRequest request;
+    request.workload = snapshot.workload_by_uid(uid);
+    REQUIRE(request.workload != nullptr);
+    request.authority = zt::hbone::parse_authority(authority).value();
+    request.local = *zt::state::SocketAddr::parse(local);
+    request.peer = *zt::state::SocketAddr::parse("198.18.1.2:40000");
+    request.peer_identity = zt::certs::Identity::parse(identity).value();
+    return plan_inbound(snapshot, request);
+}
+
+}  // namespace
+
+TEST_CASE("inbound_plan: waypoint sandwich, application tunnels and waypoint-only RBAC") {
+    using zt::proxy::InboundTargetCheck;
+    auto loaded = zt::config::load_text(kWaypointMesh);
+    for (const auto& e : loaded.errors) {
+        MESSAGE(e);
+    }
+    REQUIRE(loaded.snapshot);
+    const zt::state::Snapshot& snap = *loaded.snapshot;
+    const char* wp_id = "spiffe://cluster.local/ns/default/sa/wp";
+
+    SUBCASE("the waypoint of a workload accepts its authority, on its own address") {
+        auto d = plan(snap, "c//Pod/default/wp", "198.18.3.6:9090", "198.18.3.5:15008", kClientId);
+        CHECK(d.action == InboundAction::connect);
+        CHECK(d.check == InboundTargetCheck::waypoint);
+        CHECK(d.target.to_string() == "198.18.3.5:9090");
+        CHECK(d.tunnel.connect_to.to_string() == "198.18.3.5:9090");
+        CHECK_FALSE(d.tunnel.send_proxy_header);
+    }
+    SUBCASE("the waypoint of a service accepts its VIP and reports the service") {
+        auto d = plan(snap, "c//Pod/default/wp", "198.19.3.20:80", "198.18.3.5:15008", kClientId);
+        CHECK(d.action == InboundAction::connect);
+        CHECK(d.check == InboundTargetCheck::waypoint);
+        CHECK(d.target.to_string() == "198.18.3.5:80");
+        REQUIRE(d.service != nullptr);
+        CHECK(d.service->hostname == "wpsvc.default.svc");
+    }
+    SUBCASE("a pod that is nobody's waypoint refuses a foreign authority") {
+        auto d = plan(snap, "c//Pod/default/behind", "198.18.3.5:80", "198.18.3.6:15008", wp_id);
+        CHECK(d.action == InboundAction::refuse);
+        CHECK(d.status == 400);
+        CHECK(error_text(d.cause) == "ip mismatch: 198.18.3.5 != 198.18.3.6");
+    }
+    SUBCASE("a policy allowing only the waypoint: the waypoint passes, the client is denied") {
+        auto via =
+                plan(snap, "c//Pod/default/behind", "198.18.3.6:9090", "198.18.3.6:15008", wp_id);
+        CHECK(via.action == InboundAction::connect);
+        auto direct = plan(snap, "c//Pod/default/behind", "198.18.3.6:9090", "198.18.3.6:15008",
+                           kClientId);
+        CHECK(direct.action == InboundAction::deny);
+        CHECK(direct.status == 401);
+    }
+    SUBCASE("PROXY: the tunnel port on loopback, the header naming the authority") {
+        auto d = plan(snap, "c//Pod/default/tun", "198.18.3.7:8080", "198.18.3.7:15008", kClientId);
+        CHECK(d.action == InboundAction::connect);
+        CHECK(d.target.to_string() == "198.18.3.7:15088");
+        CHECK(d.tunnel.connect_to.to_string() == "127.0.0.1:15088");
+        CHECK(d.tunnel.from_loopback);
+        CHECK(d.tunnel.send_proxy_header);
+        CHECK(d.tunnel.header_destination.to_string() == "198.18.3.7:8080");
+        // RBAC judges the pod's address on the tunnel port, never loopback.
+        CHECK(d.rbac.dst.to_string() == "198.18.3.7:15088");
+    }
+    SUBCASE("PROXY with a foreign authority is accepted: the application decides") {
+        auto d = plan(snap, "c//Pod/default/tun", "198.19.9.9:443", "198.18.3.7:15008", kClientId);
+        CHECK(d.action == InboundAction::connect);
+        CHECK(d.check == InboundTargetCheck::application_tunnel);
+        CHECK(d.tunnel.header_destination.to_string() == "198.19.9.9:443");
+    }
+    SUBCASE("PROXY with a hostname authority names the service's VIP in the header") {
+        auto d = plan(snap, "c//Pod/default/tun", "tunsvc.default.svc:80", "198.18.3.7:15008",
+                      kClientId);
+        CHECK(d.action == InboundAction::connect);
+        CHECK(d.target.to_string() == "198.18.3.7:15088");
+        CHECK(d.tunnel.header_destination.to_string() == "198.19.3.30:80");
+    }
+    SUBCASE("NONE with a port: only the port changes") {
+        auto d = plan(snap, "c//Pod/default/tunnone", "198.18.3.8:8080", "198.18.3.8:15008",
+                      kClientId);
+        CHECK(d.action == InboundAction::connect);
+        CHECK(d.target.to_string() == "198.18.3.8:15090");
+        CHECK(d.tunnel.connect_to.to_string() == "198.18.3.8:15090");
+        CHECK_FALSE(d.tunnel.from_loopback);
+        CHECK_FALSE(d.tunnel.send_proxy_header);
+    }
+}

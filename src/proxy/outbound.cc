@@ -135,6 +135,10 @@ void accept_outbound(WorkerContext& context, Pod& pod, UniqueFd client) {
     RouteOptions route_options;
     route_options.default_trust_domain = context.options.trust_domain;
     route_options.random = context.random();
+    route_options.waypoint_random = context.random();
+    // The client's own address: with its identity it tells the workload's waypoint sending on
+    // (which must not be sent back through itself) from any other pod of that service account.
+    route_options.source_ip = peer.ip;
     Plan plan = plan_outbound(*context.snapshot, *captured->workload, destination, route_options);
     if (plan.resolve_hostname) {
         // A hostname-only upstream: its address first (on-demand DNS), then carry_outbound.
@@ -151,7 +155,8 @@ void carry_outbound(WorkerContext& context, Pod& pod, UniqueFd client,
     switch (plan.kind) {
         case PlanKind::refuse:
             refuse_connection(context, peer, destination, telemetry::Direction::outbound,
-                              CloseCause::refused_by_route(plan.reason, destination.to_string()));
+                              CloseCause::refused_by_route(plan.reason, destination.to_string(),
+                                                           refuse_error(plan, destination)));
             return;
         case PlanKind::hbone:
             tunnel_outbound(context, pod, std::move(client), source, plan, peer, destination);

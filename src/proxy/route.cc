@@ -295,8 +295,6 @@ std::string_view to_string(RefuseReason reason) {
             return "no_healthy_upstream";
         case RefuseReason::no_workload_ip:
             return "no_workload_ip";
-        case RefuseReason::waypoint_unsupported:
-            return "waypoint_unsupported";
         case RefuseReason::unknown_waypoint:
             return "unknown_waypoint";
         case RefuseReason::cross_network:
@@ -329,8 +327,6 @@ std::string refuse_error(const Plan& plan, const state::SocketAddr& destination)
             return "no valid routing destination for workload: Workload{" + plan.upstream->name +
                    " with uid " + plan.upstream->uid + " (" +
                    std::string(state::to_string(plan.upstream->protocol)) + ")}";
-        case RefuseReason::waypoint_unsupported:
-            return "unsupported feature: waypoint " + gateway_text();
         case RefuseReason::unknown_waypoint:
             return "unknown waypoint: waypoint " + gateway_text() + " not found";
         case RefuseReason::cross_network:
@@ -350,7 +346,6 @@ Errc refuse_errc(RefuseReason reason) {
             return Errc::not_found;
         case RefuseReason::none:
         case RefuseReason::no_workload_ip:
-        case RefuseReason::waypoint_unsupported:
         case RefuseReason::cross_network:
             return Errc::unsupported;
     }
@@ -378,8 +373,7 @@ const state::Endpoint* load_balance(const state::Snapshot& snapshot, const state
         return service_target.has_value() || workload.application_tunnel.has_value();
     };
     const state::LoadBalancer* balancer = service.load_balancer ? &*service.load_balancer : nullptr;
-    bool ranked = balancer != nullptr && balancer->mode != state::LoadBalancerMode::standard &&
-                  options.locality_load_balancing;
+    bool ranked = balancer != nullptr && balancer->mode != state::LoadBalancerMode::standard;
     auto rank_of = [&](const state::Endpoint& endpoint) -> std::optional<size_t> {
         if (!eligible(endpoint)) {
             return std::nullopt;
@@ -485,10 +479,6 @@ Plan plan_outbound(const state::Snapshot& snapshot, const state::Workload& sourc
     // The service the client addressed, if the address is one (a workload IP wins).
     const state::Service* addressed = snapshot.find_address(key, source.namespace_).service;
     if (addressed != nullptr && addressed->has_waypoint()) {
-        if (!options.waypoints) {
-            return refuse(RefuseReason::waypoint_unsupported, nullptr,
-                          sample_waypoint(*addressed, options.waypoint_random));
-        }
         if (const state::GatewayAddress* waypoint =
                     sample_waypoint(*addressed, options.waypoint_random)) {
             return via_waypoint(snapshot, source, destination, *waypoint, addressed, nullptr,
@@ -527,9 +517,6 @@ Plan plan_outbound(const state::Snapshot& snapshot, const state::Workload& sourc
     // A workload addressed by IP goes through its own waypoint, unless that waypoint is the
     // source (it sends traffic on after its own processing).
     if (addressed == nullptr && workload.waypoint) {
-        if (!options.waypoints) {
-            return refuse(RefuseReason::waypoint_unsupported, &workload, &*workload.waypoint);
-        }
         if (!source_is_waypoint(snapshot, workload, source.identity(options.default_trust_domain),
                                 options.source_ip, options.default_trust_domain)) {
             return via_waypoint(snapshot, source, destination, *workload.waypoint, upstream.service,

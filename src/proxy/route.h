@@ -36,15 +36,13 @@ enum class PlanKind : uint8_t {
 
 enum class RefuseReason : uint8_t {
     none,
-    self_call,             // Loopback destination on a ztunnel port.
-    no_healthy_upstream,   // A service with no endpoint that can take this port (ztunnel's
-                           // NoHealthyUpstream; also `Strict` load balancing with no match).
-    no_workload_ip,        // The chosen workload has no usable IP (or, hostname-only, its
-                           // name did not resolve, or the pod has no DNS proxy to resolve it).
-    waypoint_unsupported,  // The service or workload has a waypoint and `RouteOptions::waypoints`
-                           // is off: fail closed, never bypass the waypoint.
-    unknown_waypoint,      // The waypoint reference names nothing that can take the connection.
-    cross_network,         // The upstream is on another network (double HBONE not implemented).
+    self_call,            // Loopback destination on a ztunnel port.
+    no_healthy_upstream,  // A service with no endpoint that can take this port (ztunnel's
+                          // NoHealthyUpstream; also `Strict` load balancing with no match).
+    no_workload_ip,       // The chosen workload has no usable IP (or, hostname-only, its name
+                          // did not resolve, or the pod has no DNS proxy to resolve it).
+    unknown_waypoint,     // The waypoint reference names nothing that can take the connection.
+    cross_network,        // The upstream is on another network (double HBONE not implemented).
 };
 
 std::string_view to_string(PlanKind kind);
@@ -61,8 +59,7 @@ struct Plan;
 // Workload{<name> with uid <uid> (<protocol>)}`, `unknown waypoint: waypoint <reference> not
 // found` (ztunnel prints its Rust debug form for a `network/ip` reference; this prints the
 // reference as the config spells it); ours for what is not implemented (`unsupported feature:
-// waypoint <reference>`, `unsupported feature: double HBONE to network "<network>"`). Empty when
-// `plan` is not a refusal.
+// double HBONE to network "<network>"`). Empty when `plan` is not a refusal.
 std::string refuse_error(const Plan& plan, const state::SocketAddr& destination);
 
 // Plan is what to do with one outbound connection. The pointers refer into the snapshot the
@@ -110,12 +107,6 @@ struct RouteOptions {
     // traffic on to the workload behind it. Unset: the source is never taken for a waypoint.
     std::optional<state::IpAddr> source_ip;
     uint64_t waypoint_random = 0;  // Uniform random value for the `weightedWaypoints` sample.
-    // waypoints routes through service and workload waypoints as ztunnel does; off, a
-    // destination with a waypoint is refused (`waypoint_unsupported`), as before issue 16.
-    bool waypoints = false;
-    // locality_load_balancing ranks endpoints by the service's `routingPreferences` in `Strict`
-    // and `Failover` modes; off, both modes are treated as `Standard`, as before issue 16.
-    bool locality_load_balancing = false;
 };
 
 // ResolutionMode is ztunnel's `ServiceResolutionMode`: `waypoint` when the service being load

@@ -119,8 +119,8 @@ TEST_CASE("route: plan_outbound follows ztunnel's build_request") {
              "198.19.0.90:80", 0, PlanKind::tcp, "0.0.0.0:80", "", "", RefuseReason::none},
             {"Passthrough load balancing keeps the original destination", "198.19.0.40:80", 0,
              PlanKind::passthrough, "198.19.0.40:80", "", "", RefuseReason::none},
-            {"service with a waypoint fails closed", "198.19.0.45:80", 0, PlanKind::refuse, "", "",
-             "", RefuseReason::waypoint_unsupported},
+            {"service whose waypoint names nothing is refused, never bypassed", "198.19.0.45:80", 0,
+             PlanKind::refuse, "", "", "", RefuseReason::unknown_waypoint},
             {"endpoint on another network (double HBONE not implemented)", "198.19.0.50:80", 0,
              PlanKind::refuse, "", "", "", RefuseReason::cross_network},
             {"workload IP of an HBONE workload keeps the port", "198.18.1.10:5000", 0,
@@ -128,8 +128,8 @@ TEST_CASE("route: plan_outbound follows ztunnel's build_request") {
              "spiffe://cluster.local/ns/default/sa/server", RefuseReason::none},
             {"workload IP of a TCP workload", "198.18.1.20:7000", 0, PlanKind::tcp,
              "198.18.1.20:7000", "", "", RefuseReason::none},
-            {"workload IP behind a workload waypoint fails closed", "198.18.1.60:80", 0,
-             PlanKind::refuse, "", "", "", RefuseReason::waypoint_unsupported},
+            {"workload IP behind a waypoint that names nothing is refused", "198.18.1.60:80", 0,
+             PlanKind::refuse, "", "", "", RefuseReason::unknown_waypoint},
             {"unknown address passes through", "198.18.9.9:443", 0, PlanKind::passthrough,
              "198.18.9.9:443", "", "", RefuseReason::none},
             {"unhealthy workload addressed by IP is still that workload", "198.18.1.30:80", 0,
@@ -377,10 +377,9 @@ struct LbRow {
 // weight total here) and returns the chosen names, each checked to be chosen in proportion to
 // its capacity among the chosen.
 std::string choices(const zt::state::Snapshot& snap, const zt::state::Workload& source,
-                    const zt::state::Service& service, bool locality) {
+                    const zt::state::Service& service) {
     std::map<std::string, uint64_t> counts;
     zt::proxy::RouteOptions options;
-    options.locality_load_balancing = locality;
     for (uint64_t r = 0; r < 840; ++r) {
         options.random = r;
         const auto* endpoint = zt::proxy::load_balance(
@@ -457,7 +456,7 @@ TEST_CASE("route: load_balance ranks endpoints by routing preference as ztunnel 
         const auto* service = snap.service_by_key("d", row.service);
         REQUIRE(source);
         REQUIRE(service);
-        CHECK(choices(snap, *source, *service, true) == row.chosen);
+        CHECK(choices(snap, *source, *service) == row.chosen);
     }
 }
 
@@ -721,8 +720,6 @@ TEST_CASE("route: waypoints are followed as ztunnel's build_request follows them
         auto destination = zt::state::SocketAddr::parse(row.destination);
         REQUIRE(destination);
         zt::proxy::RouteOptions options;
-        options.waypoints = true;
-        options.locality_load_balancing = true;
         options.waypoint_random = row.waypoint_random;
         if (*row.source_ip != '\0') {
             options.source_ip = zt::state::IpAddr::parse(row.source_ip);
@@ -744,24 +741,6 @@ TEST_CASE("route: waypoints are followed as ztunnel's build_request follows them
     }
 }
 
-TEST_CASE("route: with waypoints off a destination with a waypoint is refused, never bypassed") {
-    auto loaded = zt::config::load_text(kWaypointMesh);
-    REQUIRE(loaded.snapshot);
-    const auto& snap = *loaded.snapshot;
-    const auto* source = snap.workload_by_uid("c//Pod/ns/source-workload");
-    REQUIRE(source);
-    zt::proxy::RouteOptions options;  // waypoints off: the default until the proxy wires them.
-    for (const char* destination :
-         {"198.19.4.3:80", "198.18.4.2:80", "198.19.4.9:80", "198.19.4.6:80"}) {
-        std::string what = destination;
-        INFO(what);
-        auto plan = zt::proxy::plan_outbound(snap, *source,
-                                             *zt::state::SocketAddr::parse(destination), options);
-        CHECK(plan.kind == PlanKind::refuse);
-        CHECK(plan.reason == RefuseReason::waypoint_unsupported);
-    }
-}
-
 TEST_CASE("route: Strict load balancing with no matching endpoint fails with no healthy upstream") {
     auto loaded = zt::config::load_text(locality_config());
     REQUIRE(loaded.snapshot);
@@ -773,7 +752,6 @@ TEST_CASE("route: Strict load balancing with no matching endpoint fails with no 
     // strict-node is the third service: VIP 198.19.3.3.
     auto vip = *zt::state::SocketAddr::parse("198.19.3.3:80");
     zt::proxy::RouteOptions options;
-    options.locality_load_balancing = true;
     for (uint64_t r = 0; r < 16; ++r) {
         options.random = r;
         auto refused = zt::proxy::plan_outbound(snap, *nolocal, vip, options);
@@ -785,10 +763,6 @@ TEST_CASE("route: Strict load balancing with no matching endpoint fails with no 
         CHECK(local.connect_to.to_string() == "198.18.3.10:15008");
         CHECK(local.authority == "198.18.3.10:8080");
     }
-    // Before the proxy turns locality ranking on, Strict is treated as Standard.
-    options.locality_load_balancing = false;
-    auto standard = zt::proxy::plan_outbound(snap, *nolocal, vip, options);
-    CHECK(standard.kind == PlanKind::hbone);
 }
 
 TEST_CASE("route: refusals carry ztunnel's error text for the access log") {
@@ -800,24 +774,21 @@ TEST_CASE("route: refusals carry ztunnel's error text for the access log") {
 
     struct Row {
         const char* destination;
-        bool waypoints;
         const char* error;
     } rows[] = {
-            {"127.0.0.1:15008", true, "attempted recursive call to ourselves"},
-            {"198.19.4.5:80", true, "no healthy upstream: 198.19.4.5:80"},
-            {"198.18.4.6:80", true, "unknown waypoint: waypoint /198.18.4.250 not found"},
-            {"198.18.4.7:80", true, "unknown waypoint: waypoint ns/nothing.ns.svc not found"},
-            {"198.19.4.11:80", true, "unsupported feature: double HBONE to network \"net2\""},
-            {"198.18.4.2:80", false, "unsupported feature: waypoint /198.18.4.10"},
-            {"198.19.4.3:80", false, "unsupported feature: waypoint /198.18.4.10"},
-            {"198.18.4.2:80", true, ""},
+            {"127.0.0.1:15008", "attempted recursive call to ourselves"},
+            {"198.19.4.5:80", "no healthy upstream: 198.19.4.5:80"},
+            {"198.18.4.6:80", "unknown waypoint: waypoint /198.18.4.250 not found"},
+            {"198.18.4.7:80", "unknown waypoint: waypoint ns/nothing.ns.svc not found"},
+            {"198.19.4.11:80", "unsupported feature: double HBONE to network \"net2\""},
+            {"198.18.4.2:80", ""},
+            {"198.19.4.3:80", ""},
     };
 
     for (const Row& row : rows) {
         std::string what = row.destination;
         INFO(what);
         zt::proxy::RouteOptions options;
-        options.waypoints = row.waypoints;
         auto destination = *zt::state::SocketAddr::parse(row.destination);
         auto plan = zt::proxy::plan_outbound(snap, *source, destination, options);
         CHECK(zt::proxy::refuse_error(plan, destination) == row.error);
@@ -831,7 +802,6 @@ TEST_CASE("route: refusals carry ztunnel's error text for the access log") {
          "waypoint": {"destination": "d/wp.example", "hboneMtlsPort": 15008}}]})");
     REQUIRE(dns_only.snapshot);
     zt::proxy::RouteOptions options;
-    options.waypoints = true;
     auto destination = *zt::state::SocketAddr::parse("198.18.8.2:80");
     auto plan = zt::proxy::plan_outbound(*dns_only.snapshot,
                                          *dns_only.snapshot->workload_by_uid("c//Pod/d/client"),

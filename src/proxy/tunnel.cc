@@ -69,9 +69,14 @@ Tunnel& Tunnel::create_outbound(WorkerContext& context, Pod& pod, ProxiedConnect
 }
 
 Tunnel& Tunnel::create_inbound(WorkerContext& context, Pod& pod, ProxiedConnection& connection,
-                               Link& link, int32_t stream_id, UpstreamSocket upstream) {
+                               Link& link, int32_t stream_id, UpstreamSocket upstream,
+                               std::vector<uint8_t> preamble) {
     Tunnel& tunnel = pod.tunnels.adopt(std::unique_ptr<Tunnel>(
             new Tunnel(context, pod, connection, TunnelSide::inbound, std::move(upstream.fd))));
+    // Queued before any payload can be, and sent only once the tunnel opens (after the connect,
+    // with the 200): the PROXY header reaches the application ahead of the client's bytes.
+    tunnel.preamble_unsent_ = preamble.size();
+    tunnel.queued_ = std::move(preamble);
     tunnel.link_ = &link;
     tunnel.stream_id_ = stream_id;
     link.adopt_stream(tunnel, stream_id);
@@ -259,8 +264,8 @@ void Tunnel::on_connected(int32_t res, uint32_t) {
         return;
     }
     // TCP_NODELAY and keepalive were set before the connect (`PodSockets::upstream`). 200 only
-    // once the application accepted the connection (ztunnel-behaviour §2.4); a PROXY protocol
-    // header for the application would go out here, after the 200 and before any payload.
+    // once the application accepted the connection (ztunnel-behaviour §2.4); opening sends the
+    // queued PROXY header, if any, before any payload.
     (void)link.h2().respond(stream_id_, hbone::kStatusOk);
     handle(TunnelEvent::answered);
     link.flush_later();
@@ -330,11 +335,14 @@ void Tunnel::on_written(int32_t res, uint32_t) {
         end_with(CloseCause::of(CloseReason::reset));
         handle(TunnelEvent::socket_reset);
     } else {
+        size_t preamble = std::min(preamble_unsent_, size_t(res));
+        preamble_unsent_ -= preamble;
         written(size_t(res));
-        if (link != nullptr) {
+        bytes_written_ -= preamble;
+        if (link != nullptr && size_t(res) > preamble) {
             // The window goes back only now that the bytes left for the application:
             // back-pressure end to end.
-            link->h2().consume(stream_id_, size_t(res));
+            link->h2().consume(stream_id_, size_t(res) - preamble);
         }
         TunnelSteps steps;
         steps.write = true;
@@ -481,7 +489,8 @@ void Tunnel::close() {
         // send on any stream of it. A direct send in flight counts too; its pin stays until the
         // tunnel is freed, since the kernel may still read the pinned plaintext.
         size_t undelivered = queued_.size() + (inflight_.size() - inflight_offset_) +
-                             link->forget_payloads(*this) + std::exchange(direct_bytes_, 0);
+                             link->forget_payloads(*this) + std::exchange(direct_bytes_, 0) -
+                             std::exchange(preamble_unsent_, 0);
         queued_.clear();
         inflight_offset_ = inflight_.size();
         link->detach(*this, undelivered);

@@ -65,9 +65,11 @@ public:
 
     // create_inbound makes `pod`'s tunnel for stream `stream_id` of `link`, carrying
     // `connection`, and connects `upstream` to the application; the answer (200 or 503) follows
-    // the connect.
+    // the connect. `preamble` (an application tunnel's PROXY header, or empty) is written to the
+    // application first, before any payload.
     static Tunnel& create_inbound(WorkerContext& context, Pod& pod, ProxiedConnection& connection,
-                                  Link& link, int32_t stream_id, UpstreamSocket upstream);
+                                  Link& link, int32_t stream_id, UpstreamSocket upstream,
+                                  std::vector<uint8_t> preamble = {});
 
     Tunnel(const Tunnel&) = delete;
     Tunnel& operator=(const Tunnel&) = delete;
@@ -171,6 +173,10 @@ private:
     std::vector<uint8_t> inflight_;  // Owned bytes being sent, from `inflight_offset_`.
     size_t inflight_offset_ = 0;
     std::vector<uint8_t> queued_;  // Owned bytes waiting for the send in flight.
+    // preamble_unsent_ counts the bytes at the front of the owned bytes that are ours (the PROXY
+    // header), not the stream's: they return no flow-control window and are not the
+    // connection's bytes.
+    size_t preamble_unsent_ = 0;
     std::shared_ptr<const hbone::LinkEngine::PlaintextBuffer> direct_pin_;
     size_t direct_bytes_ = 0;
     const uint8_t* direct_data_ = nullptr;

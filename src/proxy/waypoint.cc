@@ -184,10 +184,10 @@ hbone::ProxyAddress proxy_address(const state::SocketAddr& address) {
 }  // namespace
 
 Result<std::vector<uint8_t>> proxy_header(const state::SocketAddr& client,
-                                          const certs::Identity& client_identity,
+                                          const std::optional<certs::Identity>& client_identity,
                                           const AppTunnelDecision& tunnel) {
     return hbone::build_proxy_v2(proxy_address(client), proxy_address(tunnel.header_destination),
-                                 client_identity.to_string());
+                                 client_identity ? client_identity->to_string() : "");
 }
 
 RbacConnection inbound_rbac_connection(const state::SocketAddr& peer,

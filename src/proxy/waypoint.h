@@ -112,11 +112,11 @@ AppTunnelDecision decide_app_tunnel(const state::Workload& local, const state::S
 // proxy_header returns the PROXY v2 header to write to the application when
 // `tunnel.send_proxy_header` (ztunnel's `write_proxy_protocol`): the client's address `client`
 // (the TCP peer of the HBONE connection), `tunnel.header_destination`, and TLV 0xD0 with
-// `client_identity` (the verified TLS peer). Cannot fail for an identity `certs::Identity`
-// accepts (they are far shorter than `hbone::kProxyV2IdentityMax`); the result stays a Result so
-// a caller handles the bound rather than assumes it.
+// `client_identity` (the verified TLS peer; no TLV without one). Cannot fail for an identity
+// `certs::Identity` accepts (they are far shorter than `hbone::kProxyV2IdentityMax`); the result
+// stays a Result so a caller handles the bound rather than assumes it.
 Result<std::vector<uint8_t>> proxy_header(const state::SocketAddr& client,
-                                          const certs::Identity& client_identity,
+                                          const std::optional<certs::Identity>& client_identity,
                                           const AppTunnelDecision& tunnel);
 
 // inbound_rbac_connection builds the RBAC inputs of an inbound HBONE stream exactly as ztunnel

@@ -20,8 +20,8 @@
 #   MESH_CERT_MODE     `ca` (default: --ca-dir, ztunnel signs) or `files` (--cert-dir
 #                      $MESH_WORK/certs, written by `mesh_issue_cert` as an agent would)
 #   MESH_EXTRA_CAPTURED  more captured pods ("N:NAME:X" words)
-#   MESH_NODE1_PODS, MESH_NODE2_PODS, MESH_EXTRA_WORKLOADS, MESH_EXTRA_SERVICES   see
-#                      mesh_config / mesh_workloads
+#   MESH_NODE1_PODS, MESH_NODE2_PODS, MESH_EXTRA_WORKLOADS, MESH_EXTRA_SERVICES
+#                      see mesh_config / mesh_workloads
 #   MESH_SERVICE_PORTS, MESH_SERVER_PORTS   the service's and the server endpoint's port maps
 #   MESH_POLICIES, MESH_LOG_LEVEL
 # Certificates in /config_dump: mesh_cert_serial, mesh_wait_cert_serial.
