@@ -229,7 +229,7 @@ TEST_CASE("config: each validation error names its JSON path") {
              replace("\"netns\": \"/var/run/netns/zt-a\"",
                      "\"netns\": \"/var/run/netns/zt-a\", \"name\": \"a\", \"namespace\": \"ns\", "
                      "\"serviceAccount\": 7"),
-             "pods[0].serviceAccount: expected a string, got number"},
+             "pods[0].serviceAccount: expected a string, got 7"},
             {"pod info that is no SPIFFE ID",
              replace("\"netns\": \"/var/run/netns/zt-a\"",
                      "\"netns\": \"/var/run/netns/zt-a\", \"name\": \"a\", \"namespace\": \"n/s\", "
