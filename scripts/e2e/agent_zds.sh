@@ -50,13 +50,19 @@ cleanup_zds() {
         [ -e "$pin" ] && umount -l "$pin" 2>/dev/null
     done
     umount -l "$NETNS_DIR" 2>/dev/null || true
+    if [ -f "$MESH_WORK/agent1.log" ]; then
+        echo "--- agent log (tail)"
+        tail -n 25 "$MESH_WORK/agent1.log"
+    fi
     mesh_down
 }
 trap cleanup_zds EXIT
 NODE1=$(zt_ns_node 1)
 
-# Node 1's static part: the mesh's file without its pods.
-jq 'del(.pods)' "$MESH_WORK/node1.json" >"$MESH_WORK/static1.json"
+# Node 1's static part: the mesh's file without its pods, workload uids as istiod makes them
+# (`c1//Pod/<ns>/<name>`, which the agent derives from the CNI's WorkloadInfo).
+jq 'del(.pods) | .workloads |= map(.uid |= sub("//v1/Pod/"; "//Pod/"))' "$MESH_WORK/node1.json" \
+    >"$MESH_WORK/static1.json"
 UDS=$MESH_WORK/zds.sock
 zt_bg "$NODE1" "$MESH_WORK/cni.log" $ZDS_PEER --uds "$UDS" --proto-dir "$proto_dir" --control 127.0.0.1:15096
 zt_wait_listen "$NODE1" 15096 20 || mesh_fail "ZDS server did not start: $(tail -5 "$MESH_WORK/cni.log")"
@@ -64,7 +70,8 @@ cni() { zt_in "$NODE1" curl -sf -X "$1" "http://127.0.0.1:15096$2" ${3:+-d "$3"}
 PODS_ADMIN=127.0.0.1:15000
 if [ "${ZT_PODS_API:-fake}" != ztunnel ]; then
     PODS_ADMIN=127.0.0.1:15100
-    zt_bg "$NODE1" "$MESH_WORK/fake-pods.log" $FAKE_PODS --listen "$PODS_ADMIN" --config "$MESH_WORK/node1.json"
+    zt_bg "$NODE1" "$MESH_WORK/fake-pods.log" $FAKE_PODS --listen "$PODS_ADMIN" --config "$MESH_WORK/node1.json" \
+        --ztunnel-log "$MESH_WORK/zt1.log"
     zt_wait_listen "$NODE1" 15100 20 || mesh_fail "fake /pods did not start"
 fi
 # ztunnel again, after the shared mount exists, so that its mount namespace receives the pins.

@@ -66,6 +66,13 @@ Result<std::string> pin_netns(const std::string& dir, std::string_view uid, int 
     return path;
 }
 
+bool pinned_is(const std::string& path, int fd) {
+    struct stat pinned;
+    struct stat wanted;
+    return ::stat(path.c_str(), &pinned) == 0 && ::fstat(fd, &wanted) == 0 &&
+           pinned.st_dev == wanted.st_dev && pinned.st_ino == wanted.st_ino;
+}
+
 Result<void> unpin_netns(const std::string& path) {
     while (::umount2(path.c_str(), MNT_DETACH) == 0) {
     }

@@ -26,6 +26,9 @@ bool valid_pin_name(std::string_view uid);
 // `Errc::sys` (mount needs CAP_SYS_ADMIN).
 Result<std::string> pin_netns(const std::string& dir, std::string_view uid, int fd);
 
+// pinned_is says whether `path` is a pin of the namespace `fd` refers to (same inode).
+bool pinned_is(const std::string& path, int fd);
+
 // unpin_netns unmounts and removes `path` (gone already: success).
 Result<void> unpin_netns(const std::string& path);
 

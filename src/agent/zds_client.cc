@@ -7,6 +7,7 @@
 
 #include "src/agent/zds_client.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -154,9 +155,8 @@ void ZdsClient::disconnect(std::string_view why) {
     if (state_ == ZdsState::stopping || state_ == ZdsState::stopped) {
         return;
     }
-    if (!held_workload_uid_.empty()) {
-        held_workload_uid_.clear();  // The CNI will send the add again.
-    }
+    held_workload_uid_.clear();  // The CNI will send the add again.
+    replacement_.reset();
     backoff_ns_ = backoff_ns_ == 0 ? options_.backoff_initial_ns
                                    : std::min(backoff_ns_ * 2, options_.backoff_max_ns);
     log::warn(kTarget, "ZDS connection lost; reconnecting",
@@ -366,6 +366,27 @@ void ZdsClient::handle(std::string_view packet, std::vector<UniqueFd> fds) {
 
 void ZdsClient::add(const std::string& uid, const std::string& name, const std::string& ns,
                     const std::string& sa, int fd) {
+    auto known = pods_.find(uid);
+    if (known != pods_.end() && !pinned_is(known->second.netns, fd)) {
+        // The pod's sandbox was recreated: another namespace under the same uid. ztunnel drains
+        // the old one before the new pin takes its path (as ztunnel replaces the proxy).
+        log::info(kTarget, "pod sandbox recreated; draining the old namespace first",
+                  {log::Field::str("uid", uid)});
+        replacement_ = std::make_unique<Replacement>();
+        replacement_->uid = uid;
+        replacement_->name = name;
+        replacement_->namespace_ = ns;
+        replacement_->service_account = sa;
+        replacement_->fd.reset(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+        seen_.insert(uid);
+        remove(uid);
+        held_workload_uid_.clear();
+        held_deadline_ns_ = loop_.clock().monotonic_ns() + options_.ack_timeout_ns;
+        state_ = ZdsState::holding;
+        next_poll_ns_ = 0;
+        maybe_poll();
+        return;
+    }
     auto pinned = pin_netns(options_.netns_dir, uid, fd);
     if (!pinned) {
         ack("cannot pin the network namespace: " + std::string(to_string(pinned.error().code)) +
@@ -400,7 +421,9 @@ void ZdsClient::add(const std::string& uid, const std::string& name, const std::
         observer_.on_pods_changed();
     }
     held_shas_.insert(observer_.current_sha256());
-    held_deadline_ns_ = loop_.clock().monotonic_ns() + options_.ack_timeout_ns;
+    if (state_ != ZdsState::holding) {  // A replacement keeps the deadline of its add.
+        held_deadline_ns_ = loop_.clock().monotonic_ns() + options_.ack_timeout_ns;
+    }
     state_ = ZdsState::holding;
     next_poll_ns_ = 0;
     maybe_poll();
@@ -448,6 +471,7 @@ void ZdsClient::tick() {
         log::warn(kTarget, "ztunnel did not confirm the pod's listeners in time",
                   {log::Field::str("workload", held_workload_uid_)});
         held_workload_uid_.clear();
+        replacement_.reset();  // The CNI sends the add again.
         ack("timed out waiting for ztunnel");
         return;
     }
@@ -574,8 +598,15 @@ void ZdsClient::poll_done(std::string_view body) {
             log::info(kTarget, "pod drained; netns unpinned",
                       {log::Field::str("uid", it->first), log::Field::str("netns", d.netns)});
             (void)unpin_netns(d.netns);
+            std::string uid = it->first;
             it = draining_.erase(it);
             observer_.on_pods_changed();  // Identities may have left the node.
+            if (replacement_ != nullptr && replacement_->uid == uid &&
+                state_ == ZdsState::holding) {
+                std::unique_ptr<Replacement> r = std::move(replacement_);
+                add(r->uid, r->name, r->namespace_, r->service_account, r->fd.get());
+                return;  // `add` polls again; `draining_` may have changed.
+            }
         } else {
             ++it;
         }

@@ -180,6 +180,18 @@ private:
     uint64_t nacks_ = 0;
     std::string last_nack_;
 
+    // A sandbox recreated under a known uid: the old pod is drained from ztunnel first (its
+    // config entry would not change, the pin's path being the same), then this add proceeds.
+    struct Replacement {
+        std::string uid;
+        std::string name;
+        std::string namespace_;
+        std::string service_account;
+        UniqueFd fd;
+    };
+
+    std::unique_ptr<Replacement> replacement_;
+
     // The add being held.
     std::string held_workload_uid_;
     std::set<std::string> held_shas_;
