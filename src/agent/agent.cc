@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "src/admin/handlers.h"
@@ -26,10 +27,12 @@
 #include "src/agent/ads_client.h"
 #include "src/agent/ads_session.h"
 #include "src/agent/agent_metrics.h"
+#include "src/agent/ca_client.h"
 #include "src/agent/config_writer.h"
 #include "src/agent/loop.h"
 #include "src/agent/status.h"
 #include "src/agent/xds_store.h"
+#include "src/agent/zds_client.h"
 #include "src/config/load.h"
 #include "src/lifecycle/process.h"
 #include "src/telemetry/log_queue.h"
@@ -47,6 +50,8 @@ constexpr std::string_view kTarget = "agent";
 // Readiness task names (`/ready` lists those still pending).
 constexpr std::string_view kReadyXds = "xds";
 constexpr std::string_view kReadyFile = "config file";
+constexpr std::string_view kReadyCerts = "certificates";
+constexpr std::string_view kReadyZds = "zds snapshot";
 
 // kStopDeadlineNs bounds the agent thread's shutdown (closing the stream, a last write).
 constexpr int64_t kStopDeadlineNs = 5 * kNanosPerSecond;
@@ -143,7 +148,7 @@ struct Shared {
 };
 
 // AgentThread is everything on the agent thread.
-class AgentThread {
+class AgentThread final : public ZdsObserver {
 public:
     explicit AgentThread(Shared& shared) : shared_(shared) {
         static_timer_.completion.callback = &AgentThread::on_static_timer;
@@ -156,6 +161,18 @@ private:
     static void on_static_timer(uring::Completion& self, int32_t res, uint32_t flags);
     // start_xds makes the ADS session and client and connects.
     void start_xds();
+    // start_ca makes the CA client (when --cert-dir is set and the CA is not turned off).
+    void start_ca();
+    // refresh_identities tells the CA client which identities this node's pods have.
+    void refresh_identities();
+    // start_zds makes the ZDS client (when --netns-dir is set and INPOD_UDS is not off).
+    void start_zds();
+    // compose_base is the --static file with the ZDS pods added.
+    state::Config compose_base() const;
+    void on_pods_changed() override;
+
+    std::string current_sha256() override { return writer_->status().sha256; }
+
     // stop ends everything on the ring and waits for the kernel (bounded).
     void stop();
     void on_response(const ResponseOutcome& outcome);
@@ -169,9 +186,13 @@ private:
     std::unique_ptr<AdsSession> session_;
     std::unique_ptr<AdsClient> client_;
     std::unique_ptr<ConfigWriter> writer_;
+    std::unique_ptr<CaClient> ca_;
+    std::unique_ptr<ZdsClient> zds_;
     uring::Timer static_timer_;
     uint64_t generation_written_ = 0;
     bool file_ready_released_ = false;
+    bool certs_ready_released_ = false;
+    bool zds_ready_released_ = false;
     bool stopping_ = false;
 };
 
@@ -201,15 +222,14 @@ void AgentThread::run() {
     writer_ = std::make_unique<ConfigWriter>(
             *loop_, writer_options,
             [this](std::vector<std::string>& warnings) {
-                static const state::Config kEmpty;
-                const state::Config& base =
-                        shared_.static_file ? shared_.static_file->config() : kEmpty;
-                return compose_config(base, *store_, &warnings);
+                return compose_config(compose_base(), *store_, &warnings);
             },
             shared_.metrics);
     writer_->init();
     report_start(true);
 
+    start_zds();
+    start_ca();
     if (options.xds_enabled) {
         start_xds();
     } else {
@@ -264,12 +284,156 @@ void AgentThread::start_xds() {
     client_->start();
 }
 
+void AgentThread::start_ca() {
+    const AgentOptions& options = shared_.options;
+    if (!options.ca_enabled || options.cert_dir.empty()) {
+        shared_.readiness.release(kReadyCerts);
+        return;
+    }
+    CaClientOptions ca_options;
+    ca_options.channel.host = options.ca_address.host;
+    ca_options.channel.port = options.ca_address.port;
+    ca_options.channel.server_name = options.alt_ca_hostname;
+    ca_options.channel.root_cert_file = options.ca_root_cert;
+    ca_options.token_file = options.token_file;
+    ca_options.cluster_id = options.cluster_id;
+    ca_options.cert_dir = options.cert_dir;
+    ca_options.secret_ttl_s = std::max<int64_t>(1, options.secret_ttl_ns / kNanosPerSecond);
+    ca_ = std::make_unique<CaClient>(*loop_, std::move(ca_options), shared_.metrics);
+    log::info("ca", "certificates from the Istio CA",
+              {log::Field::display("address", options.ca_address.host + ":" +
+                                                      std::to_string(options.ca_address.port)),
+               log::Field::str("cert_dir", options.cert_dir)});
+    refresh_identities();
+    ca_->start();
+}
+
+state::Config AgentThread::compose_base() const {
+    state::Config base = shared_.static_file ? shared_.static_file->config() : state::Config{};
+    if (zds_ != nullptr) {
+        for (const auto& [uid, zds_pod] : zds_->pods()) {
+            state::Pod pod;
+            pod.uid = zds_pod.workload_uid;
+            pod.netns = zds_pod.netns;
+            base.pods.push_back(std::move(pod));
+        }
+    }
+    return base;
+}
+
+void AgentThread::start_zds() {
+    const AgentOptions& options = shared_.options;
+    if (!options.inpod_enabled || options.netns_dir.empty()) {
+        shared_.readiness.release(kReadyZds);
+        return;
+    }
+    ZdsClientOptions zds_options;
+    zds_options.socket_path = options.inpod_uds;
+    zds_options.netns_dir = options.netns_dir;
+    zds_options.cluster_id = options.cluster_id;
+    auto admin = parse_server_address(options.ztunnel_admin);
+    std::optional<SocketAddress> address =
+            admin ? parse_address_literal(admin->host, admin->port) : std::nullopt;
+    if (!address) {
+        log::error("zds", "--ztunnel-admin must be an address literal with a port; ZDS is off",
+                   {log::Field::str("value", options.ztunnel_admin)});
+        return;  // Readiness stays blocked: the agent cannot ack any pod.
+    }
+    zds_options.ztunnel_admin = *address;
+    zds_ = std::make_unique<ZdsClient>(*loop_, std::move(zds_options), shared_.metrics, *this);
+    // Pods the previous run wrote stay in the file until the CNI's snapshot decides.
+    auto previous = config::load_file(options.config_out);
+    if (previous.errors.empty() && previous.snapshot) {
+        std::vector<std::pair<std::string, std::string>> entries;
+        for (const state::Pod& pod : previous.snapshot->config().pods) {
+            entries.emplace_back(pod.uid, pod.netns);
+        }
+        zds_->recover(entries);
+    }
+    log::info("zds", "pods from istio-cni",
+              {log::Field::str("uds", options.inpod_uds),
+               log::Field::str("netns_dir", options.netns_dir)});
+    zds_->start();
+}
+
+void AgentThread::on_pods_changed() {
+    if (session_ == nullptr || session_->synced()) {
+        (void)writer_->write_now();
+    }
+    refresh_identities();
+}
+
+void AgentThread::refresh_identities() {
+    if (ca_ == nullptr) {
+        return;
+    }
+    // The pods of this node are the --static file's (ZDS adds its own); each pod's identity
+    // comes from its workload, in the static file or from xDS, with the run's trust domain
+    // where the workload names none.
+    static const state::Config kEmpty;
+    const state::Config& base = shared_.static_file ? shared_.static_file->config() : kEmpty;
+    std::set<certs::Identity> wanted;
+    bool all_known = true;
+    for (const state::Pod& pod : base.pods) {
+        const state::Workload* workload = nullptr;
+        for (const state::Workload& w : base.workloads) {
+            if (w.uid == pod.uid) {
+                workload = &w;
+            }
+        }
+        if (workload == nullptr && store_ != nullptr) {
+            auto it = store_->address_entries().find(pod.uid);
+            if (it != store_->address_entries().end() && it->second.workload) {
+                workload = &*it->second.workload;
+            }
+        }
+        if (workload == nullptr) {
+            all_known = false;
+            continue;
+        }
+        auto id = certs::Identity::parse(workload->identity(shared_.options.trust_domain));
+        if (id) {
+            wanted.insert(std::move(*id));
+        }
+    }
+    // ZDS pods: the identity from the CNI's WorkloadInfo, before istiod knows the workload.
+    if (zds_ != nullptr) {
+        for (const auto& [uid, pod] : zds_->pods()) {
+            if (pod.service_account.empty()) {
+                all_known = false;  // Recovered from the file; the snapshot's add will say.
+                continue;
+            }
+            auto id = certs::Identity::from_parts(shared_.options.trust_domain, pod.namespace_,
+                                                  pod.service_account);
+            if (id) {
+                wanted.insert(std::move(*id));
+            }
+        }
+        // A deleted pod keeps its certificate until ztunnel drained it.
+        for (const auto& [ns, sa] : zds_->draining_identities()) {
+            auto id = certs::Identity::from_parts(shared_.options.trust_domain, ns, sa);
+            if (id) {
+                wanted.insert(std::move(*id));
+            }
+        }
+        all_known = all_known && zds_->snapshot_acked();
+    }
+    bool complete = all_known && (session_ == nullptr || session_->synced());
+    ca_->set_identities(wanted, complete);
+}
+
 void AgentThread::stop() {
     // Close the stream, keep a change that waited for its batch, then wait for the kernel to
     // give back everything of ours (bounded).
     stopping_ = true;
     if (client_ != nullptr) {
         client_->shutdown();
+    }
+    if (ca_ != nullptr) {
+        ca_->shutdown();
+    }
+    if (zds_ != nullptr) {
+        zds_->shutdown();
     }
     if (writer_->status().pending && (session_ == nullptr || session_->synced())) {
         (void)writer_->write_now();
@@ -280,7 +444,8 @@ void AgentThread::stop() {
     }
     int64_t deadline = monotonic_ns() + kStopDeadlineNs;
     auto busy = [this] {
-        return (client_ != nullptr && !client_->stopped()) || !writer_->idle() ||
+        return (client_ != nullptr && !client_->stopped()) || (ca_ != nullptr && !ca_->stopped()) ||
+               (zds_ != nullptr && !zds_->stopped()) || !writer_->idle() ||
                static_timer_.completion.in_kernel;
     };
     while (busy() && monotonic_ns() < deadline) {
@@ -290,12 +455,16 @@ void AgentThread::stop() {
         log::warn(kTarget, "the agent thread did not stop cleanly in time");
         // Its ring still holds operations: leave the objects to the process exit.
         (void)client_.release();
+        (void)ca_.release();
+        (void)zds_.release();
         (void)writer_.release();
         (void)loop_.release();
         return;
     }
     publish();
     client_.reset();
+    ca_.reset();
+    zds_.reset();
     writer_.reset();
     loop_.reset();
 }
@@ -312,11 +481,13 @@ void AgentThread::on_response(const ResponseOutcome& outcome) {
         // The first complete state goes out at once: ztunnel is waiting for it.
         generation_written_ = store_->generation();
         (void)writer_->write_now();
+        refresh_identities();
         return;
     }
     if (store_->generation() != generation_written_) {
         generation_written_ = store_->generation();
         writer_->changed();
+        refresh_identities();
     }
 }
 
@@ -325,6 +496,15 @@ void AgentThread::after_write() {
         (session_ == nullptr || session_->synced())) {
         file_ready_released_ = true;
         shared_.readiness.release(kReadyFile);
+    }
+    if (!certs_ready_released_ && ca_ != nullptr && ca_->all_available() &&
+        (session_ == nullptr || session_->synced())) {
+        certs_ready_released_ = true;
+        shared_.readiness.release(kReadyCerts);
+    }
+    if (zds_ != nullptr && zds_->snapshot_acked() && !zds_ready_released_) {
+        zds_ready_released_ = true;
+        shared_.readiness.release(kReadyZds);
     }
 }
 
@@ -339,6 +519,7 @@ void AgentThread::on_static_timer(uring::Completion& self, int32_t res, uint32_t
         if (agent->session_ == nullptr || agent->session_->synced()) {
             agent->writer_->changed();
         }
+        agent->refresh_identities();
     }
     agent->loop_->ring().arm_timer(agent->static_timer_, kStaticPollNs);
 }
@@ -362,6 +543,14 @@ void AgentThread::publish() {
         s.static_error = shared_.static_file->error();
     }
     s.writer = writer_->status();
+    s.ca_enabled = ca_ != nullptr;
+    if (ca_ != nullptr) {
+        s.certificates = ca_->status();
+    }
+    if (zds_ != nullptr) {
+        s.zds_enabled = true;
+        s.zds = zds_->status();
+    }
     shared_.board.publish(std::move(s));
 }
 
@@ -516,6 +705,8 @@ int run_started(const AgentOptions& options, lifecycle::ShutdownSignals& signals
     shared.started_unix_ns = unix_ns();
     readiness.block(kReadyXds);
     readiness.block(kReadyFile);
+    readiness.block(kReadyCerts);
+    readiness.block(kReadyZds);
 
     std::atomic<bool> quit{false};
     AgentAdmin handler(shared, levels, quit);
@@ -527,11 +718,6 @@ int run_started(const AgentOptions& options, lifecycle::ShutdownSignals& signals
                    {log::Field::str("address", options.admin_addr),
                     log::Field::display("error", to_string(server.error().code))});
         return 1;
-    }
-    if (!options.cert_dir.empty() || !options.netns_dir.empty()) {
-        log::info(kTarget,
-                  "the CA client and ZDS are not part of this agent yet; --cert-dir and "
-                  "--netns-dir are not used");
     }
     std::string admin_bound = options.admin_addr.substr(0, options.admin_addr.rfind(':') + 1) +
                               std::to_string((*server)->port());

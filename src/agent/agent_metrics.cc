@@ -58,7 +58,20 @@ AgentMetrics::AgentMetrics()
     , config_last_write(registry_.gauge({"ztunnel_agent_config_last_write_timestamp_seconds",
                                          "Unix time the config file was last written",
                                          {},
-                                         Stability::unstable})) {
+                                         Stability::unstable}))
+    , ca_requests(registry_.counter({"ztunnel_agent_ca_requests",
+                                     "Certificate requests to the Istio CA: issued (accepted and "
+                                     "written) or failed",
+                                     {"result"},
+                                     Stability::unstable}))
+    , ca_certificates(registry_.gauge({"ztunnel_agent_ca_certificates",
+                                       "Identities of this node's pods, by certificate state",
+                                       {"state"},
+                                       Stability::unstable}))
+    , zds_acks(registry_.counter({"ztunnel_agent_zds_acks",
+                                  "Answers to istio-cni's ZDS requests: ack or nack",
+                                  {"result"},
+                                  Stability::unstable})) {
     registry_.callback({"process_open_fds", "Number of open file descriptors", {}},
                        MetricType::gauge, &open_fds, nullptr);
     registry_.callback({"process_max_fds", "Maximum number of open file descriptors", {}},

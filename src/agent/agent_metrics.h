@@ -43,6 +43,12 @@ public:
     telemetry::ShardedFamily& config_writes;
     // ztunnel_agent_config_last_write_timestamp_seconds: when the file was last written.
     telemetry::GaugeFamily& config_last_write;
+    // ztunnel_agent_ca_requests_total{result="issued|failed"}: CreateCertificate outcomes.
+    telemetry::ShardedFamily& ca_requests;
+    // ztunnel_agent_ca_certificates{state="Initializing|Available|Unavailable"}: identities.
+    telemetry::GaugeFamily& ca_certificates;
+    // ztunnel_agent_zds_acks_total{result="ack|nack"}: answers to istio-cni.
+    telemetry::ShardedFamily& zds_acks;
 };
 
 }  // namespace zt::agent

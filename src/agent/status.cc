@@ -179,12 +179,49 @@ std::string render_debug_json(const AgentSnapshot& s, const std::vector<std::str
     j.open('{');
     render_file(j, s.writer);
     j.close('}');
-    // The agent's part 2 (ZDS, the Istio CA) fills these.
+    j.key("zds");
+    j.open('{');
+    j.boolean("enabled", s.zds_enabled);
+    j.str("state", to_string(s.zds.state));
+    j.boolean("snapshotAcked", s.zds.snapshot_acked);
+    j.num("connections", s.zds.connections);
+    j.num("acks", s.zds.acks);
+    j.num("nacks", s.zds.nacks);
+    j.str("lastNack", s.zds.last_nack);
+    j.key("draining");
+    j.open('[');
+    for (const std::string& path : s.zds.draining) {
+        j.string_value(path);
+    }
+    j.close(']');
+    j.close('}');
     j.key("pods");
     j.open('[');
+    for (const ZdsPod& pod : s.zds.pods) {
+        j.open('{');
+        j.str("uid", pod.uid);
+        j.str("workloadUid", pod.workload_uid);
+        j.str("name", pod.name);
+        j.str("namespace", pod.namespace_);
+        j.str("serviceAccount", pod.service_account);
+        j.str("netns", pod.netns);
+        j.close('}');
+    }
     j.close(']');
     j.key("certificates");
     j.open('[');
+    for (const CertStatus& c : s.certificates) {
+        j.open('{');
+        j.str("identity", c.identity);
+        j.str("state", to_string(c.state));
+        j.time("expires", c.not_after_unix * kNanosPerSecond);
+        j.time("renewAt", c.refresh_at_unix * kNanosPerSecond);
+        j.boolean("inFlight", c.in_flight);
+        j.num("retryInMs", uint64_t(c.retry_in_ns / kNanosPerMilli));
+        j.num("issued", c.issued);
+        j.str("lastError", c.last_error);
+        j.close('}');
+    }
     j.close(']');
     j.close('}');
     out += '\n';

@@ -11,7 +11,9 @@
 
 #include "src/agent/ads_client.h"
 #include "src/agent/ads_session.h"
+#include "src/agent/ca_client.h"
 #include "src/agent/config_writer.h"
+#include "src/agent/zds_client.h"
 
 namespace zt::agent {
 
@@ -30,6 +32,10 @@ struct AgentSnapshot {
     std::string static_file;
     std::string static_error;
     WriterStatus writer;
+    bool ca_enabled = false;
+    std::vector<CertStatus> certificates;
+    bool zds_enabled = false;
+    ZdsStatus zds;
 };
 
 // StatusBoard holds the latest snapshot. Thread-safe.
@@ -52,8 +58,9 @@ private:
 
 // render_debug_json renders `snapshot` (and the readiness tasks still `pending`) as the JSON body
 // of `GET /debug`: `xds` (connection, per-type last ACK/NACK, resource counts), `configFile`
-// (path, writes, last write, sha256, counts, last error), `static`, `ready`, `pending`; `pods`
-// and `certificates` are empty lists until the agent's part 2.
+// (path, writes, last write, sha256, counts, last error), `static`, `ready`, `pending`,
+// `certificates` (per identity: state, expiry, renewal, last error), `zds` (connection, acks,
+// last NACK) and `pods` (from istio-cni: uid, workload uid, pin, identity parts).
 std::string render_debug_json(const AgentSnapshot& snapshot,
                               const std::vector<std::string>& pending);
 
