@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "src/config/incremental_load.h"
 #include "src/config/load.h"
 #include "src/config/parse.h"
 #include "src/config/render.h"
@@ -151,15 +152,18 @@ WriteResult ConfigWriter::produce(Attempt& a) {
         log::warn(kTarget, "config content adjusted", {log::Field::str("reason", warning)});
     }
     a.composed = clock.monotonic_ns();
-    a.text = config::render(a.config);
+    a.text = renderer_.render(a.config);
     a.sha = config::sha256_hex(a.text);
     a.rendered = a.validated = clock.monotonic_ns();
     WriteResult result = WriteResult::written;
     if (a.sha == status_.sha256) {
         result = WriteResult::unchanged;
     } else {
-        config::LoadResult loaded = config::load_text(a.text);
+        // check-config's verdict on these exact bytes, parsing only the lines the last
+        // validation did not see (src/config/incremental_load.h says why it is the same).
+        config::LoadResult loaded = renderer_.load(a.text);
         a.validated = clock.monotonic_ns();
+        a.parsed = renderer_.parsed();
         if (!loaded.errors.empty()) {
             result = WriteResult::invalid;
             status_.last_error = loaded.errors.front();
@@ -207,6 +211,7 @@ void ConfigWriter::record(const Attempt& a, WriteResult result) {
                        log::Field::num("compose_ms", ms(a.composed - a.started)),
                        log::Field::num("render_ms", ms(a.rendered - a.composed)),
                        log::Field::num("validate_ms", ms(a.validated - a.rendered)),
+                       log::Field::num("parsed_lines", a.parsed),
                        log::Field::num("write_ms", ms(a.ended - a.validated))});
             break;
         case WriteResult::unchanged:

@@ -3,7 +3,9 @@
 // ConfigWriter writes ztunnel's config file (SPEC.md §2) for the agent: the content comes from a
 // compose function (the `--static` file and what istiod sent), is rendered by
 // `config::render`, and is written only when it differs from what the file holds, only when
-// `config::load_text` (what `ztunnel check-config` runs) accepts it, and atomically (a temporary
+// `config::load_text` (what `ztunnel check-config` runs) accepts it (through
+// `config::IncrementalLoad`, which runs the same steps but parses only lines it has not seen
+// in the previous file), and atomically (a temporary
 // file in the same folder renamed over the old one), so ztunnel never reads a partial or invalid
 // file. Changes are batched: the first change arms a timer, and everything that
 // arrives within the batch window goes out in one write.
@@ -23,6 +25,7 @@
 
 #include "src/agent/agent_metrics.h"
 #include "src/agent/loop.h"
+#include "src/config/incremental_load.h"
 #include "src/state/types.h"
 #include "zt/result.h"
 
@@ -110,6 +113,7 @@ private:
         std::string text;
         std::string sha;
         int64_t started = 0, composed = 0, rendered = 0, validated = 0, ended = 0;
+        size_t parsed = 0;  // Lines the validation parsed (the rest came from its cache).
     };
 
     static void on_timer(uring::Completion& self, int32_t res, uint32_t flags);
@@ -125,6 +129,8 @@ private:
     WriterOptions options_;
     Compose compose_;
     AgentMetrics& metrics_;
+    // renderer_ renders and validates, keeping each line's parse for the next write.
+    config::IncrementalLoad renderer_;
     uring::Timer timer_;
     bool pending_ = false;
     bool shut_down_ = false;

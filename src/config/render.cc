@@ -540,20 +540,43 @@ void pod(Out& out, const state::Pod& p) {
     out.end_object();
 }
 
+// The file's frame: one object of four sections, each a list with one element per line.
+constexpr std::string_view kFileStart = "{\n";
+constexpr std::string_view kFileEnd = "}\n";
+
+void open_section(std::string& text, std::string_view name) {
+    text.append("\"");
+    text.append(name);
+    text.append("\": [");
+}
+
+void close_section(std::string& text, bool empty, bool last) {
+    text.append(empty ? "]" : "\n]");
+    text.append(last ? "\n" : ",\n");
+}
+
 // section writes `"name": [` and one element per line.
 template <class T>
 void section(std::string& text, std::string_view name, const std::vector<T>& items,
              void (*write_one)(Out&, const T&), bool last) {
-    text.append("\"");
-    text.append(name);
-    text.append("\": [");
+    open_section(text, name);
     for (size_t i = 0; i < items.size(); ++i) {
         text.append(i == 0 ? "\n" : ",\n");
         Out out(text);
         write_one(out, items[i]);
     }
-    text.append(items.empty() ? "]" : "\n]");
-    text.append(last ? "\n" : ",\n");
+    close_section(text, items.empty(), last);
+}
+
+// section_of_lines is `section` for elements already rendered by `render_line`.
+void section_of_lines(std::string& text, std::string_view name,
+                      const std::vector<std::string>& lines, bool last) {
+    open_section(text, name);
+    for (size_t i = 0; i < lines.size(); ++i) {
+        text.append(i == 0 ? "\n" : ",\n");
+        text.append(lines[i]);
+    }
+    close_section(text, lines.empty(), last);
 }
 
 }  // namespace
@@ -563,12 +586,50 @@ std::string render(const state::Config& config) {
     // About what a workload line takes, so a large file grows the buffer only a few times.
     text.reserve(256 + 512 * (config.workloads.size() + config.services.size()) +
                  256 * (config.policies.size() + config.pods.size()));
-    text.append("{\n");
+    text.append(kFileStart);
     section(text, "workloads", config.workloads, &workload, false);
     section(text, "services", config.services, &service, false);
     section(text, "policies", config.policies, &policy, false);
     section(text, "pods", config.pods, &pod, true);
-    text.append("}\n");
+    text.append(kFileEnd);
+    return text;
+}
+
+void render_line(std::string& text, const state::Workload& w) {
+    Out out(text);
+    workload(out, w);
+}
+
+void render_line(std::string& text, const state::Service& s) {
+    Out out(text);
+    service(out, s);
+}
+
+void render_line(std::string& text, const state::Policy& p) {
+    Out out(text);
+    policy(out, p);
+}
+
+void render_line(std::string& text, const state::Pod& p) {
+    Out out(text);
+    pod(out, p);
+}
+
+std::string render_lines(const RenderedLines& lines) {
+    size_t size = 64;
+    for (const auto* list : {&lines.workloads, &lines.services, &lines.policies, &lines.pods}) {
+        for (const std::string& line : *list) {
+            size += line.size() + 2;
+        }
+    }
+    std::string text;
+    text.reserve(size);
+    text.append(kFileStart);
+    section_of_lines(text, "workloads", lines.workloads, false);
+    section_of_lines(text, "services", lines.services, false);
+    section_of_lines(text, "policies", lines.policies, false);
+    section_of_lines(text, "pods", lines.pods, true);
+    text.append(kFileEnd);
     return text;
 }
 

@@ -7,6 +7,7 @@
 // files shows the resources that changed).
 
 #include <string>
+#include <vector>
 
 #include "src/state/types.h"
 
@@ -21,5 +22,20 @@ namespace zt::config {
 // can produce. Bytes that are not UTF-8 in a string become U+FFFD, so the output is always
 // JSON. `config.unsupported` is not written: it is derived, not content.
 std::string render(const state::Config& config);
+
+// render_line appends one element exactly as `render` writes its line (no comma, no newline).
+void render_line(std::string& text, const state::Workload& workload);
+void render_line(std::string& text, const state::Service& service);
+void render_line(std::string& text, const state::Policy& policy);
+void render_line(std::string& text, const state::Pod& pod);
+
+// RenderedLines are a config's elements, each rendered by `render_line`, in the file's order.
+struct RenderedLines {
+    std::vector<std::string> workloads, services, policies, pods;
+};
+
+// render_lines frames the lines as `render` frames its elements: for the lines of `config`,
+// `render_lines(lines) == render(config)`.
+std::string render_lines(const RenderedLines& lines);
 
 }  // namespace zt::config

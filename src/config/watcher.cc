@@ -1,7 +1,8 @@
 // watcher.cc follows the config file with inotify on its directory plus a stat poll, debounces
-// bursts, and publishes each valid version with one atomic swap. It runs only on the control
-// thread, inside `process()`/`tick()`; it must never block (the inotify fd is non-blocking) and
-// never publish a snapshot that did not pass every check.
+// bursts of in-place writes (a rename into place is read at once), and publishes each valid version
+// with one atomic swap. It runs only on the control thread, inside `process()`/`tick()`; it must
+// never block (the inotify fd is non-blocking) and never publish a snapshot that did not pass every
+// check.
 
 #include "src/config/watcher.h"
 
@@ -102,6 +103,7 @@ void Watcher::process() {
                 // Events were lost; we cannot know what changed, so read everything again.
                 ++stats_.inotify_overflow_total;
                 force_ = true;
+                complete_ = false;
                 relevant = true;
                 continue;
             }
@@ -111,12 +113,18 @@ void Watcher::process() {
                     watch_ = -1;
                 }
                 relevant = true;
+                complete_ = false;
                 continue;
             }
             std::string_view name =
                     event->len > 0 ? std::string_view(event->name) : std::string_view();
             if (name == name_ || name == kK8sDataLink) {
                 relevant = true;
+                // A rename INTO the file's name (the agent's temp file, Kubernetes' `..data`
+                // link) puts a whole file in place at once: nothing more is coming for it, so
+                // waiting for quiet only adds latency. Anything else (an in-place write, a
+                // delete) may be part of a longer sequence and keeps the debounce.
+                complete_ = (event->mask & IN_MOVED_TO) != 0;
             }
         }
     }
@@ -130,11 +138,17 @@ void Watcher::process() {
     }
 }
 
+int64_t Watcher::due_ns() const {
+    if (complete_ && !force_) {
+        return last_event_ns_;
+    }
+    return std::min(last_event_ns_ + options_.debounce_ns, first_event_ns_ + options_.max_delay_ns);
+}
+
 int64_t Watcher::next_deadline_ns() const {
     int64_t deadline = next_poll_ns_;
     if (pending_) {
-        deadline = std::min(deadline, std::min(last_event_ns_ + options_.debounce_ns,
-                                               first_event_ns_ + options_.max_delay_ns));
+        deadline = std::min(deadline, due_ns());
     }
     if (!ready()) {
         deadline = std::min(deadline, next_not_ready_log_ns_);
@@ -147,11 +161,11 @@ void Watcher::tick() {
     if (watch_ < 0 && now >= next_poll_ns_) {
         add_watch();
     }
-    if (pending_ && (now >= last_event_ns_ + options_.debounce_ns ||
-                     now >= first_event_ns_ + options_.max_delay_ns)) {
+    if (pending_ && now >= due_ns()) {
         pending_ = false;
         bool force = force_;
         force_ = false;
+        complete_ = false;
         reload(force);
     } else if (now >= next_poll_ns_) {
         // The fallback for filesystems without events, lost events and a lost watch.
@@ -174,6 +188,7 @@ void Watcher::tick() {
 bool Watcher::reload_now() {
     pending_ = false;
     force_ = false;
+    complete_ = false;
     return reload(true);
 }
 

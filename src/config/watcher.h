@@ -2,7 +2,8 @@
 
 // `Watcher` keeps the published snapshot in step with the config file (SPEC.md §2, reliability
 // §4): inotify on the file's DIRECTORY (so rename-over, in-place rewrite, delete + re-create
-// and the Kubernetes `..data` symlink swap are all seen), a debounce for bursts, a periodic stat
+// and the Kubernetes `..data` symlink swap are all seen), a debounce for bursts of in-place
+// writes (none after a rename into place: the file is whole the moment it appears), a periodic stat
 // check for anything inotify misses, and a full reload after an inotify queue overflow. A valid
 // file replaces the snapshot with one atomic pointer swap in the `SnapshotStore`; an invalid one
 // keeps the last good snapshot, logs every error with its path and is counted.
@@ -45,7 +46,8 @@ struct ReloadStats {
 
 struct WatcherOptions {
     std::string path;                                 // The config file.
-    int64_t debounce_ns = 100 * kNanosPerMilli;       // Quiet time after an event before reading.
+    int64_t debounce_ns = 100 * kNanosPerMilli;       // Quiet time after an event before reading
+                                                      // (not after a rename into place).
     int64_t max_delay_ns = 1000 * kNanosPerMilli;     // A burst never delays a reload longer.
     int64_t poll_interval_ns = 5 * kNanosPerSecond;   // Stat check while ready.
     int64_t retry_interval_ns = 1 * kNanosPerSecond;  // Stat check while not ready.
@@ -104,6 +106,9 @@ private:
     void add_watch();
     FileStamp stamp() const;
     bool reload(bool force);
+    // due_ns is when a pending reload runs: at once after a rename into place, else after the
+    // debounce (bounded by max_delay_ns from the first event).
+    int64_t due_ns() const;
     void record_failure(const std::string& signature, std::vector<std::string> errors);
 
     WatcherOptions options_;
@@ -116,6 +121,7 @@ private:
     bool watch_warned_ = false;
     bool pending_ = false;
     bool force_ = false;
+    bool complete_ = false;  // The last relevant event was a rename into place.
     int64_t first_event_ns_ = 0;
     int64_t last_event_ns_ = 0;
     int64_t next_poll_ns_ = 0;

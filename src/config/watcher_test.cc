@@ -229,12 +229,12 @@ TEST_CASE("config: truncations of a valid file at every 7th byte are all rejecte
     CHECK(f.watcher->stats().success_total == 1);
 }
 
-TEST_CASE("config: a burst of events is debounced into one reload") {
+TEST_CASE("config: a burst of in-place writes is debounced into one reload") {
     Fixture f;
     write_atomic(f.path, config_named("v0"));
     f.start();
     for (int i = 1; i <= 5; ++i) {
-        write_atomic(f.path, config_named("burst-" + std::to_string(i)));
+        write_in_place(f.path, config_named("burst-" + std::to_string(i)));
         f.watcher->process();
         f.clock.advance_ns(20 * zt::kNanosPerMilli);
         f.watcher->tick();
@@ -245,6 +245,38 @@ TEST_CASE("config: a burst of events is debounced into one reload") {
     f.watcher->tick();
     CHECK(loaded_name(f.store) == "burst-5");
     CHECK(f.watcher->stats().success_total == 2);
+}
+
+TEST_CASE("config: a rename into place is read at once, without the debounce") {
+    Fixture f;
+    write_atomic(f.path, config_named("v0"));
+    f.start();
+    write_atomic(f.path, config_named("renamed"));
+    f.watcher->process();
+    // Due now: the clock has not moved, and the debounce would put it 100 ms away.
+    CHECK(f.watcher->next_deadline_ns() <= f.clock.monotonic_ns());
+    f.watcher->tick();
+    CHECK(loaded_name(f.store) == "renamed");
+    CHECK(f.watcher->stats().success_total == 2);
+
+    // A rename followed by an in-place write of the new file is not whole yet: debounced.
+    write_atomic(f.path, config_named("renamed-2"));
+    write_in_place(f.path, config_named("then-in-place"));
+    f.watcher->process();
+    CHECK(f.watcher->next_deadline_ns() > f.clock.monotonic_ns());
+    f.watcher->tick();
+    CHECK(loaded_name(f.store) == "renamed");
+    f.clock.advance_ns(100 * zt::kNanosPerMilli);
+    f.watcher->tick();
+    CHECK(loaded_name(f.store) == "then-in-place");
+
+    // An in-place write then a rename over it: the rename put a whole file in place last.
+    write_in_place(f.path, config_named("in-place"));
+    write_atomic(f.path, config_named("renamed-last"));
+    f.watcher->process();
+    f.watcher->tick();
+    CHECK(loaded_name(f.store) == "renamed-last");
+    CHECK(f.watcher->stats().success_total == 4);
 }
 
 TEST_CASE("config: the stat poll catches a change whose event was missed") {

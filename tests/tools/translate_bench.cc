@@ -8,6 +8,8 @@
 //
 // usage: translate_bench [--runs N] [--workloads N] [--services N] [--policies N]
 
+#include <time.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -17,6 +19,7 @@
 #include <vector>
 
 #include "src/agent/translate.h"
+#include "src/config/incremental_load.h"
 #include "src/config/load.h"
 #include "src/config/render.h"
 
@@ -111,6 +114,12 @@ double median(std::vector<double> values) {
     return values[values.size() / 2];
 }
 
+double cpu_ms() {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) * 1e3 + double(ts.tv_nsec) / 1e6;
+}
+
 double ms_since(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
             .count();
@@ -158,6 +167,7 @@ int main(int argc, char** argv) {
 
     zt::agent::TranslateContext context;
     std::vector<double> translate_ms, render_ms, load_ms;
+    zt::state::Config last_config;
     size_t bytes = 0;
     for (int run = 0; run < options.runs; ++run) {
         auto start = std::chrono::steady_clock::now();
@@ -178,6 +188,7 @@ int main(int argc, char** argv) {
                     *zt::agent::translate_authorization(authorization, context).policy);
         }
         translate_ms.push_back(ms_since(start));
+        last_config = config;
 
         start = std::chrono::steady_clock::now();
         std::string text = zt::config::render(config);
@@ -193,10 +204,43 @@ int main(int argc, char** argv) {
             return 1;
         }
     }
+    // What the agent's writer does for a change of one workload: render line by line and
+    // validate with config::IncrementalLoad (load_text's steps, parsing only the new line).
+    // CPU time as well as wall time: on a shared machine the CPU figures are the comparable ones.
+    zt::config::IncrementalLoad incremental;
+    (void)incremental.load(incremental.render(last_config));
+    std::vector<double> inc_render_ms, inc_load_ms, inc_load_cpu_ms, full_load_cpu_ms;
+    size_t parsed_lines = 0;
+    for (int run = 0; run < options.runs; ++run) {
+        last_config.workloads[size_t(run) % last_config.workloads.size()].canonical_revision =
+                "rev-" + std::to_string(run);
+        auto start = std::chrono::steady_clock::now();
+        std::string text = incremental.render(last_config);
+        inc_render_ms.push_back(ms_since(start));
+        start = std::chrono::steady_clock::now();
+        double cpu = cpu_ms();
+        auto loaded = incremental.load(text);
+        inc_load_cpu_ms.push_back(cpu_ms() - cpu);
+        inc_load_ms.push_back(ms_since(start));
+        parsed_lines = incremental.parsed();
+        if (!loaded.errors.empty()) {
+            std::fprintf(stderr, "translate_bench: the changed file does not load: %s\n",
+                         loaded.errors.front().c_str());
+            return 1;
+        }
+        cpu = cpu_ms();
+        (void)zt::config::load_text(text);
+        full_load_cpu_ms.push_back(cpu_ms() - cpu);
+    }
     std::printf("resources: %d workloads, %d services, %d policies; file %.2f MiB\n",
                 options.workloads, options.services, options.policies,
                 double(bytes) / (1024.0 * 1024.0));
     std::printf("median of %d runs: translate %.1f ms, render %.1f ms, load_text %.1f ms\n",
                 options.runs, median(translate_ms), median(render_ms), median(load_ms));
+    std::printf(
+            "one workload changed, median: render by lines %.1f ms, incremental load %.1f ms "
+            "(%zu line parsed); CPU: incremental load %.1f ms, load_text %.1f ms\n",
+            median(inc_render_ms), median(inc_load_ms), parsed_lines, median(inc_load_cpu_ms),
+            median(full_load_cpu_ms));
     return 0;
 }
