@@ -315,6 +315,12 @@ state::Config AgentThread::compose_base() const {
             state::Pod pod;
             pod.uid = zds_pod.workload_uid;
             pod.netns = zds_pod.netns;
+            // The CNI's WorkloadInfo, so ztunnel opens the pod's listeners at once with this
+            // identity, before istiod's workload reaches the file (ztunnel waits for it per
+            // connection).
+            pod.name = zds_pod.name;
+            pod.namespace_ = zds_pod.namespace_;
+            pod.service_account = zds_pod.service_account;
             base.pods.push_back(std::move(pod));
         }
     }
