@@ -296,6 +296,7 @@ soak:
 
 tidy:
 	$(Q)scripts/tidy.sh
+	$(Q)scripts/check-citations.sh
 
 # clang-format 16 is the pinned formatter (`InsertBraces` needs >= 15); format-check fails on any
 # file it would change.

@@ -1,7 +1,8 @@
 #pragma once
 
-// The `certificates` section of `/config_dump` in ztunnel's shape (ecosystem.md §1.3), as plain
-// strings: src/config renders the JSON (`identity`, `state`, `certChain`, `rootCerts`; each cert
+// The `certificates` section of `/config_dump` in ztunnel's shape (docs/ecosystem.md §1.3), as
+// plain strings: src/config renders the JSON (`identity`, `state`, `certChain`, `rootCerts`; each
+// cert
 // `{pem, serialNumber, validFrom, expirationTime}`).
 
 #include <string>

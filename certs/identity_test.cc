@@ -1,5 +1,5 @@
-// Unit tests for certs/identity: the strict SPIFFE parser (reliability.md §3.1, §6a A7) and the
-// accessors other modules build on.
+// Unit tests for certs/identity: the strict SPIFFE parser (docs/reliability.md §3.1, §6a A7) and
+// the accessors other modules build on.
 
 #include "certs/identity.h"
 
@@ -50,7 +50,7 @@ TEST_CASE("certs: from_parts builds the same identity parse does, with the same 
     CHECK(err.error().code == zt::Errc::bad_identity);
 }
 
-TEST_CASE("certs: malformed SPIFFE IDs are refused (reliability A7)") {
+TEST_CASE("certs: malformed SPIFFE IDs are refused (docs/reliability.md A7)") {
     const std::vector<std::string> bad = {
             "",
             "spiffe://",

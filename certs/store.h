@@ -8,7 +8,7 @@
 //    ahead of need (`want`) for every identity of a local pod, renewed at half-life, and retried
 //    after a failure with capped exponential backoff (~1 s x2 ±20 %, at most 150 s) while a
 //    still-valid certificate stays in use.
-//  - File mode (`--cert-dir`, SPEC.md §4): a control agent writes `DIR/root-cert.pem` and
+//  - File mode (`--cert-dir`, docs/contract.md §4): a control agent writes `DIR/root-cert.pem` and
 //    `DIR/<ns>/<sa>/{cert-chain.pem,key.pem}`. Each `tick` stats the files (every
 //    `file_poll_interval_ms`); a change is loaded for new handshakes at once. A certificate filed
 //    under another identity, an expired one, a key that does not match or a chain that does not
@@ -114,7 +114,7 @@ public:
     static std::unique_ptr<CertStore> with_issuer(std::unique_ptr<Issuer> issuer,
                                                   const Clock& clock, StoreOptions options = {});
 
-    // with_files makes a file-mode store reading `cert_dir` (SPEC.md §4). Borrows `clock`.
+    // with_files makes a file-mode store reading `cert_dir` (docs/contract.md §4). Borrows `clock`.
     static std::unique_ptr<CertStore> with_files(std::string cert_dir, const Clock& clock,
                                                  StoreOptions options = {});
 

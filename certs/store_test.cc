@@ -1,6 +1,7 @@
 // Unit tests for certs/store driven by a FakeClock: issue ahead of need, half-life renewal,
 // backoff while a valid certificate stays in use, expiry, file-mode loading, rotation and the
-// refusals that keep the last good certificate (SPEC.md §4, reliability.md §3.4), and the dump.
+// refusals that keep the last good certificate (docs/contract.md §4, docs/reliability.md §3.4), and
+// the dump.
 
 #include "certs/store.h"
 

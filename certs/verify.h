@@ -1,6 +1,6 @@
 #pragma once
 
-// X.509-SVID verification (reliability.md §3.1, §3.3): a peer's chain must build to one of the
+// X.509-SVID verification (docs/reliability.md §3.1, §3.3): a peer's chain must build to one of the
 // trust bundle's roots, every certificate must be valid at the given time, and the leaf must be
 // an SVID: not a CA, critical key usage with digitalSignature and neither keyCertSign nor cRLSign,
 // the extended key usage of the peer's side, and exactly one URI SAN that is a valid SPIFFE ID in
@@ -36,7 +36,8 @@
 namespace zt::certs {
 
 // kMaxPeerChainCerts caps the certificates a peer may send (leaf included); more fail with
-// `Errc::cert_chain_too_long` before any is parsed (reliability A13: a 100-certificate chain).
+// `Errc::cert_chain_too_long` before any is parsed (docs/reliability.md A13: a 100-certificate
+// chain).
 inline constexpr size_t kMaxPeerChainCerts = 8;
 
 // kMaxVerifyDepth caps the intermediates allowed between the leaf and a root.

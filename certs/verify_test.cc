@@ -1,6 +1,6 @@
 // Unit tests for certs/verify: X.509-SVID path validation and leaf profile with certificates made
-// at run time by tests/support/test_ca (reliability.md §6a A4–A10), plus the two identity checks
-// hbone/ applies after verification.
+// at run time by tests/support/test_ca (docs/reliability.md §6a A4–A10), plus the two identity
+// checks hbone/ applies after verification.
 
 #include "certs/verify.h"
 

@@ -1,8 +1,9 @@
 #pragma once
 
-// HBONE CONNECT vocabulary (SPEC.md §5, ztunnel-behaviour §2.3–2.4): the `:authority` of a CONNECT
-// request parsed strictly, and the `baggage`, `forwarded` and `traceparent` request headers built
-// from caller data. Pure functions over strings; no I/O, no workloads.
+// HBONE CONNECT vocabulary (docs/contract.md §5, docs/ztunnel-reference.md §2.3–2.4): the
+// `:authority` of a CONNECT request parsed strictly, and the `baggage`, `forwarded` and
+// `traceparent` request headers built from caller data. Pure functions over strings; no I/O, no
+// workloads.
 
 #include <array>
 #include <cstdint>
@@ -85,7 +86,7 @@ struct ConnectRequest {
     std::string traceparent;
 };
 
-// Status codes an HBONE server answers (ztunnel-behaviour §2.4).
+// Status codes an HBONE server answers (docs/ztunnel-reference.md §2.4).
 inline constexpr uint16_t kStatusOk = 200;
 inline constexpr uint16_t kStatusBadRequest = 400;
 inline constexpr uint16_t kStatusUnauthorized = 401;

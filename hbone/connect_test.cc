@@ -1,5 +1,5 @@
-// Unit tests for hbone/connect: the strict `:authority` parser (reliability.md §6a B3, B6) and the
-// HBONE request headers built from caller data (ztunnel-behaviour §2.3).
+// Unit tests for hbone/connect: the strict `:authority` parser (docs/reliability.md §6a B3, B6) and
+// the HBONE request headers built from caller data (docs/ztunnel-reference.md §2.3).
 
 #include "hbone/connect.h"
 

@@ -12,10 +12,10 @@
 #include <nghttp2/nghttp2.h>
 
 // Optional nghttp2 functions, detected by symbol rather than by version: Debian backports them
-// into a library that still calls itself 1.52.0 (reliability.md §2). A weak declaration resolves
-// to null when the linked library lacks the symbol, so one binary does the right thing on a
-// vanilla 1.52 (no protection, counted as unavailable) and on Debian's (protection on). This keeps
-// the shared Makefile free of probes. Declared here again, weak, after <nghttp2/nghttp2.h>.
+// into a library that still calls itself 1.52.0 (docs/reliability.md §2). A weak declaration
+// resolves to null when the linked library lacks the symbol, so one binary does the right thing on
+// a vanilla 1.52 (no protection, counted as unavailable) and on Debian's (protection on). This
+// keeps the shared Makefile free of probes. Declared here again, weak, after <nghttp2/nghttp2.h>.
 extern "C" {
 __attribute__((weak)) void nghttp2_option_set_stream_reset_rate_limit(nghttp2_option* option,
                                                                       uint64_t burst,

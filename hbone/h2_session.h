@@ -1,7 +1,7 @@
 #pragma once
 
 // H2Session: the HTTP/2 side of HBONE as a sans-I/O engine over nghttp2's `mem_recv`/`mem_send`
-// (style-anchors §3.6, nghttpx `downstream_read`/`downstream_write`). Bytes go in through `feed`,
+// (docs/style.md §3.6, nghttpx `downstream_read`/`downstream_write`). Bytes go in through `feed`,
 // bytes come out through `pending_output`/`consume_output`, and everything that happened is queued
 // as `H2Event`s that the caller drains; nothing calls back into the caller. Time is passed in
 // (`tick`), so PING keepalive, deadlines and the glitch budget are testable without a clock.
@@ -31,9 +31,9 @@ enum class Role : uint8_t {
     server,  // Inbound :15008 side: receives CONNECT, answers it.
 };
 
-// H2Limits are the per-connection settings and protections (SPEC.md §5, reliability.md §2). The
-// defaults are ztunnel's; `header_list_bytes_max` of 0 means the role default (64 KiB server,
-// 16 KiB client).
+// H2Limits are the per-connection settings and protections (docs/contract.md §5,
+// docs/reliability.md §2). The defaults are ztunnel's; `header_list_bytes_max` of 0 means the role
+// default (64 KiB server, 16 KiB client).
 struct H2Limits {
     uint32_t stream_window_bytes = 4u << 20;
     uint32_t connection_window_bytes = 16u << 20;
@@ -180,9 +180,9 @@ inline constexpr uint32_t kCompressionError = 0x9;
 inline constexpr uint32_t kConnectError = 0xa;
 inline constexpr uint32_t kEnhanceYourCalm = 0xb;
 
-// reset_aborts_socket is the RST mapping of reliability.md §5: a received RST_STREAM aborts the
-// tunnelled TCP socket (SO_LINGER 0) unless it is NO_ERROR after the peer's END_STREAM, which is
-// an ordinary close. ztunnel treats CANCEL as EOF too; we do not, because a cancelled stream may
+// reset_aborts_socket is the RST mapping of docs/reliability.md §5: a received RST_STREAM aborts
+// the tunnelled TCP socket (SO_LINGER 0) unless it is NO_ERROR after the peer's END_STREAM, which
+// is an ordinary close. ztunnel treats CANCEL as EOF too; we do not, because a cancelled stream may
 // have lost bytes and the application must see that.
 bool reset_aborts_socket(uint32_t error_code, bool end_stream_received);
 

@@ -1,7 +1,7 @@
 // Unit tests for hbone/h2_session: a client and a server session joined in memory (whole,
 // byte-at-a-time and random chunks), the HBONE stream life cycle (CONNECT, 200/400, data, FIN,
-// RST), flow-control back-pressure, keepalive and drain, and the bad inputs of reliability.md §6a
-// B1–B19 that reach this layer, each with its pinned outcome, as hand-built frames.
+// RST), flow-control back-pressure, keepalive and drain, and the bad inputs of docs/reliability.md
+// §6a B1–B19 that reach this layer, each with its pinned outcome, as hand-built frames.
 
 #include "hbone/h2_session.h"
 
@@ -514,7 +514,8 @@ TEST_CASE("hbone: h2 graceful drain lets open streams finish and refuses new one
     CHECK(pair.server->counters().goaways_sent == 2);
 }
 
-// --- bad inputs (reliability.md §6a) ---------------------------------------------------------
+// --- bad inputs (docs/reliability.md §6a)
+// ---------------------------------------------------------
 
 TEST_CASE("hbone: h2 B1 bad preface, HEADERS on stream 0, stream ids going backwards") {
     {
@@ -691,7 +692,7 @@ TEST_CASE("hbone: h2 B13 PING flood without reading is FLOODED") {
 }
 
 TEST_CASE("hbone: h2 B10 CONTINUATION flood ends the session") {
-    REQUIRE(h2_has_max_continuations());  // Debian deb12u2 backport; see reliability.md §2.
+    REQUIRE(h2_has_max_continuations());  // Debian deb12u2 backport; see docs/reliability.md §2.
     RawServer raw;
     std::vector<uint8_t> bytes = preface();
     auto block = zt::test::hpack_literals({{":method", "CONNECT"}, {":authority", "10.0.0.1:80"}});

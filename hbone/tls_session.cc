@@ -174,8 +174,8 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::create(
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_early_data_enabled(ctx, 0);
     SSL_CTX_set_max_cert_list(ctx, kMaxCertListBytes);
-    // X25519 first, then P-256 and P-384, as ztunnel offers them (ztunnel-behaviour §2): the
-    // client sends an X25519 share, so peers agree in one round trip on the cheapest group here
+    // X25519 first, then P-256 and P-384, as ztunnel offers them (docs/ztunnel-reference.md §2):
+    // the client sends an X25519 share, so peers agree in one round trip on the cheapest group here
     // (X25519 ~66 us per handshake side against ~160 us for P-256, tests/tools/handshake_cost).
     if (!SSL_CTX_set1_curves_list(ctx, "X25519:P-256:P-384")) {
         ERR_clear_error();

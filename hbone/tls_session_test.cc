@@ -1,6 +1,6 @@
 // Unit tests for hbone/tls_session: client and server TlsSessions joined in memory (whole,
 // byte-at-a-time, random chunks) with run-time certificates from certs/'s TestCa; peer checks
-// through certs/; and the TLS bad inputs of reliability.md §6a (A1–A4, A6, A11–A13) from raw
+// through certs/; and the TLS bad inputs of docs/reliability.md §6a (A1–A4, A6, A11–A13) from raw
 // BoringSSL peers the test drives directly, each with its pinned outcome.
 
 #include "hbone/tls_session.h"

@@ -4,7 +4,7 @@
 # ztunnel per node; then traffic pod to pod across nodes over HBONE, the access-log and metric
 # lines it produced, a DENY policy written into the config file refusing the next connection,
 # and the policy removed again. Everything it makes is removed at the end, or on Ctrl-C.
-# Needs root (network namespaces, iptables). Addresses: 198.18.0.0/15 only (SPEC.md §9).
+# Needs root (network namespaces, iptables). Addresses: 198.18.0.0/15 only (docs/contract.md §9).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -82,7 +82,7 @@ JSON
     mv "$WORK/node$1.json.tmp" "$WORK/node$1.json"
 }
 
-step "Config files (SPEC.md §2): the same workloads and services on both nodes, each node's own pods"
+step "Config files (docs/contract.md §2): the same workloads and services on both nodes, each node's own pods"
 write_config 1 '[]'
 write_config 2 '[]'
 "$ZT" check-config "$WORK/node1.json"

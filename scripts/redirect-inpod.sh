@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # redirect-inpod.sh NETNS: installs inside one pod network namespace the capture rules Istio's CNI
-# installs for ambient (shared) mode (reference/ztunnel-behaviour.md §12.1): mangle and nat chains
+# installs for ambient (shared) mode (docs/ztunnel-reference.md §12.1): mangle and nat chains
 # ISTIO_PRERT/ISTIO_OUTPUT, ztunnel's packet mark 0x539, the connection mark 0x111 for the
 # original-source return path, REDIRECT of outbound TCP to 15001 and inbound TCP to 15006 (15008
 # untouched), DNS to 15053, and policy routing of 0x111-marked packets to table 100 (local). The

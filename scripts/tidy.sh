@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# tidy.sh is `make tidy`: the layering rule of DESIGN.md checked over #include lines, plus the
-# banned patterns of style-anchors §3.9 (throw/catch, sprintf/strcpy/strcat, rand(), FIXME,
+# tidy.sh is `make tidy`: the layering rule of docs/design.md checked over #include lines, plus the
+# banned patterns of docs/style.md §3.9 (throw/catch, sprintf/strcpy/strcat, rand(), FIXME,
 # std::function in uring/ and hbone/). Prints each violation and exits 1 if there is any.
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -316,7 +316,8 @@ void App::log_nghttp2_protections() {
 }
 
 // start_certificates opens the certificate store: local CA mode signs with the CA of
-// `ztunnel ca init DIR`, file mode reads what an agent writes into --cert-dir (SPEC.md §4).
+// `ztunnel ca init DIR`, file mode reads what an agent writes into --cert-dir (docs/contract.md
+// §4).
 bool App::start_certificates() {
     if (!options.cert_dir.empty()) {
         cert_store = certs::CertStore::with_files(options.cert_dir, system_clock());

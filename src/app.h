@@ -1,8 +1,8 @@
 #pragma once
 
 // `run_app` is `ztunnel run`: it builds the process from its parts and runs the control thread
-// (DESIGN.md "Threads"). The control thread owns the config watcher, the certificate store, the
-// admin, metrics and readiness servers, the log writer and the shutdown sequence; N workers own
+// (docs/design.md "Threads"). The control thread owns the config watcher, the certificate store,
+// the admin, metrics and readiness servers, the log writer and the shutdown sequence; N workers own
 // the data path. The control thread talks to workers only through the published snapshot and
 // their wake-up calls.
 

@@ -1,7 +1,7 @@
 #pragma once
 
-// The subcommands of the `ztunnel` binary (SPEC.md §1). `src/main.cc` dispatches on the first
-// argument; each command lives in its own file and receives the arguments after its name.
+// The subcommands of the `ztunnel` binary (docs/contract.md §1). `src/main.cc` dispatches on the
+// first argument; each command lives in its own file and receives the arguments after its name.
 // Commands return the process exit code: 0 success, 1 runtime or config error, 2 usage error.
 
 namespace zt::cli {

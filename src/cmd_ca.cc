@@ -1,5 +1,5 @@
-// cmd_ca.cc implements `ztunnel ca init` and `ztunnel ca issue` (SPEC.md §1): a local root CA on
-// disk and workload certificates signed by it, for demos, tests and local-CA mode. Keys are
+// cmd_ca.cc implements `ztunnel ca init` and `ztunnel ca issue` (docs/contract.md §1): a local root
+// CA on disk and workload certificates signed by it, for demos, tests and local-CA mode. Keys are
 // written with mode 0600 through a temporary file and a rename, so a reader never sees half a
 // key; an existing CA key is never overwritten.
 

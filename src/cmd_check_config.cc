@@ -1,6 +1,6 @@
-// cmd_check_config.cc is `ztunnel check-config FILE` (SPEC.md §1): load the file exactly as the
-// watcher would, then print a one-line summary and exit 0, or every error with its JSON path and
-// exit 1. Warnings and unsupported keys go to stderr either way. It must not start anything.
+// cmd_check_config.cc is `ztunnel check-config FILE` (docs/contract.md §1): load the file exactly
+// as the watcher would, then print a one-line summary and exit 0, or every error with its JSON path
+// and exit 1. Warnings and unsupported keys go to stderr either way. It must not start anything.
 
 #include <cstdio>
 #include <string>
@@ -16,7 +16,8 @@ namespace {
 constexpr const char* kUsage =
         "usage: ztunnel check-config FILE\n"
         "\n"
-        "Parse and validate a config file (SPEC.md section 2). Prints a one-line summary and\n"
+        "Parse and validate a config file (docs/contract.md section 2). Prints a one-line summary "
+        "and\n"
         "exits 0 when it is valid; prints every error with its JSON path and exits 1 when not.\n";
 
 }  // namespace

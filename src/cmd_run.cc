@@ -1,5 +1,5 @@
-// cmd_run.cc implements `ztunnel run`: parse the flags and environment (SPEC.md §1) and hand
-// over to the control thread in app.cc. Usage errors print the usage and exit 2.
+// cmd_run.cc implements `ztunnel run`: parse the flags and environment (docs/contract.md §1) and
+// hand over to the control thread in app.cc. Usage errors print the usage and exit 2.
 
 #include <unistd.h>
 

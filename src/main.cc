@@ -1,5 +1,6 @@
 // main.cc is the entry point of the `ztunnel` binary: it picks the subcommand named by the first
-// argument and hands it the rest (SPEC.md §1). It holds no logic of its own beyond usage text.
+// argument and hands it the rest (docs/contract.md §1). It holds no logic of its own beyond usage
+// text.
 
 #include <cstdio>
 #include <cstring>

@@ -1,5 +1,5 @@
-// run_options.cc parses `ztunnel run`'s flags and their environment variables (SPEC.md §1).
-// Nothing here touches the process: the environment, hostname, core count and IPv6 support are
+// run_options.cc parses `ztunnel run`'s flags and their environment variables (docs/contract.md
+// §1). Nothing here touches the process: the environment, hostname, core count and IPv6 support are
 // arguments, so every rule is unit-tested.
 
 #include "src/run_options.h"

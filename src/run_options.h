@@ -1,7 +1,7 @@
 #pragma once
 
-// The flags of `ztunnel run` (SPEC.md §1), each also read from its environment variable, a flag
-// beating its variable. Parsing is a pure function of (argv, environment, core count) so it is
+// The flags of `ztunnel run` (docs/contract.md §1), each also read from its environment variable, a
+// flag beating its variable. Parsing is a pure function of (argv, environment, core count) so it is
 // tested without starting anything.
 
 #include <cstdint>
@@ -45,9 +45,9 @@ struct RunOptions {
     std::string log_level = "info";
     bool help = false;
 
-    // The DNS proxy (ztunnel-behaviour §8, §11). Parsed and validated; the workers do not serve
-    // DNS yet (README "DNS proxy").
-    // dns_capture is ISTIO_META_DNS_CAPTURE (on unless set to something other than `true`) or
+    // The DNS proxy (docs/ztunnel-reference.md §8, §11). Parsed and validated; the workers do not
+    // serve DNS yet (README "DNS proxy"). dns_capture is ISTIO_META_DNS_CAPTURE (on unless set to
+    // something other than `true`) or
     // --dns-capture true|false: whether each pod gets the proxy on 15053.
     bool dns_capture = true;
     // dns_upstreams is --dns-upstream; empty means the nameservers of /etc/resolv.conf.
@@ -74,9 +74,9 @@ struct RunOptionsError {
 // default_workers is ztunnel's default worker count: max(2, ceil(25 % of `cores`)).
 int default_workers(int cores);
 
-// default_drain_timeout_ns derives the drain deadline like ztunnel (ztunnel-behaviour §10.2):
-// CONNECTION_TERMINATION_DEADLINE if set, else from TERMINATION_GRACE_PERIOD_SECONDS G as G-5 s
-// when G > 10, else G-1 s, at least 1 s; 5 s when neither is set.
+// default_drain_timeout_ns derives the drain deadline like ztunnel (docs/ztunnel-reference.md
+// §10.2): CONNECTION_TERMINATION_DEADLINE if set, else from TERMINATION_GRACE_PERIOD_SECONDS G as
+// G-5 s when G > 10, else G-1 s, at least 1 s; 5 s when neither is set.
 Result<int64_t> default_drain_timeout_ns(const Environment& env, RunOptionsError& error);
 
 // parse_run_options parses the arguments after `run` (`argc`/`argv` exclude the command name)

@@ -1,9 +1,9 @@
 #pragma once
 
-// `Pipe` is one direction of a relay in DESIGN's sense: source socket -> kernel pipe -> target
-// socket. It is a pure state machine: it is told what happened (a readiness event, the result of
-// a splice or a shutdown) and answers with the `Step` to take next. It never calls the ring or
-// the kernel, so every transition is testable with plain numbers.
+// `Pipe` is one direction of a relay in docs/design.md's sense: source socket -> kernel pipe ->
+// target socket. It is a pure state machine: it is told what happened (a readiness event, the
+// result of a splice or a shutdown) and answers with the `Step` to take next. It never calls the
+// ring or the kernel, so every transition is testable with plain numbers.
 
 #include <cstdint>
 #include <string_view>

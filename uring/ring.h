@@ -177,7 +177,7 @@ public:
 
     // splice moves up to `length` bytes from `fd_in` to `fd_out`, one of which is a pipe.
     // The kernel runs every splice on an io-wq thread: only splice from a socket that is
-    // nonblocking and known to be readable (DESIGN "A connection").
+    // nonblocking and known to be readable (docs/design.md "A connection").
     void splice(Completion& completion, int fd_in, int fd_out, uint32_t length, uint32_t flags);
 
     // poll_multishot reports `events` (POLLIN, ...) on `fd` on every wake-up until cancelled;

@@ -4,7 +4,7 @@
 // copy through user space: source socket -> kernel pipe -> target socket, one `Pipe` state
 // machine per direction. It knows only fds. Sockets are nonblocking and a splice is issued only
 // after a poll said the source is readable: a splice on an idle blocking socket would park an
-// io-wq kernel thread (DESIGN "A connection").
+// io-wq kernel thread (docs/design.md "A connection").
 //
 // Per connection: half-close propagates each way independently (EOF from one side becomes
 // shutdown(SHUT_WR) on the other while the other direction keeps flowing), a reset or I/O error

@@ -1,7 +1,7 @@
 #pragma once
 
 // Clocks. Timers and deadlines use the monotonic clock; certificate validity uses wall time
-// (reliability.md §3.4). Code that must be testable against time takes a `Clock&` so tests can
+// (docs/reliability.md §3.4). Code that must be testable against time takes a `Clock&` so tests can
 // pass a `FakeClock`.
 
 #include <time.h>

@@ -1,6 +1,6 @@
 #pragma once
 
-// Durations as operators write them (SPEC.md §1): `500ms`, `5s`, `10m`, `24h`, and sums of
+// Durations as operators write them (docs/contract.md §1): `500ms`, `5s`, `10m`, `24h`, and sums of
 // those such as `1h30m`. Units: ns, us, ms, s, m, h. A bare number is refused: a unit is always
 // required, so `5` never silently means five nanoseconds.
 

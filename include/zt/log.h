@@ -2,9 +2,9 @@
 
 // The log interface shared by every module. A log line has a level, a target (`access`,
 // `proxy`, `config`, `certs`, `uring`, ...), a message and key=value fields, as ztunnel's
-// `tracing` events do (SPEC.md §8). Modules only call `zt::log::write`; where lines go is decided
-// by `src/`, which installs a sink that queues them for the control thread so the data path never
-// blocks on stdout. Until then the default sink writes plain lines to stderr synchronously.
+// `tracing` events do (docs/contract.md §8). Modules only call `zt::log::write`; where lines go is
+// decided by `src/`, which installs a sink that queues them for the control thread so the data path
+// never blocks on stdout. Until then the default sink writes plain lines to stderr synchronously.
 //
 // Filtering follows RUST_LOG's `Targets` syntax: `info`, `warn,access=debug`, `off`. A target
 // matches a directive when it equals it or starts with it followed by `::` or `.`.
@@ -110,7 +110,7 @@ public:
     explicit Filter(Level default_level) : default_level_(default_level) {}
 
     // parse reads `spec` (`level` or `level,target=level,...`; `target:level` is accepted too,
-    // as SPEC.md's admin endpoint allows). Directives later in the list win.
+    // as docs/contract.md's admin endpoint allows). Directives later in the list win.
     static Result<Filter> parse(std::string_view spec) {
         Filter filter(Level::info);
         size_t pos = 0;

@@ -2,7 +2,7 @@
 
 // `UniqueFd` owns one file descriptor and closes it on destruction. It is move-only. Never let
 // one be destroyed while an io_uring operation on its fd is in flight: the owner of the
-// operation's `Completion` must wait for the completion first (style-anchors §3.7).
+// operation's `Completion` must wait for the completion first (docs/style.md §3.7).
 
 #include <unistd.h>
 

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # relay.py: the relay section of `make bench`, run by scripts/bench/run.sh inside its own network
-# namespace (loopback only, as perf-anchors §2 measured). It starts the peers (iperf3 server,
+# namespace (loopback only, as docs/perf-anchors.md §2 measured). It starts the peers (iperf3 server,
 # echo_server) and the relays under test (build/tools/zt_relay, HAProxy `mode tcp` with splice,
 # socat), then in one go measures, for the direct path and through each relay:
 #   - iperf3 throughput, 1 and 8 streams, RUNS runs each, and the relay's CPU (cores);
@@ -409,7 +409,7 @@ def write_report(paths, results, missing, m):
              f"`{m['kernel']}`.")
     L.append(f"- Peers: {m['iperf3']}; {m['haproxy'].split(' - ')[0]}; socat {socat_version()}.")
     L.append(f"- Method: everything on 127.0.0.1 inside a fresh network namespace (loopback only, "
-             f"`ip_local_port_range` 1024–65000, `ulimit -n` raised), as perf-anchors §2. "
+             f"`ip_local_port_range` 1024–65000, `ulimit -n` raised), as docs/perf-anchors.md §2. "
              f"RUNS={RUNS} runs of each case, interleaved across paths, DURATION={DURATION:g} s "
              f"per iperf3/connrate run. Figures are **median [min–max]**.")
     L.append("- Relay cores = the relay process's utime+stime (socat: plus its reaped children) "

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# abort_cleanup.sh: aborted connections release everything (SPEC.md §5: RST maps to RST_STREAM
+# abort_cleanup.sh: aborted connections release everything (docs/contract.md §5: RST maps to RST_STREAM
 # and back). 1,000 connections from the captured client on node 1 to the captured server on
 # node 2 each send 128 KiB, check the first half of the echo, then reset (SO_LINGER 0), 16 at a
 # time. Afterwards: no connection is left established in either pod (the application's side

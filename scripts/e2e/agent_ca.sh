@@ -6,7 +6,7 @@
 # rule), and answers with the leaf and a bundle of two roots. One agent per node (xDS and ZDS
 # off: its --static file is the node's config, pods included) writes that node's certificate
 # folder; each ztunnel runs in file mode on its own folder. Checked, in order:
-#   - every identity of the node's pods gets a certificate: files of SPEC §4 (key 0600, the
+#   - every identity of the node's pods gets a certificate: files of docs/contract.md §4 (key 0600, the
 #     two roots in root-cert.pem, the leaf's URI SAN), ImpersonatedIdentity sent and allowed,
 #     the agent ready, nothing requested for another node's identity;
 #   - ztunnel on those files: traffic client -> server over HBONE;

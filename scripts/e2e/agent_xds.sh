@@ -28,7 +28,7 @@ XDS_PEER="/usr/bin/python3 $here_mesh/tests/peers/xds_server.py"
 /usr/bin/python3 -c 'import grpc, google.protobuf' 2>/dev/null ||
     { echo "python3-grpcio / python3-protobuf missing (scripts/install-deps.sh)"; exit 1; }
 
-# The reference .proto files when the shared folder is there (the wire contract), else ours.
+# The reference .proto files when they are at hand (the wire contract), else ours.
 proto_dir="$here_mesh/src/agent/proto"
 for candidate in "${ZT_REFERENCE_PROTOS:-}" "$here_mesh/../shared/reference/protos" \
     "$here_mesh/../../shared/reference/protos"; do

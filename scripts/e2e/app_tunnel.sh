@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# app_tunnel.sh: the application tunnel (ztunnel-behaviour §2.9). Three captured pods on node 2:
+# app_tunnel.sh: the application tunnel (docs/ztunnel-reference.md §2.9). Three captured pods on node 2:
 #   tunha (198.18.2.5): applicationTunnel {PROXY, 15088}; HAProxy (a real consumer of PROXY v2,
 #       `accept-proxy`) on 127.0.0.1:15088 in the pod, in front of the pod's echo on 8080. It must
 #       accept ztunnel's header and log the original client and destination it carried.

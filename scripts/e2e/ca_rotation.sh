@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ca_rotation.sh: a root CA rotated in file mode, the way an agent does it (SPEC.md §4:
+# ca_rotation.sh: a root CA rotated in file mode, the way an agent does it (docs/contract.md §4:
 # root-cert.pem holds one or more roots). Step 1: both nodes trust the old and the new root.
 # Step 2: the server gets a certificate from the new CA; a client still on the old CA connects
 # to it over a fresh HBONE connection (node 1 verifies the new chain). Step 3: the client gets a

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cert_rotation.sh: certificates rotated in file mode under load (issue 8, SPEC.md §4). Both
+# cert_rotation.sh: certificates rotated in file mode under load (issue 8, docs/contract.md §4). Both
 # ztunnels run with --cert-dir; an agent (mesh_issue_cert: `ztunnel ca issue`, then rename over
 # the old files) replaces the server's and both clients' certificates three times while traffic
 # flows: a paced 8 MiB transfer over the pooled HBONE connection, a loop of short connections

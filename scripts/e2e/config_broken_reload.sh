@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# config_broken_reload.sh: a broken config written while traffic flows costs nothing (SPEC.md §2,
-# reliability.md C1/F9). During a paced transfer and a stream of short connections, node 2's
+# config_broken_reload.sh: a broken config written while traffic flows costs nothing (docs/contract.md §2,
+# docs/reliability.md C1/F9). During a paced transfer and a stream of short connections, node 2's
 # config file is replaced by a truncated copy, then by a syntax error, then by a file with a
 # semantic error: the transfer finishes byte-exact, every short connection succeeds, each bad
 # version is logged with its error and counted as a failed reload, /config_dump shows the last

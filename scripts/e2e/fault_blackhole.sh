@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# fault_blackhole.sh: F5 of reliability.md §6b, a destination that drops every packet (a netns
+# fault_blackhole.sh: F5 of docs/reliability.md §6b, a destination that drops every packet (a netns
 # DROP rule: no RST, no ICMP, the connect just hangs). Both of ztunnel's 10 s connect deadlines:
 #   - outbound: the HBONE workload pyhbone's 15008 is blackholed. Node 1's dial gives up after
 #     10 s with ztunnel's `connection timed out, maybe a NetworkPolicy is blocking HBONE port

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# fault_cert_expired.sh: reliability.md §6b F13, the clock passes a certificate's notAfter (file
+# fault_cert_expired.sh: docs/reliability.md §6b F13, the clock passes a certificate's notAfter (file
 # mode, a short-lived certificate and no renewal written, as when the agent is down). Node 2's
 # server identity gets a 12 s certificate; past its notAfter node 2 logs the expiry, counts it
 # (ztunnel_certificate_events_total{event="expired"}), shows it in /config_dump and readiness,

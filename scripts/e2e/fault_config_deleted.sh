@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# fault_config_deleted.sh: reliability.md §6b F8, the config file deleted and later recreated.
+# fault_config_deleted.sh: docs/reliability.md §6b F8, the config file deleted and later recreated.
 # While the file is missing node 2 keeps the last good state (traffic flows, readiness stays
 # 200), counts and shows the failed read once (ztunnel_config_reloads_total{result="failure"},
 # /config_dump configStatus) rather than at every poll, and stays up. A file recreated with a

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# fault_fd_limit.sh: reliability F14 and issue 14's "one authenticated peer takes every file
+# fault_fd_limit.sh: docs/reliability.md F14 and issue 14's "one authenticated peer takes every file
 # descriptor". Node 2's ztunnel runs with ZTUNNEL_MAX_PEER_STREAMS=40 and is then lowered to
 # `prlimit --nofile=256` while running (its workers re-read the limit each second), so 64
 # descriptors (--fd-reserve) stay for listeners and the operator servers.

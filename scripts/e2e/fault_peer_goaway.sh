@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # fault_peer_goaway.sh: a peer "ztunnel" (tests/peers/hbone_peer.py server in the pyhbone pod)
-# that ends our client's CONNECTs on purpose, and F7 of reliability.md §6b.
+# that ends our client's CONNECTs on purpose, and F7 of docs/reliability.md §6b.
 #   1. It answers every CONNECT with RST_STREAM(REFUSED_STREAM) before any status: node 1 must log
 #      the connection as failed with ztunnel's text (`h2 failed: stream error received: refused
 #      stream before processing any application logic`) and count it with flag CONNECT, not as a

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# fault_peer_kill.sh: F6 of reliability.md §6b, the peer ztunnel SIGKILLed with its packets
+# fault_peer_kill.sh: F6 of docs/reliability.md §6b, the peer ztunnel SIGKILLed with its packets
 # dropped (a node that vanished: no FIN, no RST ever reaches us). A tunnel from node 1's client
 # to node 2's server is open and exchanging bytes when node 2's server pod starts dropping
 # everything to and from 15008 and node 2's ztunnel is SIGKILLed. Node 1 must notice through its

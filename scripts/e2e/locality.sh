@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# locality.sh: locality-aware load balancing (ztunnel-behaviour §3.7) with workloads on two nodes
+# locality.sh: locality-aware load balancing (docs/ztunnel-reference.md §3.7) with workloads on two nodes
 # in two zones. The client lclient is on node1 in r1/z1; la (node1, r1/z1, healthy), lc (node1,
 # r1/z1, Unhealthy) and lb (node2, r1/z2) are the endpoints.
 #   Strict [Node] with only lb: refused with ztunnel's error, counted, never sent off the node.

@@ -5,7 +5,7 @@
 # captured server pod, (b) the pod's own IP, (c) 127.0.0.1 inside the pod and (d) node 1's own
 # address (ztunnel's network namespace, "ztunnel-node" in ztunnel's test). Each cell sends
 # ztunnel's probe bytes "hello world\r\n\r\n" and its outcome is pinned in the table below, from
-# ztunnel-behaviour.md §1 (illegal ports; SPEC.md §3 "loops are refused"):
+# docs/ztunnel-reference.md §1 (illegal ports; docs/contract.md §3 "loops are refused"):
 #   - outbound (15001) refuses a loopback destination on a ztunnel port ("recursive call"), and
 #     any other destination that is a workload goes through HBONE, where the server's inbound
 #     refuses a target port of ztunnel's (503): the client sees its connection closed, no byte;

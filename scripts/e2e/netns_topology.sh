@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# netns_topology.sh checks the scaffold itself: `scripts/netns/topology.sh up TAG` builds SPEC §9's
+# netns_topology.sh checks the scaffold itself: `scripts/netns/topology.sh up TAG` builds docs/contract.md §9's
 # two nodes with a client and a server pod each; every pod reaches every other pod (same node and
 # across nodes, IPv4 and IPv6) with its own address as the source (no NAT on the way); nodes
 # forward and have rp_filter off; `topology.sh down TAG` leaves no zt-TAG-* namespace behind.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ops_readiness.sh: readiness follows the config (SPEC.md §2, §6). Started without a config file,
+# ops_readiness.sh: readiness follows the config (docs/contract.md §2, §6). Started without a config file,
 # ztunnel stays up and answers `500 not ready, pending: state manager` (no crash loop); a file
 # whose pod has no workload yet keeps it not ready and names the pod; once the workload arrives
 # the pod gets listeners and readiness is `200 ready`.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# pods_before_workload.sh: a pod's listeners before its workload (SPEC.md §2, issue 18 item 1).
+# pods_before_workload.sh: a pod's listeners before its workload (docs/contract.md §2, issue 18 item 1).
 # The agent writes a pod entry with what istio-cni says of the pod (name, namespace, service
 # account) before istiod knows its workload. ztunnel opens the pod's listeners at once, and says
 # so on `GET /pods` (listeners true on every worker, for the content just written). A connection

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# proxy_pod_lifecycle.sh: pods come and go with the config file (SPEC.md §2, issue 6 item 2).
+# proxy_pod_lifecycle.sh: pods come and go with the config file (docs/contract.md §2, issue 6 item 2).
 # A pod whose network namespace does not exist is reported by readiness and does not stop the
 # others; removing a pod from the file drains it at once (its open connection ends, its
 # listeners close, so new connections from it fail); adding it back gives it listeners

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # server_shutdown.sh: the server pod leaves its node (ztunnel's test_server_shutdown, where ZDS
-# deletes the pod; here node 2's config file drops it, SPEC.md §2). While the captured client on
+# deletes the pod; here node 2's config file drops it, docs/contract.md §2). While the captured client on
 # node 1 holds a connection to the captured server on node 2 over HBONE, node 2's `pods` loses
 # the server: the open connection fails within 2 s, node 2 logs why, and then new connections
 # from the client are still accepted by node 1's ztunnel (the client is captured) but carry no

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# waypoint.sh: service and workload waypoints end to end (ztunnel-behaviour §2.7).
+# waypoint.sh: service and workload waypoints end to end (docs/ztunnel-reference.md §2.7).
 #
 # An independent waypoint (tests/peers/waypoint_peer.py, python3-h2 + OpenSSL) runs in pod pyhbone
 # (198.18.2.4, identity sa/pyhbone). It accepts HBONE only for the authorities it has routes for,

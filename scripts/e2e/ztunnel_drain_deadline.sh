@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ztunnel_drain_deadline.sh: the other half of a graceful shutdown (SPEC.md §6): a connection
+# ztunnel_drain_deadline.sh: the other half of a graceful shutdown (docs/contract.md §6): a connection
 # that outlives the drain deadline. Node 1's ztunnel runs with --drain-timeout 2s and is asked to
 # stop through `POST /quitquitquit` while the captured client holds a connection to the server
 # on node 2: the connection keeps exchanging until the deadline, is then closed by ztunnel (the

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ztunnel_shutdown.sh: graceful shutdown of the client-side ztunnel (ztunnel's
-# test_ztunnel_shutdown, SPEC.md §6). While a long-lived echo connection (tcp_peer hold) and a
+# test_ztunnel_shutdown, docs/contract.md §6). While a long-lived echo connection (tcp_peer hold) and a
 # paced byte-exact transfer run from the captured client through both ztunnels, node 1's ztunnel
 # gets SIGTERM: it stops accepting at once (a new connection from the captured pod fails during
 # the drain), both open connections keep working until they end by themselves well inside the

@@ -1,6 +1,6 @@
 # lib.sh: the network-namespace scaffold shared by the e2e scenarios, the demo and the benchmarks.
 # Source it (`. scripts/netns/lib.sh`), call `zt_init TAG`, then build a topology with the
-# functions below. It builds SPEC.md §9's test topology and nothing else: every namespace is named
+# functions below. It builds docs/contract.md §9's test topology and nothing else: every namespace is named
 # `zt-<tag>-*`, every address lies in 198.18.0.0/15 or 2001:db8::/32, every wait is bounded, and
 # `zt_cleanup` (meant for a `trap ... EXIT`) removes everything made under the tag. It must never
 # touch a namespace, interface or process it did not create.

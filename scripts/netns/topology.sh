@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# topology.sh up|down|status [TAG]: builds (or removes) SPEC.md §9's two-node test topology by
+# topology.sh up|down|status [TAG]: builds (or removes) docs/contract.md §9's two-node test topology by
 # hand, for the demo and for poking at it interactively; tests build their own with lib.sh under
 # their own tag. `up` makes the fabric, nodes 1 and 2, and on each node the pods `client`
 # (198.18.N.2) and `server` (198.18.N.3); `down` removes every zt-TAG-* namespace, which is all

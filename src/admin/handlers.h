@@ -1,6 +1,7 @@
 #pragma once
 
-// The handlers of the three operator servers (SPEC.md §6, §7; ztunnel-behaviour.md §7):
+// The handlers of the three operator servers (docs/contract.md §6, §7; docs/ztunnel-reference.md
+// §7):
 //   admin (127.0.0.1:15000)  `/` index, `/config_dump`, `/pods`, `POST /logging`, `POST
 //   /quitquitquit`,
 //                            404 otherwise, 405 for a wrong method where ztunnel gives one;

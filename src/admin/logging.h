@@ -1,7 +1,7 @@
 #pragma once
 
-// LogLevels implements `POST /logging` (ztunnel-behaviour.md §7, ecosystem.md §1.2): with no
-// parameter it shows the current filter; `level=<spec>` appends directives (`info`,
+// LogLevels implements `POST /logging` (docs/ztunnel-reference.md §7, docs/ecosystem.md §1.2): with
+// no parameter it shows the current filter; `level=<spec>` appends directives (`info`,
 // `access=debug`, and also `access:debug`, which ztunnel's help advertises but rejects);
 // `reset` first returns to the startup filter (RUST_LOG). Other methods get 405 with the help
 // text, an invalid level 400 with the help text. Changes go through `zt::log::set_filter`, so

@@ -1,9 +1,9 @@
 #pragma once
 
-// OperatorServers bundles the three operator HTTP servers of `ztunnel run` (SPEC.md §6, §7):
-// admin on loopback (127.0.0.1:15000, plus [::1]:15000 when the host has IPv6, as ztunnel binds
-// both), metrics on [::]:15020, readiness on [::]:15021. The control thread owns it and drives
-// it through the same poll API as a single `HttpServer`, folding in its own fds (signalfd,
+// OperatorServers bundles the three operator HTTP servers of `ztunnel run` (docs/contract.md §6,
+// §7): admin on loopback (127.0.0.1:15000, plus [::1]:15000 when the host has IPv6, as ztunnel
+// binds both), metrics on [::]:15020, readiness on [::]:15021. The control thread owns it and
+// drives it through the same poll API as a single `HttpServer`, folding in its own fds (signalfd,
 // inotify) or calling `poll_once`. Refusals are counted in
 // `ztunnel_http_requests_refused_total{server,reason}` on the control shard (reasons
 // `connection_limit`, `per_source_limit`, `evicted`, `fd_limit`, `timeout`, `bad_request`,

@@ -2,7 +2,7 @@
 
 // CaClient keeps a certificate for every identity of a pod on this node, from the Istio CA
 // (`istio.v1.auth.IstioCertificateService/CreateCertificate`) over the agent's own gRPC, and
-// writes them as ztunnel's certificate folder (SPEC.md §4, `cert_files.h`), as ztunnel's
+// writes them as ztunnel's certificate folder (docs/contract.md §4, `cert_files.h`), as ztunnel's
 // SecretManager and CaClient do (shared mode):
 //
 //  - per identity a fresh ECDSA P-256 key and a CSR whose only URI SAN is the SPIFFE ID, with

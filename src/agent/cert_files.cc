@@ -1,5 +1,5 @@
-// cert_files.cc writes and reads the certificate folder of SPEC.md §4 for the CA client. The
-// identity pair is swapped as a folder (RENAME_EXCHANGE) so that ztunnel's poller never loads a
+// cert_files.cc writes and reads the certificate folder of docs/contract.md §4 for the CA client.
+// The identity pair is swapped as a folder (RENAME_EXCHANGE) so that ztunnel's poller never loads a
 // chain with the other generation's key; the root bundle is one file renamed over the old one.
 
 #include "src/agent/cert_files.h"

@@ -1,6 +1,6 @@
 #pragma once
 
-// The certificate folder the agent writes for ztunnel's file mode (SPEC.md §4):
+// The certificate folder the agent writes for ztunnel's file mode (docs/contract.md §4):
 // `DIR/root-cert.pem` (every root of the CA's bundle) and, per identity,
 // `DIR/<namespace>/<serviceAccount>/cert-chain.pem` (leaf, then intermediates) and `key.pem`
 // (mode 0600). ztunnel polls these paths, so every change is atomic: a root file is renamed over

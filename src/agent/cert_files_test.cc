@@ -1,6 +1,6 @@
 // Tests of the certificate folder the CA client writes for ztunnel's file mode: the files and
-// modes of SPEC.md §4, the identity pair swapped whole, reuse at start only of a certificate
-// that is valid for its identity, and removal.
+// modes of docs/contract.md §4, the identity pair swapped whole, reuse at start only of a
+// certificate that is valid for its identity, and removal.
 
 #include "src/agent/cert_files.h"
 

@@ -1,7 +1,7 @@
 #pragma once
 
-// ConfigWriter writes ztunnel's config file (SPEC.md §2) for the agent: the content comes from a
-// compose function (the `--static` file and what istiod sent), is rendered by
+// ConfigWriter writes ztunnel's config file (docs/contract.md §2) for the agent: the content comes
+// from a compose function (the `--static` file and what istiod sent), is rendered by
 // `config::render`, and is written only when it differs from what the file holds, only when
 // `config::load_text` (what `ztunnel check-config` runs) accepts it (through
 // `config::IncrementalLoad`, which runs the same steps but parses only lines it has not seen

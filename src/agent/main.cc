@@ -1,4 +1,4 @@
-// main.cc is the entry point of `ztunnel-agent` (SPEC.md §10): parse the command line and
+// main.cc is the entry point of `ztunnel-agent` (docs/contract.md §10): parse the command line and
 // environment, print usage or the version, then hand over to run_agent. Exit codes as ztunnel's:
 // 0 clean shutdown, 1 start-up failure, 2 usage error.
 

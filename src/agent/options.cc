@@ -1,5 +1,5 @@
-// options.cc parses `ztunnel-agent`'s flags and their environment variables (SPEC.md §10). It
-// touches nothing of the process: the environment is an argument, so every rule is unit-tested.
+// options.cc parses `ztunnel-agent`'s flags and their environment variables (docs/contract.md §10).
+// It touches nothing of the process: the environment is an argument, so every rule is unit-tested.
 
 #include "src/agent/options.h"
 

@@ -1,8 +1,8 @@
 #pragma once
 
-// The command line and environment of `ztunnel-agent` (SPEC.md §10): every flag also has the
-// environment variable ztunnel uses for the same setting, a flag beating its variable. Parsing is
-// a pure function of (argv, environment), tested without starting anything.
+// The command line and environment of `ztunnel-agent` (docs/contract.md §10): every flag also has
+// the environment variable ztunnel uses for the same setting, a flag beating its variable. Parsing
+// is a pure function of (argv, environment), tested without starting anything.
 
 #include <cstdint>
 #include <string>

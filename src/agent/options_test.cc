@@ -18,7 +18,7 @@ zt::Result<AgentOptions> parse(std::vector<const char*> args, const Env& env,
 
 }  // namespace
 
-TEST_CASE("agent options: defaults are SPEC's") {
+TEST_CASE("agent options: defaults are the contract's") {
     AgentOptionsError error;
     auto o = parse({"--config-out", "/run/zt/config.json"}, {}, error);
     REQUIRE(o);

@@ -2,7 +2,7 @@
 
 // translate turns one xDS resource from istiod (`istio.workload.Address`, holding a Workload
 // or a Service, and `istio.security.Authorization`) into the plain structs of the config file
-// (SPEC.md §2, `state::Config`), with the meaning Istio's ztunnel gives each field
+// (docs/contract.md §2, `state::Config`), with the meaning Istio's ztunnel gives each field
 // (src/state/workload.rs, src/state/service.rs, src/rbac.rs of istio/ztunnel):
 //
 // - Defaults as ztunnel's xDS loader: an empty `trust_domain` becomes

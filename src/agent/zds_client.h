@@ -1,7 +1,7 @@
 #pragma once
 
-// ZdsClient speaks istio-cni's ZDS as ztunnel does (SPEC.md §10; the agent is the client): a
-// SOCK_SEQPACKET connection to INPOD_UDS, one protobuf message per packet; ZdsHello, then the
+// ZdsClient speaks istio-cni's ZDS as ztunnel does (docs/contract.md §10; the agent is the client):
+// a SOCK_SEQPACKET connection to INPOD_UDS, one protobuf message per packet; ZdsHello, then the
 // CNI's snapshot (AddWorkload with exactly one netns fd in SCM_RIGHTS, KeepWorkload), then
 // SnapshotSent (reconcile: pods neither added nor kept since the connection began leave), then
 // live adds and deletes. Every request gets exactly one Ack; a bad one is NACKed with the reason

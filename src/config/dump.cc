@@ -1,4 +1,4 @@
-// dump.cc renders `/config_dump` in the shape ztunnel's serde output has (ecosystem.md §1.3),
+// dump.cc renders `/config_dump` in the shape ztunnel's serde output has (docs/ecosystem.md §1.3),
 // because `istioctl ztunnel-config` and people's scripts parse it: the same camelCase names,
 // the same "skip when empty or default" rules, the same encodings (`network/ip` strings, port
 // maps with string keys, externally tagged string matches). It is a pure function of

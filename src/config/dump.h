@@ -1,6 +1,6 @@
 #pragma once
 
-// `/config_dump` in ztunnel's shape (ecosystem.md §1.3): one JSON document, 2-space indent,
+// `/config_dump` in ztunnel's shape (docs/ecosystem.md §1.3): one JSON document, 2-space indent,
 // every object's keys sorted, top-level `certificates`, `config`, `policies`, `services`,
 // `stagedServices`, `staticConfig`, `version`, `workloads`, `workloadState`, plus ours:
 // `configStatus` and `unsupported`. `istioctl ztunnel-config` parses it, so field names and

@@ -1,7 +1,7 @@
 // Unit tests for `/config_dump`: a snapshot built from a small config with `load_text`, the
 // other inputs filled by hand (plus one real certificate chain issued at run time), rendered,
 // then parsed back with nlohmann and checked section by section against ztunnel's serde shape
-// (ecosystem.md §1.3): key sets, skipped fields, encodings, sorting and 2-space indentation.
+// (docs/ecosystem.md §1.3): key sets, skipped fields, encodings, sorting and 2-space indentation.
 
 #include "src/config/dump.h"
 

@@ -730,7 +730,7 @@ void Reader::read_workload(Value value, const Path& path, state::Workload& out) 
         read_workload_field(item.key(), item.value(), path.field(item.key()), out);
     }
     if (out.service_account.empty()) {
-        out.service_account = "default";  // ztunnel's xDS default (ecosystem §4.2).
+        out.service_account = "default";  // ztunnel's xDS default (docs/ecosystem.md §4.2).
     }
     // The identity is what certificates are issued for and peers are checked against, so it
     // must be a valid SPIFFE ID; "cluster.local" stands in for the run's default trust domain.

@@ -1,9 +1,9 @@
 #pragma once
 
-// The local config parser: JSON text (SPEC.md §2, ztunnel's `LocalConfig` with camelCase keys
-// plus `pods`) into plain `state::Config` structs. It never throws and never recurses on input:
-// nesting deeper than `kMaxDepth` and duplicate keys stop the parse, and every other problem is
-// collected with its JSON path (`workloads[3].workloadIps[0]: not an IP address: "10.0.0.300"`)
+// The local config parser: JSON text (docs/contract.md §2, ztunnel's `LocalConfig` with camelCase
+// keys plus `pods`) into plain `state::Config` structs. It never throws and never recurses on
+// input: nesting deeper than `kMaxDepth` and duplicate keys stop the parse, and every other problem
+// is collected with its JSON path (`workloads[3].workloadIps[0]: not an IP address: "10.0.0.300"`)
 // so one run reports all of them. Only src/config/ sees nlohmann-json; callers see structs.
 
 #include <cstddef>

@@ -1,10 +1,10 @@
 #pragma once
 
-// The config writer: `state::Config` structs back into the JSON text of SPEC.md §2, the inverse
-// of `config::parse`. The control agent writes the file with it, so the text is deterministic
-// (the same structs always give the same bytes, which makes "content unchanged" a byte
-// comparison) and line-oriented (one workload, service, policy or pod per line, so a diff of two
-// files shows the resources that changed).
+// The config writer: `state::Config` structs back into the JSON text of docs/contract.md §2, the
+// inverse of `config::parse`. The control agent writes the file with it, so the text is
+// deterministic (the same structs always give the same bytes, which makes "content unchanged" a
+// byte comparison) and line-oriented (one workload, service, policy or pod per line, so a diff of
+// two files shows the resources that changed).
 
 #include <string>
 #include <vector>

@@ -1,12 +1,12 @@
 #pragma once
 
-// `Watcher` keeps the published snapshot in step with the config file (SPEC.md §2, reliability
-// §4): inotify on the file's DIRECTORY (so rename-over, in-place rewrite, delete + re-create
-// and the Kubernetes `..data` symlink swap are all seen), a debounce for bursts of in-place
-// writes (none after a rename into place: the file is whole the moment it appears), a periodic stat
-// check for anything inotify misses, and a full reload after an inotify queue overflow. A valid
-// file replaces the snapshot with one atomic pointer swap in the `SnapshotStore`; an invalid one
-// keeps the last good snapshot, logs every error with its path and is counted.
+// `Watcher` keeps the published snapshot in step with the config file (docs/contract.md §2,
+// docs/reliability.md §4): inotify on the file's DIRECTORY (so rename-over, in-place rewrite,
+// delete + re-create and the Kubernetes `..data` symlink swap are all seen), a debounce for bursts
+// of in-place writes (none after a rename into place: the file is whole the moment it appears), a
+// periodic stat check for anything inotify misses, and a full reload after an inotify queue
+// overflow. A valid file replaces the snapshot with one atomic pointer swap in the `SnapshotStore`;
+// an invalid one keeps the last good snapshot, logs every error with its path and is counted.
 //
 // It owns no thread. The control loop polls `fd()` for readability, calls `process()` when it
 // is readable and `tick()` when `next_deadline_ns()` (monotonic) has passed; all work, including

@@ -32,7 +32,8 @@
 
 namespace zt::dns {
 
-// kDnsPort is where a pod's DNS proxy listens (SPEC.md §3); Istio CNI redirects port 53 there.
+// kDnsPort is where a pod's DNS proxy listens (docs/contract.md §3); Istio CNI redirects port 53
+// there.
 inline constexpr uint16_t kDnsPort = 15053;
 
 // UpstreamSockets is the seam through which a server gets its sockets towards upstream

@@ -1,7 +1,8 @@
 #pragma once
 
 // The DNS proxy's metrics and log, with ztunnel's names, labels, buckets and fields
-// (ztunnel-behaviour §6.1, its src/dns/metrics.rs and the `dns` access log of its server.rs):
+// (docs/ztunnel-reference.md §6.1, its src/dns/metrics.rs and the `dns` access log of its
+// server.rs):
 //
 //   istio_dns_requests_total                       every query, answered here or forwarded
 //   istio_dns_upstream_requests_total              forwarded queries

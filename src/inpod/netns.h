@@ -1,7 +1,7 @@
 #pragma once
 
 // Network namespaces of pods. In-pod mode makes every socket of a pod inside that pod's network
-// namespace (ztunnel-behaviour §9.4): the calling thread switches into the namespace with
+// namespace (docs/ztunnel-reference.md §9.4): the calling thread switches into the namespace with
 // setns(2), creates the socket, and switches back. A socket stays in the namespace it was created
 // in for its whole life, so one process can serve many pods from the same threads.
 

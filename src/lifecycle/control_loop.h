@@ -1,7 +1,7 @@
 #pragma once
 
-// ControlLoop is the control thread's poll loop for `ztunnel run` (ztunnel-behaviour.md §10): it
-// serves the operator HTTP servers, flushes the log queue, watches extra control-plane fds (the
+// ControlLoop is the control thread's poll loop for `ztunnel run` (docs/ztunnel-reference.md §10):
+// it serves the operator HTTP servers, flushes the log queue, watches extra control-plane fds (the
 // config watcher), and runs the shutdown sequence:
 //
 //   running ──SIGTERM/SIGINT/quitquitquit──▶ draining ──drained() or deadline──▶ done (exit 0)

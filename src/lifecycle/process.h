@@ -1,6 +1,6 @@
 #pragma once
 
-// Process-level lifecycle pieces for `ztunnel run` (issue 7 §5, ztunnel-behaviour.md §10.2):
+// Process-level lifecycle pieces for `ztunnel run` (issue 7 §5, docs/ztunnel-reference.md §10.2):
 // SIGPIPE ignored, RLIMIT_NOFILE raised to the hard limit, SIGTERM/SIGINT delivered through a
 // signalfd the control thread polls (first signal: graceful drain; a second SIGINT: exit now),
 // SIGHUP a config reload (the daemon convention, never the default "terminate" that skipped the

@@ -2,9 +2,9 @@
 
 // The inbound decision for one CONNECT request as a pure function, beside `plan_outbound`: given
 // the snapshot and what the request says, decide what the 15008 server answers (ztunnel's
-// `serve_connect`, ztunnel-behaviour §1.5 and §2.4): the authority checks (400 for an IP that is
-// not the pod's, 503 for a hostname with no port or a port of ztunnel's own), the workload check
-// (503), the target port (a hostname authority's service port translated through the pod's
+// `serve_connect`, docs/ztunnel-reference.md §1.5 and §2.4): the authority checks (400 for an IP
+// that is not the pod's, 503 for a hostname with no port or a port of ztunnel's own), the workload
+// check (503), the target port (a hostname authority's service port translated through the pod's
 // endpoint, else the service's target port), and RBAC with the peer's verified identity (401).
 // Separate code (inbound.cc) carries the decision out; nothing here touches a socket, so every
 // case is one row of a table test.

@@ -21,8 +21,8 @@ namespace zt::proxy {
 namespace {
 
 // kRearmBackoffNs is how long an accept that ended on an error (EMFILE, ...) waits before it is
-// armed again: fd exhaustion must not become a busy loop (reliability §5). It doubles with each
-// failure in a row, up to kRearmBackoffMaxNs.
+// armed again: fd exhaustion must not become a busy loop (docs/reliability.md §5). It doubles with
+// each failure in a row, up to kRearmBackoffMaxNs.
 constexpr int64_t kRearmBackoffNs = 50 * kNanosPerMilli;
 constexpr int64_t kRearmBackoffMaxNs = 800 * kNanosPerMilli;
 

@@ -64,8 +64,8 @@ public:
 };
 
 // InPodSockets makes every socket inside the pod's network namespace, as ztunnel's in-pod mode
-// does (ztunnel-behaviour §1.1–1.3, §9.4): SO_MARK `packet_mark`, SO_REUSEPORT listeners on the
-// wildcard address (dual stack when the pod has IPv6), TCP_NODELAY and keepalive inherited by
+// does (docs/ztunnel-reference.md §1.1–1.3, §9.4): SO_MARK `packet_mark`, SO_REUSEPORT listeners on
+// the wildcard address (dual stack when the pod has IPv6), TCP_NODELAY and keepalive inherited by
 // accepted sockets, SO_ORIGINAL_DST, and IP_TRANSPARENT + IP_FREEBIND for the client's address.
 class InPodSockets final : public PodSockets {
 public:

@@ -1,9 +1,9 @@
 #pragma once
 
-// ztunnel's own ports: the listeners every captured pod gets (SPEC.md §3), and the test for "one
-// of ztunnel's own ports", which refuses loops on both paths. A listener kind is the one place a
-// new in-pod listener is declared; the DNS proxy's four sockets on 15053 are kinds too, opened
-// with the pod's other listeners but served by its DNS server (pod_dns.h), not by accepts.
+// ztunnel's own ports: the listeners every captured pod gets (docs/contract.md §3), and the test
+// for "one of ztunnel's own ports", which refuses loops on both paths. A listener kind is the one
+// place a new in-pod listener is declared; the DNS proxy's four sockets on 15053 are kinds too,
+// opened with the pod's other listeners but served by its DNS server (pod_dns.h), not by accepts.
 
 #include <cstdint>
 #include <string_view>

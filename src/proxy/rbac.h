@@ -1,7 +1,7 @@
 #pragma once
 
 // RBAC: ztunnel's L4 authorization semantics as a pure function over policies and one
-// connection's attributes (ztunnel-behaviour §4; istio/ztunnel src/rbac.rs and
+// connection's attributes (docs/ztunnel-reference.md §4; istio/ztunnel src/rbac.rs and
 // DemandProxyState::assert_rbac). No I/O, no clock, no locks: the proxy calls it once per new
 // inbound connection and again for every tracked connection after each config swap.
 

@@ -1,6 +1,6 @@
-// Table tests for rbac.cc, one row per rule of ztunnel-behaviour §4.2–4.4: every match field and
-// its `not` form, principals without `spiffe://`, the no-identity cases, the structural edge
-// cases, scopes' decision order and dry-run.
+// Table tests for rbac.cc, one row per rule of docs/ztunnel-reference.md §4.2–4.4: every match
+// field and its `not` form, principals without `spiffe://`, the no-identity cases, the structural
+// edge cases, scopes' decision order and dry-run.
 
 #include "src/proxy/rbac.h"
 

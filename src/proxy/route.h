@@ -17,7 +17,7 @@
 
 namespace zt::proxy {
 
-// kHbonePort is where every HBONE workload's ztunnel listens (SPEC.md §3).
+// kHbonePort is where every HBONE workload's ztunnel listens (docs/contract.md §3).
 inline constexpr uint16_t kHbonePort = 15008;
 
 // kZtunnelPorts are ztunnel's `illegal_ports`: the in-pod listeners a connection must never be

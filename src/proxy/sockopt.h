@@ -1,6 +1,6 @@
 #pragma once
 
-// Socket options of proxy sockets, as ztunnel sets them (ztunnel-behaviour §1.1–1.3):
+// Socket options of proxy sockets, as ztunnel sets them (docs/ztunnel-reference.md §1.1–1.3):
 // TCP_NODELAY everywhere, keepalive 180 s / 180 s / 9 on sockets accepted on 15001/15006 and on
 // sockets we create, original-destination recovery for captured connections, and
 // IP_TRANSPARENT + IP_FREEBIND for connecting to a pod from the client's original address.

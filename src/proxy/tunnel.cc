@@ -264,8 +264,8 @@ void Tunnel::on_connected(int32_t res, uint32_t) {
         return;
     }
     // TCP_NODELAY and keepalive were set before the connect (`PodSockets::upstream`). 200 only
-    // once the application accepted the connection (ztunnel-behaviour §2.4); opening sends the
-    // queued PROXY header, if any, before any payload.
+    // once the application accepted the connection (docs/ztunnel-reference.md §2.4); opening sends
+    // the queued PROXY header, if any, before any payload.
     (void)link.h2().respond(stream_id_, hbone::kStatusOk);
     handle(TunnelEvent::answered);
     link.flush_later();

@@ -2,7 +2,7 @@
 
 // `Worker` is one data-plane thread: its own io_uring, its own SO_REUSEPORT listeners on 15001,
 // 15006 and 15008 inside every captured pod's network namespace, and every connection those
-// listeners accept, confined to this thread for life (DESIGN.md "Threads"). The control thread
+// listeners accept, confined to this thread for life (docs/design.md "Threads"). The control thread
 // publishes snapshots and calls `wake`; the worker then reconciles its pods (listeners for new
 // pods, immediate drain of removed ones) and re-checks the policy of every tracked inbound
 // connection against the new snapshot (late rejection). docs/architecture.md walks through the

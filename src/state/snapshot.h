@@ -1,8 +1,8 @@
 #pragma once
 
 // `Snapshot` is the immutable mesh state built from one valid config: the parsed `Config` plus
-// every index the data path and the admin dump need (ztunnel-behaviour §3.5, §3.7, §4.3). The
-// control thread builds it; workers share it through `std::shared_ptr<const Snapshot>` and load
+// every index the data path and the admin dump need (docs/ztunnel-reference.md §3.5, §3.7, §4.3).
+// The control thread builds it; workers share it through `std::shared_ptr<const Snapshot>` and load
 // it once per new connection, so nothing in here ever changes after `build` returns and every
 // lookup is safe from any thread without locks.
 
@@ -51,10 +51,10 @@ public:
 
     // build indexes `config` and runs the checks that need more than one object: duplicate
     // workload uids, service keys, policy keys and pod uids, and one IP in two workloads of the
-    // same network. That last one is REJECTED (SPEC.md §2), rather than resolved with ztunnel's
-    // (Pod+HBONE, Pod, HBONE, any) preference: an IP must name exactly one identity for the
-    // proxy and for policy. HostNetwork workloads are never indexed by IP, so they may share one.
-    // Every problem is reported; nothing is built unless there are none.
+    // same network. That last one is REJECTED (docs/contract.md §2), rather than resolved with
+    // ztunnel's (Pod+HBONE, Pod, HBONE, any) preference: an IP must name exactly one identity for
+    // the proxy and for policy. HostNetwork workloads are never indexed by IP, so they may share
+    // one. Every problem is reported; nothing is built unless there are none.
     static BuildResult build(Config config);
 
     const Config& config() const { return config_; }
@@ -132,8 +132,8 @@ public:
 
     std::span<const Policy* const> namespace_policies(std::string_view namespace_) const;
 
-    // policies_for returns every policy that applies to `workload` (ztunnel-behaviour §4.3):
-    // its namespace's policies, the global ones, and the selector policies it lists by key
+    // policies_for returns every policy that applies to `workload` (docs/ztunnel-reference.md
+    // §4.3): its namespace's policies, the global ones, and the selector policies it lists by key
     // (unknown keys are skipped; `build` warned about them).
     std::vector<const Policy*> policies_for(const Workload& workload) const;
 

@@ -1,10 +1,10 @@
 #pragma once
 
 // The mesh model as plain values: workloads, services, authorization policies and pods, one
-// struct per object of the local config file (SPEC.md §2, ztunnel's `LocalConfig`). These
+// struct per object of the local config file (docs/contract.md §2, ztunnel's `LocalConfig`). These
 // structs hold no JSON type and no index; `config/` fills them, `state::Snapshot` indexes them,
-// the proxy and the admin dump read them. Field meanings follow ztunnel-behaviour.md §3.3–3.4 and
-// §4.1; defaults follow ztunnel's xDS loader (serviceAccount "default", clusterId "Kubernetes",
+// the proxy and the admin dump read them. Field meanings follow docs/ztunnel-reference.md §3.3–3.4
+// and §4.1; defaults follow ztunnel's xDS loader (serviceAccount "default", clusterId "Kubernetes",
 // an empty trustDomain meaning "the --trust-domain of the run"). Every struct compares member by
 // member (a defaulted `==`), so a config can be checked to survive a render and parse unchanged.
 
@@ -206,8 +206,8 @@ struct ServiceAccountMatch {
 };
 
 // RbacMatch is one `Match` of a clause: fields are ANDed, values inside a field are ORed, and a
-// match with every field empty never matches (ztunnel-behaviour §4.2). Evaluation lives in the
-// RBAC module; this struct only keeps every field.
+// match with every field empty never matches (docs/ztunnel-reference.md §4.2). Evaluation lives in
+// the RBAC module; this struct only keeps every field.
 struct RbacMatch {
     std::vector<StringMatch> namespaces;
     std::vector<StringMatch> not_namespaces;

@@ -1,8 +1,9 @@
 #pragma once
 
-// ztunnel's access-log records (ztunnel-behaviour.md §6.2, ecosystem.md §3.3, SPEC.md §8), target
-// `access`, with exactly ztunnel's messages, field names and field order, because Kiali and
-// operators grep for the tokens (`src.workload="…"`, `dst.service="…"`, `direction="…"`):
+// ztunnel's access-log records (docs/ztunnel-reference.md §6.2, docs/ecosystem.md §3.3,
+// docs/contract.md §8), target `access`, with exactly ztunnel's messages, field names and field
+// order, because Kiali and operators grep for the tokens (`src.workload="…"`, `dst.service="…"`,
+// `direction="…"`):
 //
 //   connection opened    debug  src.* dst.* direction
 //   connection complete  info   src.* dst.* direction bytes_sent bytes_recv duration

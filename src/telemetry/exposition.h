@@ -1,6 +1,6 @@
 #pragma once
 
-// The Prometheus exposition formats ztunnel's scrapers accept (ecosystem.md §2.1): the classic
+// The Prometheus exposition formats ztunnel's scrapers accept (docs/ecosystem.md §2.1): the classic
 // text format 0.0.4 by default, OpenMetrics 1.0 when the scraper's `Accept` asks for it, and gzip
 // when `Accept-Encoding` allows it. These are pure string functions; the registry (metrics.h)
 // decides what to render and the metrics server (src/admin/) decides what to send.

@@ -1,10 +1,10 @@
 #pragma once
 
-// LogQueue is the log sink that never blocks the data path (SPEC.md §8). Any thread formats its
-// record into one line and pushes it into a bounded lock-free multi-producer queue; when the queue
-// is full the line is dropped and counted (`ztunnel_log_lines_dropped_total`) instead of stalling
-// a worker. The control thread calls `flush` from its loop, which writes queued lines to stdout
-// with `writev`, up to 64 lines per call, each line whole.
+// LogQueue is the log sink that never blocks the data path (docs/contract.md §8). Any thread
+// formats its record into one line and pushes it into a bounded lock-free multi-producer queue;
+// when the queue is full the line is dropped and counted (`ztunnel_log_lines_dropped_total`)
+// instead of stalling a worker. The control thread calls `flush` from its loop, which writes queued
+// lines to stdout with `writev`, up to 64 lines per call, each line whole.
 //
 // ztunnel applies back-pressure instead of dropping; we drop because an io_uring worker that
 // blocks on stdout stalls every connection it owns.

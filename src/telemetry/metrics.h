@@ -8,7 +8,8 @@
 // add: no lock prefix, no cache line shared with another worker.
 //
 // Families render in registration order, series sorted by label values, so a scrape is
-// deterministic. HELP of a family Istio does not define ends with `(unstable)` (SPEC.md §7).
+// deterministic. HELP of a family Istio does not define ends with `(unstable)` (docs/contract.md
+// §7).
 
 #include <atomic>
 #include <cstdint>

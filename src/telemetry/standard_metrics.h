@@ -1,7 +1,7 @@
 #pragma once
 
-// StandardMetrics registers every family ztunnel's dashboards and SPEC.md §7 name, in one place,
-// so that names, labels and HELP texts are defined once: the traffic group, `istio_build`,
+// StandardMetrics registers every family ztunnel's dashboards and docs/contract.md §7 name, in one
+// place, so that names, labels and HELP texts are defined once: the traffic group, `istio_build`,
 // `process_open_fds`/`process_max_fds`, our config and pod metrics, and the counters for limits
 // and protections (connections refused, TLS handshake failures, HTTP/2 glitches,
 // certificate refusals, admin-server refusals). Components get references to the families here

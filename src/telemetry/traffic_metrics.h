@@ -1,6 +1,6 @@
 #pragma once
 
-// Istio's TCP traffic metrics as ztunnel reports them (ztunnel-behaviour.md §6.1):
+// Istio's TCP traffic metrics as ztunnel reports them (docs/ztunnel-reference.md §6.1):
 // `istio_tcp_connections_opened_total`, `_closed_total`, `istio_tcp_connections_failed_total`,
 // `istio_tcp_received_bytes_total` and `istio_tcp_sent_bytes_total`, all keyed by
 // CommonTrafficLabels in ztunnel's order, `unknown` for a missing value.

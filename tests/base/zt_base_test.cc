@@ -80,7 +80,7 @@ TEST_CASE("unique_fd: closes on destruction and moves ownership") {
     CHECK(::close(released) == 0);
 }
 
-TEST_CASE("duration: the forms SPEC.md uses") {
+TEST_CASE("duration: the forms docs/contract.md uses") {
     CHECK(*zt::parse_duration_ns("500ms") == 500'000'000);
     CHECK(*zt::parse_duration_ns("5s") == 5'000'000'000);
     CHECK(*zt::parse_duration_ns("10m") == 600'000'000'000);

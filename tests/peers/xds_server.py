@@ -4,8 +4,8 @@
 It shares no code with the agent: Debian's python3-grpcio serves
 `envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources` over TLS with a
 certificate given on the command line (made at run time by the test), and the messages come from
-`protoc --python_out` run at start-up on a folder of .proto files (the reference files from
-../shared when a test has them, else the project's own).
+`protoc --python_out` run at start-up on a folder of .proto files (Istio's reference files when a test has them
+at hand, else the project's own).
 
 Resources live in the server's state (optionally persisted to --state-file, so a restarted server
 serves what it served before) and are changed through a small HTTP control API on --control:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# check_config_cli.sh drives `ztunnel check-config FILE` as an operator would (SPEC.md §1): it
+# check_config_cli.sh drives `ztunnel check-config FILE` as an operator would (docs/contract.md §1): it
 # accepts ztunnel's examples/localhost.yaml written as JSON with a one-line summary and exit 0,
 # rejects each broken variant with exit 1 and a message naming the JSON path, accepts a file with
 # waypoints and every load-balancer mode and warns where a combination cannot work, and exits 2

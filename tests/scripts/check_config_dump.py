@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # check_config_dump.py reads a `/config_dump` document on stdin (or from the file given) and
-# checks its shape the way its consumers read it, independently of our C++ (ecosystem.md
+# checks its shape the way its consumers read it, independently of our C++ (docs/ecosystem.md
 # §1.3–1.4): the exact top-level key set; every object's keys sorted and a 2-space indent
 # (serde_json's `to_string_pretty` of a `Value`); lists sorted as ztunnel sorts them; the types
 # istioctl's Go structs (istioctl/pkg/writer/ztunnel/configdump/api.go) would decode, and the

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# deploy_files.sh checks the deployment files against what Istio's tooling and SPEC.md rely on:
+# deploy_files.sh checks the deployment files against what Istio's tooling and docs/contract.md rely on:
 # the DaemonSet's names, labels, capabilities, probe, grace period, env and seccomp profile (which
 # must exist and must not block io_uring), and the systemd unit (systemd-analyze verify, when
 # available, against the built binary).

@@ -2,7 +2,7 @@
 
 // Joins two sans-I/O sessions in memory for tests and benchmarks: whatever one side has to send
 // is copied, in chunks a `ChunkPolicy` picks (everything, one byte, random sizes — the async-BIO
-// idea of style-anchors §1.3), into the other side's `feed`. Works for any pair of types with
+// idea of docs/style.md §1.3), into the other side's `feed`. Works for any pair of types with
 // `pending_output`/`consume_output`/`feed` (H2Session, and the TLS+H2 stack).
 
 #include <algorithm>

@@ -1,8 +1,8 @@
 #pragma once
 
 // TestCa makes PKI for tests at run time (nothing secret is committed): roots, intermediates,
-// good X.509-SVIDs and every bad certificate of reliability.md §6a A4–A10. certs/ tests use it for
-// verification and the store; hbone/ tests use it for TLS certificates. Failures inside (which
+// good X.509-SVIDs and every bad certificate of docs/reliability.md §6a A4–A10. certs/ tests use it
+// for verification and the store; hbone/ tests use it for TLS certificates. Failures inside (which
 // would be bugs in certs/ or the test) abort with ZT_CHECK rather than return errors, so test
 // code stays short.
 
@@ -110,9 +110,10 @@ struct BadCase {
     Errc expected;
 };
 
-// bad_cases returns reliability.md §6a A4, A5 and A7–A10 for `ca`'s trust domain, each issued as
-// it would reach a verifier that trusts `ca.bundle()`. A6 (another trust domain through a trusted
-// CA) is a valid SVID refused later by `check_trust_domain`; see `foreign_trust_domain_leaf`.
+// bad_cases returns docs/reliability.md §6a A4, A5 and A7–A10 for `ca`'s trust domain, each issued
+// as it would reach a verifier that trusts `ca.bundle()`. A6 (another trust domain through a
+// trusted CA) is a valid SVID refused later by `check_trust_domain`; see
+// `foreign_trust_domain_leaf`.
 std::vector<BadCase> bad_cases(const TestCa& ca);
 
 // foreign_trust_domain_leaf issues, from `ca`, a valid SVID in trust domain `other.td` (A6).
