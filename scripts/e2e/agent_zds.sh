@@ -4,13 +4,13 @@
 # never sends unprompted) and ztunnel, on the two-node mesh. Node 1's agent writes node 1's
 # config file: its --static file holds the mesh's workloads and services, the pods come from
 # ZDS, pinned under a shared --netns-dir (as the DaemonSet's Bidirectional hostPath) that
-# ztunnel opens by path. Whether a pod's listeners are open is read from `/pods`; where ztunnel
-# does not serve it yet, tests/peers/fake_pods.py answers it from the real listeners in the pod's
-# namespace (ZT_PODS_API=ztunnel uses ztunnel's own admin endpoint). Checked, in order:
+# ztunnel opens by path. Whether a pod's listeners are open the agent reads from ztunnel's own
+# `GET /pods` (its admin port). Checked, in order:
 #   - the snapshot (empty) is acked and the agent is ready;
 #   - an add is acked only once 15001/15008 listen in the pod's namespace, the namespace is
 #     pinned (a bind mount named after the pod UID, same inode), the pod's entry carries the
-#     workload uid `c1//Pod/default/client`, and client -> server flows over HBONE;
+#     workload uid `c1//Pod/default/client` and the CNI's WorkloadInfo, and client -> server
+#     flows over HBONE;
 #   - bad requests are NACKed with their reason: an add without fd, without workload info, with
 #     an fd that is not a network namespace, a delete with an fd; a second snapshot-sent is
 #     NACKed and the connection remade, the CNI's snapshot re-adding every pod;
@@ -25,7 +25,6 @@ set -euo pipefail
 . "$(dirname "$0")/lib/mesh.sh"
 AGENT_BIN="$here_mesh/$BUILD/ztunnel-agent"
 ZDS_PEER="/usr/bin/python3 $here_mesh/tests/peers/zds_server.py"
-FAKE_PODS="/usr/bin/python3 $here_mesh/tests/peers/fake_pods.py"
 [ -x "$AGENT_BIN" ] || { echo "build $AGENT_BIN first (make)"; exit 1; }
 /usr/bin/python3 -c 'import google.protobuf' 2>/dev/null ||
     { echo "python3-protobuf missing (scripts/install-deps.sh)"; exit 1; }
@@ -68,12 +67,6 @@ zt_bg "$NODE1" "$MESH_WORK/cni.log" $ZDS_PEER --uds "$UDS" --proto-dir "$proto_d
 zt_wait_listen "$NODE1" 15096 20 || mesh_fail "ZDS server did not start: $(tail -5 "$MESH_WORK/cni.log")"
 cni() { zt_in "$NODE1" curl -sf -X "$1" "http://127.0.0.1:15096$2" ${3:+-d "$3"}; }
 PODS_ADMIN=127.0.0.1:15000
-if [ "${ZT_PODS_API:-fake}" != ztunnel ]; then
-    PODS_ADMIN=127.0.0.1:15100
-    zt_bg "$NODE1" "$MESH_WORK/fake-pods.log" $FAKE_PODS --listen "$PODS_ADMIN" --config "$MESH_WORK/node1.json" \
-        --ztunnel-log "$MESH_WORK/zt1.log"
-    zt_wait_listen "$NODE1" 15100 20 || mesh_fail "fake /pods did not start"
-fi
 # ztunnel again, after the shared mount exists, so that its mount namespace receives the pins.
 mesh_zt_restart 1 || mesh_fail "ztunnel 1 restart"
 
@@ -128,7 +121,8 @@ expect_ack "$r" "add client"
 listening "$CLIENT_NS" 15001 && listening "$CLIENT_NS" 15008 || mesh_fail "acked before the listeners were open"
 echo "add -> ack: $(echo "$r" | jq .ms) ms"
 same_inode "$NETNS_DIR/uid-client" "$(zt_ns_path "$CLIENT_NS")" || mesh_fail "pin is not the pod's namespace"
-jq -e --arg p "$NETNS_DIR/uid-client" '.pods[] | select(.uid == "c1//Pod/default/client" and .netns == $p)' \
+jq -e --arg p "$NETNS_DIR/uid-client" '.pods[] | select(.uid == "c1//Pod/default/client" and .netns == $p
+    and .name == "client" and .namespace == "default" and .serviceAccount == "client")' \
     "$MESH_WORK/node1.json" >/dev/null || mesh_fail "pod entry: $(jq -c .pods "$MESH_WORK/node1.json")"
 mesh_xfer 1 client 198.18.2.2:8080 4096 >/dev/null || mesh_fail "client -> server after the add"
 r=$(cni POST /add "$(pod_json uid-client2 client2 "$(zt_ns_pod 1 client2)")")
