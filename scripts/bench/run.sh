@@ -13,7 +13,9 @@
 #   agent        ztunnel-agent between the independent xDS server and ztunnel: initial sync of a
 #                10,000-workload mesh and 50 changes/s (scripts/bench/agent.sh), docs/bench/agent.md
 #   loads        the full-size loads L3 and L5 (scripts/e2e/load_streams.sh with 16 MiB streams;
-#                `make test` runs them at 4 MiB to fit CI): pass or fail, and the time they took
+#                `make test` runs them at 4 MiB to fit CI) and L2 at its plan's 500 connections at
+#                once (scripts/e2e/load_short_conns.sh; `make test` runs 64 at once): pass or fail,
+#                and the time they took
 # Environment: RUNS (3), DURATION (5 s), the knobs listed in scripts/bench/relay.py, and PARTS
 # (hbone only: a comma list of iperf,pingpong,connrate,idle; a partial run leaves docs alone).
 # Needs root (it makes a namespace); exits 77 when not root.
@@ -58,12 +60,16 @@ case $section in
         exec scripts/bench/agent.sh
         ;;
     loads)
-        echo "bench: loads L3 and L5 at full size (100 streams x 16 MiB) -> $BUILD/bench/loads.txt"
+        echo "bench: loads L3 and L5 at full size (100 streams x 16 MiB), then L2 -> $BUILD/bench/loads.txt"
         started=$SECONDS
         set +e
         LOAD_STREAM_MIB=16 bash scripts/e2e/load_streams.sh 2>&1 | grep -v 'connection complete' |
             tee "$BUILD/bench/loads.txt"
         rc=${PIPESTATUS[0]}
+        echo "bench: load L2, 20,000 short connections 500 at a time" | tee -a "$BUILD/bench/loads.txt"
+        L2_CONCURRENCY=500 bash scripts/e2e/load_short_conns.sh 2>&1 | grep -v 'connection complete' |
+            tee -a "$BUILD/bench/loads.txt"
+        [ "${PIPESTATUS[0]}" = 0 ] || rc=1
         echo "loads: exit $rc after $((SECONDS - started)) s" | tee -a "$BUILD/bench/loads.txt"
         exit "$rc"
         ;;
