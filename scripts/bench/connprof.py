@@ -19,6 +19,10 @@ def parse(path):
         for line in f:
             if line.startswith(("summary:", "totals:")):
                 total = int(line.split()[1])
+            elif line.startswith("fn="):
+                m = re.match(r"fn=\((\d+)\)(?: (.*))?", line.strip())
+                if m and m.group(2):
+                    names[m.group(1)] = m.group(2)
             elif line.startswith("cfn="):
                 m = re.match(r"cfn=\((\d+)\)(?: (.*))?", line.strip())
                 if m.group(2):

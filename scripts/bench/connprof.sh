@@ -16,7 +16,7 @@ HERE=$(cd "$(dirname "$0")/../.." && pwd)
 N=${N:-1000}
 WARM=${WARM:-100}
 MESH_LOG_LEVEL=${MESH_LOG_LEVEL:-warn}
-BUILD=build
+export BUILD=build
 cd "$TREE"
 . "$TREE/scripts/e2e/lib/mesh.sh"
 REAL_ZT="$ZT_BIN"
