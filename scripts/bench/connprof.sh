@@ -37,8 +37,7 @@ chmod +x "$WRAP"
 ZT_BIN=$WRAP
 # Under callgrind the ztunnels start some 50 times slower than the mesh's 10 s allow.
 mesh_wait_ready() {
-    local i
-    for i in $(seq ${READY_TRIES:-240}); do
+    for _ in $(seq "${READY_TRIES:-240}"); do
         zt_in "$(zt_ns_node "$1")" curl -sf -o /dev/null "http://127.0.0.1:15021/healthz/ready" &&
             return 0
         sleep 0.5
@@ -84,7 +83,6 @@ zero
 t2=$(date +%s.%N)
 echo "connprof: measured $N"
 conns "$N" | tee "$OUT/conns.txt"
-t3=$(date +%s.%N)
 dump
 t4=$(date +%s.%N)
 echo "idle_s=$(echo "$t1 - $t0" | bc) conns_s=$(echo "$t4 - $t2" | bc)" >"$OUT/times.txt"
