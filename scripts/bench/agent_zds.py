@@ -200,6 +200,16 @@ def report(args):
         "| CPU, the CA stand-in (Python, signs each leaf) | %.2f core |" % (
             ca["ca_cpu_s"] / ca["seconds"]),
         "",
+        "%s The agent keeps at most 8 requests in flight (`max_in_flight`, "
+        "src/agent/ca_client.h), so %.1f per second is one request every %.0f ms per slot: "
+        "the round trip to the CA (TLS gRPC, a key pair made by the agent, the Python CA "
+        "signing) and the agent's write of the folder, with both processes well under one core "
+        "each, so on this loaded machine the time is mostly waiting for a CPU." % (
+            "The renewals asked for (%.0f/s) %s." % (
+                demand, "were all served" if rate >= 0.95 * demand
+                else "were more than the agent got through: the rate above is its capacity here"),
+            rate, 8000.0 / max(rate, 0.001)),
+        "",
     ]
     lines += where_time_goes(args.logs, zds) if args.logs else []
     text = "\n".join(lines).rstrip() + "\n"
