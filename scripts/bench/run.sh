@@ -11,7 +11,10 @@
 #   dns          DNS answered locally and forwarded: our proxy against dnsmasq as a forwarder
 #                (scripts/bench/dns.sh writes docs/bench/dns.md)
 #   agent        ztunnel-agent between the independent xDS server and ztunnel: initial sync of a
-#                10,000-workload mesh and 50 changes/s (scripts/bench/agent.sh), docs/bench/agent.md
+#                10,000-workload mesh and 50 changes/s (scripts/bench/agent.sh), then agent-zds;
+#                PARTS=xds or PARTS=zds runs one of the two; docs/bench/agent.md
+#   agent-zds    100 pods added over ZDS at once (add -> ack, add -> first connection) and CA
+#                renewals per second (scripts/bench/agent_zds.sh), docs/bench/agent.md
 #   loads        the full-size loads L3 and L5 (scripts/e2e/load_streams.sh with 16 MiB streams;
 #                `make test` runs them at 4 MiB to fit CI) and L2 at its plan's 500 connections at
 #                once (scripts/e2e/load_short_conns.sh; `make test` runs 64 at once): pass or fail,
@@ -56,8 +59,22 @@ case $section in
         exec scripts/bench/dns.sh
         ;;
     agent)
-        echo "bench: control agent, xDS push to ztunnel applied -> docs/bench/agent.md"
-        exec scripts/bench/agent.sh
+        # PARTS (agent): a comma list of xds,zds (default both).
+        parts=${PARTS:-xds,zds}
+        case ",$parts," in
+            *,xds,*)
+                echo "bench: control agent, xDS push to ztunnel applied -> docs/bench/agent.md"
+                scripts/bench/agent.sh
+                ;;
+        esac
+        case ",$parts," in
+            *,zds,*) exec "$0" agent-zds ;;
+        esac
+        exit 0
+        ;;
+    agent-zds)
+        echo "bench: control agent, 100 pods over ZDS and CA renewals -> docs/bench/agent.md"
+        exec scripts/bench/agent_zds.sh
         ;;
     loads)
         echo "bench: loads L3 and L5 at full size (100 streams x 16 MiB), then L2 -> $BUILD/bench/loads.txt"
@@ -73,7 +90,7 @@ case $section in
         echo "loads: exit $rc after $((SECONDS - started)) s" | tee -a "$BUILD/bench/loads.txt"
         exit "$rc"
         ;;
-    *) echo "run.sh: unknown section '$section' (known: all relay hbone-micro config hbone dns agent loads)" >&2; exit 2 ;;
+    *) echo "run.sh: unknown section '$section' (known: all relay hbone-micro config hbone dns agent agent-zds loads)" >&2; exit 2 ;;
 esac
 zt_require_root
 for tool in iperf3 haproxy socat gnuplot /usr/bin/python3 "$BUILD/tools/echo_server" \

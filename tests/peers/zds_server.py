@@ -17,6 +17,8 @@ as istio-cni does towards ztunnel:
 Control API on --control (HTTP, JSON):
   POST /add  {"uid", "name", "namespace", "serviceAccount", "netns": path}  -> {"error", "ms"}
              (the pod joins the CNI's cache whatever the answer, as the CNI retries it)
+  POST /add-many [pod, ...]  every add queued at one instant (sent one at a time, as
+             always), answered when all are              -> [{"error", "ms"}, ...]
   POST /del  {"uid"}                                                       -> {"error", "ms"}
   POST /raw  {"kind": "add-no-fd"|"add-no-info"|"add-not-netns"|"del-with-fd"|"snapshot",
               "uid": ...}                                                  -> {"error", "ms"}
@@ -231,6 +233,23 @@ def submit(job, timeout=12.0):
     return done["result"]
 
 
+def submit_many(batch, timeout=60.0):
+    """Queues every job at once (as the CNI learns many pods together), then waits for all."""
+    dones = []
+    for job in batch:
+        done = {"event": threading.Event()}
+        jobs.put((job, done))
+        dones.append(done)
+    deadline = time.time() + timeout
+    results = []
+    for done in dones:
+        if not done["event"].wait(max(0.0, deadline - time.time())):
+            results.append({"error": "not answered within %.0f s" % timeout})
+        else:
+            results.append(done["result"])
+    return results
+
+
 class Control(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
@@ -259,6 +278,8 @@ class Control(BaseHTTPRequestHandler):
             body = json.loads(self.rfile.read(length) or b"{}")
             if self.path == "/add":
                 self.reply(200, submit({"kind": "add", "pod": body}))
+            elif self.path == "/add-many":
+                self.reply(200, submit_many([{"kind": "add", "pod": pod} for pod in body]))
             elif self.path == "/del":
                 self.reply(200, submit({"kind": "del", "uid": body["uid"]}))
             elif self.path == "/raw":
