@@ -53,8 +53,14 @@ d = json.load(sys.stdin)
 assert [p["name"] for p in d["policies"]] == ["p1"], d["policies"]
 assert d["configStatus"]["lastError"], d["configStatus"]
 ' || mesh_fail "dump after reloads"
-admin 1 http://127.0.0.1:15020/metrics | grep -q 'ztunnel_config_reloads_total{result="failure"} 1' ||
-    mesh_fail "failed reload not counted"
+# Bounded wait: the control thread adds the watcher's counts to the metrics on its next tick.
+for _ in $(seq 50); do
+    admin 1 http://127.0.0.1:15020/metrics >"$MESH_WORK/reloads.txt"
+    grep -q 'ztunnel_config_reloads_total{result="failure"} 1' "$MESH_WORK/reloads.txt" && break
+    sleep 0.1
+done
+grep -q 'ztunnel_config_reloads_total{result="failure"} 1' "$MESH_WORK/reloads.txt" ||
+    mesh_fail "failed reload not counted: $(grep ztunnel_config_reloads_total "$MESH_WORK/reloads.txt")"
 out=$(mesh_xfer 1 client 198.18.2.2:8080 65536) || mesh_fail "traffic after a broken file: $out"
 
 # Metrics scrape, admin behaviour.
