@@ -27,20 +27,20 @@ Every request is logged on stdout as one JSON line.
 import argparse
 import datetime
 import json
-import os
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from concurrent import futures
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+import peerlib
+from peerlib import log
 
 pb = {}
 lock = threading.Lock()
@@ -52,21 +52,8 @@ issued = [0]
 max_ttl = [86400]
 
 
-def log(event, **fields):
-    record = {"time": time.time(), "event": event}
-    record.update(fields)
-    with lock:
-        sys.stdout.write(json.dumps(record) + "\n")
-        sys.stdout.flush()
-
-
 def generate(proto_dir):
-    out = tempfile.mkdtemp(prefix="zt-ca-pb-")
-    subprocess.run(["protoc", "-I", proto_dir, "--python_out", out,
-                    os.path.join(proto_dir, "citadel.proto")], check=True)
-    sys.path.insert(0, out)
-    import citadel_pb2  # noqa: E402
-    pb["ca"] = citadel_pb2
+    pb["ca"] = peerlib.generate(proto_dir, ["citadel.proto"], "zt-ca-pb-")["citadel"]
 
 
 def make_root(name):
@@ -173,18 +160,7 @@ def create_certificate(request, context):
     return pb["ca"].IstioCertificateResponse(cert_chain=[leaf, signer.bundle()])
 
 
-class Control(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def reply(self, code, obj):
-        body = json.dumps(obj).encode()
-        self.send_response(code)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
+class Control(peerlib.JsonControl):
     def do_GET(self):
         if self.path == "/state":
             with lock:

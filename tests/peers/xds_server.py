@@ -40,9 +40,12 @@ import tempfile
 import threading
 import time
 from concurrent import futures
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import grpc
+
+import peerlib
+from peerlib import log
 
 ADDRESS_URL = "type.googleapis.com/istio.workload.Address"
 AUTHZ_URL = "type.googleapis.com/istio.security.Authorization"
@@ -57,15 +60,6 @@ events = []  # acks/nacks
 version_counter = [0]
 nonce_counter = [0]
 state_file = None
-log_lock = threading.Lock()
-
-
-def log(event, **fields):
-    with log_lock:
-        record = {"time": time.time(), "event": event}
-        record.update(fields)
-        sys.stdout.write(json.dumps(record) + "\n")
-        sys.stdout.flush()
 
 
 def generate(proto_dir):
@@ -268,18 +262,7 @@ def state():
         }
 
 
-class Control(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def reply(self, code, obj):
-        data = json.dumps(obj).encode()
-        self.send_response(code)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
+class Control(peerlib.JsonControl):
     def do_GET(self):
         if self.path == "/state":
             self.reply(200, state())

@@ -35,12 +35,13 @@ import os
 import queue
 import select
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+
+import peerlib
+from peerlib import log
 
 DEADLINE = 5.0
 pb = {}
@@ -51,21 +52,8 @@ state = {"connections": 0, "connected": False, "snapshots": 0, "violations": 0,
 jobs = queue.Queue()
 
 
-def log(event, **fields):
-    record = {"time": time.time(), "event": event}
-    record.update(fields)
-    with lock:
-        sys.stdout.write(json.dumps(record) + "\n")
-        sys.stdout.flush()
-
-
 def generate(proto_dir):
-    out = tempfile.mkdtemp(prefix="zt-zds-pb-")
-    subprocess.run(["protoc", "-I", proto_dir, "--python_out", out,
-                    os.path.join(proto_dir, "zds.proto")], check=True)
-    sys.path.insert(0, out)
-    import zds_pb2  # noqa: E402
-    pb["zds"] = zds_pb2
+    pb["zds"] = peerlib.generate(proto_dir, ["zds.proto"], "zt-zds-pb-")["zds"]
 
 
 class Closed(Exception):
@@ -250,18 +238,7 @@ def submit_many(batch, timeout=60.0):
     return results
 
 
-class Control(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def reply(self, code, obj):
-        body = json.dumps(obj).encode()
-        self.send_response(code)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
+class Control(peerlib.JsonControl):
     def do_GET(self):
         if self.path == "/state":
             with lock:
