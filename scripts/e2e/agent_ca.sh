@@ -122,6 +122,8 @@ agent_get 1 /debug | jq -e '.certificates | length == 2 and all(.state == "Avail
     mesh_fail "node1 /debug certificates: $(agent_get 1 /debug | jq -c .certificates)"
 agent_get 1 /metrics | grep -q 'ztunnel_agent_ca_requests_total{result="issued"}' ||
     mesh_fail "no ztunnel_agent_ca_requests_total"
+agent_get 1 /metrics | grep -q '^ztunnel_agent_ca_certificates{state="Available"} 2$' ||
+    mesh_fail "ztunnel_agent_ca_certificates: $(agent_get 1 /metrics | grep ztunnel_agent_ca_certificates)"
 
 # 2. ztunnel on the agents' folders.
 MESH_CERT_FLAGS=(--cert-dir "$MESH_WORK/certs1")
