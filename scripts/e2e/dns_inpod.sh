@@ -140,12 +140,22 @@ mesh_wait_log 1 'dns.*src.workload="client" src.namespace="default" query="A" do
     echo "  ok    dns log record" || fail "no dns log record"
 
 echo "a connection to a hostname-only workload, resolved on demand"
+# First a client that sends a small request and half-closes while the name is being resolved:
+# dnsmasq is stopped (SIGSTOP) until the FIN has surely arrived. io_uring reports that FIN as
+# POLLRDHUP, which must not count as a client gone. Then a bigger transfer, from the cache.
+kill -STOP "$DNS_UPSTREAM_PID"
+mesh_xfer 1 client 198.19.0.30:5432 16 >"$MESH_WORK/half-closed.json" &
+xfer=$!
+sleep 0.5
+kill -CONT "$DNS_UPSTREAM_PID"
+wait "$xfer" && echo "  ok    half-closed while resolving: $(cat "$MESH_WORK/half-closed.json")" ||
+    fail "half-closed client to the hostname-only workload: $(cat "$MESH_WORK/half-closed.json")"
 out=$(mesh_xfer 1 client 198.19.0.30:5432 65536) || fail "transfer to the hostname-only workload: $out"
 echo "  ok    $out"
 grep -Eq '"peer": "(::ffff:)?198.18.1.2"' "$MESH_WORK/peers-plainsrv.log" &&
     echo "  ok    plainsrv (db.upstream.test) served the client" ||
     fail "plainsrv saw $(cat "$MESH_WORK/peers-plainsrv.log")"
-mesh_metrics 1 | grep -Eq '^istio_on_demand_dns_total\{.*source_principal="spiffe://cluster.local/ns/default/sa/client".*hostname="db.upstream.test"\} 1$' &&
+mesh_metrics 1 | grep -Eq '^istio_on_demand_dns_total\{.*source_principal="spiffe://cluster.local/ns/default/sa/client".*hostname="db.upstream.test"\} 2$' &&
     echo "  ok    istio_on_demand_dns_total counted it" ||
     fail "no istio_on_demand_dns_total: $(mesh_metrics 1 | grep on_demand)"
 

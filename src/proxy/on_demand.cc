@@ -48,6 +48,7 @@ void OnDemand::start(dns::Server& server) {
     // A client that resets (or whose socket fails) while it waits cancels the resolution. Its
     // FIN alone does not: a client may send its request and half-close before reading the
     // answer, as plain TCP allows; one that really left is seen by the relay once connected.
+    // (on_client_event tells the two apart: the kernel reports POLLRDHUP here too.)
     watch_.callback = &on_completion<OnDemand, &OnDemand::on_client_event>;
     watch_.context = this;
     context_->ring.poll(watch_, client_.get(), POLLERR | POLLHUP);
@@ -83,7 +84,12 @@ void OnDemand::finish_resolved() {
 }
 
 void OnDemand::on_client_event(int32_t res, uint32_t) {
-    if (state_ == OnDemandState::resolving && res >= 0) {
+    // io_uring reports POLLRDHUP though it was not asked for (the kernel unmasks it for every
+    // poll): that is the client's FIN after its request, not a client gone. The watch is not
+    // re-armed then (POLLRDHUP stays set, so a new poll would fire at once); a client that resets
+    // later is seen by the relay once connected, at most one DNS deadline later.
+    const bool gone = res >= 0 && (static_cast<uint32_t>(res) & (POLLERR | POLLHUP)) != 0;
+    if (state_ == OnDemandState::resolving && gone) {
         // The client went away first: no answer is wanted any more.
         server_->cancel(resolution_);
         state_ = OnDemandState::done;
