@@ -55,6 +55,12 @@ constexpr uint32_t kTrimDropConnections = 1024;
 // kTrimFollowups is how many ticks after such a drop trim again: what goes after the
 // connections (links left without streams, closed on the next tick) is freed then.
 constexpr uint32_t kTrimFollowups = 2;
+// kTrimFreedBytes is how much the heap's free-but-held memory (mallinfo2's `fordblks`) must grow
+// above its lowest point since the last trim before worker 0 trims too: a few connections can
+// free a lot (100 tunnels whose slow readers had each buffered megabytes), with no drop in the
+// connection count to see. Worker 0 alone asks, once per tick: mallinfo2 walks every arena's
+// free lists under its lock, and one trim covers every arena.
+constexpr size_t kTrimFreedBytes = size_t{4} << 20;
 
 }  // namespace
 
@@ -90,6 +96,7 @@ struct Worker::Impl {
     bool forced = false;
     uint32_t trim_peak_connections = 0;  // Most open connections seen since the last trim.
     uint32_t trim_followups = 0;         // Trims still due on the next ticks.
+    size_t trim_free_low = SIZE_MAX;     // Worker 0: least free heap seen since the last trim.
     size_t published_closing = 0;        // Removed pods in the last published status.
     uint64_t sq_waits_exported = 0;      // The ring's sq waits already in the metrics shard.
 
@@ -100,7 +107,8 @@ struct Worker::Impl {
     void on_wake();
     void on_tick();
     // maybe_trim returns freed heap memory to the kernel once the open connections fell far
-    // below their peak since the last trim (glibc keeps it otherwise).
+    // below their peak since the last trim, or the heap's free memory grew by kTrimFreedBytes
+    // (glibc keeps it otherwise).
     void maybe_trim();
     // reconcile takes the latest snapshot, if it changed, and brings the pods in line.
     void reconcile();
@@ -225,15 +233,24 @@ void Worker::Impl::maybe_trim() {
             std::max(trim_peak_connections, connections + context->limits.take_links_peak());
     bool dropped = trim_peak_connections - open >= kTrimDropConnections &&
                    open <= trim_peak_connections / 2;
-    if (!dropped && trim_followups == 0) {
+    bool freed = false;
+    size_t free_held = 0;
+    if (index == 0) {
+        free_held = ::mallinfo2().fordblks;
+        trim_free_low = std::min(trim_free_low, free_held);
+        freed = free_held - trim_free_low >= kTrimFreedBytes;
+    }
+    if (!dropped && !freed && trim_followups == 0) {
         return;
     }
-    trim_followups = dropped ? kTrimFollowups : trim_followups - 1;
+    trim_free_low = free_held;
+    trim_followups = dropped ? kTrimFollowups : trim_followups - (trim_followups > 0 ? 1 : 0);
     uint32_t peak = std::exchange(trim_peak_connections, open);
     int64_t start_ns = monotonic_ns();
     ::malloc_trim(0);
     log::debug("proxy", "returned freed memory to the kernel",
                {log::Field::num("connections.peak", peak), log::Field::num("connections", open),
+                log::Field::num("heap.free", free_held),
                 log::Field::num("duration.us", uint64_t(monotonic_ns() - start_ns) / 1000)});
 }
 
