@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tidy.sh is `make tidy`: the layering rule of docs/design.md checked over #include lines, plus the
 # banned patterns of docs/style.md §3.9 (throw/catch, sprintf/strcpy/strcat, rand(), FIXME,
-# std::function in uring/ and hbone/). Prints each violation and exits 1 if there is any.
+# std::function in uring/ and hbone/, `grep -q` reading a pipe in shell tests). Prints each violation and exits 1 if there is any.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 violations=0
@@ -83,6 +83,13 @@ while IFS= read -r file; do
         *) report "$file: a .cc opens with a short paragraph (// ...) on its job" ;;
     esac
 done < <(find include uring certs hbone src tests -name '*.cc' 2>/dev/null)
+
+# Shell tests run with pipefail: a `grep -q` reading a pipe exits at the first match, the producer (curl
+# writing a scrape, echo of one over 64 KiB) dies of SIGPIPE and the pipeline fails though the
+# line was there. Tests write `producer | grep >/dev/null PATTERN`, which reads to the end.
+while IFS= read -r hit; do
+    report "$hit: grep -q at the end of a pipeline fails under pipefail when it exits first (use grep >/dev/null)"
+done < <(grep -rnE '\|\s*grep\s+-[a-zA-Z]*q' scripts tests --include='*.sh' 2>/dev/null || true)
 
 if [ "$violations" -gt 0 ]; then
     echo "tidy: $violations violation(s)"

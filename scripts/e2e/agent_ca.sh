@@ -107,7 +107,7 @@ for pair in 1:client 1:client2 2:server; do
     n=${pair%%:*} sa=${pair#*:}
     d="$MESH_WORK/certs$n/default/$sa"
     [ "$(stat -c %a "$d/key.pem")" = 600 ] || mesh_fail "$sa key.pem mode $(stat -c %a "$d/key.pem")"
-    openssl x509 -noout -ext subjectAltName -in "$d/cert-chain.pem" | grep -q "URI:$ID/$sa" ||
+    openssl x509 -noout -ext subjectAltName -in "$d/cert-chain.pem" | grep >/dev/null "URI:$ID/$sa" ||
         mesh_fail "$sa leaf does not name $ID/$sa"
     [ "$(grep -c 'BEGIN CERTIFICATE' "$MESH_WORK/certs$n/root-cert.pem")" = 2 ] ||
         mesh_fail "node$n root-cert.pem does not hold both roots"
@@ -120,9 +120,9 @@ denied=$(control GET /state | jq '[.requests[] | select(.result != "issued")] | 
 [ "$denied" = 0 ] || mesh_fail "the CA refused requests: $(control GET /state)"
 agent_get 1 /debug | jq -e '.certificates | length == 2 and all(.state == "Available")' >/dev/null ||
     mesh_fail "node1 /debug certificates: $(agent_get 1 /debug | jq -c .certificates)"
-agent_get 1 /metrics | grep -q 'ztunnel_agent_ca_requests_total{result="issued"}' ||
+agent_get 1 /metrics | grep >/dev/null 'ztunnel_agent_ca_requests_total{result="issued"}' ||
     mesh_fail "no ztunnel_agent_ca_requests_total"
-agent_get 1 /metrics | grep -q '^ztunnel_agent_ca_certificates{state="Available"} 2$' ||
+agent_get 1 /metrics | grep >/dev/null '^ztunnel_agent_ca_certificates{state="Available"} 2$' ||
     mesh_fail "ztunnel_agent_ca_certificates: $(agent_get 1 /metrics | grep ztunnel_agent_ca_certificates)"
 
 # 2. ztunnel on the agents' folders.
@@ -156,7 +156,7 @@ for _ in $(seq 100); do
 done
 grep 'certificate request failed; keeping the valid certificate' "$MESH_WORK/agent2.log.part" |
     grep -q "sa/server" || mesh_fail "refusal not logged: $(tail -5 "$MESH_WORK/agent2.log.part")"
-grep 'certificate request failed' "$MESH_WORK/agent2.log.part" | tail -1 | grep -qi 'node2' ||
+grep 'certificate request failed' "$MESH_WORK/agent2.log.part" | tail -1 | grep >/dev/null -i 'node2' ||
     mesh_fail "the CA's reason is not in the log"
 [ "$(serial_on_disk 2 server)" = "$kept" ] || mesh_fail "the valid certificate was replaced"
 mesh_xfer 1 client 198.18.2.2:8080 1024 >/dev/null || mesh_fail "traffic after the refusal"

@@ -96,7 +96,7 @@ applied() { grep -c 'config applied' "$MESH_WORK/zt$1.log" || true; }
 wait_applied() {
     local deadline=$((SECONDS + 15))
     until [ "$(applied "$1")" -gt "$2" ] &&
-        tail -n +"$(($2 + 1))" <(grep 'config applied' "$MESH_WORK/zt$1.log") | grep -Eq "$3"; do
+        tail -n +"$(($2 + 1))" <(grep 'config applied' "$MESH_WORK/zt$1.log") | grep >/dev/null -E "$3"; do
         [ "$SECONDS" -lt "$deadline" ] || mesh_fail "node$1 did not apply $3"
         sleep 0.1
     done
@@ -250,7 +250,7 @@ jq -e '[.streams[] | select(.initial | length > 0)] | length == 0' <(istiod_stat
     mesh_fail "an agent completed a stream with the imposter"
 [ "$(sha256sum <"$MESH_WORK/node1.json")" = "$sum1" ] || mesh_fail "node1's file changed under the imposter"
 out=$(mesh_xfer 1 client 198.18.2.2:8080 4096) || mesh_fail "traffic with istiod unreachable: $out"
-agent_get 1 /metrics | grep -q 'istio_xds_connection_terminations_total{reason="ConnectionError"}' ||
+agent_get 1 /metrics | grep >/dev/null 'istio_xds_connection_terminations_total{reason="ConnectionError"}' ||
     mesh_fail "ConnectionError not counted"
 echo "xds bad certificate: ok"
 

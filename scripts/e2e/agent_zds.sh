@@ -104,9 +104,9 @@ expect_ack() { # JSON-RESULT WHAT
     [ "$(echo "$1" | jq -r .error)" = "" ] || mesh_fail "$2 NACKed: $1"
 }
 expect_nack() { # JSON-RESULT REGEX WHAT
-    echo "$1" | jq -r .error | grep -Eq "$2" || mesh_fail "$3: expected a NACK matching '$2', got $1"
+    echo "$1" | jq -r .error | grep >/dev/null -E "$2" || mesh_fail "$3: expected a NACK matching '$2', got $1"
 }
-listening() { zt_in "$1" ss -ltnH | awk '{print $4}' | grep -Eq ":$2\$"; }
+listening() { zt_in "$1" ss -ltnH | awk '{print $4}' | grep >/dev/null -E ":$2\$"; }
 same_inode() { [ "$(stat -L -c %i "$1")" = "$(stat -L -c %i "$2")" ]; }
 
 start_agent

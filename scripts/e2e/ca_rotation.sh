@@ -49,7 +49,7 @@ serial=$(mesh_issue_cert server "$MESH_WORK/ca2")
 mesh_wait_cert_serial 2 server "$serial" || mesh_fail "node2 did not take the new-CA server certificate: $(mesh_cert_serial 2 server)"
 out=$(mesh_xfer 1 client2 198.18.2.2:8080 1048576) || mesh_fail "old-CA client to new-CA server: $out"
 out=$(direct "$MESH_WORK/py-ca" "$MESH_WORK/both-roots.pem") || mesh_fail "direct, old-CA client: $out"
-echo "$out" | grep -q "\"peer_serial\": \"$serial\"" || mesh_fail "server presents another certificate: $out"
+echo "$out" | grep >/dev/null "\"peer_serial\": \"$serial\"" || mesh_fail "server presents another certificate: $out"
 echo "step 2: new-CA server certificate $serial accepted by old-CA clients"
 
 # 3. The client moves too; a new destination (IPv6) means a fresh HBONE connection.

@@ -38,7 +38,7 @@ direct() { # one fresh mTLS handshake + CONNECT + 4 KiB echo from the uncaptured
         --expect-id spiffe://cluster.local/ns/default/sa/server --random-bytes 4096 --seed "$RANDOM"
 }
 out=$(direct) || mesh_fail "direct HBONE before rotation: $out"
-echo "$out" | grep -q "\"peer_serial\": \"$first_server\"" || mesh_fail "direct client saw another serial: $out"
+echo "$out" | grep >/dev/null "\"peer_serial\": \"$first_server\"" || mesh_fail "direct client saw another serial: $out"
 
 # Load: the paced transfer (about 5 s) and two loops of short connections until told to stop.
 zt_in "$(zt_ns_pod 1 client)" timeout 60 $PEER client --connect 198.18.2.2:8080 \
@@ -102,7 +102,7 @@ timeout 5 bash -c "until [ \$(grep -c 'refused certificate files; keeping the la
 [ "$(mesh_cert_serial 2 server)" = "$server_serial" ] || mesh_fail "node2 dropped its last good certificate"
 
 out=$(direct) || mesh_fail "direct HBONE after rotation: $out"
-echo "$out" | grep -q "\"peer_serial\": \"$server_serial\"" || mesh_fail "server still presents an old certificate: $out"
+echo "$out" | grep >/dev/null "\"peer_serial\": \"$server_serial\"" || mesh_fail "server still presents an old certificate: $out"
 [ "$server_serial" != "$first_server" ] && [ "$client_serial" != "$first_client" ] || mesh_fail "serials did not change"
 
 # Node 1's first connection to the python server is a new HBONE connection: it must present the

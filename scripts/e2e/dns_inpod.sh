@@ -133,7 +133,7 @@ for pattern in \
     '^istio_dns_requests_total\{request_query_type="aaaa",request_protocol="udp",.*\} [1-9]' \
     '^istio_dns_upstream_requests_total\{request_query_type="a",request_protocol="udp",.*\} [1-9]' \
     '^istio_dns_upstream_request_duration_seconds_bucket\{request_query_type="a",request_protocol="udp",.*le="5.0"\} [1-9]'; do
-    echo "$m" | grep -Eq "$pattern" && echo "  ok    /metrics has $pattern" ||
+    echo "$m" | grep >/dev/null -E "$pattern" && echo "  ok    /metrics has $pattern" ||
         fail "/metrics lacks $pattern: $(echo "$m" | grep dns | head -n 5)"
 done
 mesh_wait_log 1 'dns.*src.workload="client" src.namespace="default" query="A" domain="server.default.svc.cluster.local." result="success"' &&
@@ -155,7 +155,7 @@ echo "  ok    $out"
 grep -Eq '"peer": "(::ffff:)?198.18.1.2"' "$MESH_WORK/peers-plainsrv.log" &&
     echo "  ok    plainsrv (db.upstream.test) served the client" ||
     fail "plainsrv saw $(cat "$MESH_WORK/peers-plainsrv.log")"
-mesh_metrics 1 | grep -Eq '^istio_on_demand_dns_total\{.*source_principal="spiffe://cluster.local/ns/default/sa/client".*hostname="db.upstream.test"\} 2$' &&
+mesh_metrics 1 | grep >/dev/null -E '^istio_on_demand_dns_total\{.*source_principal="spiffe://cluster.local/ns/default/sa/client".*hostname="db.upstream.test"\} 2$' &&
     echo "  ok    istio_on_demand_dns_total counted it" ||
     fail "no istio_on_demand_dns_total: $(mesh_metrics 1 | grep on_demand)"
 
@@ -179,7 +179,7 @@ echo "DNS capture off (ISTIO_META_DNS_CAPTURE=false)"
 mesh_zt_restart 1 ISTIO_META_DNS_CAPTURE=false || mesh_fail "restart"
 got=$(listeners "$client")
 [ "$got" = "0 0" ] && echo "  ok    client: nothing on 15053" || fail "client has $got with DNS off"
-mesh_metrics 1 | grep -q '^istio_dns_' && fail "DNS metrics with DNS off" ||
+mesh_metrics 1 | grep >/dev/null '^istio_dns_' && fail "DNS metrics with DNS off" ||
     echo "  ok    no DNS metrics"
 
 [ "$failures" = 0 ] || mesh_fail "$failures DNS case(s)"

@@ -47,7 +47,7 @@ refused_case() { # mode expected-error
     grep -q '"event": "refused"' "$MESH_WORK/refuse-$mode.log" || mesh_fail "$mode: the peer refused nothing"
     mesh_wait_log 1 "connection complete.*dst.addr=198.18.2.4:15008.*error=\"$error\"" ||
         mesh_fail "$mode: not logged as a failure with ztunnel's text"
-    if grep 'connection complete' "$MESH_WORK/zt1.log" | grep 'dst.addr=198.18.2.4:15008' | grep -vq 'error='; then
+    if grep 'connection complete' "$MESH_WORK/zt1.log" | grep 'dst.addr=198.18.2.4:15008' | grep >/dev/null -v 'error='; then
         mesh_fail "$mode: a refused CONNECT was logged as a clean connection complete"
     fi
     for i in $(seq 30); do

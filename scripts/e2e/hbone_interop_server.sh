@@ -54,7 +54,7 @@ mesh_wait_log 1 'connection complete.*dst.addr=198.18.2.4:15008.*error=' || mesh
 # refused by node 1's client, and an OpenSSL client offering only ChaCha20-Poly1305 is refused by
 # node 2's server; each counts ztunnel_tls_handshake_failures_total{reason="tls_cipher"}.
 kill "$PEER_PID"; wait "$PEER_PID" 2>/dev/null || true
-if openssl ciphers -s -tls1_3 2>/dev/null | grep -q TLS_CHACHA20_POLY1305_SHA256; then
+if openssl ciphers -s -tls1_3 2>/dev/null | grep >/dev/null TLS_CHACHA20_POLY1305_SHA256; then
     p="$MESH_WORK/pyhbone"
     zt_in "$(zt_ns_pod 2 pyhbone)" bash -c "sleep 20 | exec openssl s_server -accept 15008 -tls1_3 \
         -ciphersuites TLS_CHACHA20_POLY1305_SHA256 -alpn h2 -cert $p/cert-chain.pem -key $p/key.pem \
@@ -70,7 +70,7 @@ if openssl ciphers -s -tls1_3 2>/dev/null | grep -q TLS_CHACHA20_POLY1305_SHA256
     out=$(zt_in "$(zt_ns_pod 1 plain)" timeout 10 openssl s_client -connect 198.18.2.2:15008 -tls1_3 \
         -ciphersuites TLS_CHACHA20_POLY1305_SHA256 -alpn h2 -cert "$p/cert-chain.pem" -key "$p/key.pem" \
         -CAfile "$MESH_WORK/ca/root-cert.pem" -brief </dev/null 2>&1 | tr -d '\0' || true)
-    echo "$out" | grep -q 'CONNECTION ESTABLISHED' && mesh_fail "node2 accepted a ChaCha20-only client: $out"
+    echo "$out" | grep >/dev/null 'CONNECTION ESTABLISHED' && mesh_fail "node2 accepted a ChaCha20-only client: $out"
     for i in $(seq 30); do [ "$(cipher_failures 2)" = 1 ] && break; sleep 0.1; done
     [ "$(cipher_failures 2)" = 1 ] || mesh_fail "node2 did not count the ChaCha20 client: $(cipher_failures 2)"
     echo "ChaCha20-Poly1305 refused by our client and our server, counted on both nodes"

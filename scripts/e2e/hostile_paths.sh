@@ -86,7 +86,7 @@ touch "$MESH_WORK/certs/default/server/cert-chain.pem"
 sleep 2  # two file polls: the store has looked at the FIFO
 ans=$(readiness 2)
 [ "$ans" != "no answer" ] || mesh_fail "node2 readiness hangs with a FIFO key.pem"
-zt_in "$(zt_ns_node 2)" curl -s --max-time 2 http://127.0.0.1:15020/metrics | grep -q '^istio_build' ||
+zt_in "$(zt_ns_node 2)" curl -s --max-time 2 http://127.0.0.1:15020/metrics | grep >/dev/null '^istio_build' ||
     mesh_fail "node2 metrics hang with a FIFO key.pem"
 before1=$(applied 1)
 before2=$(applied 2)

@@ -55,7 +55,7 @@ fi
 [ "$(lines lb)" = 0 ] || mesh_fail "Strict [Node] left the node"
 mesh_wait_log 1 'connection failed.*dst.addr=198.19.0.31:80.*no healthy upstream: 198.19.0.31:80' ||
     mesh_fail "no refusal logged"
-mesh_metrics 1 | grep -q '^ztunnel_connections_refused_total{.*no_healthy_upstream.*} [1-9]' ||
+mesh_metrics 1 | grep >/dev/null '^ztunnel_connections_refused_total{.*no_healthy_upstream.*} [1-9]' ||
     mesh_fail "refusal not counted: $(mesh_metrics 1 | grep refused)"
 echo "Strict [Node] with no local endpoint: refused"
 

@@ -55,7 +55,7 @@ for src_n in 1 2; do
                     fi
                     got=$(zt_in "$src" timeout 5 /usr/bin/python3 "$probe" connect "$ip" 9000 \
                         2>&1) || true
-                    if echo "$got" | grep -qE "^$want\$"; then
+                    if echo "$got" | grep >/dev/null -E "^$want\$"; then
                         echo "  ok    $src -> $ip: $got"
                     else
                         fail "$src -> $ip: got '$got', want /$want/"

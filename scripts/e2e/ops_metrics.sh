@@ -25,11 +25,11 @@ check() { # node labels
     m=$(mesh_metrics "$1")
     for line in "istio_tcp_connections_opened_total{$2} 1" "istio_tcp_connections_closed_total{$2} 1" \
         "istio_tcp_received_bytes_total{$2} 1000000" "istio_tcp_sent_bytes_total{$2} 1000000"; do
-        echo "$m" | grep -qxF "$line" || mesh_fail "node$1 lacks: $line
+        echo "$m" | grep >/dev/null -xF "$line" || mesh_fail "node$1 lacks: $line
 $(echo "$m" | grep '^istio_tcp')"
     done
     [ "$(echo "$m" | grep -c '^istio_tcp_connections_opened_total{')" = 1 ] || mesh_fail "node$1: extra series"
-    if echo "$m" | grep -q '^istio_tcp_connections_failed_total{'; then
+    if echo "$m" | grep >/dev/null '^istio_tcp_connections_failed_total{'; then
         mesh_fail "node$1 counted a failure"
     fi
 }

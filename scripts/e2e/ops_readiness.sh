@@ -25,7 +25,7 @@ expect() { # regex what
     local got i
     for i in $(seq 50); do
         got=$(probe)
-        if echo "$got" | grep -Eq "$1"; then
+        if echo "$got" | grep >/dev/null -E "$1"; then
             echo "readiness ($2): $got"
             return 0
         fi
@@ -50,5 +50,5 @@ cat >"$work/c.tmp" <<JSON
 JSON
 mv "$work/c.tmp" "$work/config.json"
 expect '^ready 200$' "workload known"
-zt_in "$(zt_ns_pod 1 app)" ss -ltn | grep -q ':15008 ' || fail "no listener in the pod"
+zt_in "$(zt_ns_pod 1 app)" ss -ltn | grep >/dev/null ':15008 ' || fail "no listener in the pod"
 echo "readiness: ok"

@@ -38,7 +38,7 @@ sum() { echo "$1" | grep "^$2{" | grep "reporter=\"$3\"" | awk '{s+=$NF} END {pr
 [ "$(sum "$m2" istio_tcp_connections_closed_total destination)" = 2 ] || mesh_fail "node2 closed"
 [ "$(sum "$m1" istio_tcp_received_bytes_total source)" = 20971520 ] || mesh_fail "node1 received bytes"
 [ "$(sum "$m2" istio_tcp_sent_bytes_total destination)" = 20971520 ] || mesh_fail "node2 sent bytes"
-echo "$m2" | grep -q 'source_principal="spiffe://cluster.local/ns/default/sa/client"' || mesh_fail "node2 source_principal"
+echo "$m2" | grep >/dev/null 'source_principal="spiffe://cluster.local/ns/default/sa/client"' || mesh_fail "node2 source_principal"
 
 # Pooled HBONE connections stay (by design); tunnels' sockets must not.
 sleep 0.5

@@ -24,6 +24,6 @@ fi
 mesh_wait_log 2 'connection closed due to policy rejection: explicitly denied by: default/strict' ||
     mesh_fail "deny log"
 out=$(mesh_xfer 1 client 198.18.2.2:8080 65536) || mesh_fail "mTLS client refused by STRICT: $out"
-mesh_metrics 2 | grep '^istio_tcp_connections_failed_total' | grep -q 'response_flags="DENY"' ||
+mesh_metrics 2 | grep '^istio_tcp_connections_failed_total' | grep >/dev/null 'response_flags="DENY"' ||
     mesh_fail "DENY not counted"
 echo "inbound plaintext and STRICT: ok"

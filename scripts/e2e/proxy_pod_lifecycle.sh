@@ -23,7 +23,7 @@ mesh_wait_log 1 'config applied.*pods=3' || mesh_fail "reload with ghost"
 sleep 0.5
 ready=$(zt_in "$(zt_ns_node 1)" curl -s http://127.0.0.1:15021/healthz/ready || true)
 echo "readiness: $ready"
-echo "$ready" | grep -q 'not ready, pending: .*pod c1//v1/Pod/default/ghost' || mesh_fail "ghost not reported: $ready"
+echo "$ready" | grep >/dev/null 'not ready, pending: .*pod c1//v1/Pod/default/ghost' || mesh_fail "ghost not reported: $ready"
 out=$(mesh_xfer 1 client 198.18.2.2:8080 65536) || mesh_fail "other pods stopped working: $out"
 
 # 2. Remove client2 while it holds a connection: drained at once.

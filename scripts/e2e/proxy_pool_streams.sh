@@ -53,5 +53,5 @@ if out=$(POOL_MAX_STREAMS_PER_CONNECTION=0 timeout 10 "$ZT_BIN" run --config "$M
     --ca-dir "$MESH_WORK/ca" 2>&1); then
     mesh_fail "POOL_MAX_STREAMS_PER_CONNECTION=0 was accepted"
 fi
-echo "$out" | grep -q 'POOL_MAX_STREAMS_PER_CONNECTION: invalid value "0"' || mesh_fail "bad value message: $out"
+echo "$out" | grep >/dev/null 'POOL_MAX_STREAMS_PER_CONNECTION: invalid value "0"' || mesh_fail "bad value message: $out"
 echo "pool streams: ok"

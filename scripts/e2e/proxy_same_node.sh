@@ -13,7 +13,7 @@ echo "$out"
 grep -Eq '"peer": "(::ffff:)?198.18.1.2"' "$MESH_WORK/peers-client2.log" || mesh_fail "client2 saw $(cat "$MESH_WORK/peers-client2.log")"
 mesh_wait_log 1 'connection complete.*direction="inbound"' || mesh_fail "inbound log"
 mesh_wait_log 1 'connection complete.*direction="outbound"' || mesh_fail "outbound log"
-grep 'direction="inbound"' "$MESH_WORK/zt1.log" | grep -q 'src.identity="spiffe://cluster.local/ns/default/sa/client".*dst.identity="spiffe://cluster.local/ns/default/sa/client2"' ||
+grep 'direction="inbound"' "$MESH_WORK/zt1.log" | grep >/dev/null 'src.identity="spiffe://cluster.local/ns/default/sa/client".*dst.identity="spiffe://cluster.local/ns/default/sa/client2"' ||
     mesh_fail "identities"
 m=$(mesh_metrics 1)
 for reporter in source destination; do

@@ -41,7 +41,7 @@ expect() {
     shift 2
     local got
     got=$(zt_in "$ns" timeout 5 /usr/bin/python3 "$probe" connect "$@" 2>&1) || true
-    if echo "$got" | grep -qE "^$want\$"; then
+    if echo "$got" | grep >/dev/null -E "^$want\$"; then
         echo "  ok    $ns connect $*: $got"
     else
         echo "  FAIL  $ns connect $*: got '$got', want /$want/"

@@ -40,8 +40,8 @@ for i in 1 2 3; do
         mesh_fail "new connection $i reached the removed server: $out"
     fi
     echo "new connection $i: $out"
-    echo "$out" | grep -q '"error": "connect"' && mesh_fail "node 1 did not accept connection $i"
-    echo "$out" | grep -q '"received": 0,' || mesh_fail "data flowed on connection $i: $out"
+    echo "$out" | grep >/dev/null '"error": "connect"' && mesh_fail "node 1 did not accept connection $i"
+    echo "$out" | grep >/dev/null '"received": 0,' || mesh_fail "data flowed on connection $i: $out"
 done
 [ "$(served)" = "$before" ] || mesh_fail "the removed server's application saw a new connection"
 # Node 1 says why: the removed pod's 15008 no longer listens.

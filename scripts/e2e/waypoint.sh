@@ -90,7 +90,7 @@ direct=$(zt_in "$(zt_ns_pod 1 plain)" timeout 30 $HBONE_PEER client --connect 19
     --key "$MESH_WORK/client/key.pem" --ca "$MESH_WORK/ca/root-cert.pem" --expect-id "$sa/wlsrv")
 rc=$?
 set -e
-[ "$rc" = 3 ] && echo "$direct" | grep -q '"status": 401' ||
+[ "$rc" = 3 ] && echo "$direct" | grep >/dev/null '"status": 401' ||
     mesh_fail "bypassing the waypoint: rc $rc $direct"
 echo "workload waypoint: ok (direct access refused: 401)"
 

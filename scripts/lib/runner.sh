@@ -64,6 +64,10 @@ run_script() {
             RUN_FAILED=$((RUN_FAILED + 1))
             RUN_FAILED_NAMES="$RUN_FAILED_NAMES $name"
             printf '  FAIL  %-40s exit %s after %ss\n' "$name" "$rc" "$took"
+            # The scenario's own verdict first: the logs it prints after it may push it out of
+            # the tail (CI shows only part of the output).
+            grep -E '^ *FAIL' "$log" | head -n 10 | sed 's/^/        /'
+            echo "        --- the last 40 lines of $log"
             tail -n 40 "$log" | sed 's/^/        /'
             ;;
     esac

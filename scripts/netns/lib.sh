@@ -192,7 +192,7 @@ zt_wait_listen() {
     local ns=$1 port=$2 secs=${3:-$ZT_WAIT_SECS}
     local deadline=$((SECONDS + secs))
     while [ "$SECONDS" -lt "$deadline" ]; do
-        if zt_in "$ns" ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then
+        if zt_in "$ns" ss -Hltn "sport = :$port" 2>/dev/null | grep >/dev/null .; then
             return 0
         fi
         sleep 0.05

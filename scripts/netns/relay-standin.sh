@@ -24,7 +24,7 @@ socat "$laddr,fork,reuseaddr,backlog=4096" "TCP:$target" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; exit 0' TERM INT
 for _ in $(seq 100); do
-    if ss -Hltn "sport = :$lport" | grep -q .; then
+    if ss -Hltn "sport = :$lport" | grep >/dev/null .; then
         echo "zt_relay: listening on $listen"
         break
     fi

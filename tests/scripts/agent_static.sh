@@ -47,13 +47,13 @@ pid=$!
 wait_for 10 grep -q 'ztunnel-agent started' "$tmp/agent.log" || fail "did not start"
 admin=$(sed -nE 's/.*ztunnel-agent started.*admin=([^ ]+).*/\1/p' "$tmp/agent.log")
 wait_for 10 test -s "$tmp/config.json" || fail "no file written"
-"$ZT" check-config "$tmp/config.json" | grep -q 'ok: 2 workloads, 2 services, 1 policies' ||
+"$ZT" check-config "$tmp/config.json" | grep >/dev/null 'ok: 2 workloads, 2 services, 1 policies' ||
     fail "written file: $("$ZT" check-config "$tmp/config.json" 2>&1)"
 wait_for 5 bash -c "[ \"\$(curl -s http://$admin/ready)\" = ready ]" ||
     fail "/ready: $(curl -s "http://$admin/ready")"
 curl -s "http://$admin/debug" | jq -e '(.xds.enabled | not) and .configFile.current and
     .configFile.written == 1 and .ready' >/dev/null || fail "/debug: $(curl -s "http://$admin/debug")"
-curl -s "http://$admin/metrics" | grep -q '^ztunnel_agent_config_writes_total{result="written"} 1' ||
+curl -s "http://$admin/metrics" | grep >/dev/null '^ztunnel_agent_config_writes_total{result="written"} 1' ||
     fail "metrics"
 
 # A change to the static file is written; an invalid one keeps the last good file.
@@ -64,7 +64,7 @@ c["policies"] = []
 json.dump(c, open(sys.argv[1] + ".tmp", "w"))
 PY
 mv "$tmp/static.json.tmp" "$tmp/static.json"
-wait_for 10 bash -c "'$ZT' check-config '$tmp/config.json' | grep -q '0 policies'" ||
+wait_for 10 bash -c "'$ZT' check-config '$tmp/config.json' | grep >/dev/null '0 policies'" ||
     fail "the static change was not written"
 good=$(sha256sum <"$tmp/config.json")
 echo '{"workloads": "not a list"}' >"$tmp/static.json.tmp"

@@ -73,7 +73,7 @@ if command -v systemd-analyze >/dev/null && [ -x "$BUILD/ztunnel" ]; then
     sed "s#/usr/local/bin/ztunnel#$(realpath "$BUILD/ztunnel")#" "$unit" >"$work/ztunnel.service"
     out=$(timeout 20 systemd-analyze verify "$work/ztunnel.service" 2>&1 || true)
     # Complaints about the environment (no systemd as PID 1 in a container) are not ours.
-    if echo "$out" | grep -v -i 'bus\|connect\|not booted\|Failed to' | grep -qi 'ztunnel.service'; then
+    if echo "$out" | grep -v -i 'bus\|connect\|not booted\|Failed to' | grep >/dev/null -i 'ztunnel.service'; then
         echo "$out"
         exit 1
     fi

@@ -89,21 +89,21 @@ peer_client 4 --authority 198.18.1.2:8080 --cert stranger.pem --key stranger.key
 peer_client 3 --authority 127.1:80 --cert client.pem --key client.key "${hbone_headers[@]}"
 
 # 3. TLS 1.3 suites (ztunnel allows AES-GCM only): OpenSSL peers that negotiate ChaCha20-Poly1305.
-if openssl ciphers -s -tls1_3 2>/dev/null | grep -q TLS_CHACHA20_POLY1305_SHA256; then
+if openssl ciphers -s -tls1_3 2>/dev/null | grep >/dev/null TLS_CHACHA20_POLY1305_SHA256; then
     s_client() { # SUITES: an OpenSSL client with those TLS 1.3 suites against our server
         timeout 10 openssl s_client -connect "127.0.0.1:$port2" -tls1_3 -ciphersuites "$1" \
             -alpn h2 -cert client.pem -key client.key -CAfile ca.pem -brief </dev/null 2>&1 | tr -d '\0' || true
     }
     errors_before=$(grep -c '"error": "tls_cipher"' our_server.out || true)
     out=$(s_client TLS_CHACHA20_POLY1305_SHA256)
-    echo "$out" | grep -q 'CONNECTION ESTABLISHED' && fail "a ChaCha20-only client was accepted: $out"
+    echo "$out" | grep >/dev/null 'CONNECTION ESTABLISHED' && fail "a ChaCha20-only client was accepted: $out"
     echo "ChaCha20-only client: $(echo "$out" | grep -i alert | head -n 1)"
     out=$(s_client TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256)
     echo "ChaCha20-first client: $(echo "$out" | grep -iE 'alert|Ciphersuite' | head -n 2 | tr '\n' ' ')"
     timeout 5 bash -c "until [ \$(grep -c '\"error\": \"tls_cipher\"' our_server.out) -ge $((errors_before + 2)) ]; do sleep 0.1; done" ||
         fail "our server did not refuse both ChaCha20 clients as tls_cipher"
     out=$(s_client TLS_AES_256_GCM_SHA384)
-    echo "$out" | grep -q 'Ciphersuite: TLS_AES_256_GCM_SHA384' || fail "an AES-256-GCM client was refused: $out"
+    echo "$out" | grep >/dev/null 'Ciphersuite: TLS_AES_256_GCM_SHA384' || fail "an AES-256-GCM client was refused: $out"
     # An OpenSSL server that picks ChaCha20: our client refuses it before sending any HTTP/2.
     port3=$((port2 + 1))
     # (s_server quits when its stdin ends: keep one open.)

@@ -69,17 +69,17 @@ ctype=$(c -o "$work/om.txt" -w '%{content_type}' -H 'Accept: application/openmet
 case "$ctype" in application/openmetrics-text*) ;; *) fail "openmetrics content type: $ctype" ;; esac
 [ "$(tail -n 1 "$work/om.txt")" = "# EOF" ] || fail "openmetrics # EOF"
 enc=$(c -o "$work/gz" -w '%{header_json}' -H 'Accept-Encoding: gzip' "127.0.0.1:$metrics/metrics" | tr -d ' \n')
-echo "$enc" | grep -q '"content-encoding":\["gzip"\]' || fail "no gzip content-encoding"
-gunzip -c "$work/gz" | grep -q '^istio_build{' || fail "gzip body"
+echo "$enc" | grep >/dev/null '"content-encoding":\["gzip"\]' || fail "no gzip content-encoding"
+gunzip -c "$work/gz" | grep >/dev/null '^istio_build{' || fail "gzip body"
 
 # Admin.
 c "127.0.0.1:$admin/config_dump" | /usr/bin/python3 -m json.tool >/dev/null || fail "config_dump json"
 c "127.0.0.1:$admin/config_dump" | /usr/bin/python3 tests/scripts/check_config_dump.py ||
     fail "config_dump shape"
-c "127.0.0.1:$admin/" | grep -q config_dump || fail "admin index"
+c "127.0.0.1:$admin/" | grep >/dev/null config_dump || fail "admin index"
 # ztunnel's admin also answers on [::1] when loopback has IPv6.
-if ip -6 addr show dev lo 2>/dev/null | grep -q '::1/128'; then
-    c -g "http://[::1]:$admin/" | grep -q config_dump || fail "admin on [::1]"
+if ip -6 addr show dev lo 2>/dev/null | grep >/dev/null '::1/128'; then
+    c -g "http://[::1]:$admin/" | grep >/dev/null config_dump || fail "admin on [::1]"
 fi
 [ "$(c -o /dev/null -w '%{http_code}' "127.0.0.1:$admin/nope")" = 404 ] || fail "admin 404"
 [ "$(c -o /dev/null -w '%{http_code}' "127.0.0.1:$admin/quitquitquit")" = 405 ] || fail "quitquitquit GET"

@@ -19,7 +19,7 @@ timeout 20 promtool check metrics <"$work/text.prom"
 echo "classic text: promtool check metrics passed"
 
 "$tool" openmetrics >"$work/om.txt"
-tail -n 1 "$work/om.txt" | grep -qx '# EOF'
+tail -n 1 "$work/om.txt" | grep >/dev/null -x '# EOF'
 # Add a timestamp (seconds) to every sample line so the backfill parser accepts it.
 awk '/^#/ {print; next} {print $0 " 1700000000"}' "$work/om.txt" >"$work/om-ts.txt"
 timeout 20 promtool tsdb create-blocks-from openmetrics "$work/om-ts.txt" "$work/blocks" >/dev/null

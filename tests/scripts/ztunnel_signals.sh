@@ -32,10 +32,10 @@ echo "SIGHUP: config re-applied, still ready"
 lz_config '[{"name": "after-hup", "namespace": "default", "scope": "Namespace", "action": "Deny", "rules": [[]]}]'
 kill -HUP "$LZ_PID"
 for i in $(seq 50); do
-    curl --noproxy '*' -s "http://127.0.0.1:$LZ_ADMIN/config_dump" | grep -q '"after-hup"' && break
+    curl --noproxy '*' -s "http://127.0.0.1:$LZ_ADMIN/config_dump" | grep >/dev/null '"after-hup"' && break
     sleep 0.1
 done
-curl --noproxy '*' -s "http://127.0.0.1:$LZ_ADMIN/config_dump" | grep -q '"after-hup"' ||
+curl --noproxy '*' -s "http://127.0.0.1:$LZ_ADMIN/config_dump" | grep >/dev/null '"after-hup"' ||
     fail "the edited config is not applied after SIGHUP"
 
 # SIGUSR1: ignored.
