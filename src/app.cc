@@ -34,6 +34,7 @@
 #include "src/dns/telemetry.h"
 #include "src/lifecycle/control_loop.h"
 #include "src/lifecycle/process.h"
+#include "src/proxy/memory_pressure.h"
 #include "src/proxy/pod_sockets.h"
 #include "src/proxy/tls_store.h"
 #include "src/proxy/worker.h"
@@ -99,9 +100,11 @@ struct App {
     certs::StoreStats cert_stats_exported;
     proxy::TlsStore tls_store;
     std::vector<certs::Identity> local_identities;
-    std::unique_ptr<proxy::PodSockets> pod_sockets;  // Outlives the workers (declared before).
-    dns::ServerSettings dns_settings;                // Every pod's DNS config (outlives them).
-    dns::DnsMetrics* dns_metrics = nullptr;          // Owned by `metrics`' registry.
+    std::unique_ptr<proxy::PodSockets> pod_sockets;    // Outlives the workers (declared before).
+    proxy::ShedSignal shed_signal;                     // Outlives the workers (declared before).
+    std::unique_ptr<proxy::MemoryWatch> memory_watch;  // Null: --memory-shed-ratio 0.
+    dns::ServerSettings dns_settings;                  // Every pod's DNS config (outlives them).
+    dns::DnsMetrics* dns_metrics = nullptr;            // Owned by `metrics`' registry.
     std::vector<std::unique_ptr<proxy::Worker>> workers;
     std::unique_ptr<admin::LogLevels> log_levels;
     std::unique_ptr<admin::OperatorServers> servers;
@@ -194,6 +197,13 @@ int App::start(lifecycle::ShutdownSignals& signals) {
     shared.sockets = pod_sockets.get();
     if (options.dns_capture) {
         start_dns(shared);
+    }
+    if (options.limits.memory_shed_ratio > 0) {
+        proxy::PressureThresholds thresholds{options.limits.memory_shed_ratio,
+                                             options.limits.memory_resume_ratio};
+        memory_watch = std::make_unique<proxy::MemoryWatch>(
+                proxy::MemoryWatch::for_this_process(thresholds, shed_signal, metrics.get()));
+        shared.shed = &shed_signal;
     }
     for (int i = 0; i < options.workers; ++i) {
         auto worker = std::make_unique<proxy::Worker>(i, worker_options, shared);
@@ -634,10 +644,14 @@ std::string App::config_dump() {
     return config::render_config_dump(inputs);
 }
 
-// tick is the control thread's periodic work: config reloads, certificates, readiness.
+// tick is the control thread's periodic work: config reloads, certificates, readiness, and
+// memory pressure (sampled once a second).
 void App::tick() {
     if (monotonic_ns() >= watcher->next_deadline_ns()) {
         watcher->tick();
+    }
+    if (memory_watch != nullptr) {
+        memory_watch->tick(monotonic_ns());
     }
     after_config_work();
     certificate_work();

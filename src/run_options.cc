@@ -50,6 +50,10 @@ const char* const kRunUsage =
         "                       [ZTUNNEL_MAX_PEER_STREAMS]\n"
         "  --fd-reserve N       descriptors kept for listeners and operator servers (64)\n"
         "                       [ZTUNNEL_FD_RESERVE]\n"
+        "  --memory-shed-ratio R  shed new connections when the cgroup's working set reaches\n"
+        "                       R of its memory limit (0.9; 0: never) [ZTUNNEL_MEMORY_SHED_RATIO]\n"
+        "  --memory-resume-ratio R  accept again below R of the limit (0.8)\n"
+        "                       [ZTUNNEL_MEMORY_RESUME_RATIO]\n"
         "\n"
         "environment only:\n"
         "  POOL_MAX_STREAMS_PER_CONNECTION  HBONE streams per pooled connection, 1-65535 (100)\n"
@@ -108,6 +112,19 @@ bool set_count(uint32_t& field, std::string_view value) {
         return false;
     }
     field = uint32_t(number);
+    return true;
+}
+
+// set_ratio reads a fraction of a limit: a decimal number from 0 to 1 (e.g. 0.9).
+bool set_ratio(double& field, std::string_view value) {
+    double number = 0;
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number,
+                                     std::chars_format::fixed);
+    if (value.empty() || ec != std::errc() || end != value.data() + value.size() ||
+        !(number >= 0 && number <= 1)) {
+        return false;
+    }
+    field = number;
     return true;
 }
 
@@ -271,6 +288,16 @@ const OptionSpec kOptions[] = {
          [](RunOptions& o, std::string_view v, int) {
              return set_count(o.limits.fd_reserve, v);
          }},
+        {"--memory-shed-ratio",
+         {"ZTUNNEL_MEMORY_SHED_RATIO", nullptr},
+         [](RunOptions& o, std::string_view v, int) {
+             return set_ratio(o.limits.memory_shed_ratio, v);
+         }},
+        {"--memory-resume-ratio",
+         {"ZTUNNEL_MEMORY_RESUME_RATIO", nullptr},
+         [](RunOptions& o, std::string_view v, int) {
+             return set_ratio(o.limits.memory_resume_ratio, v);
+         }},
 };
 
 // parse_bool reads Rust's `bool` spellings, as ztunnel parses IPV6_ENABLED: `true` or `false`.
@@ -414,6 +441,11 @@ Result<RunOptions> parse_run_options(int argc, const char* const* argv, const En
     }
     if (options.ca_dir.empty() == options.cert_dir.empty()) {
         error.message = "exactly one of --ca-dir and --cert-dir is required";
+        return fail(Errc::invalid_argument);
+    }
+    if (options.limits.memory_shed_ratio != 0 &&
+        options.limits.memory_resume_ratio >= options.limits.memory_shed_ratio) {
+        error.message = "--memory-resume-ratio must be below --memory-shed-ratio";
         return fail(Errc::invalid_argument);
     }
     return options;

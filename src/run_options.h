@@ -39,6 +39,11 @@ struct RunOptions {
         uint32_t peer_connections = 1024;    // --max-peer-connections
         uint32_t peer_streams = 4096;        // --max-peer-streams
         uint32_t fd_reserve = 64;            // --fd-reserve
+        // Memory pressure (process-wide, src/proxy/memory_pressure.h): new work is shed when
+        // the cgroup's working set reaches memory_shed_ratio of its limit (0: never), until it
+        // falls below memory_resume_ratio (lower).
+        double memory_shed_ratio = 0.9;    // --memory-shed-ratio
+        double memory_resume_ratio = 0.8;  // --memory-resume-ratio
     } limits;
 
     bool log_json = false;

@@ -258,3 +258,27 @@ TEST_CASE("run options: the proxy's caps come from flags or their variables") {
         CHECK(p.error.find("ZTUNNEL_FD_RESERVE: invalid value") == 0);
     }
 }
+
+TEST_CASE("run options: the memory shedding marks come from flags or their variables") {
+    auto unset = parse({"--config", "c", "--ca-dir", "d"});
+    REQUIRE(unset.options);
+    CHECK(unset.options->limits.memory_shed_ratio == doctest::Approx(0.9));
+    CHECK(unset.options->limits.memory_resume_ratio == doctest::Approx(0.8));
+    auto set = parse({"--config", "c", "--ca-dir", "d", "--memory-resume-ratio", "0.5"},
+                     {{"ZTUNNEL_MEMORY_SHED_RATIO", "0.75"}});
+    REQUIRE(set.options);
+    CHECK(set.options->limits.memory_shed_ratio == doctest::Approx(0.75));
+    CHECK(set.options->limits.memory_resume_ratio == doctest::Approx(0.5));
+    auto off = parse({"--config", "c", "--ca-dir", "d", "--memory-shed-ratio", "0"});
+    REQUIRE(off.options);  // 0 turns shedding off, whatever the resume mark.
+    CHECK(off.options->limits.memory_shed_ratio == 0);
+    for (const char* bad : {"-0.1", "", "1.5", "90%", "0.9x", "nan", "inf", "1e-1"}) {
+        CAPTURE(bad);
+        auto p = parse({"--config", "c", "--ca-dir", "d", "--memory-shed-ratio", bad});
+        REQUIRE_FALSE(p.options);
+        CHECK(p.error.find("--memory-shed-ratio: invalid value") == 0);
+    }
+    auto inverted = parse({"--config", "c", "--ca-dir", "d", "--memory-shed-ratio", "0.7"});
+    REQUIRE_FALSE(inverted.options);  // The default resume mark, 0.8, is not below 0.7.
+    CHECK(inverted.error == "--memory-resume-ratio must be below --memory-shed-ratio");
+}

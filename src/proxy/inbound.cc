@@ -79,6 +79,12 @@ void on_connect_request(Link& link, const hbone::H2Event& event) {
         (void)link.h2().respond(event.stream_id, hbone::kStatusServiceUnavailable);
         return;
     }
+    // Under memory pressure a new stream is refused as ztunnel refuses overload; the link and
+    // its other streams go on.
+    if (context.limits.sheds_new_work()) {
+        (void)link.h2().respond(event.stream_id, hbone::kStatusServiceUnavailable);
+        return;
+    }
     InboundRequest request;
     request.workload = context.snapshot->workload_by_uid(pod.uid());
     request.accepting = pod.accepting() && !context.draining;

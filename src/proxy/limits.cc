@@ -5,6 +5,7 @@
 
 #include <sys/resource.h>
 
+#include "src/proxy/memory_pressure.h"
 #include "src/proxy/proxy_counters.h"
 #include "src/proxy/worker.h"
 #include "zt/log.h"
@@ -23,12 +24,15 @@ std::string_view to_string(Limit limit) {
             return "peer_streams_limit";
         case Limit::fd_reserve:
             return "fd_reserve";
+        case Limit::memory_pressure:
+            return kMemoryPressureReason;
     }
     return "unknown";
 }
 
-WorkerLimits::WorkerLimits(const WorkerOptions& options, ProxyCounters& counters, int worker)
-    : options_(options), counters_(counters), worker_(worker) {
+WorkerLimits::WorkerLimits(const WorkerOptions& options, ProxyCounters& counters, int worker,
+                           ShedSignal* shed)
+    : options_(options), counters_(counters), worker_(worker), shed_(shed) {
     refresh_fd_ceiling();
 }
 
@@ -95,6 +99,15 @@ bool WorkerLimits::accepts_stream(const PeerUsage& usage) {
         refused(Limit::peer_streams);
         return false;
     }
+    return true;
+}
+
+bool WorkerLimits::sheds_new_work() {
+    if (shed_ == nullptr || !shed_->shedding.load(std::memory_order_relaxed)) {
+        return false;
+    }
+    counters_.connection_refused(to_string(Limit::memory_pressure));
+    shed_->shed_total.fetch_add(1, std::memory_order_relaxed);
     return true;
 }
 

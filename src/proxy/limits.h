@@ -7,7 +7,9 @@
 //   - server links and inbound streams per peer identity (beyond ztunnel, which has no such cap);
 //   - a reserve of descriptors: a data-path socket whose number reaches the soft RLIMIT_NOFILE
 //     minus the reserve is closed at once, so listeners and the operator servers always find
-//     free descriptors.
+//     free descriptors;
+//   - memory pressure: while the control thread says the cgroup's memory is near its limit
+//     (memory_pressure.h), new connections and streams are shed.
 // Each refusal is counted as `ztunnel_connections_refused_total{reason}` with the limit's name
 // and logged once per burst (the first refusal, then at most one summary per tick).
 //
@@ -23,6 +25,7 @@
 namespace zt::proxy {
 
 class ProxyCounters;
+struct ShedSignal;
 struct WorkerOptions;
 
 // Limit names one cap; `to_string` is its `reason` label.
@@ -32,8 +35,9 @@ enum class Limit : uint8_t {
     peer_connections,    // --max-peer-connections
     peer_streams,        // --max-peer-streams
     fd_reserve,          // --fd-reserve
+    memory_pressure,     // --memory-shed-ratio (logged per episode by the control thread)
 };
-inline constexpr size_t kLimitCount = 5;
+inline constexpr size_t kLimitCount = 6;
 
 std::string_view to_string(Limit limit);
 
@@ -45,7 +49,9 @@ struct PeerUsage {
 
 class WorkerLimits {
 public:
-    WorkerLimits(const WorkerOptions& options, ProxyCounters& counters, int worker);
+    // `shed` (may be null: never shed) must outlive the limits.
+    WorkerLimits(const WorkerOptions& options, ProxyCounters& counters, int worker,
+                 ShedSignal* shed = nullptr);
 
     WorkerLimits(const WorkerLimits&) = delete;
     WorkerLimits& operator=(const WorkerLimits&) = delete;
@@ -95,6 +101,12 @@ public:
     // not).
     bool accepts_stream(const PeerUsage& usage);
 
+    // --- memory ------------------------------------------------------------------------------
+    // sheds_new_work says whether a new connection or stream must be refused because memory is
+    // near the cgroup's limit: one relaxed atomic load. A refusal is counted here; the control
+    // thread logs the episode, so nothing is logged per refusal.
+    bool sheds_new_work();
+
     // refused counts one refusal at `limit` and logs the first of a burst.
     void refused(Limit limit);
 
@@ -105,6 +117,7 @@ private:
     const WorkerOptions& options_;
     ProxyCounters& counters_;
     int worker_;
+    ShedSignal* shed_;
     int64_t fd_ceiling_ = INT64_MAX;
     uint32_t links_ = 0;
     uint32_t links_peak_ = 0;

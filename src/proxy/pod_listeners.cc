@@ -119,11 +119,14 @@ void Listener::on_accepted(int32_t res, uint32_t flags) {
         accept_failures_ = 0;
         if (context_->limits.fd_in_reserve(client.get())) {
             // Closed at once: the descriptors above it are the listeners' and operators'.
-        } else if (state_ == ListenerState::accepting && pod_->accepting() && !context_->draining) {
-            dispatch(*context_, *pod_, kind_, std::move(client));
-        } else {
+        } else if (state_ != ListenerState::accepting || !pod_->accepting() || context_->draining) {
             // Accepted while the listener was being cancelled: refused (closed).
             context_->counters.connection_refused("draining");
+        } else if (context_->limits.sheds_new_work()) {
+            // Memory is near the cgroup's limit: closed before reading or allocating anything
+            // (on 15008 before any TLS byte), so the connections already open keep their memory.
+        } else {
+            dispatch(*context_, *pod_, kind_, std::move(client));
         }
     }
     if ((flags & IORING_CQE_F_MORE) != 0) {

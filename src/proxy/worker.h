@@ -32,6 +32,7 @@ namespace zt::proxy {
 
 class PodSockets;
 class TlsStore;
+struct ShedSignal;
 
 // WorkerOptions are the settings every worker shares.
 struct WorkerOptions {
@@ -84,6 +85,9 @@ struct WorkerShared {
     // off); dns_metrics is where its servers count, shard i for worker i (set with `dns`).
     const dns::ServerConfig* dns = nullptr;
     dns::DnsMetrics* dns_metrics = nullptr;
+    // shed, when set, tells the workers to refuse new work under memory pressure and collects
+    // their count of refusals (memory_pressure.h); null: never shed.
+    ShedSignal* shed = nullptr;
 };
 
 // ConnectionSummary is one open connection as `/config_dump`'s `workloadState` lists it.

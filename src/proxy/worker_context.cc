@@ -21,7 +21,7 @@ WorkerContext::WorkerContext(int index_, const WorkerOptions& options_, const Wo
     , read_buffers(read_buffers_)
     , sockets(sockets_)
     , counters(shared_.metrics, size_t(index_))
-    , limits(options_, counters, index_)
+    , limits(options_, counters, index_, shared_.shed)
     , open_connections_(open_connections) {}
 
 PoolPolicy WorkerContext::pool_policy() const {

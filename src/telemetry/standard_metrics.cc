@@ -68,6 +68,19 @@ StandardMetrics::StandardMetrics(const StandardMetricsOptions& options)
                                            "(1) or not (0), detected by symbol at start",
                                            {"protection"},
                                            Stability::unstable}))
+    , memory_pressure(registry_.gauge({"ztunnel_memory_pressure",
+                                       "1 while new connections are shed because the working "
+                                       "set is near the cgroup's memory limit, else 0",
+                                       {},
+                                       Stability::unstable}))
+    , memory_working_set(registry_.gauge({"ztunnel_memory_working_set_bytes",
+                                          "The cgroup's memory usage minus inactive page cache",
+                                          {},
+                                          Stability::unstable}))
+    , memory_limit(registry_.gauge({"ztunnel_memory_limit_bytes",
+                                    "The cgroup's memory limit (0: none)",
+                                    {},
+                                    Stability::unstable}))
     , connections_refused(registry_.counter({"ztunnel_connections_refused",
                                              "Connections refused before they were proxied "
                                              "(loops, unknown workloads, routing, a limit), "
@@ -131,6 +144,7 @@ StandardMetrics::StandardMetrics(const StandardMetricsOptions& options)
             {"process_max_fds", "Maximum number of open file descriptors", {}, Stability::stable},
             MetricType::gauge, &read_max_fds, nullptr);
     set_pods(0, 0);
+    memory_pressure.set({}, 0);
 }
 
 void StandardMetrics::record_config_reload(bool success, double unix_seconds) {

@@ -54,6 +54,12 @@ public:
     // ztunnel_nghttp2_protection{protection}: 1 when the linked nghttp2 has that protection
     // (detected by symbol at start), 0 when not.
     GaugeFamily& nghttp2_protections;
+    // Memory pressure (src/proxy/memory_pressure.h), set by the control thread each second:
+    // ztunnel_memory_pressure is 1 while new work is shed; ztunnel_memory_working_set_bytes and
+    // ztunnel_memory_limit_bytes are its cgroup's working set and limit (0: no limit).
+    GaugeFamily& memory_pressure;
+    GaugeFamily& memory_working_set;
+    GaugeFamily& memory_limit;
 
     // Limits and protections, each counted where it is hit, by `reason` (or `kind`); the
     // workers count through src/proxy/proxy_counters.h.

@@ -49,6 +49,7 @@ ProxyNode::ProxyNode(LoopbackSockets& sockets, ProxyPki& pki, proxy::WorkerOptio
     shared.tls = &tls_;
     shared.metrics = metrics_.get();
     shared.sockets = &sockets;
+    shared.shed = &shed_;
     if (dns != nullptr) {
         shared.dns = dns;
         shared.dns_metrics = &metrics_->registry().add(

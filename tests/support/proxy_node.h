@@ -14,6 +14,7 @@
 
 #include "certs/store.h"
 #include "src/dns/server.h"
+#include "src/proxy/memory_pressure.h"
 #include "src/proxy/tls_store.h"
 #include "src/proxy/worker.h"
 #include "src/state/store.h"
@@ -70,8 +71,13 @@ public:
 
     proxy::Worker& worker() { return *worker_; }
 
+    // shed is the node's memory-pressure signal (src/proxy/memory_pressure.h), which a test
+    // raises as the control thread would under pressure.
+    proxy::ShedSignal& shed() { return shed_; }
+
 private:
     ProxyPki& pki_;
+    proxy::ShedSignal shed_;  // Outlives the worker (declared before).
     state::SnapshotStore snapshots_;
     proxy::TlsStore tls_;
     std::unique_ptr<telemetry::StandardMetrics> metrics_;
