@@ -465,12 +465,15 @@ void App::after_config_work() {
         while (applied.size() > kAppliedKept) {
             applied.pop_front();
         }
-        track_identities();
-        certificate_work();
-        readiness.release("state manager");
+        // The workers first: they open a new pod's listeners on their own threads while this
+        // one issues its certificate, so a ZDS add is acked sooner. A waiting `GET /pods` is
+        // answered by this thread, after the certificate work, so no ack overtakes it.
         for (auto& worker : workers) {
             worker->wake();
         }
+        track_identities();
+        certificate_work();
+        readiness.release("state manager");
     }
 }
 
