@@ -7,9 +7,11 @@
 #include "src/app.h"
 
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <deque>
 #include <map>
 #include <memory>
@@ -25,6 +27,7 @@
 #include "hbone/tls_session.h"
 #include "src/admin/logging.h"
 #include "src/admin/operator_servers.h"
+#include "src/admin/pods_wait.h"
 #include "src/admin/readiness.h"
 #include "src/config/dump.h"
 #include "src/config/load.h"
@@ -44,6 +47,7 @@
 #include "uring/ring.h"
 #include "zt/clock.h"
 #include "zt/log.h"
+#include "zt/unique_fd.h"
 
 namespace zt {
 
@@ -105,10 +109,15 @@ struct App {
     std::unique_ptr<proxy::MemoryWatch> memory_watch;  // Null: --memory-shed-ratio 0.
     dns::ServerSettings dns_settings;                  // Every pod's DNS config (outlives them).
     dns::DnsMetrics* dns_metrics = nullptr;            // Owned by `metrics`' registry.
+    // status_fd is the eventfd the workers bump after publishing their pods' status, so a
+    // waiting `GET /pods` ends as soon as the status it waits for exists (outlives the workers).
+    UniqueFd status_fd;
     std::vector<std::unique_ptr<proxy::Worker>> workers;
     std::unique_ptr<admin::LogLevels> log_levels;
     std::unique_ptr<admin::OperatorServers> servers;
     std::unique_ptr<lifecycle::ControlLoop> loop;
+    // held_stale says a waiting `GET /pods` may be over (a worker published, a reload ended).
+    bool held_stale = false;
 
     int start(lifecycle::ShutdownSignals& signals);
     bool start_certificates();
@@ -119,6 +128,7 @@ struct App {
     void start_dns(proxy::WorkerShared& shared);
     std::string config_dump();
     std::string pods_view();
+    admin::PodsProgress pods_progress();
     void after_config_work();
     void update_readiness();
     void tick();
@@ -195,6 +205,12 @@ int App::start(lifecycle::ShutdownSignals& signals) {
     shared.tls = &tls_store;
     shared.metrics = metrics.get();
     shared.sockets = pod_sockets.get();
+    status_fd.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    if (!status_fd) {
+        log::error("app", "cannot create an eventfd", {log::Field::num("errno", uint64_t(errno))});
+        return 1;
+    }
+    shared.status_fd = status_fd.get();
     if (options.dns_capture) {
         start_dns(shared);
     }
@@ -254,6 +270,12 @@ int App::start(lifecycle::ShutdownSignals& signals) {
     if (watcher->fd() >= 0) {
         loop->watch_fd(watcher->fd(), POLLIN, [this](short) { watcher->process(); });
     }
+    loop->watch_fd(status_fd.get(), POLLIN, [this](short) {
+        uint64_t count;
+        while (::read(status_fd.get(), &count, sizeof count) == sizeof count) {
+        }
+        held_stale = true;
+    });
 
     admin::OperatorOptions server_options;
     server_options.admin_addr = options.admin_addr;
@@ -268,6 +290,9 @@ int App::start(lifecycle::ShutdownSignals& signals) {
     };
     hooks.pods = [this] {
         return pods_view();
+    };
+    hooks.pods_progress = [this] {
+        return pods_progress();
     };
     auto started_servers = admin::OperatorServers::start(server_options, *metrics, readiness,
                                                          *log_levels, std::move(hooks));
@@ -428,6 +453,10 @@ void App::export_store_counters() {
 void App::after_config_work() {
     const config::ReloadStats& stats = watcher->stats();
     double now_s = double(unix_ns()) / double(kNanosPerSecond);
+    if (reloads_success_seen != stats.success_total ||
+        reloads_failure_seen != stats.failure_total) {
+        held_stale = true;  // A wait for a content this reload replaced or refused may end.
+    }
     while (reloads_success_seen < stats.success_total) {
         ++reloads_success_seen;
         metrics->record_config_reload(true, double(stats.last_success_unix_ns) / 1e9);
@@ -446,12 +475,15 @@ void App::after_config_work() {
         while (applied.size() > kAppliedKept) {
             applied.pop_front();
         }
-        track_identities();
-        certificate_work();
-        readiness.release("state manager");
+        // The workers first: they open a new pod's listeners on their own threads while this
+        // one issues its certificate, so a ZDS add is acked sooner. A waiting `GET /pods` is
+        // answered by this thread, after the certificate work, so no ack overtakes it.
         for (auto& worker : workers) {
             worker->wake();
         }
+        track_identities();
+        certificate_work();
+        readiness.release("state manager");
     }
 }
 
@@ -562,6 +594,31 @@ std::string App::pods_view() {
     return config::render_pods(inputs);
 }
 
+// pods_progress is what a waiting `GET /pods?wait=` is decided on (src/admin/pods_wait.h): the
+// generations still known with their sha256, the newest generation every worker has published
+// its status for, and how many reloads ended.
+admin::PodsProgress App::pods_progress() {
+    admin::PodsProgress progress;
+    for (const AppliedConfig& config : applied) {
+        progress.generations.emplace_back(config.generation, config.sha256);
+    }
+    bool first = true;
+    for (auto& worker : workers) {
+        const state::Snapshot* snapshot = worker->published_snapshot();
+        uint64_t generation = 0;
+        for (const AppliedConfig& config : applied) {
+            if (config.snapshot.get() == snapshot) {
+                generation = config.generation;
+            }
+        }
+        progress.published = first ? generation : std::min(progress.published, generation);
+        first = false;
+    }
+    const config::ReloadStats& stats = watcher->stats();
+    progress.reload_attempts = stats.success_total + stats.failure_total;
+    return progress;
+}
+
 // config_dump gathers `/config_dump`'s inputs on the control thread: the published snapshot,
 // the file re-read for `staticConfig` (as ztunnel does), the certificates, and each worker's
 // pods with their open connections (asked of the workers, bounded wait).
@@ -656,6 +713,10 @@ void App::tick() {
     after_config_work();
     certificate_work();
     update_readiness();
+    if (held_stale && servers != nullptr) {
+        held_stale = false;
+        servers->wake_held();
+    }
 }
 
 uint64_t App::open_connections() const {

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -12,6 +13,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -630,4 +632,160 @@ TEST_CASE("admin: /pods answers GET with the provider's JSON, 405 otherwise, 503
     REQUIRE(bare.has_value());
     ServerThread thread(**bare);
     CHECK(http_exchange((*bare)->port(), get("/pods")).status == 503);
+}
+
+namespace {
+
+// WakingServerThread is `ServerThread` that also calls `wake_held` when asked, from its own
+// thread (the server is single-threaded, as on the control thread).
+class WakingServerThread {
+public:
+    explicit WakingServerThread(HttpServer& server)
+        : server_(server), thread_([this] {
+            while (!stop_.load()) {
+                (void)server_.poll_once(5);
+                if (wake_.exchange(false)) {
+                    server_.wake_held();
+                }
+                held_.store(server_.held_count());
+            }
+        }) {}
+
+    ~WakingServerThread() {
+        stop_.store(true);
+        thread_.join();
+    }
+
+    void wake() { wake_.store(true); }
+
+    // wait_held waits (bounded) until `count` requests are held.
+    bool wait_held(size_t count) {
+        for (int i = 0; i < 1000; ++i) {
+            if (held_.load() == count) {
+                return true;
+            }
+            usleep(2000);
+        }
+        return false;
+    }
+
+private:
+    HttpServer& server_;
+    std::atomic<bool> stop_{false};
+    std::atomic<bool> wake_{false};
+    std::atomic<size_t> held_{0};
+    std::thread thread_;
+};
+
+// send_request opens a connection and sends `request` without reading the answer.
+zt::UniqueFd send_request(uint16_t port, const std::string& request) {
+    zt::UniqueFd fd = connect_to(port);
+    REQUIRE(::send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL) ==
+            ssize_t(request.size()));
+    return fd;
+}
+
+// answered says whether the server has written anything on `fd` within `ms`.
+bool answered(int fd, int ms) {
+    pollfd entry{fd, POLLIN, 0};
+    return ::poll(&entry, 1, ms) == 1;
+}
+
+}  // namespace
+
+TEST_CASE("admin: GET /pods?wait= is held until the workers answered for that content") {
+    LogLevels levels(zt::log::Filter(zt::log::Level::info));
+    const std::string sha_a(64, 'a');
+    const std::string sha_b(64, 'b');
+    const std::string sha_c(64, 'c');
+    std::mutex mutex;  // `progress` is set here and read on the server's thread.
+    PodsProgress progress;
+    progress.generations = {{1, sha_a}};
+    progress.published = 1;
+    progress.reload_attempts = 1;
+    AdminHooks hooks;
+    hooks.pods = [&] {
+        std::lock_guard lock(mutex);
+        return "{\"generation\":" + std::to_string(progress.generations.back().first) + "}";
+    };
+    hooks.pods_progress = [&] {
+        std::lock_guard lock(mutex);
+        return progress;
+    };
+    AdminHandler handler(std::move(hooks), levels);
+    HttpServerOptions options;
+    options.max_held = 2;
+    auto server = HttpServer::listen("127.0.0.1:0", options, handler);
+    REQUIRE(server.has_value());
+    uint16_t port = (*server)->port();
+    WakingServerThread thread(**server);
+
+    // Content already answered for: at once.
+    Reply now = http_exchange(port, get("/pods?wait=" + sha_a + "&timeout_ms=5000"));
+    CHECK(now.status == 200);
+    CHECK(now.body == "{\"generation\":1}");
+    // A bad query is refused.
+    CHECK(http_exchange(port, get("/pods?wait=nothex")).status == 400);
+    CHECK(http_exchange(port, get("/pods?wait=" + sha_a + "&timeout_ms=99999")).status == 400);
+
+    // Content not applied yet: held, while other requests are answered.
+    zt::UniqueFd waiting = send_request(port, get("/pods?wait=" + sha_b + "&timeout_ms=20000"));
+    REQUIRE(thread.wait_held(1));
+    CHECK(http_exchange(port, get("/pods")).status == 200);
+    CHECK(http_exchange(port, get("/")).status == 200);
+    CHECK_FALSE(answered(waiting.get(), 50));
+    // Applied, but a worker has not published for it: still held.
+    {
+        std::lock_guard lock(mutex);
+        progress.generations.emplace_back(2, sha_b);
+        progress.reload_attempts = 2;
+    }
+    thread.wake();
+    CHECK_FALSE(answered(waiting.get(), 50));
+    CHECK(thread.wait_held(1));
+    // Every worker published: answered with the state of that moment.
+    {
+        std::lock_guard lock(mutex);
+        progress.published = 2;
+    }
+    thread.wake();
+    Reply woken = parse_reply(read_to_eof(waiting.get()));
+    CHECK(woken.status == 200);
+    CHECK(woken.body == "{\"generation\":2}");
+    CHECK(thread.wait_held(0));
+
+    // A content that never comes (replaced before it was read): the next reload settles it.
+    zt::UniqueFd skipped = send_request(port, get("/pods?wait=" + sha_c));
+    REQUIRE(thread.wait_held(1));
+    {
+        std::lock_guard lock(mutex);
+        progress.generations.emplace_back(3, sha_a);
+        progress.reload_attempts = 3;
+        progress.published = 3;
+    }
+    thread.wake();
+    Reply settled = parse_reply(read_to_eof(skipped.get()));
+    CHECK(settled.status == 200);
+    CHECK(settled.body == "{\"generation\":3}");
+
+    // The hold time ends with the state of that moment.
+    Reply late = http_exchange(port, get("/pods?wait=" + sha_c + "&timeout_ms=30"));
+    CHECK(late.status == 200);
+    CHECK(late.body == "{\"generation\":3}");
+    CHECK((*server)->stats().timeouts == 0);  // An answer, not a timeout.
+
+    // At most `max_held`: past it a wait is answered at once and counted; a client that gives
+    // up frees its slot.
+    zt::UniqueFd first = send_request(port, get("/pods?wait=" + sha_c));
+    zt::UniqueFd second = send_request(port, get("/pods?wait=" + sha_c));
+    REQUIRE(thread.wait_held(2));
+    Reply over = http_exchange(port, get("/pods?wait=" + sha_c));
+    CHECK(over.status == 200);
+    CHECK(over.body == "{\"generation\":3}");
+    CHECK((*server)->stats().held_over_limit == 1);
+    CHECK_FALSE(answered(first.get(), 20));
+    first.reset();
+    CHECK(thread.wait_held(1));
+    second.reset();
+    CHECK(thread.wait_held(0));
 }

@@ -23,6 +23,8 @@ constexpr std::string_view kIndex =
         "/config_dump        dump the current configuration, workloads and certificates (JSON)\n"
         "/pods               captured pods: state, listeners on every worker, config content "
         "(JSON)\n"
+        "                    ?wait=<sha256>[&timeout_ms=N]: once the workers answered for that "
+        "content\n"
         "/logging            POST: show or change log levels (?level=<spec>, ?reset)\n"
         "/quitquitquit       POST: shut down gracefully\n"
         "\n"
@@ -51,6 +53,18 @@ HttpResponse AdminHandler::handle(const HttpRequest& request) {
         }
         if (!hooks_.pods) {
             return text_response(503, "pods not available yet\n");
+        }
+        PodsWaitQuery query = parse_pods_wait(request.query);
+        if (!query.error.empty()) {
+            return text_response(400, query.error + "\n");
+        }
+        if (query.wait && query.timeout_ms > 0 && hooks_.pods_progress && !request.hold.expired) {
+            PodsProgress progress = hooks_.pods_progress();
+            // The wait's start is kept in the held request: reloads after it settle the wait.
+            uint64_t start = request.hold.held ? request.hold.context : progress.reload_attempts;
+            if (!pods_wait_over(progress, query.sha256, start)) {
+                return HttpResponse::hold(query.timeout_ms, start);
+            }
         }
         HttpResponse response;
         response.content_type = "application/json";

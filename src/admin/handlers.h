@@ -7,13 +7,15 @@
 //                            404 otherwise, 405 for a wrong method where ztunnel gives one;
 //   metrics ([::]:15020)     `/metrics` and `/stats/prometheus`, negotiated format, gzip;
 //   readiness ([::]:15021)   `GET /healthz/ready`.
-// They run on the control thread inside `HttpServer`; hooks must return quickly.
+// They run on the control thread inside `HttpServer`; hooks must return quickly. The one request
+// that waits, `GET /pods?wait=`, is held by the server (`HttpResponse::hold`), not here.
 
 #include <functional>
 #include <string>
 
 #include "src/admin/http_server.h"
 #include "src/admin/logging.h"
+#include "src/admin/pods_wait.h"
 #include "src/admin/readiness.h"
 #include "src/telemetry/metrics.h"
 
@@ -26,6 +28,9 @@ struct AdminHooks {
     // pods returns the `/pods` JSON text (per pod: listeners open on every worker, for which
     // config content). Empty: 503.
     std::function<std::string()> pods;
+    // pods_progress says how far config and workers are, for `GET /pods?wait=<sha256>`
+    // (pods_wait.h). Empty: the wait form answers at once, as the plain form.
+    std::function<PodsProgress()> pods_progress;
     // shutdown starts a graceful drain and returns at once; `/quitquitquit` answers after it.
     std::function<void()> shutdown;
 };

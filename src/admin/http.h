@@ -21,6 +21,14 @@ struct HttpLimits {
     size_t max_body_bytes = 65536;
 };
 
+// HeldRequest says whether a request is asked again after its handler held it (see
+// `HttpResponse::hold_ms`). `context` is what the handler put in `HttpResponse::hold_context`.
+struct HeldRequest {
+    bool held = false;     // asked again: the handler held this request before
+    bool expired = false;  // the hold time is over: the handler must answer now
+    uint64_t context = 0;
+};
+
 // HttpRequest is one parsed request. `path` is the target before `?`, not decoded; `query` the
 // part after it (without `?`), not decoded.
 struct HttpRequest {
@@ -30,6 +38,7 @@ struct HttpRequest {
     std::string query;
     std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
     std::string body;
+    HeldRequest hold;  // set by the server when it asks again
 
     // header returns the first header named `name` (lower-case), or an empty view.
     std::string_view header(std::string_view name) const;
@@ -77,11 +86,26 @@ private:
 
 // HttpResponse is what a handler answers. The writer adds Content-Length and
 // `Connection: close`.
+//
+// A handler that cannot answer yet (a long poll) returns `hold(ms, context)` instead: the server
+// keeps the connection without answering, asks the handler again (with `HttpRequest::hold`)
+// each time `HttpServer::wake_held` is called, and once more with `expired` set when `ms` have
+// passed, when the answer is due whatever the state.
 struct HttpResponse {
     int status = 200;
     std::string content_type = "text/plain; charset=utf-8";
     std::string body;
     std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+    int64_t hold_ms = 0;        // > 0: not an answer; hold the request this long at most
+    uint64_t hold_context = 0;  // handed back in `HttpRequest::hold.context`
+
+    // hold builds the "not yet" answer.
+    static HttpResponse hold(int64_t ms, uint64_t context) {
+        HttpResponse response;
+        response.hold_ms = ms;
+        response.hold_context = context;
+        return response;
+    }
 };
 
 // reason_phrase returns the standard reason phrase of `status`.

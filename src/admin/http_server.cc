@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <climits>
@@ -142,6 +143,7 @@ bool is_loopback_address(std::string_view address) {
 struct HttpServer::Connection {
     enum class State : uint8_t {
         reading,    // collecting the request
+        held,       // the handler holds the request (`request`) until it can answer
         writing,    // sending `out` from `written`
         lingering,  // response sent and write side shut; reading until the client closes
     };
@@ -149,6 +151,7 @@ struct HttpServer::Connection {
     UniqueFd fd;
     State state = State::reading;
     RequestParser parser;
+    HttpRequest request;  // while `held`: the request, asked again
     std::string out;
     size_t written = 0;
     int64_t deadline_ms = 0;
@@ -389,7 +392,9 @@ void HttpServer::on_readable(Connection& connection) {
         connection.fd.reset();
         return;
     }
-    if (connection.state == Connection::State::lingering) {
+    if (connection.state == Connection::State::lingering ||
+        connection.state == Connection::State::held) {
+        // A client that gives up on a held request closes: its slot is freed at once.
         if (n == 0) {
             connection.fd.reset();
         }
@@ -417,12 +422,65 @@ void HttpServer::on_readable(Connection& connection) {
         return;
     }
     ++stats_.requests;
-    const HttpRequest& request = connection.parser.request();
+    answer(connection, connection.parser.request());
+}
+
+void HttpServer::answer(Connection& connection, HttpRequest request) {
     HttpResponse response = handler_.handle(request);
+    if (response.hold_ms > 0 && !request.hold.expired) {
+        if (connection.state != Connection::State::held) {
+            if (held_ >= options_.max_held) {
+                // Every hold slot is taken: answer with what there is now, as at the end of a
+                // hold, rather than let long polls take every connection.
+                ++stats_.held_over_limit;
+                count_refusal("wait_limit");
+                request.hold = {true, true, response.hold_context};
+                answer(connection, std::move(request));
+                return;
+            }
+            ++held_;
+            ++stats_.held;
+            connection.state = Connection::State::held;
+            connection.deadline_ms = now_ms() + std::min(response.hold_ms, options_.max_hold_ms);
+        }
+        request.hold.held = true;
+        request.hold.context = response.hold_context;
+        connection.request = std::move(request);
+        return;
+    }
+    if (response.hold_ms > 0) {
+        // A handler must answer once the hold is over; never keep the client waiting on a bug.
+        response = text_response(500, "the handler gave no answer\n");
+    }
+    if (connection.state == Connection::State::held) {
+        --held_;
+        connection.request = HttpRequest();
+    }
     if (response.body.size() > options_.max_response_bytes) {
         response = text_response(500, "response too large\n");
     }
     respond(connection, response, request.method == "HEAD");
+}
+
+void HttpServer::wake_held() {
+    if (held_ == 0) {
+        return;
+    }
+    std::vector<int> held;
+    for (const auto& [fd, connection] : connections_) {
+        if (connection->state == Connection::State::held) {
+            held.push_back(fd);
+        }
+    }
+    for (int fd : held) {
+        Connection& connection = *connections_.at(fd);
+        HttpRequest request = std::move(connection.request);
+        request.hold.expired = false;
+        answer(connection, std::move(request));
+        if (!connection.fd) {
+            close(fd);
+        }
+    }
 }
 
 void HttpServer::respond(Connection& connection, const HttpResponse& response, bool head_only) {
@@ -461,6 +519,9 @@ void HttpServer::close(int fd) {
     }
     std::unique_ptr<Connection> connection = std::move(found->second);
     connections_.erase(found);
+    if (connection->state == Connection::State::held) {
+        --held_;
+    }
     auto counted = per_source_.find(connection->source);
     if (counted != per_source_.end() && --counted->second == 0) {
         per_source_.erase(counted);
@@ -475,8 +536,13 @@ void HttpServer::close(int fd) {
 
 void HttpServer::expire(int64_t now) {
     std::vector<int> due;
+    std::vector<int> hold_over;
     for (const auto& [fd, connection] : connections_) {
         if (now < connection->deadline_ms) {
+            continue;
+        }
+        if (connection->state == Connection::State::held) {
+            hold_over.push_back(fd);  // answered now with what there is, not closed
             continue;
         }
         if (connection->state != Connection::State::lingering) {
@@ -487,6 +553,15 @@ void HttpServer::expire(int64_t now) {
     }
     for (int fd : due) {
         close(fd);
+    }
+    for (int fd : hold_over) {
+        Connection& connection = *connections_.at(fd);
+        HttpRequest request = std::move(connection.request);
+        request.hold.expired = true;
+        answer(connection, std::move(request));
+        if (!connection.fd) {
+            close(fd);
+        }
     }
 }
 

@@ -7,7 +7,11 @@
 // source address, header and body size, request and response time) is configured and counted
 // when hit.
 //
-// Each connection is a small state machine: reading → writing → lingering → closed. After the
+// Each connection is a small state machine: reading → (held →) writing → lingering → closed.
+// A handler may hold a request it cannot answer yet (a long poll, `HttpResponse::hold`): the
+// connection then waits in `held`, costing no work until `wake_held` asks the handler again or
+// its hold time ends; at most `max_held` requests are held at once (past it a request is
+// answered at once, counted as `wait_limit`), so held requests never take every slot. After the
 // response is written the server shuts down its write side and reads until the client closes
 // (bounded), so that unread request bytes never turn the close into a RST that would destroy
 // the response in flight.
@@ -40,7 +44,8 @@
 namespace zt::admin {
 
 // HttpHandler answers one complete request. It runs on the control thread and must not block
-// for long: every other admin connection waits behind it.
+// for long: every other admin connection waits behind it. To wait for something it returns
+// `HttpResponse::hold` and is asked again later (http.h).
 class HttpHandler {
 public:
     virtual ~HttpHandler() = default;
@@ -64,6 +69,8 @@ struct HttpServerOptions {
     int listen_backlog = 1024;      // a burst of connects must not overflow the queue
     int accepts_per_wakeup = 256;   // bounded, so one flood cannot monopolise a wakeup
     int64_t accept_pause_ms = 100;  // after EMFILE/ENFILE with the spare descriptor used
+    size_t max_held = 8;            // requests held by their handler at once
+    int64_t max_hold_ms = 30000;    // the longest a request is held, whatever the handler asks
 };
 
 // HttpServerStats counts what the server refused or gave up on. Control thread only.
@@ -77,6 +84,8 @@ struct HttpServerStats {
     uint64_t bad_requests = 0;  // 4xx/5xx produced by the parser
     uint64_t timeouts = 0;
     uint64_t io_errors = 0;
+    uint64_t held = 0;             // requests a handler held (long polls)
+    uint64_t held_over_limit = 0;  // answered at once because `max_held` were held
 };
 
 // is_loopback_address says whether `address` (`host:port` as `HttpServer::listen` takes it)
@@ -120,6 +129,13 @@ public:
     // next_timeout_ms is how long poll() may sleep before `expire` has work (-1: forever).
     int next_timeout_ms(int64_t now_ms) const;
 
+    // wake_held asks the handler again about every held request (something it waits for may
+    // have happened) and answers those it now answers.
+    void wake_held();
+
+    // held_count is the number of requests held now.
+    size_t held_count() const { return held_; }
+
     // poll_once polls this server alone for up to `timeout_ms` and handles what is ready.
     Result<void> poll_once(int timeout_ms);
 
@@ -143,6 +159,8 @@ private:
     bool evict_one();
     void on_readable(Connection& connection);
     void on_writable(Connection& connection);
+    // answer asks the handler about `request` and responds, or holds the connection.
+    void answer(Connection& connection, HttpRequest request);
     void respond(Connection& connection, const HttpResponse& response, bool head_only);
     void count_refusal(std::string_view reason);
     void close(int fd);
@@ -165,6 +183,7 @@ private:
     int64_t accept_paused_until_ms_ = 0;
     int64_t last_refusal_log_ms_ = INT64_MIN / 2;
     uint64_t accept_sequence_ = 0;
+    size_t held_ = 0;  // connections in `held`
     HttpServerStats stats_;
 };
 

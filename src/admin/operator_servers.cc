@@ -116,6 +116,12 @@ void OperatorServers::expire(int64_t now_ms) {
     }
 }
 
+void OperatorServers::wake_held() {
+    for (HttpServer* server : all()) {
+        server->wake_held();
+    }
+}
+
 int OperatorServers::next_timeout_ms(int64_t now_ms) const {
     int best = -1;
     for (HttpServer* server : all()) {

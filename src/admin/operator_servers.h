@@ -7,7 +7,7 @@
 // inotify) or calling `poll_once`. Refusals are counted in
 // `ztunnel_http_requests_refused_total{server,reason}` on the control shard (reasons
 // `connection_limit`, `per_source_limit`, `evicted`, `fd_limit`, `timeout`, `bad_request`,
-// `request_too_large`).
+// `request_too_large`, `wait_limit`).
 
 #include <memory>
 #include <string>
@@ -51,6 +51,10 @@ public:
     void on_poll(const pollfd& entry);
     void expire(int64_t now_ms);
     int next_timeout_ms(int64_t now_ms) const;
+
+    // wake_held asks again about every held request (a waiting `GET /pods`); call it when a
+    // worker published its status or a reload ended.
+    void wake_held();
 
     // poll_once polls all servers (and nothing else) for up to `timeout_ms`.
     Result<void> poll_once(int timeout_ms);

@@ -1,7 +1,9 @@
 // zds_client.cc runs the agent's side of ZDS on the agent's io_uring: connect, sendmsg/recvmsg
 // of single packets (fds arrive with MSG_CMSG_CLOEXEC), one request at a time (the CNI waits
-// for each ack), and a 20 ms tick that polls ztunnel's `/pods` while an add is held or a delete
-// waits for its drain, enforces the 5 s bound on a held add, and reconnects after the backoff.
+// for each ack). ztunnel's `/pods` is asked right after each write of the config file in its
+// waiting form (`?wait=<sha256>`: answered once ztunnel's workers answered for that content),
+// and on a 20 ms tick in its plain form while an add is held or a delete waits for its drain;
+// the tick also enforces the 5 s bound on a held add and reconnects after the backoff.
 // Every operation in the kernel is owned by one completion of this object; `shutdown` cancels
 // them and `stopped` says when the kernel has given everything back.
 
@@ -14,6 +16,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "src/agent/netns_pins.h"
@@ -475,13 +478,43 @@ void ZdsClient::tick() {
         ack("timed out waiting for ztunnel");
         return;
     }
+    if (poll_state_ != PollState::idle && now >= poll_deadline_ns_) {
+        // ztunnel accepted but does not answer: abandon the request (its completion, cancelled,
+        // ends it through `poll_failed`) so that the tick polls again.
+        log::debug(kTarget, "ztunnel's /pods did not answer in time; asking again");
+        for (uring::Completion* c :
+             {&poll_connect_completion_, &poll_send_completion_, &poll_recv_completion_}) {
+            if (c->in_kernel) {
+                loop_.ring().cancel(*c);
+            }
+        }
+        poll_deadline_ns_ = INT64_MAX;  // Cancelled once.
+    }
     maybe_poll();
 }
 
 void ZdsClient::maybe_poll() {
     bool wanted = state_ == ZdsState::holding || !draining_.empty();
-    if (!wanted || poll_state_ != PollState::idle || loop_.clock().monotonic_ns() < next_poll_ns_) {
+    if (!wanted || poll_state_ != PollState::idle) {
         return;
+    }
+    int64_t now = loop_.clock().monotonic_ns();
+    // A content not asked about yet is asked about at once, in the waiting form: ztunnel answers
+    // when its workers have the listeners (or not) for it. Any other answer comes from the tick:
+    // asking again for the same content would be answered at once, again and again.
+    std::string sha = options_.wait_for_content ? observer_.current_sha256() : std::string();
+    bool wait = !sha.empty() && sha != waited_sha_;
+    if (!wait && now < next_poll_ns_) {
+        return;
+    }
+    int64_t timeout_ns = options_.poll_interval_ns;
+    if (wait) {
+        // Held no longer than the add may wait; a drain alone waits a second at most.
+        timeout_ns = state_ == ZdsState::holding ? held_deadline_ns_ - now : kNanosPerSecond;
+        if (timeout_ns < kNanosPerMilli) {
+            wait = false;
+            timeout_ns = options_.poll_interval_ns;
+        }
     }
     int fd = ::socket(options_.ztunnel_admin.storage.ss_family,
                       SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -491,6 +524,15 @@ void ZdsClient::maybe_poll() {
     }
     poll_socket_.reset(fd);
     poll_response_.clear();
+    poll_request_ = "GET /pods";
+    if (wait) {
+        waited_sha_ = sha;
+        poll_request_ +=
+                "?wait=" + sha + "&timeout_ms=" + std::to_string(timeout_ns / kNanosPerMilli);
+    }
+    poll_request_ +=
+            " HTTP/1.1\r\nHost: ztunnel\r\nConnection: close\r\nAccept: application/json\r\n\r\n";
+    poll_deadline_ns_ = now + timeout_ns + options_.poll_grace_ns;
     poll_state_ = PollState::connecting;
     loop_.ring().connect(poll_connect_completion_, fd, options_.ztunnel_admin.get(),
                          options_.ztunnel_admin.length);
@@ -502,9 +544,6 @@ void ZdsClient::on_poll_connected(uring::Completion& self, int32_t res, uint32_t
         client->poll_failed();
         return;
     }
-    client->poll_request_ =
-            "GET /pods HTTP/1.1\r\nHost: ztunnel\r\nConnection: close\r\nAccept: "
-            "application/json\r\n\r\n";
     client->poll_state_ = PollState::sending;
     client->loop_.ring().send(
             client->poll_send_completion_, client->poll_socket_.get(),
@@ -554,6 +593,7 @@ void ZdsClient::on_poll_received(uring::Completion& self, int32_t res, uint32_t)
         return;
     }
     client->poll_done(std::string_view(response).substr(body_at + 4));
+    client->maybe_poll();  // Content written while this request was out is asked about now.
 }
 
 void ZdsClient::poll_failed() {

@@ -10,9 +10,13 @@
 // pod goes into ztunnel's config file (the owner writes it at once); the add is acked only when
 // ztunnel's `GET /pods` shows the pod's listeners open for a content written since the add
 // (README.md, "Admin endpoints"), NACKed with ztunnel's error when it failed, or after the CNI's
-// 5 s. A delete is acked at once; the pin is removed once `/pods` no longer lists the pod for a
-// config written after the delete. The connection is remade with backoff (10 ms doubling to
-// 15 s, as ztunnel). Log target `zds`.
+// 5 s. Right after each write it asks `GET /pods?wait=<that content's sha256>`, which ztunnel
+// holds until its workers answered for that content, so the ack follows the listeners at once;
+// a 20 ms tick polls the plain form otherwise (an answer that did not settle the add, ztunnel
+// restarted or without the waiting form). One request to ztunnel at a time, whatever happens. A
+// delete is acked at once; the pin is removed once `/pods` no longer lists the pod for a config
+// written after the delete. The connection is remade with backoff (10 ms doubling to 15 s, as
+// ztunnel). Log target `zds`.
 //
 // Connection states:
 //
@@ -44,6 +48,12 @@ struct ZdsClientOptions {
     SocketAddress ztunnel_admin;  // ztunnel's admin address (`/pods`).
     int64_t ack_timeout_ns = 5 * kNanosPerSecond;
     int64_t poll_interval_ns = 20 * kNanosPerMilli;
+    // wait_for_content: ask ztunnel's waiting form of `/pods` after each write (false: poll the
+    // plain form only, as against a ztunnel that predates it).
+    bool wait_for_content = true;
+    // poll_grace_ns: how long past its own timeout a request to ztunnel may stay unanswered
+    // before it is abandoned (a hung ztunnel must not stop the polls).
+    int64_t poll_grace_ns = 1 * kNanosPerSecond;
     int64_t backoff_initial_ns = 10 * kNanosPerMilli;
     int64_t backoff_max_ns = 15 * kNanosPerSecond;
 };
@@ -147,7 +157,8 @@ private:
     void add(const std::string& uid, const std::string& name, const std::string& ns,
              const std::string& sa, int fd);
     void remove(const std::string& uid);
-    // poll starts a `/pods` request when something waits on ztunnel.
+    // maybe_poll starts a `/pods` request when something waits on ztunnel and none is out: the
+    // waiting form for content written since the last one, else the plain form on the tick.
     void maybe_poll();
     void poll_done(std::string_view body);
     void poll_failed();
@@ -207,6 +218,8 @@ private:
     uring::Completion poll_send_completion_{&ZdsClient::on_poll_sent, this};
     uring::Completion poll_recv_completion_{&ZdsClient::on_poll_received, this};
     std::string poll_request_;
+    std::string waited_sha_;        // The content of the last waiting request (asked once each).
+    int64_t poll_deadline_ns_ = 0;  // An outstanding request is abandoned after this.
     std::string poll_response_;
     std::vector<uint8_t> poll_buffer_;
     int64_t next_poll_ns_ = 0;

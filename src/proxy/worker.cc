@@ -1,7 +1,8 @@
 // worker.cc runs one data-plane thread: it creates the ring, the relay engine and the lent read
 // buffers, then loops on completions. The control thread talks to it through atomics and an
 // eventfd (`wake`): each wake-up reconciles the pods with the latest snapshot, starts a drain or
-// a forced close, or publishes the pods' status. A one-second tick drives the links' timers and
+// a forced close, or publishes the pods' status (and says so on the shared status eventfd, which
+// ends a waiting `GET /pods` on the control thread). A one-second tick drives the links' timers and
 // hands freed heap memory back after a large drop in connections. Everything a connection does
 // happens in the units of the other files (pods.h, pod_listeners.h, link.h, tunnel.h, ...);
 // docs/architecture.md walks through them.
@@ -83,6 +84,7 @@ struct Worker::Impl {
     std::atomic<uint64_t> status_served{0};
     mutable std::mutex status_mutex;  // Guards `status`; taken once per reconcile, never per I/O.
     std::vector<PodStatus> status;
+    const state::Snapshot* status_snapshot = nullptr;  // What `status` answers for.
 
     // --- worker-thread side ------------------------------------------------------------------
     std::unique_ptr<uring::Ring> ring;
@@ -299,8 +301,15 @@ void Worker::Impl::reconcile() {
 void Worker::Impl::publish_status(bool with_connections) {
     std::vector<PodStatus> fresh = pods->status(with_connections);
     published_closing = pods->closing_count();
-    std::lock_guard lock(status_mutex);
-    status = std::move(fresh);
+    {
+        std::lock_guard lock(status_mutex);
+        status = std::move(fresh);
+        status_snapshot = context->snapshot.get();
+    }
+    if (shared.status_fd >= 0) {
+        uint64_t one = 1;
+        (void)!::write(shared.status_fd, &one, sizeof one);
+    }
 }
 
 // --- Worker (control-thread API) ----------------------------------------------------------------
@@ -372,6 +381,11 @@ bool Worker::refresh_status(int64_t timeout_ns) {
         ::usleep(500);
     }
     return true;
+}
+
+const state::Snapshot* Worker::published_snapshot() const {
+    std::lock_guard lock(impl_->status_mutex);
+    return impl_->status_snapshot;
 }
 
 std::vector<PodStatus> Worker::pod_status() const {

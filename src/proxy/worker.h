@@ -88,6 +88,9 @@ struct WorkerShared {
     // shed, when set, tells the workers to refuse new work under memory pressure and collects
     // their count of refusals (memory_pressure.h); null: never shed.
     ShedSignal* shed = nullptr;
+    // status_fd, when >= 0, is an eventfd each worker adds 1 to after it published its pods'
+    // status, so the control thread answers a waiting `GET /pods` at once instead of polling.
+    int status_fd = -1;
 };
 
 // ConnectionSummary is one open connection as `/config_dump`'s `workloadState` lists it.
@@ -153,6 +156,10 @@ public:
     // pod_status returns the worker's view of every pod it knows, as of its last reconcile or
     // `refresh_status`.
     std::vector<PodStatus> pod_status() const;
+
+    // published_snapshot is the snapshot the last published `pod_status` answers for (null
+    // before the first); only compared, never dereferenced.
+    const state::Snapshot* published_snapshot() const;
 
     // refresh_status asks the worker to publish its pods' status including every open
     // connection, and waits up to `timeout_ns` for it (for `/config_dump`). Returns false when
