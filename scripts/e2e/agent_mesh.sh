@@ -11,11 +11,12 @@
 # Checked, in order:
 #   1. client and client2 added over ZDS: each ack comes once its listeners exist, their
 #      certificates are the CA's (leaf issued by its root, the two-root bundle written);
-#   2. a pod added while xDS does not know its workload: its certificate is requested from the CA
-#      at the add; the ack comes after ztunnel's /pods says its listeners are open (ztunnel's
-#      /pods is read at ack time, and the CNI's ack time follows ztunnel's log line); its first
-#      connection starts right after the ack, waits, and succeeds byte-exact over HBONE with the
-#      pod's identity once xDS publishes the workload a second later;
+#   2. a pod added while xDS does not know its workload, with ztunnel held stopped for a second
+#      as the add arrives: its certificate is requested from the CA at the add; the ack comes
+#      after ztunnel resumed and logged the pod's listeners up (the CNI's clock), /pods says so
+#      at the ack; its first connection starts right after the ack, waits, and succeeds
+#      byte-exact over HBONE with the pod's identity once xDS publishes the workload a second
+#      later;
 #   3. that pod deleted: acked, drained, its pin and its certificate folder removed;
 #   4. agent restarts under traffic (long paced transfers and 10 new connections/s from client,
 #      certificates renewed meanwhile): SIGTERM (exit 0), then SIGKILL; while it is down the file
@@ -23,7 +24,8 @@
 #      next snapshot with one pin per pod; every connection byte-exact, none failed; every
 #      identity renewed at least twice;
 #   5. ztunnel SIGKILLed while new connections are made: the pods listen again within 1 s of its
-#      start, every connection started after that succeeds, the agent ran on untouched;
+#      start (its log's clock), every connection started after that succeeds (none refused for
+#      want of a certificate), the agent ran on untouched;
 #   6. the pods deleted: nothing left under --netns-dir; the CNI saw no NACK, no timeout and no
 #      unprompted message; each agent exits 0 on SIGTERM.
 # A CA refusal keeping the previous certificate is agent_ca.sh's.
@@ -236,8 +238,20 @@ zt_pod_create 1 fresh 9 || mesh_fail "pod fresh"
 "$here_mesh/scripts/redirect-inpod.sh" "$(zt_ns_pod 1 fresh)" >/dev/null || mesh_fail "redirect fresh"
 FRESH_NS=$(zt_ns_pod 1 fresh)
 ca POST /pods "{\"node\": \"node1\", \"identities\": [\"$ID/client\", \"$ID/client2\", \"$ID/fresh\"]}" >/dev/null
-r=$(cni POST /add "$(pod_json uid-fresh fresh)")
-expect_ack "$r" "add fresh"
+# ztunnel is held stopped for a second as the add arrives (a busy node): an agent that acked
+# before ztunnel's listeners exist is caught by the CNI's clock.
+kill -STOP "$MESH_ZT1_PID"
+cni POST /add "$(pod_json uid-fresh fresh)" >"$MESH_WORK/fresh.ack" &
+add_pid=$!
+sleep 1
+if [ -s "$MESH_WORK/fresh.ack" ]; then
+    kill -CONT "$MESH_ZT1_PID"
+    mesh_fail "fresh was acked while ztunnel was stopped: $(cat "$MESH_WORK/fresh.ack")"
+fi
+resumed_at=$(now)
+kill -CONT "$MESH_ZT1_PID"
+wait "$add_pid" || mesh_fail "the CNI's add of fresh failed"
+expect_ack "$(cat "$MESH_WORK/fresh.ack")" "add fresh"
 zt_in "$FRESH_NS" timeout 30 $PEER client --connect 198.18.2.2:8080 --bytes 262144 --seed 5 \
     >"$MESH_WORK/fresh.out" 2>&1 &
 fresh_pid=$!
@@ -264,8 +278,8 @@ ack_at=$(jq -r 'select(.event == "ack" and .uid == "uid-fresh" and .kind == "add
 up_line=$(grep -m1 'pod listeners up.*pod="c1//Pod/default/fresh"' "$MESH_WORK/zt1.log") ||
     mesh_fail "ztunnel 1 did not log fresh's listeners"
 up_at=$(epoch "$(echo "$up_line" | cut -f1)")
-awk -v up="$up_at" -v ack="$ack_at" 'BEGIN { exit !(up <= ack) }' ||
-    mesh_fail "the CNI had its ack at $ack_at, before ztunnel's listeners ($up_at)"
+awk -v up="$up_at" -v ack="$ack_at" -v resumed="$resumed_at" 'BEGIN { exit !(up <= ack && resumed <= ack) }' ||
+    mesh_fail "the CNI had its ack at $ack_at, before ztunnel's listeners ($up_at, resumed at $resumed_at)"
 echo "[${SECONDS}s] fresh: listeners up at $up_at, acked at $ack_at; first connection $(cat "$MESH_WORK/fresh.out")"
 
 # 3. fresh deleted: drained, unpinned, its identity's folder removed.
@@ -366,7 +380,6 @@ until listening "$(zt_ns_pod 1 client)" 15001 && listening "$(zt_ns_pod 1 client
     [ "$SECONDS" -lt "$deadline" ] || mesh_fail "the pods are not listening again: $(tail -5 "$MESH_WORK/zt1.log")"
     sleep 0.02
 done
-listening_at=$(now)
 # ztunnel's start is its first log line (the process is up; `ip netns exec` and loading the
 # binary come before it and are not ztunnel's to shorten); each pod's listeners are up when
 # worker 0 logs so.
@@ -375,6 +388,7 @@ first_at=$(epoch "$(echo "$restart_log" | head -1 | cut -f1)")
 for name in client client2; do
     up_at=$(epoch "$(echo "$restart_log" | grep -m1 "pod listeners up.*pod=\"c1//Pod/default/$name\"" | cut -f1)")
     took=$(awk -v a="$first_at" -v b="$up_at" 'BEGIN { printf "%.3f", b - a }')
+    [ "$name" = client ] && client_up_at=$up_at
     echo "[${SECONDS}s] ztunnel restart: $name listening $took s after ztunnel's start"
     awk -v t="$took" 'BEGIN { exit !(t >= 0 && t <= 1.0) }' ||
         mesh_fail "$name listened only $took s after ztunnel's start"
@@ -382,9 +396,13 @@ done
 timeout 60 tail --pid="$traffic_pid" -f /dev/null || mesh_fail "traffic did not end"
 wait "$traffic_pid" || true
 echo "[${SECONDS}s] traffic during the ztunnel restart: $(tail -1 "$MESH_WORK/traffic2.out")"
-after=$(jq -s --argjson t "$listening_at" '[.[] | select(.start > $t)]' "$MESH_WORK/traffic2.jsonl")
+# From the moment client's listeners were up (ztunnel's clock), every new connection succeeds:
+# none found its listener open before its certificate was loaded.
+after=$(jq -s --argjson t "$client_up_at" '[.[] | select(.start > $t)]' "$MESH_WORK/traffic2.jsonl")
 echo "$after" | jq -e 'length >= 10 and all(.ok)' >/dev/null ||
     mesh_fail "connections after the restart: $(echo "$after" | jq -c '[.[] | select(.ok | not)] | .[:5]')"
+tail -n +"$((lines + 1))" "$MESH_WORK/zt1.log" | grep 'no certificate' &&
+    mesh_fail "the restarted ztunnel refused connections for want of a certificate"
 kill -0 "$AGENT1_PID" || mesh_fail "the agent did not survive ztunnel's restart"
 [ "$(cni GET /state | jq .connections)" = "$connections" ] || mesh_fail "the agent reconnected to the CNI"
 wait_agent_ready 1
