@@ -21,8 +21,8 @@
 #   4. agent restarts under traffic (long paced transfers and 10 new connections/s from client,
 #      certificates renewed meanwhile): SIGTERM (exit 0), then SIGKILL; while it is down the file
 #      is unchanged and ztunnel serves on; each restarted agent recovers the pods from the CNI's
-#      next snapshot with one pin per pod; every connection byte-exact, none failed; every
-#      identity renewed at least twice;
+#      next snapshot with one pin per pod; every connection byte-exact, none failed; client's
+#      and server's certificates renewed at least twice under it;
 #   5. ztunnel SIGKILLed while new connections are made: the pods listen again within 1 s of its
 #      start (its log's clock), every connection started after that succeeds (none refused for
 #      want of a certificate), the agent ran on untouched;
