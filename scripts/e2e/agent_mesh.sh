@@ -173,7 +173,7 @@ pod_json() { # POD_UID NAME
 expect_ack() { # JSON-RESULT WHAT
     [ "$(echo "$1" | jq -r .error)" = "" ] || mesh_fail "$2 NACKed: $1"
 }
-listening() { zt_in "$1" ss -ltnH | awk '{print $4}' | grep -Eq ":$2\$"; }
+listening() { zt_in "$1" ss -ltnH | awk '{print $4}' | grep -E >/dev/null ":$2\$"; }
 zt_pods() { zt_in "$NODE1" curl -sf http://127.0.0.1:15000/pods; }
 pins() { (cd "$NETNS_DIR" && ls -A | sort | tr '\n' ' '); }
 # expect_pins UID...: exactly these pins, each mounted once, each on its pod's namespace.
@@ -194,9 +194,9 @@ issued() { ca GET /state | jq "[.requests[] | select(.identity == \"$ID/$1\" and
 # verifying to the two-root bundle the agent wrote.
 from_ca() {
     local d="$MESH_WORK/certs$1/default/$2"
-    openssl x509 -noout -ext subjectAltName -in "$d/cert-chain.pem" | grep -q "URI:$ID/$2" ||
+    openssl x509 -noout -ext subjectAltName -in "$d/cert-chain.pem" | grep >/dev/null "URI:$ID/$2" ||
         mesh_fail "$2's leaf does not name $ID/$2"
-    openssl x509 -noout -issuer -in "$d/cert-chain.pem" | grep -q 'zt-test-ca-root-1' ||
+    openssl x509 -noout -issuer -in "$d/cert-chain.pem" | grep >/dev/null 'zt-test-ca-root-1' ||
         mesh_fail "$2's leaf is not the CA's: $(openssl x509 -noout -issuer -in "$d/cert-chain.pem")"
     [ "$(grep -c 'BEGIN CERTIFICATE' "$MESH_WORK/certs$1/root-cert.pem")" = 2 ] ||
         mesh_fail "node$1's root-cert.pem does not hold the CA's two roots"
