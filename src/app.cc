@@ -184,6 +184,11 @@ int App::start(lifecycle::ShutdownSignals& signals) {
     if (!start_certificates()) {
         return 1;
     }
+    // The config's identities and their certificates before any worker exists: a worker opens a
+    // pod's listeners as soon as it sees the snapshot, and a connection accepted before the
+    // control thread's first certificate work (file mode reads the files there) failed with
+    // "no certificate" right after a restart.
+    after_config_work();
 
     proxy::WorkerOptions worker_options;
     worker_options.trust_domain = options.trust_domain;

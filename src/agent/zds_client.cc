@@ -444,9 +444,11 @@ void ZdsClient::remove(const std::string& uid) {
     d.namespace_ = it->second.namespace_;
     d.service_account = it->second.service_account;
     pods_.erase(it);
-    observer_.on_pods_changed();
-    d.shas.insert(observer_.current_sha256());
+    // Draining before the observer hears of it: its identity stays wanted (the certificate is
+    // kept) until ztunnel drained the pod.
     draining_[uid] = std::move(d);
+    observer_.on_pods_changed();
+    draining_[uid].shas.insert(observer_.current_sha256());
 }
 
 void ZdsClient::on_timer(uring::Completion& self, int32_t res, uint32_t) {
@@ -607,6 +609,18 @@ void ZdsClient::poll_done(std::string_view body) {
     if (!status) {
         log::debug(kTarget, "ztunnel's /pods answer does not parse");
         return;
+    }
+    // Every content written since the add or the delete answers for it: it holds the added pod
+    // (one request at a time) and lacks the deleted one (a re-add ends the drain). Otherwise a
+    // write in between (istiod removing a deleted pod's workload, say) left the add or the drain
+    // waiting for a content ztunnel had already replaced.
+    if (std::string current = observer_.current_sha256(); !current.empty()) {
+        if (state_ == ZdsState::holding) {
+            held_shas_.insert(current);
+        }
+        for (auto& [uid, d] : draining_) {
+            d.shas.insert(current);
+        }
     }
     if (state_ == ZdsState::holding) {
         for (const config::PodStatus& pod : status->pods) {
