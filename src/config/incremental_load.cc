@@ -141,17 +141,21 @@ std::string IncrementalLoad::render(const state::Config& config) {
 
 template <class T>
 bool IncrementalLoad::take(const std::vector<std::string_view>& lines, std::string_view name,
-                           Cache<T>& cache, Cache<T>& next, std::vector<T>& out,
+                           Section<T>& cache, std::vector<T>& out,
                            std::vector<std::string>& unsupported) {
     out.reserve(lines.size());
+    cache.next_order.clear();
+    cache.next_order.reserve(lines.size());
+    cache.used = 0;
     std::string framed;
-    for (std::string_view line : lines) {
-        const Entry<T>* entry = nullptr;
-        if (auto found = next.find(line); found != next.end()) {
-            entry = &found->second;  // The same line twice in one file.
+    for (size_t i = 0; i < lines.size(); ++i) {
+        std::string_view line = lines[i];
+        typename Section<T>::Map::value_type* entry = nullptr;
+        if (i < cache.order.size() && cache.order[i]->first == line) {
+            entry = cache.order[i];
             ++reused_;
-        } else if (auto cached = cache.find(line); cached != cache.end()) {
-            entry = &next.insert(cache.extract(cached)).position->second;
+        } else if (auto cached = cache.lines.find(line); cached != cache.lines.end()) {
+            entry = &*cached;
             ++reused_;
         } else {
             if (!is_one_object(line)) {
@@ -171,12 +175,28 @@ bool IncrementalLoad::take(const std::vector<std::string_view>& lines, std::stri
                 return false;
             }
             Entry<T> fresh{std::move(items.front()), std::move(parsed.config.unsupported)};
-            entry = &next.emplace(std::string(line), std::move(fresh)).first->second;
+            entry = &*cache.lines.emplace(std::string(line), std::move(fresh)).first;
         }
-        out.push_back(entry->item);
-        add_unsupported(entry->unsupported, unsupported);
+        if (entry->second.used != loads_) {
+            entry->second.used = loads_;
+            ++cache.used;
+        }
+        cache.next_order.push_back(entry);
+        out.push_back(entry->second.item);
+        add_unsupported(entry->second.unsupported, unsupported);
     }
     return true;
+}
+
+template <class T>
+void IncrementalLoad::settle(Section<T>& cache, bool clean) {
+    if (!clean) {
+        return;  // Nothing forgotten, so the last clean order still points at live entries.
+    }
+    if (cache.lines.size() != cache.used) {
+        std::erase_if(cache.lines, [this](const auto& kv) { return kv.second.used != loads_; });
+    }
+    cache.order.swap(cache.next_order);
 }
 
 LoadResult IncrementalLoad::load(std::string_view text) {
@@ -208,10 +228,10 @@ LoadResult IncrementalLoad::reload(std::string_view text, std::string sha256) {
 }
 
 void IncrementalLoad::clear() {
-    workloads_.clear();
-    services_.clear();
-    policies_.clear();
-    pods_.clear();
+    workloads_ = {};
+    services_ = {};
+    policies_ = {};
+    pods_ = {};
 }
 
 LoadResult IncrementalLoad::load_lines(const Lines& lines, std::string_view text,
@@ -219,28 +239,17 @@ LoadResult IncrementalLoad::load_lines(const Lines& lines, std::string_view text
     parsed_ = 0;
     reused_ = 0;
     whole_ = false;
+    ++loads_;
     state::Config config;
-    bool clean = take(lines.workloads, "workloads", workloads_, next_workloads_, config.workloads,
-                      config.unsupported) &&
-                 take(lines.services, "services", services_, next_services_, config.services,
-                      config.unsupported) &&
-                 take(lines.policies, "policies", policies_, next_policies_, config.policies,
-                      config.unsupported) &&
-                 take(lines.pods, "pods", pods_, next_pods_, config.pods, config.unsupported);
-    auto rotate = [clean](auto& cache, auto& next) {
-        // Keep the lines of this file only; after a refused line keep everything parsed so
-        // far, as the next file is most likely this one repaired.
-        if (clean) {
-            cache.swap(next);
-        } else {
-            cache.merge(next);
-        }
-        next.clear();
-    };
-    rotate(workloads_, next_workloads_);
-    rotate(services_, next_services_);
-    rotate(policies_, next_policies_);
-    rotate(pods_, next_pods_);
+    bool clean =
+            take(lines.workloads, "workloads", workloads_, config.workloads, config.unsupported) &&
+            take(lines.services, "services", services_, config.services, config.unsupported) &&
+            take(lines.policies, "policies", policies_, config.policies, config.unsupported) &&
+            take(lines.pods, "pods", pods_, config.pods, config.unsupported);
+    settle(workloads_, clean);
+    settle(services_, clean);
+    settle(policies_, clean);
+    settle(pods_, clean);
     if (!clean) {
         whole_ = true;
         return load_text(text);  // Every error, with its path in the whole file.

@@ -23,6 +23,7 @@
 // `load_text` whole.
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -60,11 +61,13 @@ public:
     bool whole() const { return whole_; }
 
 private:
-    // Entry is what parsing one line gave: its struct and the unsupported keys it used.
+    // Entry is what parsing one line gave: its struct and the unsupported keys it used, and
+    // the number of the last load that used it.
     template <class T>
     struct Entry {
         T item;
         std::vector<std::string> unsupported;
+        uint64_t used = 0;
     };
 
     // LineHash lets the caches be searched with a view of the file's bytes.
@@ -76,8 +79,17 @@ private:
         }
     };
 
+    // Section is the cache of one list: every line kept, by its bytes, and the entries of the
+    // last clean load in file order. A line equal to the one at its position last time (most
+    // of them) is found without hashing it; entries of a node-based map never move, so the
+    // pointers stay valid while the map grows.
     template <class T>
-    using Cache = std::unordered_map<std::string, Entry<T>, LineHash, std::equal_to<>>;
+    struct Section {
+        using Map = std::unordered_map<std::string, Entry<T>, LineHash, std::equal_to<>>;
+        Map lines;
+        std::vector<typename Map::value_type*> order, next_order;
+        size_t used = 0;  // Distinct lines the current load used.
+    };
 
     // Lines are one file's element lines, in the file's order, viewing the text or `lines_`.
     struct Lines {
@@ -85,10 +97,16 @@ private:
     };
 
     // take fills `out` with the structs of `lines` (section `name`), from `cache` or parsed,
-    // moving every line used into `next`. False when a line has errors.
+    // marking every line used. False when a line has errors.
     template <class T>
-    bool take(const std::vector<std::string_view>& lines, std::string_view name, Cache<T>& cache,
-              Cache<T>& next, std::vector<T>& out, std::vector<std::string>& unsupported);
+    bool take(const std::vector<std::string_view>& lines, std::string_view name, Section<T>& cache,
+              std::vector<T>& out, std::vector<std::string>& unsupported);
+
+    // settle ends a load for one section: after a clean one, lines it did not use are
+    // forgotten; after a refused line everything parsed so far is kept, as the next file is
+    // most likely this one repaired.
+    template <class T>
+    void settle(Section<T>& cache, bool clean);
 
     // load_lines is `load` for the lines of `text`.
     LoadResult load_lines(const Lines& lines, std::string_view text, std::string sha256);
@@ -97,10 +115,11 @@ private:
 
     RenderedLines lines_;
     Lines split_;
-    Cache<state::Workload> workloads_, next_workloads_;
-    Cache<state::Service> services_, next_services_;
-    Cache<state::Policy> policies_, next_policies_;
-    Cache<state::Pod> pods_, next_pods_;
+    Section<state::Workload> workloads_;
+    Section<state::Service> services_;
+    Section<state::Policy> policies_;
+    Section<state::Pod> pods_;
+    uint64_t loads_ = 0;
     size_t parsed_ = 0;
     size_t reused_ = 0;
     bool whole_ = false;
