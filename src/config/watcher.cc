@@ -241,7 +241,7 @@ bool Watcher::reload(bool force) {
     if (!force && sha == last_failure_signature_) {
         return false;  // The same bad version again: already logged and counted.
     }
-    LoadResult result = load_text(*text);
+    LoadResult result = loader_.reload(*text, sha);
     if (!result.errors.empty()) {
         if (result.too_deep) {
             ++stats_.too_deep_total;
@@ -265,7 +265,10 @@ bool Watcher::reload(bool force) {
                log::Field::num("workloads", config.workloads.size()),
                log::Field::num("services", config.services.size()),
                log::Field::num("policies", config.policies.size()),
-               log::Field::num("pods", config.pods.size())});
+               log::Field::num("pods", config.pods.size()),
+               // `parsed=lines` when only the lines new to this file were parsed.
+               log::Field::display("parsed", loader_.whole() ? "whole" : "lines"),
+               log::Field::num("lines_parsed", loader_.parsed())});
     stats_.unsupported = config.unsupported;
     stats_.warnings = std::move(result.warnings);
     stats_.applied_sha256 = std::move(sha);

@@ -7,6 +7,8 @@
 // periodic stat check for anything inotify misses, and a full reload after an inotify queue
 // overflow. A valid file replaces the snapshot with one atomic pointer swap in the `SnapshotStore`;
 // an invalid one keeps the last good snapshot, logs every error with its path and is counted.
+// A file in the agent's layout (`config::render`'s, one element per line) costs a parse of the
+// lines that changed, not of the whole file (`IncrementalLoad`); the verdict is `load_text`'s.
 //
 // It owns no thread. The control loop polls `fd()` for readability, calls `process()` when it
 // is readable and `tick()` when `next_deadline_ns()` (monotonic) has passed; all work, including
@@ -19,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "src/config/incremental_load.h"
 #include "src/config/load.h"
 #include "src/state/store.h"
 #include "zt/clock.h"
@@ -128,6 +131,7 @@ private:
     int64_t next_not_ready_log_ns_ = 0;
     FileStamp last_stamp_;
     std::string last_failure_signature_;
+    IncrementalLoad loader_;  // Parses only the lines the last file did not have.
     ReloadStats stats_;
 };
 

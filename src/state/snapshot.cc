@@ -6,7 +6,6 @@
 #include "src/state/snapshot.h"
 
 #include <algorithm>
-#include <unordered_set>
 #include <utility>
 
 #include "zt/assert.h"
@@ -17,6 +16,14 @@ namespace {
 
 std::string at(std::string_view list, size_t index) {
     return std::string(list) + "[" + std::to_string(index) + "]";
+}
+
+// set_key sets `key` to `namespace_/hostname`, the services map's key.
+void set_key(std::string& key, std::string_view namespace_, std::string_view hostname) {
+    key.clear();
+    key.append(namespace_);
+    key.push_back('/');
+    key.append(hostname);
 }
 
 // ClientNamespace is the namespace a lookup is made for; std::nullopt is ztunnel's `ns: None`
@@ -71,17 +78,21 @@ BuildResult Snapshot::build(Config config) {
 }
 
 void Snapshot::index(BuildResult& result) {
-    index_workloads(result.errors);
+    std::vector<bool> indexed(config_.workloads.size());
+    index_workloads(result.errors, indexed);
     index_services(result.errors);
-    index_endpoints(result.warnings);
+    index_endpoints(result.warnings, indexed);
     index_policies(result.errors, result.warnings);
     index_pods(result.errors);
 }
 
-void Snapshot::index_workloads(std::vector<std::string>& errors) {
-    std::unordered_map<std::string_view, size_t> uid_position;
-    std::unordered_map<NetworkAddress, size_t, NetworkAddressHash> ip_position;
-    uid_position.reserve(config_.workloads.size());
+// The index steps below run on every reload, over the whole mesh: each lookup map is filled once
+// (a duplicate finds the position of the first holder from its pointer, so no second map of
+// positions is kept) and sized up front, and lookups by a key made of two strings reuse one
+// buffer.
+
+void Snapshot::index_workloads(std::vector<std::string>& errors, std::vector<bool>& indexed) {
+    const Workload* first = config_.workloads.data();
     workloads_by_uid_.reserve(config_.workloads.size());
     workloads_by_ip_.reserve(config_.workloads.size());
     for (size_t i = 0; i < config_.workloads.size(); ++i) {
@@ -89,48 +100,45 @@ void Snapshot::index_workloads(std::vector<std::string>& errors) {
         if (workload.uid.empty()) {
             continue;  // Only in a file that already failed to parse; never a second error.
         }
-        auto [it, fresh] = uid_position.emplace(workload.uid, i);
+        auto [it, fresh] = workloads_by_uid_.emplace(workload.uid, &workload);
         if (!fresh) {
             errors.push_back(at("workloads", i) + ".uid: duplicate uid " +
                              quote_text(workload.uid) + " (first at " +
-                             at("workloads", it->second) + ")");
+                             at("workloads", size_t(it->second - first)) + ")");
             continue;
         }
-        workloads_by_uid_.emplace(workload.uid, &workload);
+        indexed[i] = true;
         if (workload.network_mode == NetworkMode::host_network) {
             continue;  // ztunnel never finds host-network workloads by IP.
         }
         for (size_t k = 0; k < workload.workload_ips.size(); ++k) {
             NetworkAddress key{workload.network, workload.workload_ips[k]};
-            auto [ip_it, ip_fresh] = ip_position.emplace(key, i);
-            if (!ip_fresh) {
-                if (ip_it->second != i) {
-                    errors.push_back(at("workloads", i) + ".workloadIps[" + std::to_string(k) +
-                                     "]: " + key.ip.to_string() + " on network " +
-                                     quote_text(key.network) + " is also an IP of " +
-                                     at("workloads", ip_it->second) + " (uid " +
-                                     quote_text(config_.workloads[ip_it->second].uid) + ")");
-                }
-                continue;
+            auto [ip_it, ip_fresh] = workloads_by_ip_.try_emplace(key, &workload);
+            if (!ip_fresh && ip_it->second != &workload) {
+                errors.push_back(at("workloads", i) + ".workloadIps[" + std::to_string(k) +
+                                 "]: " + key.ip.to_string() + " on network " +
+                                 quote_text(key.network) + " is also an IP of " +
+                                 at("workloads", size_t(ip_it->second - first)) + " (uid " +
+                                 quote_text(ip_it->second->uid) + ")");
             }
-            workloads_by_ip_.emplace(std::move(key), &workload);
         }
     }
 }
 
 void Snapshot::index_services(std::vector<std::string>& errors) {
-    std::unordered_map<std::string, size_t> service_position;
+    const Service* first = config_.services.data();
     endpoints_.resize(config_.services.size());
+    services_by_key_.reserve(config_.services.size());
+    std::string key;
     for (size_t i = 0; i < config_.services.size(); ++i) {
         const Service& service = config_.services[i];
-        std::string key = service.key().to_string();
-        auto [it, fresh] = service_position.emplace(key, i);
+        set_key(key, service.namespace_, service.hostname);
+        auto [it, fresh] = services_by_key_.try_emplace(key, &service);
         if (!fresh) {
             errors.push_back(at("services", i) + ": duplicate service " + quote_text(key) +
-                             " (first at " + at("services", it->second) + ")");
+                             " (first at " + at("services", size_t(it->second - first)) + ")");
             continue;
         }
-        services_by_key_.emplace(std::move(key), &service);
         services_by_host_[service.hostname].push_back(&service);
         for (const NetworkAddress& vip : service.vips) {
             services_by_vip_[vip].push_back(&service);
@@ -141,42 +149,53 @@ void Snapshot::index_services(std::vector<std::string>& errors) {
     }
 }
 
-void Snapshot::index_endpoints(std::vector<std::string>& warnings) {
+void Snapshot::index_endpoints(std::vector<std::string>& warnings,
+                               const std::vector<bool>& indexed) {
     // Endpoints, keyed by workload uid within a service (a later entry for the same uid wins,
-    // as ztunnel's endpoint map does), health-filtered when stored.
-    std::vector<std::unordered_map<std::string_view, size_t>> endpoint_slot(
-            config_.services.size());
-    auto add_endpoint = [&](const Service& service, Endpoint endpoint) {
-        if (endpoint.status != HealthStatus::healthy &&
-            service.health_policy() != HealthPolicy::allow_all) {
-            return;
-        }
-        size_t s = size_t(&service - config_.services.data());
-        auto [slot, fresh] = endpoint_slot[s].emplace(endpoint.workload->uid, endpoints_[s].size());
-        if (fresh) {
-            endpoints_[s].push_back(std::move(endpoint));
-        } else {
-            endpoints_[s][slot->second] = std::move(endpoint);
-        }
+    // as ztunnel's endpoint map does), health-filtered when stored. In the workloads' pass a
+    // uid can come again only within one workload's own list, so only the service's last
+    // endpoint can hold it; the services' explicit endpoints (rare) get a map of uids.
+    auto stored = [](const Service& service, HealthStatus status) {
+        return status == HealthStatus::healthy ||
+               service.health_policy() == HealthPolicy::allow_all;
     };
+    std::string key;
     for (size_t i = 0; i < config_.workloads.size(); ++i) {
         const Workload& workload = config_.workloads[i];
-        if (workload_by_uid(workload.uid) != &workload) {
+        if (!indexed[i]) {
             continue;  // A duplicate uid; already an error.
         }
         for (const WorkloadService& ws : workload.services) {
-            auto it = services_by_key_.find(ws.service.to_string());
+            set_key(key, ws.service.namespace_, ws.service.hostname);
+            auto it = services_by_key_.find(key);
             if (it == services_by_key_.end()) {
-                warnings.push_back(at("workloads", i) + ".services: service " +
-                                   quote_text(ws.service.to_string()) +
+                warnings.push_back(at("workloads", i) + ".services: service " + quote_text(key) +
                                    " is not defined; the endpoint is ignored");
                 continue;
             }
-            add_endpoint(*it->second, Endpoint{&workload, ws.ports, workload.status});
+            const Service& service = *it->second;
+            if (!stored(service, workload.status)) {
+                continue;
+            }
+            std::vector<Endpoint>& list = endpoints_[size_t(&service - config_.services.data())];
+            Endpoint endpoint{&workload, ws.ports, workload.status};
+            if (!list.empty() && list.back().workload == &workload) {
+                list.back() = std::move(endpoint);
+            } else {
+                list.push_back(std::move(endpoint));
+            }
         }
     }
     for (size_t i = 0; i < config_.services.size(); ++i) {
         const Service& service = config_.services[i];
+        if (service.endpoints.empty()) {
+            continue;
+        }
+        std::vector<Endpoint>& list = endpoints_[i];
+        std::unordered_map<std::string_view, size_t> slot;
+        for (size_t e = 0; e < list.size(); ++e) {
+            slot.emplace(list[e].workload->uid, e);
+        }
         for (const ExplicitEndpoint& explicit_endpoint : service.endpoints) {
             const Workload* workload = workload_by_uid(explicit_endpoint.workload_uid);
             if (workload == nullptr) {
@@ -185,17 +204,27 @@ void Snapshot::index_endpoints(std::vector<std::string>& warnings) {
                                    " is not defined; the endpoint is ignored");
                 continue;
             }
-            add_endpoint(service,
-                         Endpoint{workload, explicit_endpoint.ports, explicit_endpoint.status});
+            if (!stored(service, explicit_endpoint.status)) {
+                continue;
+            }
+            Endpoint endpoint{workload, explicit_endpoint.ports, explicit_endpoint.status};
+            auto [at_slot, fresh] = slot.emplace(workload->uid, list.size());
+            if (fresh) {
+                list.push_back(std::move(endpoint));
+            } else {
+                list[at_slot->second] = std::move(endpoint);
+            }
         }
     }
 }
 
 void Snapshot::index_policies(std::vector<std::string>& errors,
                               std::vector<std::string>& warnings) {
+    const Policy* first = config_.policies.data();
+    policies_by_key_.reserve(config_.policies.size());
     for (size_t i = 0; i < config_.policies.size(); ++i) {
         const Policy& policy = config_.policies[i];
-        auto [it, fresh] = policies_by_key_.emplace(policy.key(), &policy);
+        auto [it, fresh] = policies_by_key_.try_emplace(policy.key(), &policy);
         if (!fresh) {
             errors.push_back(at("policies", i) + ": duplicate policy " + quote_text(policy.key()));
             continue;
@@ -206,7 +235,7 @@ void Snapshot::index_policies(std::vector<std::string>& errors,
             namespace_policies_[policy.namespace_].push_back(&policy);
         }
     }
-    std::unordered_set<const Policy*> selected;
+    std::vector<bool> selected(config_.policies.size());
     for (size_t i = 0; i < config_.workloads.size(); ++i) {
         const auto& keys = config_.workloads[i].authorization_policies;
         for (size_t k = 0; k < keys.size(); ++k) {
@@ -217,12 +246,12 @@ void Snapshot::index_policies(std::vector<std::string>& errors,
                                    " is not defined; skipped");
                 continue;
             }
-            selected.insert(policy);
+            selected[size_t(policy - first)] = true;
         }
     }
     for (size_t i = 0; i < config_.policies.size(); ++i) {
         const Policy& policy = config_.policies[i];
-        if (policy.scope == PolicyScope::workload_selector && !selected.contains(&policy)) {
+        if (policy.scope == PolicyScope::workload_selector && !selected[i]) {
             warnings.push_back(at("policies", i) + ": WorkloadSelector policy " +
                                quote_text(policy.key()) +
                                " is listed by no workload; it selects nothing");
@@ -380,7 +409,7 @@ std::optional<uint16_t> Snapshot::target_port(const Service& service, const Endp
 }
 
 const Policy* Snapshot::policy_by_key(std::string_view key) const {
-    auto it = policies_by_key_.find(std::string(key));
+    auto it = policies_by_key_.find(key);
     return it == policies_by_key_.end() ? nullptr : it->second;
 }
 

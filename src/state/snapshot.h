@@ -7,6 +7,7 @@
 // lookup is safe from any thread without locks.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -157,11 +158,23 @@ private:
     const Service* best_service_by_vip(const NetworkAddress& address,
                                        std::optional<std::string_view> client_namespace) const;
     void index(BuildResult& result);
-    void index_workloads(std::vector<std::string>& errors);
+    // index_workloads sets `indexed[i]` for each workload it indexed (not a duplicate uid).
+    void index_workloads(std::vector<std::string>& errors, std::vector<bool>& indexed);
     void index_services(std::vector<std::string>& errors);
-    void index_endpoints(std::vector<std::string>& warnings);
+    void index_endpoints(std::vector<std::string>& warnings, const std::vector<bool>& indexed);
     void index_policies(std::vector<std::string>& errors, std::vector<std::string>& warnings);
     void index_pods(std::vector<std::string>& errors);
+
+    // KeyHash lets the maps keyed by std::string be searched with a string_view, without
+    // building a string for every lookup.
+    struct KeyHash {
+        using is_transparent = void;
+
+        size_t operator()(std::string_view key) const { return std::hash<std::string_view>{}(key); }
+    };
+
+    template <class T>
+    using ByKey = std::unordered_map<std::string, const T*, KeyHash, std::equal_to<>>;
 
     Config config_;
     std::unordered_map<std::string_view, const Workload*> workloads_by_uid_;
@@ -176,10 +189,10 @@ private:
     };
 
     std::vector<CidrVip> cidr_vips_;
-    std::unordered_map<std::string, const Service*> services_by_key_;
+    ByKey<Service> services_by_key_;
     std::unordered_map<std::string_view, std::vector<const Service*>> services_by_host_;
     std::vector<std::vector<Endpoint>> endpoints_;  // Parallel to config_.services.
-    std::unordered_map<std::string, const Policy*> policies_by_key_;
+    ByKey<Policy> policies_by_key_;
     std::vector<const Policy*> global_policies_;
     std::unordered_map<std::string_view, std::vector<const Policy*>> namespace_policies_;
     std::unordered_map<std::string_view, const Pod*> pods_by_uid_;

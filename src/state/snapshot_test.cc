@@ -167,6 +167,35 @@ TEST_CASE("state: endpoints come from workloads' services maps, healthy only unl
     CHECK(uids(*all) == "w1,w2,w3,");
 }
 
+TEST_CASE("state: a service's own endpoint replaces a workload's entry for its uid, in place") {
+    auto snap = build(R"({
+  "workloads": [
+    {"uid": "c//Pod/ns/w1", "namespace": "ns", "workloadIps": ["198.18.0.1"],
+     "services": {"ns/svc": {"80": 9001}}},
+    {"uid": "c//Pod/ns/w2", "namespace": "ns", "workloadIps": ["198.18.0.2"],
+     "services": {"ns/svc": {"80": 9002}}},
+    {"uid": "c//Pod/ns/w3", "namespace": "ns", "workloadIps": ["198.18.0.3"], "services": {}}
+  ],
+  "services": [
+    {"name": "svc", "namespace": "ns", "hostname": "svc", "vips": ["/198.19.1.1"],
+     "ports": {"80": 0},
+     "endpoints": {
+       "e1": {"workloadUid": "c//Pod/ns/w1", "port": {"80": 7001}, "status": "Healthy"},
+       "e2": {"workloadUid": "c//Pod/ns/w3", "port": {"80": 7003}, "status": "Healthy"},
+       "e3": {"workloadUid": "c//Pod/ns/w2", "port": {"80": 7002}, "status": "Unhealthy"}}}
+  ]
+})");
+    const auto* svc = snap->service_by_key("ns", "svc");
+    REQUIRE(svc != nullptr);
+    std::string seen;
+    for (const auto& e : snap->endpoints(*svc)) {
+        seen += e.workload->uid.substr(10) + ":" +
+                std::to_string(zt::state::Snapshot::target_port(*svc, e, 80).value_or(0)) + ",";
+    }
+    // w1's own entry replaced where it was; the unhealthy one stored nothing, so w2's stays.
+    CHECK(seen == "w1:7001,w2:9002,w3:7003,");
+}
+
 TEST_CASE("state: target port: endpoint map, then non-zero service target, else none") {
     auto snap = build(kEndpoints);
     const auto* svc = snap->service_by_key("ns", "svc");

@@ -4,7 +4,13 @@
 // time and the peak RSS. Targets (issue 3): under 200 ms and under 100 MiB. Figures go to
 // docs/bench/config.md. It prints numbers; it never fails on them.
 //
+// Then the watcher's path for a file the control agent wrote: the same config rendered by
+// `config::render` (one element per line), changed one workload's canonicalRevision at a time
+// (`--changes` times), each version loaded whole (`load_text`) and incrementally
+// (`IncrementalLoad::reload`, which parses only the changed line), and `Snapshot::build` alone.
+//
 // usage: config_bench [--runs N] [--workloads N] [--services N] [--policies N] [--keep FILE]
+//                     [--changes N]
 
 #include <malloc.h>
 #include <sys/resource.h>
@@ -17,9 +23,11 @@
 #include <string>
 #include <vector>
 
+#include "src/config/incremental_load.h"
 #include "src/config/lint.h"
 #include "src/config/load.h"
 #include "src/config/parse.h"
+#include "src/config/render.h"
 #include "zt/clock.h"
 
 namespace {
@@ -111,6 +119,60 @@ long peak_rss_kib() {
     return usage.ru_maxrss;
 }
 
+double median(std::vector<double> values) {
+    std::sort(values.begin(), values.end());
+    return values.empty() ? 0 : values[values.size() / 2];
+}
+
+// incremental times the reloads of `changes` versions of `config`'s rendered file, each with one
+// workload's canonicalRevision changed: whole, incremental, and the snapshot build alone.
+int incremental(zt::state::Config config, int changes) {
+    zt::config::IncrementalLoad loader;
+    std::string text = zt::config::render(config);
+    zt::config::LoadResult first = loader.reload(text);
+    if (!first.snapshot || loader.whole()) {
+        std::fprintf(stderr, "rendered config: not loaded incrementally\n");
+        return 1;
+    }
+    std::printf("rendered file %.1f MiB; first reload parsed %zu lines\n",
+                double(text.size()) / (1 << 20), loader.parsed());
+    std::vector<double> whole_ms, reload_ms, build_ms, sha_ms;
+    size_t parsed = 0;
+    for (int c = 0; c < changes; ++c) {
+        zt::state::Workload& changed = config.workloads[size_t(c) * 7919 % config.workloads.size()];
+        changed.canonical_revision = "rev-" + std::to_string(c);
+        text = zt::config::render(config);
+        int64_t t0 = zt::monotonic_ns();
+        zt::config::LoadResult whole = zt::config::load_text(text);
+        int64_t t1 = zt::monotonic_ns();
+        zt::config::LoadResult fast = loader.reload(text);
+        int64_t t2 = zt::monotonic_ns();
+        zt::state::Config copy = config;
+        int64_t t3 = zt::monotonic_ns();
+        zt::state::BuildResult built = zt::state::Snapshot::build(std::move(copy));
+        int64_t t4 = zt::monotonic_ns();
+        std::string sha = zt::config::sha256_hex(text);
+        int64_t t5 = zt::monotonic_ns();
+        if (!whole.snapshot || !fast.snapshot || !built.snapshot || loader.whole() ||
+            fast.sha256 != whole.sha256) {
+            std::fprintf(stderr, "change %d: not loaded the same way\n", c);
+            return 1;
+        }
+        parsed += loader.parsed();
+        whole_ms.push_back(double(t1 - t0) / 1e6);
+        reload_ms.push_back(double(t2 - t1) / 1e6);
+        build_ms.push_back(double(t4 - t3) / 1e6);
+        sha_ms.push_back(double(t5 - t4) / 1e6);
+    }
+    std::printf(
+            "incremental: %d changes of one workload each, median (ms): load_text %.1f, "
+            "IncrementalLoad::reload %.1f (lines parsed per change %.1f), of which "
+            "Snapshot::build %.1f and sha256 %.1f\n",
+            changes, median(whole_ms), median(reload_ms), double(parsed) / changes,
+            median(build_ms), median(sha_ms));
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -118,6 +180,7 @@ int main(int argc, char** argv) {
     int workloads = 10000;
     int services = 1000;
     int policies = 1000;
+    int changes = 50;
     std::string keep;
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string flag = argv[i];
@@ -130,6 +193,8 @@ int main(int argc, char** argv) {
             services = std::max(1, value);
         } else if (flag == "--policies") {
             policies = std::max(1, value);
+        } else if (flag == "--changes") {
+            changes = std::max(1, value);
         } else if (flag == "--keep") {
             keep = argv[i + 1];
         } else {
@@ -202,6 +267,13 @@ int main(int argc, char** argv) {
         step_ms[2].push_back(double(t3 - t2) / 1e6);
         step_ms[3].push_back(double(t4 - t3) / 1e6);
     }
+    std::string rendered_text;
+    zt::state::Config rendered;
+    {
+        auto text = zt::config::read_file(path, zt::config::kMaxFileBytes);
+        zt::config::ParseResult parsed = zt::config::parse(text ? *text : std::string());
+        rendered = std::move(parsed.config);
+    }
     if (keep.empty()) {
         ::unlink(path.c_str());
     }
@@ -227,5 +299,5 @@ int main(int argc, char** argv) {
             "peak before loading %.1f MiB\n",
             double(peak_rss_kib()) / 1024, double(rss_before) / 1024, double(peak_before) / 1024);
     std::printf("snapshot retained after load: ~%.1f MiB\n", double(retained_kib) / 1024);
-    return 0;
+    return incremental(std::move(rendered), changes);
 }
