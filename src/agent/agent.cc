@@ -221,8 +221,8 @@ void AgentThread::run() {
     writer_options.cost_factor = options.write_cost_factor;
     writer_ = std::make_unique<ConfigWriter>(
             *loop_, writer_options,
-            [this](std::vector<std::string>& warnings) {
-                return compose_config(compose_base(), *store_, &warnings);
+            [this](FileComposer& file, std::vector<std::string>& warnings) {
+                file.update(compose_base(), store_.get(), warnings);
             },
             shared_.metrics);
     writer_->init();

@@ -1,14 +1,13 @@
 #pragma once
 
-// ConfigWriter writes ztunnel's config file (docs/contract.md §2) for the agent: the content comes
-// from a compose function (the `--static` file and what istiod sent), is rendered by
-// `config::render`, and is written only when it differs from what the file holds, only when
-// `config::load_text` (what `ztunnel check-config` runs) accepts it (through
-// `config::IncrementalLoad`, which runs the same steps but parses only lines it has not seen
-// in the previous file), and atomically (a temporary
-// file in the same folder renamed over the old one), so ztunnel never reads a partial or invalid
-// file. Changes are batched: the first change arms a timer, and everything that
-// arrives within the batch window goes out in one write.
+// ConfigWriter writes ztunnel's config file (docs/contract.md §2) for the agent: a compose
+// function brings the writer's `FileComposer` up to date with the `--static` file and what
+// istiod sent (re-rendering only the lines of what changed, src/agent/file_composer.h), and the
+// file is written only when it differs from what the file holds, only when `config::load_text`
+// (what `ztunnel check-config` runs) accepts it (the composer runs the same steps but parses only
+// lines it has not parsed), and atomically (a temporary file in the same folder renamed over the
+// old one), so ztunnel never reads a partial or invalid file. Changes are batched: the first
+// change arms a timer, and everything that arrives within the batch window goes out in one write.
 //
 // A write of a large mesh costs tens of milliseconds here and as much again in ztunnel's reload,
 // so under a steady stream of changes writes are also spaced by a multiple of the last write's
@@ -24,8 +23,8 @@
 #include <vector>
 
 #include "src/agent/agent_metrics.h"
+#include "src/agent/file_composer.h"
 #include "src/agent/loop.h"
-#include "src/config/incremental_load.h"
 #include "src/state/types.h"
 #include "zt/result.h"
 
@@ -75,8 +74,9 @@ struct WriterStatus {
 
 class ConfigWriter {
 public:
-    // Compose returns the file's structs; warnings it adds are logged with the write.
-    using Compose = std::function<state::Config(std::vector<std::string>& warnings)>;
+    // Compose updates the composer (`FileComposer::update`); warnings it adds are logged with
+    // the write.
+    using Compose = std::function<void(FileComposer& file, std::vector<std::string>& warnings)>;
 
     ConfigWriter(Loop& loop, WriterOptions options, Compose compose, AgentMetrics& metrics);
 
@@ -109,11 +109,11 @@ public:
 private:
     // Attempt is one write: the content and when each step ended (monotonic ns).
     struct Attempt {
-        state::Config config;
         std::string text;
         std::string sha;
-        int64_t started = 0, composed = 0, rendered = 0, validated = 0, ended = 0;
-        size_t parsed = 0;  // Lines the validation parsed (the rest came from its cache).
+        int64_t started = 0, composed = 0, rendered_at = 0, validated = 0, ended = 0;
+        size_t rendered = 0;  // Lines the compose rendered (the rest were kept).
+        size_t parsed = 0;    // Lines the validation parsed (the rest were parsed before).
     };
 
     static void on_timer(uring::Completion& self, int32_t res, uint32_t flags);
@@ -129,8 +129,8 @@ private:
     WriterOptions options_;
     Compose compose_;
     AgentMetrics& metrics_;
-    // renderer_ renders and validates, keeping each line's parse for the next write.
-    config::IncrementalLoad renderer_;
+    // file_ keeps the file's lines and their parses for the next write.
+    FileComposer file_;
     uring::Timer timer_;
     bool pending_ = false;
     bool shut_down_ = false;

@@ -83,9 +83,9 @@ struct Harness {
         options.path = dir.path + "/config.json";
         writer = std::make_unique<ConfigWriter>(
                 *loop, options,
-                [this](std::vector<std::string>&) {
+                [this](FileComposer& file, std::vector<std::string>& warnings) {
                     composes++;
-                    return content;
+                    file.update(content, nullptr, warnings);
                 },
                 metrics);
         writer->init();
@@ -173,7 +173,10 @@ TEST_CASE("config writer: equal content is not written again, also across restar
     // A new writer (an agent restart) finds the same content on disk and leaves the file.
     ConfigWriter again(
             *h.loop, WriterOptions{h.path(), 100'000'000, 0, 0},
-            [&h](std::vector<std::string>&) { return h.content; }, h.metrics);
+            [&h](FileComposer& file, std::vector<std::string>& warnings) {
+                file.update(h.content, nullptr, warnings);
+            },
+            h.metrics);
     again.init();
     CHECK(again.write_now() == WriteResult::unchanged);
     CHECK(inode_of(h.path()) == inode);
@@ -191,11 +194,16 @@ TEST_CASE("config writer: invalid content is refused and the last good file kept
     h.content = config_with(2);
     REQUIRE(h.writer->write_now() == WriteResult::written);
     std::string good = read(h.path());
-    h.content.workloads[1].uid = h.content.workloads[0].uid;  // A duplicate uid.
+    // A duplicate pod uid (compose keeps the pods it is given; duplicate workloads it would
+    // resolve).
+    zt::state::Pod pod;
+    pod.uid = h.content.workloads[0].uid;
+    pod.netns = "/var/run/netns/pod0";
+    h.content.pods = {pod, pod};
     CHECK(h.writer->write_now() == WriteResult::invalid);
     CHECK(read(h.path()) == good);
     CHECK_FALSE(h.writer->status().current);
-    CHECK(h.writer->status().last_error.find("duplicate uid") != std::string::npos);
+    CHECK(h.writer->status().last_error.find("duplicate pod uid") != std::string::npos);
     CHECK(h.metrics.config_writes.value({"invalid"}) == 1);
 }
 
