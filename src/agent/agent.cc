@@ -219,6 +219,7 @@ void AgentThread::run() {
     WriterOptions writer_options;
     writer_options.path = options.config_out;
     writer_options.cost_factor = options.write_cost_factor;
+    writer_options.min_interval_ns = options.write_min_interval_ns;
     writer_ = std::make_unique<ConfigWriter>(
             *loop_, writer_options,
             [this](FileComposer& file, std::vector<std::string>& warnings) {

@@ -127,6 +127,7 @@ WriteResult ConfigWriter::write_now() {
     status_.pending = false;
     status_.last_attempt_unix_ns = loop_.clock().unix_ns();
     int64_t cpu_started = thread_cpu_ns();
+    int64_t started = loop_.clock().monotonic_ns();
     Attempt attempt;
     WriteResult result = produce(attempt);
     int64_t cpu = thread_cpu_ns() - cpu_started;
@@ -137,7 +138,11 @@ WriteResult ConfigWriter::write_now() {
     // only add latency.
     int64_t spacing =
             std::min<int64_t>(options_.max_spacing_ns, int64_t(double(cpu) * options_.cost_factor));
-    not_before_ns_ = loop_.clock().monotonic_ns() + (result == WriteResult::written ? spacing : 0);
+    not_before_ns_ = 0;
+    if (result == WriteResult::written) {
+        not_before_ns_ = std::max(loop_.clock().monotonic_ns() + spacing,
+                                  started + options_.min_interval_ns);
+    }
     return result;
 }
 

@@ -116,6 +116,7 @@ TEST_CASE("config writer: changes within the batch go out in one atomic, valid w
     Harness h;
     WriterOptions options;
     options.cost_factor = 0;
+    options.min_interval_ns = 0;
     if (!h.start(options)) {
         MESSAGE("skipped: io_uring unavailable");
         return;
@@ -157,6 +158,7 @@ TEST_CASE("config writer: changes within the batch go out in one atomic, valid w
 TEST_CASE("config writer: equal content is not written again, also across restarts") {
     WriterOptions options;
     options.cost_factor = 0;
+    options.min_interval_ns = 0;
     Harness h;
     if (!h.start(options)) {
         MESSAGE("skipped: io_uring unavailable");
@@ -186,6 +188,7 @@ TEST_CASE("config writer: equal content is not written again, also across restar
 TEST_CASE("config writer: invalid content is refused and the last good file kept") {
     WriterOptions options;
     options.cost_factor = 0;
+    options.min_interval_ns = 0;
     Harness h;
     if (!h.start(options)) {
         MESSAGE("skipped: io_uring unavailable");
@@ -212,6 +215,7 @@ TEST_CASE("config writer: after an expensive write the next waits a multiple of 
     options.batch_ns = 10'000'000;
     options.cost_factor = 1e6;  // Any real write cost becomes a long spacing.
     options.max_spacing_ns = 300'000'000;
+    options.min_interval_ns = 0;
     Harness h;
     if (!h.start(options)) {
         MESSAGE("skipped: io_uring unavailable");
@@ -226,4 +230,24 @@ TEST_CASE("config writer: after an expensive write the next waits a multiple of 
     REQUIRE(h.writer->status().written == 2);
     // Batched for at least the capped spacing, not just the 10 ms batch window.
     CHECK(zt::monotonic_ns() - written_at >= 300'000'000);
+}
+
+TEST_CASE("config writer: writes start at least the minimum interval apart, however cheap") {
+    WriterOptions options;
+    options.batch_ns = 10'000'000;
+    options.cost_factor = 0;
+    options.min_interval_ns = 400'000'000;
+    Harness h;
+    if (!h.start(options)) {
+        MESSAGE("skipped: io_uring unavailable");
+        return;
+    }
+    int64_t started = zt::monotonic_ns();
+    h.content = config_with(1);
+    REQUIRE(h.writer->write_now() == WriteResult::written);
+    h.content = config_with(2);
+    h.writer->changed();
+    h.run([&] { return h.writer->status().written == 2; });
+    REQUIRE(h.writer->status().written == 2);
+    CHECK(zt::monotonic_ns() - started >= 400'000'000);
 }
