@@ -56,7 +56,7 @@ std::string line_of(const T& item) {
 // parse_line parses one line framed as the file frames it (at its depth, in its section); false
 // when it has errors.
 template <class T>
-bool parse_line(std::string_view section, const std::string& line, std::optional<T>& parsed,
+bool parse_line(std::string_view section, const std::string& line, std::unique_ptr<T>& parsed,
                 std::vector<std::string>& unsupported) {
     std::string framed;
     framed.reserve(line.size() + section.size() + 12);
@@ -70,7 +70,7 @@ bool parse_line(std::string_view section, const std::string& line, std::optional
     if (!result.errors.empty() || items.size() != 1) {
         return false;
     }
-    parsed = std::move(items.front());
+    parsed = std::make_unique<T>(std::move(items.front()));
     unsupported = std::move(result.config.unsupported);
     return true;
 }
@@ -365,7 +365,7 @@ void FileComposer::render_pods(const std::vector<state::Pod>& pods) {
     for (const state::Pod& pod : sorted) {
         std::string text = line_of(pod);
         if (auto it = old.find(text); it != old.end() && it->second.parsed) {
-            pods_.push_back(it->second);
+            pods_.push_back(std::move(it->second));
         } else {
             pods_.emplace_back();
             pods_.back().set(std::move(text));

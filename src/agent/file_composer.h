@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -69,11 +70,12 @@ public:
     size_t pods() const { return pods_.size(); }
 
 private:
-    // Line is one element of the file: its text, and once parsed what parsing it gave.
+    // Line is one element of the file: its text, and once parsed what parsing it gave (on the
+    // heap: it keeps the slots small, and malloc's path for small blocks fast).
     template <class T>
     struct Line {
         std::string text;
-        std::optional<T> parsed;
+        std::unique_ptr<T> parsed;
         std::vector<std::string> unsupported;
 
         // set replaces the text; a different text forgets the parse.
