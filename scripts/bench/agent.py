@@ -211,7 +211,7 @@ def steady(agent, ztunnel_pid, log_name, seconds_wanted, round_no):
         "applies": [a for a in applies if phase_start <= a[0] <= phase_end + 3],
         "took": [int(f["took_ms"]) for _, f in writes],
         "steps": {key: [int(f[key]) for _, f in writes if key in f]
-                  for key in ("compose_ms", "render_ms", "validate_ms", "write_ms")},
+                  for key in ("compose_ms", "render_ms", "validate_ms", "write_ms", "cpu_ms")},
         "reload_ms": [(applied_at_sha[f["sha256"]] - when) * 1e3 for when, f in writes
                       if f.get("sha256") in applied_at_sha],
         "gaps": [(b[0] - a[0]) * 1e3 for a, b in zip(writes, writes[1:])],
@@ -344,6 +344,9 @@ def main():
     if took:
         lines.append("| agent time per write (compose, render, validate, write), median | "
                      "%d ms |" % statistics.median(took))
+        if steps.get("cpu_ms"):
+            lines.append("| agent CPU per write (its thread's CPU time), median | %d ms |"
+                         % statistics.median(steps["cpu_ms"]))
     lines.append("| reloads by ztunnel | %d |" % len(steady_applies))
     lines.append("| CPU, agent | %.2f core (%.1f ms per change) |" % (
         agent_cores, agent_cores * 1e3 / RATE))

@@ -131,6 +131,7 @@ WriteResult ConfigWriter::write_now() {
     Attempt attempt;
     WriteResult result = produce(attempt);
     int64_t cpu = thread_cpu_ns() - cpu_started;
+    attempt.cpu = cpu;
     record(attempt, result);
     // Space the next write by this one's CPU cost (a write of an unchanged file costs nearly
     // nothing, so a burst of no-op changes is not held back). CPU time, not wall time: on a
@@ -215,6 +216,7 @@ void ConfigWriter::record(const Attempt& a, WriteResult result) {
                      log::Field::num("policies", file_.policies()),
                      log::Field::num("pods", file_.pods()), log::Field::num("bytes", a.text.size()),
                      log::Field::num("took_ms", ms(a.ended - a.started)),
+                     log::Field::num("cpu_ms", ms(a.cpu)),
                      log::Field::num("compose_ms", ms(a.composed - a.started)),
                      log::Field::num("rendered_lines", a.rendered),
                      log::Field::num("render_ms", ms(a.rendered_at - a.composed)),

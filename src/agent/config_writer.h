@@ -118,6 +118,7 @@ private:
         std::string text;
         std::string sha;
         int64_t started = 0, composed = 0, rendered_at = 0, validated = 0, ended = 0;
+        int64_t cpu = 0;      // The agent thread's CPU time for this attempt.
         size_t rendered = 0;  // Lines the compose rendered (the rest were kept).
         size_t parsed = 0;    // Lines the validation parsed (the rest were parsed before).
     };

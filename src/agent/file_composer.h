@@ -134,7 +134,7 @@ private:
     // noting the claims it left or took in `touched`.
     void place(std::map<std::string, WorkloadSlot>::iterator it,
                std::vector<state::NetworkAddress>& touched);
-    // keeps says whether `slot` keeps `address` (it is the best ranked of its claimants).
+    // holder is the workload that keeps `address`: the best ranked of its claimants.
     const WorkloadSlot* holder(const state::NetworkAddress& address) const;
     void render(WorkloadSlot& slot);
     void render_pods(const std::vector<state::Pod>& pods);
