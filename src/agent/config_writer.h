@@ -9,10 +9,11 @@
 // old one), so ztunnel never reads a partial or invalid file. Changes are batched: the first
 // change arms a timer, and everything that arrives within the batch window goes out in one write.
 //
-// A write of a large mesh costs tens of milliseconds here and as much again in ztunnel's reload,
-// so under a steady stream of changes writes are also spaced by a multiple of the last write's
-// CPU cost (`cost_factor`): the agent then spends at most about 1/(1+cost_factor) of a core
-// writing, and the latency a change sees stays a small multiple of one write.
+// A write of a large mesh still costs the agent tens of milliseconds (the snapshot build that
+// validates it covers every resource) and ztunnel a whole reload, so under a steady stream of
+// changes writes start at least `min_interval_ns` apart (bounding ztunnel's reloads) and are
+// also spaced by a multiple of the last write's CPU cost (`cost_factor`: the agent then spends at
+// most about 1/(1+cost_factor) of a core writing).
 //
 // File I/O is plain blocking syscalls on the agent thread (a few milliseconds for a few MiB);
 // the ring carries only the batch timer.
@@ -36,8 +37,8 @@ struct WriterOptions {
     int64_t batch_ns = 100 * kNanosPerMilli;
     // cost_factor: a write that used T of CPU is followed by the next no sooner than
     // T * cost_factor after it ended (0 disables the spacing). With 4, writing takes at most a
-    // fifth of a core, and ztunnel's reload of each file costs about as much again, so the two
-    // stay under half a core together under any stream of changes (docs/bench/agent.md).
+    // fifth of a core under any stream of changes; ztunnel's share is bounded by
+    // `min_interval_ns` below (docs/bench/agent.md).
     double cost_factor = 4.0;
     // max_spacing_ns caps that spacing.
     int64_t max_spacing_ns = 2 * kNanosPerSecond;
