@@ -6,8 +6,9 @@
 # policies, measures the initial sync and 60 s of 50 changes per second, and writes
 # docs/bench/agent.md. Environment: WORKLOADS (10000), SERVICES (1000), POLICIES (1000), RATE
 # (50/s), SECONDS_STEADY (60), AGENT_ARGS / AGENT_ENV (extra agent flags / VAR=VALUE words, for
-# A/B runs), TRADEOFF (0,1,2: the write-spacing factors run again after the main run, for the CPU
-# against latency table; "" for none), TRADEOFF_SECONDS (30), OUT (docs/bench/agent.md; a run
+# A/B runs), TRADEOFF (0,250,1000: the agent's minimum write intervals in
+# ms, AGENT_WRITE_MIN_INTERVAL_MS, run again after the main run, for the CPU against latency
+# table; "" for none), TRADEOFF_SECONDS (30), OUT (docs/bench/agent.md; a run
 # with other sizes writes build/bench/agent.md unless OUT is given). Needs root; exits 77 when
 # not root.
 set -euo pipefail

@@ -219,10 +219,11 @@ void AgentThread::run() {
     WriterOptions writer_options;
     writer_options.path = options.config_out;
     writer_options.cost_factor = options.write_cost_factor;
+    writer_options.min_interval_ns = options.write_min_interval_ns;
     writer_ = std::make_unique<ConfigWriter>(
             *loop_, writer_options,
-            [this](std::vector<std::string>& warnings) {
-                return compose_config(compose_base(), *store_, &warnings);
+            [this](FileComposer& file, std::vector<std::string>& warnings) {
+                file.update(compose_base(), store_.get(), warnings);
             },
             shared_.metrics);
     writer_->init();

@@ -14,10 +14,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "src/config/incremental_load.h"
 #include "src/config/load.h"
 #include "src/config/parse.h"
-#include "src/config/render.h"
 #include "zt/log.h"
 
 namespace zt::agent {
@@ -129,9 +127,11 @@ WriteResult ConfigWriter::write_now() {
     status_.pending = false;
     status_.last_attempt_unix_ns = loop_.clock().unix_ns();
     int64_t cpu_started = thread_cpu_ns();
+    int64_t started = loop_.clock().monotonic_ns();
     Attempt attempt;
     WriteResult result = produce(attempt);
     int64_t cpu = thread_cpu_ns() - cpu_started;
+    attempt.cpu = cpu;
     record(attempt, result);
     // Space the next write by this one's CPU cost (a write of an unchanged file costs nearly
     // nothing, so a burst of no-op changes is not held back). CPU time, not wall time: on a
@@ -139,7 +139,11 @@ WriteResult ConfigWriter::write_now() {
     // only add latency.
     int64_t spacing =
             std::min<int64_t>(options_.max_spacing_ns, int64_t(double(cpu) * options_.cost_factor));
-    not_before_ns_ = loop_.clock().monotonic_ns() + (result == WriteResult::written ? spacing : 0);
+    not_before_ns_ = 0;
+    if (result == WriteResult::written) {
+        not_before_ns_ = std::max(loop_.clock().monotonic_ns() + spacing,
+                                  started + options_.min_interval_ns);
+    }
     return result;
 }
 
@@ -147,23 +151,27 @@ WriteResult ConfigWriter::produce(Attempt& a) {
     const Clock& clock = loop_.clock();
     a.started = clock.monotonic_ns();
     std::vector<std::string> warnings;
-    a.config = compose_(warnings);
+    compose_(file_, warnings);
+    a.rendered = file_.rendered();
     for (const std::string& warning : warnings) {
         log::warn(kTarget, "config content adjusted", {log::Field::str("reason", warning)});
     }
     a.composed = clock.monotonic_ns();
-    a.text = renderer_.render(a.config);
+    // The digest of the whole file, not only of what changed: it names the file to ztunnel,
+    // which reports the digest of what it applied (`config_sha256`), and the agent matches
+    // the two (src/agent/zds_client.cc).
+    a.text = file_.text();
     a.sha = config::sha256_hex(a.text);
-    a.rendered = a.validated = clock.monotonic_ns();
+    a.rendered_at = a.validated = clock.monotonic_ns();
     WriteResult result = WriteResult::written;
     if (a.sha == status_.sha256) {
         result = WriteResult::unchanged;
     } else {
         // check-config's verdict on these exact bytes, parsing only the lines the last
         // validation did not see (src/config/incremental_load.h says why it is the same).
-        config::LoadResult loaded = renderer_.load(a.text);
+        config::LoadResult loaded = file_.load(a.text, a.sha);
         a.validated = clock.monotonic_ns();
-        a.parsed = renderer_.parsed();
+        a.parsed = file_.parsed();
         if (!loaded.errors.empty()) {
             result = WriteResult::invalid;
             status_.last_error = loaded.errors.front();
@@ -200,19 +208,21 @@ void ConfigWriter::record(const Attempt& a, WriteResult result) {
             status_.last_write_unix_ns = loop_.clock().unix_ns();
             status_.last_error.clear();
             metrics_.config_last_write.set({}, double(status_.last_write_unix_ns) / 1e9);
-            log::info(kTarget, "config written",
-                      {log::Field::str("path", options_.path), log::Field::str("sha256", a.sha),
-                       log::Field::num("workloads", a.config.workloads.size()),
-                       log::Field::num("services", a.config.services.size()),
-                       log::Field::num("policies", a.config.policies.size()),
-                       log::Field::num("pods", a.config.pods.size()),
-                       log::Field::num("bytes", a.text.size()),
-                       log::Field::num("took_ms", ms(a.ended - a.started)),
-                       log::Field::num("compose_ms", ms(a.composed - a.started)),
-                       log::Field::num("render_ms", ms(a.rendered - a.composed)),
-                       log::Field::num("validate_ms", ms(a.validated - a.rendered)),
-                       log::Field::num("parsed_lines", a.parsed),
-                       log::Field::num("write_ms", ms(a.ended - a.validated))});
+            log::info(
+                    kTarget, "config written",
+                    {log::Field::str("path", options_.path), log::Field::str("sha256", a.sha),
+                     log::Field::num("workloads", file_.workloads()),
+                     log::Field::num("services", file_.services()),
+                     log::Field::num("policies", file_.policies()),
+                     log::Field::num("pods", file_.pods()), log::Field::num("bytes", a.text.size()),
+                     log::Field::num("took_ms", ms(a.ended - a.started)),
+                     log::Field::num("cpu_ms", ms(a.cpu)),
+                     log::Field::num("compose_ms", ms(a.composed - a.started)),
+                     log::Field::num("rendered_lines", a.rendered),
+                     log::Field::num("render_ms", ms(a.rendered_at - a.composed)),
+                     log::Field::num("validate_ms", ms(a.validated - a.rendered_at)),
+                     log::Field::num("parsed_lines", a.parsed),
+                     log::Field::num("write_ms", ms(a.ended - a.validated))});
             break;
         case WriteResult::unchanged:
             status_.unchanged++;
@@ -229,10 +239,10 @@ void ConfigWriter::record(const Attempt& a, WriteResult result) {
     }
     status_.current = result == WriteResult::written || result == WriteResult::unchanged;
     if (status_.current) {
-        status_.workloads = a.config.workloads.size();
-        status_.services = a.config.services.size();
-        status_.policies = a.config.policies.size();
-        status_.pods = a.config.pods.size();
+        status_.workloads = file_.workloads();
+        status_.services = file_.services();
+        status_.policies = file_.policies();
+        status_.pods = file_.pods();
     }
     metrics_.config_writes.cell(AgentMetrics::kAgentShard, {to_string(result)})->increment();
 }

@@ -1,19 +1,19 @@
 #pragma once
 
-// ConfigWriter writes ztunnel's config file (docs/contract.md §2) for the agent: the content comes
-// from a compose function (the `--static` file and what istiod sent), is rendered by
-// `config::render`, and is written only when it differs from what the file holds, only when
-// `config::load_text` (what `ztunnel check-config` runs) accepts it (through
-// `config::IncrementalLoad`, which runs the same steps but parses only lines it has not seen
-// in the previous file), and atomically (a temporary
-// file in the same folder renamed over the old one), so ztunnel never reads a partial or invalid
-// file. Changes are batched: the first change arms a timer, and everything that
-// arrives within the batch window goes out in one write.
+// ConfigWriter writes ztunnel's config file (docs/contract.md §2) for the agent: a compose
+// function brings the writer's `FileComposer` up to date with the `--static` file and what
+// istiod sent (re-rendering only the lines of what changed, src/agent/file_composer.h), and the
+// file is written only when it differs from what the file holds, only when `config::load_text`
+// (what `ztunnel check-config` runs) accepts it (the composer runs the same steps but parses only
+// lines it has not parsed), and atomically (a temporary file in the same folder renamed over the
+// old one), so ztunnel never reads a partial or invalid file. Changes are batched: the first
+// change arms a timer, and everything that arrives within the batch window goes out in one write.
 //
-// A write of a large mesh costs tens of milliseconds here and as much again in ztunnel's reload,
-// so under a steady stream of changes writes are also spaced by a multiple of the last write's
-// CPU cost (`cost_factor`): the agent then spends at most about 1/(1+cost_factor) of a core
-// writing, and the latency a change sees stays a small multiple of one write.
+// A write of a large mesh still costs the agent tens of milliseconds (the snapshot build that
+// validates it covers every resource) and ztunnel a whole reload, so under a steady stream of
+// changes writes start at least `min_interval_ns` apart (bounding ztunnel's reloads) and are
+// also spaced by a multiple of the last write's CPU cost (`cost_factor`: the agent then spends at
+// most about 1/(1+cost_factor) of a core writing).
 //
 // File I/O is plain blocking syscalls on the agent thread (a few milliseconds for a few MiB);
 // the ring carries only the batch timer.
@@ -24,8 +24,8 @@
 #include <vector>
 
 #include "src/agent/agent_metrics.h"
+#include "src/agent/file_composer.h"
 #include "src/agent/loop.h"
-#include "src/config/incremental_load.h"
 #include "src/state/types.h"
 #include "zt/result.h"
 
@@ -37,11 +37,17 @@ struct WriterOptions {
     int64_t batch_ns = 100 * kNanosPerMilli;
     // cost_factor: a write that used T of CPU is followed by the next no sooner than
     // T * cost_factor after it ended (0 disables the spacing). With 4, writing takes at most a
-    // fifth of a core, and ztunnel's reload of each file costs about as much again, so the two
-    // stay under half a core together under any stream of changes (docs/bench/agent.md).
+    // fifth of a core under any stream of changes; ztunnel's share is bounded by
+    // `min_interval_ns` below (docs/bench/agent.md).
     double cost_factor = 4.0;
     // max_spacing_ns caps that spacing.
     int64_t max_spacing_ns = 2 * kNanosPerSecond;
+    // min_interval_ns: a write starts no sooner than this after the last one started. The
+    // agent's write now costs little (only changed lines are rendered and parsed), but each
+    // file still costs ztunnel a whole reload (about 100 ms of CPU at 10,000 workloads), so this
+    // bounds ztunnel's reloads to 2 per second under any stream of changes; the cost factor
+    // above bounds the agent's own share (0 disables this floor).
+    int64_t min_interval_ns = 500 * kNanosPerMilli;
 };
 
 // WriteResult is what one write attempt did.
@@ -75,8 +81,9 @@ struct WriterStatus {
 
 class ConfigWriter {
 public:
-    // Compose returns the file's structs; warnings it adds are logged with the write.
-    using Compose = std::function<state::Config(std::vector<std::string>& warnings)>;
+    // Compose updates the composer (`FileComposer::update`); warnings it adds are logged with
+    // the write.
+    using Compose = std::function<void(FileComposer& file, std::vector<std::string>& warnings)>;
 
     ConfigWriter(Loop& loop, WriterOptions options, Compose compose, AgentMetrics& metrics);
 
@@ -109,11 +116,12 @@ public:
 private:
     // Attempt is one write: the content and when each step ended (monotonic ns).
     struct Attempt {
-        state::Config config;
         std::string text;
         std::string sha;
-        int64_t started = 0, composed = 0, rendered = 0, validated = 0, ended = 0;
-        size_t parsed = 0;  // Lines the validation parsed (the rest came from its cache).
+        int64_t started = 0, composed = 0, rendered_at = 0, validated = 0, ended = 0;
+        int64_t cpu = 0;      // The agent thread's CPU time for this attempt.
+        size_t rendered = 0;  // Lines the compose rendered (the rest were kept).
+        size_t parsed = 0;    // Lines the validation parsed (the rest were parsed before).
     };
 
     static void on_timer(uring::Completion& self, int32_t res, uint32_t flags);
@@ -129,8 +137,8 @@ private:
     WriterOptions options_;
     Compose compose_;
     AgentMetrics& metrics_;
-    // renderer_ renders and validates, keeping each line's parse for the next write.
-    config::IncrementalLoad renderer_;
+    // file_ keeps the file's lines and their parses for the next write.
+    FileComposer file_;
     uring::Timer timer_;
     bool pending_ = false;
     bool shut_down_ = false;

@@ -83,9 +83,9 @@ struct Harness {
         options.path = dir.path + "/config.json";
         writer = std::make_unique<ConfigWriter>(
                 *loop, options,
-                [this](std::vector<std::string>&) {
+                [this](FileComposer& file, std::vector<std::string>& warnings) {
                     composes++;
-                    return content;
+                    file.update(content, nullptr, warnings);
                 },
                 metrics);
         writer->init();
@@ -116,6 +116,7 @@ TEST_CASE("config writer: changes within the batch go out in one atomic, valid w
     Harness h;
     WriterOptions options;
     options.cost_factor = 0;
+    options.min_interval_ns = 0;
     if (!h.start(options)) {
         MESSAGE("skipped: io_uring unavailable");
         return;
@@ -157,6 +158,7 @@ TEST_CASE("config writer: changes within the batch go out in one atomic, valid w
 TEST_CASE("config writer: equal content is not written again, also across restarts") {
     WriterOptions options;
     options.cost_factor = 0;
+    options.min_interval_ns = 0;
     Harness h;
     if (!h.start(options)) {
         MESSAGE("skipped: io_uring unavailable");
@@ -173,7 +175,10 @@ TEST_CASE("config writer: equal content is not written again, also across restar
     // A new writer (an agent restart) finds the same content on disk and leaves the file.
     ConfigWriter again(
             *h.loop, WriterOptions{h.path(), 100'000'000, 0, 0},
-            [&h](std::vector<std::string>&) { return h.content; }, h.metrics);
+            [&h](FileComposer& file, std::vector<std::string>& warnings) {
+                file.update(h.content, nullptr, warnings);
+            },
+            h.metrics);
     again.init();
     CHECK(again.write_now() == WriteResult::unchanged);
     CHECK(inode_of(h.path()) == inode);
@@ -183,6 +188,7 @@ TEST_CASE("config writer: equal content is not written again, also across restar
 TEST_CASE("config writer: invalid content is refused and the last good file kept") {
     WriterOptions options;
     options.cost_factor = 0;
+    options.min_interval_ns = 0;
     Harness h;
     if (!h.start(options)) {
         MESSAGE("skipped: io_uring unavailable");
@@ -191,11 +197,16 @@ TEST_CASE("config writer: invalid content is refused and the last good file kept
     h.content = config_with(2);
     REQUIRE(h.writer->write_now() == WriteResult::written);
     std::string good = read(h.path());
-    h.content.workloads[1].uid = h.content.workloads[0].uid;  // A duplicate uid.
+    // A duplicate pod uid (compose keeps the pods it is given; duplicate workloads it would
+    // resolve).
+    zt::state::Pod pod;
+    pod.uid = h.content.workloads[0].uid;
+    pod.netns = "/var/run/netns/pod0";
+    h.content.pods = {pod, pod};
     CHECK(h.writer->write_now() == WriteResult::invalid);
     CHECK(read(h.path()) == good);
     CHECK_FALSE(h.writer->status().current);
-    CHECK(h.writer->status().last_error.find("duplicate uid") != std::string::npos);
+    CHECK(h.writer->status().last_error.find("duplicate pod uid") != std::string::npos);
     CHECK(h.metrics.config_writes.value({"invalid"}) == 1);
 }
 
@@ -204,6 +215,7 @@ TEST_CASE("config writer: after an expensive write the next waits a multiple of 
     options.batch_ns = 10'000'000;
     options.cost_factor = 1e6;  // Any real write cost becomes a long spacing.
     options.max_spacing_ns = 300'000'000;
+    options.min_interval_ns = 0;
     Harness h;
     if (!h.start(options)) {
         MESSAGE("skipped: io_uring unavailable");
@@ -218,4 +230,24 @@ TEST_CASE("config writer: after an expensive write the next waits a multiple of 
     REQUIRE(h.writer->status().written == 2);
     // Batched for at least the capped spacing, not just the 10 ms batch window.
     CHECK(zt::monotonic_ns() - written_at >= 300'000'000);
+}
+
+TEST_CASE("config writer: writes start at least the minimum interval apart, however cheap") {
+    WriterOptions options;
+    options.batch_ns = 10'000'000;
+    options.cost_factor = 0;
+    options.min_interval_ns = 400'000'000;
+    Harness h;
+    if (!h.start(options)) {
+        MESSAGE("skipped: io_uring unavailable");
+        return;
+    }
+    int64_t started = zt::monotonic_ns();
+    h.content = config_with(1);
+    REQUIRE(h.writer->write_now() == WriteResult::written);
+    h.content = config_with(2);
+    h.writer->changed();
+    h.run([&] { return h.writer->status().written == 2; });
+    REQUIRE(h.writer->status().written == 2);
+    CHECK(zt::monotonic_ns() - started >= 400'000'000);
 }

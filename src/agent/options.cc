@@ -41,7 +41,8 @@ const char* const kAgentUsage =
         "ISTIO_METAJSON_* (xDS node), ALT_XDS_HOSTNAME (the name istiod's certificate proves when\n"
         "it is not the address's host), XDS_HEADER_<NAME> (extra stream headers), SECRET_TTL,\n"
         "AGENT_WRITE_COST_FACTOR (4: config writes spaced by that many times the CPU cost of the\n"
-        "last one).\n";
+        "last one), AGENT_WRITE_MIN_INTERVAL_MS (500: config writes start at least that far "
+        "apart).\n";
 
 namespace {
 
@@ -283,6 +284,19 @@ bool apply_environment(AgentOptions& options, const Env& env, AgentOptionsError&
             return false;
         }
         options.write_cost_factor = value;
+    }
+    if (const std::string* interval = find_env(env, "AGENT_WRITE_MIN_INTERVAL_MS")) {
+        char* end = nullptr;
+        long long value = std::strtoll(interval->c_str(), &end, 10);
+        if (interval->empty() || end != interval->c_str() + interval->size() || value < 0 ||
+            value > 60'000) {
+            error.message =
+                    "AGENT_WRITE_MIN_INTERVAL_MS: not a number of milliseconds from 0 to "
+                    "60000: \"" +
+                    *interval + "\"";
+            return false;
+        }
+        options.write_min_interval_ns = int64_t(value) * 1'000'000;
     }
     constexpr std::string_view kHeaderPrefix = "XDS_HEADER_";
     for (const auto& [name, value] : env) {

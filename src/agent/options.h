@@ -52,6 +52,9 @@ struct AgentOptions {
     // write_cost_factor (AGENT_WRITE_COST_FACTOR, environment only): config writes are spaced by
     // this many times the CPU cost of the last one (see `WriterOptions::cost_factor`).
     double write_cost_factor = 4.0;
+    // write_min_interval_ns (AGENT_WRITE_MIN_INTERVAL_MS, environment only): config writes start
+    // at least this far apart (see `WriterOptions::min_interval_ns`).
+    int64_t write_min_interval_ns = 500'000'000;
     // XDS_HEADER_<NAME>=value pairs, name lower-cased ('_' kept), sent on the ADS stream.
     std::vector<std::pair<std::string, std::string>> xds_headers;
     bool log_json = false;

@@ -113,6 +113,12 @@ TEST_CASE("agent options: usage errors name what is wrong") {
     auto factor = parse({"--config-out", "x"}, {{"AGENT_WRITE_COST_FACTOR", "1.5"}}, error);
     REQUIRE(factor);
     CHECK(factor->write_cost_factor == 1.5);
+    CHECK(factor->write_min_interval_ns == 500'000'000);
+    CHECK_FALSE(parse({"--config-out", "x"}, {{"AGENT_WRITE_MIN_INTERVAL_MS", "-5"}}, error));
+    CHECK_FALSE(parse({"--config-out", "x"}, {{"AGENT_WRITE_MIN_INTERVAL_MS", "1s"}}, error));
+    auto interval = parse({"--config-out", "x"}, {{"AGENT_WRITE_MIN_INTERVAL_MS", "250"}}, error);
+    REQUIRE(interval);
+    CHECK(interval->write_min_interval_ns == 250'000'000);
     auto help = parse({"--help"}, {}, error);
     REQUIRE(help);
     CHECK(help->help);

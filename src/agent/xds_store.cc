@@ -83,10 +83,12 @@ std::vector<Rejection> XdsStore::AddressHandler::apply(
         }
         entry.sequence = ++s.sequence_;
         s.addresses_[resource.name()] = std::move(entry);
+        s.changed_addresses_.insert(resource.name());
         s.generation_++;
     }
     for (const std::string& name : removed) {
         if (s.addresses_.erase(name) != 0) {
+            s.changed_addresses_.insert(name);
             s.generation_++;
         }
     }
@@ -129,14 +131,38 @@ std::vector<Rejection> XdsStore::AuthorizationHandler::apply(
             continue;
         }
         s.policies_[resource.name()] = PolicyEntry{std::move(*outcome.policy), ++s.sequence_};
+        s.changed_policies_.insert(resource.name());
         s.generation_++;
     }
     for (const std::string& name : removed) {
         if (s.policies_.erase(name) != 0) {
+            s.changed_policies_.insert(name);
             s.generation_++;
         }
     }
     return rejections;
+}
+
+XdsStore::Changes XdsStore::take_changes() {
+    Changes changes;
+    changes.addresses.assign(changed_addresses_.begin(), changed_addresses_.end());
+    changes.policies.assign(changed_policies_.begin(), changed_policies_.end());
+    changed_addresses_.clear();
+    changed_policies_.clear();
+    return changes;
+}
+
+IpRank ip_rank(const state::Workload& workload, uint64_t sequence) {
+    bool pod = workload.is_pod();
+    bool hbone = workload.protocol == state::Protocol::hbone;
+    return {pod && hbone, pod, hbone, sequence};
+}
+
+std::string ip_taken_warning(const state::Workload& loser, const state::IpAddr& ip,
+                             std::string_view holder_uid) {
+    return "workload " + state::quote_text(loser.uid) + ": IP " + ip.to_string() +
+           " is also an IP of " + state::quote_text(holder_uid) +
+           ", which ztunnel prefers; left out of this workload";
 }
 
 namespace {
@@ -148,12 +174,8 @@ struct Candidate {
     uint64_t sequence = 0;  // Static entries rank above every xDS one.
 };
 
-// ip_rank orders workloads sharing an IP as ztunnel's lookup prefers them: a pod speaking HBONE,
-// then a pod, then HBONE, then anything; the newest among equals.
-std::tuple<bool, bool, bool, uint64_t> ip_rank(const Candidate& c) {
-    bool pod = c.workload->is_pod();
-    bool hbone = c.workload->protocol == state::Protocol::hbone;
-    return {pod && hbone, pod, hbone, c.sequence};
+IpRank rank_of(const Candidate& c) {
+    return ip_rank(*c.workload, c.sequence);
 }
 
 // pick keeps, per key, the static entry or else the newest store entry.
@@ -200,7 +222,7 @@ std::vector<state::Workload> assign_ips(
         for (const state::IpAddr& ip : w.workload_ips) {
             auto [it, fresh] = owner.try_emplace(state::NetworkAddress{w.network, ip}, i);
             if (!fresh && it->second != i &&
-                ip_rank(candidates[i]) > ip_rank(candidates[it->second])) {
+                rank_of(candidates[i]) > rank_of(candidates[it->second])) {
                 it->second = i;
             }
         }
@@ -222,10 +244,7 @@ std::vector<state::Workload> assign_ips(
                     kept.push_back(ip);
                 }
             } else if (warnings != nullptr) {
-                warnings->push_back("workload " + state::quote_text(w.uid) + ": IP " +
-                                    ip.to_string() + " is also an IP of " +
-                                    state::quote_text(candidates[holder].workload->uid) +
-                                    ", which ztunnel prefers; left out of this workload");
+                warnings->push_back(ip_taken_warning(w, ip, candidates[holder].workload->uid));
             }
         }
         w.workload_ips = std::move(kept);

@@ -13,6 +13,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <tuple>
+#include <unordered_set>
 #include <vector>
 
 #include "src/agent/ads_session.h"
@@ -62,6 +64,15 @@ public:
 
     const std::map<std::string, PolicyEntry>& policy_entries() const { return policies_; }
 
+    // Changes names the resources added, changed or removed since the last `take_changes`:
+    // what the config file's incremental composer reads again (src/agent/file_composer.h).
+    // Each set holds a name at most once, so it is bounded by the names istiod sent.
+    struct Changes {
+        std::vector<std::string> addresses, policies;
+    };
+
+    Changes take_changes();
+
 private:
     class AddressHandler final : public ResourceHandler {
     public:
@@ -96,6 +107,7 @@ private:
     AuthorizationHandler authorization_handler_{*this};
     std::map<std::string, AddressEntry> addresses_;
     std::map<std::string, PolicyEntry> policies_;
+    std::unordered_set<std::string> changed_addresses_, changed_policies_;
     uint64_t generation_ = 0;
     uint64_t sequence_ = 0;
     uint64_t rejected_total_ = 0;
@@ -111,7 +123,20 @@ private:
 // over anything else, then HBONE over TCP, then the newest) and is dropped from the others, each
 // drop named in `warnings`. Lists are sorted by key, so the file does not depend on arrival
 // order.
+//
+// This is the definition of the file's content; the agent's writer produces the same bytes
+// incrementally (src/agent/file_composer.h), and a test compares the two.
 state::Config compose_config(const state::Config& base, const XdsStore& store,
                              std::vector<std::string>* warnings);
+
+// IpRank orders workloads sharing an IP as ztunnel's lookup prefers them: a pod speaking HBONE,
+// then a pod, then HBONE, then anything; the higher `sequence` (the newer) among equals. Static
+// entries have the highest sequence. Between equal ranks the smaller uid keeps the IP.
+using IpRank = std::tuple<bool, bool, bool, uint64_t>;
+IpRank ip_rank(const state::Workload& workload, uint64_t sequence);
+
+// ip_taken_warning is the warning for an IP left out of `loser` because `holder_uid` keeps it.
+std::string ip_taken_warning(const state::Workload& loser, const state::IpAddr& ip,
+                             std::string_view holder_uid);
 
 }  // namespace zt::agent
