@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "src/config/incremental_load.h"
 #include "src/config/lint.h"
 #include "src/config/parse.h"
 #include "src/config/render.h"
@@ -20,31 +21,6 @@ namespace zt::agent {
 namespace {
 
 constexpr uint64_t kStatic = UINT64_MAX;
-
-std::vector<state::Workload>& section_of(state::Config& config, const state::Workload*) {
-    return config.workloads;
-}
-
-std::vector<state::Service>& section_of(state::Config& config, const state::Service*) {
-    return config.services;
-}
-
-std::vector<state::Policy>& section_of(state::Config& config, const state::Policy*) {
-    return config.policies;
-}
-
-std::vector<state::Pod>& section_of(state::Config& config, const state::Pod*) {
-    return config.pods;
-}
-
-void add_unsupported(const std::vector<std::string>& keys, std::vector<std::string>& out) {
-    // In first-seen order without repeats, as the parser keeps them for a whole file.
-    for (const std::string& key : keys) {
-        if (std::find(out.begin(), out.end(), key) == out.end()) {
-            out.push_back(key);
-        }
-    }
-}
 
 template <class T>
 std::string line_of(const T& item) {
@@ -66,7 +42,7 @@ bool parse_line(std::string_view section, const std::string& line, std::unique_p
     framed.append(line);
     framed.append("\n]}");
     config::ParseResult result = config::parse(framed);
-    std::vector<T>& items = section_of(result.config, static_cast<const T*>(nullptr));
+    std::vector<T>& items = config::section_of(result.config, static_cast<const T*>(nullptr));
     if (!result.errors.empty() || items.size() != 1) {
         return false;
     }
@@ -103,36 +79,30 @@ uint64_t FileComposer::Candidates<T>::chosen_sequence() const {
     return newest;
 }
 
-const state::Workload* FileComposer::chosen(const WorkloadSlot& slot) const {
-    if (slot.candidates.static_item != nullptr) {
-        return slot.candidates.static_item;
+template <class T>
+const T* FileComposer::chosen_address(const Candidates<T>& candidates,
+                                      std::optional<T> XdsStore::AddressEntry::*field) const {
+    if (candidates.static_item != nullptr) {
+        return candidates.static_item;
     }
-    uint64_t newest = slot.candidates.chosen_sequence();
-    for (const auto& [sequence, name] : slot.candidates.xds) {
+    uint64_t newest = candidates.chosen_sequence();
+    for (const auto& [sequence, name] : candidates.xds) {
         if (sequence == newest) {
             auto it = store_->address_entries().find(name);
-            ZT_CHECK(it != store_->address_entries().end() && it->second.workload);
-            return &*it->second.workload;
+            ZT_CHECK(it != store_->address_entries().end() && (it->second.*field).has_value());
+            return &*(it->second.*field);
         }
     }
     ZT_CHECK(false);
     return nullptr;
 }
 
+const state::Workload* FileComposer::chosen(const WorkloadSlot& slot) const {
+    return chosen_address(slot.candidates, &XdsStore::AddressEntry::workload);
+}
+
 const state::Service* FileComposer::chosen(const Slot<state::Service>& slot) const {
-    if (slot.candidates.static_item != nullptr) {
-        return slot.candidates.static_item;
-    }
-    uint64_t newest = slot.candidates.chosen_sequence();
-    for (const auto& [sequence, name] : slot.candidates.xds) {
-        if (sequence == newest) {
-            auto it = store_->address_entries().find(name);
-            ZT_CHECK(it != store_->address_entries().end() && it->second.service);
-            return &*it->second.service;
-        }
-    }
-    ZT_CHECK(false);
-    return nullptr;
+    return chosen_address(slot.candidates, &XdsStore::AddressEntry::service);
 }
 
 const state::Policy* FileComposer::chosen(const Slot<state::Policy>& slot) const {
@@ -508,7 +478,7 @@ config::LoadResult FileComposer::load(std::string_view text, std::string sha256)
             }
         }
         out.push_back(*line.parsed);
-        add_unsupported(line.unsupported, config.unsupported);
+        config::add_unsupported(line.unsupported, config.unsupported);
         return true;
     };
     bool clean = true;

@@ -127,6 +127,11 @@ private:
     void remove_address(const std::string& name);
     void add_policy(const std::string& name);
     void remove_policy(const std::string& name);
+    // chosen_address is the chosen one of an Address-backed key's candidates (`field` says
+    // which half of the store's entry holds it).
+    template <class T>
+    const T* chosen_address(const Candidates<T>& candidates,
+                            std::optional<T> XdsStore::AddressEntry::*field) const;
     const state::Workload* chosen(const WorkloadSlot& slot) const;
     const state::Service* chosen(const Slot<state::Service>& slot) const;
     const state::Policy* chosen(const Slot<state::Policy>& slot) const;

@@ -14,9 +14,6 @@
 
 namespace zt::config {
 
-namespace {
-
-// section_of returns the list of `config` that holds elements of type T.
 std::vector<state::Workload>& section_of(state::Config& config, const state::Workload*) {
     return config.workloads;
 }
@@ -33,21 +30,23 @@ std::vector<state::Pod>& section_of(state::Config& config, const state::Pod*) {
     return config.pods;
 }
 
-template <class T>
-void render_all(const std::vector<T>& items, std::vector<std::string>& lines) {
-    lines.clear();
-    lines.resize(items.size());
-    for (size_t i = 0; i < items.size(); ++i) {
-        render_line(lines[i], items[i]);
-    }
-}
-
 void add_unsupported(const std::vector<std::string>& keys, std::vector<std::string>& out) {
     // In first-seen order without repeats, as the parser keeps them for a whole file.
     for (const std::string& key : keys) {
         if (std::find(out.begin(), out.end(), key) == out.end()) {
             out.push_back(key);
         }
+    }
+}
+
+namespace {
+
+template <class T>
+void render_all(const std::vector<T>& items, std::vector<std::string>& lines) {
+    lines.clear();
+    lines.resize(items.size());
+    for (size_t i = 0; i < items.size(); ++i) {
+        render_line(lines[i], items[i]);
     }
 }
 

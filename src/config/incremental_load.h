@@ -36,6 +36,17 @@
 
 namespace zt::config {
 
+// section_of returns the list of `config` that holds elements of type T (chosen by the type of
+// the null pointer passed), for code that handles the four sections alike.
+std::vector<state::Workload>& section_of(state::Config& config, const state::Workload*);
+std::vector<state::Service>& section_of(state::Config& config, const state::Service*);
+std::vector<state::Policy>& section_of(state::Config& config, const state::Policy*);
+std::vector<state::Pod>& section_of(state::Config& config, const state::Pod*);
+
+// add_unsupported appends `keys` to `out` in first-seen order without repeats, as the parser
+// keeps a whole file's unsupported keys.
+void add_unsupported(const std::vector<std::string>& keys, std::vector<std::string>& out);
+
 class IncrementalLoad {
 public:
     // render returns `config::render(config)` and keeps each element's line for `load`.
