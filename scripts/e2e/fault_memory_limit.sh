@@ -135,6 +135,13 @@ echo "node1 working set $(($(cg_working_set) >> 10)) KiB, pressure $(pressure)"
 [ "$(pressure)" = 1 ] || mesh_fail "node1 never reported memory pressure: $(cat "$MESH_WORK/load.out")"
 [ "$(grep -c 'memory pressure: shedding new connections' "$MESH_WORK/zt1.log")" = 1 ] ||
     mesh_fail "the episode's start is not logged exactly once"
+# The gauges show where the cgroup stands: its limit as the kernel keeps it, a working set.
+m=$(mesh_metrics 1)
+gauge_limit=$(echo "$m" | awk '/^ztunnel_memory_limit_bytes / {print $2}')
+gauge_ws=$(echo "$m" | awk '/^ztunnel_memory_working_set_bytes / {print $2}')
+[ "$gauge_limit" = "$(cat "$CG/$cg_limit_file")" ] ||
+    mesh_fail "ztunnel_memory_limit_bytes '$gauge_limit', cgroup limit $(cat "$CG/$cg_limit_file")"
+[ "${gauge_ws:-0}" -gt 0 ] 2>/dev/null || mesh_fail "ztunnel_memory_working_set_bytes '$gauge_ws'"
 
 # 2. New work is shed both ways, at once.
 out=$(probe 1 client 198.18.2.2:8080 5)
