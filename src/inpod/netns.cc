@@ -64,6 +64,15 @@ Result<Netns> Netns::open(std::string_view path) {
     return open_path(owned, owned);
 }
 
+bool Netns::names_same_namespace(const std::string& path) const {
+    // stat follows the name without opening it, so a FIFO or device at the path never blocks.
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) {
+        return true;
+    }
+    return st.st_ino == inode_ && st.st_dev == device_;
+}
+
 Result<Netns> Netns::current() {
     return open_path("/proc/thread-self/ns/net", "self");
 }

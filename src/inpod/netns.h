@@ -29,6 +29,12 @@ public:
     // current opens the namespace of the calling thread.
     static Result<Netns> current();
 
+    // names_same_namespace says whether `path` still names this namespace (same device and
+    // inode), with one stat(2) and nothing opened: the cheap check a reconcile makes for every
+    // pod, where `open` would cost five syscalls a pod. A path that is gone or cannot be
+    // looked at answers true (a replacement is only acted on once it can be opened).
+    bool names_same_namespace(const std::string& path) const;
+
     int fd() const { return fd_.get(); }
 
     // inode identifies the namespace: two handles with the same (dev, inode) are the same

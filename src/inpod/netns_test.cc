@@ -129,3 +129,23 @@ TEST_CASE(
     ::rmdir(subdir.c_str());
     ::rmdir(dir.c_str());
 }
+
+TEST_CASE("inpod: names_same_namespace tells a path that now names another namespace") {
+    auto own = zt::inpod::Netns::current();
+    REQUIRE(own);
+    // The thread's own namespace is what /proc/thread-self/ns/net names; a missing path is not
+    // taken for a replacement (nothing could replace the pod's namespace with it).
+    CHECK(own->names_same_namespace("/proc/thread-self/ns/net"));
+    CHECK(own->names_same_namespace("/nonexistent/zt-netns"));
+    // Another namespace file (a mount namespace's here, a recreated pod's in life) does not.
+    CHECK_FALSE(own->names_same_namespace("/proc/self/ns/mnt"));
+    if (::geteuid() != 0) {
+        MESSAGE("skipped the second half: creating a network namespace needs root");
+        return;
+    }
+    auto pod = make_netns();
+    REQUIRE(pod.has_value());
+    std::string path = "/proc/self/fd/" + std::to_string(pod->fd());
+    CHECK(pod->names_same_namespace(path));
+    CHECK_FALSE(own->names_same_namespace(path));
+}

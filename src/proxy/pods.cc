@@ -36,21 +36,35 @@ std::string_view to_string(PodState state) {
     return "unknown";
 }
 
+bool Pods::namespace_replaced(const Pod& pod, const state::Pod& wanted, bool look_again) const {
+    const inpod::Netns& netns = pod.network.netns;
+    if (!look_again && wanted.netns == netns.path()) {
+        return false;
+    }
+    // One stat first; only a path that names another inode now is opened and checked (it must
+    // be a network namespace to replace the old one).
+    if (netns.names_same_namespace(wanted.netns)) {
+        return false;
+    }
+    auto current = inpod::Netns::open(wanted.netns);
+    return current && (current->inode() != netns.inode() || current->device() != netns.device());
+}
+
 void Pods::reconcile() {
+    reconcile(false);
+}
+
+void Pods::reconcile(bool look_at_namespaces) {
     const state::Snapshot& snapshot = *context_.snapshot;
     // Pods that left the file (or whose workload vanished) are drained at once, as ztunnel does
     // on a ZDS delete; a pod re-created under the same uid gets a new namespace, so its
-    // listeners are replaced.
+    // listeners are replaced. A config change only compares each pod's path (a ZDS add must not
+    // cost a look at every pod's namespace); the tick looks at the namespaces themselves.
     std::vector<std::string> gone;
     for (auto& [uid, pod] : pods_) {
         const state::Pod* wanted = snapshot.pod_by_uid(uid);
-        if (wanted == nullptr || snapshot.pod_pending(*wanted)) {
-            gone.push_back(uid);
-            continue;
-        }
-        auto current = inpod::Netns::open(wanted->netns);
-        const inpod::Netns& netns = pod->network.netns;
-        if (current && (current->inode() != netns.inode() || current->device() != netns.device())) {
+        if (wanted == nullptr || snapshot.pod_pending(*wanted) ||
+            namespace_replaced(*pod, *wanted, look_at_namespaces)) {
             gone.push_back(uid);
         }
     }
@@ -157,6 +171,11 @@ void Pods::release_closed() {
 void Pods::recheck_policies() {
     const state::Snapshot& snapshot = *context_.snapshot;
     for (auto& [uid, pod] : pods_) {
+        // A pod with nothing open has nothing to re-judge: skipping it keeps a config change
+        // (a ZDS add, say) from costing a policy lookup for every idle pod of the node.
+        if (pod->connections.empty()) {
+            continue;
+        }
         const state::Workload* workload = snapshot.workload_by_uid(uid);
         if (workload == nullptr) {
             continue;
@@ -220,6 +239,20 @@ bool Pods::tick(int64_t now_ns) {
         }
     };
     bool changed = false;
+    // A namespace recreated under the same path (a file-mode pod whose sandbox came back) is
+    // noticed here, within a tick, whether or not the config changes.
+    if (context_.snapshot != nullptr && !context_.draining) {
+        const state::Snapshot& snapshot = *context_.snapshot;
+        for (auto& [uid, pod] : pods_) {
+            const state::Pod* wanted = snapshot.pod_by_uid(uid);
+            if (pod->network.netns.fd() >= 0 && wanted != nullptr &&
+                namespace_replaced(*pod, *wanted, true)) {
+                reconcile(true);
+                changed = true;
+                break;
+            }
+        }
+    }
     for (auto& [uid, pod] : pods_) {
         tick_links(*pod);
         if (pod->state == PodState::failed && !context_.draining && now_ns >= pod->retry_at_ns) {

@@ -57,6 +57,14 @@ public:
     bool empty() const { return pods_.empty() && closing_.empty(); }
 
 private:
+    // reconcile with `look_at_namespaces` also replaces a pod whose path now names another
+    // network namespace (the tick's check); without it only a changed path is looked at.
+    void reconcile(bool look_at_namespaces);
+
+    // namespace_replaced says whether `wanted`'s netns path names another network namespace
+    // than the one `pod`'s listeners live in: only when the path changed, unless `look_again`.
+    bool namespace_replaced(const Pod& pod, const state::Pod& wanted, bool look_again) const;
+
     // open_pod opens the listeners of `pod`; on failure (EADDRINUSE, EMFILE, ...) the pod is
     // `failed` and retried from `tick` after a backoff (kListenRetryFirstNs, doubling up to
     // kListenRetryMaxNs). True when it listens.
