@@ -17,6 +17,8 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <nghttp2/nghttp2.h>
@@ -127,7 +129,7 @@ struct App {
     void log_nghttp2_protections();
     void start_dns(proxy::WorkerShared& shared);
     std::string config_dump();
-    std::string pods_view();
+    std::string pods_view(const std::vector<std::string>& only);
     admin::PodsProgress pods_progress();
     void after_config_work();
     void update_readiness();
@@ -293,8 +295,8 @@ int App::start(lifecycle::ShutdownSignals& signals) {
     hooks.config_dump = [this] {
         return config_dump();
     };
-    hooks.pods = [this] {
-        return pods_view();
+    hooks.pods = [this](const std::vector<std::string>& only) {
+        return pods_view(only);
     };
     hooks.pods_progress = [this] {
         return pods_progress();
@@ -497,10 +499,18 @@ void App::update_readiness() {
     uint64_t pods_pending = 0;
     uint64_t pods_up = 0;
     if (published != nullptr) {
+        // How many workers listen for each pod: one pass over every worker's view, so a
+        // readiness check stays linear in the pods (it runs after every worker's publication).
         std::vector<std::vector<proxy::PodStatus>> per_worker;
+        std::unordered_map<std::string_view, size_t> listening_workers;
         bool reconciled = true;
         for (auto& worker : workers) {
             per_worker.push_back(worker->pod_status());
+            for (const proxy::PodStatus& status : per_worker.back()) {
+                if (status.listening) {
+                    ++listening_workers[status.uid];
+                }
+            }
             if (worker->reconciled_snapshot() != published.get()) {
                 reconciled = false;
             }
@@ -520,13 +530,9 @@ void App::update_readiness() {
                 wanted.insert("certificate " + id->to_string());
                 up = false;
             }
-            for (const auto& statuses : per_worker) {
-                auto found =
-                        std::find_if(statuses.begin(), statuses.end(),
-                                     [&](const proxy::PodStatus& s) { return s.uid == pod.uid; });
-                if (found == statuses.end() || !found->listening) {
-                    up = false;
-                }
+            auto listening = listening_workers.find(pod.uid);
+            if (listening == listening_workers.end() || listening->second != workers.size()) {
+                up = false;
             }
             if (up) {
                 ++pods_up;
@@ -562,13 +568,19 @@ std::string json_duration(int64_t ns) {
 
 // pods_view gathers `/pods`'s inputs on the control thread: the applied snapshot with its sha256
 // and generation, and each worker's last published view of its pods (published after every
-// reconcile, so no wait is needed).
-std::string App::pods_view() {
+// reconcile, so no wait is needed). With `only` non-empty just those pods are listed.
+std::string App::pods_view(const std::vector<std::string>& only) {
+    auto wanted = [&only](const std::string& uid) {
+        return only.empty() || std::find(only.begin(), only.end(), uid) != only.end();
+    };
     config::PodsInputs inputs;
     if (published != nullptr && !applied.empty()) {
         inputs.sha256 = applied.back().sha256;
         inputs.generation = applied.back().generation;
         for (const state::Pod& pod : published->pods()) {
+            if (!wanted(pod.uid)) {
+                continue;
+            }
             config::PodsAppliedPod& entry = inputs.pods.emplace_back();
             entry.uid = pod.uid;
             entry.netns = pod.netns;
@@ -583,6 +595,9 @@ std::string App::pods_view() {
     for (auto& worker : workers) {
         std::vector<config::PodsWorkerView>& views = inputs.workers.emplace_back();
         for (const proxy::PodStatus& status : worker->pod_status()) {
+            if (!wanted(status.uid)) {
+                continue;
+            }
             config::PodsWorkerView& view = views.emplace_back();
             view.uid = status.uid;
             for (const AppliedConfig& config : applied) {
