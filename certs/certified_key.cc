@@ -10,7 +10,7 @@ namespace zt::certs {
 
 Result<std::shared_ptr<const CertifiedKey>> CertifiedKey::make(
         const Identity& expected, std::string_view chain_pem, std::string_view key_pem,
-        std::shared_ptr<const TrustBundle> roots, int64_t now_unix) {
+        std::shared_ptr<const TrustBundle> roots, int64_t now_unix, ChainCheck check) {
     ZT_ASSERT(roots != nullptr);
     auto certs = parse_cert_chain_pem(chain_pem);
     if (!certs) {
@@ -39,7 +39,9 @@ Result<std::shared_ptr<const CertifiedKey>> CertifiedKey::make(
         return fail(Errc::identity_mismatch);
     }
     for (PeerRole role : {PeerRole::server, PeerRole::client}) {
-        auto id = verify_svid(*roots, std::span<X509* const>(borrowed), role, now_unix);
+        auto id = check == ChainCheck::full
+                          ? verify_svid(*roots, std::span<X509* const>(borrowed), role, now_unix)
+                          : check_leaf_profile(leaf, role);
         if (!id) {
             return fail(id.error());
         }
@@ -48,6 +50,9 @@ Result<std::shared_ptr<const CertifiedKey>> CertifiedKey::make(
     auto not_after = cert_not_after_unix(leaf);
     if (!not_before || !not_after) {
         return fail(Errc::cert_parse);
+    }
+    if (check != ChainCheck::full && (now_unix < *not_before || now_unix > *not_after)) {
+        return fail(now_unix < *not_before ? Errc::cert_not_yet_valid : Errc::cert_expired);
     }
     std::shared_ptr<CertifiedKey> out(new CertifiedKey(expected));
     for (auto& cert : *certs) {

@@ -36,6 +36,13 @@ namespace zt::certs {
 // long as the CertifiedKey. Safe to share between threads.
 class CertifiedKey {
 public:
+    // ChainCheck says how much of a new chain `make` verifies. `full` is the rule for anything
+    // read or received. `issued_by_verified_ca` is for a leaf this process just signed with a CA
+    // whose chain an earlier `full` make verified against the same roots: its path above the leaf
+    // is the one already verified, and its signature is ours, so only the leaf is checked (its
+    // profile for both roles, its identity and its validity window).
+    enum class ChainCheck { full, issued_by_verified_ca };
+
     // make parses `chain_pem` (leaf first, then intermediates; a self-signed root at the end is
     // dropped, since roots are never sent) and `key_pem`, and accepts them only if the key is the
     // leaf's, the chain verifies against `roots` at `now_unix` as an SVID for both sides
@@ -44,7 +51,8 @@ public:
     // `Errc::identity_mismatch` or any `verify_svid` reason (e.g. `Errc::cert_expired`).
     static Result<std::shared_ptr<const CertifiedKey>> make(
             const Identity& expected, std::string_view chain_pem, std::string_view key_pem,
-            std::shared_ptr<const TrustBundle> roots, int64_t now_unix);
+            std::shared_ptr<const TrustBundle> roots, int64_t now_unix,
+            ChainCheck check = ChainCheck::full);
 
     // with_roots returns this chain and key re-verified against `roots` at `now_unix`, as a new
     // CertifiedKey that trusts `roots` (this one is unchanged: handshakes holding it keep it).

@@ -99,7 +99,13 @@ Result<std::shared_ptr<const CertifiedKey>> LocalCaIssuer::issue(const Identity&
     if (!key_pem) {
         return fail(Errc::cert_issue);
     }
-    return CertifiedKey::make(id, issued->chain_pem, *key_pem, *roots_, now_unix);
+    auto check = chain_verified_ ? CertifiedKey::ChainCheck::issued_by_verified_ca
+                                 : CertifiedKey::ChainCheck::full;
+    auto made = CertifiedKey::make(id, issued->chain_pem, *key_pem, *roots_, now_unix, check);
+    if (made) {
+        chain_verified_ = true;
+    }
+    return made;
 }
 
 CertStore::CertStore(const Clock& clock, StoreOptions options)

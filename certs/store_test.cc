@@ -18,6 +18,7 @@
 
 #include <doctest/doctest.h>
 
+#include "certs/pem.h"
 #include "tests/support/test_ca.h"
 #include "zt/unique_fd.h"
 
@@ -127,6 +128,57 @@ TEST_CASE("certs: issuer mode issues ahead of need and publishes a verified cert
     CHECK(*verified == who);
     CHECK(f.store->stats().issued_total == 1);
     CHECK(f.store->stats().earliest_expiry_unix == ck->not_after_unix());
+}
+
+TEST_CASE("certs: the local CA checks later leaves as leaves only once its chain verified") {
+    FakeClock clock;
+    int64_t now = clock.unix_seconds();
+    auto ca = zt::certs::LocalCa::create("cluster.local", now);
+    REQUIRE(ca);
+    auto copy = [](const zt::certs::LocalCa& from, const std::string& root_pem) {
+        return zt::certs::LocalCa::load(from.cert_pem(), from.key_pem(), root_pem);
+    };
+    auto same = copy(*ca, ca->root_pem());
+    REQUIRE(same);
+    zt::certs::LocalCaIssuer issuer(std::move(same).value(), kDay);
+    // Every leaf, the first (fully checked) and the later ones (leaf checks only), is one a peer
+    // accepts in either role.
+    for (const char* who :
+         {"spiffe://cluster.local/ns/a/sa/one", "spiffe://cluster.local/ns/b/sa/two",
+          "spiffe://cluster.local/ns/c/sa/three"}) {
+        auto ck = issuer.issue(id(who), now);
+        REQUIRE(ck);
+        CHECK((*ck)->identity() == id(who));
+        for (auto role : {zt::certs::PeerRole::server, zt::certs::PeerRole::client}) {
+            auto verified = zt::certs::verify_svid(
+                    (*ck)->roots(), std::span<X509* const>(std::vector<X509*>{(*ck)->leaf()}), role,
+                    now);
+            REQUIRE(verified);
+            CHECK(*verified == id(who));
+        }
+    }
+    // A CA whose certificate does not chain to the roots it hands out never earns the shortcut:
+    // every issue is refused, not only the first.
+    auto other = zt::certs::LocalCa::create("cluster.local", now);
+    REQUIRE(other);
+    auto mismatched = copy(*ca, other->root_pem());
+    REQUIRE(mismatched);
+    zt::certs::LocalCaIssuer wrong(std::move(mismatched).value(), kDay);
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        auto refused = wrong.issue(id("spiffe://cluster.local/ns/a/sa/one"), now);
+        REQUIRE_FALSE(refused);
+        CHECK(refused.error().code == Errc::cert_unknown_ca);
+    }
+    // The leaf-only check still refuses a leaf outside its validity window.
+    auto first = issuer.issue(id("spiffe://cluster.local/ns/a/sa/one"), now);
+    REQUIRE(first);
+    auto key_pem = zt::certs::private_key_to_pem((*first)->private_key());
+    REQUIRE(key_pem);
+    auto late = CertifiedKey::make(id("spiffe://cluster.local/ns/a/sa/one"), (*first)->chain_pem(),
+                                   *key_pem, (*first)->roots_ptr(), now + 2 * kDay,
+                                   CertifiedKey::ChainCheck::issued_by_verified_ca);
+    REQUIRE_FALSE(late);
+    CHECK(late.error().code == Errc::cert_expired);
 }
 
 TEST_CASE("certs: a certificate is renewed at half-life and the old one stays usable") {
