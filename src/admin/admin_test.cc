@@ -612,8 +612,12 @@ TEST_CASE("admin: out of descriptors, the spare one still lets a probe in; then 
 TEST_CASE("admin: /pods answers GET with the provider's JSON, 405 otherwise, 503 without one") {
     LogLevels levels(zt::log::Filter(zt::log::Level::info));
     AdminHooks hooks;
-    hooks.pods = [] {
-        return std::string("{\"config\":{\"generation\":1,\"sha256\":\"ab\"},\"pods\":[]}\n");
+    hooks.pods = [](const std::vector<std::string>& only) {
+        std::string listed;
+        for (const std::string& uid : only) {
+            listed += (listed.empty() ? "\"" : ",\"") + uid + "\"";
+        }
+        return "{\"config\":{\"generation\":1,\"sha256\":\"ab\"},\"pods\":[" + listed + "]}\n";
     };
     AdminHandler handler(std::move(hooks), levels);
     auto server = HttpServer::listen("127.0.0.1:0", {}, handler);
@@ -624,6 +628,11 @@ TEST_CASE("admin: /pods answers GET with the provider's JSON, 405 otherwise, 503
         CHECK(pods.status == 200);
         CHECK(pods.header("content-type") == "application/json");
         CHECK(pods.body == "{\"config\":{\"generation\":1,\"sha256\":\"ab\"},\"pods\":[]}\n");
+        // `pod=` keys reach the provider decoded; a bad one is refused before it is asked.
+        CHECK(http_exchange((*server)->port(), get("/pods?pod=c1%2F%2FPod%2Fns%2Fa&pod=b")).body ==
+              "{\"config\":{\"generation\":1,\"sha256\":\"ab\"},\"pods\":[\"c1//Pod/ns/a\","
+              "\"b\"]}\n");
+        CHECK(http_exchange((*server)->port(), get("/pods?pod=")).status == 400);
         CHECK(http_exchange((*server)->port(), post("/pods")).status == 405);
         CHECK(http_exchange((*server)->port(), get("/")).body.find("/pods") != std::string::npos);
     }
@@ -704,7 +713,7 @@ TEST_CASE("admin: GET /pods?wait= is held until the workers answered for that co
     progress.published = 1;
     progress.reload_attempts = 1;
     AdminHooks hooks;
-    hooks.pods = [&] {
+    hooks.pods = [&](const std::vector<std::string>&) {
         std::lock_guard lock(mutex);
         return "{\"generation\":" + std::to_string(progress.generations.back().first) + "}";
     };

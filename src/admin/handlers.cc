@@ -68,7 +68,7 @@ HttpResponse AdminHandler::handle(const HttpRequest& request) {
         }
         HttpResponse response;
         response.content_type = "application/json";
-        response.body = hooks_.pods();
+        response.body = hooks_.pods(query.pods);
         return response;
     }
     if (path == "/logging") {

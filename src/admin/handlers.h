@@ -27,7 +27,7 @@ struct AdminHooks {
     std::function<std::string()> config_dump;
     // pods returns the `/pods` JSON text (per pod: listeners open on every worker, for which
     // config content). Empty: 503.
-    std::function<std::string()> pods;
+    std::function<std::string(const std::vector<std::string>& only)> pods;
     // pods_progress says how far config and workers are, for `GET /pods?wait=<sha256>`
     // (pods_wait.h). Empty: the wait form answers at once, as the plain form.
     std::function<PodsProgress()> pods_progress;

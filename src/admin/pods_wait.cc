@@ -47,6 +47,14 @@ PodsWaitQuery parse_pods_wait(std::string_view query) {
             } else {
                 parsed.timeout_ms = ms;
             }
+        } else if (key == "pod") {
+            if (value.empty()) {
+                parsed.error = "pod: expected a pod's uid";
+            } else if (parsed.pods.size() >= kPodsFilterMax) {
+                parsed.error = "pod: at most " + std::to_string(kPodsFilterMax) + " pods";
+            } else {
+                parsed.pods.push_back(value);
+            }
         }
     }
     return parsed;

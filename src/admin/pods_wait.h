@@ -24,17 +24,23 @@ namespace zt::admin {
 // kPodsWaitDefaultMs is the hold without `timeout_ms`; kPodsWaitMaxMs the longest accepted.
 constexpr int64_t kPodsWaitDefaultMs = 5000;
 constexpr int64_t kPodsWaitMaxMs = 30000;
+// kPodsFilterMax bounds the `pod=` keys of one request.
+constexpr size_t kPodsFilterMax = 64;
 
 // PodsWaitQuery is the parsed query of `GET /pods`.
 struct PodsWaitQuery {
     bool wait = false;   // `wait` was given: hold until `sha256` is answered for
     std::string sha256;  // 64 lower-case hex digits
     int64_t timeout_ms = kPodsWaitDefaultMs;
+    // pods: from `pod=<uid>` (repeatable): answer for these pods only (empty: every pod). A
+    // caller that follows a few pods asks for just them, so the answer's size does not grow with
+    // the node's pods.
+    std::vector<std::string> pods;
     std::string error;  // non-empty: the query is refused (400) with this reason
 };
 
-// parse_pods_wait reads `wait` and `timeout_ms` from `query` (the part after `?`); other keys
-// are ignored, as the plain form ignores them.
+// parse_pods_wait reads `wait`, `timeout_ms` and `pod` from `query` (the part after `?`); other
+// keys are ignored, as the plain form ignores them.
 PodsWaitQuery parse_pods_wait(std::string_view query);
 
 // PodsProgress is what the control thread knows now.

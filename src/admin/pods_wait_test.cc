@@ -5,6 +5,7 @@
 #include "src/admin/pods_wait.h"
 
 #include <string>
+#include <vector>
 
 #include <doctest/doctest.h>
 
@@ -45,6 +46,21 @@ TEST_CASE("pods wait: the query takes a sha256 and a bounded timeout; other keys
     CHECK_FALSE(parse_pods_wait("wait=" + kA + "&timeout_ms=30001").error.empty());
     CHECK_FALSE(parse_pods_wait("wait=" + kA + "&timeout_ms=5s").error.empty());
     CHECK(parse_pods_wait("wait=" + kA + "&timeout_ms=30000").error.empty());
+}
+
+TEST_CASE("pods wait: `pod` keys name the pods to answer for, percent-decoded and bounded") {
+    CHECK(parse_pods_wait("wait=" + kA).pods.empty());
+    PodsWaitQuery some = parse_pods_wait("pod=c1%2F%2FPod%2Fdefault%2Fa&wait=" + kA + "&pod=b");
+    CHECK(some.error.empty());
+    CHECK(some.pods == std::vector<std::string>{"c1//Pod/default/a", "b"});
+    CHECK(parse_pods_wait("pod=c1//Pod/default/a").pods ==
+          std::vector<std::string>{"c1//Pod/default/a"});
+    CHECK_FALSE(parse_pods_wait("pod=").error.empty());
+    std::string many;
+    for (size_t i = 0; i <= kPodsFilterMax; ++i) {
+        many += "pod=p" + std::to_string(i) + "&";
+    }
+    CHECK_FALSE(parse_pods_wait(many).error.empty());
 }
 
 TEST_CASE("pods wait: over once every worker published for that content or a later one") {

@@ -34,6 +34,28 @@ constexpr size_t kPacketBytes = 4096;
 constexpr size_t kMaxFds = 8;
 constexpr size_t kMaxPodsBody = size_t(16) << 20;
 constexpr int64_t kTickNs = 20 * kNanosPerMilli;
+// kMaxPodsNamed is how many `pod=` keys ztunnel's `/pods` takes in one request
+// (src/admin/pods_wait.h).
+constexpr size_t kMaxPodsNamed = 64;
+
+// query_escape percent-encodes `text` for a query value: unreserved characters and '/' as they
+// are, every other byte as %XX.
+std::string query_escape(std::string_view text) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : text) {
+        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                     c == '-' || c == '.' || c == '_' || c == '~' || c == '/';
+        if (plain) {
+            out += char(c);
+        } else {
+            out += '%';
+            out += kHex[c >> 4];
+            out += kHex[c & 15];
+        }
+    }
+    return out;
+}
 
 namespace zds = istio::workload::zds;
 
@@ -531,6 +553,21 @@ void ZdsClient::maybe_poll() {
         waited_sha_ = sha;
         poll_request_ +=
                 "?wait=" + sha + "&timeout_ms=" + std::to_string(timeout_ns / kNanosPerMilli);
+    }
+    // Only the pods this client follows (the held add, the drains): the answer then stays a
+    // few hundred bytes however many pods the node has. Too many to name: ask for them all.
+    std::vector<std::string> followed;
+    if (state_ == ZdsState::holding && !held_workload_uid_.empty()) {
+        followed.push_back(held_workload_uid_);
+    }
+    for (const auto& [uid, d] : draining_) {
+        followed.push_back(d.workload_uid);
+    }
+    if (followed.size() <= kMaxPodsNamed) {
+        for (const std::string& uid : followed) {
+            poll_request_ += (poll_request_.find('?') == std::string::npos ? "?pod=" : "&pod=") +
+                             query_escape(uid);
+        }
     }
     poll_request_ +=
             " HTTP/1.1\r\nHost: ztunnel\r\nConnection: close\r\nAccept: application/json\r\n\r\n";
