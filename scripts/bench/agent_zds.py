@@ -2,21 +2,25 @@
 """agent_zds.py: the driver of scripts/bench/agent_zds.sh (the ZDS part of `make bench T=agent`).
 
 Run inside node 1's namespace, where the CNI stand-in's control port listens. It is given the
-pods (JSON list of {"uid", "name", "namespace", "serviceAccount", "netns"}) and does three things
-at once:
+pods (JSON list of {"uid", "name", "namespace", "serviceAccount", "netns"}) and adds them twice:
 
-  - a prober thread opens, for every pod, connections from inside the pod's network namespace
-    (setns(2) on the prober thread only) to --target, again and again until one carries an echo
-    back: before the add the pod's redirect rules send it to a 15001 nobody listens on (refused),
-    after it ztunnel takes it over HBONE to the server. The time of the first echo is the pod's
-    "first successful connection";
-  - after a short look that no pod connects before its add, it hands every add to the CNI
-    stand-in at one instant t0 (POST /add-many; the CNI sends them one at a time on its one
-    connection, as istio-cni does: the queue is part of what is measured);
-  - it reads the CNI's acks (their wall-clock times) from GET /state.
+  1. acks: after a short look that no pod connects before its add, it hands every add to the
+     CNI stand-in at one instant t0 (POST /add-many; the CNI sends them one at a time on its one
+     connection, as istio-cni does: the queue is part of what is measured) and reads the CNI's
+     acks (their wall-clock times) from GET /state. Nothing else runs meanwhile;
+  2. first connections: every pod is deleted over ZDS (one at a time, each acked once ztunnel
+     drained it) and all are added again at one instant t1 while a prober thread opens, for
+     every pod, connections from inside the pod's network namespace (setns(2) on the prober
+     thread only) to --target, again and again (10 ms apart per pod) until one carries an echo
+     back: before the add the pod's redirect rules send it to a 15001 nobody listens on
+     (refused), after it ztunnel takes it over HBONE to the server. The time of the first echo is
+     the pod's "first successful connection". The prober's hundreds of attempts a second take
+     most of a core of this 2-core machine, which is why the acks are measured without it (the
+     acks of this round are reported too).
 
-It prints one JSON object: per-pod add -> ack and add -> first connection (ms from t0), the
-CNI's own send -> ack times, errors, and pods never connected within --timeout.
+It prints one JSON object: per-pod add -> ack (ms from t0; and from t1 with the prober running),
+add -> first connection (ms from t1), the CNI's own send -> ack times, errors, and pods never
+connected within --timeout.
 """
 
 import argparse
@@ -146,6 +150,7 @@ def report(args):
     ca = json.load(open(args.ca_result))
     ack = list(zds["ack_ms"].values())
     conn = list(zds["connect_ms"].values())
+    probed = list(zds.get("probed_ack_ms", {}).values())
     service = list(zds["cni_send_to_ack_ms"].values())
     p99_ack = percentile(ack, 99)
     rate = ca["issued"] / ca["seconds"]
@@ -159,9 +164,12 @@ def report(args):
         "istio-cni, `ztunnel-agent` pins the namespaces and writes node 1's file, ztunnel opens "
         "the listeners. `scripts/bench/agent_zds.py` hands every add to the CNI at one instant t0 (the CNI "
         "sends them one at a time on its one connection, waiting for each ack, as istio-cni "
-        "does: the queue is part of the figure) while a prober connects from inside every pod to "
-        "the server on node 2 until an echo comes back over HBONE. "
-        "See `scripts/bench/agent_zds.sh`." % (zds["pods"], zds["pods"]), "",
+        "does: the queue is part of the figure). Then it deletes every pod over ZDS and adds "
+        "them all again at t1 while a prober connects from inside every pod to the server on "
+        "node 2, 10 ms apart per pod, until an echo comes back over HBONE. The prober's "
+        "attempts (hundreds a second, from Python) take most of a core of this 2-core machine, "
+        "so the acks are measured in the first round, without it; the second round's acks are "
+        "listed as well. See `scripts/bench/agent_zds.sh`." % (zds["pods"], zds["pods"]), "",
         "    make bench T=agent-zds      # PODS, SECRET_TTL, CA_SECONDS; T=agent runs both parts",
         "",
         "Run %s; load average (1, 5, 15 min) %s at the start / end (2 vCPU shared with other "
@@ -174,17 +182,19 @@ def report(args):
         "| | p50 | p99 | max |", "|---|---|---|---|",
         "| add (t0) -> ack | %.0f ms | %.0f ms | %.0f ms |" % (
             percentile(ack, 50), p99_ack, max(ack or [float("nan")])),
-        "| add (t0) -> first echo from the pod through ztunnel | %.0f ms | %.0f ms | %.0f ms |" % (
+        "| add (t1) -> ack, with the prober running | %.0f ms | %.0f ms | %.0f ms |" % (
+            percentile(probed, 50), percentile(probed, 99), max(probed or [float("nan")])),
+        "| add (t1) -> first echo from the pod through ztunnel | %.0f ms | %.0f ms | %.0f ms |" % (
             percentile(conn, 50), percentile(conn, 99), max(conn or [float("nan")])),
         "| one request alone: CNI sends it -> its ack | %.0f ms | %.0f ms | %.0f ms |" % (
             percentile(service, 50), percentile(service, 99), max(service or [float("nan")])),
         "",
         "Pods: %d acked, %d NACKed, %d not acked; %d connected, %d never within the window; "
-        "%d connected before their add (must be 0); CNI deadlines missed %d, unprompted "
-        "messages %d." % (
+        "%d connected before their add (must be 0); %d deletes refused; CNI deadlines missed "
+        "%d, unprompted messages %d." % (
             len(ack), len(zds["nacks"]), len(zds["unacked"]), len(conn),
-            len(zds["never_connected"]), len(zds["early"]), zds["timeouts"],
-            zds["violations"]) + (" Control errors: %s." % "; ".join(
+            len(zds["never_connected"]), len(zds["early"]), len(zds.get("delete_errors", [])),
+            zds["timeouts"], zds["violations"]) + (" Control errors: %s." % "; ".join(
                 zds.get("control_errors", [])) if zds.get("control_errors") else ""),
         "", "## CA renewals", "",
         "| | |", "|---|---|",
@@ -317,7 +327,7 @@ def where_time_goes(folder, zds):
     lines = ["## Where the time goes", "",
              "Each add's steps from the logs (CNI, agent, ztunnel; one clock; log times have "
              "microseconds, the agent's own breakdown of a write whole milliseconds), over the "
-             "%d adds whose every step was logged:" % len(steps["send"]), "",
+             "first round's %d adds whose every step was logged:" % len(steps["send"]), "",
              "| step | p50 | p99 |", "|---|---|---|"]
     for key, text in names:
         lines.append("| %s | %.1f ms | %.1f ms |" % (text, percentile(steps[key], 50),
@@ -343,6 +353,15 @@ def where_time_goes(folder, zds):
     return lines
 
 
+def acks_since(control, count):
+    """{uid: ack} of the adds acked after the first `count` acks of the CNI's record."""
+    acks = {}
+    for a in get(control + "/state")["acks"][count:]:
+        if a["kind"] == "add" and a["uid"] not in acks:
+            acks[a["uid"]] = a
+    return acks
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--control", default="http://127.0.0.1:15096")
@@ -360,33 +379,46 @@ def main():
         return report(args)
     pods = json.load(open(args.pods))
     host, port = args.target.rsplit(":", 1)
-    prober = Prober(pods, (host, int(port)))
+    target = (host, int(port))
+
+    # Round 1: the acks, nothing else running once the adds start.
+    look = Prober(pods, target)
+    look_thread = threading.Thread(target=look.run, args=(time.time() + 1.0,))
+    look_thread.start()
+    look_thread.join()  # a second of attempts before the add: none may succeed
+    early = sorted(look.first_ok)
     acks_before = len(get(args.control + "/state")["acks"])
-
-    prober_thread = threading.Thread(target=prober.run, args=(time.time() + args.timeout,))
-    prober_thread.start()
-    time.sleep(1.0)  # the prober's attempts before the add: none may succeed
-    early = sorted(prober.first_ok)
-
     t0 = time.time()
     answers = post(args.control + "/add-many", pods)
+    acks = acks_since(args.control, acks_before)
+
+    # Round 2: every pod deleted (drained, unpinned), then added again under the prober.
+    deletes = [post(args.control + "/del", {"uid": p["uid"]}) for p in pods]
+    prober = Prober(pods, target)
+    prober_thread = threading.Thread(target=prober.run, args=(time.time() + args.timeout,))
+    prober_thread.start()
+    time.sleep(0.5)  # deleted pods: none may connect before their new add
+    early += sorted(prober.first_ok)
+    acks_before = len(get(args.control + "/state")["acks"])
+    t1 = time.time()
+    answers += post(args.control + "/add-many", pods)
     prober_thread.join()
     prober.stop.set()
+    probed_acks = acks_since(args.control, acks_before)
 
     state = get(args.control + "/state")
-    acks = {}
-    for a in state["acks"][acks_before:]:
-        if a["kind"] == "add" and a["uid"] not in acks:
-            acks[a["uid"]] = a
     result = {
         "t0": t0,
         "pods": len(pods),
         "early": early,
         "ack_ms": {u: (a["time"] - t0) * 1000 for u, a in acks.items()},
         "cni_send_to_ack_ms": {u: a["ms"] for u, a in acks.items()},
-        "nacks": {u: a["error"] for u, a in acks.items() if a["error"]},
-        "unacked": [p["uid"] for p in pods if p["uid"] not in acks],
-        "connect_ms": {u: (t - t0) * 1000 for u, t in prober.first_ok.items()},
+        "nacks": {u: a["error"] for u, a in list(acks.items()) + list(probed_acks.items())
+                  if a["error"]},
+        "unacked": [p["uid"] for p in pods if p["uid"] not in acks or p["uid"] not in probed_acks],
+        "delete_errors": sorted({d.get("error", "") for d in deletes} - {""}),
+        "probed_ack_ms": {u: (a["time"] - t1) * 1000 for u, a in probed_acks.items()},
+        "connect_ms": {u: (t - t1) * 1000 for u, t in prober.first_ok.items()},
         "never_connected": [p["uid"] for p in pods if p["uid"] not in prober.first_ok],
         "attempts": prober.attempts,
         "control_errors": sorted({a.get("error", "") for a in answers} - {""}),

@@ -12,7 +12,8 @@
 #      every second, more than it can do): issued certificates counted over CA_SECONDS (20) from
 #      the agent's ztunnel_agent_ca_requests_total, and the CPU of the agent and of the CA.
 # Writes the "ZDS and CA" section of OUT (docs/bench/agent.md; other PODS: build/bench/agent.md),
-# keeping the first part's text. Logs stay in build/bench/agent-zds-logs/. Needs root (77).
+# keeping the first part's text. Logs stay in build/bench/agent-zds-logs/. PERF_OUT=FILE also
+# records ztunnel and the agent with perf(1) during the first round. Needs root (77).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -115,9 +116,17 @@ done
 mesh_wait_ready 2 || mesh_fail "node 2 not ready"
 
 echo "agent_zds: adding $PODS pods at once"
+if [ -n "${PERF_OUT:-}" ]; then
+    # Where the CPU of an add goes: node 1's ztunnel and the agent, call graphs, for the look
+    # before the adds and the first round (about 1.5 s).
+    perf record --call-graph dwarf,16384 -F 1999 -p "$MESH_ZT1_PID,$ZDS_AGENT_PID" \
+        -o "$PERF_OUT" -- sleep 2.5 >/dev/null 2>&1 &
+    PERF_PID=$!
+fi
 zt_in "$NODE1" /usr/bin/python3 scripts/bench/agent_zds.py --pods "$MESH_WORK/bench-pods.json" \
     --target 198.18.2.2:8080 --timeout 60 >"$MESH_WORK/zds-result.json" ||
     mesh_fail "driver: $(tail -5 "$MESH_WORK/zds-result.json")"
+[ -n "${PERF_PID:-}" ] && wait "$PERF_PID"
 kill "$ZDS_AGENT_PID"
 wait "$ZDS_AGENT_PID" || mesh_fail "ZDS agent did not exit 0 on SIGTERM"
 
