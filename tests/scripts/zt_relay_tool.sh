@@ -16,7 +16,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A one-shot echo backend on a kernel-chosen port; prints the port first.
+# An echo backend (reverses what it read) on a kernel-chosen port, left in echo_port. It runs
+# in this shell, not in a $(...) subshell, so its pid reaches `pids` and the trap ends it.
 start_echo() {
     local host=$1 family=$2
     "$py" -u -c "
@@ -35,13 +36,13 @@ while True:
 " >"$work/echo-$family" &
     pids+=($!)
     for _ in $(seq 50); do [ -s "$work/echo-$family" ] && break; sleep 0.1; done
-    head -n1 "$work/echo-$family"
+    echo_port=$(head -n1 "$work/echo-$family")
 }
 
 check_family() {
     local host=$1 bracketed=$2 family=$3
-    local backend_port
-    backend_port=$(start_echo "$host" "$family")
+    start_echo "$host" "$family"
+    local backend_port=$echo_port
     "$relay" --listen "$bracketed:0" --target "$bracketed:$backend_port" --workers 2 \
         >"$work/relay-$family.out" 2>"$work/relay-$family.err" &
     local relay_pid=$!
