@@ -172,8 +172,8 @@ def report(args):
         "listed as well. See `scripts/bench/agent_zds.sh`." % (zds["pods"], zds["pods"]), "",
         "    make bench T=agent-zds      # PODS, SECRET_TTL, CA_SECONDS; T=agent runs both parts",
         "",
-        "Run %s; load average (1, 5, 15 min) %s at the start / end (2 vCPU shared with other "
-        "helpers' builds and a soak test: figures are pessimistic)." % (args.when, args.load), "",
+        "Run %s; load average (1, 5, 15 min) %s at the start / end (a 2-vCPU VM shared with "
+        "whatever else runs on it: compare runs by their load)." % (args.when, args.load), "",
         "## Goals", "",
         "| goal | measured | met |", "|---|---|---|",
         "| p99 add -> ack <= 300 ms (%d pods at once) | %.0f ms | %s |" % (
