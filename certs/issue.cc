@@ -395,8 +395,13 @@ Result<Issued> LocalCa::sign_csr(std::string_view csr_pem, const Identity& id, i
     if (uris->size() != 1 || (*uris)[0] != id.to_string()) {
         return fail(Errc::identity_mismatch);
     }
+    return sign_leaf(pubkey.get(), id, now_unix, ttl_seconds);
+}
+
+Result<Issued> LocalCa::sign_leaf(EVP_PKEY* subject_key, const Identity& id, int64_t now_unix,
+                                  int64_t ttl_seconds) const {
     auto leaf =
-            sign_cert(leaf_spec(id, now_unix, ttl_seconds), pubkey.get(), cert_.get(), key_.get());
+            sign_cert(leaf_spec(id, now_unix, ttl_seconds), subject_key, cert_.get(), key_.get());
     if (!leaf) {
         return fail(leaf.error());
     }
@@ -420,19 +425,10 @@ Result<Issued> LocalCa::issue(const Identity& id, int64_t now_unix, int64_t ttl_
     }
     // The key was made here, so the leaf is signed over it directly: a CSR would cost a
     // signature and its verification (a third of an issue) to prove what this function knows.
-    auto leaf =
-            sign_cert(leaf_spec(id, now_unix, ttl_seconds), key->get(), cert_.get(), key_.get());
-    if (!leaf) {
-        return fail(leaf.error());
+    auto issued = sign_leaf(key->get(), id, now_unix, ttl_seconds);
+    if (issued) {
+        issued->key = std::move(key).value();
     }
-    auto leaf_pem = cert_to_pem(leaf->get());
-    if (!leaf_pem) {
-        return issue_error();
-    }
-    Issued issued;
-    issued.leaf = std::move(leaf).value();
-    issued.chain_pem = std::move(leaf_pem).value() + intermediates_pem_;
-    issued.key = std::move(key).value();
     return issued;
 }
 

@@ -113,8 +113,8 @@ public:
     Result<Issued> sign_csr(std::string_view csr_pem, const Identity& id, int64_t now_unix,
                             int64_t ttl_seconds) const;
 
-    // issue makes a new P-256 key and a CSR for `id` and signs it, exactly the path a remote CA
-    // would take. The result owns the key.
+    // issue makes a new P-256 key and signs a leaf for `id` over it (the profile and checks of
+    // `sign_csr`, without a CSR: the key is made here). The result owns the key.
     Result<Issued> issue(const Identity& id, int64_t now_unix, int64_t ttl_seconds) const;
 
     // cert returns the CA certificate (borrowed; lives as long as this `LocalCa`).
@@ -138,6 +138,11 @@ public:
 
 private:
     LocalCa() = default;
+
+    // sign_leaf signs the leaf for `id` over `subject_key` (a public key is enough) and returns
+    // it with the chain to send: the common end of `sign_csr` and `issue`.
+    Result<Issued> sign_leaf(EVP_PKEY* subject_key, const Identity& id, int64_t now_unix,
+                             int64_t ttl_seconds) const;
 
     X509Ptr cert_;
     KeyPtr key_;
