@@ -3,7 +3,8 @@
 # A pod whose network namespace does not exist is reported by readiness and does not stop the
 # others; removing a pod from the file drains it at once (its open connection ends, its
 # listeners close, so new connections from it fail); adding it back gives it listeners
-# within a second and traffic flows again.
+# within a second and traffic flows again; its sandbox recreated under the same path (the file
+# untouched) gets listeners in the new namespace within a tick.
 # timeout: 120
 set -euo pipefail
 . "$(dirname "$0")/lib/mesh.sh"
@@ -58,4 +59,23 @@ out=$(mesh_xfer 1 client2 198.18.2.2:8080 65536) || mesh_fail "re-added client2:
 sleep 0.3
 after=$(grep -c 'src.identity="spiffe://cluster.local/ns/default/sa/client2"' "$MESH_WORK/zt2.log" || true)
 [ "$after" -gt "$before" ] || mesh_fail "re-added client2 did not use HBONE"
+
+# 4. client2's sandbox recreated under the same path, the file untouched: each worker's tick sees
+# the path name another namespace, drains the old one and listens in the new one.
+reloads_before=$(grep -c 'config applied' "$MESH_WORK/zt1.log" || true)
+ups_before=$(ups)
+ip -n "$(zt_ns_node 1)" link del zp3 || mesh_fail "old sandbox's veth"
+ip netns del "$(zt_ns_pod 1 client2)" || mesh_fail "old sandbox"
+zt_pod_create 1 client2 3 || mesh_fail "new sandbox"
+"$here_mesh/scripts/redirect-inpod.sh" "$(zt_ns_pod 1 client2)" >/dev/null || mesh_fail "redirect"
+timeout 5 bash -c "until [ \$(grep -c 'pod listeners up.*client2' '$MESH_WORK/zt1.log') -gt $ups_before ]; do sleep 0.05; done" ||
+    mesh_fail "no listeners in client2's new namespace"
+[ "$(grep -c 'config applied' "$MESH_WORK/zt1.log" || true)" = "$reloads_before" ] ||
+    mesh_fail "the config was reloaded meanwhile: the test would not show the tick's check"
+mesh_wait_ready 1 || mesh_fail "not ready after the sandbox came back"
+before=$after
+out=$(mesh_xfer 1 client2 198.18.2.2:8080 65536) || mesh_fail "client2 in its new namespace: $out"
+sleep 0.3
+after=$(grep -c 'src.identity="spiffe://cluster.local/ns/default/sa/client2"' "$MESH_WORK/zt2.log" || true)
+[ "$after" -gt "$before" ] || mesh_fail "client2's new namespace did not use HBONE"
 echo "pod lifecycle: ok"
