@@ -6,7 +6,8 @@
 #   config       parse + index of a 10,000-workload file (build/bench/config.txt)
 #   hbone        end to end in the two-node netns mesh (scripts/e2e/lib/mesh.sh): direct pod to
 #                pod, through both ztunnels over HBONE, and through our client ztunnel into
-#                nghttpx standing in for the remote ztunnel; scripts/bench/hbone.py writes the
+#                nghttpx standing in for the remote ztunnel, and through a python waypoint
+#                (CPU per connection on both ztunnels); scripts/bench/hbone.py writes the
 #                "End to end" section of docs/bench/hbone.md and docs/bench/hbone.png
 #   dns          DNS answered locally and forwarded: our proxy against dnsmasq as a forwarder
 #                (scripts/bench/dns.sh writes docs/bench/dns.md)
@@ -20,7 +21,8 @@
 #                once (scripts/e2e/load_short_conns.sh; `make test` runs 64 at once): pass or fail,
 #                and the time they took
 # Environment: RUNS (3), DURATION (5 s), the knobs listed in scripts/bench/relay.py, and PARTS
-# (hbone only: a comma list of iperf,pingpong,connrate,idle; a partial run leaves docs alone).
+# (hbone only: a comma list of iperf,pingpong,connrate,idle,handshake,waypoint; a partial run
+# leaves docs alone and writes build/bench/hbone-partial.json).
 # Needs root (it makes a namespace); exits 77 when not root.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
