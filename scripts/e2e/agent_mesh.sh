@@ -330,7 +330,19 @@ from_ca 1 prompt
 [ "$(waits certificate_timed_out)" = 0 ] || mesh_fail "a certificate wait timed out"
 tail -n +"$((lines + 1))" "$MESH_WORK/zt1.log" | grep 'no certificate' &&
     mesh_fail "a connection of prompt was refused for want of its certificate"
+# For the record, on each process's own clock: the agent's write (its log line follows the
+# rename), ztunnel's load of the file, and the end of the connection that waited for it.
+stamp() { # FILE PATTERN: the epoch of the first matching log line, or empty
+    local line
+    line=$(grep -m1 -E "$2" "$1" || true)
+    [ -n "$line" ] && epoch "$(echo "$line" | cut -f1)" || true
+}
+issued_at=$(stamp "$MESH_WORK/agent1.log" "certificate issued.*sa/prompt\"")
+loaded_at=$(stamp "$MESH_WORK/zt1.log" "certificate available.*sa/prompt\"")
+done_at=$(stamp "$MESH_WORK/zt1.log" "connection complete.*src.workload=\"prompt\"")
 echo "[${SECONDS}s] prompt: first connection waited for its certificate: $(cat "$MESH_WORK/prompt.out")"
+awk -v i="$issued_at" -v l="$loaded_at" -v d="$done_at" 'BEGIN { if (i != "" && l != "" && d != "")
+    printf "  prompt: agent wrote the certificate -> ztunnel loaded it %.3f s -> connection done %.3f s\n", l - i, d - l }'
 r=$(cni POST /del '{"uid": "uid-prompt"}')
 expect_ack "$r" "del prompt"
 xds POST /push '{"type": "address", "removed": ["c1//Pod/default/prompt"]}' >/dev/null || mesh_fail "push removal"
