@@ -137,6 +137,10 @@ std::shared_ptr<const CertifiedKey> CertStore::want(const Identity& id) {
     if (inserted) {
         it->second = std::make_unique<Entry>();
         it->second->due_mono_ns = clock_.monotonic_ns();
+        if (!issuer_ && !file_roots_) {
+            // Its certificate needs the roots too: they are looked for on this tick as well.
+            roots_due_mono_ns_ = std::min(roots_due_mono_ns_, it->second->due_mono_ns);
+        }
     }
     return it->second->current;
 }
@@ -209,11 +213,22 @@ void CertStore::count_refusal(Errc code) {
     stats_.refusals_by_reason[code] += 1;
 }
 
+int64_t CertStore::poll_interval_ns(const Entry& entry) const {
+    bool missing = entry.current == nullptr && !entry.retrying_not_yet_valid;
+    return (missing ? options_.missing_poll_interval_ms : options_.file_poll_interval_ms) *
+           kNanosPerMilli;
+}
+
 void CertStore::tick_roots(int64_t now_mono, int64_t now_unix) {
     if (now_mono < roots_due_mono_ns_ && !roots_forced_) {
         return;
     }
-    roots_due_mono_ns_ = now_mono + options_.file_poll_interval_ms * kNanosPerMilli;
+    // Without roots no identity can have a certificate: while one is wanted they are looked for
+    // as often as its own files.
+    bool missing = !file_roots_ && !entries_.empty();
+    roots_due_mono_ns_ = now_mono + (missing ? options_.missing_poll_interval_ms
+                                             : options_.file_poll_interval_ms) *
+                                            kNanosPerMilli;
     std::string path = cert_dir_ + "/root-cert.pem";
     FileStamp stamp = FileStamp::of(path);
     if (stamp == *roots_stamp_ && !roots_forced_) {
@@ -239,6 +254,7 @@ void CertStore::tick_roots(int64_t now_mono, int64_t now_unix) {
         return;
     }
     file_roots_ = std::move(bundle).value();
+    roots_due_mono_ns_ = now_mono + options_.file_poll_interval_ms * kNanosPerMilli;
     log::info(
             kLogTarget, "loaded root certificates",
             {log::Field::str("path", path), log::Field::num("roots", file_roots_->roots().size())});
@@ -324,7 +340,7 @@ void CertStore::apply(const Identity& id, Entry& entry,
                     now_mono + std::max(refresh_ns, options_.min_refresh_ms * kNanosPerMilli);
         } else {
             stats_.files_loaded_total += 1;
-            entry.due_mono_ns = now_mono + options_.file_poll_interval_ms * kNanosPerMilli;
+            entry.due_mono_ns = now_mono + poll_interval_ns(entry);
         }
         log::info(kLogTarget, rotated ? "certificate renewed" : "certificate available",
                   {log::Field::str("identity", name),
@@ -352,7 +368,12 @@ void CertStore::apply(const Identity& id, Entry& entry,
                    log::Field::num("failures", entry.failures)});
         return;
     }
-    entry.due_mono_ns = now_mono + options_.file_poll_interval_ms * kNanosPerMilli;
+    // Files refused only as not yet valid are read again every poll anyway (below); other
+    // failures leave an identity without a certificate looked for sooner.
+    bool keep_poll = entry.current != nullptr || code == Errc::cert_not_yet_valid;
+    entry.due_mono_ns = now_mono + (keep_poll ? options_.file_poll_interval_ms
+                                              : options_.missing_poll_interval_ms) *
+                                           kNanosPerMilli;
     if (code == Errc::cert_not_yet_valid) {
         // The CA's clock runs ahead of ours: the same files become valid by themselves, so they
         // are read again at every poll (not only when they change) until they are.
@@ -411,7 +432,7 @@ void CertStore::tick() {
             bool unchanged = false;
             auto result = attempt(id, *entry, now_unix, unchanged);
             if (unchanged) {
-                entry->due_mono_ns = now_mono + options_.file_poll_interval_ms * kNanosPerMilli;
+                entry->due_mono_ns = now_mono + poll_interval_ns(*entry);
             } else {
                 apply(id, *entry, std::move(result), now_mono, now_unix);
             }

@@ -10,7 +10,10 @@
 //    still-valid certificate stays in use.
 //  - File mode (`--cert-dir`, docs/contract.md §4): a control agent writes `DIR/root-cert.pem` and
 //    `DIR/<ns>/<sa>/{cert-chain.pem,key.pem}`. Each `tick` stats the files (every
-//    `file_poll_interval_ms`); a change is loaded for new handshakes at once. A certificate filed
+//    `file_poll_interval_ms`; every `missing_poll_interval_ms` for an identity that is wanted
+//    and has no certificate yet, and for the roots while there are none, so a new pod's first
+//    certificate is picked up soon after the agent wrote it); a change is loaded for new
+//    handshakes at once. A certificate filed
 //    under another identity, an expired one, a key that does not match or a chain that does not
 //    verify is refused and logged, and the last good one stays in use; one refused only as not
 //    yet valid (the CA's clock ahead of ours) is read again at every poll until it is valid. A
@@ -89,6 +92,12 @@ struct StoreOptions {
     int64_t backoff_max_ms = 150'000;
     uint32_t backoff_jitter_percent = 20;
     int64_t file_poll_interval_ms = 1000;
+    // missing_poll_interval_ms is the file-mode poll of an identity without a certificate (never
+    // had one, or refused; not one refused only as not yet valid, re-read every
+    // `file_poll_interval_ms`) and of a missing root bundle while an identity is wanted: a new
+    // pod's connections wait for its first certificate (src/proxy/workload_wait.h), so it is
+    // looked for more often; a look is two stats, the files are read only when they changed.
+    int64_t missing_poll_interval_ms = 100;
     // min_refresh_ms floors the time to the next attempt after a success, so a certificate whose
     // half-life is already past (notBefore in the future, a tiny TTL) cannot make `tick` spin.
     int64_t min_refresh_ms = 1000;
@@ -170,6 +179,8 @@ private:
     void apply(const Identity& id, Entry& entry, Result<std::shared_ptr<const CertifiedKey>> result,
                int64_t now_mono, int64_t now_unix);
     void tick_roots(int64_t now_mono, int64_t now_unix);
+    // poll_interval_ns is how soon file mode looks at `entry`'s files again.
+    int64_t poll_interval_ns(const Entry& entry) const;
 
     const Clock& clock_;
     StoreOptions options_;

@@ -675,3 +675,62 @@ TEST_CASE("certs: a file-mode certificate refused as not yet valid is retried un
     CHECK(store->state(who).first == CertState::available);
     CHECK(zt::certs::serial_decimal(ck->leaf()) == zt::certs::serial_decimal(early.cert.get()));
 }
+
+TEST_CASE("certs: file mode looks for a wanted identity's missing files every 100 ms") {
+    TempDir dir;
+    FakeClock clock(zt::unix_ns());
+    TestCa ca = TestCa::root("cluster.local", clock.unix_seconds());
+    auto who = id("spiffe://cluster.local/ns/default/sa/app");
+    auto store = CertStore::with_files(dir.path.string(), clock);
+    auto due_in_ms = [&] {
+        return (store->next_due_mono_ns() - clock.monotonic_ns()) / zt::kNanosPerMilli;
+    };
+    // Nothing wanted: the (missing) roots are looked for once a second.
+    store->tick();
+    CHECK(due_in_ms() == 1000);
+
+    // Wanted: due at once, then every 100 ms while neither the roots nor its files exist.
+    store->want(who);
+    CHECK(due_in_ms() == 0);
+    store->tick();
+    CHECK(store->state(who).first == CertState::initializing);
+    CHECK(due_in_ms() == 100);
+
+    // The agent writes the roots and the certificate: the next look, 100 ms on, publishes it.
+    dir.write("root-cert.pem", ca.root_pem());
+    auto leaf = ca.issue_leaf(who.to_string());
+    dir.write("default/app/cert-chain.pem", leaf.chain_pem);
+    dir.write("default/app/key.pem", leaf.key_pem);
+    clock.advance_ns(99 * zt::kNanosPerMilli);
+    CHECK(store->next_due_mono_ns() > clock.monotonic_ns());
+    clock.advance_ns(1 * zt::kNanosPerMilli);
+    store->tick();
+    REQUIRE(store->get(who) != nullptr);
+    CHECK(store->stats().files_loaded_total == 1);
+    // With a certificate (and roots), once a second again.
+    CHECK(due_in_ms() == 1000);
+
+    // A second identity whose files are refused (filed under another identity) is looked for
+    // every 100 ms too; a corrected file is picked up at the next look. The first stays at 1 s.
+    auto api = id("spiffe://cluster.local/ns/default/sa/api");
+    auto wrong = ca.issue_leaf("spiffe://cluster.local/ns/default/sa/other");
+    dir.write("default/api/cert-chain.pem", wrong.chain_pem);
+    dir.write("default/api/key.pem", wrong.key_pem);
+    store->want(api);
+    store->tick();
+    CHECK(store->state(api).first == CertState::unavailable);
+    CHECK(due_in_ms() == 100);
+    clock.advance_ns(100 * zt::kNanosPerMilli);
+    store->tick();  // unchanged files: only looked at
+    CHECK(due_in_ms() == 100);
+    CHECK(store->stats().files_refused_total == 1);
+    auto right = ca.issue_leaf(api.to_string());
+    dir.write("default/api/cert-chain.pem", right.chain_pem);
+    dir.write("default/api/key.pem", right.key_pem);
+    clock.advance_ns(100 * zt::kNanosPerMilli);
+    store->tick();
+    REQUIRE(store->get(api) != nullptr);
+    CHECK(store->stats().files_loaded_total == 2);
+    // Both have certificates: the earliest look is the first identity's, 1 s after its load.
+    CHECK(due_in_ms() == 800);
+}

@@ -416,7 +416,8 @@ void App::track_identities() {
 }
 
 // certificate_work runs the store's due work and republishes the TLS contexts when a
-// certificate appeared, was renewed or rotated.
+// certificate appeared, was renewed or rotated, then wakes the workers: a new pod's connections
+// may be waiting for its first certificate (src/proxy/workload_wait.h).
 void App::certificate_work() {
     if (monotonic_ns() >= cert_store->next_due_mono_ns()) {
         cert_store->tick();
@@ -425,6 +426,9 @@ void App::certificate_work() {
     auto next = proxy::TlsContexts::rebuild(current, *cert_store, local_identities);
     if (next != current) {
         tls_store.store(std::move(next));
+        for (auto& worker : workers) {
+            worker->wake();
+        }
     }
     export_store_counters();
 }

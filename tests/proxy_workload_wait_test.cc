@@ -58,11 +58,11 @@ std::string config(std::initializer_list<std::string_view> workloads, const std:
 }
 
 struct Nodes {
-    Nodes() {
+    explicit Nodes(const zt::proxy::WorkerOptions& options = {}) {
         sockets.add_pod(kClientUid, kClientIp);
         sockets.add_pod(kServerUid, kServerIp);
-        client = std::make_unique<zt::test::ProxyNode>(sockets, pki);
-        server = std::make_unique<zt::test::ProxyNode>(sockets, pki);
+        client = std::make_unique<zt::test::ProxyNode>(sockets, pki, options);
+        server = std::make_unique<zt::test::ProxyNode>(sockets, pki, options);
     }
 
     // connect opens an application connection in the client pod to the echo app, as the pod's
@@ -188,4 +188,132 @@ TEST_CASE("workload_wait: a workload that never arrives fails the connection aft
     CHECK(metric_sum(metrics, "ztunnel_connections_refused_total",
                      {"reason=\"local_workload_timeout\""}) == 1);
     CHECK(metric_sum(metrics, "istio_tcp_connections_opened_total") == 0);
+}
+
+namespace {
+
+const std::string kClientIdentity = "spiffe://cluster.local/ns/default/sa/client";
+const std::string kServerIdentity = "spiffe://cluster.local/ns/default/sa/server";
+
+// publish_later publishes `identity`'s certificate on `node` after `delay_ms` on another thread,
+// as the control thread does once the agent's file was read.
+std::thread publish_later(zt::test::ProxyNode& node, std::string identity, int delay_ms) {
+    return std::thread([&node, identity = std::move(identity), delay_ms] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+        node.publish_certificates({identity});
+    });
+}
+
+}  // namespace
+
+// long_wait makes the wait far longer than the test client's 10 s timeouts: a connection that
+// succeeds was handed on when the certificate was published (the worker's wake-up), not when the
+// wait's timer ended it.
+zt::proxy::WorkerOptions long_wait() {
+    zt::proxy::WorkerOptions options;
+    options.workload_wait_ns = 60 * zt::kNanosPerSecond;
+    return options;
+}
+
+TEST_CASE("workload_wait: an outbound connection waits for its pod's certificate, then succeeds") {
+    Nodes nodes(long_wait());
+    std::string errors;
+    // The client node knows its pod's workload, but the pod's certificate is not there yet (the
+    // agent still asks the CA).
+    REQUIRE_MESSAGE(
+            nodes.client->apply(config({kClientWorkload, kServerWorkload}, kClientUid, "client"),
+                                &errors, /*with_certificates=*/false),
+            errors);
+    REQUIRE_MESSAGE(
+            nodes.server->apply(config({kClientWorkload, kServerWorkload}, kServerUid, "server"),
+                                &errors),
+            errors);
+    REQUIRE(nodes.client->wait_listening(kClientUid));
+    REQUIRE(nodes.server->wait_listening(kServerUid));
+
+    auto connection = nodes.connect();
+    std::thread publisher = publish_later(*nodes.client, kClientIdentity, 1000);
+    std::vector<uint8_t> bytes = pattern(128 << 10, 7);
+    bool exchanged = connection->exchange(bytes);
+    publisher.join();
+    REQUIRE(exchanged);
+    REQUIRE(connection->finish());
+    CHECK(nodes.client->wait_idle());
+    CHECK(nodes.server->wait_idle());
+
+    CHECK_MESSAGE(nodes.log.wait_for({"connection complete", "direction=\"outbound\"",
+                                      "src.workload=\"client\"", "bytes_sent=131072",
+                                      "bytes_recv=131072"}),
+                  nodes.log.dump());
+    CHECK(nodes.log.count({"no certificate for identity"}) == 0);
+    std::string metrics = nodes.client->metrics();
+    CHECK(metric_sum(metrics, "ztunnel_workload_waits_total", {"result=\"found\""}) == 1);
+    CHECK(metric_sum(metrics, "ztunnel_workload_waits_total",
+                     {"result=\"certificate_timed_out\""}) == 0);
+}
+
+TEST_CASE("workload_wait: an inbound HBONE connection waits for the server pod's certificate") {
+    Nodes nodes(long_wait());
+    std::string errors;
+    REQUIRE_MESSAGE(
+            nodes.client->apply(config({kClientWorkload, kServerWorkload}, kClientUid, "client"),
+                                &errors),
+            errors);
+    REQUIRE_MESSAGE(
+            nodes.server->apply(config({kClientWorkload, kServerWorkload}, kServerUid, "server"),
+                                &errors, /*with_certificates=*/false),
+            errors);
+    REQUIRE(nodes.client->wait_listening(kClientUid));
+    REQUIRE(nodes.server->wait_listening(kServerUid));
+
+    auto connection = nodes.connect();
+    std::thread publisher = publish_later(*nodes.server, kServerIdentity, 1000);
+    std::vector<uint8_t> bytes = pattern(64 << 10, 9);
+    bool exchanged = connection->exchange(bytes);
+    publisher.join();
+    REQUIRE(exchanged);
+    REQUIRE(connection->finish());
+    CHECK(nodes.client->wait_idle());
+    CHECK(nodes.server->wait_idle());
+    CHECK_MESSAGE(
+            nodes.log.wait_for({"connection complete", "direction=\"inbound\"",
+                                "dst.workload=\"server\"", "bytes_sent=65536", "bytes_recv=65536"}),
+            nodes.log.dump());
+    CHECK(nodes.log.count({"no certificate for identity"}) == 0);
+    CHECK(metric_sum(nodes.server->metrics(), "ztunnel_workload_waits_total",
+                     {"result=\"found\""}) == 1);
+}
+
+TEST_CASE("workload_wait: a certificate that never comes fails the connection after 5 s") {
+    Nodes nodes;
+    std::string errors;
+    REQUIRE_MESSAGE(
+            nodes.client->apply(config({kClientWorkload, kServerWorkload}, kClientUid, "client"),
+                                &errors, /*with_certificates=*/false),
+            errors);
+    REQUIRE_MESSAGE(
+            nodes.server->apply(config({kClientWorkload, kServerWorkload}, kServerUid, "server"),
+                                &errors),
+            errors);
+    REQUIRE(nodes.client->wait_listening(kClientUid));
+
+    int64_t start = zt::monotonic_ns();
+    auto connection = nodes.connect();
+    std::string end = connection->read_end();
+    int64_t waited_ms = (zt::monotonic_ns() - start) / zt::kNanosPerMilli;
+    CHECK((end == "eof" || end == "reset"));
+    // The timer cannot fire before the 5 s deadline (a lower bound, never an upper one).
+    CHECK(waited_ms >= 5000);
+    CHECK_MESSAGE(
+            nodes.log.wait_for({"direction=\"outbound\"",
+                                "error=\"no certificate for identity " + kClientIdentity + "\""}),
+            nodes.log.dump());
+    std::string metrics = nodes.client->metrics();
+    CHECK(metric_sum(metrics, "ztunnel_workload_waits_total",
+                     {"result=\"certificate_timed_out\""}) == 1);
+    CHECK(metric_sum(metrics, "ztunnel_workload_waits_total", {"result=\"found\""}) == 0);
+    CHECK(metric_sum(metrics, "ztunnel_workload_waits_total", {"result=\"timed_out\""}) == 0);
+    // Nothing reached the server.
+    CHECK(metric_sum(nodes.server->metrics(), "istio_tcp_connections_opened_total") == 0);
+    CHECK(nodes.client->wait_idle());
 }

@@ -18,6 +18,10 @@
 #      byte-exact over HBONE with the pod's identity once xDS publishes the workload a second
 #      later;
 #   3. that pod deleted: acked, drained, its pin and its certificate folder removed;
+#   3b. a pod whose workload xDS knows before the add, added while the CA answers 2 s late (a busy
+#      istiod): its first connection, right after the ack, finds its workload but not yet its
+#      certificate, waits for it (counted as found) and succeeds once the agent wrote it; none
+#      is refused for want of a certificate; then it is deleted as the pod of 3;
 #   4. agent restarts under traffic (long paced transfers and 10 new connections/s from client,
 #      certificates renewed meanwhile): SIGTERM (exit 0), then SIGKILL; while it is down the file
 #      is unchanged and ztunnel serves on; each restarted agent recovers the pods from the CNI's
@@ -296,6 +300,58 @@ zt_pods | jq -e '[.pods[] | select(.uid == "c1//Pod/default/fresh")] | length ==
 listening "$FRESH_NS" 15001 && mesh_fail "fresh's listeners are still open"
 expect_pins uid-client uid-client2
 echo "[${SECONDS}s] pod deleted: ok"
+
+# 3b. prompt: its workload is known before the add, its certificate comes 2 s late.
+zt_pod_create 1 prompt 10 || mesh_fail "pod prompt"
+"$here_mesh/scripts/redirect-inpod.sh" "$(zt_ns_pod 1 prompt)" >/dev/null || mesh_fail "redirect prompt"
+PROMPT_NS=$(zt_ns_pod 1 prompt)
+ca POST /pods "{\"node\": \"node1\", \"identities\": [\"$ID/client\", \"$ID/client2\", \"$ID/prompt\"]}" >/dev/null
+xds POST /push "{\"type\": \"address\", \"resources\": [$(workload prompt node1 198.18.1.10)]}" >/dev/null ||
+    mesh_fail "push prompt"
+deadline=$((SECONDS + 10))
+until jq -e '.workloads[] | select(.uid == "c1//Pod/default/prompt")' "$MESH_WORK/node1.json" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || mesh_fail "the agent did not write prompt's workload"
+    sleep 0.05
+done
+waits() { mesh_metrics 1 | grep "^ztunnel_workload_waits_total{result=\"$1\"}" | awk '{s+=$NF} END {print s+0}'; }
+found_before=$(waits found)
+lines=$(wc -l <"$MESH_WORK/zt1.log")
+ca POST /delay '{"seconds": 2}' >/dev/null || mesh_fail "CA delay"
+r=$(cni POST /add "$(pod_json uid-prompt prompt)")
+expect_ack "$r" "add prompt"
+zt_in "$PROMPT_NS" timeout 30 $PEER client --connect 198.18.2.2:8080 --bytes 65536 --seed 6 \
+    >"$MESH_WORK/prompt.out" 2>&1 || mesh_fail "prompt's first connection failed: $(cat "$MESH_WORK/prompt.out")"
+ca POST /delay '{"seconds": 0}' >/dev/null || mesh_fail "CA delay off"
+from_ca 1 prompt
+# ztunnel's own account: the connection waited (for the certificate: the workload was known),
+# and nothing was refused for want of a certificate.
+[ "$(waits found)" -ge $((found_before + 1)) ] ||
+    mesh_fail "prompt's connection did not wait for its certificate (found $found_before -> $(waits found))"
+[ "$(waits certificate_timed_out)" = 0 ] || mesh_fail "a certificate wait timed out"
+tail -n +"$((lines + 1))" "$MESH_WORK/zt1.log" | grep 'no certificate' &&
+    mesh_fail "a connection of prompt was refused for want of its certificate"
+# For the record, on each process's own clock: the agent's write (its log line follows the
+# rename), ztunnel's load of the file, and the end of the connection that waited for it.
+stamp() { # FILE PATTERN: the epoch of the first matching log line, or empty
+    local line
+    line=$(grep -m1 -E "$2" "$1" || true)
+    [ -n "$line" ] && epoch "$(echo "$line" | cut -f1)" || true
+}
+issued_at=$(stamp "$MESH_WORK/agent1.log" "certificate issued.*sa/prompt\"")
+loaded_at=$(stamp "$MESH_WORK/zt1.log" "certificate available.*sa/prompt\"")
+done_at=$(stamp "$MESH_WORK/zt1.log" "connection complete.*src.workload=\"prompt\"")
+echo "[${SECONDS}s] prompt: first connection waited for its certificate: $(cat "$MESH_WORK/prompt.out")"
+awk -v i="$issued_at" -v l="$loaded_at" -v d="$done_at" 'BEGIN { if (i != "" && l != "" && d != "")
+    printf "  prompt: agent wrote the certificate -> ztunnel loaded it %.3f s -> connection done %.3f s\n", l - i, d - l }'
+r=$(cni POST /del '{"uid": "uid-prompt"}')
+expect_ack "$r" "del prompt"
+xds POST /push '{"type": "address", "removed": ["c1//Pod/default/prompt"]}' >/dev/null || mesh_fail "push removal"
+deadline=$((SECONDS + 10))
+while [ -e "$NETNS_DIR/uid-prompt" ] || [ -e "$MESH_WORK/certs1/default/prompt" ]; do
+    [ "$SECONDS" -lt "$deadline" ] || mesh_fail "prompt not cleaned up: pins '$(pins)', certs $(ls "$MESH_WORK/certs1/default")"
+    sleep 0.1
+done
+expect_pins uid-client uid-client2
 
 # 4. Agent restarts under traffic.
 c0=$(issued client) s0=$(issued server)

@@ -140,6 +140,17 @@ void accept_outbound(WorkerContext& context, Pod& pod, UniqueFd client) {
     // (which must not be sent back through itself) from any other pod of that service account.
     route_options.source_ip = peer.ip;
     Plan plan = plan_outbound(*context.snapshot, *captured->workload, destination, route_options);
+    // A route over HBONE needs the pod's certificate: while it is not published (a new pod whose
+    // agent is still asking the CA) the socket waits for it, as for the workload, up to the same
+    // 5 s (workload_wait.h). The route is planned here anyway, so only sockets that need the
+    // certificate wait; one handed back after the wait is planned again (the snapshot may have
+    // changed). A hostname-only upstream over HBONE waits before its DNS lookup.
+    if (plan.kind == PlanKind::hbone &&
+        pod.waiting.must_wait_for_certificate(context, *captured->workload)) {
+        pod.waiting.park(context, pod, ListenerKind::outbound, std::move(client),
+                         /*needs_certificate=*/true);
+        return;
+    }
     if (plan.resolve_hostname) {
         // A hostname-only upstream: its address first (on-demand DNS), then carry_outbound.
         resolve_outbound(context, pod, std::move(client), *captured->workload, plan, peer,

@@ -53,10 +53,12 @@ void dispatch_accepted(WorkerContext& context, Pod& pod, ListenerKind kind, Uniq
 namespace {
 
 // dispatch hands an accepted socket to the path of its listener, or parks it while the pod's
-// workload is not known yet (workload_wait.h).
+// workload is not known yet, or (inbound HBONE) its certificate is not published yet
+// (workload_wait.h).
 void dispatch(WorkerContext& context, Pod& pod, ListenerKind kind, UniqueFd client) {
-    if (pod.waiting.must_park(context, pod)) {
-        pod.waiting.park(context, pod, kind, std::move(client));
+    if (pod.waiting.must_park(context, pod, kind)) {
+        pod.waiting.park(context, pod, kind, std::move(client),
+                         /*needs_certificate=*/kind == ListenerKind::inbound_hbone);
         return;
     }
     dispatch_accepted(context, pod, kind, std::move(client));

@@ -110,10 +110,14 @@ void Pods::reconcile(bool look_at_namespaces) {
         }
     }
     // Connections that waited for their pod's workload go on once this snapshot has it.
+    resume_waits();
+    recheck_policies();
+}
+
+void Pods::resume_waits() {
     for (auto& [uid, pod] : pods_) {
         pod->waiting.resume();
     }
-    recheck_policies();
 }
 
 bool Pods::open_pod(Pod& pod, int64_t now_ns) {

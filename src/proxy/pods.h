@@ -29,6 +29,11 @@ public:
     // reconcile brings the pods in line with `context.snapshot` (which just changed).
     void reconcile();
 
+    // resume_waits hands on the connections that waited for their pod's workload or
+    // certificate and need wait no longer (workload_wait.h): after a new snapshot (`reconcile`
+    // calls it) and whenever the control thread published new TLS contexts.
+    void resume_waits();
+
     // drain stops accepting: every listener closes and every link sends GOAWAY; open
     // connections go on.
     void drain();

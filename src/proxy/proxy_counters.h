@@ -9,7 +9,8 @@
 //                                                  (the control thread adds the store's own);
 //   ztunnel_h2_glitches_total{kind}                HTTP/2 misbehaviour by a peer, by kind;
 //   ztunnel_workload_waits_total{result}           a connection that waited for its pod's
-//                                                  workload: found, or timed_out;
+//                                                  workload or certificate: found, timed_out,
+//                                                  or certificate_timed_out;
 //   ztunnel_accept_failures_total{error}           a listener's accept that failed;
 //   ztunnel_uring_sq_waits_total                   the ring's submission queue was full;
 //   ztunnel_read_buffers_exhausted_total           a read found no lent buffer free.
@@ -59,8 +60,8 @@ public:
     // "draining" for one accepted while its listener closed).
     void connection_refused(std::string_view reason);
 
-    // workload_wait counts one connection that waited for its pod's workload, by `result`
-    // (`found` or `timed_out`).
+    // workload_wait counts one connection that waited for its pod's workload or certificate, by
+    // `result` (`found`, `timed_out` or `certificate_timed_out`).
     void workload_wait(std::string_view result);
 
     // handshake_failed counts a TLS handshake ended by `cause`, and a certificate refusal when

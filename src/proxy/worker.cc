@@ -1,6 +1,7 @@
 // worker.cc runs one data-plane thread: it creates the ring, the relay engine and the lent read
 // buffers, then loops on completions. The control thread talks to it through atomics and an
-// eventfd (`wake`): each wake-up reconciles the pods with the latest snapshot, starts a drain or
+// eventfd (`wake`): each wake-up reconciles the pods with the latest snapshot (or, when it did not
+// change, hands on the connections that waited for a certificate just published), starts a drain or
 // a forced close, or publishes the pods' status (and says so on the shared status eventfd, which
 // ends a waiting `GET /pods` on the control thread). A one-second tick drives the links' timers and
 // hands freed heap memory back after a large drop in connections. Everything a connection does
@@ -289,6 +290,11 @@ void Worker::Impl::on_wake() {
 void Worker::Impl::reconcile() {
     std::shared_ptr<const state::Snapshot> latest = shared.snapshots->load();
     if (latest == nullptr || latest == context->snapshot) {
+        // The control thread also wakes the workers when it published new TLS contexts: a
+        // connection waiting for its pod's certificate may go on now.
+        if (context->snapshot != nullptr) {
+            pods->resume_waits();
+        }
         publish_status();
         return;
     }

@@ -69,6 +69,10 @@ struct WorkerOptions {
     // first_stream_id is the id of a new outbound link's first HTTP/2 stream (odd). Only tests
     // change it: near 2^31 a link runs out of stream ids after a few tunnels.
     int32_t first_stream_id = 1;
+    // workload_wait_ns is how long a pod's connection waits for the pod's workload and
+    // certificate (workload_wait.h: kWorkloadWaitNs, ztunnel's 5 s). Only tests change it: a
+    // long wait tells a connection the worker's wake-up handed on from one the timer did.
+    int64_t workload_wait_ns = 5 * kNanosPerSecond;
 };
 
 // WorkerShared is what the workers share with the control thread: only immutable data and
@@ -114,7 +118,7 @@ struct PodStatus {
     bool draining = false;  // ztunnel drains, or the pod left the config and its connections end.
     std::string error;      // Why the listeners could not be opened (netns gone, port taken, ...).
     uint32_t connections = 0;
-    uint32_t waiting = 0;                            // Connections waiting for the pod's workload.
+    uint32_t waiting = 0;  // Connections waiting for the pod's workload or certificate.
     std::vector<ConnectionSummary> connection_list;  // Filled by `refresh_status` only.
 };
 
@@ -133,7 +137,7 @@ public:
     // with the ring's error (io_uring refused, ...) so `ztunnel run` can exit with the cause.
     Result<void> start();
 
-    // wake tells the worker that a new snapshot was published.
+    // wake tells the worker that a new snapshot or new TLS contexts were published.
     void wake();
 
     // begin_drain stops accepting: every listener closes; open connections continue.

@@ -1,14 +1,17 @@
-// workload_wait.cc parks the sockets a pod accepted before its workload was known, hands them to
-// their paths when a snapshot brings the workload, and closes those that waited 5 s in vain, as
-// ztunnel's `wait_for_workload` does (workload_wait.h).
+// workload_wait.cc parks the sockets a pod accepted before its workload was known or its
+// certificate published, hands them to their paths when a snapshot brings the workload and the
+// control thread the certificate, and ends those that waited 5 s in vain, as ztunnel's
+// `wait_for_workload` and its wait for the secret manager's fetch do (workload_wait.h).
 
 #include "src/proxy/workload_wait.h"
 
+#include <algorithm>
 #include <string>
 
 #include "src/proxy/pod.h"
 #include "src/proxy/pod_listeners.h"
 #include "src/proxy/sockaddr.h"
+#include "src/proxy/tls_store.h"
 #include "src/proxy/worker_context.h"
 #include "zt/assert.h"
 
@@ -41,19 +44,54 @@ std::string_view to_string(WorkloadWaitState state) {
     return "unknown";
 }
 
-bool WorkloadWait::must_park(const WorkerContext& context, const Pod& pod) const {
-    if (!parked_.empty()) {
+bool certificate_published(const WorkerContext& context, const state::Workload& workload) {
+    if (context.shared.tls == nullptr) {
         return true;
     }
-    return context.snapshot != nullptr && context.snapshot->workload_by_uid(pod.uid()) == nullptr;
+    std::shared_ptr<const TlsContexts> tls = context.shared.tls->load();
+    return tls != nullptr && tls->find(workload.identity(context.options.trust_domain)) != nullptr;
 }
 
-void WorkloadWait::park(WorkerContext& context, Pod& pod, ListenerKind kind, UniqueFd client) {
+bool WorkloadWait::must_park(const WorkerContext& context, const Pod& pod,
+                             ListenerKind kind) const {
+    if (context.snapshot == nullptr) {
+        return false;
+    }
+    const state::Workload* workload = context.snapshot->workload_by_uid(pod.uid());
+    if (workload == nullptr) {
+        return true;
+    }
+    // Sockets that wait for nothing go on even while others wait for the certificate: a pod
+    // whose certificate is late (or refused) keeps serving plaintext at once. Those that wait
+    // for it keep their arrival order among themselves.
+    return kind == ListenerKind::inbound_hbone && !certificate_published(context, *workload);
+}
+
+bool WorkloadWait::must_wait_for_certificate(const WorkerContext& context,
+                                             const state::Workload& source) const {
+    if (state_ == WorkloadWaitState::closing || state_ == WorkloadWaitState::closed) {
+        return false;
+    }
+    if (handover_deadline_ns_ != 0 && handover_deadline_ns_ <= monotonic_ns()) {
+        return false;
+    }
+    return !certificate_published(context, source);
+}
+
+void WorkloadWait::park(WorkerContext& context, Pod& pod, ListenerKind kind, UniqueFd client,
+                        bool needs_certificate) {
     ZT_ASSERT(state_ == WorkloadWaitState::idle || state_ == WorkloadWaitState::timing);
     context_ = &context;
     pod_ = &pod;
     int64_t now = monotonic_ns();
-    parked_.push_back(Parked{kind, std::move(client), now + kWorkloadWaitNs});
+    int64_t deadline = now + context.options.workload_wait_ns;
+    if (handover_deadline_ns_ != 0) {
+        // Handed on and parked again (outbound, its route needs the certificate): the wait is
+        // one wait of 5 s since the socket arrived.
+        deadline = handover_deadline_ns_;
+        handover_parked_ = true;
+    }
+    parked_.push_back(Parked{kind, std::move(client), deadline, needs_certificate});
     arm(now);
 }
 
@@ -65,21 +103,42 @@ void WorkloadWait::arm(int64_t now_ns) {
     timer_.completion.context = this;
     state_ = WorkloadWaitState::timing;
     // A millisecond late rather than early: the timer then always finds the oldest expired.
-    context_->ring.arm_timer(timer_, parked_.front().deadline_ns - now_ns + kNanosPerMilli);
+    int64_t wait_ns = std::max<int64_t>(parked_.front().deadline_ns - now_ns, 0);
+    context_->ring.arm_timer(timer_, wait_ns + kNanosPerMilli);
+}
+
+bool WorkloadWait::ready(const Parked& parked) const {
+    const state::Workload* workload = context_->snapshot->workload_by_uid(pod_->uid());
+    return workload != nullptr &&
+           (!parked.needs_certificate || certificate_published(*context_, *workload));
+}
+
+bool WorkloadWait::hand_over(Parked& parked) {
+    handover_deadline_ns_ = parked.deadline_ns;
+    handover_parked_ = false;
+    dispatch_accepted(*context_, *pod_, parked.kind, std::move(parked.client));
+    handover_deadline_ns_ = 0;
+    return handover_parked_;
 }
 
 void WorkloadWait::resume() {
-    if (parked_.empty() || context_ == nullptr ||
-        context_->snapshot->workload_by_uid(pod_->uid()) == nullptr) {
+    if (parked_.empty() || context_ == nullptr || context_->snapshot == nullptr) {
         return;
     }
-    // The timer stays armed: it finds nothing due and stops. Each socket goes to its path in
-    // arrival order; the deque is emptied first so that nothing parks behind them.
-    std::deque<Parked> ready = std::move(parked_);
+    // The timer stays armed: it finds nothing due, or the next deadline. Every socket is looked
+    // at in arrival order; those still waiting go back in that order, and a socket handed on
+    // that parks again (its route needs the certificate) is appended in its turn, so the queue
+    // stays in arrival (and deadline) order.
+    std::deque<Parked> waiting = std::move(parked_);
     parked_.clear();
-    for (Parked& parked : ready) {
-        context_->counters.workload_wait("found");
-        dispatch_accepted(*context_, *pod_, parked.kind, std::move(parked.client));
+    for (Parked& parked : waiting) {
+        if (!ready(parked)) {
+            parked_.push_back(std::move(parked));
+            continue;
+        }
+        if (!hand_over(parked)) {
+            context_->counters.workload_wait("found");
+        }
     }
 }
 
@@ -90,12 +149,20 @@ void WorkloadWait::on_timer(int32_t, uint32_t) {
     }
     state_ = WorkloadWaitState::idle;
     int64_t now = monotonic_ns();
-    CloseCause cause = CloseCause::of(CloseReason::local_workload_timeout,
-                                      workload_info_text(*context_, *pod_));
     while (!parked_.empty() && parked_.front().deadline_ns <= now) {
-        context_->counters.workload_wait("timed_out");
-        refuse(parked_.front(), cause);
+        Parked parked = std::move(parked_.front());
         parked_.pop_front();
+        if (context_->snapshot->workload_by_uid(pod_->uid()) == nullptr) {
+            context_->counters.workload_wait("timed_out");
+            refuse(parked, CloseCause::of(CloseReason::local_workload_timeout,
+                                          workload_info_text(*context_, *pod_)));
+            continue;
+        }
+        // The workload is known: the socket goes to its path, which serves it if the
+        // certificate came meanwhile and otherwise fails it as without a wait (no certificate
+        // for identity ...). Its wait is over, so it is not parked again.
+        context_->counters.workload_wait(ready(parked) ? "found" : "certificate_timed_out");
+        hand_over(parked);
     }
     arm(now);
 }

@@ -111,9 +111,9 @@ StandardMetrics::StandardMetrics(const StandardMetricsOptions& options)
                                       {"server", "reason"},
                                       Stability::unstable}))
     , workload_waits(registry_.counter({"ztunnel_workload_waits",
-                                        "Connections of pods whose workload was not known yet "
-                                        "that waited for it (up to 5 s), by result: found or "
-                                        "timed_out",
+                                        "Connections of pods whose workload or certificate was "
+                                        "not there yet that waited for it (up to 5 s), by "
+                                        "result: found, timed_out or certificate_timed_out",
                                         {"result"},
                                         Stability::unstable}))
     , accept_failures(registry_.counter({"ztunnel_accept_failures",

@@ -80,8 +80,10 @@ public:
     // ztunnel_http_requests_refused_total{server,reason}: admin/metrics/readiness refusals.
     ShardedFamily& http_refused;
     // ztunnel_workload_waits_total{result}: connections of a pod whose workload was not known
-    // yet that waited for it (up to 5 s): `found` (it arrived, the connection went on) or
-    // `timed_out` (closed with ztunnel's "failed to fetch information about local workload").
+    // yet, or whose certificate was not published yet, that waited for it (up to 5 s): `found`
+    // (it arrived, the connection went on), `timed_out` (closed with ztunnel's "failed to fetch
+    // information about local workload") or `certificate_timed_out` (the workload came, the
+    // certificate did not: closed with "no certificate for identity ...").
     ShardedFamily& workload_waits;
     // ztunnel_accept_failures_total{error}: a listener's accept that failed (`EMFILE`, `ENFILE`,
     // `ENOMEM`, `ENOBUFS`, `other`); the listener backs off before accepting again.

@@ -20,6 +20,8 @@ Control API on --control (HTTP, JSON):
   POST /pods   {"node": N, "identities": [...]}   replaces node N's identities
   POST /refuse {"status": 7, "message": "..."}     refuse every request with that status
                ({} to stop refusing)
+  POST /delay  {"seconds": 1.5}                     answer every request that late (a busy
+               istiod; {"seconds": 0} to answer at once again)
   GET  /state  {"requests": [{"identity", "node", "result", "time"}...], "issued": N}
 Every request is logged on stdout as one JSON line.
 """
@@ -47,6 +49,7 @@ lock = threading.Lock()
 pods = {}  # node -> set of SPIFFE IDs
 tokens = {}  # token -> node
 refusal = {}
+delay = [0.0]  # seconds every answer waits (POST /delay)
 requests = []
 issued = [0]
 max_ttl = [86400]
@@ -121,6 +124,11 @@ def create_certificate(request, context):
         node = tokens.get(token)
         refuse = dict(refusal)
         allowed = node is not None and identity in pods.get(node, set())
+        late = delay[0]
+    if late > 0:
+        # A busy CA: the answer comes late (the server's thread pool serves other calls
+        # meanwhile).
+        time.sleep(late)
     if refuse:
         record(identity, node, "refused by the test")
         context.abort(grpc.StatusCode(next(c for c in grpc.StatusCode
@@ -178,6 +186,8 @@ class Control(peerlib.JsonControl):
                 elif self.path == "/refuse":
                     refusal.clear()
                     refusal.update(body)
+                elif self.path == "/delay":
+                    delay[0] = float(body.get("seconds", 0))
                 else:
                     self.reply(404, {})
                     return

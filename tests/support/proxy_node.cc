@@ -65,7 +65,7 @@ ProxyNode::~ProxyNode() {
     worker_->stop();
 }
 
-bool ProxyNode::apply(std::string_view config, std::string* errors) {
+bool ProxyNode::apply(std::string_view config, std::string* errors, bool with_certificates) {
     auto loaded = config::load_text(config);
     if (!loaded.snapshot) {
         if (errors != nullptr) {
@@ -83,7 +83,9 @@ bool ProxyNode::apply(std::string_view config, std::string* errors) {
             identities.push_back(identity);
         }
     }
-    pki_.publish(tls_, identities);
+    if (with_certificates) {
+        pki_.publish(tls_, identities);
+    }
     const state::Snapshot* published = loaded.snapshot.get();
     snapshots_.store(loaded.snapshot);
     worker_->wake();
@@ -95,6 +97,11 @@ bool ProxyNode::apply(std::string_view config, std::string* errors) {
         ::usleep(1000);
     }
     return true;
+}
+
+void ProxyNode::publish_certificates(const std::vector<std::string>& identities) {
+    pki_.publish(tls_, identities);
+    worker_->wake();
 }
 
 bool ProxyNode::wait_listening(const std::string& uid, int timeout_ms) {

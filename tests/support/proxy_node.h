@@ -57,8 +57,15 @@ public:
 
     // apply loads `config` (ztunnel's JSON), publishes it and its pods' certificates, and waits
     // until the worker reconciled it. False (with the errors in `errors`) when it is invalid or
-    // the worker does not take it within 5 s.
-    bool apply(std::string_view config, std::string* errors = nullptr);
+    // the worker does not take it within 5 s. Without `with_certificates` the TLS contexts stay
+    // as they were (a pod whose agent has not written its certificate yet).
+    bool apply(std::string_view config, std::string* errors = nullptr,
+               bool with_certificates = true);
+
+    // publish_certificates publishes TLS contexts with the certificates of `identities` (SPIFFE
+    // URIs; only those) and wakes the worker, as the control thread does when its certificate
+    // store loaded a new certificate.
+    void publish_certificates(const std::vector<std::string>& identities);
 
     // wait_listening waits until pod `uid` has its listeners (or `timeout_ms` passed).
     bool wait_listening(const std::string& uid, int timeout_ms = 5000);
