@@ -74,6 +74,17 @@ struct Nodes {
         return connection;
     }
 
+    // connect_until_closed opens a connection as `connect` does and waits until ztunnel closes
+    // it without writing anything back; it returns how long that took, in ms. The timer cannot
+    // fire before a wait's deadline, so that is a lower bound, never an upper one.
+    int64_t connect_until_closed() {
+        int64_t start = zt::monotonic_ns();
+        auto connection = connect();
+        std::string end = connection->read_end();
+        CHECK((end == "eof" || end == "reset"));
+        return (zt::monotonic_ns() - start) / zt::kNanosPerMilli;
+    }
+
     LogCapture log;
     zt::test::LoopbackSockets sockets;
     zt::test::ProxyPki pki;
@@ -170,14 +181,7 @@ TEST_CASE("workload_wait: a workload that never arrives fails the connection aft
             errors);
     REQUIRE(nodes.client->wait_listening(kClientUid));
 
-    int64_t start = zt::monotonic_ns();
-    auto connection = nodes.connect();
-    // ztunnel writes nothing back: the application sees its connection closed.
-    std::string end = connection->read_end();
-    int64_t waited_ms = (zt::monotonic_ns() - start) / zt::kNanosPerMilli;
-    CHECK((end == "eof" || end == "reset"));
-    // The timer cannot fire before the 5 s deadline (a lower bound, never an upper one).
-    CHECK(waited_ms >= 5000);
+    CHECK(nodes.connect_until_closed() >= 5000);
     CHECK_MESSAGE(nodes.log.wait_for({"connection failed", "direction=\"outbound\"",
                                       "error=\"failed to fetch information about local "
                                       "workload: client.default (client)\""}),
@@ -297,13 +301,7 @@ TEST_CASE("workload_wait: a certificate that never comes fails the connection af
             errors);
     REQUIRE(nodes.client->wait_listening(kClientUid));
 
-    int64_t start = zt::monotonic_ns();
-    auto connection = nodes.connect();
-    std::string end = connection->read_end();
-    int64_t waited_ms = (zt::monotonic_ns() - start) / zt::kNanosPerMilli;
-    CHECK((end == "eof" || end == "reset"));
-    // The timer cannot fire before the 5 s deadline (a lower bound, never an upper one).
-    CHECK(waited_ms >= 5000);
+    CHECK(nodes.connect_until_closed() >= 5000);
     CHECK_MESSAGE(
             nodes.log.wait_for({"direction=\"outbound\"",
                                 "error=\"no certificate for identity " + kClientIdentity + "\""}),
