@@ -74,6 +74,22 @@ struct Nodes {
         return connection;
     }
 
+    // exchange_while connects as `connect` does, starts `start_later()` (a thread that, after a
+    // while, publishes what the wait waits for), exchanges `size` bytes of pattern `seed` and
+    // finishes the connection; both nodes must then go idle.
+    template <typename StartLater>
+    void exchange_while(StartLater start_later, size_t size, uint8_t seed) {
+        auto connection = connect();
+        std::thread later = start_later();
+        std::vector<uint8_t> bytes = pattern(size, seed);
+        bool exchanged = connection->exchange(bytes);
+        later.join();
+        REQUIRE(exchanged);
+        REQUIRE(connection->finish());
+        CHECK(client->wait_idle());
+        CHECK(server->wait_idle());
+    }
+
     // connect_until_closed opens a connection as `connect` does and waits until ztunnel closes
     // it without writing anything back; it returns how long that took, in ms. The timer cannot
     // fire before a wait's deadline, so that is a lower bound, never an upper one.
@@ -117,16 +133,13 @@ TEST_CASE("workload_wait: an outbound connection waits for its pod's workload, t
     REQUIRE(nodes.client->wait_listening(kClientUid));
     REQUIRE(nodes.server->wait_listening(kServerUid));
 
-    auto connection = nodes.connect();
-    std::thread writer = apply_later(
-            *nodes.client, config({kClientWorkload, kServerWorkload}, kClientUid, "client"), 1000);
-    std::vector<uint8_t> bytes = pattern(256 << 10, 3);
-    bool exchanged = connection->exchange(bytes);
-    writer.join();
-    REQUIRE(exchanged);
-    REQUIRE(connection->finish());
-    CHECK(nodes.client->wait_idle());
-    CHECK(nodes.server->wait_idle());
+    nodes.exchange_while(
+            [&] {
+                return apply_later(*nodes.client,
+                                   config({kClientWorkload, kServerWorkload}, kClientUid, "client"),
+                                   1000);
+            },
+            256 << 10, 3);
 
     CHECK_MESSAGE(nodes.log.wait_for({"connection complete", "direction=\"outbound\"",
                                       "src.workload=\"client\"", "bytes_sent=262144",
@@ -152,16 +165,13 @@ TEST_CASE("workload_wait: an inbound HBONE connection waits for the server pod's
     REQUIRE(nodes.client->wait_listening(kClientUid));
     REQUIRE(nodes.server->wait_listening(kServerUid));
 
-    auto connection = nodes.connect();
-    std::thread writer = apply_later(
-            *nodes.server, config({kClientWorkload, kServerWorkload}, kServerUid, "server"), 1000);
-    std::vector<uint8_t> bytes = pattern(64 << 10, 5);
-    bool exchanged = connection->exchange(bytes);
-    writer.join();
-    REQUIRE(exchanged);
-    REQUIRE(connection->finish());
-    CHECK(nodes.client->wait_idle());
-    CHECK(nodes.server->wait_idle());
+    nodes.exchange_while(
+            [&] {
+                return apply_later(*nodes.server,
+                                   config({kClientWorkload, kServerWorkload}, kServerUid, "server"),
+                                   1000);
+            },
+            64 << 10, 5);
     CHECK_MESSAGE(
             nodes.log.wait_for({"connection complete", "direction=\"inbound\"",
                                 "dst.workload=\"server\"", "bytes_sent=65536", "bytes_recv=65536"}),
@@ -235,15 +245,8 @@ TEST_CASE("workload_wait: an outbound connection waits for its pod's certificate
     REQUIRE(nodes.client->wait_listening(kClientUid));
     REQUIRE(nodes.server->wait_listening(kServerUid));
 
-    auto connection = nodes.connect();
-    std::thread publisher = publish_later(*nodes.client, kClientIdentity, 1000);
-    std::vector<uint8_t> bytes = pattern(128 << 10, 7);
-    bool exchanged = connection->exchange(bytes);
-    publisher.join();
-    REQUIRE(exchanged);
-    REQUIRE(connection->finish());
-    CHECK(nodes.client->wait_idle());
-    CHECK(nodes.server->wait_idle());
+    nodes.exchange_while([&] { return publish_later(*nodes.client, kClientIdentity, 1000); },
+                         128 << 10, 7);
 
     CHECK_MESSAGE(nodes.log.wait_for({"connection complete", "direction=\"outbound\"",
                                       "src.workload=\"client\"", "bytes_sent=131072",
@@ -270,15 +273,8 @@ TEST_CASE("workload_wait: an inbound HBONE connection waits for the server pod's
     REQUIRE(nodes.client->wait_listening(kClientUid));
     REQUIRE(nodes.server->wait_listening(kServerUid));
 
-    auto connection = nodes.connect();
-    std::thread publisher = publish_later(*nodes.server, kServerIdentity, 1000);
-    std::vector<uint8_t> bytes = pattern(64 << 10, 9);
-    bool exchanged = connection->exchange(bytes);
-    publisher.join();
-    REQUIRE(exchanged);
-    REQUIRE(connection->finish());
-    CHECK(nodes.client->wait_idle());
-    CHECK(nodes.server->wait_idle());
+    nodes.exchange_while([&] { return publish_later(*nodes.server, kServerIdentity, 1000); },
+                         64 << 10, 9);
     CHECK_MESSAGE(
             nodes.log.wait_for({"connection complete", "direction=\"inbound\"",
                                 "dst.workload=\"server\"", "bytes_sent=65536", "bytes_recv=65536"}),
