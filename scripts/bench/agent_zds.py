@@ -236,26 +236,9 @@ def report(args):
 FIELD = re.compile(r'([A-Za-z_][\w.]*)=("(?:[^"\\]|\\.)*"|\S+)')
 
 
-def log_events(path, message, key):
-    """{key value: wall-clock time} of the first line logging `message` (our log format: an
-    RFC 3339 time, level, target, message, then key="value" fields, tab-separated)."""
-    out = {}
-    if not os.path.exists(path):
-        return out
-    for line in open(path, errors="replace"):
-        parts = line.rstrip("\n").split("\t")
-        if len(parts) < 4 or parts[3] != message:
-            continue
-        fields = dict(FIELD.findall("\t".join(parts[4:])))
-        value = fields.get(key, "").strip('"')
-        if value and value not in out:
-            stamp = datetime.datetime.strptime(parts[0], "%Y-%m-%dT%H:%M:%S.%fZ")
-            out[value] = stamp.replace(tzinfo=datetime.timezone.utc).timestamp()
-    return out
-
-
 def log_lines(path, message):
-    """(wall-clock time, fields) of every line logging `message`."""
+    """(wall-clock time, fields) of every line logging `message` (our log format: an RFC 3339
+    time, level, target, message, then key="value" fields, tab-separated)."""
     out = []
     if not os.path.exists(path):
         return out
@@ -266,6 +249,16 @@ def log_lines(path, message):
         stamp = datetime.datetime.strptime(parts[0], "%Y-%m-%dT%H:%M:%S.%fZ")
         fields = {k: v.strip('"') for k, v in FIELD.findall("\t".join(parts[4:]))}
         out.append((stamp.replace(tzinfo=datetime.timezone.utc).timestamp(), fields))
+    return out
+
+
+def log_events(path, message, key):
+    """{key value: wall-clock time} of the first line logging `message` with field `key`."""
+    out = {}
+    for stamp, fields in log_lines(path, message):
+        value = fields.get(key, "")
+        if value and value not in out:
+            out[value] = stamp
     return out
 
 

@@ -29,6 +29,8 @@ import sys
 import threading
 import time
 
+from soak_peer import connect  # the same TCP_NODELAY connect with a timeout
+
 PIECE = 16384
 
 
@@ -61,16 +63,6 @@ class Recorder:
             if self.file:
                 self.file.write(json.dumps(record) + "\n")
                 self.file.flush()
-
-
-def connect(target, timeout):
-    host, port = target
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.connect((host, port))
-    return sock
 
 
 def short_one(target, index, seed, max_bytes, recorder):
