@@ -25,14 +25,19 @@ refused() {
     mesh_metrics 2 | awk '/^ztunnel_connections_refused_total\{/ && /pending_handshakes_limit/ {s+=$NF} END {print s+0}'
 }
 
-# A warm baseline: a few transfers through both ztunnels, then a quiet moment.
-for i in 1 2 3; do
+# A warm baseline: transfers through both ztunnels until each of node 1's two workers holds a
+# pooled link to node 2, then a quiet moment. The transfer during a flood must ride a pooled link:
+# a new one would be a handshake beyond node 2's cap, refused like the flood's. The kernel picks
+# the worker of each transfer, so three warm-up transfers could leave one worker without a link.
+for i in $(seq 40); do
     mesh_xfer 1 client 198.18.2.2:8080 1048576 >/dev/null || mesh_fail "warm-up transfer"
+    [ "$i" -ge 3 ] && [ "$(pooled)" -ge 2 ] && break
 done
+[ "$(pooled)" -ge 2 ] || mesh_fail "node 1's workers did not both pool a link to node 2 in 40 transfers"
 sleep 3
 base=$(rss2)
 fds=$(($(mesh_fds 2) - $(pooled)))
-echo "node2 baseline: RSS $base KiB, $fds fds besides pooled links"
+echo "node2 baseline: RSS $base KiB, $fds fds besides $(pooled) pooled links ($i warm-up transfers)"
 
 for round in 1 2 3; do
     out="$MESH_WORK/flood$round.out"
