@@ -89,7 +89,14 @@ done < <(find include uring certs hbone src tests -name '*.cc' 2>/dev/null)
 # line was there. Tests write `producer | grep >/dev/null PATTERN`, which reads to the end.
 while IFS= read -r hit; do
     report "$hit: grep -q at the end of a pipeline fails under pipefail when it exits first (use grep >/dev/null)"
-done < <(grep -rnE '\|\s*grep\s+-[a-zA-Z]*q' scripts tests --include='*.sh' 2>/dev/null || true)
+done < <(
+    grep -rnE '\|\s*grep\s+-[a-zA-Z]*q' scripts tests --include='*.sh' 2>/dev/null || true
+    # The same pipeline continued on the next line: `producer |` then `grep -q` below it.
+    find scripts tests -name '*.sh' -exec awk '
+        FNR == 1 { piped = 0 }
+        piped && /^[[:space:]]*grep[[:space:]]+-[a-zA-Z]*q/ { print FILENAME ":" FNR ":" $0 }
+        { piped = ($0 ~ /[^|]\|[[:space:]]*$/) }' {} +
+)
 
 if [ "$violations" -gt 0 ]; then
     echo "tidy: $violations violation(s)"

@@ -66,7 +66,7 @@ mesh_wait_log 2 'connection complete.*direction="inbound".*error="connection tim
 mesh_wait_log 1 'connection complete.*dst.addr=198.18.2.2:15008.*error="http status: 503"' ||
     mesh_fail "node 1 did not log the 503"
 mesh_metrics 2 | grep '^istio_tcp_connections_failed_total{' | grep 'response_flags="CONNECT"' |
-    grep -q 'reporter="destination"' || mesh_fail "node 2 did not count the timeout with flag CONNECT"
+    grep >/dev/null 'reporter="destination"' || mesh_fail "node 2 did not count the timeout with flag CONNECT"
 
 # Nothing left behind: both nodes back to their baseline, pooled links aside.
 for i in $(seq 50); do

@@ -18,7 +18,7 @@ grep 'direction="inbound"' "$MESH_WORK/zt1.log" | grep >/dev/null 'src.identity=
 m=$(mesh_metrics 1)
 for reporter in source destination; do
     echo "$m" | grep "^istio_tcp_connections_closed_total{reporter=\"$reporter\"" |
-        grep -q 'destination_workload_namespace="default".*connection_security_policy="mutual_tls".* 1$' ||
+        grep >/dev/null 'destination_workload_namespace="default".*connection_security_policy="mutual_tls".* 1$' ||
         mesh_fail "no $reporter series: $m"
 done
 echo "same-node HBONE: ok"
