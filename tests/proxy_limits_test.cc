@@ -157,6 +157,33 @@ TEST_CASE("proxy_limits: HBONE connections of one peer identity are capped and c
     CHECK(server.refused("peer_connections_limit", 1) == 1);
 }
 
+TEST_CASE("proxy_limits: a link over its peer's cap starts none of the streams it sent") {
+    // The refused link's CONNECT arrives with its Finished, so the server decodes the request in
+    // the read that refuses the link: no tunnel may start on the closing link.
+    zt::proxy::WorkerOptions options;
+    options.peer_connections_max = 1;
+    Server server(options);
+    auto first = server.peer(kClientIdentity);
+    REQUIRE(first != nullptr);
+    std::vector<uint8_t> frames = zt::test::client_preface();
+    zt::test::append_connect(frames, 1, server.app.address().to_string());
+    auto second = RawHboneClient::connect(
+            kPeerIp, server.hbone(), server.pki.client_context(kClientIdentity),
+            zt::certs::Identity::parse("spiffe://cluster.local/ns/default/sa/server").value(),
+            frames);
+    if (second != nullptr) {
+        auto received = zt::test::parse_frames(second->receive(5000));  // Until it is closed.
+        CHECK(zt::test::count_frames(received, zt::test::kFrameHeaders) == 0);
+    }
+    CHECK(server.refused("peer_connections_limit", 1) == 1);
+    CHECK(server.node->wait_idle());
+    CHECK(server.app.peers().empty());
+    // The node still serves the identity on its first link.
+    REQUIRE(first->send(frames));
+    auto answered = zt::test::parse_frames(first->receive(2000));
+    CHECK(zt::test::count_frames(answered, zt::test::kFrameHeaders) == 1);
+}
+
 TEST_CASE("proxy_limits: inbound streams of one peer identity are capped and counted") {
     zt::proxy::WorkerOptions options;
     options.peer_streams_max = 2;

@@ -503,7 +503,13 @@ void Link::dispatch() {
     hbone::H2Event event;
     while (h2().poll_event(event)) {
         if (event.kind == hbone::H2EventKind::request) {
-            on_connect_request(*this, event);
+            // A failed link starts nothing. Its peer's requests can be decoded in the very read
+            // that failed it (a link over its identity's cap sends CONNECT with its Finished)
+            // and reach here when its last bytes are flushed; a tunnel started then would be
+            // left on a link that is being freed.
+            if (!state_.ending()) {
+                on_connect_request(*this, event);
+            }
             continue;
         }
         if (event.kind == hbone::H2EventKind::goaway) {

@@ -14,7 +14,8 @@ namespace zt::test {
 
 std::unique_ptr<RawHboneClient> RawHboneClient::connect(
         const state::IpAddr& from, const state::SocketAddr& to,
-        std::shared_ptr<const hbone::TlsContext> context, const certs::Identity& server) {
+        std::shared_ptr<const hbone::TlsContext> context, const certs::Identity& server,
+        ByteSpan with_finished) {
     std::unique_ptr<RawHboneClient> client(new RawHboneClient());
     client->fd_.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!client->fd_) {
@@ -40,7 +41,14 @@ std::unique_ptr<RawHboneClient> RawHboneClient::connect(
     client->tls_ = std::move(*tls);
     for (int round = 0; round < 16; ++round) {
         auto step = client->tls_->handshake();
-        if (!step || !client->flush()) {
+        if (!step) {
+            return nullptr;
+        }
+        if (*step == hbone::TlsWant::done && !with_finished.empty() &&
+            !client->tls_->encrypt(with_finished)) {
+            return nullptr;
+        }
+        if (!client->flush()) {
             return nullptr;
         }
         if (*step == hbone::TlsWant::done) {

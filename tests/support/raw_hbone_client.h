@@ -20,11 +20,14 @@ namespace zt::test {
 class RawHboneClient {
 public:
     // connect connects from `from` (port 0) to `to` and completes the TLS handshake with
-    // `context`, expecting the server to prove `server`. Null when any step fails.
+    // `context`, expecting the server to prove `server`. `with_finished`, if any, is encrypted
+    // and written in the same write as the client's Finished, as a client that sends its
+    // preface at once does, so the server reads both in one receive. Null when any step fails.
     static std::unique_ptr<RawHboneClient> connect(const state::IpAddr& from,
                                                    const state::SocketAddr& to,
                                                    std::shared_ptr<const hbone::TlsContext> context,
-                                                   const certs::Identity& server);
+                                                   const certs::Identity& server,
+                                                   ByteSpan with_finished = {});
 
     // send encrypts `frames` and writes them; false on an error.
     bool send(ByteSpan frames);
