@@ -35,6 +35,12 @@ from hbone_peer import READ_SIZE, spiffe_ids, split_hostport, tls_context  # noq
 WINDOW = 4 * 1024 * 1024
 
 
+def no_delay(sock):
+    """Small HTTP/2 frames go at once: with Nagle, a HEADERS frame written while the peer delays
+    its ACK of the last one waited ~40 ms, which was most of each connection's latency."""
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 def big_windows(conn):
     conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: WINDOW})
     conn.increment_flow_control_window(4 * WINDOW - 65535)
@@ -43,19 +49,28 @@ def big_windows(conn):
 class Side:
     """One HTTP/2 connection and the bytes waiting for its flow-control window, per stream."""
 
-    def __init__(self, sock, conn):
+    def __init__(self, sock, conn, single_stream=False):
         self.sock = sock
         self.conn = conn
         self.lock = threading.Lock()
         self.pending = {}  # stream id -> bytearray
         self.ending = set()
+        # An upstream side carries one stream: once that stream ended both ways the connection
+        # closes, as a waypoint that pools nothing must (else each request leaves a link open
+        # at the destination's ztunnel until that ztunnel's per-peer cap refuses new ones).
+        self.single_stream = single_stream
+        self.ended_out = set()
+        self.ended_in = set()
 
-    def send(self, stream_id, data=b"", end=False):
+    def send(self, stream_id, data=b"", end=False, push=True):
+        """Queues `data` (and the end) on `stream_id`; `push=False` leaves the write to a later
+        push, so that what one read brought leaves in one write, as a proxy's event loop does."""
         with self.lock:
             self.pending.setdefault(stream_id, bytearray()).extend(data)
             if end:
                 self.ending.add(stream_id)
-            self.push()
+            if push:
+                self.push()
 
     def push(self):
         # Called with the lock held.
@@ -72,9 +87,27 @@ class Side:
                 self.conn.end_stream(stream_id)
                 self.ending.discard(stream_id)
                 del self.pending[stream_id]
+                self.ended_out.add(stream_id)
         data = self.conn.data_to_send()
         if data:
             self.sock.sendall(data)
+        self.close_if_done()
+
+    def received_end(self, stream_id):
+        """The peer ended `stream_id`; says whether the connection closed."""
+        with self.lock:
+            self.ended_in.add(stream_id)
+            return self.close_if_done()
+
+    def close_if_done(self):
+        # Called with the lock held. The reader's recv then returns, and it closes the socket.
+        if not self.single_stream or not self.ended_out or self.ended_out != self.ended_in:
+            return False
+        self.single_stream = False  # Once.
+        self.conn.close_connection()
+        self.sock.sendall(self.conn.data_to_send())
+        self.sock.shutdown(socket.SHUT_RDWR)
+        return True
 
     def reset(self, stream_id):
         with self.lock:
@@ -109,6 +142,7 @@ class Waypoint:
         """Opens HBONE to `server` and CONNECTs to `target`; returns (side, stream, status)."""
         host, port = split_hostport(server)
         raw = socket.create_connection((host, port), timeout=10)
+        no_delay(raw)
         sock = self.client_ctx.wrap_socket(raw, server_hostname=None)
         ids = spiffe_ids(sock.getpeercert())
         if expected not in ids:
@@ -119,7 +153,7 @@ class Waypoint:
             client_side=True, header_encoding="utf-8", validate_outbound_headers=False))
         conn.initiate_connection()
         big_windows(conn)
-        side = Side(sock, conn)
+        side = Side(sock, conn, single_stream=True)
         stream_id = conn.get_next_available_stream_id()
         request = [(":method", "CONNECT"), (":authority", target)]
         request += [(k, v) for k, v in headers if k in ("baggage", "forwarded", "traceparent")]
@@ -146,16 +180,21 @@ class Waypoint:
                         with up.lock:
                             up.conn.acknowledge_received_data(event.flow_controlled_length,
                                                               up_stream)
-                            up.push()
-                        down.send(down_stream, event.data)
+                        down.send(down_stream, event.data, push=False)
                     elif isinstance(event, h2.events.StreamEnded):
                         down.send(down_stream, end=True)
+                        if up.received_end(up_stream):
+                            return
                     elif isinstance(event, h2.events.StreamReset):
                         down.reset(down_stream)
                         return
                     elif isinstance(event, h2.events.WindowUpdated):
                         with up.lock:
                             up.push()
+                with up.lock:
+                    up.push()
+                with down.lock:
+                    down.push()
                 data = up.sock.recv(READ_SIZE)
                 if not data:
                     return
@@ -169,6 +208,7 @@ class Waypoint:
             up.sock.close()
 
     def serve(self, raw, ctx):
+        no_delay(raw)
         try:
             sock = ctx.wrap_socket(raw, server_side=True)
         except (ssl.SSLError, OSError) as err:
