@@ -62,11 +62,14 @@ struct Server {
 
     SocketAddr hbone() const { return sockets.listener(kServerUid, ListenerKind::inbound_hbone); }
 
-    // peer makes a raw HBONE client proving `identity`, its handshake done (null on failure).
-    std::unique_ptr<RawHboneClient> peer(const std::string& identity) {
+    // peer makes a raw HBONE client proving `identity`, its handshake done (null on failure),
+    // `with_finished` sent in the same write as its Finished.
+    std::unique_ptr<RawHboneClient> peer(const std::string& identity,
+                                         zt::ByteSpan with_finished = {}) {
         return RawHboneClient::connect(
                 kPeerIp, hbone(), pki.client_context(identity),
-                zt::certs::Identity::parse("spiffe://cluster.local/ns/default/sa/server").value());
+                zt::certs::Identity::parse("spiffe://cluster.local/ns/default/sa/server").value(),
+                with_finished);
     }
 
     // refused waits until `reason` was counted `count` times and returns the last scrape's count.
@@ -167,10 +170,7 @@ TEST_CASE("proxy_limits: a link over its peer's cap starts none of the streams i
     REQUIRE(first != nullptr);
     std::vector<uint8_t> frames = zt::test::client_preface();
     zt::test::append_connect(frames, 1, server.app.address().to_string());
-    auto second = RawHboneClient::connect(
-            kPeerIp, server.hbone(), server.pki.client_context(kClientIdentity),
-            zt::certs::Identity::parse("spiffe://cluster.local/ns/default/sa/server").value(),
-            frames);
+    auto second = server.peer(kClientIdentity, frames);
     if (second != nullptr) {
         auto received = zt::test::parse_frames(second->receive(5000));  // Until it is closed.
         CHECK(zt::test::count_frames(received, zt::test::kFrameHeaders) == 0);
