@@ -57,6 +57,14 @@ std::string config(std::initializer_list<std::string_view> workloads, const std:
            R"(", "namespace": "default", "serviceAccount": ")" + std::string(name) + R"("}]})";
 }
 
+// apply_pod applies `config(workloads, pod, name)` to `node`; without `with_certificates` the
+// pod's certificate is left for later, as while its agent still asks the CA.
+void apply_pod(zt::test::ProxyNode& node, std::initializer_list<std::string_view> workloads,
+               const std::string& pod, std::string_view name, bool with_certificates = true) {
+    std::string errors;
+    REQUIRE_MESSAGE(node.apply(config(workloads, pod, name), &errors, with_certificates), errors);
+}
+
 struct Nodes {
     explicit Nodes(const zt::proxy::WorkerOptions& options = {}) {
         sockets.add_pod(kClientUid, kClientIp);
@@ -122,14 +130,9 @@ std::thread apply_later(zt::test::ProxyNode& node, std::string text, int delay_m
 
 TEST_CASE("workload_wait: an outbound connection waits for its pod's workload, then succeeds") {
     Nodes nodes;
-    std::string errors;
     // The client node knows the server but not yet its own pod's workload.
-    REQUIRE_MESSAGE(nodes.client->apply(config({kServerWorkload}, kClientUid, "client"), &errors),
-                    errors);
-    REQUIRE_MESSAGE(
-            nodes.server->apply(config({kClientWorkload, kServerWorkload}, kServerUid, "server"),
-                                &errors),
-            errors);
+    apply_pod(*nodes.client, {kServerWorkload}, kClientUid, "client");
+    apply_pod(*nodes.server, {kClientWorkload, kServerWorkload}, kServerUid, "server");
     REQUIRE(nodes.client->wait_listening(kClientUid));
     REQUIRE(nodes.server->wait_listening(kServerUid));
 
@@ -153,15 +156,10 @@ TEST_CASE("workload_wait: an outbound connection waits for its pod's workload, t
 
 TEST_CASE("workload_wait: an inbound HBONE connection waits for the server pod's workload") {
     Nodes nodes;
-    std::string errors;
-    REQUIRE_MESSAGE(
-            nodes.client->apply(config({kClientWorkload, kServerWorkload}, kClientUid, "client"),
-                                &errors),
-            errors);
+    apply_pod(*nodes.client, {kClientWorkload, kServerWorkload}, kClientUid, "client");
     // The server node does not know its own pod's workload yet: it listens with the identity the
     // pod entry gives (spiffe://cluster.local/ns/default/sa/server).
-    REQUIRE_MESSAGE(nodes.server->apply(config({kClientWorkload}, kServerUid, "server"), &errors),
-                    errors);
+    apply_pod(*nodes.server, {kClientWorkload}, kServerUid, "server");
     REQUIRE(nodes.client->wait_listening(kClientUid));
     REQUIRE(nodes.server->wait_listening(kServerUid));
 
@@ -182,13 +180,8 @@ TEST_CASE("workload_wait: an inbound HBONE connection waits for the server pod's
 
 TEST_CASE("workload_wait: a workload that never arrives fails the connection after 5 s, counted") {
     Nodes nodes;
-    std::string errors;
-    REQUIRE_MESSAGE(nodes.client->apply(config({kServerWorkload}, kClientUid, "client"), &errors),
-                    errors);
-    REQUIRE_MESSAGE(
-            nodes.server->apply(config({kClientWorkload, kServerWorkload}, kServerUid, "server"),
-                                &errors),
-            errors);
+    apply_pod(*nodes.client, {kServerWorkload}, kClientUid, "client");
+    apply_pod(*nodes.server, {kClientWorkload, kServerWorkload}, kServerUid, "server");
     REQUIRE(nodes.client->wait_listening(kClientUid));
 
     CHECK(nodes.connect_until_closed() >= 5000);
@@ -231,17 +224,11 @@ zt::proxy::WorkerOptions long_wait() {
 
 TEST_CASE("workload_wait: an outbound connection waits for its pod's certificate, then succeeds") {
     Nodes nodes(long_wait());
-    std::string errors;
     // The client node knows its pod's workload, but the pod's certificate is not there yet (the
     // agent still asks the CA).
-    REQUIRE_MESSAGE(
-            nodes.client->apply(config({kClientWorkload, kServerWorkload}, kClientUid, "client"),
-                                &errors, /*with_certificates=*/false),
-            errors);
-    REQUIRE_MESSAGE(
-            nodes.server->apply(config({kClientWorkload, kServerWorkload}, kServerUid, "server"),
-                                &errors),
-            errors);
+    apply_pod(*nodes.client, {kClientWorkload, kServerWorkload}, kClientUid, "client",
+              /*with_certificates=*/false);
+    apply_pod(*nodes.server, {kClientWorkload, kServerWorkload}, kServerUid, "server");
     REQUIRE(nodes.client->wait_listening(kClientUid));
     REQUIRE(nodes.server->wait_listening(kServerUid));
 
@@ -261,15 +248,9 @@ TEST_CASE("workload_wait: an outbound connection waits for its pod's certificate
 
 TEST_CASE("workload_wait: an inbound HBONE connection waits for the server pod's certificate") {
     Nodes nodes(long_wait());
-    std::string errors;
-    REQUIRE_MESSAGE(
-            nodes.client->apply(config({kClientWorkload, kServerWorkload}, kClientUid, "client"),
-                                &errors),
-            errors);
-    REQUIRE_MESSAGE(
-            nodes.server->apply(config({kClientWorkload, kServerWorkload}, kServerUid, "server"),
-                                &errors, /*with_certificates=*/false),
-            errors);
+    apply_pod(*nodes.client, {kClientWorkload, kServerWorkload}, kClientUid, "client");
+    apply_pod(*nodes.server, {kClientWorkload, kServerWorkload}, kServerUid, "server",
+              /*with_certificates=*/false);
     REQUIRE(nodes.client->wait_listening(kClientUid));
     REQUIRE(nodes.server->wait_listening(kServerUid));
 
@@ -286,15 +267,9 @@ TEST_CASE("workload_wait: an inbound HBONE connection waits for the server pod's
 
 TEST_CASE("workload_wait: a certificate that never comes fails the connection after 5 s") {
     Nodes nodes;
-    std::string errors;
-    REQUIRE_MESSAGE(
-            nodes.client->apply(config({kClientWorkload, kServerWorkload}, kClientUid, "client"),
-                                &errors, /*with_certificates=*/false),
-            errors);
-    REQUIRE_MESSAGE(
-            nodes.server->apply(config({kClientWorkload, kServerWorkload}, kServerUid, "server"),
-                                &errors),
-            errors);
+    apply_pod(*nodes.client, {kClientWorkload, kServerWorkload}, kClientUid, "client",
+              /*with_certificates=*/false);
+    apply_pod(*nodes.server, {kClientWorkload, kServerWorkload}, kServerUid, "server");
     REQUIRE(nodes.client->wait_listening(kClientUid));
 
     CHECK(nodes.connect_until_closed() >= 5000);
