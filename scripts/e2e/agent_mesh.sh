@@ -180,6 +180,18 @@ expect_ack() { # JSON-RESULT WHAT
 listening() { zt_in "$1" ss -ltnH | awk '{print $4}' | grep -E >/dev/null ":$2\$"; }
 zt_pods() { zt_in "$NODE1" curl -sf http://127.0.0.1:15000/pods; }
 pins() { (cd "$NETNS_DIR" && ls -A | sort | tr '\n' ' '); }
+# delete_pod NAME: the CNI deletes pod NAME (acked), istiod drops its workload, and within 10 s
+# its pin and its identity's certificate folder are gone.
+delete_pod() {
+    expect_ack "$(cni POST /del "{\"uid\": \"uid-$1\"}")" "del $1"
+    xds POST /push "{\"type\": \"address\", \"removed\": [\"c1//Pod/default/$1\"]}" >/dev/null ||
+        mesh_fail "push removal of $1"
+    local deadline=$((SECONDS + 10))
+    while [ -e "$NETNS_DIR/uid-$1" ] || [ -e "$MESH_WORK/certs1/default/$1" ]; do
+        [ "$SECONDS" -lt "$deadline" ] || mesh_fail "$1 not cleaned up: pins '$(pins)', certs $(ls "$MESH_WORK/certs1/default")"
+        sleep 0.1
+    done
+}
 # expect_pins UID...: exactly these pins, each mounted once, each on its pod's namespace.
 expect_pins() {
     local want="" uid name
@@ -287,14 +299,7 @@ awk -v up="$up_at" -v ack="$ack_at" -v resumed="$resumed_at" 'BEGIN { exit !(up 
 echo "[${SECONDS}s] fresh: listeners up at $up_at, acked at $ack_at; first connection $(cat "$MESH_WORK/fresh.out")"
 
 # 3. fresh deleted: drained, unpinned, its identity's folder removed.
-r=$(cni POST /del '{"uid": "uid-fresh"}')
-expect_ack "$r" "del fresh"
-xds POST /push '{"type": "address", "removed": ["c1//Pod/default/fresh"]}' >/dev/null || mesh_fail "push removal"
-deadline=$((SECONDS + 10))
-while [ -e "$NETNS_DIR/uid-fresh" ] || [ -e "$MESH_WORK/certs1/default/fresh" ]; do
-    [ "$SECONDS" -lt "$deadline" ] || mesh_fail "fresh not cleaned up: pins '$(pins)', certs $(ls "$MESH_WORK/certs1/default")"
-    sleep 0.1
-done
+delete_pod fresh
 zt_pods | jq -e '[.pods[] | select(.uid == "c1//Pod/default/fresh")] | length == 0' >/dev/null ||
     mesh_fail "fresh still in ztunnel's /pods"
 listening "$FRESH_NS" 15001 && mesh_fail "fresh's listeners are still open"
@@ -343,14 +348,7 @@ done_at=$(stamp "$MESH_WORK/zt1.log" "connection complete.*src.workload=\"prompt
 echo "[${SECONDS}s] prompt: first connection waited for its certificate: $(cat "$MESH_WORK/prompt.out")"
 awk -v i="$issued_at" -v l="$loaded_at" -v d="$done_at" 'BEGIN { if (i != "" && l != "" && d != "")
     printf "  prompt: agent wrote the certificate -> ztunnel loaded it %.3f s -> connection done %.3f s\n", l - i, d - l }'
-r=$(cni POST /del '{"uid": "uid-prompt"}')
-expect_ack "$r" "del prompt"
-xds POST /push '{"type": "address", "removed": ["c1//Pod/default/prompt"]}' >/dev/null || mesh_fail "push removal"
-deadline=$((SECONDS + 10))
-while [ -e "$NETNS_DIR/uid-prompt" ] || [ -e "$MESH_WORK/certs1/default/prompt" ]; do
-    [ "$SECONDS" -lt "$deadline" ] || mesh_fail "prompt not cleaned up: pins '$(pins)', certs $(ls "$MESH_WORK/certs1/default")"
-    sleep 0.1
-done
+delete_pod prompt
 expect_pins uid-client uid-client2
 
 # 4. Agent restarts under traffic.
